@@ -1,0 +1,77 @@
+/* The prectune command: dispatch to a subcommand. Results go to stdout,
+ * messages to stderr; exit 0 on success, 1 when a check failed, 2 on bad
+ * usage or bad input. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "prectune/prectune.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"formats", pt_cmd_formats,
+     "limits of every number format; --cast FORMAT converts numbers read on stdin"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: prectune <command> [options]\n"
+            "\n"
+            "prectune measures, tunes and ships the numeric precision of neural-network\n"
+            "training (fp32 / tf32 / bf16 / fp16 / fp8).\n"
+            "\n"
+            "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out,
+            "\n"
+            "options:\n"
+            "  -h, --help     this help (and `prectune <command> --help`)\n"
+            "  -V, --version  version, and whether CUDA is built in\n");
+}
+
+int pt_cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "prectune %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return PT_EXIT_USAGE;
+}
+
+int pt_cli_lib_error(const char *cmd, int status)
+{
+    fprintf(stderr, "prectune %s: %s\n", cmd, pt_last_error());
+    return status == PT_ERR_INVALID || status == PT_ERR_IO ? PT_EXIT_USAGE : PT_EXIT_FAILED;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return PT_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "-h") || !strcmp(name, "--help") || !strcmp(name, "help")) {
+        usage(stdout);
+        return PT_EXIT_OK;
+    }
+    if (!strcmp(name, "-V") || !strcmp(name, "--version")) {
+        printf("prectune %s (cuda: %s)\n", pt_version(),
+               pt_have_cuda() ? "built in" : "not built");
+        return PT_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(name, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "prectune: unknown command '%s' (see prectune --help)\n", name);
+    return PT_EXIT_USAGE;
+}

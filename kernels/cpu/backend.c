@@ -1,0 +1,102 @@
+/* The CPU reference backend: host memory, plain loops, exact emulation.
+ * Every CUDA kernel is compared against what this backend computes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../backend_impl.h"
+#include "../formats_impl.h"
+
+static void cpu_destroy(pt_backend *be) { free(be); }
+
+static bool cpu_supports(const pt_backend *be, pt_op op, pt_format f)
+{
+    (void)be;
+    if (op == PT_OP_STATS) return f == PT_FMT_FP32 || f == PT_FMT_BF16 || f == PT_FMT_FP16;
+    return true;
+}
+
+static pt_status cpu_alloc(pt_backend *be, size_t bytes, void **ptr)
+{
+    (void)be;
+    /* 64-byte alignment: whole cache lines, and vector loads never split */
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    *ptr = aligned_alloc(64, rounded);
+    return *ptr ? PT_OK : pt_fail(PT_ERR_NOMEM, "cpu: cannot allocate %zu bytes", bytes);
+}
+
+static void cpu_free(pt_backend *be, void *p) { (void)be; free(p); }
+
+static pt_status cpu_copy(pt_backend *be, void *dst, const void *src, size_t bytes)
+{
+    (void)be;
+    memmove(dst, src, bytes);
+    return PT_OK;
+}
+
+static pt_status cpu_memset(pt_backend *be, void *dst, int byte, size_t bytes)
+{
+    (void)be;
+    memset(dst, byte, bytes);
+    return PT_OK;
+}
+
+static pt_status cpu_sync(pt_backend *be) { (void)be; return PT_OK; }
+
+static pt_status cpu_batch_create(pt_backend *be, pt_stats_batch *b)
+{
+    (void)be;
+    b->host = calloc((size_t)b->capacity, sizeof *b->host);
+    return b->host ? PT_OK : pt_fail(PT_ERR_NOMEM, "statistics batch: out of host memory");
+}
+
+static void cpu_batch_destroy(pt_stats_batch *b) { free(b->host); }
+
+static pt_status cpu_stats(pt_backend *be, pt_stats_batch *b, const pt_stats_req *reqs, int n)
+{
+    (void)be;
+    return pt_stats_cpu(reqs, n, b->host);
+}
+
+static bool cpu_batch_ready(pt_stats_batch *b) { (void)b; return true; }
+static pt_status cpu_batch_wait(pt_stats_batch *b) { (void)b; return PT_OK; }
+
+static pt_status cpu_cast(pt_backend *be, pt_format to, const float *in, void *out, size_t n,
+                          const float *scale, float *amax, unsigned flags)
+{
+    (void)be;
+    float a = pt_encode_array(to, in, out, n, scale ? *scale : 1.0f, flags);
+    if (amax) {
+        uint32_t prev = pt_f2u(*amax) & 0x7fffffffu, cur = pt_f2u(a) & 0x7fffffffu;
+        uint32_t m = prev > cur ? prev : cur; /* NaN bits win, as on the GPU */
+        *amax = pt_u2f(m > 0x7f800000u ? 0x7fffffffu : m);
+    }
+    return PT_OK;
+}
+
+static const pt_backend_ops cpu_ops = {
+    .destroy = cpu_destroy,
+    .supports = cpu_supports,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .memset = cpu_memset,
+    .sync = cpu_sync,
+    .batch_create = cpu_batch_create,
+    .batch_destroy = cpu_batch_destroy,
+    .stats = cpu_stats,
+    .batch_ready = cpu_batch_ready,
+    .batch_wait = cpu_batch_wait,
+    .cast = cpu_cast,
+};
+
+pt_status pt_backend_cpu_create(pt_backend **out)
+{
+    pt_backend *be = calloc(1, sizeof *be);
+    if (!be) return pt_fail(PT_ERR_NOMEM, "cpu backend: out of host memory");
+    be->ops = &cpu_ops;
+    be->is_device = false;
+    strcpy(be->name, "cpu");
+    *out = be;
+    return PT_OK;
+}

@@ -1,0 +1,38 @@
+/* Per-thread error messages: the library reports errors as values and
+ * keeps the words that explain them here, where the CLI prints them. */
+#include "prectune/status.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static _Thread_local char last_error[1024];
+
+static const char *const status_names[PT_STATUS_COUNT] = {
+    [PT_OK] = "ok",
+    [PT_ERR_INVALID] = "invalid",
+    [PT_ERR_IO] = "io",
+    [PT_ERR_NOMEM] = "out of memory",
+    [PT_ERR_UNSUPPORTED] = "unsupported",
+    [PT_ERR_CUDA] = "cuda",
+    [PT_ERR_NO_DEVICE] = "no device",
+};
+_Static_assert(sizeof status_names / sizeof status_names[0] == PT_STATUS_COUNT,
+               "one name per status");
+
+const char *pt_status_name(pt_status s)
+{
+    return (unsigned)s < PT_STATUS_COUNT ? status_names[s] : "unknown";
+}
+
+const char *pt_last_error(void) { return last_error; }
+
+void pt_clear_error(void) { last_error[0] = '\0'; }
+
+pt_status pt_fail(pt_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return s;
+}

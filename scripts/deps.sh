@@ -1,0 +1,12 @@
+#!/bin/sh
+# Installs what prectune needs to build and test, from Debian's packages.
+# Run as root (or with sudo) on Debian 12 or later.
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends \
+    build-essential cmake pkg-config \
+    check libsubunit-dev \
+    libcjson-dev

@@ -1,0 +1,92 @@
+/* The backend interface on the CPU: opening by name, memory, the
+ * asynchronous statistics API and the fused cast + amax, with the error
+ * paths a caller can hit. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prectune/backend.h"
+
+START_TEST(test_open)
+{
+    pt_backend *be;
+    ck_assert_int_eq(pt_backend_open("cpu", &be), PT_OK);
+    ck_assert_str_eq(pt_backend_name(be), "cpu");
+    ck_assert(!pt_backend_is_device(be));
+    ck_assert(pt_backend_supports(be, PT_OP_STATS, PT_FMT_BF16));
+    ck_assert(!pt_backend_supports(be, PT_OP_STATS, PT_FMT_E4M3));
+    ck_assert(pt_backend_supports(be, PT_OP_CAST, PT_FMT_E4M3));
+    pt_backend_close(be);
+    ck_assert_int_eq(pt_backend_open("tpu", &be), PT_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(pt_last_error(), "tpu"));
+    ck_assert_int_eq(pt_backend_open("cuda:x", &be), PT_ERR_INVALID);
+    pt_status st = pt_backend_open("cuda:0", &be);
+    if (!pt_have_cuda()) ck_assert_int_eq(st, PT_ERR_UNSUPPORTED);
+    else if (pt_cuda_device_count() == 0) ck_assert_int_eq(st, PT_ERR_NO_DEVICE);
+    else pt_backend_close(be);
+}
+END_TEST
+
+START_TEST(test_stats_batch)
+{
+    pt_backend *be;
+    ck_assert_int_eq(pt_backend_open("cpu", &be), PT_OK);
+    pt_stats_batch *b;
+    ck_assert_int_eq(pt_stats_batch_create(be, 0, &b), PT_ERR_INVALID);
+    ck_assert_int_eq(pt_stats_batch_create(be, 2, &b), PT_OK);
+    float x[4] = {1, -4, 0, NAN};
+    pt_stats_req r[3] = {{x, 4, PT_FMT_FP32, 1}, {x, 2, PT_FMT_FP32, 1}, {x, 1, PT_FMT_FP32, 1}};
+    ck_assert_int_eq(pt_backend_stats(be, b, r, 3), PT_ERR_INVALID); /* over capacity */
+    ck_assert_int_eq(pt_backend_stats(be, b, r, 2), PT_OK);
+    ck_assert(pt_stats_batch_ready(b));
+    const pt_stats *s;
+    int n;
+    ck_assert_int_eq(pt_stats_batch_wait(b, &s, &n), PT_OK);
+    ck_assert_int_eq(n, 2);
+    ck_assert_uint_eq(s[0].nan, 1);
+    ck_assert(s[0].absmax == 4.0f && s[1].absmax == 4.0f);
+    ck_assert_uint_eq(s[1].count, 2);
+    pt_stats_batch_destroy(b);
+    pt_backend_close(be);
+}
+END_TEST
+
+START_TEST(test_cast)
+{
+    pt_backend *be;
+    ck_assert_int_eq(pt_backend_open("cpu", &be), PT_OK);
+    float in[5] = {1.0f, -600.0f, 0.5f, 3.0f, 1e-3f}, amax = 0.0f, scale = 0.5f;
+    uint8_t out[5];
+    ck_assert_int_eq(pt_backend_cast(be, PT_FMT_E4M3, in, out, 5, &scale, &amax, 0), PT_OK);
+    ck_assert(amax == 600.0f);
+    ck_assert_uint_eq(out[1], pt_encode(PT_FMT_E4M3, -300.0f, 0)); /* scaled first */
+    ck_assert(pt_decode(PT_FMT_E4M3, out[1]) == -288.0f);
+    ck_assert_uint_eq(out[0], pt_encode(PT_FMT_E4M3, 0.5f, 0));
+    /* amax accumulates across calls and a NaN is never hidden */
+    float small[2] = {2.0f, -1.0f};
+    ck_assert_int_eq(pt_backend_cast(be, PT_FMT_E4M3, small, out, 2, NULL, &amax, 0), PT_OK);
+    ck_assert(amax == 600.0f);
+    small[1] = NAN;
+    ck_assert_int_eq(pt_backend_cast(be, PT_FMT_E4M3, small, out, 2, NULL, &amax, 0), PT_OK);
+    ck_assert(isnan(amax));
+    ck_assert_int_eq(pt_backend_cast(be, PT_FMT_COUNT, small, out, 2, NULL, NULL, 0),
+                     PT_ERR_UNSUPPORTED);
+    pt_backend_close(be);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("backend_cpu");
+    TCase *tc = tcase_create("backend_cpu");
+    tcase_add_test(tc, test_open);
+    tcase_add_test(tc, test_stats_batch);
+    tcase_add_test(tc, test_cast);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
