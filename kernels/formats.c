@@ -15,7 +15,7 @@ static const pt_format_traits traits[PT_FMT_COUNT] = {
                      .man_bits = 23, .bias = 127, .max_finite = 0x1.fffffep127,
                      .min_normal = 0x1p-126, .min_subnormal = 0x1p-149, .epsilon = 0x1p-23,
                      .overflow = PT_OVERFLOW_INF, .has_inf = true,
-                     .nan_code = 0x7fc00000u, .max_code = 0x7f7fffffu},
+                     .nan_code = 0x7fffffffu, .max_code = 0x7f7fffffu},
     [PT_FMT_TF32] = {.name = "tf32", .bits = 19, .storage_bytes = 4, .exp_bits = 8,
                      .man_bits = 10, .bias = 127, .max_finite = 0x1.ffcp127,
                      .min_normal = 0x1p-126, .min_subnormal = 0x1p-136, .epsilon = 0x1p-10,
@@ -156,7 +156,7 @@ void pt_round_array(pt_format f, float *x, size_t n, unsigned flags)
 {
     int sat = (flags & PT_CAST_SATURATE) != 0;
     switch (f) {
-    case PT_FMT_FP32: if (sat) ROUND_LOOP(pt_enc_fp32, dec_u32); break;
+    case PT_FMT_FP32: ROUND_LOOP(pt_enc_fp32, dec_u32); break;
     case PT_FMT_TF32: ROUND_LOOP(pt_enc_tf32, dec_tf32); break;
     case PT_FMT_BF16: ROUND_LOOP(pt_enc_bf16, pt_dec_bf16); break;
     case PT_FMT_FP16: ROUND_LOOP(pt_enc_fp16, pt_dec_fp16); break;

@@ -37,9 +37,12 @@ static inline uint32_t pt_enc_tf32(float x, int sat)
     return r;
 }
 
+/* fp32 "encoding" keeps the value; NaN becomes the canonical 0x7fffffff,
+ * as any GPU arithmetic on it (the cast's scale multiply) gives. */
 static inline uint32_t pt_enc_fp32(float x, int sat)
 {
     uint32_t u = pt_f2u(x);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fffffffu;
     if (sat && (u & 0x7fffffffu) == 0x7f800000u) u = (u & 0x80000000u) | 0x7f7fffffu;
     return u;
 }

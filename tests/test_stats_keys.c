@@ -23,16 +23,17 @@ static uint64_t rng(void)
 static void emulate(const pt_stats_table *t, const float *x, size_t n, pt_stats_keys_dev *d)
 {
     memset(d, 0, sizeof *d);
-    uint32_t amax = 0, mn = 0xffffffffu;
+    int32_t amax = PT_STATS_AMAX_INIT;
+    uint32_t mn = 0xffffffffu;
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, &x[i], 4);
         d->count[pt_stats_key(t, u)]++;
-        uint32_t m = u & 0x7fffffffu, mm = m > 0x7f800000u ? 0 : m;
-        amax = mm > amax ? mm : amax;
-        mn = mm - 1 < mn ? mm - 1 : mn;
+        uint32_t m = pt_stats_c(u) >> 1;
+        amax = pt_stats_amax_step(amax, m);
+        mn = m - 1 < mn ? m - 1 : mn;
     }
-    d->absmax_bits = amax;
+    d->absmax_bits = (uint32_t)amax - 0x7fffffu;
     d->min_inv = ~mn;
 }
 
@@ -107,29 +108,26 @@ END_TEST
 
 START_TEST(test_key_ranges)
 {
-    /* keys tile [0, 0x7fffffff] for each sign without gaps or overlaps,
-     * and every split point starts a new key */
+    /* keys tile c = [0, 2^32) without gaps or overlaps, in table order */
     pt_stats_table *t = malloc(sizeof *t);
     pt_stats_keyinfo *ki = malloc(sizeof *ki);
     ck_assert(pt_stats_table_build(1.0f, t, ki));
-    for (int sign = 0; sign < 2; sign++) {
-        uint32_t expect_lo = 0;
-        for (uint32_t bin = 0; bin < 256; bin++) {
-            const uint32_t *row = t->e[sign * 256 + bin];
-            uint32_t key = row[0];
-            int parts = 1 + (row[1] != 0xffffffffu) + (row[2] != 0xffffffffu) + (row[3] != 0xffffffffu);
-            for (int p = 0; p < parts; p++) {
-                ck_assert_uint_eq(ki->lo[key + p], expect_lo);
-                expect_lo = ki->hi[key + p] + 1;
-            }
-        }
-        ck_assert_uint_eq(expect_lo, 0x80000000u);
+    uint64_t expect_lo = 0;
+    for (int k = 0; k < ki->nkeys; k++) {
+        ck_assert_uint_eq(ki->lo[k], expect_lo);
+        ck_assert_uint_ge(ki->hi[k], ki->lo[k]);
+        expect_lo = (uint64_t)ki->hi[k] + 1;
     }
-    /* the keys of one value: 0 and subnormals differ, inf and NaN differ */
+    ck_assert(expect_lo == 0x100000000ull);
+    /* zero and subnormals differ, +inf, -inf and NaN differ, signs agree */
+    ck_assert_uint_eq(pt_stats_key(t, 0), pt_stats_key(t, 0x80000000u));
     ck_assert_uint_ne(pt_stats_key(t, 0), pt_stats_key(t, 1));
-    ck_assert_uint_ne(pt_stats_key(t, 0x7f800000u), pt_stats_key(t, 0x7f800001u));
     ck_assert_uint_ne(pt_stats_key(t, 0x7f800000u), pt_stats_key(t, 0xff800000u));
+    ck_assert_uint_ne(pt_stats_key(t, 0xff800000u), pt_stats_key(t, 0x7f800001u));
+    ck_assert_uint_eq(pt_stats_key(t, 0xffffffffu), pt_stats_key(t, 0x7f800001u));
     ck_assert_uint_eq(pt_stats_key(t, 0x3f800000u), pt_stats_key(t, 0xbf800000u));
+    /* 2^-25 underflows fp16 at scale 1, the next float does not */
+    ck_assert_uint_ne(pt_stats_key(t, 0x33000000u), pt_stats_key(t, 0x33000001u));
     free(t);
     free(ki);
 }

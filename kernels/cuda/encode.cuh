@@ -15,6 +15,7 @@
 __device__ __forceinline__ uint32_t pt_dev_enc_fp32(float y, int sat)
 {
     uint32_t u = __float_as_uint(y);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fffffffu; /* canonical NaN */
     if (sat && (u & 0x7fffffffu) == 0x7f800000u) u = (u & 0x80000000u) | 0x7f7fffffu;
     return u;
 }

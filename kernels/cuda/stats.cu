@@ -45,19 +45,20 @@ __device__ void flush_columns(unsigned *cols, int nbins, unsigned long long *dst
 /* ---- table accumulator ---------------------------------------------------- */
 
 struct table_acc {
-    static constexpr size_t smem = PT_STATS_KEYS * 32 * 4 + sizeof(pt_stats_table);
+    static constexpr size_t smem = PT_STATS_KEYS * PT_STATS_KEY_BYTES + sizeof(pt_stats_table);
     typedef pt_stats_keys_dev out_t;
-    const uint4 *tbl; /* in shared memory */
-    unsigned *cols;   /* this lane's column */
-    unsigned amax, mn;
+    const uint4 *tbl;     /* in shared memory */
+    unsigned char *cols;  /* this lane's counter of key 0 */
+    int amax;
+    unsigned mn;
 
     __device__ void init(unsigned char *smem_base)
     {
         unsigned *c = (unsigned *)smem_base;
         for (int i = threadIdx.x; i < PT_STATS_KEYS * 32; i += PT_STATS_THREADS) c[i] = 0;
-        cols = c + (threadIdx.x & 31);
-        tbl = (const uint4 *)(smem_base + PT_STATS_KEYS * 32 * 4);
-        amax = 0;
+        cols = smem_base + 4 * (threadIdx.x & 31);
+        tbl = (const uint4 *)(smem_base + PT_STATS_KEYS * PT_STATS_KEY_BYTES);
+        amax = PT_STATS_AMAX_INIT;
         mn = 0xffffffffu;
     }
     __device__ void begin(const pt_cuda_stats_req &r, const pt_stats_table *tables)
@@ -65,29 +66,31 @@ struct table_acc {
         __syncthreads(); /* everyone is done with the previous table */
         const uint4 *src = (const uint4 *)&tables[r.table];
         uint4 *dst = (uint4 *)tbl;
-        for (int i = threadIdx.x; i < 512; i += PT_STATS_THREADS) dst[i] = src[i];
+        for (int i = threadIdx.x; i < 256; i += PT_STATS_THREADS) dst[i] = src[i];
         __syncthreads();
     }
     __device__ __forceinline__ void value(uint32_t u)
     {
-        uint4 e = tbl[u >> 23];
-        uint32_t m = u & 0x7fffffffu;
-        uint32_t key = e.x + (m >= e.y) + (m >= e.z) + (m >= e.w);
-        atomicAdd(&cols[key * 32], 1u);
-        uint32_t mm = m > 0x7f800000u ? 0u : m; /* NaN takes no part in max/min */
-        amax = max(amax, mm);
-        mn = min(mn, mm - 1u); /* zero (and NaN) wrap to the largest value */
+        uint32_t c = __funnelshift_l(u, u, 1); /* 2|x|bits + sign */
+        uint4 e = tbl[c >> 24];
+        uint32_t off = e.x + (c > e.y ? PT_STATS_KEY_BYTES : 0u) +
+                       (c > e.z ? PT_STATS_KEY_BYTES : 0u) + (c > e.w ? PT_STATS_KEY_BYTES : 0u);
+        atomicAdd((unsigned *)(cols + off), 1u);
+        uint32_t m = c >> 1;
+        amax = max(amax, (int)(m + 0x7fffffu)); /* NaN is negative here */
+        mn = min(mn, m - 1u);                   /* zero wraps away; NaN loses */
     }
     __device__ void flush(out_t *o, const pt_stats_table *)
     {
-        unsigned a = warp_max(amax), inv = warp_max(~mn);
+        unsigned a = (unsigned)__reduce_max_sync(0xffffffffu, amax) - 0x7fffffu;
+        unsigned inv = warp_max(~mn);
         if ((threadIdx.x & 31) == 0) {
             if (a) atomicMax(&o->absmax_bits, a);
             if (inv) atomicMax(&o->min_inv, inv);
         }
-        amax = 0;
+        amax = PT_STATS_AMAX_INIT;
         mn = 0xffffffffu;
-        flush_columns(cols - (threadIdx.x & 31), PT_STATS_KEYS, o->count);
+        flush_columns((unsigned *)(cols - 4 * (threadIdx.x & 31)), PT_STATS_KEYS, o->count);
     }
 };
 
