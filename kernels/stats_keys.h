@@ -29,7 +29,7 @@ extern "C" {
  * key counts back into pt_stats. */
 #define PT_STATS_KEYS 272
 #define PT_STATS_SPLITS 3
-#define PT_STATS_KEY_BYTES 128 /* a key's counters: one per lane */
+#define PT_STATS_KEY_BYTES 4 /* a key's counter */
 
 typedef struct pt_stats_table {
     /* [exponent] = {first key * PT_STATS_KEY_BYTES, t1, t2, t3}: the key

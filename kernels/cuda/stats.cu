@@ -7,10 +7,8 @@
  *   stats_keys.h); the host turns key counts into every statistic.
  * - exact: compares each value with every threshold; about three times
  *   the instructions, used only for scales the table cannot describe.
- * Counters that values crowd into would serialize a warp's atomics on one
- * address, so each lane owns a column of the block's counters
- * (count[key][lane]): a warp's 32 atomics hit 32 addresses in 32 banks,
- * whatever the data. */
+ * Both keep counters in shared memory and add them to 64-bit device
+ * counters when a block moves to another tensor. */
 #include <cuda_fp16.h>
 #include <string.h>
 
@@ -44,20 +42,29 @@ __device__ void flush_columns(unsigned *cols, int nbins, unsigned long long *dst
 
 /* ---- table accumulator ---------------------------------------------------- */
 
+/* Each warp keeps its own key counters, count[warp][key]: lanes of a
+ * warp that hit the same key share an address, which the hardware's
+ * shared atomic increment (ATOMS.POPC.INC) aggregates in one step, and
+ * warps never contend. Measured on the H100 (bench/RESULTS.md): 0.97 of
+ * a plain sum reduction's bandwidth, against 0.87 with a private column
+ * per lane and 0.95 with one copy per block. */
 struct table_acc {
-    static constexpr size_t smem = PT_STATS_KEYS * PT_STATS_KEY_BYTES + sizeof(pt_stats_table);
+    static constexpr int warps = PT_STATS_THREADS / 32;
+    static constexpr size_t count_bytes = (size_t)PT_STATS_KEYS * 4 * warps;
+    static constexpr size_t smem = count_bytes + sizeof(pt_stats_table);
     typedef pt_stats_keys_dev out_t;
+    unsigned *counts;     /* count[warp][key], in shared memory */
     const uint4 *tbl;     /* in shared memory */
-    unsigned char *cols;  /* this lane's counter of key 0 */
+    unsigned char *mine;  /* this warp's counter of key 0 */
     int amax;
     unsigned mn;
 
     __device__ void init(unsigned char *smem_base)
     {
-        unsigned *c = (unsigned *)smem_base;
-        for (int i = threadIdx.x; i < PT_STATS_KEYS * 32; i += PT_STATS_THREADS) c[i] = 0;
-        cols = smem_base + 4 * (threadIdx.x & 31);
-        tbl = (const uint4 *)(smem_base + PT_STATS_KEYS * PT_STATS_KEY_BYTES);
+        counts = (unsigned *)smem_base;
+        for (int i = threadIdx.x; i < PT_STATS_KEYS * warps; i += PT_STATS_THREADS) counts[i] = 0;
+        mine = smem_base + (threadIdx.x >> 5) * PT_STATS_KEYS * 4;
+        tbl = (const uint4 *)(smem_base + count_bytes);
         amax = PT_STATS_AMAX_INIT;
         mn = 0xffffffffu;
     }
@@ -75,7 +82,7 @@ struct table_acc {
         uint4 e = tbl[c >> 24];
         uint32_t off = e.x + (c > e.y ? PT_STATS_KEY_BYTES : 0u) +
                        (c > e.z ? PT_STATS_KEY_BYTES : 0u) + (c > e.w ? PT_STATS_KEY_BYTES : 0u);
-        atomicAdd((unsigned *)(cols + off), 1u);
+        atomicAdd((unsigned *)(mine + off), 1u);
         uint32_t m = c >> 1;
         amax = max(amax, (int)(m + 0x7fffffu)); /* NaN is negative here */
         mn = min(mn, m - 1u);                   /* zero wraps away; NaN loses */
@@ -90,7 +97,16 @@ struct table_acc {
         }
         amax = PT_STATS_AMAX_INIT;
         mn = 0xffffffffu;
-        flush_columns((unsigned *)(cols - 4 * (threadIdx.x & 31)), PT_STATS_KEYS, o->count);
+        __syncthreads();
+        for (int k = threadIdx.x; k < PT_STATS_KEYS; k += PT_STATS_THREADS) {
+            unsigned s = 0;
+            for (int w = 0; w < warps; w++) {
+                s += counts[w * PT_STATS_KEYS + k];
+                counts[w * PT_STATS_KEYS + k] = 0;
+            }
+            if (s) atomicAdd(&o->count[k], (unsigned long long)s);
+        }
+        __syncthreads();
     }
 };
 
