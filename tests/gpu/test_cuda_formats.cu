@@ -23,7 +23,8 @@ struct config {
 };
 static const config configs[] = {
     {PT_FMT_TF32, 0}, {PT_FMT_TF32, 1}, {PT_FMT_BF16, 0}, {PT_FMT_BF16, 1}, {PT_FMT_FP16, 0},
-    {PT_FMT_FP16, 1}, {PT_FMT_E4M3, 0}, {PT_FMT_E5M2, 0}, {PT_FMT_E5M2, 1}, {PT_FMT_FP32, 1},
+    {PT_FMT_FP16, 1}, {PT_FMT_E4M3, 0}, {PT_FMT_E5M2, 0}, {PT_FMT_E5M2, 1}, {PT_FMT_FP32, 0},
+    {PT_FMT_FP32, 1},
 };
 #define NCONF ((int)(sizeof configs / sizeof configs[0]))
 
