@@ -15,6 +15,7 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"train", pt_cmd_train, "train a model spec on a dataset under a precision policy"},
     {"formats", pt_cmd_formats,
      "limits of every number format; --cast FORMAT converts numbers read on stdin"},
 };

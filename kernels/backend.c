@@ -88,6 +88,11 @@ pt_status pt_backend_memset(pt_backend *be, void *dst, int byte, size_t bytes)
     return bytes ? be->ops->memset(be, dst, byte, bytes) : PT_OK;
 }
 
+pt_status pt_backend_copy(pt_backend *be, void *dst, const void *src, size_t bytes)
+{
+    return bytes && dst != src ? be->ops->copy(be, dst, src, bytes) : PT_OK;
+}
+
 pt_status pt_backend_sync(pt_backend *be) { return be->ops->sync(be); }
 
 pt_status pt_stats_batch_create(pt_backend *be, int capacity, pt_stats_batch **out)
@@ -151,4 +156,123 @@ pt_status pt_backend_cast(pt_backend *be, pt_format to, const float *in, void *o
                        pt_format_info(to) ? pt_format_info(to)->name : "?", be->name);
     if (n && (!in || !out)) return pt_fail(PT_ERR_INVALID, "cast: NULL input or output");
     return n ? be->ops->cast(be, to, in, out, n, scale, amax, flags) : PT_OK;
+}
+
+/* ---- training ops: dispatch ------------------------------------------------ */
+
+#define NN_CALL(op, ...)                                                                  \
+    do {                                                                                  \
+        if (!be->ops->nn || !be->ops->nn->op)                                             \
+            return pt_fail(PT_ERR_UNSUPPORTED, "%s: operation '%s' is not available on this " \
+                           "backend", be->name, #op);                                     \
+        return be->ops->nn->op(be, __VA_ARGS__);                                          \
+    } while (0)
+
+pt_status pt_backend_gemm(pt_backend *be, const pt_gemm *g, float *c)
+{
+    if (g->m < 0 || g->n < 0 || g->k < 0)
+        return pt_fail(PT_ERR_INVALID, "gemm: negative shape %dx%dx%d", g->m, g->n, g->k);
+    NN_CALL(gemm, g, c);
+}
+pt_status pt_backend_decode(pt_backend *be, pt_format from, const void *in, float *out, size_t n,
+                            const float *scale_inv)
+{
+    NN_CALL(decode, from, in, out, n, scale_inv);
+}
+pt_status pt_backend_round(pt_backend *be, pt_format f, float *x, size_t n)
+{
+    NN_CALL(round, f, x, n);
+}
+pt_status pt_backend_act_fwd(pt_backend *be, pt_act a, const float *x, float *y, size_t n)
+{
+    NN_CALL(act_fwd, a, x, y, n);
+}
+pt_status pt_backend_act_bwd(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx,
+                             size_t n)
+{
+    NN_CALL(act_bwd, a, x, dy, dx, n);
+}
+pt_status pt_backend_add(pt_backend *be, const float *a, const float *b, float *y, size_t n)
+{
+    NN_CALL(add, a, b, y, n);
+}
+pt_status pt_backend_acc(pt_backend *be, const float *a, float *y, size_t n)
+{
+    NN_CALL(acc, a, y, n);
+}
+pt_status pt_backend_bias_grad(pt_backend *be, const float *dy, float *db, int rows, int n,
+                               float beta)
+{
+    NN_CALL(bias_grad, dy, db, rows, n, beta);
+}
+pt_status pt_backend_layernorm_fwd(pt_backend *be, const float *x, const float *gamma,
+                                   const float *beta, float eps, float *y, float *mean,
+                                   float *rstd, int rows, int c)
+{
+    NN_CALL(layernorm_fwd, x, gamma, beta, eps, y, mean, rstd, rows, c);
+}
+pt_status pt_backend_layernorm_bwd(pt_backend *be, const float *x, const float *gamma,
+                                   const float *mean, const float *rstd, const float *dy,
+                                   float *dx, float *dgamma, float *dbeta, int rows, int c)
+{
+    NN_CALL(layernorm_bwd, x, gamma, mean, rstd, dy, dx, dgamma, dbeta, rows, c);
+}
+pt_status pt_backend_softmax_ce(pt_backend *be, const float *logits, const int32_t *labels,
+                                float *loss, float *dlogits, int rows, int c, float grad_scale)
+{
+    NN_CALL(softmax_ce, logits, labels, loss, dlogits, rows, c, grad_scale);
+}
+pt_status pt_backend_mse(pt_backend *be, const float *y, const float *t, float *loss, float *dy,
+                         int rows, int c, float grad_scale)
+{
+    NN_CALL(mse, y, t, loss, dy, rows, c, grad_scale);
+}
+pt_status pt_backend_dropout(pt_backend *be, const float *x, float *y, size_t n, float p,
+                             uint64_t seed, bool backward)
+{
+    if (!(p >= 0.0f && p < 1.0f))
+        return pt_fail(PT_ERR_INVALID, "dropout: p = %g must be in [0, 1)", (double)p);
+    NN_CALL(dropout, x, y, n, p, seed, backward);
+}
+pt_status pt_backend_im2col(pt_backend *be, const pt_conv_shape *s, const float *x, float *cols)
+{
+    NN_CALL(im2col, s, x, cols);
+}
+pt_status pt_backend_col2im(pt_backend *be, const pt_conv_shape *s, const float *cols, float *dx)
+{
+    NN_CALL(col2im, s, cols, dx);
+}
+pt_status pt_backend_rows_to_nchw(pt_backend *be, const float *rows, float *nchw, int n, int c,
+                                  int p, bool backward)
+{
+    NN_CALL(rows_to_nchw, rows, nchw, n, c, p, backward);
+}
+pt_status pt_backend_pool_fwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *x,
+                              float *y, int32_t *argmax)
+{
+    NN_CALL(pool_fwd, max, s, x, y, argmax);
+}
+pt_status pt_backend_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *dy,
+                              const int32_t *argmax, float *dx)
+{
+    NN_CALL(pool_bwd, max, s, dy, argmax, dx);
+}
+pt_status pt_backend_unscale_check(pt_backend *be, float *g, size_t n, float inv_scale,
+                                   int32_t *flags, double *sumsq)
+{
+    NN_CALL(unscale_check, g, n, inv_scale, flags, sumsq);
+}
+pt_status pt_backend_scale(pt_backend *be, float *x, size_t n, float s)
+{
+    NN_CALL(scale, x, n, s);
+}
+pt_status pt_backend_adamw(pt_backend *be, const pt_adamw *h, float *w, const float *g, float *m,
+                           float *v, size_t n)
+{
+    NN_CALL(adamw, h, w, g, m, v, n);
+}
+pt_status pt_backend_sgd(pt_backend *be, float lr, float momentum, float weight_decay, float *w,
+                         const float *g, float *buf, size_t n)
+{
+    NN_CALL(sgd, lr, momentum, weight_decay, w, g, buf, n);
 }

@@ -9,6 +9,48 @@
 extern "C" {
 #endif
 
+/* The training ops (see backend.h); a backend that lacks one leaves it
+ * NULL and callers get PT_ERR_UNSUPPORTED naming the op. */
+typedef struct pt_nn_ops {
+    pt_status (*gemm)(pt_backend *be, const pt_gemm *g, float *c);
+    pt_status (*decode)(pt_backend *be, pt_format from, const void *in, float *out, size_t n,
+                        const float *scale_inv);
+    pt_status (*round)(pt_backend *be, pt_format f, float *x, size_t n);
+    pt_status (*act_fwd)(pt_backend *be, pt_act a, const float *x, float *y, size_t n);
+    pt_status (*act_bwd)(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx,
+                         size_t n);
+    pt_status (*add)(pt_backend *be, const float *a, const float *b, float *y, size_t n);
+    pt_status (*acc)(pt_backend *be, const float *a, float *y, size_t n);
+    pt_status (*bias_grad)(pt_backend *be, const float *dy, float *db, int rows, int n, float beta);
+    pt_status (*layernorm_fwd)(pt_backend *be, const float *x, const float *gamma,
+                               const float *beta, float eps, float *y, float *mean, float *rstd,
+                               int rows, int c);
+    pt_status (*layernorm_bwd)(pt_backend *be, const float *x, const float *gamma,
+                               const float *mean, const float *rstd, const float *dy, float *dx,
+                               float *dgamma, float *dbeta, int rows, int c);
+    pt_status (*softmax_ce)(pt_backend *be, const float *logits, const int32_t *labels,
+                            float *loss, float *dlogits, int rows, int c, float grad_scale);
+    pt_status (*mse)(pt_backend *be, const float *y, const float *t, float *loss, float *dy,
+                     int rows, int c, float grad_scale);
+    pt_status (*dropout)(pt_backend *be, const float *x, float *y, size_t n, float p,
+                         uint64_t seed, bool backward);
+    pt_status (*im2col)(pt_backend *be, const pt_conv_shape *s, const float *x, float *cols);
+    pt_status (*col2im)(pt_backend *be, const pt_conv_shape *s, const float *cols, float *dx);
+    pt_status (*rows_to_nchw)(pt_backend *be, const float *rows, float *nchw, int n, int c, int p,
+                              bool backward);
+    pt_status (*pool_fwd)(pt_backend *be, bool max, const pt_conv_shape *s, const float *x,
+                          float *y, int32_t *argmax);
+    pt_status (*pool_bwd)(pt_backend *be, bool max, const pt_conv_shape *s, const float *dy,
+                          const int32_t *argmax, float *dx);
+    pt_status (*unscale_check)(pt_backend *be, float *g, size_t n, float inv_scale,
+                               int32_t *flags, double *sumsq);
+    pt_status (*scale)(pt_backend *be, float *x, size_t n, float s);
+    pt_status (*adamw)(pt_backend *be, const pt_adamw *h, float *w, const float *g, float *m,
+                       float *v, size_t n);
+    pt_status (*sgd)(pt_backend *be, float lr, float momentum, float weight_decay, float *w,
+                     const float *g, float *buf, size_t n);
+} pt_nn_ops;
+
 typedef struct pt_backend_ops {
     void (*destroy)(pt_backend *be);
     bool (*supports)(const pt_backend *be, pt_op op, pt_format f);
@@ -17,6 +59,7 @@ typedef struct pt_backend_ops {
     pt_status (*upload)(pt_backend *be, void *dst, const void *src, size_t bytes);
     pt_status (*download)(pt_backend *be, void *dst, const void *src, size_t bytes);
     pt_status (*memset)(pt_backend *be, void *dst, int byte, size_t bytes);
+    pt_status (*copy)(pt_backend *be, void *dst, const void *src, size_t bytes);
     pt_status (*sync)(pt_backend *be);
     pt_status (*batch_create)(pt_backend *be, pt_stats_batch *b);
     void (*batch_destroy)(pt_stats_batch *b);
@@ -25,6 +68,7 @@ typedef struct pt_backend_ops {
     pt_status (*batch_wait)(pt_stats_batch *b);
     pt_status (*cast)(pt_backend *be, pt_format to, const float *in, void *out, size_t n,
                       const float *scale, float *amax, unsigned flags);
+    const pt_nn_ops *nn;
 } pt_backend_ops;
 
 struct pt_backend {
@@ -43,6 +87,7 @@ struct pt_stats_batch {
 };
 
 pt_status pt_backend_cpu_create(pt_backend **out);
+extern const pt_nn_ops pt_cpu_nn_ops;
 #ifdef PT_HAVE_CUDA
 pt_status pt_backend_cuda_create(int device, pt_backend **out);
 int pt_cuda_count_devices(void);

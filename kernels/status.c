@@ -15,6 +15,7 @@ static const char *const status_names[PT_STATUS_COUNT] = {
     [PT_ERR_UNSUPPORTED] = "unsupported",
     [PT_ERR_CUDA] = "cuda",
     [PT_ERR_NO_DEVICE] = "no device",
+    [PT_ERR_STOPPED] = "stopped",
 };
 _Static_assert(sizeof status_names / sizeof status_names[0] == PT_STATUS_COUNT,
                "one name per status");

@@ -9,4 +9,5 @@ $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends \
     build-essential cmake pkg-config \
     check libsubunit-dev \
-    libcjson-dev
+    libcjson-dev libcsv-dev libopenblas-dev zlib1g-dev \
+    dataset-fashion-mnist

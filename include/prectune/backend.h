@@ -26,6 +26,8 @@ typedef struct pt_stats_batch pt_stats_batch;
 typedef enum pt_op {
     PT_OP_STATS = 0,
     PT_OP_CAST,
+    PT_OP_GEMM,
+    PT_OP_NN, /* the elementwise, normalization, loss and optimizer ops below */
     PT_OP_COUNT
 } pt_op;
 
@@ -49,6 +51,8 @@ void pt_backend_free(pt_backend *be, void *ptr);
 pt_status pt_backend_upload(pt_backend *be, void *dst, const void *host_src, size_t bytes);
 pt_status pt_backend_download(pt_backend *be, void *host_dst, const void *src, size_t bytes);
 pt_status pt_backend_memset(pt_backend *be, void *dst, int byte, size_t bytes);
+/* Copy within the backend's memory (queued like any operation). */
+pt_status pt_backend_copy(pt_backend *be, void *dst, const void *src, size_t bytes);
 /* Waits for all work queued on the backend. */
 pt_status pt_backend_sync(pt_backend *be);
 
@@ -73,6 +77,116 @@ pt_status pt_stats_batch_wait(pt_stats_batch *b, const pt_stats **results, int *
  * NaN is never hidden by the reduction. */
 pt_status pt_backend_cast(pt_backend *be, pt_format to, const float *in, void *out, size_t n,
                           const float *scale, float *amax, unsigned flags);
+
+/* ---- training ops -----------------------------------------------------------
+ * Everything a layer or the trainer computes goes through these, so that
+ * the CPU reference and the CUDA backend are compared op by op. Shapes are
+ * row-major; "rows" are batch items (or output positions). */
+
+/* One GEMM operand: values stored in `fmt`'s storage (4 bytes for fp32 and
+ * tf32, 2 for bf16/fp16, 1 for fp8), each the encoding of value*scale;
+ * `scale_inv` (backend memory, one float, NULL for 1) undoes the scale, as
+ * cuBLASLt's per-tensor fp8 scale pointers do. fp32 data in fmt tf32 is
+ * rounded to tf32 by the GEMM (tensor-core semantics). */
+typedef struct pt_operand {
+    const void *data;
+    pt_format fmt;
+    const float *scale_inv;
+    bool trans; /* use the transpose of the stored matrix */
+} pt_operand;
+
+/* C[m,n] = round_out(A'[m,k] x B'[k,n] + bias[n]) + beta * C, accumulated in
+ * fp32 (A' is A or A^T per a.trans; stored A is [m,k] or [k,m]). The sum
+ * before beta*C is rounded to out_fmt (fp32 storage). */
+typedef struct pt_gemm {
+    int m, n, k;
+    pt_operand a, b;
+    const float *bias; /* n values, or NULL */
+    pt_format out_fmt;
+    float beta; /* 0: overwrite C, 1: accumulate (gradient accumulation) */
+} pt_gemm;
+pt_status pt_backend_gemm(pt_backend *be, const pt_gemm *g, float *c);
+
+/* out[i] = decode(in[i]) * scale_inv (scale_inv in backend memory, or NULL). */
+pt_status pt_backend_decode(pt_backend *be, pt_format from, const void *in, float *out, size_t n,
+                            const float *scale_inv);
+/* x[i] = round_f(x[i]) in place (fp32 storage). */
+pt_status pt_backend_round(pt_backend *be, pt_format f, float *x, size_t n);
+
+typedef enum pt_act { PT_ACT_RELU = 0, PT_ACT_GELU } pt_act;
+/* y = act(x); dx = dy * act'(x) (dx may alias dy). */
+pt_status pt_backend_act_fwd(pt_backend *be, pt_act a, const float *x, float *y, size_t n);
+pt_status pt_backend_act_bwd(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx,
+                             size_t n);
+/* y = a + b;  y += a (accumulate, for a value read by two layers). */
+pt_status pt_backend_add(pt_backend *be, const float *a, const float *b, float *y, size_t n);
+pt_status pt_backend_acc(pt_backend *be, const float *a, float *y, size_t n);
+/* db[n] (+)= sum over rows of dy[rows, n] */
+pt_status pt_backend_bias_grad(pt_backend *be, const float *dy, float *db, int rows, int n,
+                               float beta);
+
+/* Layer norm over the last dimension (c) of x[rows, c], fp32; mean and
+ * rstd[rows] are saved for the backward. dgamma/dbeta accumulate. */
+pt_status pt_backend_layernorm_fwd(pt_backend *be, const float *x, const float *gamma,
+                                   const float *beta, float eps, float *y, float *mean,
+                                   float *rstd, int rows, int c);
+pt_status pt_backend_layernorm_bwd(pt_backend *be, const float *x, const float *gamma,
+                                   const float *mean, const float *rstd, const float *dy,
+                                   float *dx, float *dgamma, float *dbeta, int rows, int c);
+
+/* Softmax cross-entropy of logits[rows, c] against labels (int32); writes
+ * loss[rows] (per row, fp32) and dlogits = (softmax - onehot) * grad_scale
+ * (grad_scale: 1/rows times the loss scale). */
+pt_status pt_backend_softmax_ce(pt_backend *be, const float *logits, const int32_t *labels,
+                                float *loss, float *dlogits, int rows, int c, float grad_scale);
+/* Squared error of y[rows, c] against t: loss[rows] = sum_j (y-t)^2 / c;
+ * dy = 2 (y - t) / c * grad_scale. */
+pt_status pt_backend_mse(pt_backend *be, const float *y, const float *t, float *loss, float *dy,
+                         int rows, int c, float grad_scale);
+
+/* Dropout with keep probability 1-p: mask from a counter-based hash of
+ * (seed, index), so both backends and a resumed run draw the same mask.
+ * y = x * mask / (1-p); dx = dy * mask / (1-p). */
+pt_status pt_backend_dropout(pt_backend *be, const float *x, float *y, size_t n, float p,
+                             uint64_t seed, bool backward);
+
+/* im2col of x[N, C, H, W] for a k x k kernel: cols[N*OH*OW, C*k*k]; col2im
+ * adds back into dx (which must be zeroed). */
+typedef struct pt_conv_shape {
+    int n, c, h, w, k, stride, pad, oh, ow;
+} pt_conv_shape;
+pt_status pt_backend_im2col(pt_backend *be, const pt_conv_shape *s, const float *x, float *cols);
+pt_status pt_backend_col2im(pt_backend *be, const pt_conv_shape *s, const float *cols, float *dx);
+/* rows[N*P, C] <-> NCHW [N, C, P] (P = H*W) */
+pt_status pt_backend_rows_to_nchw(pt_backend *be, const float *rows, float *nchw, int n, int c,
+                                  int p, bool backward);
+
+/* Pooling k x k, stride s, over x[N, C, H, W] -> y[N, C, OH, OW]; max
+ * pooling records the argmax (int32 per output) for the backward; dx must
+ * be zeroed before the backward. */
+pt_status pt_backend_pool_fwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *x,
+                              float *y, int32_t *argmax);
+pt_status pt_backend_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *dy,
+                              const int32_t *argmax, float *dx);
+
+/* g *= inv_scale over all n gradients, and flags[0] = 1 when any is
+ * non-finite (flags in backend memory; the caller zeroes it), sumsq[0] =
+ * sum of squares of the unscaled gradients (fp64 accumulation on the CPU). */
+pt_status pt_backend_unscale_check(pt_backend *be, float *g, size_t n, float inv_scale,
+                                   int32_t *flags, double *sumsq);
+/* x *= s */
+pt_status pt_backend_scale(pt_backend *be, float *x, size_t n, float s);
+
+typedef struct pt_adamw {
+    float lr, beta1, beta2, eps, weight_decay;
+    int64_t step; /* 1-based: bias correction */
+} pt_adamw;
+/* AdamW on fp32 master weights: w, m, v updated in place from g. */
+pt_status pt_backend_adamw(pt_backend *be, const pt_adamw *h, float *w, const float *g, float *m,
+                           float *v, size_t n);
+/* SGD with momentum (PyTorch semantics: buf = mu*buf + g + wd*w; w -= lr*buf). */
+pt_status pt_backend_sgd(pt_backend *be, float lr, float momentum, float weight_decay, float *w,
+                         const float *g, float *buf, size_t n);
 
 #ifdef __cplusplus
 }

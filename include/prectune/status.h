@@ -16,6 +16,7 @@ typedef enum pt_status {
     PT_ERR_UNSUPPORTED, /* operation not available on this backend/format */
     PT_ERR_CUDA,        /* a CUDA, cuBLASLt or cuDNN call failed */
     PT_ERR_NO_DEVICE,   /* no GPU present */
+    PT_ERR_STOPPED,     /* a run stopped by a guard (death spiral) or by the user */
     PT_STATUS_COUNT
 } pt_status;
 

@@ -5,8 +5,36 @@
 
 #include "../backend_impl.h"
 #include "../formats_impl.h"
+#include "cpu.h"
 
-static void cpu_destroy(pt_backend *be) { free(be); }
+#define CPU_SCRATCH_SLOTS 3
+
+typedef struct cpu_backend {
+    float *scratch[CPU_SCRATCH_SLOTS];
+    size_t cap[CPU_SCRATCH_SLOTS];
+} cpu_backend;
+
+pt_status pt_cpu_scratch(pt_backend *be, int slot, size_t n, float **out)
+{
+    cpu_backend *c = be->impl;
+    if (c->cap[slot] < n) {
+        free(c->scratch[slot]);
+        c->scratch[slot] = malloc(n * sizeof(float));
+        c->cap[slot] = c->scratch[slot] ? n : 0;
+        if (!c->scratch[slot])
+            return pt_fail(PT_ERR_NOMEM, "cpu: cannot allocate %zu scratch floats", n);
+    }
+    *out = c->scratch[slot];
+    return PT_OK;
+}
+
+static void cpu_destroy(pt_backend *be)
+{
+    cpu_backend *c = be->impl;
+    for (int i = 0; i < CPU_SCRATCH_SLOTS; i++) free(c->scratch[i]);
+    free(c);
+    free(be);
+}
 
 static bool cpu_supports(const pt_backend *be, pt_op op, pt_format f)
 {
@@ -81,6 +109,7 @@ static const pt_backend_ops cpu_ops = {
     .upload = cpu_copy,
     .download = cpu_copy,
     .memset = cpu_memset,
+    .copy = cpu_copy,
     .sync = cpu_sync,
     .batch_create = cpu_batch_create,
     .batch_destroy = cpu_batch_destroy,
@@ -88,12 +117,19 @@ static const pt_backend_ops cpu_ops = {
     .batch_ready = cpu_batch_ready,
     .batch_wait = cpu_batch_wait,
     .cast = cpu_cast,
+    .nn = &pt_cpu_nn_ops,
 };
 
 pt_status pt_backend_cpu_create(pt_backend **out)
 {
     pt_backend *be = calloc(1, sizeof *be);
-    if (!be) return pt_fail(PT_ERR_NOMEM, "cpu backend: out of host memory");
+    cpu_backend *c = calloc(1, sizeof *c);
+    if (!be || !c) {
+        free(be);
+        free(c);
+        return pt_fail(PT_ERR_NOMEM, "cpu backend: out of host memory");
+    }
+    be->impl = c;
     be->ops = &cpu_ops;
     be->is_device = false;
     strcpy(be->name, "cpu");

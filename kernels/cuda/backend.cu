@@ -62,7 +62,7 @@ static bool cuda_supports(const pt_backend *be, pt_op op, pt_format f)
 {
     (void)be;
     if (op == PT_OP_STATS) return f == PT_FMT_FP32 || f == PT_FMT_BF16 || f == PT_FMT_FP16;
-    return true;
+    return op == PT_OP_CAST;
 }
 
 static pt_status cuda_alloc(pt_backend *be, size_t bytes, void **ptr)
@@ -102,6 +102,12 @@ static pt_status cuda_download(pt_backend *be, void *dst, const void *src, size_
 static pt_status cuda_memset(pt_backend *be, void *dst, int byte, size_t bytes)
 {
     PT_CUDA_CHECK(cudaMemsetAsync(dst, byte, bytes, impl(be)->stream));
+    return PT_OK;
+}
+
+static pt_status cuda_copy(pt_backend *be, void *dst, const void *src, size_t bytes)
+{
+    PT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, impl(be)->stream));
     return PT_OK;
 }
 
@@ -284,6 +290,7 @@ static const pt_backend_ops cuda_ops = {
     /* .upload = */ cuda_upload,
     /* .download = */ cuda_download,
     /* .memset = */ cuda_memset,
+    /* .copy = */ cuda_copy,
     /* .sync = */ cuda_sync,
     /* .batch_create = */ cuda_batch_create,
     /* .batch_destroy = */ cuda_batch_destroy,
@@ -291,6 +298,7 @@ static const pt_backend_ops cuda_ops = {
     /* .batch_ready = */ cuda_batch_ready,
     /* .batch_wait = */ cuda_batch_wait,
     /* .cast = */ cuda_cast,
+    /* .nn = */ NULL, /* the training ops come with the CUDA backend issue */
 };
 
 extern "C" pt_status pt_backend_cuda_create(int device, pt_backend **out)

@@ -1,0 +1,345 @@
+/* `prectune train`: train a model spec on a dataset under a policy, with a
+ * progress line, evaluation, checkpoints (Ctrl-C saves one and stops; a
+ * later --resume continues bit-identically), and a summary. */
+#include <cjson/cJSON.h>
+#include <csv.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "prectune/prectune.h"
+#include "prectune/trainer.h"
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig) { (void)sig; interrupted = 1; }
+
+static void help(void)
+{
+    printf("usage: prectune train MODEL.json --data SPEC [options]\n"
+           "\n"
+           "Trains the model of MODEL.json on SPEC in the formats of a policy and prints a\n"
+           "summary (loss, held-out accuracy, skipped steps, loss scale, speed).\n"
+           "\n"
+           "  --data SPEC           fashion-mnist | idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,\n"
+           "                        TEST_LABELS] | csv:FILE\n"
+           "  --policy FILE         per-layer formats, loss scaling, fp8 recipe (default: fp32)\n"
+           "  --steps N             optimizer steps (default: the spec's train.steps)\n"
+           "  --device DEV          cpu (default), cuda, cuda:N\n"
+           "  --checkpoint DIR      save DIR/checkpoint.ptck every --checkpoint-every steps\n"
+           "                        (default 200), at the end, on Ctrl-C and when stopped\n"
+           "  --checkpoint-every N\n"
+           "  --resume              continue from DIR/checkpoint.ptck\n"
+           "  --steps-csv FILE      one row per step: loss, scale, skipped and why, lr, norm\n"
+           "  --label COL           csv: label column (name or 0-based index; default last)\n"
+           "  --header, --no-header csv: the first row is (not) a header (default: detect)\n"
+           "  --no-standardize      csv: keep raw feature values\n"
+           "  --val-fraction F      csv: held-out fraction (default 0.2)\n"
+           "  --json                the summary as JSON on stdout\n"
+           "  --quiet               no progress line\n");
+}
+
+typedef struct run {
+    pt_model_spec spec;
+    pt_policy policy;
+    pt_data data;
+    pt_backend *be;
+    pt_trainer *t;
+    FILE *steps_csv;
+} run;
+
+static void run_free(run *r)
+{
+    pt_trainer_destroy(r->t);
+    pt_backend_close(r->be);
+    pt_data_free(&r->data);
+    pt_policy_free(&r->policy);
+    pt_model_spec_free(&r->spec);
+    if (r->steps_csv) fclose(r->steps_csv);
+}
+
+static void write_csv_row(FILE *f, const char *const *fields, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (i) fputc(',', f);
+        csv_fwrite(f, fields[i], strlen(fields[i]));
+    }
+    fputc('\n', f);
+}
+
+static void log_step(FILE *f, const pt_step_record *s)
+{
+    char c[8][48];
+    snprintf(c[0], 48, "%lld", (long long)s->step);
+    snprintf(c[1], 48, "%.9g", s->loss);
+    snprintf(c[2], 48, "%.9g", s->scale);
+    snprintf(c[3], 48, "%d", s->skipped);
+    snprintf(c[4], 48, "%s", s->skip_reason ? s->skip_reason : "");
+    snprintf(c[5], 48, "%.9g", s->lr);
+    snprintf(c[6], 48, "%.9g", s->grad_norm);
+    snprintf(c[7], 48, "%.4f", s->ms);
+    const char *fields[8] = {c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]};
+    write_csv_row(f, fields, 8);
+}
+
+static void progress(const pt_step_record *s, int64_t total, double rate, double last_acc)
+{
+    double eta = rate > 0 ? (double)(total - s->step - 1) / rate : 0;
+    fprintf(stderr, "\r\033[Kstep %lld/%lld  loss %.4f  scale %g%s  %.0f steps/s  eta %.0fs",
+            (long long)s->step + 1, (long long)total, s->loss, s->scale,
+            s->skipped ? " (skipped)" : "", rate, eta);
+    if (!isnan(last_acc)) fprintf(stderr, "  acc %.2f%%", 100 * last_acc);
+    fflush(stderr);
+}
+
+static int mkdir_p(const char *dir)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+int pt_cmd_train(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, 0, 'd'},      {"policy", required_argument, 0, 'p'},
+        {"steps", required_argument, 0, 's'},     {"device", required_argument, 0, 'D'},
+        {"checkpoint", required_argument, 0, 'c'}, {"checkpoint-every", required_argument, 0, 'e'},
+        {"resume", no_argument, 0, 'r'},          {"steps-csv", required_argument, 0, 'S'},
+        {"label", required_argument, 0, 'l'},     {"header", no_argument, 0, 'H'},
+        {"no-header", no_argument, 0, 'N'},       {"no-standardize", no_argument, 0, 'Z'},
+        {"val-fraction", required_argument, 0, 'v'}, {"json", no_argument, 0, 'j'},
+        {"quiet", no_argument, 0, 'q'},           {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    const char *data_spec = NULL, *policy_path = NULL, *device = "cpu", *ckpt_dir = NULL,
+               *steps_csv = NULL;
+    int64_t steps = 0, every = 200;
+    int resume = 0, json = 0, quiet = 0, c;
+    pt_data_options dopt = pt_data_options_default();
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'd': data_spec = optarg; break;
+        case 'p': policy_path = optarg; break;
+        case 's':
+            steps = strtoll(optarg, &end, 10);
+            if (*end || steps < 1)
+                return pt_cli_usage_error("train", "--steps '%s': expected an integer >= 1", optarg);
+            break;
+        case 'D': device = optarg; break;
+        case 'c': ckpt_dir = optarg; break;
+        case 'e':
+            every = strtoll(optarg, &end, 10);
+            if (*end || every < 1)
+                return pt_cli_usage_error("train", "--checkpoint-every '%s': expected an integer >= 1",
+                                          optarg);
+            break;
+        case 'r': resume = 1; break;
+        case 'S': steps_csv = optarg; break;
+        case 'l': dopt.label = optarg; break;
+        case 'H': dopt.header = 1; break;
+        case 'N': dopt.header = 0; break;
+        case 'Z': dopt.standardize = false; break;
+        case 'v':
+            dopt.val_fraction = strtod(optarg, &end);
+            if (*end || !(dopt.val_fraction >= 0 && dopt.val_fraction < 1))
+                return pt_cli_usage_error("train", "--val-fraction '%s': expected 0 <= F < 1", optarg);
+            break;
+        case 'j': json = 1; break;
+        case 'q': quiet = 1; break;
+        case 'h': help(); return PT_EXIT_OK;
+        default:
+            return pt_cli_usage_error("train", "unknown or incomplete option '%s' (see --help)",
+                                      argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1)
+        return pt_cli_usage_error("train", "expected one MODEL.json (see --help)");
+    if (!data_spec) return pt_cli_usage_error("train", "--data SPEC is required (see --help)");
+    if (resume && !ckpt_dir) return pt_cli_usage_error("train", "--resume needs --checkpoint DIR");
+
+    run r;
+    memset(&r, 0, sizeof r);
+    pt_status st = pt_model_spec_load(argv[optind], &r.spec);
+    if (st) return pt_cli_lib_error("train", st);
+    if (steps) r.spec.train.steps = steps;
+    if (policy_path) st = pt_policy_load(policy_path, &r.policy);
+    else pt_policy_init_fp32(&r.policy);
+    dopt.classification = r.spec.loss == PT_LOSS_SOFTMAX_CE;
+    dopt.seed = r.spec.train.seed;
+    if (!st) st = pt_data_open(data_spec, &dopt, &r.data);
+    if (!st) st = pt_backend_open(device, &r.be);
+    if (!st) st = pt_trainer_create(r.be, &r.spec, &r.policy, &r.data, &r.t);
+    char ckpt[4096] = "";
+    if (!st && ckpt_dir) {
+        if (mkdir_p(ckpt_dir) != 0) {
+            fprintf(stderr, "prectune train: --checkpoint %s: cannot create: %s\n", ckpt_dir,
+                    strerror(errno));
+            run_free(&r);
+            return PT_EXIT_USAGE;
+        }
+        snprintf(ckpt, sizeof ckpt, "%s/checkpoint.ptck", ckpt_dir);
+        if (resume) {
+            if (access(ckpt, F_OK) == 0) {
+                st = pt_trainer_load(r.t, ckpt);
+                if (!st && !quiet)
+                    fprintf(stderr, "resuming %s at step %lld\n", ckpt,
+                            (long long)pt_trainer_steps_done(r.t));
+            } else if (!quiet) {
+                fprintf(stderr, "no checkpoint at %s yet: starting from step 0\n", ckpt);
+            }
+        }
+    }
+    if (!st && steps_csv) {
+        bool append = resume && pt_trainer_steps_done(r.t) > 0;
+        r.steps_csv = fopen(steps_csv, append ? "a" : "w");
+        if (!r.steps_csv) {
+            fprintf(stderr, "prectune train: --steps-csv %s: %s\n", steps_csv, strerror(errno));
+            run_free(&r);
+            return PT_EXIT_USAGE;
+        }
+        if (!append) {
+            const char *hdr[8] = {"step", "loss", "scale", "skipped", "reason", "lr", "grad_norm", "ms"};
+            write_csv_row(r.steps_csv, hdr, 8);
+        }
+    }
+    if (st) {
+        int code = pt_cli_lib_error("train", st);
+        run_free(&r);
+        return code;
+    }
+    if (!quiet)
+        fprintf(stderr, "training %s on %s, %s, policy %s, %lld steps of %d\n", r.spec.name,
+                r.data.desc, pt_backend_name(r.be), r.policy.source, (long long)r.spec.train.steps,
+                r.spec.train.batch);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    bool tty = !quiet && isatty(2);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t start = pt_trainer_steps_done(r.t), total = r.spec.train.steps;
+    double last_loss = NAN, tail_loss = 0, last_acc = NAN;
+    int64_t tail_n = 0;
+    pt_eval_result ev = {0};
+    ev.accuracy = NAN;
+    int code = PT_EXIT_OK;
+    while (pt_trainer_steps_done(r.t) < total) {
+        if (interrupted) {
+            st = pt_fail(PT_ERR_STOPPED, "interrupted at step %lld", (long long)pt_trainer_steps_done(r.t));
+            break;
+        }
+        pt_step_record rec;
+        st = pt_trainer_step(r.t, &rec);
+        if (r.steps_csv) log_step(r.steps_csv, &rec);
+        last_loss = rec.loss;
+        if (rec.step >= total - 50 || total - start < 50) tail_loss += rec.loss, tail_n++;
+        if (st) break;
+        int64_t done = pt_trainer_steps_done(r.t);
+        if (r.spec.train.eval_every && done % r.spec.train.eval_every == 0 && done < total) {
+            if ((st = pt_trainer_eval(r.t, &ev))) break;
+            last_acc = ev.accuracy;
+            if (!quiet && !tty)
+                fprintf(stderr, "step %lld: held-out loss %.4f accuracy %.2f%%\n", (long long)done,
+                        ev.loss, 100 * ev.accuracy);
+        }
+        if (ckpt[0] && done % every == 0 && (st = pt_trainer_save(r.t, ckpt))) break;
+        if (tty && (done % 10 == 0 || done == total)) {
+            struct timespec t1;
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+            progress(&rec, total, (double)(done - start) / (secs > 0 ? secs : 1), last_acc);
+        }
+    }
+    if (tty) fputc('\n', stderr);
+    if (st) {
+        /* keep what was done: a checkpoint to resume or diagnose from */
+        if (ckpt[0] && st == PT_ERR_STOPPED) {
+            pt_status s2 = pt_trainer_save(r.t, ckpt);
+            fprintf(stderr, "prectune train: %s\n", pt_last_error());
+            if (!s2) fprintf(stderr, "checkpoint saved to %s (resume with --resume)\n", ckpt);
+            code = interrupted ? 130 : PT_EXIT_FAILED;
+        } else {
+            code = pt_cli_lib_error("train", st);
+            if (st == PT_ERR_STOPPED) code = interrupted ? 130 : PT_EXIT_FAILED;
+        }
+        run_free(&r);
+        return code;
+    }
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if ((st = pt_trainer_eval(r.t, &ev)) || (ckpt[0] && (st = pt_trainer_save(r.t, ckpt)))) {
+        code = pt_cli_lib_error("train", st);
+        run_free(&r);
+        return code;
+    }
+    int64_t nonfinite = 0;
+    uint64_t hash = 0;
+    pt_trainer_nonfinite_params(r.t, &nonfinite);
+    pt_trainer_weights_hash(r.t, &hash);
+    int64_t skipped = pt_trainer_skipped(r.t);
+    double final_loss = tail_n ? tail_loss / (double)tail_n : last_loss;
+    double rate = (double)(total - start) / (secs > 0 ? secs : 1);
+    char hash_s[32];
+    snprintf(hash_s, sizeof hash_s, "%016llx", (unsigned long long)hash);
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "model", r.spec.name);
+        cJSON_AddStringToObject(o, "data", r.data.desc);
+        cJSON_AddStringToObject(o, "device", pt_backend_name(r.be));
+        cJSON_AddStringToObject(o, "policy", r.policy.source);
+        cJSON_AddNumberToObject(o, "steps", (double)total);
+        cJSON_AddNumberToObject(o, "final_train_loss", final_loss);
+        cJSON_AddNumberToObject(o, "eval_loss", ev.loss);
+        if (!isnan(ev.accuracy)) cJSON_AddNumberToObject(o, "accuracy", ev.accuracy);
+        cJSON_AddNumberToObject(o, "skipped_steps", (double)skipped);
+        cJSON_AddNumberToObject(o, "skipped_fraction", (double)skipped / (double)total);
+        cJSON_AddNumberToObject(o, "final_loss_scale", pt_trainer_loss_scale(r.t));
+        cJSON_AddNumberToObject(o, "nonfinite_params", (double)nonfinite);
+        cJSON_AddNumberToObject(o, "parameters", (double)pt_trainer_param_count(r.t));
+        cJSON_AddNumberToObject(o, "seconds", secs);
+        cJSON_AddNumberToObject(o, "steps_per_second", rate);
+        cJSON_AddStringToObject(o, "weights_hash", hash_s);
+        char *s = cJSON_Print(o);
+        puts(s);
+        free(s);
+        cJSON_Delete(o);
+    } else {
+        printf("model            %s (%zu parameters)\n", r.spec.name, pt_trainer_param_count(r.t));
+        printf("data             %s\n", r.data.desc);
+        printf("device, policy   %s, %s\n", pt_backend_name(r.be), r.policy.source);
+        printf("steps            %lld (%lld skipped, %.2f%%)\n", (long long)total, (long long)skipped,
+               100.0 * (double)skipped / (double)total);
+        printf("train loss       %.4f (mean of the last %lld steps)\n", final_loss, (long long)tail_n);
+        if (!isnan(ev.accuracy))
+            printf("held-out         loss %.4f, accuracy %.2f%% (%lld samples)\n", ev.loss,
+                   100 * ev.accuracy, (long long)ev.samples);
+        else
+            printf("held-out         loss %.6f (%lld samples)\n", ev.loss, (long long)ev.samples);
+        printf("loss scale       %g at the end\n", pt_trainer_loss_scale(r.t));
+        printf("master weights   %s\n", nonfinite ? "NON-FINITE VALUES" : "all finite");
+        printf("time             %.1f s, %.1f steps/s\n", secs, rate);
+        printf("weights hash     %s\n", hash_s);
+    }
+    run_free(&r);
+    return nonfinite ? PT_EXIT_FAILED : PT_EXIT_OK;
+}

@@ -1,0 +1,56 @@
+/* Datasets named on the command line: `fashion-mnist` (Debian's
+ * dataset-fashion-mnist files), `idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,
+ * TEST_LABELS]` (gzipped or not), `csv:FILE` (libcsv; a label column by name
+ * or index, header detected, features standardized on the training split,
+ * a validation split held out with a seed). Malformed files give errors
+ * with the file and line. Nothing is ever downloaded. */
+#ifndef PRECTUNE_DATA_H
+#define PRECTUNE_DATA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "prectune/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PT_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+
+typedef struct pt_dataset {
+    int64_t n;          /* samples */
+    int64_t dim;        /* features per sample */
+    float *x;           /* n * dim */
+    int32_t *label;     /* classification: class of each sample */
+    float *target;      /* regression: one value per sample */
+} pt_dataset;
+
+typedef struct pt_data_options {
+    bool classification;   /* labels are classes (softmax_cross_entropy) or values (mse) */
+    const char *label;     /* csv: label column, a name or a 0-based index (default: last) */
+    int header;            /* csv: -1 detect, 0 no header row, 1 header row */
+    bool standardize;      /* csv: features to zero mean, unit variance (train split stats) */
+    double val_fraction;   /* csv: held-out fraction (default 0.2) */
+    uint64_t seed;         /* csv: which rows are held out */
+} pt_data_options;
+
+pt_data_options pt_data_options_default(void);
+
+typedef struct pt_data {
+    pt_dataset train, test;
+    int nclasses;          /* classification */
+    int shape[3], ndim;    /* shape of one sample (images: [1, 28, 28]) */
+    char desc[512];
+} pt_data;
+
+pt_status pt_data_open(const char *spec, const pt_data_options *o, pt_data *out);
+void pt_data_free(pt_data *d);
+
+/* The order of samples in an epoch: a permutation of [0, n) from (seed, epoch). */
+void pt_data_permutation(int64_t n, uint64_t seed, int64_t epoch, int64_t *perm);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

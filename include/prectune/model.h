@@ -1,0 +1,100 @@
+/* Model specs: the JSON a user writes (DESIGN.md, "Model spec and data"),
+ * parsed into plain structs with errors that name the file, the JSON path
+ * (for example layers[3].out) and what was expected. */
+#ifndef PRECTUNE_MODEL_H
+#define PRECTUNE_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "prectune/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PT_NAME_MAX 64
+
+typedef enum pt_layer_type {
+    PT_LAYER_LINEAR = 0,
+    PT_LAYER_CONV2D,
+    PT_LAYER_MAXPOOL,
+    PT_LAYER_AVGPOOL,
+    PT_LAYER_FLATTEN,
+    PT_LAYER_RELU,
+    PT_LAYER_GELU,
+    PT_LAYER_LAYERNORM,
+    PT_LAYER_DROPOUT,
+    PT_LAYER_ADD,
+    PT_LAYER_TYPE_COUNT
+} pt_layer_type;
+
+const char *pt_layer_type_name(pt_layer_type t);
+/* Layers with a GEMM (linear, conv2d): the ones a policy gives formats. */
+bool pt_layer_has_gemm(pt_layer_type t);
+
+typedef enum pt_loss_type { PT_LOSS_SOFTMAX_CE = 0, PT_LOSS_MSE } pt_loss_type;
+typedef enum pt_optim_type { PT_OPTIM_ADAMW = 0, PT_OPTIM_SGD } pt_optim_type;
+typedef enum pt_schedule { PT_SCHED_CONSTANT = 0, PT_SCHED_COSINE } pt_schedule;
+
+typedef struct pt_layer_spec {
+    char name[PT_NAME_MAX];
+    pt_layer_type type;
+    int out;                /* linear: output features; conv2d: output channels */
+    bool bias;              /* linear, conv2d (default true) */
+    int kernel, stride, padding; /* conv2d, pools */
+    float p;                /* dropout probability */
+    float eps;              /* layernorm */
+    int ninputs;            /* add: 2 named inputs; others: 0 (the previous layer) or 1 */
+    char inputs[2][PT_NAME_MAX];
+    /* filled by the parser: */
+    int in_index[2];        /* layer indices of the inputs, -1 = the model input */
+    int shape[3], ndim;     /* output shape of one sample */
+    int64_t size;           /* elements of one sample's output */
+} pt_layer_spec;
+
+typedef struct pt_optim_spec {
+    pt_optim_type type;
+    float lr, beta1, beta2, eps, weight_decay, momentum;
+} pt_optim_spec;
+
+typedef struct pt_train_spec {
+    int batch;
+    int64_t steps;
+    int64_t warmup;
+    pt_schedule schedule;
+    float min_lr_ratio;     /* cosine decays to lr * min_lr_ratio */
+    float clip_norm;        /* 0: no clipping */
+    int accumulate;         /* micro-batches per optimizer step */
+    uint64_t seed;
+    int64_t eval_every;     /* 0: only at the end */
+    bool schedule_counts_skipped; /* advance the schedule on skipped steps too */
+} pt_train_spec;
+
+typedef struct pt_model_spec {
+    char name[PT_NAME_MAX];
+    int input[3];
+    int ninput;             /* 1: [features]; 3: [channels, height, width] */
+    pt_layer_spec *layers;
+    int nlayers;
+    pt_loss_type loss;
+    pt_optim_spec optim;
+    pt_train_spec train;
+} pt_model_spec;
+
+/* Parses a spec from a file (path is named in every error). */
+pt_status pt_model_spec_load(const char *path, pt_model_spec *out);
+/* Parses JSON text; `where` names it in errors. */
+pt_status pt_model_spec_parse(const char *json, const char *where, pt_model_spec *out);
+void pt_model_spec_free(pt_model_spec *s);
+
+/* Index of the layer with this name, -1 if none. */
+int pt_model_spec_find(const pt_model_spec *s, const char *name);
+
+/* Reads a whole file into a NUL-terminated buffer (caller frees). */
+pt_status pt_read_file(const char *path, char **out, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,54 @@
+/* Precision policies: which format each layer's three GEMMs run in, the
+ * loss-scale settings, the fp8 recipe and tf32 (DESIGN.md, "The policy
+ * file"). This module reads what training needs; issue 7 adds the
+ * evidence, estimates, fingerprint checks, writing and exporters. */
+#ifndef PRECTUNE_POLICY_H
+#define PRECTUNE_POLICY_H
+
+#include <stdbool.h>
+
+#include "prectune/formats.h"
+#include "prectune/fp8.h"
+#include "prectune/model.h"
+#include "prectune/scaler.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pt_layer_formats {
+    pt_format fwd, dgrad, wgrad;
+} pt_layer_formats;
+
+typedef struct pt_policy_layer {
+    char name[PT_NAME_MAX];
+    pt_layer_formats f;
+    char reason[256];
+} pt_policy_layer;
+
+typedef struct pt_policy {
+    char source[256];           /* the file it came from ("built-in fp32" if none) */
+    pt_layer_formats def;       /* layers not listed */
+    pt_policy_layer *layers;
+    int nlayers;
+    pt_scaler_config loss_scale;
+    pt_fp8_recipe fp8;
+    bool tf32;                  /* fp32 GEMMs run in tf32 */
+} pt_policy;
+
+/* fp32 everywhere, no loss scaling. */
+void pt_policy_init_fp32(pt_policy *p);
+pt_status pt_policy_load(const char *path, pt_policy *p);
+pt_status pt_policy_parse(const char *json, const char *where, pt_policy *p);
+void pt_policy_free(pt_policy *p);
+
+/* Every layer the policy names exists in the model and has a GEMM. */
+pt_status pt_policy_check_model(const pt_policy *p, const pt_model_spec *m);
+
+/* The formats of a layer (tf32 applied to fp32 when the policy says so). */
+pt_layer_formats pt_policy_formats(const pt_policy *p, const char *layer);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,78 @@
+/* The instrumented trainer: forward, loss, scaled backward, unscale and
+ * non-finite check, clipping, optimizer, in the formats a policy gives
+ * each layer, with every step's loss scale and skip decision recorded.
+ * Deterministic: the same spec, policy, data and seed give the same
+ * weights, and a run resumed from a checkpoint continues bit-identically. */
+#ifndef PRECTUNE_TRAINER_H
+#define PRECTUNE_TRAINER_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "prectune/backend.h"
+#include "prectune/data.h"
+#include "prectune/model.h"
+#include "prectune/policy.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pt_trainer pt_trainer;
+
+typedef struct pt_step_record {
+    int64_t step;          /* 0-based index of this optimizer step */
+    double loss;           /* mean training loss of its micro-batches */
+    double scale;          /* the loss scale the step used */
+    bool skipped;
+    const char *skip_reason; /* "non-finite gradient" or NULL */
+    double lr;             /* learning rate applied (0 when skipped) */
+    double grad_norm;      /* global norm of the unscaled gradients (before clipping) */
+    double ms;             /* wall time of the step */
+    int64_t fp8_clamped, fp8_nan_amax; /* fp8 scale events in this step */
+} pt_step_record;
+
+typedef struct pt_eval_result {
+    int64_t step;
+    double loss;
+    double accuracy;       /* classification; NaN for regression */
+    int64_t samples;
+} pt_eval_result;
+
+pt_status pt_trainer_create(pt_backend *be, const pt_model_spec *spec, const pt_policy *policy,
+                            const pt_data *data, pt_trainer **out);
+void pt_trainer_destroy(pt_trainer *t);
+
+/* One optimizer step (train.accumulate micro-batches). Returns
+ * PT_ERR_STOPPED when the loss-scale guard stops the run (the message says
+ * why); the record is filled either way. */
+pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec);
+/* Loss and accuracy on the held-out split (or the training split when
+ * there is none), in the policy's formats, dropout off. */
+pt_status pt_trainer_eval(pt_trainer *t, pt_eval_result *out);
+
+int64_t pt_trainer_steps_done(const pt_trainer *t);
+int64_t pt_trainer_skipped(const pt_trainer *t);
+/* fp32 master weights: count, copy to host, number that are not finite,
+ * and a 64-bit hash of their bits (to compare runs). */
+size_t pt_trainer_param_count(const pt_trainer *t);
+pt_status pt_trainer_params(pt_trainer *t, float *host);
+pt_status pt_trainer_set_params(pt_trainer *t, const float *host);
+pt_status pt_trainer_nonfinite_params(pt_trainer *t, int64_t *count);
+pt_status pt_trainer_weights_hash(pt_trainer *t, uint64_t *hash);
+double pt_trainer_loss_scale(const pt_trainer *t);
+
+/* Checkpoints: weights, optimizer, scaler and fp8 state, data position and
+ * step, written atomically (temp file, fsync, rename). Loading checks that
+ * the checkpoint belongs to this model. */
+pt_status pt_trainer_save(pt_trainer *t, const char *path);
+pt_status pt_trainer_load(pt_trainer *t, const char *path);
+
+/* The network, for tests that check gradients layer by layer. */
+struct pt_net *pt_trainer_net(pt_trainer *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,177 @@
+/* Checkpoints: everything a run needs to continue bit-identically, in one
+ * versioned binary file with a CRC, written atomically (temp file, fsync,
+ * rename, fsync of the directory), so that a crash leaves either the old
+ * checkpoint or the new one, never half of one. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "trainer_state.h"
+
+#define CKPT_MAGIC "PTCKPT\0"
+#define CKPT_VERSION 1u
+
+typedef struct ckpt_header {
+    char magic[8];
+    uint32_t version, nlayers;
+    char model[PT_NAME_MAX];
+    uint64_t spec_hash, nparams;
+    int64_t step, opt_step, sched_step, skipped, epoch, cursor;
+    double scale;
+    int64_t growth_tracker, stuck;
+    int64_t hysteresis_left;
+} ckpt_header;
+
+/* The model's structure: layer names, types and parameter counts. */
+static uint64_t spec_hash(const pt_trainer *t)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 0; i < t->net->nlayers; i++) {
+        const pt_net_layer *l = &t->net->L[i];
+        for (const char *p = l->spec->name; *p; p++) h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+        uint64_t v[3] = {(uint64_t)l->spec->type, l->nw, l->nb};
+        for (int k = 0; k < 3; k++) h = (h ^ v[k]) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+static size_t fp8_bytes(const pt_trainer *t)
+{
+    return (size_t)t->net->nlayers * PT_OPND_COUNT * sizeof(pt_fp8_state);
+}
+
+pt_status pt_trainer_save(pt_trainer *t, const char *path)
+{
+    pt_net *n = t->net;
+    size_t np = n->nparams * sizeof(float);
+    size_t total = sizeof(ckpt_header) + fp8_bytes(t) + 3 * np + 4;
+    unsigned char *buf = malloc(total);
+    if (!buf) return pt_fail(PT_ERR_NOMEM, "%s: out of memory for the checkpoint", path);
+    ckpt_header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, CKPT_MAGIC, 8);
+    h.version = CKPT_VERSION;
+    h.nlayers = (uint32_t)n->nlayers;
+    snprintf(h.model, sizeof h.model, "%s", t->spec->name);
+    h.spec_hash = spec_hash(t);
+    h.nparams = n->nparams;
+    h.step = t->step, h.opt_step = t->opt_step, h.sched_step = t->sched_step;
+    h.skipped = t->skipped, h.epoch = t->epoch, h.cursor = t->cursor;
+    h.scale = t->scaler.scale, h.growth_tracker = t->scaler.growth_tracker;
+    h.stuck = t->scaler.stuck, h.hysteresis_left = t->scaler.hysteresis_left;
+    unsigned char *p = buf;
+    memcpy(p, &h, sizeof h);
+    p += sizeof h;
+    for (int i = 0; i < n->nlayers; i++) {
+        memcpy(p, n->L[i].fp8, sizeof n->L[i].fp8);
+        p += sizeof n->L[i].fp8;
+    }
+    pt_status st = pt_backend_download(t->be, p, n->params, np);
+    if (!st) st = pt_backend_download(t->be, p + np, n->opt_m, np);
+    if (!st) st = pt_backend_download(t->be, p + 2 * np, n->opt_v, np);
+    if (st) {
+        free(buf);
+        return st;
+    }
+    p += 3 * np;
+    uint32_t crc = (uint32_t)crc32(0L, buf, (uInt)(p - buf));
+    memcpy(p, &crc, 4);
+
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        free(buf);
+        return pt_fail(PT_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    }
+    size_t off = 0;
+    while (off < total) {
+        ssize_t w = write(fd, buf + off, total - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        off += (size_t)w;
+    }
+    free(buf);
+    if (off != total || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return pt_fail(PT_ERR_IO, "%s: write failed: %s", tmp, strerror(e));
+    }
+    close(fd);
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return pt_fail(PT_ERR_IO, "%s: cannot rename into place: %s", path, strerror(e));
+    }
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        fsync(dfd); /* the rename itself survives a crash */
+        close(dfd);
+    }
+    return PT_OK;
+}
+
+pt_status pt_trainer_load(pt_trainer *t, const char *path)
+{
+    char *raw;
+    size_t len;
+    pt_status st = pt_read_file(path, &raw, &len);
+    if (st) return st;
+    pt_net *n = t->net;
+    size_t np = n->nparams * sizeof(float);
+    size_t total = sizeof(ckpt_header) + fp8_bytes(t) + 3 * np + 4;
+    ckpt_header h;
+    if (len < sizeof h) {
+        st = pt_fail(PT_ERR_INVALID, "%s: not a prectune checkpoint (too short)", path);
+        goto out;
+    }
+    memcpy(&h, raw, sizeof h);
+    if (memcmp(h.magic, CKPT_MAGIC, 8) != 0) {
+        st = pt_fail(PT_ERR_INVALID, "%s: not a prectune checkpoint", path);
+        goto out;
+    }
+    if (h.version != CKPT_VERSION) {
+        st = pt_fail(PT_ERR_INVALID, "%s: checkpoint version %u, this prectune reads version %u",
+                     path, h.version, CKPT_VERSION);
+        goto out;
+    }
+    if (strncmp(h.model, t->spec->name, sizeof h.model) != 0 || h.spec_hash != spec_hash(t) ||
+        h.nparams != n->nparams || h.nlayers != (uint32_t)n->nlayers) {
+        st = pt_fail(PT_ERR_INVALID,
+                     "%s: the checkpoint is of model '%.*s' (%llu parameters), not of this '%s' "
+                     "(%zu parameters) or its layers changed",
+                     path, (int)sizeof h.model, h.model, (unsigned long long)h.nparams,
+                     t->spec->name, n->nparams);
+        goto out;
+    }
+    uint32_t crc;
+    if (len != total || (memcpy(&crc, raw + total - 4, 4), crc != (uint32_t)crc32(0L, (const Bytef *)raw, (uInt)(total - 4)))) {
+        st = pt_fail(PT_ERR_INVALID, "%s: checkpoint is damaged (size or checksum wrong)", path);
+        goto out;
+    }
+    const char *p = raw + sizeof h;
+    for (int i = 0; i < n->nlayers; i++) {
+        memcpy(n->L[i].fp8, p, sizeof n->L[i].fp8);
+        p += sizeof n->L[i].fp8;
+    }
+    if ((st = pt_backend_upload(t->be, n->params, p, np)) ||
+        (st = pt_backend_upload(t->be, n->opt_m, p + np, np)) ||
+        (st = pt_backend_upload(t->be, n->opt_v, p + 2 * np, np)))
+        goto out;
+    t->step = h.step, t->opt_step = h.opt_step, t->sched_step = h.sched_step;
+    t->skipped = h.skipped, t->epoch = h.epoch, t->cursor = h.cursor;
+    t->scaler.scale = h.scale, t->scaler.growth_tracker = h.growth_tracker;
+    t->scaler.stuck = h.stuck, t->scaler.hysteresis_left = (int)h.hysteresis_left;
+    pt_data_permutation(t->data->train.n, t->spec->train.seed, t->epoch, t->perm);
+out:
+    free(raw);
+    return st;
+}

@@ -1,0 +1,417 @@
+/* Datasets (see data.h): IDX through zlib (plain files read through gzread
+ * as well), CSV through libcsv. */
+#include "prectune/data.h"
+
+#include <csv.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+pt_data_options pt_data_options_default(void)
+{
+    return (pt_data_options){.classification = true, .label = NULL, .header = -1,
+                             .standardize = true, .val_fraction = 0.2, .seed = 1};
+}
+
+void pt_data_free(pt_data *d)
+{
+    pt_dataset *s[2] = {&d->train, &d->test};
+    for (int i = 0; i < 2; i++) {
+        free(s[i]->x);
+        free(s[i]->label);
+        free(s[i]->target);
+    }
+    memset(d, 0, sizeof *d);
+}
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+void pt_data_permutation(int64_t n, uint64_t seed, int64_t epoch, int64_t *perm)
+{
+    uint64_t s = seed * 0x2545f4914f6cdd1dull + (uint64_t)epoch * 0x9e3779b97f4a7c15ull + 1;
+    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    for (int64_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
+        int64_t j = (int64_t)(splitmix(&s) % (uint64_t)(i + 1));
+        int64_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+}
+
+/* ---- IDX ----------------------------------------------------------------- */
+
+static pt_status idx_read(const char *path, int want_dims, uint32_t dims[3], uint8_t **data,
+                          size_t *count)
+{
+    gzFile f = gzopen(path, "rb");
+    if (!f) return pt_fail(PT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char h[4];
+    pt_status st = PT_OK;
+    if (gzread(f, h, 4) != 4) {
+        st = pt_fail(PT_ERR_INVALID, "%s: too short for an IDX header", path);
+        goto out;
+    }
+    if (h[0] || h[1] || h[2] != 0x08 || h[3] != want_dims) {
+        st = pt_fail(PT_ERR_INVALID,
+                     "%s: not an IDX file of unsigned bytes with %d dimension%s (magic %02x%02x%02x%02x, "
+                     "expected 000008%02x)",
+                     path, want_dims, want_dims > 1 ? "s" : "", h[0], h[1], h[2], h[3], want_dims);
+        goto out;
+    }
+    size_t n = 1;
+    for (int d = 0; d < want_dims; d++) {
+        unsigned char b[4];
+        if (gzread(f, b, 4) != 4) {
+            st = pt_fail(PT_ERR_INVALID, "%s: truncated IDX header", path);
+            goto out;
+        }
+        dims[d] = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+        n *= dims[d];
+    }
+    *data = malloc(n ? n : 1);
+    if (!*data) {
+        st = pt_fail(PT_ERR_NOMEM, "%s: out of memory for %zu bytes", path, n);
+        goto out;
+    }
+    size_t got = 0;
+    while (got < n) {
+        int r = gzread(f, *data + got, (unsigned)(n - got > (1u << 30) ? (1u << 30) : n - got));
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    if (got != n) {
+        free(*data);
+        *data = NULL;
+        st = pt_fail(PT_ERR_INVALID, "%s: truncated: %zu of %zu data bytes", path, got, n);
+        goto out;
+    }
+    *count = n;
+out:
+    gzclose(f);
+    return st;
+}
+
+static pt_status idx_pair(const char *images, const char *labels, pt_dataset *ds, int shape[3],
+                          int *nclasses)
+{
+    uint32_t di[3] = {0}, dl[3] = {0};
+    uint8_t *img = NULL, *lab = NULL;
+    size_t ni = 0, nl = 0;
+    pt_status st = idx_read(images, 3, di, &img, &ni);
+    if (!st) st = idx_read(labels, 1, dl, &lab, &nl);
+    if (!st && dl[0] != di[0])
+        st = pt_fail(PT_ERR_INVALID, "%s has %u labels but %s has %u images", labels, dl[0], images,
+                     di[0]);
+    if (!st) {
+        ds->n = di[0];
+        ds->dim = (int64_t)di[1] * di[2];
+        ds->x = malloc((size_t)ds->n * (size_t)ds->dim * sizeof(float));
+        ds->label = malloc((size_t)ds->n * sizeof(int32_t));
+        if (!ds->x || !ds->label) st = pt_fail(PT_ERR_NOMEM, "%s: out of memory", images);
+    }
+    if (!st) {
+        for (size_t i = 0; i < ni; i++) ds->x[i] = img[i] / 255.0f;
+        for (int64_t i = 0; i < ds->n; i++) {
+            ds->label[i] = lab[i];
+            if (lab[i] + 1 > *nclasses) *nclasses = lab[i] + 1;
+        }
+        shape[0] = 1, shape[1] = (int)di[1], shape[2] = (int)di[2];
+    }
+    free(img);
+    free(lab);
+    return st;
+}
+
+static pt_status open_idx(const char *list, pt_data *d)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", list);
+    char *parts[4];
+    int n = 0;
+    for (char *tok = strtok(buf, ","); tok && n < 4; tok = strtok(NULL, ",")) parts[n++] = tok;
+    if (n != 2 && n != 4)
+        return pt_fail(PT_ERR_INVALID,
+                       "--data idx:%s: expected idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,TEST_LABELS]",
+                       list);
+    pt_status st = idx_pair(parts[0], parts[1], &d->train, d->shape, &d->nclasses);
+    if (!st && n == 4) {
+        int shape2[3];
+        st = idx_pair(parts[2], parts[3], &d->test, shape2, &d->nclasses);
+        if (!st && memcmp(shape2, d->shape, sizeof shape2) != 0)
+            st = pt_fail(PT_ERR_INVALID, "%s: images of %dx%d, but the training images are %dx%d",
+                         parts[2], shape2[1], shape2[2], d->shape[1], d->shape[2]);
+    }
+    d->ndim = 3;
+    snprintf(d->desc, sizeof d->desc, "idx %s (%lld train, %lld test, %d classes)", parts[0],
+             (long long)d->train.n, (long long)d->test.n, d->nclasses);
+    return st;
+}
+
+/* ---- CSV ------------------------------------------------------------------ */
+
+typedef struct csv_state {
+    const char *path;
+    long line;           /* current record's line (1-based) */
+    int col;             /* fields so far in the record */
+    int ncols;           /* fields per record, from the first one */
+    char **header;       /* first record's fields, kept until we know it is a header */
+    bool first_numeric;  /* every field of the first record is a number */
+    double *vals;        /* rows * ncols */
+    int64_t rows, cap;
+    double *cur;
+    pt_status st;
+    int header_mode;
+    bool first_done;     /* the first record was read (header or data) */
+} csv_state;
+
+static bool parse_number(const char *s, size_t len, double *out)
+{
+    char tmp[128];
+    if (len == 0 || len >= sizeof tmp) return false;
+    memcpy(tmp, s, len);
+    tmp[len] = '\0';
+    char *end;
+    errno = 0;
+    *out = strtod(tmp, &end);
+    while (*end == ' ' || *end == '\t') end++;
+    return end != tmp && *end == '\0' && isfinite(*out);
+}
+
+static void csv_field(void *s, size_t len, void *ctx)
+{
+    csv_state *c = ctx;
+    if (c->st) return;
+    const char *str = s ? s : "";
+    if (!c->first_done) { /* still in the first record */
+        char **h = realloc(c->header, sizeof(char *) * (size_t)(c->col + 1));
+        if (!h) { c->st = pt_fail(PT_ERR_NOMEM, "%s: out of memory", c->path); return; }
+        c->header = h;
+        h[c->col] = strndup(str, len);
+        double v;
+        if (!parse_number(str, len, &v)) c->first_numeric = false;
+        c->col++;
+        return;
+    }
+    if (c->col >= c->ncols) {
+        c->st = pt_fail(PT_ERR_INVALID, "%s:%ld: more than the %d fields of the first row", c->path,
+                        c->line, c->ncols);
+        return;
+    }
+    double v;
+    if (!parse_number(str, len, &v)) {
+        c->st = pt_fail(PT_ERR_INVALID, "%s:%ld: field %d ('%.*s') is not a number", c->path,
+                        c->line, c->col + 1, (int)(len > 40 ? 40 : len), str);
+        return;
+    }
+    c->cur[c->col++] = v;
+}
+
+static pt_status csv_push_row(csv_state *c)
+{
+    if (c->rows == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 1024;
+        double *nv = realloc(c->vals, sizeof(double) * (size_t)c->cap * (size_t)c->ncols);
+        if (!nv) return pt_fail(PT_ERR_NOMEM, "%s: out of memory", c->path);
+        c->vals = nv;
+    }
+    c->cur = c->vals + (size_t)c->rows * (size_t)c->ncols;
+    return PT_OK;
+}
+
+static void csv_row(int term, void *ctx)
+{
+    (void)term;
+    csv_state *c = ctx;
+    if (c->st) return;
+    if (!c->first_done) {
+        /* the first record decides the width and whether it is a header */
+        c->first_done = true;
+        c->ncols = c->col;
+        bool is_header = c->header_mode == 1 || (c->header_mode == -1 && !c->first_numeric);
+        if ((c->st = csv_push_row(c))) return;
+        if (!is_header) {
+            for (int i = 0; i < c->ncols && !c->st; i++)
+                if (!parse_number(c->header[i], strlen(c->header[i]), &c->cur[i]))
+                    c->st = pt_fail(PT_ERR_INVALID,
+                                    "%s:%ld: field %d ('%s') is not a number (and --no-header "
+                                    "says this row is data)",
+                                    c->path, c->line, i + 1, c->header[i]);
+            for (int i = 0; i < c->ncols; i++) free(c->header[i]);
+            free(c->header);
+            c->header = NULL;
+            if (c->st) return;
+            c->rows = 1;
+        }
+        c->col = 0;
+        c->line++;
+        c->st = csv_push_row(c);
+        return;
+    }
+    if (c->col != c->ncols) {
+        c->st = pt_fail(PT_ERR_INVALID, "%s:%ld: %d fields, but the first row has %d (a ragged row)",
+                        c->path, c->line, c->col, c->ncols);
+        return;
+    }
+    c->rows++;
+    c->col = 0;
+    c->line++;
+    c->st = csv_push_row(c);
+}
+
+static pt_status open_csv(const char *path, const pt_data_options *o, pt_data *d)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return pt_fail(PT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct csv_parser p;
+    csv_init(&p, CSV_APPEND_NULL | CSV_EMPTY_IS_NULL);
+    csv_state c = {.path = path, .line = 1, .first_numeric = true, .header_mode = o->header};
+    c.header = calloc(1, sizeof(char *));
+    char buf[65536];
+    size_t n;
+    while (!c.st && (n = fread(buf, 1, sizeof buf, f)) > 0)
+        if (csv_parse(&p, buf, n, csv_field, csv_row, &c) != n && !c.st)
+            c.st = pt_fail(PT_ERR_INVALID, "%s:%ld: %s", path, c.line, csv_strerror(csv_error(&p)));
+    if (!c.st) csv_fini(&p, csv_field, csv_row, &c);
+    csv_free(&p);
+    fclose(f);
+    pt_status st = c.st;
+    char **names = c.header; /* non-NULL: a header row was read */
+    if (!st && c.rows == 0) st = pt_fail(PT_ERR_INVALID, "%s: no data rows (an empty file?)", path);
+    if (!st && c.ncols < 2)
+        st = pt_fail(PT_ERR_INVALID, "%s: one column only: need features and a label column", path);
+    int label = c.ncols - 1;
+    if (!st && o->label) {
+        char *end;
+        long idx = strtol(o->label, &end, 10);
+        if (*end == '\0' && end != o->label) {
+            if (idx < 0 || idx >= c.ncols)
+                st = pt_fail(PT_ERR_INVALID, "%s: --label %ld: the file has columns 0..%d", path,
+                             idx, c.ncols - 1);
+            label = (int)idx;
+        } else if (!names) {
+            st = pt_fail(PT_ERR_INVALID,
+                         "%s: --label '%s': the file has no header row, so name the column by its "
+                         "0-based index",
+                         path, o->label);
+        } else {
+            label = -1;
+            for (int i = 0; i < c.ncols; i++)
+                if (strcmp(names[i], o->label) == 0) label = i;
+            if (label < 0)
+                st = pt_fail(PT_ERR_INVALID, "%s: --label '%s': no such column in the header row",
+                             path, o->label);
+        }
+    }
+    int64_t rows = c.rows, dim = c.ncols - 1;
+    int nclasses = 0;
+    if (!st && o->classification)
+        for (int64_t r = 0; r < rows && !st; r++) {
+            double v = c.vals[r * c.ncols + label];
+            if (v < 0 || v != floor(v) || v > 100000)
+                st = pt_fail(PT_ERR_INVALID,
+                             "%s: data row %lld: label %g is not a class (an integer >= 0); for "
+                             "regression use the mse loss",
+                             path, (long long)r + 1, v);
+            else if ((int)v + 1 > nclasses) nclasses = (int)v + 1;
+        }
+    if (!st) {
+        /* hold out a validation split, chosen by the seed */
+        int64_t *perm = malloc(sizeof(int64_t) * (size_t)rows);
+        int64_t nval = (int64_t)floor(o->val_fraction * (double)rows);
+        if (o->val_fraction > 0 && nval == 0 && rows > 1) nval = 1;
+        pt_dataset *sets[2] = {&d->train, &d->test};
+        int64_t counts[2] = {rows - nval, nval};
+        if (!perm) st = pt_fail(PT_ERR_NOMEM, "%s: out of memory", path);
+        for (int s = 0; s < 2 && !st; s++) {
+            sets[s]->n = counts[s];
+            sets[s]->dim = dim;
+            sets[s]->x = malloc(sizeof(float) * (size_t)(counts[s] * dim + 1));
+            if (o->classification) sets[s]->label = malloc(sizeof(int32_t) * (size_t)(counts[s] + 1));
+            else sets[s]->target = malloc(sizeof(float) * (size_t)(counts[s] + 1));
+            if (!sets[s]->x || (!sets[s]->label && !sets[s]->target))
+                st = pt_fail(PT_ERR_NOMEM, "%s: out of memory", path);
+        }
+        if (!st) {
+            pt_data_permutation(rows, o->seed, -1, perm);
+            double *mean = calloc((size_t)dim, sizeof(double)), *sd = calloc((size_t)dim, sizeof(double));
+            int64_t ntrain = rows - nval;
+            for (int64_t r = 0; r < ntrain; r++)
+                for (int j = 0, k = 0; j < c.ncols; j++)
+                    if (j != label) mean[k++] += c.vals[perm[r] * c.ncols + j] / (double)ntrain;
+            for (int64_t r = 0; r < ntrain; r++)
+                for (int j = 0, k = 0; j < c.ncols; j++)
+                    if (j != label) {
+                        double dv = c.vals[perm[r] * c.ncols + j] - mean[k];
+                        sd[k++] += dv * dv / (double)ntrain;
+                    }
+            for (int64_t k = 0; k < dim; k++) sd[k] = sd[k] > 0 ? sqrt(sd[k]) : 1.0;
+            for (int64_t r = 0; r < rows; r++) {
+                pt_dataset *ds = r < ntrain ? &d->train : &d->test;
+                int64_t i = r < ntrain ? r : r - ntrain;
+                const double *row = c.vals + perm[r] * c.ncols;
+                for (int j = 0, k = 0; j < c.ncols; j++) {
+                    if (j == label) continue;
+                    double v = o->standardize ? (row[j] - mean[k]) / sd[k] : row[j];
+                    ds->x[i * dim + k++] = (float)v;
+                }
+                if (ds->label) ds->label[i] = (int32_t)row[label];
+                else ds->target[i] = (float)row[label];
+            }
+            free(mean);
+            free(sd);
+        }
+        free(perm);
+    }
+    if (names) {
+        for (int i = 0; i < c.ncols; i++) free(names[i]);
+        free(names);
+    }
+    free(c.vals);
+    d->nclasses = nclasses;
+    d->shape[0] = (int)dim;
+    d->ndim = 1;
+    snprintf(d->desc, sizeof d->desc, "csv %s (%lld train, %lld held out, %lld features%s)", path,
+             (long long)d->train.n, (long long)d->test.n, (long long)dim,
+             o->classification ? ", classes" : ", regression");
+    return st;
+}
+
+pt_status pt_data_open(const char *spec, const pt_data_options *o, pt_data *d)
+{
+    memset(d, 0, sizeof *d);
+    pt_status st;
+    if (strcmp(spec, "fashion-mnist") == 0) {
+        char list[2048];
+        snprintf(list, sizeof list,
+                 "%s/train-images-idx3-ubyte.gz,%s/train-labels-idx1-ubyte.gz,"
+                 "%s/t10k-images-idx3-ubyte.gz,%s/t10k-labels-idx1-ubyte.gz",
+                 PT_FASHION_MNIST_DIR, PT_FASHION_MNIST_DIR, PT_FASHION_MNIST_DIR,
+                 PT_FASHION_MNIST_DIR);
+        st = open_idx(list, d);
+        if (st == PT_ERR_IO)
+            st = pt_fail(PT_ERR_IO, "--data fashion-mnist: %s (install Debian's "
+                         "dataset-fashion-mnist package)", pt_last_error());
+        else if (!st)
+            snprintf(d->desc, sizeof d->desc, "fashion-mnist (%lld train, %lld test, %d classes)",
+                     (long long)d->train.n, (long long)d->test.n, d->nclasses);
+    } else if (strncmp(spec, "idx:", 4) == 0) {
+        st = open_idx(spec + 4, d);
+    } else if (strncmp(spec, "csv:", 4) == 0) {
+        st = open_csv(spec + 4, o, d);
+    } else {
+        st = pt_fail(PT_ERR_INVALID,
+                     "--data '%s': expected fashion-mnist, idx:TRAIN_IMAGES,TRAIN_LABELS[,...] or "
+                     "csv:FILE", spec);
+    }
+    if (st) pt_data_free(d);
+    return st;
+}

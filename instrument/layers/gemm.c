@@ -1,0 +1,57 @@
+/* The backward of a GEMM layer (linear, conv2d), shared: the weight
+ * gradient in the wgrad format, then the input gradient in the dgrad
+ * format. In a backward GEMM the gradient takes the backward format; the
+ * other operand keeps its forward copy when the formats agree or both are
+ * fp8 (the "hybrid" recipe: e4m3 forward copies, e5m2 gradients),
+ * otherwise it is cast to the backward format. */
+#include "../net.h"
+
+static bool reuse_forward(pt_format fwd, pt_format bwd)
+{
+    return fwd == bwd || (pt_format_is_fp8(fwd) && pt_format_is_fp8(bwd));
+}
+
+pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_rows, int m_rows,
+                                 int out, int k_in, float *dx_rows, bool dx_acc)
+{
+    pt_layer_formats f = l->fmt;
+    size_t ndy = (size_t)m_rows * (size_t)out, nx = (size_t)m_rows * (size_t)k_in;
+    pt_status st;
+    /* wgrad: gw[out, k_in] += dy^T [out, m_rows] x [m_rows, k_in] */
+    pt_operand g_op, x_op;
+    if ((st = pt_net_operand(n, l, PT_OPND_DY, dy_rows, ndy, f.wgrad, l->gbuf, true, &g_op)))
+        return st;
+    if (reuse_forward(f.fwd, f.wgrad)) {
+        x_op = l->x_op;
+    } else {
+        /* the forward kept x in its own format: that is all there is of it */
+        const float *x32 = l->x_op.data;
+        if (f.fwd != PT_FMT_FP32 && f.fwd != PT_FMT_TF32) {
+            if ((st = pt_backend_decode(n->be, f.fwd, l->x_op.data, n->scratch, nx, l->x_op.scale_inv)))
+                return st;
+            x32 = n->scratch;
+        }
+        if ((st = pt_net_operand(n, l, PT_OPND_X, x32, nx, f.wgrad, l->xbuf, false, &x_op))) return st;
+    }
+    x_op.trans = false;
+    pt_gemm gw = {out, k_in, m_rows, g_op, x_op, NULL, PT_FMT_FP32, 1.0f};
+    if ((st = pt_backend_gemm(n->be, &gw, l->gw))) return st;
+    if (l->gb && (st = pt_backend_bias_grad(n->be, dy_rows, l->gb, m_rows, out, 1.0f))) return st;
+    if (!dx_rows) return PT_OK;
+    /* dgrad: dx[m_rows, k_in] = dy [m_rows, out] x W [out, k_in] */
+    pt_operand gd, wd;
+    if (f.dgrad == f.wgrad) {
+        gd = g_op;
+        gd.trans = false;
+    } else if ((st = pt_net_operand(n, l, PT_OPND_DY, dy_rows, ndy, f.dgrad, l->gbuf, false, &gd))) {
+        return st;
+    }
+    if (reuse_forward(f.fwd, f.dgrad)) {
+        wd = l->w_op;
+    } else if ((st = pt_net_operand(n, l, PT_OPND_W, l->w, l->nw, f.dgrad, l->wbuf, false, &wd))) {
+        return st;
+    }
+    wd.trans = false;
+    pt_gemm gx = {m_rows, k_in, out, gd, wd, NULL, pt_gemm_out_format(f.dgrad), dx_acc ? 1.0f : 0.0f};
+    return pt_backend_gemm(n->be, &gx, dx_rows);
+}

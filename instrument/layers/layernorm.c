@@ -1,0 +1,21 @@
+/* layernorm over the features of each sample, in fp32 (the numerics
+ * contract keeps norms out of low precision); gamma and beta are the
+ * layer's weight and bias. */
+#include "../net.h"
+
+pt_status pt_layernorm_forward(pt_net *n, pt_net_layer *l, int rows)
+{
+    int c = (int)l->spec->size;
+    return pt_backend_layernorm_fwd(n->be, pt_layer_input(n, l, 0), l->w, l->b, l->spec->eps, l->y,
+                                    l->aux, l->aux + n->batch, rows, c);
+}
+
+pt_status pt_layernorm_backward(pt_net *n, pt_net_layer *l, int rows)
+{
+    int c = (int)l->spec->size;
+    float *dx = pt_grad_target(n, l, 0);
+    float *out = dx ? dx : n->scratch; /* the op always writes dx */
+    pt_status st = pt_backend_layernorm_bwd(n->be, pt_layer_input(n, l, 0), l->w, l->aux,
+                                            l->aux + n->batch, l->dy, out, l->gw, l->gb, rows, c);
+    return st || !dx ? st : pt_grad_done(n, l, 0, dx, (size_t)rows * (size_t)c);
+}

@@ -1,0 +1,24 @@
+/* linear: y[rows, out] = x[rows, in] W^T + b, in the layer's formats. */
+#include "../net.h"
+
+pt_status pt_linear_forward(pt_net *n, pt_net_layer *l, int rows)
+{
+    const float *x = pt_layer_input(n, l, 0);
+    int in = (int)l->in_size, out = l->spec->out;
+    pt_status st;
+    if ((st = pt_net_operand(n, l, PT_OPND_X, x, (size_t)rows * in, l->fmt.fwd, l->saved, false,
+                             &l->x_op)) ||
+        (st = pt_net_operand(n, l, PT_OPND_W, l->w, l->nw, l->fmt.fwd, l->wbuf, true, &l->w_op)))
+        return st;
+    pt_gemm g = {rows, out, in, l->x_op, l->w_op, l->b, pt_gemm_out_format(l->fmt.fwd), 0.0f};
+    return pt_backend_gemm(n->be, &g, l->y);
+}
+
+pt_status pt_linear_backward(pt_net *n, pt_net_layer *l, int rows)
+{
+    int in = (int)l->in_size, out = l->spec->out;
+    float *dx = pt_grad_target(n, l, 0);
+    pt_status st = pt_gemm_layer_backward(n, l, l->dy, rows, out, in, dx, false);
+    if (!st && dx) st = pt_grad_done(n, l, 0, dx, (size_t)rows * in);
+    return st;
+}

@@ -1,0 +1,399 @@
+/* Model spec JSON -> pt_model_spec, with shapes inferred and checked, so
+ * that every mistake is reported against the file and the JSON path
+ * before anything is allocated. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json_util.h"
+#include "prectune/model.h"
+
+static const char *const layer_names[PT_LAYER_TYPE_COUNT] = {
+    [PT_LAYER_LINEAR] = "linear",   [PT_LAYER_CONV2D] = "conv2d",
+    [PT_LAYER_MAXPOOL] = "maxpool", [PT_LAYER_AVGPOOL] = "avgpool",
+    [PT_LAYER_FLATTEN] = "flatten", [PT_LAYER_RELU] = "relu",
+    [PT_LAYER_GELU] = "gelu",       [PT_LAYER_LAYERNORM] = "layernorm",
+    [PT_LAYER_DROPOUT] = "dropout", [PT_LAYER_ADD] = "add",
+};
+_Static_assert(sizeof layer_names / sizeof layer_names[0] == PT_LAYER_TYPE_COUNT,
+               "one name per layer type");
+
+const char *pt_layer_type_name(pt_layer_type t)
+{
+    return (unsigned)t < PT_LAYER_TYPE_COUNT ? layer_names[t] : "?";
+}
+
+bool pt_layer_has_gemm(pt_layer_type t) { return t == PT_LAYER_LINEAR || t == PT_LAYER_CONV2D; }
+
+pt_status pt_read_file(const char *path, char **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return pt_fail(PT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 65536;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return pt_fail(PT_ERR_NOMEM, "%s: out of memory reading it", path);
+            }
+            buf = nb;
+        }
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0) break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (err) {
+        free(buf);
+        return pt_fail(PT_ERR_IO, "%s: read error", path);
+    }
+    buf[n] = '\0';
+    *out = buf;
+    if (len) *len = n;
+    return PT_OK;
+}
+
+int pt_model_spec_find(const pt_model_spec *s, const char *name)
+{
+    for (int i = 0; i < s->nlayers; i++)
+        if (strcmp(s->layers[i].name, name) == 0) return i;
+    return -1;
+}
+
+void pt_model_spec_free(pt_model_spec *s)
+{
+    free(s->layers);
+    memset(s, 0, sizeof *s);
+}
+
+static const char *const top_keys[] = {"name", "input", "layers", "loss", "optimizer", "train", NULL};
+static const char *const optim_keys[] = {"type", "lr", "beta1", "beta2", "eps", "weight_decay",
+                                         "momentum", NULL};
+static const char *const train_keys[] = {"batch", "steps", "warmup", "schedule", "min_lr_ratio",
+                                         "clip_norm", "accumulate", "seed", "eval_every",
+                                         "schedule_counts_skipped", NULL};
+
+/* Keys each layer type accepts (besides name, type, inputs). */
+static const char *const *layer_keys(pt_layer_type t)
+{
+    static const char *const linear[] = {"name", "type", "inputs", "out", "bias", NULL};
+    static const char *const conv[] = {"name", "type", "inputs", "out", "bias", "kernel",
+                                       "stride", "padding", NULL};
+    static const char *const pool[] = {"name", "type", "inputs", "kernel", "stride", "padding", NULL};
+    static const char *const plain[] = {"name", "type", "inputs", NULL};
+    static const char *const norm[] = {"name", "type", "inputs", "eps", NULL};
+    static const char *const drop[] = {"name", "type", "inputs", "p", NULL};
+    switch (t) {
+    case PT_LAYER_LINEAR: return linear;
+    case PT_LAYER_CONV2D: return conv;
+    case PT_LAYER_MAXPOOL:
+    case PT_LAYER_AVGPOOL: return pool;
+    case PT_LAYER_LAYERNORM: return norm;
+    case PT_LAYER_DROPOUT: return drop;
+    default: return plain;
+    }
+}
+
+static pt_status require(const pt_jctx *c, const cJSON *obj, const char *path, const char *key,
+                         const char *what)
+{
+    if (cJSON_GetObjectItemCaseSensitive(obj, key)) return PT_OK;
+    char p[256];
+    snprintf(p, sizeof p, "%s.%s", path, key);
+    return pt_jfail(c, p, "missing (expected %s)", what);
+}
+
+static pt_status parse_layer(const pt_jctx *c, const cJSON *v, int i, pt_layer_spec *l)
+{
+    char path[64];
+    snprintf(path, sizeof path, "layers[%d]", i);
+    pt_status st;
+    if ((st = pt_jexpect_object(c, v, path))) return st;
+    if ((st = require(c, v, path, "name", "a unique layer name"))) return st;
+    if ((st = require(c, v, path, "type", "the layer type"))) return st;
+    if ((st = pt_jget_string(c, v, path, "name", l->name, sizeof l->name))) return st;
+    int type = 0;
+    static const char *const types[] = {"linear", "conv2d", "maxpool", "avgpool", "flatten",
+                                        "relu", "gelu", "layernorm", "dropout", "add", NULL};
+    if ((st = pt_jget_enum(c, v, path, "type", types, &type))) return st;
+    l->type = (pt_layer_type)type;
+    if ((st = pt_jcheck_keys(c, v, path, layer_keys(l->type)))) return st;
+    int64_t out = 0, kernel = 0, stride = 0, padding = 0;
+    double p = -1, eps = 1e-5;
+    l->bias = true;
+    if (l->type == PT_LAYER_LINEAR || l->type == PT_LAYER_CONV2D) {
+        if ((st = require(c, v, path, "out", "the number of outputs, an integer >= 1"))) return st;
+        if ((st = pt_jget_int(c, v, path, "out", 1, 1 << 20, &out))) return st;
+        if ((st = pt_jget_bool(c, v, path, "bias", &l->bias))) return st;
+    }
+    if (l->type == PT_LAYER_CONV2D || l->type == PT_LAYER_MAXPOOL || l->type == PT_LAYER_AVGPOOL) {
+        if ((st = require(c, v, path, "kernel", "the kernel size, an integer >= 1"))) return st;
+        if ((st = pt_jget_int(c, v, path, "kernel", 1, 64, &kernel))) return st;
+        stride = l->type == PT_LAYER_CONV2D ? 1 : kernel;
+        if ((st = pt_jget_int(c, v, path, "stride", 1, 64, &stride))) return st;
+        if ((st = pt_jget_int(c, v, path, "padding", 0, 64, &padding))) return st;
+    }
+    if (l->type == PT_LAYER_DROPOUT) {
+        if ((st = require(c, v, path, "p", "the drop probability, 0 <= p < 1"))) return st;
+        if ((st = pt_jget_float(c, v, path, "p", 0.0, 0.999, false, &p))) return st;
+    }
+    if (l->type == PT_LAYER_LAYERNORM &&
+        (st = pt_jget_float(c, v, path, "eps", 0.0, 1.0, true, &eps)))
+        return st;
+    l->out = (int)out;
+    l->kernel = (int)kernel;
+    l->stride = (int)stride;
+    l->padding = (int)padding;
+    l->p = (float)p;
+    l->eps = (float)eps;
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(v, "inputs");
+    char ipath[96];
+    snprintf(ipath, sizeof ipath, "%s.inputs", path);
+    int want = l->type == PT_LAYER_ADD ? 2 : 1;
+    if (!in && l->type == PT_LAYER_ADD)
+        return pt_jfail(c, ipath, "missing (add needs the names of its two input layers)");
+    if (in) {
+        if (!cJSON_IsArray(in) || cJSON_GetArraySize(in) != want)
+            return pt_jfail(c, ipath, "expected an array of %d layer name%s", want,
+                            want > 1 ? "s" : "");
+        for (int k = 0; k < want; k++) {
+            const cJSON *e = cJSON_GetArrayItem(in, k);
+            if (!cJSON_IsString(e) || strlen(e->valuestring) >= PT_NAME_MAX)
+                return pt_jfail(c, ipath, "element %d: expected a layer name", k);
+            strcpy(l->inputs[k], e->valuestring);
+        }
+        l->ninputs = want;
+    }
+    return PT_OK;
+}
+
+/* Output shape of layer i from its inputs' shapes; errors name layers[i]. */
+static pt_status infer_shape(const pt_jctx *c, pt_model_spec *s, int i)
+{
+    pt_layer_spec *l = &s->layers[i];
+    char path[64];
+    snprintf(path, sizeof path, "layers[%d]", i);
+    int nin = l->type == PT_LAYER_ADD ? 2 : 1;
+    int ish[2][3], idim[2];
+    for (int k = 0; k < nin; k++) {
+        int j = k < l->ninputs ? pt_model_spec_find(s, l->inputs[k]) : i - 1;
+        if (k < l->ninputs && j < 0)
+            return pt_jfail(c, path, "input '%s' is not the name of a layer", l->inputs[k]);
+        if (j >= i)
+            return pt_jfail(c, path, "input '%s' comes after this layer (layers run in order)",
+                            l->inputs[k]);
+        l->in_index[k] = j;
+        if (j < 0) {
+            memcpy(ish[k], s->input, sizeof ish[k]);
+            idim[k] = s->ninput;
+        } else {
+            memcpy(ish[k], s->layers[j].shape, sizeof ish[k]);
+            idim[k] = s->layers[j].ndim;
+        }
+    }
+    char shape_s[64];
+    if (idim[0] == 1) snprintf(shape_s, sizeof shape_s, "[%d]", ish[0][0]);
+    else snprintf(shape_s, sizeof shape_s, "[%d, %d, %d]", ish[0][0], ish[0][1], ish[0][2]);
+    memcpy(l->shape, ish[0], sizeof l->shape);
+    l->ndim = idim[0];
+    switch (l->type) {
+    case PT_LAYER_LINEAR:
+        if (idim[0] != 1)
+            return pt_jfail(c, path, "linear needs a flat input, got %s: add a flatten layer before it",
+                            shape_s);
+        l->shape[0] = l->out;
+        break;
+    case PT_LAYER_CONV2D:
+    case PT_LAYER_MAXPOOL:
+    case PT_LAYER_AVGPOOL: {
+        if (idim[0] != 3)
+            return pt_jfail(c, path, "%s needs a [channels, height, width] input, got %s",
+                            pt_layer_type_name(l->type), shape_s);
+        int oh = (ish[0][1] + 2 * l->padding - l->kernel) / l->stride + 1;
+        int ow = (ish[0][2] + 2 * l->padding - l->kernel) / l->stride + 1;
+        if (ish[0][1] + 2 * l->padding < l->kernel || ish[0][2] + 2 * l->padding < l->kernel || oh < 1 || ow < 1)
+            return pt_jfail(c, path, "kernel %d does not fit the input %s (padding %d)", l->kernel,
+                            shape_s, l->padding);
+        if (l->type != PT_LAYER_CONV2D && l->padding * 2 > l->kernel)
+            return pt_jfail(c, path, "padding %d is more than half the kernel %d", l->padding,
+                            l->kernel);
+        l->shape[0] = l->type == PT_LAYER_CONV2D ? l->out : ish[0][0];
+        l->shape[1] = oh;
+        l->shape[2] = ow;
+        break;
+    }
+    case PT_LAYER_FLATTEN:
+        l->shape[0] = idim[0] == 3 ? ish[0][0] * ish[0][1] * ish[0][2] : ish[0][0];
+        l->shape[1] = l->shape[2] = 0;
+        l->ndim = 1;
+        break;
+    case PT_LAYER_LAYERNORM:
+        if (idim[0] != 1)
+            return pt_jfail(c, path, "layernorm normalizes a flat input, got %s: flatten first",
+                            shape_s);
+        break;
+    case PT_LAYER_ADD:
+        if (idim[0] != idim[1] || memcmp(ish[0], ish[1], sizeof(int) * (size_t)idim[0]) != 0)
+            return pt_jfail(c, path, "add needs inputs of the same shape ('%s' and '%s' differ)",
+                            l->inputs[0], l->inputs[1]);
+        break;
+    default: break;
+    }
+    l->size = 1;
+    for (int d = 0; d < l->ndim; d++) l->size *= l->shape[d];
+    return PT_OK;
+}
+
+static pt_status parse_optim(const pt_jctx *c, const cJSON *v, pt_optim_spec *o)
+{
+    pt_status st;
+    if ((st = pt_jexpect_object(c, v, "optimizer"))) return st;
+    if ((st = pt_jcheck_keys(c, v, "optimizer", optim_keys))) return st;
+    static const char *const types[] = {"adamw", "sgd", NULL};
+    int t = 0;
+    if ((st = pt_jget_enum(c, v, "optimizer", "type", types, &t))) return st;
+    o->type = (pt_optim_type)t;
+    double lr = o->lr, b1 = o->beta1, b2 = o->beta2, eps = o->eps, wd = o->weight_decay,
+           mom = o->momentum;
+    if ((st = pt_jget_float(c, v, "optimizer", "lr", 0.0, 10.0, true, &lr)) ||
+        (st = pt_jget_float(c, v, "optimizer", "beta1", 0.0, 0.999999, false, &b1)) ||
+        (st = pt_jget_float(c, v, "optimizer", "beta2", 0.0, 0.999999999, false, &b2)) ||
+        (st = pt_jget_float(c, v, "optimizer", "eps", 0.0, 1.0, true, &eps)) ||
+        (st = pt_jget_float(c, v, "optimizer", "weight_decay", 0.0, 10.0, false, &wd)) ||
+        (st = pt_jget_float(c, v, "optimizer", "momentum", 0.0, 0.999999, false, &mom)))
+        return st;
+    o->lr = (float)lr, o->beta1 = (float)b1, o->beta2 = (float)b2, o->eps = (float)eps;
+    o->weight_decay = (float)wd, o->momentum = (float)mom;
+    return PT_OK;
+}
+
+static pt_status parse_train(const pt_jctx *c, const cJSON *v, pt_train_spec *t)
+{
+    pt_status st;
+    if ((st = pt_jexpect_object(c, v, "train"))) return st;
+    if ((st = pt_jcheck_keys(c, v, "train", train_keys))) return st;
+    int64_t batch = t->batch, steps = t->steps, warmup = t->warmup, accum = t->accumulate,
+            seed = (int64_t)t->seed, eval = t->eval_every;
+    double minr = t->min_lr_ratio, clip = t->clip_norm;
+    int sched = (int)t->schedule;
+    static const char *const scheds[] = {"constant", "cosine", NULL};
+    if ((st = pt_jget_int(c, v, "train", "batch", 1, 1 << 20, &batch)) ||
+        (st = pt_jget_int(c, v, "train", "steps", 1, (int64_t)1 << 40, &steps)) ||
+        (st = pt_jget_int(c, v, "train", "warmup", 0, (int64_t)1 << 40, &warmup)) ||
+        (st = pt_jget_enum(c, v, "train", "schedule", scheds, &sched)) ||
+        (st = pt_jget_float(c, v, "train", "min_lr_ratio", 0.0, 1.0, false, &minr)) ||
+        (st = pt_jget_float(c, v, "train", "clip_norm", 0.0, 1e9, false, &clip)) ||
+        (st = pt_jget_int(c, v, "train", "accumulate", 1, 1024, &accum)) ||
+        (st = pt_jget_int(c, v, "train", "seed", 0, INT64_MAX, &seed)) ||
+        (st = pt_jget_int(c, v, "train", "eval_every", 0, (int64_t)1 << 40, &eval)) ||
+        (st = pt_jget_bool(c, v, "train", "schedule_counts_skipped", &t->schedule_counts_skipped)))
+        return st;
+    if (warmup > steps)
+        return pt_jfail(c, "train.warmup", "%lld is more than train.steps (%lld)",
+                        (long long)warmup, (long long)steps);
+    t->batch = (int)batch, t->steps = steps, t->warmup = warmup, t->accumulate = (int)accum;
+    t->seed = (uint64_t)seed, t->eval_every = eval, t->min_lr_ratio = (float)minr;
+    t->clip_norm = (float)clip, t->schedule = (pt_schedule)sched;
+    return PT_OK;
+}
+
+static void defaults(pt_model_spec *s)
+{
+    memset(s, 0, sizeof *s);
+    s->loss = PT_LOSS_SOFTMAX_CE;
+    s->optim = (pt_optim_spec){PT_OPTIM_ADAMW, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 0.9f};
+    s->train = (pt_train_spec){.batch = 128, .steps = 1000, .warmup = 0,
+                               .schedule = PT_SCHED_COSINE, .min_lr_ratio = 0.0f,
+                               .clip_norm = 0.0f, .accumulate = 1, .seed = 1, .eval_every = 0};
+}
+
+static pt_status parse(const pt_jctx *c, const cJSON *root, pt_model_spec *s)
+{
+    pt_status st;
+    if ((st = pt_jexpect_object(c, root, ""))) return st;
+    if ((st = pt_jcheck_keys(c, root, "", top_keys))) return st;
+    if ((st = require(c, root, "", "name", "the model's name")) ||
+        (st = pt_jget_string(c, root, "", "name", s->name, sizeof s->name)))
+        return st;
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(root, "input");
+    if (!in) return pt_jfail(c, "input", "missing (expected [features] or [channels, height, width])");
+    int nin = cJSON_IsArray(in) ? cJSON_GetArraySize(in) : 0;
+    if (nin != 1 && nin != 3)
+        return pt_jfail(c, "input", "expected [features] or [channels, height, width]");
+    for (int k = 0; k < nin; k++) {
+        const cJSON *e = cJSON_GetArrayItem(in, k);
+        double d = cJSON_GetNumberValue(e);
+        if (!cJSON_IsNumber(e) || d < 1 || d > (1 << 24) || d != (int)d)
+            return pt_jfail(c, "input", "element %d: expected a positive integer", k);
+        s->input[k] = (int)d;
+    }
+    s->ninput = nin;
+    static const char *const losses[] = {"softmax_cross_entropy", "mse", NULL};
+    int loss = 0;
+    if ((st = pt_jget_enum(c, root, "", "loss", losses, &loss))) return st;
+    s->loss = (pt_loss_type)loss;
+    const cJSON *v;
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "optimizer")) && (st = parse_optim(c, v, &s->optim)))
+        return st;
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "train")) && (st = parse_train(c, v, &s->train)))
+        return st;
+    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(root, "layers");
+    if (!cJSON_IsArray(layers) || cJSON_GetArraySize(layers) == 0)
+        return pt_jfail(c, "layers", "expected a non-empty array of layers");
+    s->nlayers = cJSON_GetArraySize(layers);
+    s->layers = calloc((size_t)s->nlayers, sizeof *s->layers);
+    if (!s->layers) return pt_fail(PT_ERR_NOMEM, "%s: out of memory", c->file);
+    for (int i = 0; i < s->nlayers; i++) {
+        if ((st = parse_layer(c, cJSON_GetArrayItem(layers, i), i, &s->layers[i]))) return st;
+        for (int j = 0; j < i; j++)
+            if (strcmp(s->layers[j].name, s->layers[i].name) == 0) {
+                char p[64];
+                snprintf(p, sizeof p, "layers[%d].name", i);
+                return pt_jfail(c, p, "'%s' is already the name of layers[%d]", s->layers[i].name, j);
+            }
+    }
+    for (int i = 0; i < s->nlayers; i++)
+        if ((st = infer_shape(c, s, i))) return st;
+    pt_layer_spec *last = &s->layers[s->nlayers - 1];
+    if (last->ndim != 1) {
+        char p[64];
+        snprintf(p, sizeof p, "layers[%d]", s->nlayers - 1);
+        return pt_jfail(c, p, "the last layer must give one vector per sample (flatten it)");
+    }
+    if (s->loss == PT_LOSS_SOFTMAX_CE && last->shape[0] < 2) {
+        char p[64];
+        snprintf(p, sizeof p, "layers[%d]", s->nlayers - 1);
+        return pt_jfail(c, p, "softmax_cross_entropy needs at least 2 outputs (classes), got %d",
+                        last->shape[0]);
+    }
+    return PT_OK;
+}
+
+pt_status pt_model_spec_parse(const char *json, const char *where, pt_model_spec *out)
+{
+    pt_jctx c = {where};
+    defaults(out);
+    cJSON *root;
+    pt_status st = pt_jparse(&c, json, &root);
+    if (st) return st;
+    st = parse(&c, root, out);
+    cJSON_Delete(root);
+    if (st) pt_model_spec_free(out);
+    return st;
+}
+
+pt_status pt_model_spec_load(const char *path, pt_model_spec *out)
+{
+    char *text;
+    pt_status st = pt_read_file(path, &text, NULL);
+    if (st) return st;
+    st = pt_model_spec_parse(text, path, out);
+    free(text);
+    return st;
+}

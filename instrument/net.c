@@ -1,0 +1,287 @@
+/* Building the network: shapes from the spec, formats from the policy,
+ * buffers in backend memory, parameters laid out contiguously so that the
+ * optimizer, the unscale/check and the gradient norm are one pass each. */
+#include "net.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+float *pt_layer_input(pt_net *n, pt_net_layer *l, int i)
+{
+    int j = l->spec->in_index[i];
+    return j < 0 ? n->input : n->L[j].y;
+}
+
+float *pt_layer_input_grad(pt_net *n, pt_net_layer *l, int i, bool *acc)
+{
+    int j = l->spec->in_index[i];
+    if (j < 0) return NULL; /* nobody needs the gradient of the data */
+    *acc = n->L[j].consumers > 1;
+    return n->L[j].dy;
+}
+
+bool pt_format_is_fp8(pt_format f) { return f == PT_FMT_E4M3 || f == PT_FMT_E5M2; }
+
+pt_format pt_gemm_out_format(pt_format f)
+{
+    return f == PT_FMT_E4M3 || f == PT_FMT_E5M2 ? PT_FMT_BF16 : f == PT_FMT_TF32 ? PT_FMT_FP32 : f;
+}
+
+/* Bytes of a cast copy of count values in f (none for fp32 and tf32, which
+ * GEMMs read from the fp32 data itself). */
+static size_t cast_bytes(pt_format f, size_t count)
+{
+    return f == PT_FMT_FP32 || f == PT_FMT_TF32 ? 0 : count * (size_t)pt_format_info(f)->storage_bytes;
+}
+
+pt_status pt_net_operand(pt_net *n, pt_net_layer *l, int role, const float *x, size_t count,
+                         pt_format f, void *buf, bool trans, pt_operand *op)
+{
+    op->trans = trans;
+    op->fmt = f;
+    op->scale_inv = NULL;
+    if (f == PT_FMT_FP32 || f == PT_FMT_TF32) {
+        op->data = x; /* fp32 storage: the GEMM reads (and for tf32 rounds) it */
+        return PT_OK;
+    }
+    pt_status st;
+    if (f != PT_FMT_E4M3 && f != PT_FMT_E5M2) {
+        op->data = buf;
+        return pt_backend_cast(n->be, f, x, buf, count, NULL, NULL, 0);
+    }
+    /* fp8: scale per the recipe. The scale lives in backend memory for the
+     * cast and the GEMM; the recipe runs on the host in this backend. */
+    pt_fp8_state *s = &l->fp8[role];
+    const pt_fp8_recipe *r = &n->policy->fp8;
+    float *scale = l->scales + 2 * role, *inv = scale + 1;
+    float amax = 0.0f;
+    int64_t clamps = s->clamped, nans = s->nan_amax;
+    if (r->kind == PT_FP8_CURRENT) {
+        if ((st = pt_backend_cast(n->be, f, x, buf, count, NULL, &amax, 0))) return st;
+        pt_fp8_scale(s, r, f, amax);
+    } else {
+        pt_fp8_scale(s, r, f, 0.0f);
+    }
+    float sc = s->scale, si = 1.0f / s->scale;
+    if ((st = pt_backend_upload(n->be, scale, &sc, sizeof sc)) ||
+        (st = pt_backend_upload(n->be, inv, &si, sizeof si)))
+        return st;
+    amax = 0.0f;
+    float *amax_dev = l->scales + 2 * PT_OPND_COUNT + role;
+    if ((st = pt_backend_memset(n->be, amax_dev, 0, sizeof(float))) ||
+        (st = pt_backend_cast(n->be, f, x, buf, count, scale, amax_dev, PT_CAST_SATURATE)) ||
+        (st = pt_backend_download(n->be, &amax, amax_dev, sizeof amax)))
+        return st;
+    pt_fp8_record(s, r, amax);
+    n->fp8_clamps += s->clamped - clamps;
+    n->fp8_nan_amax += s->nan_amax - nans;
+    op->data = buf;
+    op->scale_inv = inv;
+    return PT_OK;
+}
+
+static pt_status alloc_f(pt_net *n, size_t count, float **p)
+{
+    pt_status st = pt_backend_alloc(n->be, count * sizeof(float), (void **)p);
+    if (!st) st = pt_backend_memset(n->be, *p, 0, count * sizeof(float));
+    return st;
+}
+
+pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_policy *policy,
+                        int batch, pt_net **out)
+{
+    pt_status st = pt_policy_check_model(policy, spec);
+    if (st) return st;
+    pt_net *n = calloc(1, sizeof *n);
+    if (!n) return pt_fail(PT_ERR_NOMEM, "out of memory");
+    n->be = be;
+    n->spec = spec;
+    n->policy = policy;
+    n->batch = batch;
+    n->nlayers = spec->nlayers;
+    n->L = calloc((size_t)spec->nlayers, sizeof *n->L);
+    if (!n->L) {
+        free(n);
+        return pt_fail(PT_ERR_NOMEM, "out of memory");
+    }
+    int64_t in_size = 1;
+    for (int d = 0; d < spec->ninput; d++) in_size *= spec->input[d];
+    /* parameter counts and consumers */
+    size_t offs = 0;
+    size_t max_size = (size_t)in_size;
+    for (int i = 0; i < n->nlayers; i++) {
+        pt_net_layer *l = &n->L[i];
+        const pt_layer_spec *s = &spec->layers[i];
+        l->spec = s;
+        l->index = i;
+        l->fmt = pt_policy_formats(policy, s->name);
+        if (!pt_layer_has_gemm(s->type)) l->fmt = (pt_layer_formats){PT_FMT_FP32, PT_FMT_FP32, PT_FMT_FP32};
+        int j = s->in_index[0];
+        l->in_size = j < 0 ? in_size : spec->layers[j].size;
+        int nin = s->type == PT_LAYER_ADD ? 2 : 1;
+        for (int k = 0; k < nin; k++)
+            if (s->in_index[k] >= 0) n->L[s->in_index[k]].consumers++;
+        if (s->type == PT_LAYER_LINEAR) {
+            l->fan_in = (int)l->in_size;
+            l->nw = (size_t)s->out * (size_t)l->in_size;
+            l->nb = s->bias ? (size_t)s->out : 0;
+        } else if (s->type == PT_LAYER_CONV2D) {
+            const int *ish = j < 0 ? spec->input : spec->layers[j].shape;
+            l->fan_in = ish[0] * s->kernel * s->kernel;
+            l->nw = (size_t)s->out * (size_t)l->fan_in;
+            l->nb = s->bias ? (size_t)s->out : 0;
+            l->cs = (pt_conv_shape){batch, ish[0], ish[1], ish[2], s->kernel, s->stride, s->padding,
+                                    s->shape[1], s->shape[2]};
+        } else if (s->type == PT_LAYER_MAXPOOL || s->type == PT_LAYER_AVGPOOL) {
+            const int *ish = j < 0 ? spec->input : spec->layers[j].shape;
+            l->cs = (pt_conv_shape){batch, ish[0], ish[1], ish[2], s->kernel, s->stride, s->padding,
+                                    s->shape[1], s->shape[2]};
+        } else if (s->type == PT_LAYER_LAYERNORM) {
+            l->nw = l->nb = (size_t)s->size;
+        }
+        offs += l->nw + l->nb;
+        if ((size_t)s->size > max_size) max_size = (size_t)s->size;
+        if ((size_t)l->in_size > max_size) max_size = (size_t)l->in_size;
+        if (s->type == PT_LAYER_CONV2D &&
+            (size_t)s->shape[1] * (size_t)s->shape[2] * (size_t)l->fan_in > max_size)
+            max_size = (size_t)s->shape[1] * (size_t)s->shape[2] * (size_t)l->fan_in;
+    }
+    n->L[n->nlayers - 1].consumers++; /* the loss */
+    n->nparams = offs;
+    size_t np = offs ? offs : 1;
+    if ((st = alloc_f(n, np, &n->params)) || (st = alloc_f(n, np, &n->grads)) ||
+        (st = alloc_f(n, np, &n->opt_m)) || (st = alloc_f(n, np, &n->opt_v)) ||
+        (st = alloc_f(n, (size_t)batch * (size_t)in_size, &n->input)) ||
+        (st = pt_backend_alloc(be, sizeof(int32_t) * (size_t)batch, (void **)&n->labels)) ||
+        (st = alloc_f(n, (size_t)batch * (size_t)spec->layers[n->nlayers - 1].size, &n->targets)) ||
+        (st = alloc_f(n, (size_t)batch, &n->loss_rows)) ||
+        (st = alloc_f(n, (size_t)batch * max_size, &n->scratch)))
+        goto fail;
+    offs = 0;
+    for (int i = 0; i < n->nlayers; i++) {
+        pt_net_layer *l = &n->L[i];
+        const pt_layer_spec *s = l->spec;
+        size_t nout = (size_t)batch * (size_t)s->size, in = (size_t)batch * (size_t)l->in_size;
+        l->w = n->params + offs, l->gw = n->grads + offs;
+        offs += l->nw;
+        l->b = l->nb ? n->params + offs : NULL, l->gb = l->nb ? n->grads + offs : NULL;
+        offs += l->nb;
+        if ((st = alloc_f(n, nout, &l->y)) || (st = alloc_f(n, nout, &l->dy)) ||
+            (st = alloc_f(n, 2 * PT_OPND_COUNT + PT_OPND_COUNT, &l->scales)))
+            goto fail;
+        for (int r = 0; r < PT_OPND_COUNT; r++) pt_fp8_state_init(&l->fp8[r]);
+        if (pt_layer_has_gemm(s->type)) {
+            size_t x_count = s->type == PT_LAYER_CONV2D
+                                 ? (size_t)batch * (size_t)l->cs.oh * (size_t)l->cs.ow * (size_t)l->fan_in
+                                 : in;
+            size_t dy_count = nout;
+            if (s->type == PT_LAYER_CONV2D) {
+                if ((st = alloc_f(n, x_count, &l->cols)) || (st = alloc_f(n, x_count, &l->dcols)) ||
+                    (st = alloc_f(n, nout, &l->rows)) || (st = alloc_f(n, nout, &l->drows)))
+                    goto fail;
+            }
+            /* buffers only for what is not fp32, each in its format's storage:
+             * a bf16 layer keeps its input for the backward in 2 bytes a value */
+            pt_layer_formats f = l->fmt;
+            size_t sz_saved = cast_bytes(f.fwd, x_count);
+            size_t sz_w = cast_bytes(f.fwd, l->nw) > cast_bytes(f.dgrad, l->nw)
+                              ? cast_bytes(f.fwd, l->nw) : cast_bytes(f.dgrad, l->nw);
+            size_t sz_g = cast_bytes(f.dgrad, dy_count) > cast_bytes(f.wgrad, dy_count)
+                              ? cast_bytes(f.dgrad, dy_count) : cast_bytes(f.wgrad, dy_count);
+            size_t sz_x = f.wgrad == f.fwd ? 0 : cast_bytes(f.wgrad, x_count);
+            if ((st = pt_backend_alloc(be, sz_saved, &l->saved)) ||
+                (st = pt_backend_alloc(be, sz_w, &l->wbuf)) ||
+                (st = pt_backend_alloc(be, sz_g, &l->gbuf)) ||
+                (st = pt_backend_alloc(be, sz_x, &l->xbuf)))
+                goto fail;
+        }
+        if (s->type == PT_LAYER_LAYERNORM && (st = alloc_f(n, 2 * (size_t)batch, &l->aux))) goto fail;
+        if (s->type == PT_LAYER_MAXPOOL && (st = alloc_f(n, nout, &l->aux))) goto fail;
+    }
+    *out = n;
+    return PT_OK;
+fail:
+    pt_net_destroy(n);
+    return st;
+}
+
+void pt_net_destroy(pt_net *n)
+{
+    if (!n) return;
+    pt_backend *be = n->be;
+    for (int i = 0; i < n->nlayers; i++) {
+        pt_net_layer *l = &n->L[i];
+        void *bufs[] = {l->y, l->dy, l->saved, l->wbuf, l->gbuf, l->xbuf, l->cols, l->dcols,
+                        l->rows, l->drows, l->aux, l->scales};
+        for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) pt_backend_free(be, bufs[k]);
+    }
+    void *bufs[] = {n->params, n->grads, n->opt_m, n->opt_v, n->input, n->labels, n->targets,
+                    n->loss_rows, n->scratch};
+    for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) pt_backend_free(be, bufs[k]);
+    free(n->L);
+    free(n);
+}
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+pt_status pt_net_init_params(pt_net *n, uint64_t seed)
+{
+    float *h = malloc((n->nparams ? n->nparams : 1) * sizeof(float));
+    if (!h) return pt_fail(PT_ERR_NOMEM, "out of memory");
+    uint64_t s = seed * 0x632be59bd9b4e019ull + 7;
+    size_t off = 0;
+    for (int i = 0; i < n->nlayers; i++) {
+        pt_net_layer *l = &n->L[i];
+        if (l->spec->type == PT_LAYER_LAYERNORM) {
+            for (size_t k = 0; k < l->nw; k++) h[off + k] = 1.0f;
+            for (size_t k = 0; k < l->nb; k++) h[off + l->nw + k] = 0.0f;
+        } else {
+            /* kaiming_uniform_(a=sqrt(5)) for weights and the bias rule of
+             * nn.Linear / nn.Conv2d: both U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
+            float bound = l->fan_in ? 1.0f / sqrtf((float)l->fan_in) : 0.0f;
+            for (size_t k = 0; k < l->nw + l->nb; k++) {
+                double u = (double)(splitmix(&s) >> 11) / 9007199254740992.0;
+                h[off + k] = (float)((2.0 * u - 1.0) * bound);
+            }
+        }
+        off += l->nw + l->nb;
+    }
+    pt_status st = pt_backend_upload(n->be, n->params, h, n->nparams * sizeof(float));
+    free(h);
+    return st;
+}
+
+pt_status pt_net_forward(pt_net *n, int rows, float grad_scale)
+{
+    pt_status st;
+    for (int i = 0; i < n->nlayers; i++)
+        if ((st = pt_layer_forward(n, &n->L[i], rows))) return st;
+    pt_net_layer *last = &n->L[n->nlayers - 1];
+    int c = (int)last->spec->size;
+    float *dlogits = grad_scale != 0.0f ? last->dy : NULL;
+    if (n->spec->loss == PT_LOSS_SOFTMAX_CE)
+        return pt_backend_softmax_ce(n->be, last->y, n->labels, n->loss_rows, dlogits, rows, c,
+                                     grad_scale);
+    return pt_backend_mse(n->be, last->y, n->targets, n->loss_rows, dlogits, rows, c, grad_scale);
+}
+
+pt_status pt_net_backward(pt_net *n, int rows)
+{
+    pt_status st;
+    /* gradients of layer outputs read by several layers are sums: start at zero */
+    for (int i = 0; i < n->nlayers - 1; i++)
+        if (n->L[i].consumers > 1 &&
+            (st = pt_backend_memset(n->be, n->L[i].dy, 0,
+                                    (size_t)rows * (size_t)n->L[i].spec->size * sizeof(float))))
+            return st;
+    for (int i = n->nlayers - 1; i >= 0; i--)
+        if ((st = pt_layer_backward(n, &n->L[i], rows))) return st;
+    return PT_OK;
+}

@@ -1,0 +1,122 @@
+/* The network the trainer runs: layers in spec order, their buffers and
+ * parameter views, all in backend memory. A layer file only calls the
+ * backend interface (kernels never appear here). */
+#ifndef PT_NET_H
+#define PT_NET_H
+
+#include "prectune/backend.h"
+#include "prectune/fp8.h"
+#include "prectune/model.h"
+#include "prectune/policy.h"
+
+/* fp8 scaling state per GEMM operand role */
+enum { PT_OPND_X = 0, PT_OPND_W, PT_OPND_DY, PT_OPND_COUNT };
+
+typedef struct pt_net pt_net;
+
+typedef struct pt_net_layer {
+    const pt_layer_spec *spec;
+    int index;
+    pt_layer_formats fmt;
+    int64_t in_size;          /* per-sample elements of input 0 */
+    int consumers;            /* layers reading this output (the loss counts as one) */
+    /* parameters: views into the net's master weights / gradients */
+    float *w, *b, *gw, *gb;
+    size_t nw, nb;
+    int fan_in;
+    /* activations (fp32, [batch, size]) and their gradients */
+    float *y, *dy;
+    /* the GEMM input kept for the backward, in the forward format's storage */
+    void *saved;
+    void *wbuf;               /* weights cast to a GEMM format */
+    void *gbuf, *xbuf;        /* dy / x cast for the backward GEMMs */
+    float *cols, *dcols;      /* conv2d: im2col rows and their gradient */
+    float *rows, *drows;      /* conv2d: output as rows [N*P, O] */
+    float *aux;               /* layernorm: mean, rstd; pools: argmax */
+    pt_conv_shape cs;
+    pt_operand x_op, w_op;    /* the forward GEMM's operands, reused by the backward */
+    pt_fp8_state fp8[PT_OPND_COUNT];
+    float *scales;            /* backend memory: scale and 1/scale per operand role */
+} pt_net_layer;
+
+struct pt_net {
+    pt_backend *be;
+    const pt_model_spec *spec;
+    const pt_policy *policy;
+    int batch;                /* rows allocated */
+    pt_net_layer *L;
+    int nlayers;
+    float *params, *grads, *opt_m, *opt_v; /* fp32 master state, contiguous */
+    size_t nparams;
+    float *input;             /* [batch, input size] */
+    int32_t *labels;
+    float *targets;
+    float *loss_rows;
+    float *scratch;           /* a gradient to accumulate, largest layer */
+    bool train;               /* dropout on */
+    uint64_t dropout_seed;    /* per micro-batch */
+    int64_t fp8_clamps, fp8_nan_amax; /* events since the last read */
+};
+
+pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_policy *policy,
+                        int batch, pt_net **out);
+void pt_net_destroy(pt_net *n);
+/* Initial weights as PyTorch's defaults do it (uniform +-1/sqrt(fan_in)). */
+pt_status pt_net_init_params(pt_net *n, uint64_t seed);
+
+/* Forward of `rows` samples already in n->input; the loss per row lands in
+ * n->loss_rows; with grad_scale != 0 the loss gradient (times grad_scale)
+ * is written for the backward. */
+pt_status pt_net_forward(pt_net *n, int rows, float grad_scale);
+/* Backward: parameter gradients accumulate into n->grads. */
+pt_status pt_net_backward(pt_net *n, int rows);
+
+/* The layers (one file each under layers/) */
+pt_status pt_layer_forward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_layer_backward(pt_net *n, pt_net_layer *l, int rows);
+/* Input i of a layer (the model input for index -1) */
+float *pt_layer_input(pt_net *n, pt_net_layer *l, int i);
+/* Where this layer's input gradient goes: the producer's dy, written
+ * directly when this is its only consumer, else accumulated (*acc = true). */
+float *pt_layer_input_grad(pt_net *n, pt_net_layer *l, int i, bool *acc);
+
+/* A GEMM operand of fp32 data `x` (count values) in format f, cast into
+ * buf when f is not fp32 (fp8: scaled per the policy's recipe, with the
+ * layer's state for `role`). */
+pt_status pt_net_operand(pt_net *n, pt_net_layer *l, int role, const float *x, size_t count,
+                         pt_format f, void *buf, bool trans, pt_operand *op);
+/* The output format of a GEMM whose inputs are in f (fp8 GEMMs write bf16). */
+pt_format pt_gemm_out_format(pt_format f);
+bool pt_format_is_fp8(pt_format f);
+
+/* The GEMM layers' shared backward: given dy as rows [m_rows, out] and the
+ * forward operands in l->x_op / l->w_op, accumulates the weight (and bias)
+ * gradients and writes dx_rows [m_rows, k_in] (unless dx_rows is NULL). */
+pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_rows, int m_rows,
+                                 int out, int k_in, float *dx_rows, bool dx_acc);
+
+pt_status pt_linear_forward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_linear_backward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_conv2d_forward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_conv2d_backward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_pool_forward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_pool_backward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_activation_forward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_activation_backward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_layernorm_forward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_layernorm_backward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_dropout_forward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_dropout_backward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_add_forward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_add_backward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_flatten_forward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_flatten_backward(pt_net *n, pt_net_layer *l, int rows);
+
+/* Where a layer writes the gradient of its input i: the producer's dy when
+ * this layer is its only reader, else the net's scratch, which
+ * pt_grad_done then adds into dy. NULL when no gradient is needed (the
+ * model input). */
+float *pt_grad_target(pt_net *n, pt_net_layer *l, int i);
+pt_status pt_grad_done(pt_net *n, pt_net_layer *l, int i, const float *g, size_t count);
+
+#endif

@@ -1,0 +1,304 @@
+/* The training step (see trainer.h). The order is the one users know from
+ * torch.amp: scaled loss -> backward in the layers' formats -> unscale ->
+ * check for non-finite gradients -> (skip and back off) or (clip, optimizer
+ * step, schedule) -> update the scale. */
+#include "prectune/trainer.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "net.h"
+#include "prectune/scaler.h"
+#include "trainer_state.h"
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+pt_status pt_trainer_create(pt_backend *be, const pt_model_spec *spec, const pt_policy *policy,
+                            const pt_data *data, pt_trainer **out)
+{
+    int64_t in_size = 1;
+    for (int d = 0; d < spec->ninput; d++) in_size *= spec->input[d];
+    if (data->train.dim != in_size)
+        return pt_fail(PT_ERR_INVALID,
+                       "model '%s' takes %lld input values per sample, but the data has %lld "
+                       "(check \"input\" in the model spec)",
+                       spec->name, (long long)in_size, (long long)data->train.dim);
+    const pt_layer_spec *last = &spec->layers[spec->nlayers - 1];
+    if (spec->loss == PT_LOSS_SOFTMAX_CE) {
+        if (!data->train.label)
+            return pt_fail(PT_ERR_INVALID, "softmax_cross_entropy needs class labels, the data has values");
+        if (data->nclasses > last->size)
+            return pt_fail(PT_ERR_INVALID,
+                           "the data has %d classes but the last layer '%s' has %lld outputs",
+                           data->nclasses, last->name, (long long)last->size);
+    } else if (!data->train.target || last->size != 1) {
+        return pt_fail(PT_ERR_INVALID,
+                       "mse trains one value per sample: the data needs a value label and the last "
+                       "layer one output (it has %lld)", (long long)last->size);
+    }
+    if (data->train.n < spec->train.batch)
+        return pt_fail(PT_ERR_INVALID, "the training split has %lld samples, fewer than a batch (%d)",
+                       (long long)data->train.n, spec->train.batch);
+    pt_trainer *t = calloc(1, sizeof *t);
+    if (!t) return pt_fail(PT_ERR_NOMEM, "out of memory");
+    t->be = be;
+    t->spec = spec;
+    t->policy = policy;
+    t->data = data;
+    pt_status st = pt_net_create(be, spec, policy, spec->train.batch, &t->net);
+    if (!st) st = pt_net_init_params(t->net, spec->train.seed);
+    size_t batch = (size_t)spec->train.batch;
+    t->x_host = malloc(batch * (size_t)in_size * sizeof(float));
+    t->y_host = malloc(batch * sizeof(int32_t));
+    t->t_host = malloc(batch * sizeof(float));
+    t->out_host = malloc(batch * (size_t)last->size * sizeof(float));
+    t->loss_host = malloc(batch * sizeof(float));
+    t->perm = malloc((size_t)data->train.n * sizeof(int64_t));
+    if (!st && (!t->x_host || !t->y_host || !t->t_host || !t->out_host || !t->loss_host || !t->perm))
+        st = pt_fail(PT_ERR_NOMEM, "out of memory");
+    if (!st) st = pt_backend_alloc(be, sizeof(int32_t) + sizeof(double), (void **)&t->flags);
+    if (st) {
+        pt_trainer_destroy(t);
+        return st;
+    }
+    pt_scaler_init(&t->scaler, &policy->loss_scale);
+    t->epoch = 0;
+    t->cursor = 0;
+    pt_data_permutation(data->train.n, spec->train.seed, t->epoch, t->perm);
+    *out = t;
+    return PT_OK;
+}
+
+void pt_trainer_destroy(pt_trainer *t)
+{
+    if (!t) return;
+    pt_net_destroy(t->net);
+    if (t->flags) pt_backend_free(t->be, t->flags);
+    free(t->x_host);
+    free(t->y_host);
+    free(t->t_host);
+    free(t->out_host);
+    free(t->loss_host);
+    free(t->perm);
+    free(t);
+}
+
+struct pt_net *pt_trainer_net(pt_trainer *t) { return t->net; }
+int64_t pt_trainer_steps_done(const pt_trainer *t) { return t->step; }
+int64_t pt_trainer_skipped(const pt_trainer *t) { return t->skipped; }
+double pt_trainer_loss_scale(const pt_trainer *t) { return pt_scaler_scale(&t->scaler); }
+size_t pt_trainer_param_count(const pt_trainer *t) { return t->net->nparams; }
+
+/* Copies samples idx[0..rows) of a split into the net's input and labels. */
+static pt_status load_rows(pt_trainer *t, const pt_dataset *ds, const int64_t *idx, int64_t first,
+                           int rows)
+{
+    int64_t dim = ds->dim;
+    for (int r = 0; r < rows; r++) {
+        int64_t i = idx ? idx[r] : first + r;
+        memcpy(t->x_host + (size_t)r * dim, ds->x + (size_t)i * dim, (size_t)dim * sizeof(float));
+        if (ds->label) t->y_host[r] = ds->label[i];
+        else t->t_host[r] = ds->target[i];
+    }
+    pt_status st = pt_backend_upload(t->be, t->net->input, t->x_host, (size_t)rows * dim * sizeof(float));
+    if (st) return st;
+    if (ds->label) return pt_backend_upload(t->be, t->net->labels, t->y_host, (size_t)rows * sizeof(int32_t));
+    return pt_backend_upload(t->be, t->net->targets, t->t_host, (size_t)rows * sizeof(float));
+}
+
+/* The next training batch (epochs reshuffle; a partial tail is dropped). */
+static pt_status next_batch(pt_trainer *t)
+{
+    int b = t->spec->train.batch;
+    if (t->cursor + b > t->data->train.n) {
+        t->epoch++;
+        t->cursor = 0;
+        pt_data_permutation(t->data->train.n, t->spec->train.seed, t->epoch, t->perm);
+    }
+    pt_status st = load_rows(t, &t->data->train, t->perm + t->cursor, 0, b);
+    t->cursor += b;
+    return st;
+}
+
+static double lr_at(const pt_trainer *t, int64_t s)
+{
+    const pt_train_spec *tr = &t->spec->train;
+    double lr = t->spec->optim.lr;
+    if (s < tr->warmup) return lr * (double)(s + 1) / (double)tr->warmup;
+    if (tr->schedule == PT_SCHED_CONSTANT || tr->steps <= tr->warmup) return lr;
+    double progress = (double)(s - tr->warmup) / (double)(tr->steps - tr->warmup);
+    if (progress > 1.0) progress = 1.0;
+    double lo = lr * tr->min_lr_ratio;
+    return lo + (lr - lo) * 0.5 * (1.0 + cos(3.14159265358979323846 * progress));
+}
+
+static pt_status sum_loss(pt_trainer *t, int rows, double *sum)
+{
+    pt_status st = pt_backend_download(t->be, t->loss_host, t->net->loss_rows, (size_t)rows * sizeof(float));
+    if (st) return st;
+    for (int r = 0; r < rows; r++) *sum += t->loss_host[r];
+    return PT_OK;
+}
+
+pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
+{
+    const pt_train_spec *tr = &t->spec->train;
+    pt_net *n = t->net;
+    double t0 = now_ms();
+    memset(rec, 0, sizeof *rec);
+    rec->step = t->step;
+    double scale = pt_scaler_scale(&t->scaler);
+    rec->scale = scale;
+    int b = tr->batch, accum = tr->accumulate;
+    pt_status st = pt_backend_memset(t->be, n->grads, 0, n->nparams * sizeof(float));
+    double loss_sum = 0;
+    int64_t clamps0 = n->fp8_clamps, nan0 = n->fp8_nan_amax;
+    n->train = true;
+    for (int m = 0; m < accum && !st; m++) {
+        n->dropout_seed = mix64(tr->seed * 0x9e3779b97f4a7c15ull + (uint64_t)t->step * 1000003u + (uint64_t)m);
+        if (!st) st = next_batch(t);
+        /* each micro-batch's loss is a mean over the whole optimizer batch,
+         * times the loss scale */
+        if (!st) st = pt_net_forward(n, b, (float)(scale / ((double)b * accum)));
+        if (!st) st = sum_loss(t, b, &loss_sum);
+        if (!st) st = pt_net_backward(n, b);
+    }
+    if (st) return st;
+    rec->loss = loss_sum / ((double)b * accum);
+    /* unscale, and look for inf/NaN in any gradient */
+    int32_t found = 0;
+    double sumsq = 0;
+    if ((st = pt_backend_memset(t->be, t->flags, 0, sizeof(int32_t))) ||
+        (st = pt_backend_unscale_check(t->be, n->grads, n->nparams, (float)(1.0 / scale), t->flags,
+                                       &sumsq)) ||
+        (st = pt_backend_download(t->be, &found, t->flags, sizeof found)))
+        return st;
+    rec->grad_norm = sqrt(sumsq);
+    pt_step_outcome out = pt_scaler_update(&t->scaler, found != 0);
+    rec->fp8_clamped = n->fp8_clamps - clamps0;
+    rec->fp8_nan_amax = n->fp8_nan_amax - nan0;
+    if (out == PT_STEP_APPLIED) {
+        if (tr->clip_norm > 0 && rec->grad_norm > tr->clip_norm &&
+            (st = pt_backend_scale(t->be, n->grads, n->nparams,
+                                   (float)(tr->clip_norm / (rec->grad_norm + 1e-6)))))
+            return st;
+        rec->lr = lr_at(t, t->sched_step);
+        const pt_optim_spec *o = &t->spec->optim;
+        if (o->type == PT_OPTIM_ADAMW) {
+            pt_adamw h = {(float)rec->lr, o->beta1, o->beta2, o->eps, o->weight_decay, t->opt_step + 1};
+            st = pt_backend_adamw(t->be, &h, n->params, n->grads, n->opt_m, n->opt_v, n->nparams);
+        } else {
+            st = pt_backend_sgd(t->be, (float)rec->lr, o->momentum, o->weight_decay, n->params,
+                                n->grads, n->opt_m, n->nparams);
+        }
+        if (st) return st;
+        t->opt_step++;
+        t->sched_step++;
+    } else {
+        rec->skipped = true;
+        rec->skip_reason = "non-finite gradient";
+        t->skipped++;
+        if (tr->schedule_counts_skipped) t->sched_step++;
+    }
+    t->step++;
+    rec->ms = now_ms() - t0;
+    if (out == PT_STEP_DEATH_SPIRAL) {
+        const pt_scaler_config *c = &t->scaler.cfg;
+        if (c->mode == PT_SCALE_DYNAMIC)
+            return pt_fail(PT_ERR_STOPPED,
+                           "loss-scale death spiral at step %lld: the scale is at its minimum (%g) "
+                           "and the last %lld steps all overflowed, so training makes no progress. "
+                           "Some gradients overflow even unscaled: move the layers that overflow "
+                           "to bf16 or fp32, or lower the learning rate",
+                           (long long)rec->step, t->scaler.scale, (long long)t->scaler.stuck);
+        return pt_fail(PT_ERR_STOPPED,
+                       "%lld consecutive steps overflowed with a %s loss scale of %g at step %lld: "
+                       "lower the scale or use dynamic loss scaling",
+                       (long long)t->scaler.stuck, c->mode == PT_SCALE_STATIC ? "static" : "fixed",
+                       t->scaler.scale, (long long)rec->step);
+    }
+    return PT_OK;
+}
+
+pt_status pt_trainer_eval(pt_trainer *t, pt_eval_result *out)
+{
+    const pt_dataset *ds = t->data->test.n ? &t->data->test : &t->data->train;
+    pt_net *n = t->net;
+    n->train = false;
+    int b = t->spec->train.batch;
+    const pt_layer_spec *last = &t->spec->layers[t->spec->nlayers - 1];
+    int c = (int)last->size;
+    double loss = 0;
+    int64_t correct = 0;
+    pt_status st = PT_OK;
+    for (int64_t first = 0; first < ds->n && !st; first += b) {
+        int rows = (int)(ds->n - first < b ? ds->n - first : b);
+        if ((st = load_rows(t, ds, NULL, first, rows)) || (st = pt_net_forward(n, rows, 0.0f)) ||
+            (st = sum_loss(t, rows, &loss)))
+            break;
+        if (!ds->label) continue;
+        if ((st = pt_backend_download(t->be, t->out_host, n->L[n->nlayers - 1].y,
+                                      (size_t)rows * c * sizeof(float))))
+            break;
+        for (int r = 0; r < rows; r++) {
+            const float *z = t->out_host + (size_t)r * c;
+            int arg = 0;
+            for (int j = 1; j < c; j++)
+                if (z[j] > z[arg]) arg = j;
+            correct += arg == ds->label[first + r];
+        }
+    }
+    out->step = t->step;
+    out->samples = ds->n;
+    out->loss = loss / (double)ds->n;
+    out->accuracy = ds->label ? (double)correct / (double)ds->n : NAN;
+    return st;
+}
+
+pt_status pt_trainer_params(pt_trainer *t, float *host)
+{
+    return pt_backend_download(t->be, host, t->net->params, t->net->nparams * sizeof(float));
+}
+
+pt_status pt_trainer_set_params(pt_trainer *t, const float *host)
+{
+    return pt_backend_upload(t->be, t->net->params, host, t->net->nparams * sizeof(float));
+}
+
+pt_status pt_trainer_nonfinite_params(pt_trainer *t, int64_t *count)
+{
+    float *h = malloc(t->net->nparams * sizeof(float) + 1);
+    if (!h) return pt_fail(PT_ERR_NOMEM, "out of memory");
+    pt_status st = pt_trainer_params(t, h);
+    *count = 0;
+    for (size_t i = 0; !st && i < t->net->nparams; i++) *count += !isfinite(h[i]);
+    free(h);
+    return st;
+}
+
+pt_status pt_trainer_weights_hash(pt_trainer *t, uint64_t *hash)
+{
+    float *h = malloc(t->net->nparams * sizeof(float) + 1);
+    if (!h) return pt_fail(PT_ERR_NOMEM, "out of memory");
+    pt_status st = pt_trainer_params(t, h);
+    uint64_t x = 0xcbf29ce484222325ull; /* FNV-1a over the bytes */
+    const unsigned char *p = (const unsigned char *)h;
+    for (size_t i = 0; !st && i < t->net->nparams * sizeof(float); i++) x = (x ^ p[i]) * 0x100000001b3ull;
+    *hash = x;
+    free(h);
+    return st;
+}

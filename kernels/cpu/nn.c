@@ -1,0 +1,432 @@
+/* CPU reference of the training ops: plain loops in fp32 (fp64 where a
+ * reduction's error would otherwise depend on length), written to be read
+ * and checked, not to be clever. The GEMM is OpenBLAS sgemm on operands
+ * decoded from their storage format, which is exactly "round the inputs to
+ * the format, accumulate in fp32". */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../backend_impl.h"
+#include "../formats_impl.h"
+#include "cpu.h"
+
+/* fp32 view of a GEMM operand: decoded, scaled back, and for tf32 rounded. */
+static pt_status operand_f32(pt_backend *be, int slot, const pt_operand *o, size_t n,
+                             const float **out)
+{
+    if (o->fmt == PT_FMT_FP32 && !o->scale_inv) {
+        *out = o->data;
+        return PT_OK;
+    }
+    float *buf;
+    pt_status st = pt_cpu_scratch(be, slot, n, &buf);
+    if (st) return st;
+    float inv = o->scale_inv ? *o->scale_inv : 1.0f;
+    if (o->fmt == PT_FMT_TF32) {
+        const float *x = o->data;
+        for (size_t i = 0; i < n; i++) buf[i] = pt_u2f(pt_enc_tf32(x[i], 0)) * inv;
+    } else {
+        pt_decode_array(o->fmt, o->data, buf, n, inv);
+    }
+    *out = buf;
+    return PT_OK;
+}
+
+static pt_status cpu_gemm(pt_backend *be, const pt_gemm *g, float *c)
+{
+    size_t mk = (size_t)g->m * g->k, kn = (size_t)g->k * g->n, mn = (size_t)g->m * g->n;
+    const float *a, *b;
+    pt_status st = operand_f32(be, 0, &g->a, mk, &a);
+    if (!st) st = operand_f32(be, 1, &g->b, kn, &b);
+    if (st) return st;
+    int lda = g->a.trans ? g->m : g->k, ldb = g->b.trans ? g->k : g->n;
+    CBLAS_TRANSPOSE ta = g->a.trans ? CblasTrans : CblasNoTrans;
+    CBLAS_TRANSPOSE tb = g->b.trans ? CblasTrans : CblasNoTrans;
+    if (g->out_fmt == PT_FMT_FP32 && !g->bias) {
+        if (g->m && g->n)
+            cblas_sgemm(CblasRowMajor, ta, tb, g->m, g->n, g->k, 1.0f, a, lda, b, ldb, g->beta, c,
+                        g->n);
+        return PT_OK;
+    }
+    float *t;
+    if ((st = pt_cpu_scratch(be, 2, mn, &t))) return st;
+    if (g->m && g->n)
+        cblas_sgemm(CblasRowMajor, ta, tb, g->m, g->n, g->k, 1.0f, a, lda, b, ldb, 0.0f, t, g->n);
+    for (int i = 0; i < g->m; i++) {
+        float *ti = t + (size_t)i * g->n;
+        if (g->bias)
+            for (int j = 0; j < g->n; j++) ti[j] += g->bias[j];
+    }
+    pt_round_array(g->out_fmt, t, mn, 0);
+    if (g->beta == 0.0f) memcpy(c, t, mn * sizeof *c);
+    else
+        for (size_t i = 0; i < mn; i++) c[i] = t[i] + g->beta * c[i];
+    return PT_OK;
+}
+
+static pt_status cpu_decode(pt_backend *be, pt_format from, const void *in, float *out, size_t n,
+                            const float *scale_inv)
+{
+    (void)be;
+    pt_decode_array(from, in, out, n, scale_inv ? *scale_inv : 1.0f);
+    return PT_OK;
+}
+
+static pt_status cpu_round(pt_backend *be, pt_format f, float *x, size_t n)
+{
+    (void)be;
+    pt_round_array(f, x, n, 0);
+    return PT_OK;
+}
+
+#define INV_SQRT2 0.70710678118654752440f
+#define INV_SQRT2PI 0.39894228040143267794f
+
+static pt_status cpu_act_fwd(pt_backend *be, pt_act a, const float *x, float *y, size_t n)
+{
+    (void)be;
+    if (a == PT_ACT_RELU)
+        for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    else /* exact GELU, as torch.nn.GELU() */
+        for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * INV_SQRT2));
+    return PT_OK;
+}
+
+static pt_status cpu_act_bwd(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx,
+                             size_t n)
+{
+    (void)be;
+    if (a == PT_ACT_RELU)
+        for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+    else
+        for (size_t i = 0; i < n; i++) {
+            float cdf = 0.5f * (1.0f + erff(x[i] * INV_SQRT2));
+            float pdf = INV_SQRT2PI * expf(-0.5f * x[i] * x[i]);
+            dx[i] = dy[i] * (cdf + x[i] * pdf);
+        }
+    return PT_OK;
+}
+
+static pt_status cpu_add(pt_backend *be, const float *a, const float *b, float *y, size_t n)
+{
+    (void)be;
+    for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+    return PT_OK;
+}
+
+static pt_status cpu_acc(pt_backend *be, const float *a, float *y, size_t n)
+{
+    (void)be;
+    for (size_t i = 0; i < n; i++) y[i] += a[i];
+    return PT_OK;
+}
+
+static pt_status cpu_bias_grad(pt_backend *be, const float *dy, float *db, int rows, int n,
+                               float beta)
+{
+    (void)be;
+    for (int j = 0; j < n; j++) db[j] *= beta;
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < n; j++) db[j] += dy[(size_t)i * n + j];
+    return PT_OK;
+}
+
+static pt_status cpu_layernorm_fwd(pt_backend *be, const float *x, const float *gamma,
+                                   const float *beta, float eps, float *y, float *mean,
+                                   float *rstd, int rows, int c)
+{
+    (void)be;
+    for (int i = 0; i < rows; i++) {
+        const float *xi = x + (size_t)i * c;
+        double s = 0, s2 = 0;
+        for (int j = 0; j < c; j++) s += xi[j];
+        float mu = (float)(s / c);
+        for (int j = 0; j < c; j++) s2 += (double)(xi[j] - mu) * (xi[j] - mu);
+        float rs = 1.0f / sqrtf((float)(s2 / c) + eps);
+        mean[i] = mu;
+        rstd[i] = rs;
+        for (int j = 0; j < c; j++) y[(size_t)i * c + j] = (xi[j] - mu) * rs * gamma[j] + beta[j];
+    }
+    return PT_OK;
+}
+
+static pt_status cpu_layernorm_bwd(pt_backend *be, const float *x, const float *gamma,
+                                   const float *mean, const float *rstd, const float *dy,
+                                   float *dx, float *dgamma, float *dbeta, int rows, int c)
+{
+    (void)be;
+    for (int i = 0; i < rows; i++) {
+        const float *xi = x + (size_t)i * c, *dyi = dy + (size_t)i * c;
+        double sum_g = 0, sum_gx = 0;
+        for (int j = 0; j < c; j++) {
+            float xhat = (xi[j] - mean[i]) * rstd[i];
+            float g = dyi[j] * gamma[j];
+            sum_g += g;
+            sum_gx += (double)g * xhat;
+            dgamma[j] += dyi[j] * xhat;
+            dbeta[j] += dyi[j];
+        }
+        float mg = (float)(sum_g / c), mgx = (float)(sum_gx / c);
+        for (int j = 0; j < c; j++) {
+            float xhat = (xi[j] - mean[i]) * rstd[i];
+            dx[(size_t)i * c + j] = rstd[i] * (dyi[j] * gamma[j] - mg - xhat * mgx);
+        }
+    }
+    return PT_OK;
+}
+
+static pt_status cpu_softmax_ce(pt_backend *be, const float *logits, const int32_t *labels,
+                                float *loss, float *dlogits, int rows, int c, float grad_scale)
+{
+    (void)be;
+    for (int i = 0; i < rows; i++) {
+        const float *z = logits + (size_t)i * c;
+        int y = labels[i];
+        if (y < 0 || y >= c)
+            return pt_fail(PT_ERR_INVALID, "softmax_ce: label %d of row %d outside [0, %d)", y, i, c);
+        float mx = z[0];
+        for (int j = 1; j < c; j++) mx = z[j] > mx ? z[j] : mx;
+        double se = 0;
+        for (int j = 0; j < c; j++) se += exp((double)(z[j] - mx));
+        float lse = mx + (float)log(se);
+        loss[i] = lse - z[y];
+        if (dlogits)
+            for (int j = 0; j < c; j++) {
+                float p = expf(z[j] - lse);
+                dlogits[(size_t)i * c + j] = (p - (j == y ? 1.0f : 0.0f)) * grad_scale;
+            }
+    }
+    return PT_OK;
+}
+
+static pt_status cpu_mse(pt_backend *be, const float *y, const float *t, float *loss, float *dy,
+                         int rows, int c, float grad_scale)
+{
+    (void)be;
+    for (int i = 0; i < rows; i++) {
+        double s = 0;
+        for (int j = 0; j < c; j++) {
+            float d = y[(size_t)i * c + j] - t[(size_t)i * c + j];
+            s += (double)d * d;
+            if (dy) dy[(size_t)i * c + j] = 2.0f * d / (float)c * grad_scale;
+        }
+        loss[i] = (float)(s / c);
+    }
+    return PT_OK;
+}
+
+static inline uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static pt_status cpu_dropout(pt_backend *be, const float *x, float *y, size_t n, float p,
+                             uint64_t seed, bool backward)
+{
+    (void)be;
+    (void)backward; /* same mask, same scaling both ways */
+    float keep_scale = 1.0f / (1.0f - p);
+    uint32_t threshold = (uint32_t)((double)p * 4294967296.0);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t r = (uint32_t)(mix64(seed + 0x9e3779b97f4a7c15ull * (i + 1)) >> 32);
+        y[i] = r >= threshold ? x[i] * keep_scale : 0.0f;
+    }
+    return PT_OK;
+}
+
+static pt_status cpu_im2col(pt_backend *be, const pt_conv_shape *s, const float *x, float *cols)
+{
+    (void)be;
+    int kk = s->k * s->k, width = s->c * kk;
+    for (int n = 0; n < s->n; n++)
+        for (int oy = 0; oy < s->oh; oy++)
+            for (int ox = 0; ox < s->ow; ox++) {
+                float *row = cols + ((size_t)(n * s->oh + oy) * s->ow + ox) * width;
+                for (int c = 0; c < s->c; c++)
+                    for (int ky = 0; ky < s->k; ky++)
+                        for (int kx = 0; kx < s->k; kx++) {
+                            int iy = oy * s->stride - s->pad + ky, ix = ox * s->stride - s->pad + kx;
+                            float v = 0.0f;
+                            if (iy >= 0 && iy < s->h && ix >= 0 && ix < s->w)
+                                v = x[(((size_t)n * s->c + c) * s->h + iy) * s->w + ix];
+                            row[c * kk + ky * s->k + kx] = v;
+                        }
+            }
+    return PT_OK;
+}
+
+static pt_status cpu_col2im(pt_backend *be, const pt_conv_shape *s, const float *cols, float *dx)
+{
+    (void)be;
+    int kk = s->k * s->k, width = s->c * kk;
+    for (int n = 0; n < s->n; n++)
+        for (int oy = 0; oy < s->oh; oy++)
+            for (int ox = 0; ox < s->ow; ox++) {
+                const float *row = cols + ((size_t)(n * s->oh + oy) * s->ow + ox) * width;
+                for (int c = 0; c < s->c; c++)
+                    for (int ky = 0; ky < s->k; ky++)
+                        for (int kx = 0; kx < s->k; kx++) {
+                            int iy = oy * s->stride - s->pad + ky, ix = ox * s->stride - s->pad + kx;
+                            if (iy >= 0 && iy < s->h && ix >= 0 && ix < s->w)
+                                dx[(((size_t)n * s->c + c) * s->h + iy) * s->w + ix] +=
+                                    row[c * kk + ky * s->k + kx];
+                        }
+            }
+    return PT_OK;
+}
+
+static pt_status cpu_rows_to_nchw(pt_backend *be, const float *rows, float *nchw, int n, int c,
+                                  int p, bool backward)
+{
+    (void)be;
+    for (int b = 0; b < n; b++)
+        for (int q = 0; q < p; q++)
+            for (int ch = 0; ch < c; ch++) {
+                size_t r = ((size_t)b * p + q) * c + ch, t = ((size_t)b * c + ch) * p + q;
+                if (backward) ((float *)rows)[r] = nchw[t];
+                else nchw[t] = rows[r];
+            }
+    return PT_OK;
+}
+
+static pt_status cpu_pool_fwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *x,
+                              float *y, int32_t *argmax)
+{
+    (void)be;
+    for (int n = 0; n < s->n; n++)
+        for (int c = 0; c < s->c; c++) {
+            const float *xc = x + ((size_t)n * s->c + c) * s->h * s->w;
+            for (int oy = 0; oy < s->oh; oy++)
+                for (int ox = 0; ox < s->ow; ox++) {
+                    float best = -INFINITY, sum = 0.0f;
+                    int arg = -1, cnt = 0;
+                    for (int ky = 0; ky < s->k; ky++)
+                        for (int kx = 0; kx < s->k; kx++) {
+                            int iy = oy * s->stride - s->pad + ky, ix = ox * s->stride - s->pad + kx;
+                            if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w) continue;
+                            float v = xc[iy * s->w + ix];
+                            if (arg < 0 || v > best || isnan(v)) best = v, arg = iy * s->w + ix;
+                            sum += v;
+                            cnt++;
+                        }
+                    size_t o = (((size_t)n * s->c + c) * s->oh + oy) * s->ow + ox;
+                    if (max) {
+                        y[o] = best;
+                        argmax[o] = arg;
+                    } else {
+                        y[o] = cnt ? sum / (float)(s->k * s->k) : 0.0f;
+                    }
+                }
+        }
+    return PT_OK;
+}
+
+static pt_status cpu_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *dy,
+                              const int32_t *argmax, float *dx)
+{
+    (void)be;
+    for (int n = 0; n < s->n; n++)
+        for (int c = 0; c < s->c; c++) {
+            float *dxc = dx + ((size_t)n * s->c + c) * s->h * s->w;
+            for (int oy = 0; oy < s->oh; oy++)
+                for (int ox = 0; ox < s->ow; ox++) {
+                    size_t o = (((size_t)n * s->c + c) * s->oh + oy) * s->ow + ox;
+                    if (max) {
+                        if (argmax[o] >= 0) dxc[argmax[o]] += dy[o];
+                        continue;
+                    }
+                    float g = dy[o] / (float)(s->k * s->k);
+                    for (int ky = 0; ky < s->k; ky++)
+                        for (int kx = 0; kx < s->k; kx++) {
+                            int iy = oy * s->stride - s->pad + ky, ix = ox * s->stride - s->pad + kx;
+                            if (iy >= 0 && iy < s->h && ix >= 0 && ix < s->w) dxc[iy * s->w + ix] += g;
+                        }
+                }
+        }
+    return PT_OK;
+}
+
+static pt_status cpu_unscale_check(pt_backend *be, float *g, size_t n, float inv_scale,
+                                   int32_t *flags, double *sumsq)
+{
+    (void)be;
+    double s = 0;
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        float v = g[i] * inv_scale;
+        g[i] = v;
+        bad |= !isfinite(v);
+        s += (double)v * v;
+    }
+    if (bad) flags[0] = 1;
+    *sumsq = s;
+    return PT_OK;
+}
+
+static pt_status cpu_scale(pt_backend *be, float *x, size_t n, float s)
+{
+    (void)be;
+    for (size_t i = 0; i < n; i++) x[i] *= s;
+    return PT_OK;
+}
+
+static pt_status cpu_adamw(pt_backend *be, const pt_adamw *h, float *w, const float *g, float *m,
+                           float *v, size_t n)
+{
+    (void)be;
+    /* torch.optim.AdamW (non-fused): decoupled decay, then the Adam step
+     * with bias corrections folded into step size and denominator */
+    float bc1 = 1.0f - powf(h->beta1, (float)h->step);
+    float bc2 = 1.0f - powf(h->beta2, (float)h->step);
+    float step_size = h->lr / bc1, bc2_sqrt = sqrtf(bc2);
+    float decay = 1.0f - h->lr * h->weight_decay;
+    for (size_t i = 0; i < n; i++) {
+        w[i] *= decay;
+        m[i] = h->beta1 * m[i] + (1.0f - h->beta1) * g[i];
+        v[i] = h->beta2 * v[i] + (1.0f - h->beta2) * g[i] * g[i];
+        float denom = sqrtf(v[i]) / bc2_sqrt + h->eps;
+        w[i] -= step_size * m[i] / denom;
+    }
+    return PT_OK;
+}
+
+static pt_status cpu_sgd(pt_backend *be, float lr, float momentum, float weight_decay, float *w,
+                         const float *g, float *buf, size_t n)
+{
+    (void)be;
+    for (size_t i = 0; i < n; i++) {
+        float d = g[i] + weight_decay * w[i];
+        buf[i] = momentum * buf[i] + d;
+        w[i] -= lr * (momentum != 0.0f ? buf[i] : d);
+    }
+    return PT_OK;
+}
+
+const pt_nn_ops pt_cpu_nn_ops = {
+    .gemm = cpu_gemm,
+    .decode = cpu_decode,
+    .round = cpu_round,
+    .act_fwd = cpu_act_fwd,
+    .act_bwd = cpu_act_bwd,
+    .add = cpu_add,
+    .acc = cpu_acc,
+    .bias_grad = cpu_bias_grad,
+    .layernorm_fwd = cpu_layernorm_fwd,
+    .layernorm_bwd = cpu_layernorm_bwd,
+    .softmax_ce = cpu_softmax_ce,
+    .mse = cpu_mse,
+    .dropout = cpu_dropout,
+    .im2col = cpu_im2col,
+    .col2im = cpu_col2im,
+    .rows_to_nchw = cpu_rows_to_nchw,
+    .pool_fwd = cpu_pool_fwd,
+    .pool_bwd = cpu_pool_bwd,
+    .unscale_check = cpu_unscale_check,
+    .scale = cpu_scale,
+    .adamw = cpu_adamw,
+    .sgd = cpu_sgd,
+};
