@@ -1,0 +1,183 @@
+/* Bad input gives an error that names the file, the field (JSON path or
+ * line) and what was expected: model specs, policies and CSV data. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "prectune/data.h"
+#include "prectune/model.h"
+#include "prectune/policy.h"
+
+static void spec_error(const char *json, const char *want1, const char *want2)
+{
+    pt_model_spec s;
+    pt_status st = pt_model_spec_parse(json, "m.json", &s);
+    ck_assert_msg(st == PT_ERR_INVALID, "accepted: %s", json);
+    const char *msg = pt_last_error();
+    ck_assert_msg(strstr(msg, "m.json") && strstr(msg, want1) && (!want2 || strstr(msg, want2)),
+                  "message '%s' lacks '%s' / '%s'", msg, want1, want2 ? want2 : "");
+}
+
+#define L(x) "{\"name\": \"m\", \"input\": [4], \"layers\": [" x "]}"
+
+START_TEST(test_spec_errors)
+{
+    spec_error("{\"name\": \"m\", \"input\": [4], \"layers\": [{\"name\": \"a\", \"type\": \"linear\", \"out\": 2}], \"optimzer\": {}}",
+               "optimzer", "unknown key");
+    spec_error(L("{\"name\": \"a\", \"type\": \"linear\"}"), "layers[0].out", "missing");
+    spec_error(L("{\"name\": \"a\", \"type\": \"linear\", \"out\": \"2\"}"), "layers[0].out", "integer");
+    spec_error(L("{\"name\": \"a\", \"type\": \"linear\", \"out\": 2, \"kernel\": 3}"), "layers[0].kernel", "unknown key");
+    spec_error(L("{\"name\": \"a\", \"type\": \"lstm\"}"), "layers[0].type", "linear");
+    spec_error(L("{\"name\": \"a\", \"type\": \"linear\", \"out\": 3}, {\"name\": \"a\", \"type\": \"relu\"}"),
+               "layers[1].name", "already");
+    spec_error(L("{\"name\": \"a\", \"type\": \"linear\", \"out\": 3}, {\"name\": \"s\", \"type\": \"add\", \"inputs\": [\"a\", \"zz\"]}"),
+               "layers[1]", "'zz'");
+    spec_error("{\"name\": \"m\", \"input\": [1, 8, 8], \"layers\": [{\"name\": \"a\", \"type\": \"linear\", \"out\": 2}]}",
+               "layers[0]", "flatten");
+    spec_error("{\"name\": \"m\", \"input\": [1, 4, 4], \"layers\": [{\"name\": \"c\", \"type\": \"conv2d\", \"out\": 2, \"kernel\": 5}, {\"name\": \"f\", \"type\": \"flatten\"}]}",
+               "layers[0]", "does not fit");
+    spec_error(L("{\"name\": \"a\", \"type\": \"linear\", \"out\": 3}, {\"name\": \"b\", \"type\": \"linear\", \"out\": 2}, {\"name\": \"s\", \"type\": \"add\", \"inputs\": [\"a\", \"b\"]}"),
+               "layers[2]", "same shape");
+    spec_error("{\"name\": \"m\", \"input\": [4], \"layers\": [], \"loss\": \"hinge\"}", "loss", "mse");
+    spec_error("{\"name\": \"m\", \"input\": [4], \"layers\": [{\"name\": \"a\", \"type\": \"linear\", \"out\": 2}], \"train\": {\"batch\": 0}}",
+               "train.batch", "out of range");
+    spec_error("{\"name\": \"m\",\n \"input\": [4],\n \"layers\": [}", "m.json:3", "invalid JSON");
+    /* and a good one parses, with shapes */
+    pt_model_spec s;
+    ck_assert_int_eq(pt_model_spec_parse("{\"name\": \"m\", \"input\": [1, 8, 8], \"layers\": ["
+                                         "{\"name\": \"c\", \"type\": \"conv2d\", \"out\": 4, \"kernel\": 3, \"padding\": 1},"
+                                         "{\"name\": \"p\", \"type\": \"maxpool\", \"kernel\": 2},"
+                                         "{\"name\": \"f\", \"type\": \"flatten\"},"
+                                         "{\"name\": \"z\", \"type\": \"linear\", \"out\": 10}]}",
+                                         "ok.json", &s),
+                     PT_OK);
+    ck_assert_int_eq(s.layers[1].shape[1], 4);
+    ck_assert_int_eq(s.layers[2].size, 64);
+    pt_model_spec_free(&s);
+}
+END_TEST
+
+START_TEST(test_policy_errors)
+{
+    pt_policy p;
+    ck_assert_int_eq(pt_policy_parse("{\"prectune_policy\": 1, \"default\": {\"fwd\": \"fp12\"}}", "p.json", &p),
+                     PT_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(pt_last_error(), "p.json: default.fwd"));
+    ck_assert_int_eq(pt_policy_parse("{\"default\": {}}", "p.json", &p), PT_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(pt_last_error(), "prectune_policy"));
+    ck_assert_int_eq(pt_policy_parse("{\"prectune_policy\": 1, \"loss_scale\": {\"mode\": \"dynamic\", \"min\": 8, \"max\": 4}}",
+                                     "p.json", &p), PT_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(pt_last_error(), "loss_scale.min"));
+    ck_assert_int_eq(pt_policy_parse("{\"prectune_policy\": 1, \"layers\": {\"fc9\": {\"fwd\": \"bf16\"}}}", "p.json", &p), PT_OK);
+    pt_model_spec s;
+    ck_assert_int_eq(pt_model_spec_parse(L("{\"name\": \"fc1\", \"type\": \"linear\", \"out\": 2}"), "m.json", &s), PT_OK);
+    ck_assert_int_eq(pt_policy_check_model(&p, &s), PT_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(pt_last_error(), "layers.fc9"));
+    pt_policy_free(&p);
+    ck_assert_int_eq(pt_policy_parse("{\"prectune_policy\": 1, \"default\": {\"fwd\": \"bf16\"}, \"tf32\": true,"
+                                     "\"layers\": {\"fc1\": {\"fwd\": \"fp32\", \"reason\": \"r\"}}}", "p.json", &p), PT_OK);
+    ck_assert_int_eq(pt_policy_check_model(&p, &s), PT_OK);
+    pt_layer_formats f = pt_policy_formats(&p, "fc1");
+    ck_assert_int_eq(f.fwd, PT_FMT_TF32);   /* fp32 with tf32 on */
+    ck_assert_int_eq(f.dgrad, PT_FMT_FP32 == p.def.dgrad ? PT_FMT_TF32 : p.def.dgrad);
+    pt_policy_free(&p);
+    pt_model_spec_free(&s);
+}
+END_TEST
+
+static char *write_tmp(const char *text)
+{
+    static char path[64];
+    snprintf(path, sizeof path, "/tmp/pt_test_%d.csv", getpid());
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static void csv_error(const char *text, const char *label, const char *want)
+{
+    char spec[128];
+    snprintf(spec, sizeof spec, "csv:%s", write_tmp(text));
+    pt_data_options o = pt_data_options_default();
+    o.label = label;
+    pt_data d;
+    ck_assert_msg(pt_data_open(spec, &o, &d) != PT_OK, "accepted: %s", text);
+    ck_assert_msg(strstr(pt_last_error(), want) && strstr(pt_last_error(), "/tmp/pt_test_"),
+                  "'%s' lacks '%s'", pt_last_error(), want);
+}
+
+START_TEST(test_csv)
+{
+    csv_error("a,b,y\n1,2,0\n3,4\n", NULL, ":3: 2 fields, but the first row has 3");
+    csv_error("a,b,y\n1,2,0\n3,x,1\n", NULL, ":3: field 2 ('x') is not a number");
+    csv_error("a,b,y\n1,2,0\n", "label", "no such column");
+    csv_error("", NULL, "no data rows");
+    csv_error("a,b,y\n1,2,0.5\n", NULL, "is not a class");
+    csv_error("1,2,0\n", "y", "no header row");
+    /* a good file: header detected, label by name, standardized on train */
+    char spec[128];
+    snprintf(spec, sizeof spec, "csv:%s",
+             write_tmp("x1,label,x2\n1,0,10\n2,1,20\n3,0,30\n4,1,40\n5,0,50\n\"6\",1,60\n7,0,70\n8,1,80\n9,0,90\n10,1,100\n"));
+    pt_data_options o = pt_data_options_default();
+    o.label = "label";
+    pt_data d;
+    ck_assert_msg(pt_data_open(spec, &o, &d) == PT_OK, "%s", pt_last_error());
+    ck_assert_int_eq(d.train.n, 8);
+    ck_assert_int_eq(d.test.n, 2);
+    ck_assert_int_eq(d.train.dim, 2);
+    ck_assert_int_eq(d.nclasses, 2);
+    double mean = 0;
+    for (int i = 0; i < d.train.n; i++) mean += d.train.x[i * 2];
+    ck_assert(fabs(mean / d.train.n) < 1e-6); /* standardized on the training split */
+    for (int i = 0; i < d.train.n; i++) /* x2 = 10 x1, label = (x1+1) % 2 survive the split */
+        ck_assert(fabs(d.train.x[i * 2 + 1] - d.train.x[i * 2]) < 1e-5);
+    pt_data_free(&d);
+    /* the same split every time with the same seed */
+    pt_data d2;
+    ck_assert_int_eq(pt_data_open(spec, &o, &d2), PT_OK);
+    pt_data_free(&d2);
+    unlink(spec + 4);
+}
+END_TEST
+
+START_TEST(test_idx_errors)
+{
+    pt_data d;
+    pt_data_options o = pt_data_options_default();
+    char spec[160];
+    const char *p = write_tmp("not an idx file at all");
+    snprintf(spec, sizeof spec, "idx:%s,%s", p, p);
+    ck_assert_int_eq(pt_data_open(spec, &o, &d), PT_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(pt_last_error(), "not an IDX file"));
+    ck_assert_int_eq(pt_data_open("idx:/nonexistent/a,/nonexistent/b", &o, &d), PT_ERR_IO);
+    ck_assert_int_eq(pt_data_open("mnist", &o, &d), PT_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(pt_last_error(), "fashion-mnist"));
+    unlink(p);
+    int64_t a[100], b[100];
+    pt_data_permutation(100, 7, 3, a);
+    pt_data_permutation(100, 7, 3, b);
+    ck_assert(memcmp(a, b, sizeof a) == 0);
+    pt_data_permutation(100, 7, 4, b);
+    ck_assert(memcmp(a, b, sizeof a) != 0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("inputs");
+    TCase *tc = tcase_create("inputs");
+    tcase_add_test(tc, test_spec_errors);
+    tcase_add_test(tc, test_policy_errors);
+    tcase_add_test(tc, test_csv);
+    tcase_add_test(tc, test_idx_errors);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
