@@ -1,0 +1,156 @@
+/* Optimizers against hand-computed PyTorch formulas, and the schedule's
+ * behaviour around skipped steps (a skipped step must not shift the
+ * learning-rate schedule), SGD and gradient accumulation in a real run. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "prectune/trainer.h"
+
+START_TEST(test_adamw_sgd_formulas)
+{
+    pt_backend *be;
+    ck_assert_int_eq(pt_backend_open("cpu", &be), PT_OK);
+    float w[2] = {1.0f, -2.0f}, g[2] = {0.5f, -0.25f}, m[2] = {0}, v[2] = {0};
+    pt_adamw h = {0.1f, 0.9f, 0.999f, 1e-8f, 0.01f, 1};
+    ck_assert_int_eq(pt_backend_adamw(be, &h, w, g, m, v, 2), PT_OK);
+    /* torch.optim.AdamW step 1: w *= 1 - lr*wd; m = 0.1 g; v = 0.001 g^2;
+     * w -= lr/(1-0.9) * m / (sqrt(v)/sqrt(1-0.999) + eps) = w - lr*sign(g) (nearly) */
+    for (int i = 0; i < 2; i++) {
+        double w0 = i ? -2.0 : 1.0, gi = g[i];
+        double wd = w0 * (1 - 0.1 * 0.01);
+        double mm = 0.1 * gi, vv = 0.001 * gi * gi;
+        double want = wd - (0.1 / 0.1) * mm / (sqrt(vv) / sqrt(0.001) + 1e-8);
+        ck_assert_msg(fabs(w[i] - want) < 1e-6, "adamw w[%d] = %.8f, want %.8f", i, w[i], want);
+    }
+    float ws[1] = {1.0f}, gs[1] = {0.5f}, buf[1] = {0};
+    ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.1f, ws, gs, buf, 1), PT_OK);
+    /* d = g + wd*w = 0.6; buf = 0.6; w = 1 - 0.06 = 0.94 */
+    ck_assert(fabsf(ws[0] - 0.94f) < 1e-6f);
+    ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.1f, ws, gs, buf, 1), PT_OK);
+    /* d = 0.5 + 0.094 = 0.594; buf = 0.54 + 0.594 = 1.134; w = 0.94 - 0.1134 */
+    ck_assert(fabsf(ws[0] - (0.94f - 0.1134f)) < 1e-6f);
+    pt_backend_close(be);
+}
+END_TEST
+
+static char csv_path[64];
+
+static void make_csv(void)
+{
+    snprintf(csv_path, sizeof csv_path, "/tmp/pt_optim_%d.csv", getpid());
+    FILE *f = fopen(csv_path, "w");
+    uint64_t s = 3;
+    for (int i = 0; i < 600; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        double a = (double)(s >> 40) / 16777216.0 - 0.5, b = (double)((s >> 16) & 0xffffff) / 16777216.0 - 0.5;
+        fprintf(f, "%.6f,%.6f,%d\n", a, b, a + b > 0);
+    }
+    fclose(f);
+}
+
+static pt_trainer *make(const char *model_json, const char *policy_json, pt_model_spec *spec,
+                        pt_policy *pol, pt_data *data, pt_backend **be)
+{
+    ck_assert_msg(pt_model_spec_parse(model_json, "model", spec) == PT_OK, "%s", pt_last_error());
+    ck_assert_msg(pt_policy_parse(policy_json, "policy", pol) == PT_OK, "%s", pt_last_error());
+    pt_data_options o = pt_data_options_default();
+    char spec_s[96];
+    snprintf(spec_s, sizeof spec_s, "csv:%s", csv_path);
+    ck_assert_msg(pt_data_open(spec_s, &o, data) == PT_OK, "%s", pt_last_error());
+    ck_assert_int_eq(pt_backend_open("cpu", be), PT_OK);
+    pt_trainer *t;
+    ck_assert_msg(pt_trainer_create(*be, spec, pol, data, &t) == PT_OK, "%s", pt_last_error());
+    return t;
+}
+
+#define MODEL(TRAIN, OPT)                                                                         \
+    "{\"name\": \"tiny\", \"input\": [2], \"layers\": [{\"name\": \"fc\", \"type\": \"linear\", " \
+    "\"out\": 8}, {\"name\": \"a\", \"type\": \"gelu\"}, {\"name\": \"head\", \"type\": "          \
+    "\"linear\", \"out\": 2}], \"optimizer\": " OPT ", \"train\": " TRAIN "}"
+
+START_TEST(test_skipped_steps_keep_the_schedule)
+{
+    make_csv();
+    pt_model_spec spec;
+    pt_policy pol;
+    pt_data data;
+    pt_backend *be;
+    /* fp16 with an absurd initial scale: the first steps overflow and are
+     * skipped while the scale backs off */
+    pt_trainer *t = make(MODEL("{\"batch\": 16, \"steps\": 400, \"warmup\": 10}",
+                               "{\"type\": \"adamw\", \"lr\": 0.01}"),
+                         "{\"prectune_policy\": 1, \"default\": {\"fwd\": \"fp16\", \"dgrad\": "
+                         "\"fp16\", \"wgrad\": \"fp16\"}, \"loss_scale\": {\"mode\": \"dynamic\", "
+                         "\"init\": 1e30, \"max\": 1e30, \"max_stuck\": 0}}",
+                         &spec, &pol, &data, &be);
+    pt_step_record r;
+    int skipped = 0;
+    do {
+        ck_assert_int_eq(pt_trainer_step(t, &r), PT_OK);
+        if (r.skipped) {
+            ck_assert_str_eq(r.skip_reason, "non-finite gradient");
+            ck_assert(r.lr == 0.0);
+            skipped++;
+        }
+    } while (r.skipped);
+    ck_assert_int_gt(skipped, 50);
+    /* the first applied step is step 0 of the warm-up: lr / 10 */
+    ck_assert_msg(fabs(r.lr - 0.001) < 1e-9, "first applied lr %g after %d skips", r.lr, skipped);
+    ck_assert_int_eq(pt_trainer_skipped(t), skipped);
+    pt_trainer_destroy(t);
+    pt_backend_close(be);
+    pt_data_free(&data);
+    pt_policy_free(&pol);
+    pt_model_spec_free(&spec);
+}
+END_TEST
+
+START_TEST(test_sgd_accumulation_cosine)
+{
+    pt_model_spec spec;
+    pt_policy pol;
+    pt_data data;
+    pt_backend *be;
+    pt_trainer *t = make(MODEL("{\"batch\": 16, \"steps\": 300, \"accumulate\": 2, "
+                               "\"schedule\": \"cosine\", \"min_lr_ratio\": 0.1}",
+                               "{\"type\": \"sgd\", \"lr\": 0.2, \"momentum\": 0.9}"),
+                         "{\"prectune_policy\": 1}", &spec, &pol, &data, &be);
+    pt_step_record r, first;
+    for (int i = 0; i < 300; i++) {
+        ck_assert_int_eq(pt_trainer_step(t, &r), PT_OK);
+        if (i == 0) first = r;
+    }
+    ck_assert(fabs(first.lr - 0.2) < 1e-7);          /* no warm-up: full lr */
+    ck_assert(fabs(r.lr - 0.02) < 1e-3);             /* cosine to 0.1 x lr */
+    ck_assert_msg(r.loss < 0.5 * first.loss, "loss %g -> %g", first.loss, r.loss);
+    pt_eval_result ev;
+    ck_assert_int_eq(pt_trainer_eval(t, &ev), PT_OK);
+    ck_assert_msg(ev.accuracy > 0.9, "accuracy %g", ev.accuracy);
+    pt_trainer_destroy(t);
+    pt_backend_close(be);
+    pt_data_free(&data);
+    pt_policy_free(&pol);
+    pt_model_spec_free(&spec);
+    unlink(csv_path);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("optim");
+    TCase *tc = tcase_create("optim");
+    tcase_add_test(tc, test_adamw_sgd_formulas);
+    tcase_add_test(tc, test_skipped_steps_keep_the_schedule);
+    tcase_add_test(tc, test_sgd_accumulation_cosine);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK); /* the tests share the CSV file */
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
