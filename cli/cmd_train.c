@@ -238,7 +238,7 @@ int pt_cmd_train(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int64_t start = pt_trainer_steps_done(r.t), total = r.spec.train.steps;
     double last_loss = NAN, tail_loss = 0, last_acc = NAN;
-    int64_t tail_n = 0;
+    int64_t tail_n = 0, fp8_clamped = 0, fp8_nan = 0;
     pt_eval_result ev = {0};
     ev.accuracy = NAN;
     int code = PT_EXIT_OK;
@@ -251,6 +251,8 @@ int pt_cmd_train(int argc, char **argv)
         st = pt_trainer_step(r.t, &rec);
         if (r.steps_csv) log_step(r.steps_csv, &rec);
         last_loss = rec.loss;
+        fp8_clamped += rec.fp8_clamped;
+        fp8_nan += rec.fp8_nan_amax;
         if (rec.step >= total - 50 || total - start < 50) tail_loss += rec.loss, tail_n++;
         if (st) break;
         int64_t done = pt_trainer_steps_done(r.t);
@@ -315,6 +317,8 @@ int pt_cmd_train(int argc, char **argv)
         cJSON_AddNumberToObject(o, "skipped_fraction", (double)skipped / (double)total);
         cJSON_AddNumberToObject(o, "final_loss_scale", pt_trainer_loss_scale(r.t));
         cJSON_AddNumberToObject(o, "nonfinite_params", (double)nonfinite);
+        cJSON_AddNumberToObject(o, "fp8_scale_clamped", (double)fp8_clamped);
+        cJSON_AddNumberToObject(o, "fp8_nan_amax", (double)fp8_nan);
         cJSON_AddNumberToObject(o, "parameters", (double)pt_trainer_param_count(r.t));
         cJSON_AddNumberToObject(o, "seconds", secs);
         cJSON_AddNumberToObject(o, "steps_per_second", rate);
@@ -337,6 +341,9 @@ int pt_cmd_train(int argc, char **argv)
             printf("held-out         loss %.6f (%lld samples)\n", ev.loss, (long long)ev.samples);
         printf("loss scale       %g at the end\n", pt_trainer_loss_scale(r.t));
         printf("master weights   %s\n", nonfinite ? "NON-FINITE VALUES" : "all finite");
+        if (fp8_clamped || fp8_nan)
+            printf("fp8 scales       %lld kept or clamped for a zero/tiny amax, %lld NaN/inf amax "
+                   "(scale kept)\n", (long long)fp8_clamped, (long long)fp8_nan);
         printf("time             %.1f s, %.1f steps/s\n", secs, rate);
         printf("weights hash     %s\n", hash_s);
     }

@@ -73,7 +73,7 @@ pt_status pt_net_operand(pt_net *n, pt_net_layer *l, int role, const float *x, s
         (st = pt_backend_cast(n->be, f, x, buf, count, scale, amax_dev, PT_CAST_SATURATE)) ||
         (st = pt_backend_download(n->be, &amax, amax_dev, sizeof amax)))
         return st;
-    pt_fp8_record(s, r, amax);
+    if (n->train) pt_fp8_record(s, r, amax); /* evaluation does not move the history */
     n->fp8_clamps += s->clamped - clamps;
     n->fp8_nan_amax += s->nan_amax - nans;
     op->data = buf;
