@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "prectune/prectune.h"
+#include "prectune/telemetry.h"
 #include "prectune/trainer.h"
 
 static volatile sig_atomic_t interrupted;
@@ -42,6 +43,12 @@ static void help(void)
            "  --header, --no-header csv: the first row is (not) a header (default: detect)\n"
            "  --no-standardize      csv: keep raw feature values\n"
            "  --val-fraction F      csv: held-out fraction (default 0.2)\n"
+           "  --db FILE             telemetry database (default: DIR/telemetry.db with\n"
+           "                        --checkpoint, else prectune-runs/<model>-<time>.db)\n"
+           "  --no-db               record no telemetry\n"
+           "  --stats-every K       per-layer statistics every K steps (default 10; always on\n"
+           "                        a step with a non-finite gradient; 0: only then)\n"
+           "  --drift-every M       drift against an fp32 shadow every M steps (default 100, 0 off)\n"
            "  --json                the summary as JSON on stdout\n"
            "  --quiet               no progress line\n");
 }
@@ -53,10 +60,16 @@ typedef struct run {
     pt_backend *be;
     pt_trainer *t;
     FILE *steps_csv;
+    pt_telemetry *tel;
+    int64_t run_id;
 } run;
 
 static void run_free(run *r)
 {
+    if (r->tel) {
+        pt_trainer_flush_stats(r->t);
+        if (pt_telemetry_close(r->tel)) fprintf(stderr, "prectune train: %s\n", pt_last_error());
+    }
     pt_trainer_destroy(r->t);
     pt_backend_close(r->be);
     pt_data_free(&r->data);
@@ -123,11 +136,15 @@ int pt_cmd_train(int argc, char **argv)
         {"no-header", no_argument, 0, 'N'},       {"no-standardize", no_argument, 0, 'Z'},
         {"val-fraction", required_argument, 0, 'v'}, {"json", no_argument, 0, 'j'},
         {"quiet", no_argument, 0, 'q'},           {"help", no_argument, 0, 'h'},
+        {"db", required_argument, 0, 'B'},        {"no-db", no_argument, 0, 'n'},
+        {"stats-every", required_argument, 0, 'K'}, {"drift-every", required_argument, 0, 'M'},
         {0, 0, 0, 0},
     };
     const char *data_spec = NULL, *policy_path = NULL, *device = "cpu", *ckpt_dir = NULL,
                *steps_csv = NULL;
-    int64_t steps = 0, every = 200;
+    int64_t steps = 0, every = 200, stats_every = 10, drift_every = 100;
+    const char *db_path = NULL;
+    int no_db = 0;
     int resume = 0, json = 0, quiet = 0, c;
     pt_data_options dopt = pt_data_options_default();
     optind = 1;
@@ -161,6 +178,18 @@ int pt_cmd_train(int argc, char **argv)
             if (*end || !(dopt.val_fraction >= 0 && dopt.val_fraction < 1))
                 return pt_cli_usage_error("train", "--val-fraction '%s': expected 0 <= F < 1", optarg);
             break;
+        case 'B': db_path = optarg; break;
+        case 'n': no_db = 1; break;
+        case 'K':
+        case 'M': {
+            int64_t v = strtoll(optarg, &end, 10);
+            if (*end || v < 0)
+                return pt_cli_usage_error("train", "--%s '%s': expected an integer >= 0",
+                                          c == 'K' ? "stats-every" : "drift-every", optarg);
+            if (c == 'K') stats_every = v;
+            else drift_every = v;
+            break;
+        }
         case 'j': json = 1; break;
         case 'q': quiet = 1; break;
         case 'h': help(); return PT_EXIT_OK;
@@ -206,6 +235,45 @@ int pt_cmd_train(int argc, char **argv)
             }
         }
     }
+    char fingerprint[24];
+    pt_model_fingerprint(&r.spec, fingerprint);
+    if (!st && !no_db) {
+        char path[4096];
+        if (db_path) {
+            snprintf(path, sizeof path, "%s", db_path);
+        } else if (ckpt_dir) {
+            snprintf(path, sizeof path, "%s/telemetry.db", ckpt_dir);
+        } else {
+            time_t now = time(NULL);
+            char stamp[32];
+            strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&now));
+            if (mkdir_p("prectune-runs") != 0) {
+                fprintf(stderr, "prectune train: cannot create prectune-runs/: %s\n", strerror(errno));
+                run_free(&r);
+                return PT_EXIT_USAGE;
+            }
+            snprintf(path, sizeof path, "prectune-runs/%s-%s.db", r.spec.name, stamp);
+        }
+        st = pt_telemetry_open(path, &r.tel);
+        if (!st && resume) st = pt_telemetry_reopen_run(r.tel, fingerprint, &r.run_id);
+        if (!st && !r.run_id) {
+            char *spec_text = NULL, *policy_text = NULL, cmd[4096] = "prectune";
+            pt_read_file(argv[optind], &spec_text, NULL);
+            if (policy_path) pt_read_file(policy_path, &policy_text, NULL);
+            for (int i = 0; i < argc; i++) {
+                strncat(cmd, " ", sizeof cmd - strlen(cmd) - 1);
+                strncat(cmd, argv[i], sizeof cmd - strlen(cmd) - 1);
+            }
+            pt_run_info info = {"train", r.spec.name, fingerprint, spec_text, policy_text,
+                                r.policy.source, pt_backend_name(r.be), r.data.desc, cmd,
+                                (int64_t)r.spec.train.seed, r.spec.train.steps};
+            st = pt_telemetry_begin_run(r.tel, &info, &r.run_id);
+            free(spec_text);
+            free(policy_text);
+        }
+        if (!st) st = pt_trainer_instrument(r.t, r.tel, r.run_id, stats_every, drift_every);
+        if (!st && !quiet) fprintf(stderr, "telemetry: %s (run %lld)\n", path, (long long)r.run_id);
+    }
     if (!st && steps_csv) {
         bool append = resume && pt_trainer_steps_done(r.t) > 0;
         r.steps_csv = fopen(steps_csv, append ? "a" : "w");
@@ -250,6 +318,17 @@ int pt_cmd_train(int argc, char **argv)
         pt_step_record rec;
         st = pt_trainer_step(r.t, &rec);
         if (r.steps_csv) log_step(r.steps_csv, &rec);
+        if (r.tel) {
+            pt_status ts = pt_telemetry_step(r.tel, r.run_id, &rec);
+            if (!ts && (rec.fp8_clamped || rec.fp8_nan_amax)) {
+                char msg[160];
+                snprintf(msg, sizeof msg, "%lld fp8 scales kept for a zero or tiny amax, %lld for a NaN/inf amax",
+                         (long long)rec.fp8_clamped, (long long)rec.fp8_nan_amax);
+                ts = pt_telemetry_event(r.tel, r.run_id, rec.step, rec.fp8_nan_amax ? "error" : "warning",
+                                        rec.fp8_nan_amax ? "fp8_nan_amax" : "fp8_scale_clamped", msg);
+            }
+            if (ts && !st) st = ts;
+        }
         last_loss = rec.loss;
         fp8_clamped += rec.fp8_clamped;
         fp8_nan += rec.fp8_nan_amax;
@@ -258,6 +337,7 @@ int pt_cmd_train(int argc, char **argv)
         int64_t done = pt_trainer_steps_done(r.t);
         if (r.spec.train.eval_every && done % r.spec.train.eval_every == 0 && done < total) {
             if ((st = pt_trainer_eval(r.t, &ev))) break;
+            if (r.tel && (st = pt_telemetry_eval(r.tel, r.run_id, &ev))) break;
             last_acc = ev.accuracy;
             if (!quiet && !tty)
                 fprintf(stderr, "step %lld: held-out loss %.4f accuracy %.2f%%\n", (long long)done,
@@ -272,6 +352,15 @@ int pt_cmd_train(int argc, char **argv)
         }
     }
     if (tty) fputc('\n', stderr);
+    if (st && r.tel) {
+        const char *why = interrupted ? "interrupted" : st == PT_ERR_STOPPED ? "stopped" : "failed";
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", pt_last_error());
+        pt_telemetry_event(r.tel, r.run_id, pt_trainer_steps_done(r.t), interrupted ? "info" : "error",
+                           why, msg);
+        pt_telemetry_end_run(r.tel, r.run_id, why);
+        pt_fail(st, "%s", msg); /* keep the message for the user */
+    }
     if (st) {
         /* keep what was done: a checkpoint to resume or diagnose from */
         if (ckpt[0] && st == PT_ERR_STOPPED) {
@@ -290,6 +379,13 @@ int pt_cmd_train(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     if ((st = pt_trainer_eval(r.t, &ev)) || (ckpt[0] && (st = pt_trainer_save(r.t, ckpt)))) {
+        code = pt_cli_lib_error("train", st);
+        run_free(&r);
+        return code;
+    }
+    if (r.tel && ((st = pt_telemetry_eval(r.tel, r.run_id, &ev)) ||
+                  (st = pt_trainer_flush_stats(r.t)) ||
+                  (st = pt_telemetry_end_run(r.tel, r.run_id, "finished")))) {
         code = pt_cli_lib_error("train", st);
         run_free(&r);
         return code;

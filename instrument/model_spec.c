@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "json_util.h"
 #include "prectune/model.h"
 
@@ -57,6 +59,42 @@ pt_status pt_read_file(const char *path, char **out, size_t *len)
     *out = buf;
     if (len) *len = n;
     return PT_OK;
+}
+
+void pt_model_fingerprint(const pt_model_spec *s, char out[24])
+{
+    XXH64_state_t *h = XXH64_createState();
+    XXH64_reset(h, 0);
+    char buf[256];
+    int n = snprintf(buf, sizeof buf, "input");
+    for (int d = 0; d < s->ninput; d++) n += snprintf(buf + n, sizeof buf - (size_t)n, ":%d", s->input[d]);
+    XXH64_update(h, buf, (size_t)n + 1);
+    for (int i = 0; i < s->nlayers; i++) {
+        const pt_layer_spec *l = &s->layers[i];
+        const int *in = l->in_index[0] < 0 ? s->input : s->layers[l->in_index[0]].shape;
+        int64_t in_size = l->in_index[0] < 0 ? 1 : s->layers[l->in_index[0]].size;
+        if (l->in_index[0] < 0)
+            for (int d = 0; d < s->ninput; d++) in_size *= s->input[d];
+        /* name, type, then the parameter shapes */
+        switch (l->type) {
+        case PT_LAYER_LINEAR:
+            n = snprintf(buf, sizeof buf, "%s|linear|%dx%lld%s", l->name, l->out, (long long)in_size,
+                         l->bias ? "|b" : "");
+            break;
+        case PT_LAYER_CONV2D:
+            n = snprintf(buf, sizeof buf, "%s|conv2d|%dx%dx%dx%d/s%d/p%d%s", l->name, l->out, in[0],
+                         l->kernel, l->kernel, l->stride, l->padding, l->bias ? "|b" : "");
+            break;
+        case PT_LAYER_LAYERNORM:
+            n = snprintf(buf, sizeof buf, "%s|layernorm|%lld", l->name, (long long)l->size);
+            break;
+        default:
+            n = snprintf(buf, sizeof buf, "%s|%s", l->name, pt_layer_type_name(l->type));
+        }
+        XXH64_update(h, buf, (size_t)n + 1);
+    }
+    snprintf(out, 24, "xxh64:%016llx", (unsigned long long)XXH64_digest(h));
+    XXH64_freeState(h);
 }
 
 int pt_model_spec_find(const pt_model_spec *s, const char *name)

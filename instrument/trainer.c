@@ -86,6 +86,7 @@ pt_status pt_trainer_create(pt_backend *be, const pt_model_spec *spec, const pt_
 void pt_trainer_destroy(pt_trainer *t)
 {
     if (!t) return;
+    pt_instrument_free(t);
     pt_net_destroy(t->net);
     if (t->flags) pt_backend_free(t->be, t->flags);
     free(t->x_host);
@@ -188,6 +189,8 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
         (st = pt_backend_download(t->be, &found, t->flags, sizeof found)))
         return st;
     rec->grad_norm = sqrt(sumsq);
+    /* statistics see this step's activations, weights and (unscaled) gradients */
+    if (t->tel && (st = pt_instrument_step(t, t->step, found != 0))) return st;
     pt_step_outcome out = pt_scaler_update(&t->scaler, found != 0);
     rec->fp8_clamped = n->fp8_clamps - clamps0;
     rec->fp8_nan_amax = n->fp8_nan_amax - nan0;
@@ -214,6 +217,9 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
         t->skipped++;
         if (tr->schedule_counts_skipped) t->sched_step++;
     }
+    if (t->tel && t->drift_every && !rec->skipped && t->step % t->drift_every == 0 &&
+        (st = pt_instrument_drift(t, t->step)))
+        return st;
     t->step++;
     rec->ms = now_ms() - t0;
     if (out == PT_STEP_DEATH_SPIRAL) {

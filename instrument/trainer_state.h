@@ -22,6 +22,21 @@ struct pt_trainer {
     float *x_host, *t_host, *out_host, *loss_host;
     int32_t *y_host;
     int32_t *flags;      /* backend memory: found-non-finite flag, then fp64 scratch */
+    /* instrumentation (instrument.c) */
+    struct pt_telemetry *tel;
+    int64_t run, stats_every, drift_every;
+    pt_stats_batch *stats;
+    struct stat_meta *meta; /* what each request of the batch in flight is */
+    int pending;            /* requests in flight, 0 when none */
+    int64_t pending_step;
+    pt_net *shadow;         /* fp32 copy of the model for drift */
+    pt_policy shadow_policy;
+    float *drift_a, *drift_b; /* host buffers */
 };
+
+/* Called by pt_trainer_step (instrument.c). */
+pt_status pt_instrument_step(pt_trainer *t, int64_t step, bool nonfinite);
+pt_status pt_instrument_drift(pt_trainer *t, int64_t step);
+void pt_instrument_free(pt_trainer *t);
 
 #endif

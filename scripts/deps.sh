@@ -9,5 +9,5 @@ $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends \
     build-essential cmake pkg-config \
     check libsubunit-dev \
-    libcjson-dev libcsv-dev libopenblas-dev zlib1g-dev \
+    libcjson-dev libcsv-dev libopenblas-dev zlib1g-dev libsqlite3-dev libxxhash-dev \
     dataset-fashion-mnist

@@ -88,6 +88,11 @@ pt_status pt_model_spec_load(const char *path, pt_model_spec *out);
 pt_status pt_model_spec_parse(const char *json, const char *where, pt_model_spec *out);
 void pt_model_spec_free(pt_model_spec *s);
 
+/* "xxh64:<16 hex digits>": a hash of the layer names, types and parameter
+ * shapes, so that a policy or a checkpoint can tell it was made for this
+ * model (training settings may change without changing it). */
+void pt_model_fingerprint(const pt_model_spec *s, char out[24]);
+
 /* Index of the layer with this name, -1 if none. */
 int pt_model_spec_find(const pt_model_spec *s, const char *name);
 

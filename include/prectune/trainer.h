@@ -69,6 +69,18 @@ double pt_trainer_loss_scale(const pt_trainer *t);
 pt_status pt_trainer_save(pt_trainer *t, const char *path);
 pt_status pt_trainer_load(pt_trainer *t, const char *path);
 
+struct pt_telemetry;
+/* Instrumentation into run `run` of a telemetry database: per-layer
+ * statistics of the four tensor roles every `stats_every` steps and on
+ * every step that saw a non-finite gradient, and per-layer drift against
+ * an fp32 shadow of the model (same weights, same batch) every
+ * `drift_every` steps; 0 turns either off. Statistics are gathered where
+ * the data lives and collected at the next launch or at the flush. */
+pt_status pt_trainer_instrument(pt_trainer *t, struct pt_telemetry *tel, int64_t run,
+                                int64_t stats_every, int64_t drift_every);
+/* Collects statistics still in flight and hands them to the telemetry. */
+pt_status pt_trainer_flush_stats(pt_trainer *t);
+
 /* The network, for tests that check gradients layer by layer. */
 struct pt_net *pt_trainer_net(pt_trainer *t);
 

@@ -1,0 +1,71 @@
+/* Run telemetry in SQLite: what every run saw, for report, tune and
+ * diagnose. One versioned schema (docs/telemetry.md shows it and example
+ * queries); WAL mode; rows are queued by the training thread and written
+ * in batched transactions by a writer thread, so a crash loses at most the
+ * batch not yet committed and never corrupts the file. A database written
+ * by a newer prectune is refused, not migrated down. */
+#ifndef PRECTUNE_TELEMETRY_H
+#define PRECTUNE_TELEMETRY_H
+
+#include <stdint.h>
+
+#include "prectune/stats.h"
+#include "prectune/status.h"
+#include "prectune/trainer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PT_TELEMETRY_SCHEMA_VERSION 1
+
+typedef struct pt_telemetry pt_telemetry;
+
+typedef enum pt_role { PT_ROLE_X = 0, PT_ROLE_W, PT_ROLE_DY, PT_ROLE_DW, PT_ROLE_COUNT } pt_role;
+/* "x" (input activation), "w" (weight), "dy" (output gradient), "dw" (weight gradient) */
+const char *pt_role_name(pt_role r);
+
+typedef struct pt_run_info {
+    const char *kind;        /* "train", "baseline", "probe", "validate" */
+    const char *model;
+    const char *fingerprint;
+    const char *spec_json;
+    const char *policy_json;
+    const char *policy_source;
+    const char *device;
+    const char *data;
+    const char *command;
+    int64_t seed, steps;
+} pt_run_info;
+
+/* Opens or creates the database (and its schema). */
+pt_status pt_telemetry_open(const char *path, pt_telemetry **out);
+/* Flushes everything queued and closes. */
+pt_status pt_telemetry_close(pt_telemetry *t);
+/* Waits until everything queued so far is committed. */
+pt_status pt_telemetry_flush(pt_telemetry *t);
+/* Rows queued per transaction, and the longest a row waits (ms). */
+void pt_telemetry_set_batch(pt_telemetry *t, int rows, int max_wait_ms);
+
+/* A new run (written at once); its id. */
+pt_status pt_telemetry_begin_run(pt_telemetry *t, const pt_run_info *info, int64_t *run_id);
+pt_status pt_telemetry_end_run(pt_telemetry *t, int64_t run_id, const char *status);
+/* The latest run of this model fingerprint that did not finish (0 if
+ * none), reopened so that a resumed run keeps writing into it. */
+pt_status pt_telemetry_reopen_run(pt_telemetry *t, const char *fingerprint, int64_t *run_id);
+
+/* Queued writes (they return at once; errors surface at flush/close). */
+pt_status pt_telemetry_step(pt_telemetry *t, int64_t run, const pt_step_record *r);
+pt_status pt_telemetry_layer_stats(pt_telemetry *t, int64_t run, int64_t step, int layer_index,
+                                   const char *layer, pt_role role, const char *format,
+                                   const pt_stats *s);
+pt_status pt_telemetry_drift(pt_telemetry *t, int64_t run, int64_t step, int layer_index,
+                             const char *layer, double sqnr_db, double max_rel_err);
+pt_status pt_telemetry_eval(pt_telemetry *t, int64_t run, const pt_eval_result *e);
+pt_status pt_telemetry_event(pt_telemetry *t, int64_t run, int64_t step, const char *severity,
+                             const char *kind, const char *message);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,163 @@
+/* What the trainer records besides its own step: per-layer statistics of
+ * the four tensor roles, and drift against an fp32 shadow. Statistics are
+ * launched through the backend (one launch for every tensor of the step)
+ * and collected one launch later, so a device backend never waits for
+ * them inside a step. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prectune/telemetry.h"
+#include "trainer_state.h"
+
+typedef struct stat_meta {
+    int layer;
+    pt_role role;
+    pt_format format;
+} stat_meta;
+
+static int max_requests(const pt_net *n) { return 4 * n->nlayers; }
+
+pt_status pt_trainer_instrument(pt_trainer *t, struct pt_telemetry *tel, int64_t run,
+                                int64_t stats_every, int64_t drift_every)
+{
+    pt_instrument_free(t);
+    t->tel = tel;
+    t->run = run;
+    t->stats_every = stats_every;
+    t->drift_every = drift_every;
+    if (!tel) return PT_OK;
+    pt_status st = pt_stats_batch_create(t->be, max_requests(t->net), &t->stats);
+    if (st) return st;
+    t->meta = calloc((size_t)max_requests(t->net), sizeof *t->meta);
+    if (!t->meta) return pt_fail(PT_ERR_NOMEM, "out of memory");
+    if (drift_every) {
+        pt_policy_init_fp32(&t->shadow_policy);
+        snprintf(t->shadow_policy.source, sizeof t->shadow_policy.source, "fp32 shadow");
+        if ((st = pt_net_create(t->be, t->spec, &t->shadow_policy, t->spec->train.batch, &t->shadow)))
+            return st;
+        size_t most = 0;
+        for (int i = 0; i < t->net->nlayers; i++)
+            if ((size_t)t->net->L[i].spec->size > most) most = (size_t)t->net->L[i].spec->size;
+        most *= (size_t)t->spec->train.batch;
+        t->drift_a = malloc(most * sizeof(float));
+        t->drift_b = malloc(most * sizeof(float));
+        if (!t->drift_a || !t->drift_b) return pt_fail(PT_ERR_NOMEM, "out of memory");
+    }
+    return PT_OK;
+}
+
+void pt_instrument_free(pt_trainer *t)
+{
+    if (t->stats) pt_stats_batch_destroy(t->stats);
+    pt_net_destroy(t->shadow);
+    free(t->meta);
+    free(t->drift_a);
+    free(t->drift_b);
+    t->stats = NULL, t->shadow = NULL, t->meta = NULL, t->drift_a = t->drift_b = NULL;
+    t->pending = 0;
+}
+
+pt_status pt_trainer_flush_stats(pt_trainer *t)
+{
+    if (!t->tel || !t->pending) return PT_OK;
+    const pt_stats *res;
+    int n;
+    pt_status st = pt_stats_batch_wait(t->stats, &res, &n);
+    for (int i = 0; !st && i < n; i++) {
+        const stat_meta *m = &t->meta[i];
+        st = pt_telemetry_layer_stats(t->tel, t->run, t->pending_step, m->layer,
+                                      t->net->L[m->layer].spec->name, m->role,
+                                      pt_format_info(m->format)->name, &res[i]);
+    }
+    t->pending = 0;
+    return st;
+}
+
+static float role_scale(const pt_net_layer *l, int opnd, pt_format f)
+{
+    return pt_format_is_fp8(f) ? l->fp8[opnd].scale : 1.0f;
+}
+
+pt_status pt_instrument_step(pt_trainer *t, int64_t step, bool nonfinite)
+{
+    if (!t->stats_every && !nonfinite) return PT_OK;
+    if (!nonfinite && step % t->stats_every != 0) return PT_OK;
+    pt_status st = pt_trainer_flush_stats(t);
+    if (st) return st;
+    if (nonfinite) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "non-finite gradient at loss scale %g: optimizer step skipped",
+                 pt_scaler_scale(&t->scaler));
+        if ((st = pt_telemetry_event(t->tel, t->run, step, "warning", "nonfinite_gradient", msg)))
+            return st;
+    }
+    pt_net *n = t->net;
+    int rows = t->spec->train.batch;
+    pt_stats_req req[4 * 64];
+    pt_stats_req *reqs = n->nlayers <= 64 ? req : malloc(sizeof *reqs * (size_t)max_requests(n));
+    if (!reqs) return pt_fail(PT_ERR_NOMEM, "out of memory");
+    int k = 0;
+    for (int i = 0; i < n->nlayers; i++) {
+        pt_net_layer *l = &n->L[i];
+        size_t in = (size_t)rows * (size_t)l->in_size, out = (size_t)rows * (size_t)l->spec->size;
+        pt_format fx = l->fmt.fwd, fg = l->fmt.dgrad;
+        reqs[k] = (pt_stats_req){pt_layer_input(n, l, 0), in, PT_FMT_FP32, role_scale(l, PT_OPND_X, fx)};
+        t->meta[k++] = (stat_meta){i, PT_ROLE_X, fx};
+        if (l->nw) {
+            reqs[k] = (pt_stats_req){l->w, l->nw, PT_FMT_FP32, role_scale(l, PT_OPND_W, fx)};
+            t->meta[k++] = (stat_meta){i, PT_ROLE_W, fx};
+        }
+        reqs[k] = (pt_stats_req){l->dy, out, PT_FMT_FP32, role_scale(l, PT_OPND_DY, fg)};
+        t->meta[k++] = (stat_meta){i, PT_ROLE_DY, fg};
+        if (l->nw) {
+            reqs[k] = (pt_stats_req){l->gw, l->nw, PT_FMT_FP32, 1.0f};
+            t->meta[k++] = (stat_meta){i, PT_ROLE_DW, l->fmt.wgrad};
+        }
+    }
+    st = pt_backend_stats(t->be, t->stats, reqs, k);
+    if (reqs != req) free(reqs);
+    if (st) return st;
+    t->pending = k;
+    t->pending_step = step;
+    return PT_OK;
+}
+
+pt_status pt_instrument_drift(pt_trainer *t, int64_t step)
+{
+    pt_net *n = t->net, *s = t->shadow;
+    int rows = t->spec->train.batch;
+    int64_t in_size = 1;
+    for (int d = 0; d < t->spec->ninput; d++) in_size *= t->spec->input[d];
+    pt_status st;
+    if ((st = pt_backend_copy(t->be, s->params, n->params, n->nparams * sizeof(float))) ||
+        (st = pt_backend_copy(t->be, s->input, n->input, (size_t)rows * in_size * sizeof(float))) ||
+        (st = pt_backend_copy(t->be, s->labels, n->labels, (size_t)rows * sizeof(int32_t))) ||
+        (st = pt_backend_copy(t->be, s->targets, n->targets, (size_t)rows * sizeof(float))))
+        return st;
+    n->train = s->train = false;
+    if ((st = pt_net_forward(n, rows, 0.0f)) || (st = pt_net_forward(s, rows, 0.0f))) return st;
+    for (int i = 0; i < n->nlayers; i++) {
+        size_t cnt = (size_t)rows * (size_t)n->L[i].spec->size;
+        if ((st = pt_backend_download(t->be, t->drift_a, n->L[i].y, cnt * sizeof(float))) ||
+            (st = pt_backend_download(t->be, t->drift_b, s->L[i].y, cnt * sizeof(float))))
+            return st;
+        double sig = 0, noise = 0, ref_max = 0, err_max = 0;
+        for (size_t j = 0; j < cnt; j++) {
+            double r = t->drift_b[j], e = (double)t->drift_a[j] - r;
+            sig += r * r;
+            noise += e * e;
+            if (fabs(r) > ref_max) ref_max = fabs(r);
+            if (fabs(e) > err_max || isnan(e)) err_max = isnan(e) ? INFINITY : fabs(e);
+        }
+        /* SQNR of the layer's output against its fp32 shadow; identical
+         * outputs have no noise and are recorded as +inf dB */
+        double sqnr = noise > 0 ? 10.0 * log10(sig / noise) : INFINITY;
+        double rel = ref_max > 0 ? err_max / ref_max : (err_max > 0 ? INFINITY : 0.0);
+        if ((st = pt_telemetry_drift(t->tel, t->run, step, i, n->L[i].spec->name, sqnr, rel)))
+            return st;
+    }
+    n->train = true;
+    return PT_OK;
+}
