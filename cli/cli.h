@@ -18,5 +18,6 @@ int pt_cli_lib_error(const char *cmd, int status);
 
 int pt_cmd_formats(int argc, char **argv);
 int pt_cmd_train(int argc, char **argv);
+int pt_cmd_report(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"train", pt_cmd_train, "train a model spec on a dataset under a precision policy"},
+    {"report", pt_cmd_report, "runs in a telemetry database; --csv TABLE; --html report"},
     {"formats", pt_cmd_formats,
      "limits of every number format; --cast FORMAT converts numbers read on stdin"},
 };
