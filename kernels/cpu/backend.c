@@ -5,6 +5,7 @@
 
 #include "../backend_impl.h"
 #include "../formats_impl.h"
+#include "../stats_keys.h"
 #include "cpu.h"
 
 #define CPU_SCRATCH_SLOTS 3
@@ -12,6 +13,10 @@
 typedef struct cpu_backend {
     float *scratch[CPU_SCRATCH_SLOTS];
     size_t cap[CPU_SCRATCH_SLOTS];
+    pt_stats_table *table;   /* statistics key table for table_scale */
+    pt_stats_keyinfo *keyinfo;
+    float table_scale;
+    int table_ok;
 } cpu_backend;
 
 pt_status pt_cpu_scratch(pt_backend *be, int slot, size_t n, float **out)
@@ -32,6 +37,8 @@ static void cpu_destroy(pt_backend *be)
 {
     cpu_backend *c = be->impl;
     for (int i = 0; i < CPU_SCRATCH_SLOTS; i++) free(c->scratch[i]);
+    free(c->table);
+    free(c->keyinfo);
     free(c);
     free(be);
 }
@@ -79,10 +86,55 @@ static pt_status cpu_batch_create(pt_backend *be, pt_stats_batch *b)
 
 static void cpu_batch_destroy(pt_stats_batch *b) { free(b->host); }
 
+/* The backend's statistics use the key tables of the GPU kernel (one
+ * table lookup and one increment per value; tests/test_stats_keys checks
+ * them against pt_stats_cpu, the plain reference, which remains the path
+ * for scales no table describes). */
+static void stats_keys_one(const pt_stats_table *tab, const pt_stats_keyinfo *ki,
+                           const pt_stats_req *r, uint64_t *counts, pt_stats *out)
+{
+    memset(counts, 0, sizeof(uint64_t) * PT_STATS_KEYS);
+    int32_t amax = PT_STATS_AMAX_INIT;
+    uint32_t mn = 0xffffffffu;
+    for (size_t i = 0; i < r->n; i++) {
+        uint32_t u;
+        if (r->dtype == PT_FMT_FP32) u = ((const uint32_t *)r->data)[i];
+        else if (r->dtype == PT_FMT_BF16) u = (uint32_t)((const uint16_t *)r->data)[i] << 16;
+        else u = pt_f2u(pt_dec_fp16(((const uint16_t *)r->data)[i]));
+        counts[pt_stats_key(tab, u)]++;
+        uint32_t m = u & 0x7fffffffu;
+        amax = pt_stats_amax_step(amax, m);
+        mn = m - 1u < mn ? m - 1u : mn;
+    }
+    pt_stats_keys_dev d;
+    for (int k = 0; k < PT_STATS_KEYS; k++) d.count[k] = counts[k];
+    d.absmax_bits = (uint32_t)amax - 0x7fffffu;
+    d.min_inv = ~mn;
+    pt_stats_keys_finish(&d, ki, r->n, r->scale, out);
+}
+
 static pt_status cpu_stats(pt_backend *be, pt_stats_batch *b, const pt_stats_req *reqs, int n)
 {
-    (void)be;
-    return pt_stats_cpu(reqs, n, b->host);
+    cpu_backend *c = be->impl;
+    if (!c->table) {
+        c->table = malloc(sizeof *c->table);
+        c->keyinfo = malloc(sizeof *c->keyinfo);
+        if (!c->table || !c->keyinfo) return pt_fail(PT_ERR_NOMEM, "cpu: out of memory");
+        c->table_scale = 0.0f;
+    }
+    uint64_t counts[PT_STATS_KEYS];
+    for (int i = 0; i < n; i++) {
+        if (reqs[i].scale != c->table_scale) {
+            c->table_ok = pt_stats_table_build(reqs[i].scale, c->table, c->keyinfo);
+            c->table_scale = reqs[i].scale;
+        }
+        if (c->table_ok) stats_keys_one(c->table, c->keyinfo, &reqs[i], counts, &b->host[i]);
+        else {
+            pt_status st = pt_stats_cpu(&reqs[i], 1, &b->host[i]);
+            if (st) return st;
+        }
+    }
+    return PT_OK;
 }
 
 static bool cpu_batch_ready(pt_stats_batch *b) { (void)b; return true; }
