@@ -19,5 +19,8 @@ int pt_cli_lib_error(const char *cmd, int status);
 int pt_cmd_formats(int argc, char **argv);
 int pt_cmd_train(int argc, char **argv);
 int pt_cmd_report(int argc, char **argv);
+int pt_cmd_tune(int argc, char **argv);
+int pt_cmd_policy(int argc, char **argv);
+int pt_cmd_export(int argc, char **argv);
 
 #endif

@@ -49,6 +49,7 @@ static void help(void)
            "  --stats-every K       per-layer statistics every K steps (default 10; always on\n"
            "                        a step with a non-finite gradient; 0: only then)\n"
            "  --drift-every M       drift against an fp32 shadow every M steps (default 100, 0 off)\n"
+           "  --force               use a policy made for another model (fingerprint)\n"
            "  --json                the summary as JSON on stdout\n"
            "  --quiet               no progress line\n");
 }
@@ -137,6 +138,7 @@ int pt_cmd_train(int argc, char **argv)
         {"val-fraction", required_argument, 0, 'v'}, {"json", no_argument, 0, 'j'},
         {"quiet", no_argument, 0, 'q'},           {"help", no_argument, 0, 'h'},
         {"db", required_argument, 0, 'B'},        {"no-db", no_argument, 0, 'n'},
+        {"force", no_argument, 0, 'F'},
         {"stats-every", required_argument, 0, 'K'}, {"drift-every", required_argument, 0, 'M'},
         {0, 0, 0, 0},
     };
@@ -145,7 +147,7 @@ int pt_cmd_train(int argc, char **argv)
     int64_t steps = 0, every = 200, stats_every = 10, drift_every = 100;
     const char *db_path = NULL;
     int no_db = 0;
-    int resume = 0, json = 0, quiet = 0, c;
+    int resume = 0, json = 0, quiet = 0, force = 0, c;
     pt_data_options dopt = pt_data_options_default();
     optind = 1;
     opterr = 0;
@@ -179,6 +181,7 @@ int pt_cmd_train(int argc, char **argv)
                 return pt_cli_usage_error("train", "--val-fraction '%s': expected 0 <= F < 1", optarg);
             break;
         case 'B': db_path = optarg; break;
+        case 'F': force = 1; break;
         case 'n': no_db = 1; break;
         case 'K':
         case 'M': {
@@ -210,6 +213,7 @@ int pt_cmd_train(int argc, char **argv)
     if (steps) r.spec.train.steps = steps;
     if (policy_path) st = pt_policy_load(policy_path, &r.policy);
     else pt_policy_init_fp32(&r.policy);
+    if (!st && !force) st = pt_policy_check_fingerprint(&r.policy, &r.spec, argv[optind]);
     dopt.classification = r.spec.loss == PT_LOSS_SOFTMAX_CE;
     dopt.seed = r.spec.train.seed;
     if (!st) st = pt_data_open(data_spec, &dopt, &r.data);

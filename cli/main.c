@@ -15,7 +15,10 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"tune", pt_cmd_tune, "find and validate the cheapest per-layer precision policy"},
     {"train", pt_cmd_train, "train a model spec on a dataset under a precision policy"},
+    {"policy", pt_cmd_policy, "policy check P [--model M]: validate a policy file"},
+    {"export", pt_cmd_export, "a policy for deepspeed, te-debug (Transformer Engine), torch or csv"},
     {"report", pt_cmd_report, "runs in a telemetry database; --csv TABLE; --html report"},
     {"formats", pt_cmd_formats,
      "limits of every number format; --cast FORMAT converts numbers read on stdin"},

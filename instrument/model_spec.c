@@ -97,6 +97,25 @@ void pt_model_fingerprint(const pt_model_spec *s, char out[24])
     XXH64_freeState(h);
 }
 
+int64_t pt_model_parameters(const pt_model_spec *s)
+{
+    int64_t n = 0;
+    for (int i = 0; i < s->nlayers; i++) {
+        const pt_layer_spec *l = &s->layers[i];
+        int j = l->in_index[0];
+        int64_t in = 1;
+        if (j < 0)
+            for (int d = 0; d < s->ninput; d++) in *= s->input[d];
+        else in = s->layers[j].size;
+        const int *ish = j < 0 ? s->input : s->layers[j].shape;
+        if (l->type == PT_LAYER_LINEAR) n += (int64_t)l->out * in + (l->bias ? l->out : 0);
+        else if (l->type == PT_LAYER_CONV2D)
+            n += (int64_t)l->out * ish[0] * l->kernel * l->kernel + (l->bias ? l->out : 0);
+        else if (l->type == PT_LAYER_LAYERNORM) n += 2 * l->size;
+    }
+    return n;
+}
+
 int pt_model_spec_find(const pt_model_spec *s, const char *name)
 {
     for (int i = 0; i < s->nlayers; i++)

@@ -4,6 +4,7 @@
  * documented in docs/telemetry.md. */
 #include "prectune/telemetry.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -41,6 +42,14 @@ static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS events ("
     " id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), step INTEGER,"
     " severity TEXT NOT NULL, kind TEXT NOT NULL, message TEXT);";
+
+/* Migrations: migration[v] takes a database from version v to v + 1. */
+static const char *const migration[PT_TELEMETRY_SCHEMA_VERSION] = {
+    [0] = NULL, /* version 0 is a new file: schema_sql plus every migration */
+    [1] = "CREATE TABLE IF NOT EXISTS probes ("
+          " key TEXT PRIMARY KEY, run_id INTEGER, final_loss REAL, accuracy REAL,"
+          " skipped_fraction REAL, nonfinite INTEGER, diverged INTEGER, seconds REAL);",
+};
 
 static const char *const role_names[PT_ROLE_COUNT] = {"x", "w", "dy", "dw"};
 const char *pt_role_name(pt_role r) { return (unsigned)r < PT_ROLE_COUNT ? role_names[r] : "?"; }
@@ -254,14 +263,19 @@ static pt_status init_schema(pt_telemetry *t)
                        "(%s) reads versions up to %d: upgrade prectune or use another --db",
                        t->path, version, pt_version(), PT_TELEMETRY_SCHEMA_VERSION);
     if (version == PT_TELEMETRY_SCHEMA_VERSION) return PT_OK;
-    /* version 0: a new file (or one prectune never wrote): create the schema */
+    /* a new file gets the schema; an older one its migrations, in one
+     * transaction */
     char *err = NULL;
     char sql[128];
     snprintf(sql, sizeof sql, "PRAGMA user_version = %d", PT_TELEMETRY_SCHEMA_VERSION);
-    if (sqlite3_exec(t->db, "BEGIN", NULL, NULL, &err) != SQLITE_OK ||
-        sqlite3_exec(t->db, schema_sql, NULL, NULL, &err) != SQLITE_OK ||
-        sqlite3_exec(t->db, sql, NULL, NULL, &err) != SQLITE_OK ||
-        sqlite3_exec(t->db, "COMMIT", NULL, NULL, &err) != SQLITE_OK) {
+    int rc = sqlite3_exec(t->db, "BEGIN", NULL, NULL, &err);
+    if (rc == SQLITE_OK && version == 0) rc = sqlite3_exec(t->db, schema_sql, NULL, NULL, &err);
+    for (int v = version == 0 ? 1 : version; rc == SQLITE_OK && v < PT_TELEMETRY_SCHEMA_VERSION; v++)
+        rc = sqlite3_exec(t->db, migration[v], NULL, NULL, &err);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(t->db, sql, NULL, NULL, &err);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(t->db, "COMMIT", NULL, NULL, &err);
+    if (rc != SQLITE_OK) {
+        sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
         pt_status st = pt_fail(PT_ERR_IO, "%s: creating the telemetry schema: %s", t->path,
                                err ? err : sqlite3_errmsg(t->db));
         sqlite3_free(err);
@@ -446,6 +460,109 @@ pt_status pt_telemetry_reopen_run(pt_telemetry *t, const char *fingerprint, int6
         rc = sqlite3_exec(t->db, sql, NULL, NULL, NULL);
     }
     if (rc != SQLITE_OK) st = db_fail(t, "finding the run to resume");
+    pthread_mutex_unlock(&t->mu);
+    return st;
+}
+
+pt_status pt_telemetry_probe_get(pt_telemetry *t, const char *key, pt_probe_result *r, bool *found)
+{
+    *found = false;
+    pt_status st = pt_telemetry_flush(t);
+    if (st) return st;
+    sqlite3_stmt *s;
+    pthread_mutex_lock(&t->mu);
+    int rc = sqlite3_prepare_v2(t->db, "SELECT run_id, final_loss, accuracy, skipped_fraction, nonfinite,"
+                                " diverged, seconds FROM probes WHERE key = ?", -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        bind_text(s, 1, key);
+        if (sqlite3_step(s) == SQLITE_ROW) {
+            r->run_id = sqlite3_column_int64(s, 0);
+            r->final_loss = sqlite3_column_double(s, 1);
+            r->accuracy = sqlite3_column_type(s, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 2);
+            r->skipped_fraction = sqlite3_column_double(s, 3);
+            r->nonfinite = sqlite3_column_int64(s, 4);
+            r->diverged = sqlite3_column_int(s, 5) != 0;
+            r->seconds = sqlite3_column_double(s, 6);
+            *found = true;
+        }
+        sqlite3_finalize(s);
+    } else {
+        st = db_fail(t, "reading probes");
+    }
+    pthread_mutex_unlock(&t->mu);
+    return st;
+}
+
+pt_status pt_telemetry_probe_put(pt_telemetry *t, const char *key, const pt_probe_result *r)
+{
+    pt_status st = pt_telemetry_flush(t); /* the probe's own rows first */
+    if (st) return st;
+    sqlite3_stmt *s;
+    pthread_mutex_lock(&t->mu);
+    int rc = sqlite3_prepare_v2(t->db, "INSERT OR REPLACE INTO probes VALUES (?,?,?,?,?,?,?,?)", -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        bind_text(s, 1, key);
+        sqlite3_bind_int64(s, 2, r->run_id);
+        sqlite3_bind_double(s, 3, r->final_loss);
+        if (r->accuracy == r->accuracy) sqlite3_bind_double(s, 4, r->accuracy);
+        else sqlite3_bind_null(s, 4);
+        sqlite3_bind_double(s, 5, r->skipped_fraction);
+        sqlite3_bind_int64(s, 6, r->nonfinite);
+        sqlite3_bind_int(s, 7, r->diverged);
+        sqlite3_bind_double(s, 8, r->seconds);
+        rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+        sqlite3_finalize(s);
+    }
+    if (rc != SQLITE_OK) st = db_fail(t, "storing a probe result");
+    pthread_mutex_unlock(&t->mu);
+    return st;
+}
+
+pt_status pt_telemetry_layer_summary(pt_telemetry *t, int64_t run, int layer_index, pt_role role,
+                                     pt_stats *out, bool *found)
+{
+    *found = false;
+    memset(out, 0, sizeof *out);
+    pt_status st = pt_telemetry_flush(t);
+    if (st) return st;
+    sqlite3_stmt *s;
+    pthread_mutex_lock(&t->mu);
+    int rc = sqlite3_prepare_v2(t->db, "SELECT count, nan, pos_inf, neg_inf, zero, absmax, min_nonzero,"
+                                " underflow_fp16, underflow_bf16, underflow_e4m3, underflow_e5m2,"
+                                " overflow_fp16, overflow_bf16, overflow_e4m3, overflow_e5m2, hist, scale"
+                                " FROM layer_stats WHERE run_id = ? AND layer_index = ? AND role = ?",
+                                -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, run);
+        sqlite3_bind_int(s, 2, layer_index);
+        sqlite3_bind_text(s, 3, pt_role_name(role), -1, SQLITE_STATIC);
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            pt_stats one;
+            memset(&one, 0, sizeof one);
+            one.count = (uint64_t)sqlite3_column_int64(s, 0);
+            one.nan = (uint64_t)sqlite3_column_int64(s, 1);
+            one.pos_inf = (uint64_t)sqlite3_column_int64(s, 2);
+            one.neg_inf = (uint64_t)sqlite3_column_int64(s, 3);
+            one.zero = (uint64_t)sqlite3_column_int64(s, 4);
+            one.absmax = (float)sqlite3_column_double(s, 5);
+            one.min_nonzero = (float)sqlite3_column_double(s, 6);
+            for (int k = 0; k < PT_SFMT_COUNT; k++) {
+                one.underflow[k] = (uint64_t)sqlite3_column_int64(s, 7 + k);
+                one.overflow[k] = (uint64_t)sqlite3_column_int64(s, 11 + k);
+            }
+            const unsigned char *b = sqlite3_column_blob(s, 15);
+            if (b && sqlite3_column_bytes(s, 15) == PT_HIST_BINS * 8)
+                for (int i = 0; i < PT_HIST_BINS; i++)
+                    for (int k = 0; k < 8; k++) one.hist[i] |= (uint64_t)b[8 * i + k] << (8 * k);
+            one.scale = (float)sqlite3_column_double(s, 16);
+            if (!*found) *out = one;
+            else pt_stats_merge(out, &one);
+            *found = true;
+        }
+        sqlite3_finalize(s);
+    } else {
+        st = db_fail(t, "reading layer statistics");
+    }
     pthread_mutex_unlock(&t->mu);
     return st;
 }

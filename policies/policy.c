@@ -132,6 +132,66 @@ pt_status pt_policy_parse(const char *json, const char *where, pt_policy *p)
                       (long long)version);
         goto out;
     }
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "model"))) {
+        static const char *const mkeys[] = {"name", "fingerprint", "parameters", NULL};
+        int64_t params = 0;
+        if ((st = pt_jexpect_object(&c, v, "model")) || (st = pt_jcheck_keys(&c, v, "model", mkeys)) ||
+            (st = pt_jget_string(&c, v, "model", "name", p->model, sizeof p->model)) ||
+            (st = pt_jget_string(&c, v, "model", "fingerprint", p->fingerprint, sizeof p->fingerprint)) ||
+            (st = pt_jget_int(&c, v, "model", "parameters", 0, INT64_MAX, &params)))
+            goto out;
+        if (p->fingerprint[0] && strncmp(p->fingerprint, "xxh64:", 6) != 0) {
+            st = pt_jfail(&c, "model.fingerprint", "'%s' is not of the form xxh64:<16 hex digits>", p->fingerprint);
+            goto out;
+        }
+        p->parameters = params;
+    }
+    if ((st = pt_jget_string(&c, root, "", "device", p->device, sizeof p->device))) goto out;
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "estimate"))) {
+        static const char *const ekeys[] = {"speedup", "memory_saving", "device_table", NULL};
+        if ((st = pt_jexpect_object(&c, v, "estimate")) || (st = pt_jcheck_keys(&c, v, "estimate", ekeys)) ||
+            (st = pt_jget_float(&c, v, "estimate", "speedup", 0, 1e6, false, &p->est_speedup)) ||
+            (st = pt_jget_float(&c, v, "estimate", "memory_saving", -10, 1, false, &p->est_memory_saving)))
+            goto out;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(root, "validation"))) {
+        static const char *const vkeys[] = {"steps", "seeds", "baseline", "policy", "criteria", "passed", NULL};
+        pt_policy_evidence *e = &p->validation;
+        if ((st = pt_jexpect_object(&c, v, "validation")) || (st = pt_jcheck_keys(&c, v, "validation", vkeys)) ||
+            (st = pt_jget_int(&c, v, "validation", "steps", 0, INT64_MAX, &e->steps)) ||
+            (st = pt_jget_bool(&c, v, "validation", "passed", &e->passed)))
+            goto out;
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(v, "baseline");
+        const cJSON *q = cJSON_GetObjectItemCaseSensitive(v, "policy");
+        const cJSON *cr = cJSON_GetObjectItemCaseSensitive(v, "criteria");
+        static const char *const bkeys[] = {"final_loss", "accuracy", NULL};
+        static const char *const qkeys[] = {"final_loss", "accuracy", "skipped_fraction", "nonfinite_params", NULL};
+        static const char *const ckeys[] = {"loss_rel", "accuracy_drop", "skipped_fraction", NULL};
+        int64_t nf = 0;
+        if ((b && ((st = pt_jcheck_keys(&c, b, "validation.baseline", bkeys)) ||
+                   (st = pt_jget_float(&c, b, "validation.baseline", "final_loss", -1e30, 1e30, false, &e->base_loss)) ||
+                   (st = pt_jget_float(&c, b, "validation.baseline", "accuracy", 0, 1, false, &e->base_accuracy)))) ||
+            (q && ((st = pt_jcheck_keys(&c, q, "validation.policy", qkeys)) ||
+                   (st = pt_jget_float(&c, q, "validation.policy", "final_loss", -1e30, 1e30, false, &e->loss)) ||
+                   (st = pt_jget_float(&c, q, "validation.policy", "accuracy", 0, 1, false, &e->accuracy)) ||
+                   (st = pt_jget_float(&c, q, "validation.policy", "skipped_fraction", 0, 1, false, &e->skipped_fraction)) ||
+                   (st = pt_jget_int(&c, q, "validation.policy", "nonfinite_params", 0, INT64_MAX, &nf)))) ||
+            (cr && ((st = pt_jcheck_keys(&c, cr, "validation.criteria", ckeys)) ||
+                    (st = pt_jget_float(&c, cr, "validation.criteria", "loss_rel", 0, 1e3, false, &e->crit_loss_rel)) ||
+                    (st = pt_jget_float(&c, cr, "validation.criteria", "accuracy_drop", 0, 1, false, &e->crit_accuracy_drop)) ||
+                    (st = pt_jget_float(&c, cr, "validation.criteria", "skipped_fraction", 0, 1, false, &e->crit_skipped)))))
+            goto out;
+        e->nonfinite = nf;
+        const cJSON *seeds = cJSON_GetObjectItemCaseSensitive(v, "seeds");
+        if (seeds) {
+            if (!cJSON_IsArray(seeds) || cJSON_GetArraySize(seeds) > 2) {
+                st = pt_jfail(&c, "validation.seeds", "expected an array of up to 2 seeds");
+                goto out;
+            }
+            for (int i = 0; i < cJSON_GetArraySize(seeds); i++) e->seeds[e->nseeds++] = (int64_t)cJSON_GetNumberValue(cJSON_GetArrayItem(seeds, i));
+        }
+        e->present = true;
+    }
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "default")) &&
         (st = get_formats(&c, v, "default", &p->def, NULL, 0)))
         goto out;
@@ -207,4 +267,16 @@ pt_layer_formats pt_policy_formats(const pt_policy *p, const char *layer)
         if (f.wgrad == PT_FMT_FP32) f.wgrad = PT_FMT_TF32;
     }
     return f;
+}
+
+pt_status pt_policy_check_fingerprint(const pt_policy *p, const pt_model_spec *m, const char *model_path)
+{
+    if (!p->fingerprint[0]) return PT_OK;
+    char fp[24];
+    pt_model_fingerprint(m, fp);
+    if (strcmp(fp, p->fingerprint) == 0) return PT_OK;
+    return pt_fail(PT_ERR_INVALID,
+                   "%s: model.fingerprint: the policy was made for model '%s' (%s), but %s is '%s' "
+                   "(%s): its layers or shapes differ. Tune it again, or pass --force to use it anyway",
+                   p->source, p->model[0] ? p->model : "?", p->fingerprint, model_path, m->name, fp);
 }

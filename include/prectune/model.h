@@ -93,6 +93,9 @@ void pt_model_spec_free(pt_model_spec *s);
  * model (training settings may change without changing it). */
 void pt_model_fingerprint(const pt_model_spec *s, char out[24]);
 
+/* Number of trainable parameters. */
+int64_t pt_model_parameters(const pt_model_spec *s);
+
 /* Index of the layer with this name, -1 if none. */
 int pt_model_spec_find(const pt_model_spec *s, const char *name);
 

@@ -26,8 +26,27 @@ typedef struct pt_policy_layer {
     char reason[256];
 } pt_policy_layer;
 
+/* The validation evidence a tuned policy carries. */
+typedef struct pt_policy_evidence {
+    bool present;
+    int64_t steps;
+    int64_t seeds[2];
+    int nseeds;
+    double base_loss, base_accuracy;
+    double loss, accuracy, skipped_fraction;
+    int64_t nonfinite;
+    double crit_loss_rel, crit_accuracy_drop, crit_skipped;
+    bool passed;
+} pt_policy_evidence;
+
 typedef struct pt_policy {
     char source[256];           /* the file it came from ("built-in fp32" if none) */
+    char model[PT_NAME_MAX];    /* "" when the policy names no model (presets) */
+    char fingerprint[32];
+    char device[160];
+    int64_t parameters;
+    pt_policy_evidence validation;
+    double est_speedup, est_memory_saving; /* 0 when not estimated */
     pt_layer_formats def;       /* layers not listed */
     pt_policy_layer *layers;
     int nlayers;
@@ -41,6 +60,16 @@ void pt_policy_init_fp32(pt_policy *p);
 pt_status pt_policy_load(const char *path, pt_policy *p);
 pt_status pt_policy_parse(const char *json, const char *where, pt_policy *p);
 void pt_policy_free(pt_policy *p);
+
+/* Writes the policy as JSON, atomically (temp file, fsync, rename). */
+pt_status pt_policy_write(const pt_policy *p, const char *path);
+/* The policy as JSON text (caller frees). */
+char *pt_policy_to_json(const pt_policy *p);
+
+/* The policy was made for this model: its fingerprint (when it names one)
+ * equals the model's. */
+pt_status pt_policy_check_fingerprint(const pt_policy *p, const pt_model_spec *m,
+                                      const char *model_path);
 
 /* Every layer the policy names exists in the model and has a GEMM. */
 pt_status pt_policy_check_model(const pt_policy *p, const pt_model_spec *m);

@@ -17,7 +17,7 @@
 extern "C" {
 #endif
 
-#define PT_TELEMETRY_SCHEMA_VERSION 1
+#define PT_TELEMETRY_SCHEMA_VERSION 2
 
 typedef struct pt_telemetry pt_telemetry;
 
@@ -64,6 +64,24 @@ pt_status pt_telemetry_drift(pt_telemetry *t, int64_t run, int64_t step, int lay
 pt_status pt_telemetry_eval(pt_telemetry *t, int64_t run, const pt_eval_result *e);
 pt_status pt_telemetry_event(pt_telemetry *t, int64_t run, int64_t step, const char *severity,
                              const char *kind, const char *message);
+
+/* The tuner's finished probe runs, keyed by what defines them (policy,
+ * seed, steps), so that an interrupted tune resumes without redoing them. */
+typedef struct pt_probe_result {
+    int64_t run_id;
+    double final_loss, accuracy, skipped_fraction, seconds;
+    int64_t nonfinite;
+    bool diverged;
+} pt_probe_result;
+/* *found = false when no such probe is stored. */
+pt_status pt_telemetry_probe_get(pt_telemetry *t, const char *key, pt_probe_result *r, bool *found);
+pt_status pt_telemetry_probe_put(pt_telemetry *t, const char *key, const pt_probe_result *r);
+
+/* One layer's statistics of one role over a whole run, merged (counts and
+ * histograms summed, absmax the largest, min the smallest); *found = false
+ * when the run recorded none. */
+pt_status pt_telemetry_layer_summary(pt_telemetry *t, int64_t run, int layer_index, pt_role role,
+                                     pt_stats *out, bool *found);
 
 #ifdef __cplusplus
 }

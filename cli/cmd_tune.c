@@ -1,0 +1,196 @@
+/* `prectune tune`: from a model spec and data to a validated precision
+ * policy (see include/prectune/tuner.h), with progress on stderr and the
+ * policy's summary on stdout. Started again with the same arguments it
+ * resumes from its database. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "prectune/prectune.h"
+#include "prectune/telemetry.h"
+#include "prectune/tuner.h"
+
+static void help(void)
+{
+    printf("usage: prectune tune MODEL.json --data SPEC [options]\n"
+           "\n"
+           "Finds the cheapest per-layer precision that trains MODEL as well as fp32 and\n"
+           "writes it as a validated policy file.\n"
+           "\n"
+           "  --data SPEC           as for train (fashion-mnist, idx:..., csv:FILE)\n"
+           "  --out FILE            the policy (default: MODEL-NAME.policy.json)\n"
+           "  --formats LIST        formats to consider, of fp32,tf32,bf16,fp16,fp8\n"
+           "                        (default fp32,bf16,fp16,fp8)\n"
+           "  --probe-steps N       steps of each probe run (default 300)\n"
+           "  --budget-runs R       probe runs at most (default 60)\n"
+           "  --budget-time T       seconds at most for the search (default: none)\n"
+           "  --criteria LIST       loss_rel=0.005,accuracy_drop=0.005,skipped=0.01\n"
+           "  --device-table FILE   the cost model's target device (default: the H100 table)\n"
+           "  --db FILE             where probe runs are kept (default prectune-runs/NAME-tune.db);\n"
+           "                        the same arguments resume an interrupted tune\n"
+           "  --device DEV          cpu (default), cuda, cuda:N\n"
+           "  --label, --header, --no-header, --no-standardize, --val-fraction: as for train\n"
+           "  --quiet               no progress\n");
+}
+
+static int parse_formats(const char *list, pt_tune_options *o)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (int f = 0; f < PT_FMT_COUNT; f++) o->allowed[f] = false;
+    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+        if (!strcmp(t, "fp8")) o->allowed[PT_FMT_E4M3] = o->allowed[PT_FMT_E5M2] = true;
+        else {
+            pt_format f = pt_format_from_name(t);
+            if (f == PT_FMT_COUNT || f == PT_FMT_E4M3 || f == PT_FMT_E5M2)
+                return pt_cli_usage_error("tune", "--formats: '%s' is not one of fp32, tf32, bf16, fp16, fp8", t);
+            o->allowed[f] = true;
+        }
+    }
+    return 0;
+}
+
+static int parse_criteria(const char *list, pt_tune_options *o)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+        char *eq = strchr(t, '=');
+        char *end = NULL;
+        double v = eq ? strtod(eq + 1, &end) : NAN;
+        if (!eq || *end || !(v >= 0))
+            return pt_cli_usage_error("tune", "--criteria: '%s': expected NAME=VALUE with VALUE >= 0", t);
+        *eq = '\0';
+        if (!strcmp(t, "loss_rel")) o->crit_loss_rel = v;
+        else if (!strcmp(t, "accuracy_drop")) o->crit_accuracy_drop = v;
+        else if (!strcmp(t, "skipped")) o->crit_skipped = v;
+        else return pt_cli_usage_error("tune", "--criteria: '%s': expected loss_rel, accuracy_drop or skipped", t);
+    }
+    return 0;
+}
+
+int pt_cmd_tune(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, 0, 'd'},        {"out", required_argument, 0, 'o'},
+        {"formats", required_argument, 0, 'f'},     {"probe-steps", required_argument, 0, 'p'},
+        {"budget-runs", required_argument, 0, 'R'}, {"budget-time", required_argument, 0, 'T'},
+        {"criteria", required_argument, 0, 'c'},    {"device-table", required_argument, 0, 't'},
+        {"db", required_argument, 0, 'B'},          {"device", required_argument, 0, 'D'},
+        {"label", required_argument, 0, 'l'},       {"header", no_argument, 0, 'H'},
+        {"no-header", no_argument, 0, 'N'},         {"no-standardize", no_argument, 0, 'Z'},
+        {"val-fraction", required_argument, 0, 'v'}, {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
+    };
+    const char *data_spec = NULL, *out_path = NULL, *db_path = NULL, *device = "cpu", *table = NULL;
+    pt_tune_options o = pt_tune_options_default();
+    o.progress = true;
+    pt_data_options dopt = pt_data_options_default();
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'd': data_spec = optarg; break;
+        case 'o': out_path = optarg; break;
+        case 'f': if (parse_formats(optarg, &o)) return PT_EXIT_USAGE; break;
+        case 'p':
+            o.probe_steps = strtoll(optarg, &end, 10);
+            if (*end || o.probe_steps < 10) return pt_cli_usage_error("tune", "--probe-steps '%s': expected an integer >= 10", optarg);
+            break;
+        case 'R':
+            o.budget_runs = (int)strtol(optarg, &end, 10);
+            if (*end || o.budget_runs < 3) return pt_cli_usage_error("tune", "--budget-runs '%s': expected an integer >= 3", optarg);
+            break;
+        case 'T':
+            o.budget_seconds = strtod(optarg, &end);
+            if (*end || !(o.budget_seconds > 0)) return pt_cli_usage_error("tune", "--budget-time '%s': expected seconds > 0", optarg);
+            break;
+        case 'c': if (parse_criteria(optarg, &o)) return PT_EXIT_USAGE; break;
+        case 't': table = optarg; break;
+        case 'B': db_path = optarg; break;
+        case 'D': device = optarg; break;
+        case 'l': dopt.label = optarg; break;
+        case 'H': dopt.header = 1; break;
+        case 'N': dopt.header = 0; break;
+        case 'Z': dopt.standardize = false; break;
+        case 'v':
+            dopt.val_fraction = strtod(optarg, &end);
+            if (*end || !(dopt.val_fraction >= 0 && dopt.val_fraction < 1))
+                return pt_cli_usage_error("tune", "--val-fraction '%s': expected 0 <= F < 1", optarg);
+            break;
+        case 'q': o.progress = false; break;
+        case 'h': help(); return PT_EXIT_OK;
+        default: return pt_cli_usage_error("tune", "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1) return pt_cli_usage_error("tune", "expected one MODEL.json (see --help)");
+    if (!data_spec) return pt_cli_usage_error("tune", "--data SPEC is required (see --help)");
+    pt_model_spec spec;
+    pt_data data;
+    memset(&data, 0, sizeof data);
+    pt_backend *be = NULL;
+    pt_telemetry *tel = NULL;
+    pt_policy pol;
+    memset(&pol, 0, sizeof pol);
+    pt_status st = pt_model_spec_load(argv[optind], &spec);
+    if (st) return pt_cli_lib_error("tune", st);
+    if (table) st = pt_device_table_load(table, &o.device);
+    dopt.classification = spec.loss == PT_LOSS_SOFTMAX_CE;
+    dopt.seed = spec.train.seed;
+    if (!st) st = pt_data_open(data_spec, &dopt, &data);
+    if (!st) st = pt_backend_open(device, &be);
+    char dbp[4096], outp[4096];
+    if (db_path) snprintf(dbp, sizeof dbp, "%s", db_path);
+    else {
+        mkdir("prectune-runs", 0755);
+        snprintf(dbp, sizeof dbp, "prectune-runs/%s-tune.db", spec.name);
+    }
+    snprintf(outp, sizeof outp, "%s", out_path ? out_path : "");
+    if (!out_path) snprintf(outp, sizeof outp, "%s.policy.json", spec.name);
+    if (!st) st = pt_telemetry_open(dbp, &tel);
+    if (!st && o.progress)
+        fprintf(stderr, "tuning %s on %s (%s); probe runs in %s; cost model: %s\n", spec.name, data.desc,
+                pt_backend_name(be), dbp, o.device.name);
+    pt_tune_summary sum;
+    memset(&sum, 0, sizeof sum);
+    if (!st) st = pt_tune(be, &spec, &data, tel, &o, &pol, &sum);
+    if (!st) st = pt_policy_write(&pol, outp);
+    int code = PT_EXIT_OK;
+    if (st) {
+        code = pt_cli_lib_error("tune", st);
+        if (st == PT_ERR_STOPPED) code = PT_EXIT_FAILED;
+    } else {
+        printf("policy           %s (%s)\n", outp, pol.validation.passed ? "validated" : "VALIDATION FAILED");
+        printf("model            %s, %s\n", pol.model, pol.fingerprint);
+        printf("default          fwd %s, dgrad %s, wgrad %s\n", pt_format_info(pol.def.fwd)->name,
+               pt_format_info(pol.def.dgrad)->name, pt_format_info(pol.def.wgrad)->name);
+        for (int i = 0; i < pol.nlayers; i++)
+            printf("  %-14s fwd %s, dgrad %s, wgrad %s%s%s\n", pol.layers[i].name,
+                   pt_format_info(pol.layers[i].f.fwd)->name, pt_format_info(pol.layers[i].f.dgrad)->name,
+                   pt_format_info(pol.layers[i].f.wgrad)->name, pol.layers[i].reason[0] ? "\n                 " : "",
+                   pol.layers[i].reason);
+        printf("loss scale       %s", pol.loss_scale.mode == PT_SCALE_DYNAMIC ? "dynamic" : pol.loss_scale.mode == PT_SCALE_STATIC ? "static" : "none");
+        if (pol.loss_scale.mode != PT_SCALE_NONE) printf(", init %g", pol.loss_scale.init);
+        printf("\nvalidation       %lld steps: loss %.4f vs fp32 %.4f, accuracy %.2f%% vs %.2f%%, %.2f%% skipped\n",
+               (long long)pol.validation.steps, pol.validation.loss, pol.validation.base_loss,
+               100 * pol.validation.accuracy, 100 * pol.validation.base_accuracy, 100 * pol.validation.skipped_fraction);
+        printf("estimate         %.2fx faster per step than fp32, %.0f%% less activation memory, on %s\n",
+               pol.est_speedup, 100 * pol.est_memory_saving, o.device.name);
+        printf("tuning           %d probe runs (%d reused from %s), %.0f s\n", sum.probes_run, sum.probes_reused,
+               dbp, sum.seconds);
+        code = pol.validation.passed ? PT_EXIT_OK : PT_EXIT_FAILED;
+    }
+    pt_policy_free(&pol);
+    if (tel && pt_telemetry_close(tel) && !code) code = pt_cli_lib_error("tune", PT_ERR_IO);
+    pt_backend_close(be);
+    pt_data_free(&data);
+    pt_model_spec_free(&spec);
+    return code;
+}

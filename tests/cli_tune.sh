@@ -1,0 +1,63 @@
+#!/bin/sh
+# `prectune tune`, `policy check` and `export` as a user runs them: the
+# shipped example where one layer must stay out of fp16 (kept, with the
+# reason), a tune interrupted by kill -9 and resumed giving the identical
+# policy, and the policy checks' error paths.
+set -u
+bin="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+src="$(cd "$(dirname "$0")" && pwd)/.."
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+fail=0
+check() { case "$3" in *"$2"*) ;; *) echo "FAIL: $1: expected '$2' in:"; echo "$3" | head -30; fail=1 ;; esac; }
+status() { [ "$2" = "$3" ] || { echo "FAIL: $1: exit $3, expected $2"; fail=1; }; }
+
+# ---- the layer that must stay high ----------------------------------------------
+ex="$src/examples/fp16-overflow"
+out=$("$bin" tune "$ex/model.json" --data "csv:$ex/sensors.csv" --label state --no-standardize \
+      --formats fp32,fp16 --probe-steps 150 --out s.policy.json --db s.db --quiet 2>&1); rc=$?
+status "tune example" 0 $rc
+csv=$("$bin" export s.policy.json --to csv --model "$ex/model.json")
+check "fc1 kept in fp32" '"fc1","linear","fp32","fp32","fp32","range: input activations reach' "$csv"
+check "fc2 in fp16" '"fc2","linear","fp16","fp16","fp16",""' "$csv"
+check "head in fp16" '"head","linear","fp16","fp16","fp16",""' "$csv"
+check "loss scaling for fp16" '"mode":	"dynamic"' "$(cat s.policy.json)"
+out=$("$bin" policy check s.policy.json --model "$ex/model.json"); status "policy check" 0 $?
+out=$("$bin" train "$ex/model.json" --data "csv:$ex/sensors.csv" --label state --no-standardize \
+      --policy s.policy.json --no-db --quiet); status "train with the tuned policy" 0 $?
+
+# ---- resume after kill -9 gives the same policy --------------------------------------
+spec="$src/tests/data/small-mlp.json"
+"$bin" tune "$spec" --data fashion-mnist --probe-steps 100 --out ref.json --db ref.db --quiet > /dev/null 2>&1
+status "reference tune" 0 $?
+"$bin" tune "$spec" --data fashion-mnist --probe-steps 100 --out k.json --db k.db --quiet > /dev/null 2>&1 &
+pid=$!
+while kill -0 $pid 2>/dev/null; do
+    n=$("$bin" report k.db 2>/dev/null | grep -c ' finished ')
+    [ "$n" -ge 3 ] && break
+    sleep 0.1
+done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+[ -f k.json ] && { echo "FAIL: the killed tune wrote a policy"; fail=1; }
+out=$("$bin" tune "$spec" --data fashion-mnist --probe-steps 100 --out k.json --db k.db 2>&1)
+status "resumed tune" 0 $?
+check "probes reused" "reused from k.db" "$out"
+cmp -s ref.json k.json || { echo "FAIL: the resumed tune's policy differs:"; diff ref.json k.json; fail=1; }
+
+# ---- policy check error paths ------------------------------------------------------------
+printf '{"prectune_policy": 1, "default": {"fwd": "fp16", "dgrad": "fp16", "wgrad": "fp16"}}' > noscale.json
+err=$("$bin" policy check noscale.json 2>&1); status "fp16 without scaling" 2 $?
+check "fp16 without scaling" "noscale.json: loss_scale.mode: gradients run in fp16" "$err"
+printf '{"prectune_policy": 2}' > v2.json
+err=$("$bin" policy check v2.json 2>&1); status "version" 2 $?; check "version" "version 2 is not known" "$err"
+printf '{"prectune_policy": 1, "layers": {"fc1": {"fwd": "fp8"}}}' > badfmt.json
+err=$("$bin" policy check badfmt.json 2>&1); status "format" 2 $?; check "format" "layers.fc1.fwd: expected a format name" "$err"
+err=$("$bin" policy check ref.json --model "$ex/model.json" 2>&1); status "fingerprint" 2 $?
+check "fingerprint" "model.fingerprint: the policy was made for model 'small-mlp'" "$err"
+err=$("$bin" train "$ex/model.json" --data "csv:$ex/sensors.csv" --policy ref.json --no-db 2>&1); status "train refuses" 2 $?
+check "train refuses" "pass --force" "$err"
+err=$("$bin" export ref.json --to onnx --model "$spec" 2>&1); status "export format" 2 $?
+
+[ $fail = 0 ] && echo "cli_tune: all checks passed"
+exit $fail

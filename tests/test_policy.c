@@ -1,0 +1,162 @@
+/* Policy files: written and read back field by field; the exporters'
+ * outputs parsed back (DeepSpeed JSON with cJSON, the Transformer Engine
+ * YAML by its structure, CSV with libcsv) and checked field by field. */
+#include <check.h>
+#include <cjson/cJSON.h>
+#include <csv.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "prectune/export.h"
+#include "prectune/policy.h"
+
+static const char *model_json =
+    "{\"name\": \"m\", \"input\": [8], \"layers\": [{\"name\": \"fc1\", \"type\": \"linear\", \"out\": 8},"
+    "{\"name\": \"a\", \"type\": \"relu\"}, {\"name\": \"fc2\", \"type\": \"linear\", \"out\": 8},"
+    "{\"name\": \"head\", \"type\": \"linear\", \"out\": 3}]}";
+
+static void make(pt_policy *p, pt_model_spec *m)
+{
+    ck_assert_int_eq(pt_model_spec_parse(model_json, "m.json", m), PT_OK);
+    pt_policy_init_fp32(p);
+    snprintf(p->model, sizeof p->model, "m");
+    pt_model_fingerprint(m, p->fingerprint);
+    p->parameters = pt_model_parameters(m);
+    p->def = (pt_layer_formats){PT_FMT_FP16, PT_FMT_FP16, PT_FMT_FP16};
+    p->nlayers = 2;
+    p->layers = calloc(2, sizeof *p->layers);
+    snprintf(p->layers[0].name, PT_NAME_MAX, "fc1");
+    p->layers[0].f = (pt_layer_formats){PT_FMT_FP32, PT_FMT_FP32, PT_FMT_FP32};
+    snprintf(p->layers[0].reason, 256, "range: \"quoted\", with a comma");
+    snprintf(p->layers[1].name, PT_NAME_MAX, "fc2");
+    p->layers[1].f = (pt_layer_formats){PT_FMT_E4M3, PT_FMT_E5M2, PT_FMT_E5M2};
+    p->loss_scale = pt_scaler_config_default(PT_SCALE_DYNAMIC);
+    p->loss_scale.init = 1024, p->loss_scale.growth_interval = 500, p->loss_scale.hysteresis = 2;
+    p->loss_scale.min_scale = 2;
+    p->fp8 = (pt_fp8_recipe){PT_FP8_CURRENT, 8, false, 1};
+    p->validation = (pt_policy_evidence){true, 3000, {1, 2}, 2, 0.3, 0.88, 0.301, 0.879, 0.001, 0, 0.005, 0.005, 0.01, true};
+    p->est_speedup = 2.5, p->est_memory_saving = 0.4;
+}
+
+START_TEST(test_round_trip)
+{
+    pt_policy p, q;
+    pt_model_spec m;
+    make(&p, &m);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/pt_policy_%d.json", getpid());
+    ck_assert_int_eq(pt_policy_write(&p, path), PT_OK);
+    ck_assert_msg(pt_policy_load(path, &q) == PT_OK, "%s", pt_last_error());
+    ck_assert_str_eq(q.model, "m");
+    ck_assert_str_eq(q.fingerprint, p.fingerprint);
+    ck_assert_int_eq(q.parameters, p.parameters);
+    ck_assert(q.def.fwd == PT_FMT_FP16 && q.def.wgrad == PT_FMT_FP16);
+    ck_assert_int_eq(q.nlayers, 2);
+    ck_assert_str_eq(q.layers[0].name, "fc1");
+    ck_assert_str_eq(q.layers[0].reason, p.layers[0].reason);
+    ck_assert(q.layers[1].f.fwd == PT_FMT_E4M3 && q.layers[1].f.dgrad == PT_FMT_E5M2);
+    ck_assert(q.loss_scale.mode == PT_SCALE_DYNAMIC && q.loss_scale.init == 1024);
+    ck_assert(q.loss_scale.growth_interval == 500 && q.loss_scale.hysteresis == 2 && q.loss_scale.min_scale == 2);
+    ck_assert(q.fp8.kind == PT_FP8_CURRENT && q.fp8.amax_history == 8 && !q.fp8.amax_max && q.fp8.margin == 1);
+    ck_assert(q.validation.present && q.validation.passed && q.validation.steps == 3000);
+    ck_assert(q.validation.base_accuracy == 0.88 && q.validation.skipped_fraction == 0.001);
+    ck_assert(q.est_speedup == 2.5 && q.est_memory_saving == 0.4);
+    ck_assert_int_eq(pt_policy_check_fingerprint(&q, &m, "m.json"), PT_OK);
+    ck_assert_int_eq(pt_policy_check_model(&q, &m), PT_OK);
+    /* the written file is the same when written again: stable, diffable */
+    char *a = pt_policy_to_json(&p), *b = pt_policy_to_json(&q);
+    ck_assert_str_eq(a, b);
+    free(a), free(b);
+    unlink(path);
+    pt_policy_free(&p), pt_policy_free(&q), pt_model_spec_free(&m);
+}
+END_TEST
+
+static char *export_text(const pt_policy *p, const pt_model_spec *m, const char *to)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_int_eq(pt_policy_export(p, m, to, f), PT_OK);
+    fclose(f);
+    return buf;
+}
+
+typedef struct cells { char v[16][6][300]; int row, col; } cells;
+static void cb_field(void *s, size_t n, void *ctx)
+{
+    cells *c = ctx;
+    if (c->row < 16 && c->col < 6) snprintf(c->v[c->row][c->col], 300, "%.*s", (int)n, (const char *)s);
+    c->col++;
+}
+static void cb_row(int t, void *ctx) { (void)t; cells *c = ctx; c->row++, c->col = 0; }
+
+START_TEST(test_exporters)
+{
+    pt_policy p;
+    pt_model_spec m;
+    make(&p, &m);
+    /* DeepSpeed: fp16 block with the loss-scale settings */
+    char *ds = export_text(&p, &m, "deepspeed");
+    cJSON *j = cJSON_Parse(ds);
+    ck_assert_ptr_nonnull(j);
+    cJSON *fp16 = cJSON_GetObjectItem(j, "fp16");
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(fp16, "enabled")));
+    ck_assert(cJSON_GetObjectItem(fp16, "loss_scale")->valuedouble == 0); /* dynamic */
+    ck_assert(cJSON_GetObjectItem(fp16, "initial_scale_power")->valuedouble == 10);
+    ck_assert(cJSON_GetObjectItem(fp16, "loss_scale_window")->valuedouble == 500);
+    ck_assert(cJSON_GetObjectItem(fp16, "hysteresis")->valuedouble == 2);
+    ck_assert(cJSON_GetObjectItem(fp16, "min_loss_scale")->valuedouble == 2);
+    cJSON_Delete(j);
+    free(ds);
+    /* TE debug YAML: one section disabling fp8 for the layers kept out of it */
+    char *te = export_text(&p, &m, "te-debug");
+    ck_assert_ptr_nonnull(strstr(te, "\nprectune_disable_fp8:\n  enabled: True\n  layers:\n    layer_name_regex_pattern: \".*(fc1|head)$\"\n"
+                                     "  transformer_engine:\n    DisableFP8Layer:\n      enabled: True\n"));
+    free(te);
+    /* torch: GradScaler arguments and the fp32 layers */
+    char *py = export_text(&p, &m, "torch");
+    ck_assert_ptr_nonnull(strstr(py, "AUTOCAST_DTYPE = torch.float16"));
+    ck_assert_ptr_nonnull(strstr(py, "FP32_LAYERS = set([\"fc1\"])"));
+    ck_assert_ptr_nonnull(strstr(py, "init_scale=1024, growth_factor=2,"));
+    ck_assert_ptr_nonnull(strstr(py, "growth_interval=500)"));
+    free(py);
+    /* CSV, parsed back with libcsv */
+    char *csv = export_text(&p, &m, "csv");
+    struct csv_parser cp;
+    csv_init(&cp, 0);
+    cells c;
+    memset(&c, 0, sizeof c);
+    csv_parse(&cp, csv, strlen(csv), cb_field, cb_row, &c);
+    csv_fini(&cp, cb_field, cb_row, &c);
+    csv_free(&cp);
+    ck_assert_int_eq(c.row, 4);
+    ck_assert_str_eq(c.v[0][5], "reason");
+    ck_assert_str_eq(c.v[1][0], "fc1");
+    ck_assert_str_eq(c.v[1][2], "fp32");
+    ck_assert_str_eq(c.v[1][5], "range: \"quoted\", with a comma");
+    ck_assert_str_eq(c.v[2][2], "fp8_e4m3");
+    ck_assert_str_eq(c.v[2][3], "fp8_e5m2");
+    ck_assert_str_eq(c.v[3][0], "head");
+    ck_assert_str_eq(c.v[3][2], "fp16");
+    free(csv);
+    pt_policy_free(&p), pt_model_spec_free(&m);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("policy");
+    TCase *tc = tcase_create("policy");
+    tcase_add_test(tc, test_round_trip);
+    tcase_add_test(tc, test_exporters);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,100 @@
+/* The cost model: what a training step costs on the target device under a
+ * policy. GEMM FLOPs per layer and role at the measured throughput of the
+ * role's format, the casts a low-precision GEMM needs (read fp32, write
+ * the format) and the fp32 optimizer traffic (master weights, gradients,
+ * two moments) at the measured bandwidth. The throughputs are the table
+ * bench/device_throughput.py measured (policies/devices/). */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prectune/tuner.h"
+
+void pt_device_table_h100(pt_device_table *t)
+{
+    /* policies/devices/h100.json, 2026-11-23: 8192^3 GEMMs, torch 2.11 */
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "NVIDIA H100 80GB HBM3 (measured 2026-11-23)");
+    t->tflops[PT_FMT_FP32] = 51.7;
+    t->tflops[PT_FMT_TF32] = 395.7;
+    t->tflops[PT_FMT_BF16] = 784.1;
+    t->tflops[PT_FMT_FP16] = 754.6;
+    t->tflops[PT_FMT_E4M3] = 1418.0;
+    t->tflops[PT_FMT_E5M2] = 1418.0;
+    t->gbs = 3000.7;
+}
+
+pt_status pt_device_table_load(const char *path, pt_device_table *t)
+{
+    char *text;
+    pt_status st = pt_read_file(path, &text, NULL);
+    if (st) return st;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(root, "gemm_tflops");
+    const cJSON *bw = cJSON_GetObjectItemCaseSensitive(root, "copy_gb_per_s");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "device");
+    memset(t, 0, sizeof *t);
+    static const char *const keys[PT_FMT_COUNT] = {"fp32", "tf32", "bf16", "fp16", "fp8_e4m3", "fp8_e4m3"};
+    for (int f = 0; g && f < PT_FMT_COUNT; f++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(g, keys[f]);
+        t->tflops[f] = cJSON_IsNumber(v) ? v->valuedouble : 0;
+    }
+    t->gbs = cJSON_IsNumber(bw) ? bw->valuedouble : 0;
+    snprintf(t->name, sizeof t->name, "%s", cJSON_IsString(name) ? name->valuestring : path);
+    cJSON_Delete(root);
+    for (int f = 0; f < PT_FMT_COUNT; f++)
+        if (!(t->tflops[f] > 0))
+            return pt_fail(PT_ERR_INVALID, "%s: gemm_tflops.%s: expected a positive number", path, keys[f]);
+    if (!(t->gbs > 0)) return pt_fail(PT_ERR_INVALID, "%s: copy_gb_per_s: expected a positive number", path);
+    return PT_OK;
+}
+
+static bool low(pt_format f) { return f != PT_FMT_FP32 && f != PT_FMT_TF32; }
+
+void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_device_table *dev,
+                      pt_cost *out)
+{
+    memset(out, 0, sizeof *out);
+    double b = spec->train.batch, params = 0;
+    for (int i = 0; i < spec->nlayers; i++) {
+        const pt_layer_spec *l = &spec->layers[i];
+        int j = l->in_index[0];
+        double in = 1;
+        if (j < 0)
+            for (int d = 0; d < spec->ninput; d++) in *= spec->input[d];
+        else in = (double)spec->layers[j].size;
+        double out_sz = (double)l->size;
+        if (!pt_layer_has_gemm(l->type)) {
+            out->activation_bytes += b * in * 4;
+            if (l->type == PT_LAYER_LAYERNORM) params += 2 * out_sz;
+            continue;
+        }
+        pt_layer_formats f = pt_policy_formats(p, l->name);
+        double m, n, k; /* GEMM shape of the forward */
+        if (l->type == PT_LAYER_LINEAR) m = b, n = l->out, k = in;
+        else {
+            const int *ish = j < 0 ? spec->input : spec->layers[j].shape;
+            m = b * l->shape[1] * l->shape[2], n = l->out, k = (double)ish[0] * l->kernel * l->kernel;
+        }
+        double w = n * k;
+        params += w + (l->bias ? n : 0);
+        double flops = 2 * m * n * k;
+        out->gemm_ms += flops / (dev->tflops[f.fwd] * 1e12) * 1e3;
+        out->gemm_ms += flops / (dev->tflops[f.dgrad] * 1e12) * 1e3;
+        out->gemm_ms += flops / (dev->tflops[f.wgrad] * 1e12) * 1e3;
+        /* casts: read fp32, write the format */
+        double cast_bytes = 0;
+        if (low(f.fwd)) cast_bytes += (m * k + w) * (4 + pt_format_info(f.fwd)->storage_bytes);
+        if (low(f.dgrad)) cast_bytes += m * n * (4 + pt_format_info(f.dgrad)->storage_bytes);
+        if (low(f.wgrad) && f.wgrad != f.dgrad) cast_bytes += m * n * (4 + pt_format_info(f.wgrad)->storage_bytes);
+        out->cast_ms += cast_bytes / (dev->gbs * 1e9) * 1e3;
+        /* the forward's input kept for the weight gradient, in its format */
+        out->activation_bytes += m * k * (low(f.fwd) ? pt_format_info(f.fwd)->storage_bytes : 4);
+        (void)out_sz;
+    }
+    /* AdamW over fp32 master state: read w, g, m, v; write w, m, v */
+    out->optimizer_ms = params * 4 * 7 / (dev->gbs * 1e9) * 1e3;
+    out->step_ms = out->gemm_ms + out->cast_ms + out->optimizer_ms;
+}

@@ -1,0 +1,461 @@
+/* The tuner (see tuner.h). Probe runs are short trainings of the model
+ * under a candidate policy, compared with the fp32 baseline of the same
+ * seed; each is stored in the database under a key made of everything
+ * that defines it, so a resumed tune finds it instead of running it. */
+#include "prectune/tuner.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "prectune/telemetry.h"
+#include "prectune/trainer.h"
+
+/* A rung of the ladder: the formats of a layer's three GEMMs. */
+typedef struct rung {
+    const char *name;
+    pt_layer_formats f;
+} rung;
+
+typedef struct tuner {
+    pt_backend *be;
+    const pt_model_spec *spec;
+    const pt_data *data;
+    pt_telemetry *tel;
+    const pt_tune_options *o;
+    rung ladder[6];
+    int nladder;
+    int ngemm;
+    int gemm[256];          /* spec indices of the GEMM layers */
+    int min_rung[256];      /* cheapest rung the ranges allow */
+    int rung_of[256];       /* current assignment */
+    double sensitivity[256];
+    char reason[256][256];
+    double base_loss, base_acc, noise_loss, noise_acc;
+    double dy_absmax[256];
+    int64_t base_run;
+    int probes_run, probes_reused;
+    double t0;
+} tuner;
+
+pt_tune_options pt_tune_options_default(void)
+{
+    pt_tune_options o;
+    memset(&o, 0, sizeof o);
+    for (int f = 0; f < PT_FMT_COUNT; f++) o.allowed[f] = f != PT_FMT_TF32;
+    o.probe_steps = 300;
+    o.budget_runs = 60;
+    o.crit_loss_rel = 0.005;
+    o.crit_accuracy_drop = 0.005;
+    o.crit_skipped = 0.01;
+    pt_device_table_h100(&o.device);
+    return o;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void say(tuner *T, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static void say(tuner *T, const char *fmt, ...)
+{
+    if (!T->o->progress) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "tune [%5.0fs, %d probes] ", now_s() - T->t0, T->probes_run + T->probes_reused);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* The policy of an assignment (rung per GEMM layer) and a loss scale. */
+static void make_policy(tuner *T, const int *rungs, const pt_scaler_config *ls, pt_policy *p)
+{
+    pt_policy_init_fp32(p);
+    snprintf(p->source, sizeof p->source, "tuner candidate");
+    p->layers = calloc((size_t)T->ngemm + 1, sizeof *p->layers);
+    p->nlayers = T->ngemm;
+    for (int i = 0; i < T->ngemm; i++) {
+        snprintf(p->layers[i].name, sizeof p->layers[i].name, "%s", T->spec->layers[T->gemm[i]].name);
+        p->layers[i].f = T->ladder[rungs[i]].f;
+    }
+    if (ls) p->loss_scale = *ls;
+}
+
+static void probe_key(tuner *T, const int *rungs, const pt_scaler_config *ls, uint64_t seed,
+                      int64_t steps, char *key, size_t n)
+{
+    size_t k = (size_t)snprintf(key, n, "seed=%llu;steps=%lld;ls=%d:%g:%lld", (unsigned long long)seed,
+                                (long long)steps, ls ? (int)ls->mode : 0, ls ? ls->init : 1.0,
+                                ls ? (long long)ls->growth_interval : 0LL);
+    for (int i = 0; i < T->ngemm && k < n; i++)
+        k += (size_t)snprintf(key + k, n - k, ";%s=%s", T->spec->layers[T->gemm[i]].name, T->ladder[rungs[i]].name);
+}
+
+static pt_status probe(tuner *T, const int *rungs, const pt_scaler_config *ls, uint64_t seed,
+                       int64_t steps, bool stats, const char *kind, pt_probe_result *r)
+{
+    char key[4096];
+    probe_key(T, rungs, ls, seed, steps, key, sizeof key);
+    bool found = false;
+    pt_status st = pt_telemetry_probe_get(T->tel, key, r, &found);
+    if (st) return st;
+    if (found) {
+        T->probes_reused++;
+        return PT_OK;
+    }
+    bool validation = strcmp(kind, "validate") == 0 || strcmp(kind, "baseline") == 0;
+    if (!validation && T->probes_run >= T->o->budget_runs)
+        return pt_fail(PT_ERR_STOPPED, "the budget of %d probe runs is spent (--budget-runs)", T->o->budget_runs);
+    if (!validation && T->o->budget_seconds > 0 && now_s() - T->t0 > T->o->budget_seconds)
+        return pt_fail(PT_ERR_STOPPED, "the time budget of %.0f s is spent (--budget-time)", T->o->budget_seconds);
+    pt_policy pol;
+    make_policy(T, rungs, ls, &pol);
+    pt_model_spec spec = *T->spec; /* shallow: the layers are shared, read-only */
+    spec.train.steps = steps;
+    spec.train.seed = seed;
+    spec.train.eval_every = 0;
+    if (spec.train.warmup > steps / 4) spec.train.warmup = steps / 4;
+    pt_trainer *t = NULL;
+    double t0 = now_s();
+    memset(r, 0, sizeof *r);
+    st = pt_trainer_create(T->be, &spec, &pol, T->data, &t);
+    char fp[24];
+    pt_model_fingerprint(T->spec, fp);
+    char *pol_json = pt_policy_to_json(&pol);
+    pt_run_info info = {kind, spec.name, fp, NULL, pol_json, key, pt_backend_name(T->be), T->data->desc,
+                        "prectune tune", (int64_t)seed, steps};
+    if (!st) st = pt_telemetry_begin_run(T->tel, &info, &r->run_id);
+    free(pol_json);
+    if (!st) st = pt_trainer_instrument(t, T->tel, r->run_id, stats ? 10 : 0, 0);
+    double tail = 0;
+    int64_t tail_n = 0, from = steps - (steps / 10 > 1 ? steps / 10 : 1);
+    for (int64_t i = 0; !st && i < steps; i++) {
+        pt_step_record rec;
+        pt_status s2 = pt_trainer_step(t, &rec);
+        if (!s2) s2 = pt_telemetry_step(T->tel, r->run_id, &rec);
+        if (s2 == PT_ERR_STOPPED || (!s2 && !isfinite(rec.loss) && !rec.skipped)) {
+            r->diverged = true;
+            break;
+        }
+        st = s2;
+        if (i >= from && isfinite(rec.loss)) tail += rec.loss, tail_n++;
+    }
+    pt_eval_result ev = {0};
+    if (!st && !r->diverged) st = pt_trainer_eval(t, &ev);
+    if (!st) {
+        r->final_loss = tail_n ? tail / (double)tail_n : INFINITY;
+        r->accuracy = r->diverged ? 0 : ev.accuracy;
+        r->skipped_fraction = (double)pt_trainer_skipped(t) / (double)steps;
+        st = pt_trainer_nonfinite_params(t, &r->nonfinite);
+        r->seconds = now_s() - t0;
+    }
+    if (!st) st = pt_trainer_flush_stats(t);
+    if (!st && !r->diverged) st = pt_telemetry_eval(T->tel, r->run_id, &ev);
+    if (!st) st = pt_telemetry_end_run(T->tel, r->run_id, r->diverged ? "stopped" : "finished");
+    if (!st) st = pt_telemetry_probe_put(T->tel, key, r);
+    pt_trainer_destroy(t);
+    pt_policy_free(&pol);
+    if (!st) T->probes_run++;
+    return st;
+}
+
+/* Within the criteria. Probes (short runs) also pass within the
+ * baseline's own seed-to-seed noise at that length, so that noise does not
+ * reject a candidate; the full-length validation holds to the criteria. */
+static bool passes(const tuner *T, const pt_probe_result *r, double base_loss, double base_acc,
+                   bool probe_noise, double *loss_rel, double *acc_drop)
+{
+    *loss_rel = (r->final_loss - base_loss) / fabs(base_loss);
+    *acc_drop = isnan(base_acc) ? 0 : base_acc - r->accuracy;
+    double lt = T->o->crit_loss_rel, at = T->o->crit_accuracy_drop;
+    if (probe_noise) lt = fmax(lt, T->noise_loss), at = fmax(at, T->noise_acc);
+    return !r->diverged && r->nonfinite == 0 && r->skipped_fraction <= T->o->crit_skipped &&
+           *loss_rel <= lt && *acc_drop <= at;
+}
+
+/* Rungs, cheapest first by the device's throughput; fp32 always last. */
+static void build_ladder(tuner *T)
+{
+    rung all[] = {
+        {"fp8", {PT_FMT_E4M3, PT_FMT_E5M2, PT_FMT_E5M2}},
+        {"bf16", {PT_FMT_BF16, PT_FMT_BF16, PT_FMT_BF16}},
+        {"fp16", {PT_FMT_FP16, PT_FMT_FP16, PT_FMT_FP16}},
+        {"tf32", {PT_FMT_TF32, PT_FMT_TF32, PT_FMT_TF32}},
+    };
+    T->nladder = 0;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (T->o->allowed[all[i].f.fwd]) T->ladder[T->nladder++] = all[i];
+    for (int i = 1; i < T->nladder; i++) /* insertion sort by forward throughput */
+        for (int j = i; j > 0 && T->o->device.tflops[T->ladder[j].f.fwd] > T->o->device.tflops[T->ladder[j - 1].f.fwd]; j--) {
+            rung t = T->ladder[j];
+            T->ladder[j] = T->ladder[j - 1];
+            T->ladder[j - 1] = t;
+        }
+    T->ladder[T->nladder++] = (rung){"fp32", {PT_FMT_FP32, PT_FMT_FP32, PT_FMT_FP32}};
+}
+
+/* Share of a tensor's non-zero finite values more than `span` binades
+ * below its absmax: what a per-tensor scaling to amax cannot keep. */
+static double below_span(const pt_stats *s, int span)
+{
+    double nz = 0, lost = 0;
+    int top = (int)floor(log2(s->absmax > 0 ? s->absmax : 1));
+    for (int b = PT_HIST_BELOW; b < PT_HIST_BINS; b++) {
+        double c = (double)s->hist[b];
+        nz += c;
+        int e = b == PT_HIST_BELOW ? -1000 : b == PT_HIST_ABOVE ? 1000 : b - PT_HIST_FIRST + PT_HIST_MIN_EXP;
+        if (e < top - span) lost += c;
+    }
+    return nz > 0 ? lost / nz : 0;
+}
+
+/* What the recorded ranges of the fp32 baseline allow each layer. */
+static pt_status range_analysis(tuner *T)
+{
+    for (int i = 0; i < T->ngemm; i++) {
+        int li = T->gemm[i];
+        const char *name = T->spec->layers[li].name;
+        pt_stats x, w, dy;
+        bool fx, fw, fd;
+        pt_status st;
+        if ((st = pt_telemetry_layer_summary(T->tel, T->base_run, li, PT_ROLE_X, &x, &fx)) ||
+            (st = pt_telemetry_layer_summary(T->tel, T->base_run, li, PT_ROLE_W, &w, &fw)) ||
+            (st = pt_telemetry_layer_summary(T->tel, T->base_run, li, PT_ROLE_DY, &dy, &fd)))
+            return st;
+        T->dy_absmax[i] = fd ? dy.absmax : 0;
+        int r = 0;
+        for (; r < T->nladder - 1; r++) {
+            pt_format f = T->ladder[r].f.fwd;
+            char why[256] = "";
+            if (f == PT_FMT_FP16) {
+                if (fx && x.absmax >= 65504)
+                    snprintf(why, sizeof why, "input activations reach %.4g, beyond fp16's 65504", (double)x.absmax);
+                else if (fw && w.absmax >= 65504)
+                    snprintf(why, sizeof why, "weights reach %.4g, beyond fp16's 65504", (double)w.absmax);
+                else if (fd && dy.absmax >= 65504)
+                    snprintf(why, sizeof why, "output gradients reach %.4g unscaled, beyond fp16's 65504", (double)dy.absmax);
+            } else if (f == PT_FMT_E4M3) {
+                /* e4m3 keeps 448 / 2^-9, about 2^17.8; e5m2 about 2^31.8 */
+                double lx = fx ? below_span(&x, 17) : 0, lw = fw ? below_span(&w, 17) : 0,
+                       ld = fd ? below_span(&dy, 31) : 0;
+                if (lx > 0.05) snprintf(why, sizeof why, "%.0f%% of its input activations lie beyond e4m3's range below their amax", 100 * lx);
+                else if (lw > 0.05) snprintf(why, sizeof why, "%.0f%% of its weights lie beyond e4m3's range below their amax", 100 * lw);
+                else if (ld > 0.05) snprintf(why, sizeof why, "%.0f%% of its output gradients lie beyond e5m2's range below their amax", 100 * ld);
+            }
+            if (!why[0]) break;
+            if (!T->reason[i][0]) snprintf(T->reason[i], sizeof T->reason[i], "range: %s (%s ruled out)", why, T->ladder[r].name);
+        }
+        T->min_rung[i] = r;
+        say(T, "range analysis: %s can start at %s%s%s", name, T->ladder[r].name, T->reason[i][0] ? "; " : "",
+            T->reason[i]);
+    }
+    return PT_OK;
+}
+
+/* Loss scaling when a layer's gradients are fp16: the largest power of two
+ * that keeps the recorded gradient absmax 4x below fp16's max. */
+static bool loss_scale_for(tuner *T, const int *rungs, pt_scaler_config *ls)
+{
+    double dmax = 0;
+    bool fp16 = false;
+    for (int i = 0; i < T->ngemm; i++) {
+        pt_layer_formats f = T->ladder[rungs[i]].f;
+        if (f.dgrad == PT_FMT_FP16 || f.wgrad == PT_FMT_FP16) {
+            fp16 = true;
+            dmax = fmax(dmax, T->dy_absmax[i]);
+        }
+    }
+    *ls = pt_scaler_config_default(fp16 ? PT_SCALE_DYNAMIC : PT_SCALE_NONE);
+    if (!fp16) return false;
+    double s = dmax > 0 ? exp2(floor(log2(65504.0 / (4 * dmax)))) : 65536.0;
+    ls->init = fmin(fmax(s, 1.0), ls->max_scale);
+    return true;
+}
+
+pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data,
+                  struct pt_telemetry *tel, const pt_tune_options *o, pt_policy *out,
+                  pt_tune_summary *sum)
+{
+    tuner *T = calloc(1, sizeof *T);
+    if (!T) return pt_fail(PT_ERR_NOMEM, "out of memory");
+    T->be = be, T->spec = spec, T->data = data, T->tel = tel, T->o = o, T->t0 = now_s();
+    for (int i = 0; i < spec->nlayers && T->ngemm < 256; i++)
+        if (pt_layer_has_gemm(spec->layers[i].type)) T->gemm[T->ngemm++] = i;
+    build_ladder(T);
+    uint64_t seed = spec->train.seed;
+    int64_t ps = o->probe_steps < spec->train.steps ? o->probe_steps : spec->train.steps;
+    int fp32_rungs[256];
+    for (int i = 0; i < T->ngemm; i++) fp32_rungs[i] = T->nladder - 1;
+    pt_status st;
+    pt_probe_result b1, b2;
+    /* 1. the fp32 baseline, two seeds: the reference and its noise */
+    say(T, "phase 1/6: fp32 baseline, seeds %llu and %llu, %lld steps", (unsigned long long)seed,
+        (unsigned long long)seed + 1, (long long)ps);
+    if ((st = probe(T, fp32_rungs, NULL, seed, ps, true, "baseline", &b1)) ||
+        (st = probe(T, fp32_rungs, NULL, seed + 1, ps, false, "baseline", &b2)))
+        goto out;
+    T->base_run = b1.run_id;
+    T->base_loss = b1.final_loss, T->base_acc = b1.accuracy;
+    T->noise_loss = fabs(b1.final_loss - b2.final_loss) / fabs(b1.final_loss);
+    T->noise_acc = isnan(b1.accuracy) ? 0 : fabs(b1.accuracy - b2.accuracy);
+    say(T, "baseline: loss %.4f, accuracy %.2f%%; seed-to-seed noise %.2f%% loss, %.2f points", b1.final_loss,
+        100 * b1.accuracy, 100 * T->noise_loss, 100 * T->noise_acc);
+    /* 2. ranges */
+    say(T, "phase 2/6: range analysis from the recorded histograms");
+    if ((st = range_analysis(T))) goto out;
+    /* 3. sensitivity: each layer alone at its cheapest rung */
+    say(T, "phase 3/6: sensitivity, one probe per layer");
+    for (int i = 0; i < T->ngemm; i++) {
+        if (T->min_rung[i] == T->nladder - 1) continue;
+        int rungs[256];
+        memcpy(rungs, fp32_rungs, sizeof rungs);
+        rungs[i] = T->min_rung[i];
+        pt_scaler_config ls;
+        bool scaled = loss_scale_for(T, rungs, &ls);
+        pt_probe_result r;
+        if ((st = probe(T, rungs, scaled ? &ls : NULL, seed, ps, false, "probe", &r))) goto out;
+        T->sensitivity[i] = r.diverged ? INFINITY : (r.final_loss - T->base_loss) / fabs(T->base_loss);
+        say(T, "sensitivity: %s alone in %s: loss %+.2f%%", spec->layers[T->gemm[i]].name,
+            T->ladder[rungs[i]].name, 100 * T->sensitivity[i]);
+    }
+    /* 4. search from the cheapest feasible assignment */
+    say(T, "phase 4/6: search from the cheapest feasible assignment");
+    memcpy(T->rung_of, T->min_rung, sizeof T->rung_of);
+    for (int round = 0; round < 16; round++) {
+        pt_scaler_config ls;
+        bool scaled = loss_scale_for(T, T->rung_of, &ls);
+        pt_probe_result r;
+        double lr, ad;
+        if ((st = probe(T, T->rung_of, scaled ? &ls : NULL, seed, ps, false, "probe", &r))) goto out;
+        if (passes(T, &r, T->base_loss, T->base_acc, true, &lr, &ad)) {
+            say(T, "candidate passes: loss %+.2f%%, accuracy %+.2f points", 100 * lr, -100 * ad);
+            break;
+        }
+        say(T, "candidate fails: loss %+.2f%%, accuracy %+.2f points, %.1f%% skipped%s", 100 * lr, -100 * ad,
+            100 * r.skipped_fraction, r.diverged ? ", diverged" : "");
+        /* the layers that can still move up, most sensitive first */
+        int order[256], n = 0;
+        for (int i = 0; i < T->ngemm; i++)
+            if (T->rung_of[i] < T->nladder - 1) order[n++] = i;
+        for (int a = 1; a < n; a++)
+            for (int b = a; b > 0 && T->sensitivity[order[b]] > T->sensitivity[order[b - 1]]; b--) {
+                int t = order[b];
+                order[b] = order[b - 1];
+                order[b - 1] = t;
+            }
+        if (n == 0) break;
+        /* bisection: the fewest most-sensitive layers whose promotion passes */
+        int lo = 1, hi = n, trial[256];
+        bool all_pass = false;
+        for (int pass_k = n;;) {
+            memcpy(trial, T->rung_of, sizeof trial);
+            for (int k = 0; k < pass_k; k++) trial[order[k]]++;
+            scaled = loss_scale_for(T, trial, &ls);
+            if ((st = probe(T, trial, scaled ? &ls : NULL, seed, ps, false, "probe", &r))) goto out;
+            bool ok = passes(T, &r, T->base_loss, T->base_acc, true, &lr, &ad);
+            if (pass_k == n) {
+                all_pass = ok;
+                if (!ok) break;
+            } else if (ok) {
+                hi = pass_k;
+            } else {
+                lo = pass_k + 1;
+            }
+            if (lo >= hi) break;
+            pass_k = (lo + hi) / 2;
+        }
+        int k = all_pass ? lo : n;
+        for (int j = 0; j < k; j++) {
+            int i = order[j];
+            snprintf(T->reason[i], sizeof T->reason[i],
+                     "search: promoted from %s (sensitivity: loss %+.2f%% alone); with the %d most "
+                     "sensitive layers in %s the candidate missed the criteria",
+                     T->ladder[T->rung_of[i]].name, 100 * T->sensitivity[i], k, T->ladder[T->rung_of[i]].name);
+            T->rung_of[i]++;
+        }
+        say(T, "bisection: promoted the %d most sensitive layer%s one rung", k, k > 1 ? "s" : "");
+    }
+    /* 5. loss scale for the final assignment */
+    pt_scaler_config ls;
+    bool scaled = loss_scale_for(T, T->rung_of, &ls);
+    say(T, "phase 5/6: loss scale: %s", scaled ? "dynamic, from the recorded gradient ranges" : "none needed");
+    /* 6. validation at full length against fp32 */
+    say(T, "phase 6/6: validation, %lld steps, against fp32", (long long)spec->train.steps);
+    pt_probe_result vb, vp;
+    double lr = 0, ad = 0;
+    bool passed = false;
+    if ((st = probe(T, fp32_rungs, NULL, seed, spec->train.steps, false, "baseline", &vb))) goto out;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        scaled = loss_scale_for(T, T->rung_of, &ls);
+        if ((st = probe(T, T->rung_of, scaled ? &ls : NULL, seed, spec->train.steps, false, "validate", &vp)))
+            goto out;
+        passed = passes(T, &vp, vb.final_loss, vb.accuracy, false, &lr, &ad);
+        say(T, "validation: loss %.4f vs %.4f (%+.2f%%), accuracy %.2f%% vs %.2f%%, %.2f%% skipped: %s",
+            vp.final_loss, vb.final_loss, 100 * lr, 100 * vp.accuracy, 100 * vb.accuracy,
+            100 * vp.skipped_fraction, passed ? "passed" : "failed");
+        if (passed) break;
+        int best = -1; /* promote the most sensitive layer that can move */
+        for (int i = 0; i < T->ngemm; i++)
+            if (T->rung_of[i] < T->nladder - 1 && (best < 0 || T->sensitivity[i] > T->sensitivity[best])) best = i;
+        if (best < 0) break;
+        snprintf(T->reason[best], sizeof T->reason[best],
+                 "validation: promoted from %s after the full-length run missed the criteria (loss %+.2f%%)",
+                 T->ladder[T->rung_of[best]].name, 100 * lr);
+        T->rung_of[best]++;
+    }
+    /* the policy: the most common rung as the default, the others listed */
+    int count[8] = {0}, def = 0;
+    for (int i = 0; i < T->ngemm; i++) count[T->rung_of[i]]++;
+    for (int r = 0; r < T->nladder; r++)
+        if (count[r] > count[def]) def = r;
+    make_policy(T, T->rung_of, scaled ? &ls : NULL, out);
+    out->def = T->ladder[def].f;
+    int kept = 0;
+    for (int i = 0; i < T->ngemm; i++) {
+        if (T->rung_of[i] == def) continue;
+        out->layers[kept] = out->layers[i];
+        snprintf(out->layers[kept].reason, sizeof out->layers[kept].reason, "%s",
+                 T->rung_of[i] > def ? (T->reason[i][0] ? T->reason[i] : "kept higher") : "");
+        kept++;
+    }
+    out->nlayers = kept;
+    snprintf(out->source, sizeof out->source, "tuned");
+    snprintf(out->model, sizeof out->model, "%s", spec->name);
+    pt_model_fingerprint(spec, out->fingerprint);
+    snprintf(out->device, sizeof out->device, "%s", o->device.name);
+    pt_policy_evidence *e = &out->validation;
+    e->present = true;
+    e->steps = spec->train.steps;
+    e->seeds[0] = (int64_t)seed, e->seeds[1] = (int64_t)seed + 1, e->nseeds = 2;
+    e->base_loss = vb.final_loss, e->base_accuracy = isnan(vb.accuracy) ? 0 : vb.accuracy;
+    e->loss = vp.final_loss, e->accuracy = isnan(vp.accuracy) ? 0 : vp.accuracy;
+    e->skipped_fraction = vp.skipped_fraction, e->nonfinite = vp.nonfinite;
+    e->crit_loss_rel = o->crit_loss_rel, e->crit_accuracy_drop = o->crit_accuracy_drop;
+    e->crit_skipped = o->crit_skipped;
+    e->passed = passed;
+    pt_policy fp32;
+    pt_policy_init_fp32(&fp32);
+    pt_cost_estimate(spec, &fp32, &o->device, &sum->fp32_cost);
+    pt_cost_estimate(spec, out, &o->device, &sum->policy_cost);
+    out->est_speedup = sum->fp32_cost.step_ms / sum->policy_cost.step_ms;
+    out->est_memory_saving = 1 - sum->policy_cost.activation_bytes / sum->fp32_cost.activation_bytes;
+    out->parameters = pt_model_parameters(spec);
+    st = PT_OK;
+out:
+    sum->probes_run = T->probes_run;
+    sum->probes_reused = T->probes_reused;
+    sum->seconds = now_s() - T->t0;
+    free(T);
+    return st;
+}
