@@ -17,6 +17,7 @@ typedef struct command {
 static const command commands[] = {
     {"tune", pt_cmd_tune, "find and validate the cheapest per-layer precision policy"},
     {"train", pt_cmd_train, "train a model spec on a dataset under a precision policy"},
+    {"validate", pt_cmd_validate, "a policy against fp32 on the full run, with the criteria"},
     {"policy", pt_cmd_policy, "policy check P [--model M]: validate a policy file"},
     {"export", pt_cmd_export, "a policy for deepspeed, te-debug (Transformer Engine), torch or csv"},
     {"report", pt_cmd_report, "runs in a telemetry database; --csv TABLE; --html report"},

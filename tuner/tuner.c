@@ -39,6 +39,7 @@ typedef struct tuner {
     int64_t base_run;
     int probes_run, probes_reused;
     double t0;
+    char best[512];         /* the cheapest passing assignment so far */
 } tuner;
 
 pt_tune_options pt_tune_options_default(void)
@@ -72,8 +73,12 @@ static void say(tuner *T, const char *fmt, ...)
     if (!T->o->progress) return;
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "tune [%5.0fs, %d probes] ", now_s() - T->t0, T->probes_run + T->probes_reused);
+    double el = now_s() - T->t0;
+    fprintf(stderr, "tune [%5.0fs, probe %d of at most %d", el, T->probes_run + T->probes_reused, T->o->budget_runs);
+    if (T->o->budget_seconds > 0) fprintf(stderr, ", %.0fs left", fmax(0, T->o->budget_seconds - el));
+    fputs("] ", stderr);
     vfprintf(stderr, fmt, ap);
+    if (T->best[0]) fprintf(stderr, "  [best so far: %s]", T->best);
     fputc('\n', stderr);
     va_end(ap);
 }
@@ -121,29 +126,40 @@ static pt_status probe(tuner *T, const int *rungs, const pt_scaler_config *ls, u
         return pt_fail(PT_ERR_STOPPED, "the time budget of %.0f s is spent (--budget-time)", T->o->budget_seconds);
     pt_policy pol;
     make_policy(T, rungs, ls, &pol);
-    pt_model_spec spec = *T->spec; /* shallow: the layers are shared, read-only */
+    st = pt_run_policy(T->be, T->spec, &pol, T->data, T->tel, kind, key, steps, seed, stats, r);
+    if (!st) st = pt_telemetry_probe_put(T->tel, key, r);
+    pt_policy_free(&pol);
+    if (!st) T->probes_run++;
+    return st;
+}
+
+pt_status pt_run_policy(pt_backend *be, const pt_model_spec *model, const pt_policy *pol,
+                        const pt_data *data, struct pt_telemetry *tel, const char *kind,
+                        const char *label, int64_t steps, uint64_t seed, bool stats,
+                        pt_probe_result *r)
+{
+    pt_model_spec spec = *model; /* shallow: the layers are shared, read-only */
     spec.train.steps = steps;
     spec.train.seed = seed;
     spec.train.eval_every = 0;
     if (spec.train.warmup > steps / 4) spec.train.warmup = steps / 4;
     pt_trainer *t = NULL;
-    double t0 = now_s();
     memset(r, 0, sizeof *r);
-    st = pt_trainer_create(T->be, &spec, &pol, T->data, &t);
+    pt_status st = pt_trainer_create(be, &spec, pol, data, &t);
     char fp[24];
-    pt_model_fingerprint(T->spec, fp);
-    char *pol_json = pt_policy_to_json(&pol);
-    pt_run_info info = {kind, spec.name, fp, NULL, pol_json, key, pt_backend_name(T->be), T->data->desc,
+    pt_model_fingerprint(model, fp);
+    char *pol_json = pt_policy_to_json(pol);
+    pt_run_info info = {kind, spec.name, fp, NULL, pol_json, label, pt_backend_name(be), data->desc,
                         "prectune tune", (int64_t)seed, steps};
-    if (!st) st = pt_telemetry_begin_run(T->tel, &info, &r->run_id);
+    if (!st && tel) st = pt_telemetry_begin_run(tel, &info, &r->run_id);
     free(pol_json);
-    if (!st) st = pt_trainer_instrument(t, T->tel, r->run_id, stats ? 10 : 0, 0);
-    double tail = 0;
+    if (!st && tel) st = pt_trainer_instrument(t, tel, r->run_id, stats ? 10 : 0, 0);
+    double tail = 0, t0 = now_s();
     int64_t tail_n = 0, from = steps - (steps / 10 > 1 ? steps / 10 : 1);
     for (int64_t i = 0; !st && i < steps; i++) {
         pt_step_record rec;
         pt_status s2 = pt_trainer_step(t, &rec);
-        if (!s2) s2 = pt_telemetry_step(T->tel, r->run_id, &rec);
+        if (!s2 && tel) s2 = pt_telemetry_step(tel, r->run_id, &rec);
         if (s2 == PT_ERR_STOPPED || (!s2 && !isfinite(rec.loss) && !rec.skipped)) {
             r->diverged = true;
             break;
@@ -151,6 +167,7 @@ static pt_status probe(tuner *T, const int *rungs, const pt_scaler_config *ls, u
         st = s2;
         if (i >= from && isfinite(rec.loss)) tail += rec.loss, tail_n++;
     }
+    r->seconds = now_s() - t0;
     pt_eval_result ev = {0};
     if (!st && !r->diverged) st = pt_trainer_eval(t, &ev);
     if (!st) {
@@ -158,15 +175,11 @@ static pt_status probe(tuner *T, const int *rungs, const pt_scaler_config *ls, u
         r->accuracy = r->diverged ? 0 : ev.accuracy;
         r->skipped_fraction = (double)pt_trainer_skipped(t) / (double)steps;
         st = pt_trainer_nonfinite_params(t, &r->nonfinite);
-        r->seconds = now_s() - t0;
     }
-    if (!st) st = pt_trainer_flush_stats(t);
-    if (!st && !r->diverged) st = pt_telemetry_eval(T->tel, r->run_id, &ev);
-    if (!st) st = pt_telemetry_end_run(T->tel, r->run_id, r->diverged ? "stopped" : "finished");
-    if (!st) st = pt_telemetry_probe_put(T->tel, key, r);
+    if (!st && tel) st = pt_trainer_flush_stats(t);
+    if (!st && tel && !r->diverged) st = pt_telemetry_eval(tel, r->run_id, &ev);
+    if (!st && tel) st = pt_telemetry_end_run(tel, r->run_id, r->diverged ? "stopped" : "finished");
     pt_trainer_destroy(t);
-    pt_policy_free(&pol);
-    if (!st) T->probes_run++;
     return st;
 }
 
@@ -234,8 +247,9 @@ static pt_status range_analysis(tuner *T)
             (st = pt_telemetry_layer_summary(T->tel, T->base_run, li, PT_ROLE_DY, &dy, &fd)))
             return st;
         T->dy_absmax[i] = fd ? dy.absmax : 0;
-        int r = 0;
-        for (; r < T->nladder - 1; r++) {
+        /* which rungs the ranges allow, and the first reason against each */
+        bool feasible[8];
+        for (int r = 0; r < T->nladder; r++) {
             pt_format f = T->ladder[r].f.fwd;
             char why[256] = "";
             if (f == PT_FMT_FP16) {
@@ -253,9 +267,32 @@ static pt_status range_analysis(tuner *T)
                 else if (lw > 0.05) snprintf(why, sizeof why, "%.0f%% of its weights lie beyond e4m3's range below their amax", 100 * lw);
                 else if (ld > 0.05) snprintf(why, sizeof why, "%.0f%% of its output gradients lie beyond e5m2's range below their amax", 100 * ld);
             }
-            if (!why[0]) break;
-            if (!T->reason[i][0]) snprintf(T->reason[i], sizeof T->reason[i], "range: %s (%s ruled out)", why, T->ladder[r].name);
+            feasible[r] = !why[0];
+            if (why[0] && !T->reason[i][0])
+                snprintf(T->reason[i], sizeof T->reason[i], "range: %s (%s ruled out)", why, T->ladder[r].name);
         }
+        /* the cheapest feasible rung by the cost model (for small GEMMs the
+         * casts can cost more than a faster format saves) */
+        int r = T->nladder - 1;
+        double best = INFINITY;
+        for (int k = 0; k < T->nladder; k++) {
+            if (!feasible[k]) continue;
+            int rungs[256];
+            for (int q = 0; q < T->ngemm; q++) rungs[q] = T->nladder - 1;
+            rungs[i] = k;
+            pt_policy pol;
+            make_policy(T, rungs, NULL, &pol);
+            pt_cost cost;
+            pt_cost_estimate(T->spec, &pol, &T->o->device, &cost);
+            pt_policy_free(&pol);
+            if (cost.step_ms < best * (1 - 1e-9)) best = cost.step_ms, r = k;
+        }
+        int first = 0;
+        while (first < T->nladder && !feasible[first]) first++;
+        if (r != first && !T->reason[i][0])
+            snprintf(T->reason[i], sizeof T->reason[i],
+                     "cost model: %s is faster than %s for this layer's shape on %s (the casts cost more than the GEMM saves)",
+                     T->ladder[r].name, T->ladder[first].name, T->o->device.name);
         T->min_rung[i] = r;
         say(T, "range analysis: %s can start at %s%s%s", name, T->ladder[r].name, T->reason[i][0] ? "; " : "",
             T->reason[i]);
@@ -339,6 +376,10 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
         double lr, ad;
         if ((st = probe(T, T->rung_of, scaled ? &ls : NULL, seed, ps, false, "probe", &r))) goto out;
         if (passes(T, &r, T->base_loss, T->base_acc, true, &lr, &ad)) {
+            size_t k = 0;
+            for (int i = 0; i < T->ngemm && k < sizeof T->best; i++)
+                k += (size_t)snprintf(T->best + k, sizeof T->best - k, "%s%s=%s", i ? " " : "",
+                                      spec->layers[T->gemm[i]].name, T->ladder[T->rung_of[i]].name);
             say(T, "candidate passes: loss %+.2f%%, accuracy %+.2f points", 100 * lr, -100 * ad);
             break;
         }
@@ -422,11 +463,14 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
     make_policy(T, T->rung_of, scaled ? &ls : NULL, out);
     out->def = T->ladder[def].f;
     int kept = 0;
+    /* listed: the layers off the default, and every layer the tuner kept
+     * above its cheapest format (with the reason, also when that is the
+     * default) */
     for (int i = 0; i < T->ngemm; i++) {
-        if (T->rung_of[i] == def) continue;
+        bool above = T->rung_of[i] > 0 && T->reason[i][0];
+        if (T->rung_of[i] == def && !above) continue;
         out->layers[kept] = out->layers[i];
-        snprintf(out->layers[kept].reason, sizeof out->layers[kept].reason, "%s",
-                 T->rung_of[i] > def ? (T->reason[i][0] ? T->reason[i] : "kept higher") : "");
+        snprintf(out->layers[kept].reason, sizeof out->layers[kept].reason, "%s", above ? T->reason[i] : "");
         kept++;
     }
     out->nlayers = kept;

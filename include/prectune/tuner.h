@@ -62,6 +62,16 @@ typedef struct pt_tune_summary {
     pt_cost fp32_cost, policy_cost;
 } pt_tune_summary;
 
+struct pt_probe_result;
+/* One training run of `steps` steps under a policy with seed `seed`:
+ * final loss (mean of the last tenth of the steps), held-out accuracy,
+ * skipped fraction, non-finite master weights, wall time; recorded as a
+ * run of `kind` in tel when given (with statistics when `stats`). */
+pt_status pt_run_policy(pt_backend *be, const pt_model_spec *model, const pt_policy *pol,
+                        const pt_data *data, struct pt_telemetry *tel, const char *kind,
+                        const char *label, int64_t steps, uint64_t seed, bool stats,
+                        struct pt_probe_result *r);
+
 /* Runs the tuner; writes the result into *out (pt_policy_free it). Returns
  * PT_OK also when validation failed (out->validation.passed says). */
 pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data,
