@@ -16,6 +16,19 @@ int pt_cli_usage_error(const char *cmd, const char *fmt, ...)
  * that fits the status (2 for bad input, 1 otherwise). */
 int pt_cli_lib_error(const char *cmd, int status);
 
+/* The dataset options train, tune and validate share (getopt_long entries
+ * to put in their option tables), and their handling: returns 1 when c
+ * was one of them (applied to o), 0 when not, -1 after printing why a
+ * value is bad. */
+enum { PT_OPT_LABEL = 1001, PT_OPT_HEADER, PT_OPT_NO_HEADER, PT_OPT_NO_STANDARDIZE, PT_OPT_VAL_FRACTION };
+#define PT_DATA_LONGOPTS                                                                           \
+    {"label", required_argument, 0, PT_OPT_LABEL}, {"header", no_argument, 0, PT_OPT_HEADER},     \
+        {"no-header", no_argument, 0, PT_OPT_NO_HEADER},                                           \
+        {"no-standardize", no_argument, 0, PT_OPT_NO_STANDARDIZE},                                 \
+        {"val-fraction", required_argument, 0, PT_OPT_VAL_FRACTION}
+struct pt_data_options;
+int pt_cli_data_option(const char *cmd, int c, const char *arg, struct pt_data_options *o);
+
 int pt_cmd_formats(int argc, char **argv);
 int pt_cmd_train(int argc, char **argv);
 int pt_cmd_report(int argc, char **argv);

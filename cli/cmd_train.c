@@ -133,9 +133,7 @@ int pt_cmd_train(int argc, char **argv)
         {"steps", required_argument, 0, 's'},     {"device", required_argument, 0, 'D'},
         {"checkpoint", required_argument, 0, 'c'}, {"checkpoint-every", required_argument, 0, 'e'},
         {"resume", no_argument, 0, 'r'},          {"steps-csv", required_argument, 0, 'S'},
-        {"label", required_argument, 0, 'l'},     {"header", no_argument, 0, 'H'},
-        {"no-header", no_argument, 0, 'N'},       {"no-standardize", no_argument, 0, 'Z'},
-        {"val-fraction", required_argument, 0, 'v'}, {"json", no_argument, 0, 'j'},
+        PT_DATA_LONGOPTS,                         {"json", no_argument, 0, 'j'},
         {"quiet", no_argument, 0, 'q'},           {"help", no_argument, 0, 'h'},
         {"db", required_argument, 0, 'B'},        {"no-db", no_argument, 0, 'n'},
         {"force", no_argument, 0, 'F'},
@@ -171,15 +169,6 @@ int pt_cmd_train(int argc, char **argv)
             break;
         case 'r': resume = 1; break;
         case 'S': steps_csv = optarg; break;
-        case 'l': dopt.label = optarg; break;
-        case 'H': dopt.header = 1; break;
-        case 'N': dopt.header = 0; break;
-        case 'Z': dopt.standardize = false; break;
-        case 'v':
-            dopt.val_fraction = strtod(optarg, &end);
-            if (*end || !(dopt.val_fraction >= 0 && dopt.val_fraction < 1))
-                return pt_cli_usage_error("train", "--val-fraction '%s': expected 0 <= F < 1", optarg);
-            break;
         case 'B': db_path = optarg; break;
         case 'F': force = 1; break;
         case 'n': no_db = 1; break;
@@ -196,9 +185,13 @@ int pt_cmd_train(int argc, char **argv)
         case 'j': json = 1; break;
         case 'q': quiet = 1; break;
         case 'h': help(); return PT_EXIT_OK;
-        default:
-            return pt_cli_usage_error("train", "unknown or incomplete option '%s' (see --help)",
-                                      argv[optind - 1]);
+        default: {
+            int d = pt_cli_data_option("train", c, optarg, &dopt);
+            if (d < 0) return PT_EXIT_USAGE;
+            if (d == 0)
+                return pt_cli_usage_error("train", "unknown or incomplete option '%s' (see --help)",
+                                          argv[optind - 1]);
+        }
         }
     }
     if (optind != argc - 1)

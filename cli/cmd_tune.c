@@ -82,9 +82,7 @@ int pt_cmd_tune(int argc, char **argv)
         {"budget-runs", required_argument, 0, 'R'}, {"budget-time", required_argument, 0, 'T'},
         {"criteria", required_argument, 0, 'c'},    {"device-table", required_argument, 0, 't'},
         {"db", required_argument, 0, 'B'},          {"device", required_argument, 0, 'D'},
-        {"label", required_argument, 0, 'l'},       {"header", no_argument, 0, 'H'},
-        {"no-header", no_argument, 0, 'N'},         {"no-standardize", no_argument, 0, 'Z'},
-        {"val-fraction", required_argument, 0, 'v'}, {"quiet", no_argument, 0, 'q'},
+        PT_DATA_LONGOPTS,                           {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
     };
     const char *data_spec = NULL, *out_path = NULL, *db_path = NULL, *device = "cpu", *table = NULL;
@@ -116,18 +114,13 @@ int pt_cmd_tune(int argc, char **argv)
         case 't': table = optarg; break;
         case 'B': db_path = optarg; break;
         case 'D': device = optarg; break;
-        case 'l': dopt.label = optarg; break;
-        case 'H': dopt.header = 1; break;
-        case 'N': dopt.header = 0; break;
-        case 'Z': dopt.standardize = false; break;
-        case 'v':
-            dopt.val_fraction = strtod(optarg, &end);
-            if (*end || !(dopt.val_fraction >= 0 && dopt.val_fraction < 1))
-                return pt_cli_usage_error("tune", "--val-fraction '%s': expected 0 <= F < 1", optarg);
-            break;
         case 'q': o.progress = false; break;
         case 'h': help(); return PT_EXIT_OK;
-        default: return pt_cli_usage_error("tune", "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
+        default: {
+            int d = pt_cli_data_option("tune", c, optarg, &dopt);
+            if (d < 0) return PT_EXIT_USAGE;
+            if (d == 0) return pt_cli_usage_error("tune", "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
+        }
         }
     }
     if (optind != argc - 1) return pt_cli_usage_error("tune", "expected one MODEL.json (see --help)");

@@ -18,7 +18,7 @@ int pt_cmd_validate(int argc, char **argv)
         {"data", required_argument, 0, 'd'},  {"policy", required_argument, 0, 'p'},
         {"steps", required_argument, 0, 's'}, {"device", required_argument, 0, 'D'},
         {"db", required_argument, 0, 'B'},    {"force", no_argument, 0, 'F'},
-        {"label", required_argument, 0, 'l'}, {"no-standardize", no_argument, 0, 'Z'},
+        PT_DATA_LONGOPTS,
         {"criteria", required_argument, 0, 'c'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *data_spec = NULL, *policy_path = NULL, *device = "cpu", *db = NULL;
@@ -40,8 +40,6 @@ int pt_cmd_validate(int argc, char **argv)
         case 'D': device = optarg; break;
         case 'B': db = optarg; break;
         case 'F': force = 1; break;
-        case 'l': dopt.label = optarg; break;
-        case 'Z': dopt.standardize = false; break;
         case 'c':
             if (sscanf(optarg, "loss_rel=%lf,accuracy_drop=%lf,skipped=%lf", &crit[0], &crit[1], &crit[2]) != 3)
                 return pt_cli_usage_error("validate", "--criteria '%s': expected loss_rel=X,accuracy_drop=Y,skipped=Z", optarg);
@@ -49,11 +47,16 @@ int pt_cmd_validate(int argc, char **argv)
         case 'h':
             printf("usage: prectune validate MODEL.json --data SPEC --policy P.json [--steps N]\n"
                    "          [--criteria loss_rel=0.005,accuracy_drop=0.005,skipped=0.01] [--db FILE] [--force]\n"
+                   "          [--label COL] [--header|--no-header] [--no-standardize] [--val-fraction F]\n"
                    "\nTrains MODEL under the policy and in fp32 (same seed, full length), checks the\n"
                    "criteria, and reports the measured step times beside the policy's estimate.\n"
                    "Exit 0 when every criterion holds, 1 when one fails.\n");
             return PT_EXIT_OK;
-        default: return pt_cli_usage_error("validate", "unknown or incomplete option '%s'", argv[optind - 1]);
+        default: {
+            int d = pt_cli_data_option("validate", c, optarg, &dopt);
+            if (d < 0) return PT_EXIT_USAGE;
+            if (d == 0) return pt_cli_usage_error("validate", "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
         }
     }
     if (optind != argc - 1 || !data_spec || !policy_path)

@@ -1,11 +1,14 @@
 /* The prectune command: dispatch to a subcommand. Results go to stdout,
  * messages to stderr; exit 0 on success, 1 when a check failed, 2 on bad
  * usage or bad input. */
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "prectune/data.h"
 #include "prectune/prectune.h"
 
 typedef struct command {
@@ -52,6 +55,25 @@ int pt_cli_usage_error(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     return PT_EXIT_USAGE;
+}
+
+int pt_cli_data_option(const char *cmd, int c, const char *arg, pt_data_options *o)
+{
+    char *end;
+    switch (c) {
+    case PT_OPT_LABEL: o->label = arg; return 1;
+    case PT_OPT_HEADER: o->header = 1; return 1;
+    case PT_OPT_NO_HEADER: o->header = 0; return 1;
+    case PT_OPT_NO_STANDARDIZE: o->standardize = false; return 1;
+    case PT_OPT_VAL_FRACTION:
+        o->val_fraction = strtod(arg, &end);
+        if (*end || !(o->val_fraction >= 0 && o->val_fraction < 1)) {
+            pt_cli_usage_error(cmd, "--val-fraction '%s': expected 0 <= F < 1", arg);
+            return -1;
+        }
+        return 1;
+    default: return 0;
+    }
 }
 
 int pt_cli_lib_error(const char *cmd, int status)

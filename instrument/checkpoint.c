@@ -2,15 +2,12 @@
  * versioned binary file with a CRC, written atomically (temp file, fsync,
  * rename, fsync of the directory), so that a crash leaves either the old
  * checkpoint or the new one, never half of one. */
-#include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <zlib.h>
 
+#include "../kernels/atomic_file.h"
 #include "trainer_state.h"
 
 #define CKPT_MAGIC "PTCKPT\0"
@@ -82,41 +79,9 @@ pt_status pt_trainer_save(pt_trainer *t, const char *path)
     uint32_t crc = (uint32_t)crc32(0L, buf, (uInt)(p - buf));
     memcpy(p, &crc, 4);
 
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        free(buf);
-        return pt_fail(PT_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    }
-    size_t off = 0;
-    while (off < total) {
-        ssize_t w = write(fd, buf + off, total - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) break;
-        off += (size_t)w;
-    }
+    st = pt_write_file_atomic(path, buf, total);
     free(buf);
-    if (off != total || fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return pt_fail(PT_ERR_IO, "%s: write failed: %s", tmp, strerror(e));
-    }
-    close(fd);
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return pt_fail(PT_ERR_IO, "%s: cannot rename into place: %s", path, strerror(e));
-    }
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd); /* the rename itself survives a crash */
-        close(dfd);
-    }
-    return PT_OK;
+    return st;
 }
 
 pt_status pt_trainer_load(pt_trainer *t, const char *path)

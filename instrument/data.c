@@ -10,6 +10,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "../kernels/rng.h"
+
 pt_data_options pt_data_options_default(void)
 {
     return (pt_data_options){.classification = true, .label = NULL, .header = -1,
@@ -27,20 +29,12 @@ void pt_data_free(pt_data *d)
     memset(d, 0, sizeof *d);
 }
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 void pt_data_permutation(int64_t n, uint64_t seed, int64_t epoch, int64_t *perm)
 {
     uint64_t s = seed * 0x2545f4914f6cdd1dull + (uint64_t)epoch * 0x9e3779b97f4a7c15ull + 1;
     for (int64_t i = 0; i < n; i++) perm[i] = i;
     for (int64_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
-        int64_t j = (int64_t)(splitmix(&s) % (uint64_t)(i + 1));
+        int64_t j = (int64_t)(pt_splitmix(&s) % (uint64_t)(i + 1));
         int64_t t = perm[i];
         perm[i] = perm[j];
         perm[j] = t;

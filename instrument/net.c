@@ -3,6 +3,8 @@
  * optimizer, the unscale/check and the gradient norm are one pass each. */
 #include "net.h"
 
+#include "../kernels/rng.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,14 +225,6 @@ void pt_net_destroy(pt_net *n)
     free(n);
 }
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 pt_status pt_net_init_params(pt_net *n, uint64_t seed)
 {
     float *h = malloc((n->nparams ? n->nparams : 1) * sizeof(float));
@@ -247,7 +241,7 @@ pt_status pt_net_init_params(pt_net *n, uint64_t seed)
              * nn.Linear / nn.Conv2d: both U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
             float bound = l->fan_in ? 1.0f / sqrtf((float)l->fan_in) : 0.0f;
             for (size_t k = 0; k < l->nw + l->nb; k++) {
-                double u = (double)(splitmix(&s) >> 11) / 9007199254740992.0;
+                double u = (double)(pt_splitmix(&s) >> 11) / 9007199254740992.0;
                 h[off + k] = (float)((2.0 * u - 1.0) * bound);
             }
         }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../kernels/rng.h"
 #include "net.h"
 #include "prectune/scaler.h"
 #include "trainer_state.h"
@@ -18,13 +19,6 @@ static double now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
 }
 
 pt_status pt_trainer_create(pt_backend *be, const pt_model_spec *spec, const pt_policy *policy,
@@ -170,7 +164,7 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
     int64_t clamps0 = n->fp8_clamps, nan0 = n->fp8_nan_amax;
     n->train = true;
     for (int m = 0; m < accum && !st; m++) {
-        n->dropout_seed = mix64(tr->seed * 0x9e3779b97f4a7c15ull + (uint64_t)t->step * 1000003u + (uint64_t)m);
+        n->dropout_seed = pt_mix64(tr->seed * 0x9e3779b97f4a7c15ull + (uint64_t)t->step * 1000003u + (uint64_t)m);
         if (!st) st = next_batch(t);
         /* each micro-batch's loss is a mean over the whole optimizer batch,
          * times the loss scale */

@@ -1,16 +1,13 @@
 /* Writing policy files: the JSON of DESIGN.md ("The policy file"), keys in
  * a fixed order so that policies diff well, written atomically. */
-#include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
+#include "../kernels/atomic_file.h"
 #include "prectune/policy.h"
 
 static cJSON *formats_obj(const pt_layer_formats *f)
@@ -97,35 +94,9 @@ pt_status pt_policy_write(const pt_policy *p, const char *path)
 {
     char *text = pt_policy_to_json(p);
     if (!text) return pt_fail(PT_ERR_NOMEM, "%s: out of memory", path);
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        free(text);
-        return pt_fail(PT_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    }
-    size_t n = strlen(text), off = 0;
-    while (off < n) {
-        ssize_t w = write(fd, text + off, n - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) break;
-        off += (size_t)w;
-    }
-    bool ok = off == n && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
-    int e = errno;
-    close(fd);
+    size_t n = strlen(text);
+    text[n] = '\n'; /* cJSON's buffer ends in the NUL we overwrite; length n + 1 */
+    pt_status st = pt_write_file_atomic(path, text, n + 1);
     free(text);
-    if (!ok || rename(tmp, path) != 0) {
-        if (ok) e = errno;
-        unlink(tmp);
-        return pt_fail(PT_ERR_IO, "%s: cannot write: %s", path, strerror(e));
-    }
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return PT_OK;
+    return st;
 }

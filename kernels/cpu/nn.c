@@ -10,6 +10,7 @@
 
 #include "../backend_impl.h"
 #include "../formats_impl.h"
+#include "../rng.h"
 #include "cpu.h"
 
 /* fp32 view of a GEMM operand: decoded, scaled back, and for tf32 rounded. */
@@ -217,13 +218,6 @@ static pt_status cpu_mse(pt_backend *be, const float *y, const float *t, float *
     return PT_OK;
 }
 
-static inline uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static pt_status cpu_dropout(pt_backend *be, const float *x, float *y, size_t n, float p,
                              uint64_t seed, bool backward)
 {
@@ -232,7 +226,7 @@ static pt_status cpu_dropout(pt_backend *be, const float *x, float *y, size_t n,
     float keep_scale = 1.0f / (1.0f - p);
     uint32_t threshold = (uint32_t)((double)p * 4294967296.0);
     for (size_t i = 0; i < n; i++) {
-        uint32_t r = (uint32_t)(mix64(seed + 0x9e3779b97f4a7c15ull * (i + 1)) >> 32);
+        uint32_t r = (uint32_t)(pt_mix64(seed + 0x9e3779b97f4a7c15ull * (i + 1)) >> 32);
         y[i] = r >= threshold ? x[i] * keep_scale : 0.0f;
     }
     return PT_OK;
