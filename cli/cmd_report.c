@@ -188,16 +188,26 @@ static void heatmaps(FILE *f, sqlite3 *db, long long run, int nlayers, char (*na
                            -1, &s, NULL) != SQLITE_OK)
         return;
     sqlite3_bind_int64(s, 1, run);
-    long long all[100000];
-    int nall = 0;
-    while (sqlite3_step(s) == SQLITE_ROW && nall < 100000) all[nall++] = sqlite3_column_int64(s, 0);
+    long long *all = NULL;
+    int nall = 0, cap = 0;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        if (nall == cap) {
+            cap = cap ? 2 * cap : 1024;
+            long long *na = realloc(all, sizeof *all * (size_t)cap);
+            if (!na) break;
+            all = na;
+        }
+        all[nall++] = sqlite3_column_int64(s, 0);
+    }
     sqlite3_finalize(s);
     if (!nall) {
+        free(all);
         fputs("<p>No per-layer statistics in this run (--stats-every 0).</p>\n", f);
         return;
     }
     int stride = nall > 400 ? (nall + 399) / 400 : 1;
     for (int i = 0; i < nall; i += stride) steps[nsteps++] = all[i];
+    free(all);
     fputs("<p>Fraction of each tensor's values that would underflow to zero or overflow in the "
           "format of the GEMM that reads it, at the scale it is cast with (fp32 and tf32 roles show "
           "fp16, for reference). Rows: layers; columns: steps with statistics. Hover a cell for the "

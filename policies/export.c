@@ -167,6 +167,10 @@ static pt_status export_csv(const pt_policy *p, const pt_model_spec *m, FILE *ou
 
 pt_status pt_policy_export(const pt_policy *p, const pt_model_spec *m, const char *to, FILE *out)
 {
+    int ngemm = 0;
+    for (int i = 0; i < m->nlayers; i++) ngemm += pt_layer_has_gemm(m->layers[i].type);
+    if (ngemm > 256)
+        return pt_fail(PT_ERR_UNSUPPORTED, "export: model '%s' has %d linear/conv2d layers (up to 256)", m->name, ngemm);
     if (!strcmp(to, "deepspeed")) return export_deepspeed(p, m, out);
     if (!strcmp(to, "te-debug")) return export_te(p, m, out);
     if (!strcmp(to, "torch")) return export_torch(p, m, out);

@@ -324,6 +324,11 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
                   struct pt_telemetry *tel, const pt_tune_options *o, pt_policy *out,
                   pt_tune_summary *sum)
 {
+    int ngemm = 0;
+    for (int i = 0; i < spec->nlayers; i++) ngemm += pt_layer_has_gemm(spec->layers[i].type);
+    if (ngemm > 256)
+        return pt_fail(PT_ERR_UNSUPPORTED, "model '%s' has %d linear/conv2d layers; the tuner handles up to 256",
+                       spec->name, ngemm);
     tuner *T = calloc(1, sizeof *T);
     if (!T) return pt_fail(PT_ERR_NOMEM, "out of memory");
     T->be = be, T->spec = spec, T->data = data, T->tel = tel, T->o = o, T->t0 = now_s();
