@@ -23,6 +23,7 @@ static const command commands[] = {
     {"validate", pt_cmd_validate, "a policy against fp32 on the full run, with the criteria"},
     {"policy", pt_cmd_policy, "policy check P [--model M]: validate a policy file"},
     {"export", pt_cmd_export, "a policy for deepspeed, te-debug (Transformer Engine), torch or csv"},
+    {"diagnose", pt_cmd_diagnose, "what went wrong in a run (NaN, overflow, spikes), where, why, the fix"},
     {"report", pt_cmd_report, "runs in a telemetry database; --csv TABLE; --html report"},
     {"formats", pt_cmd_formats,
      "limits of every number format; --cast FORMAT converts numbers read on stdin"},

@@ -1,0 +1,65 @@
+/* `prectune diagnose RUN.db`: what went wrong in a run, where, why, and
+ * the policy change that fixes it (written with --patch FILE). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "prectune/diagnose.h"
+
+int pt_cmd_diagnose(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"run", required_argument, 0, 'r'}, {"json", no_argument, 0, 'j'},
+        {"patch", required_argument, 0, 'p'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    long long run = 0;
+    int json = 0, c;
+    const char *patch = NULL;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'r':
+            run = strtoll(optarg, &end, 10);
+            if (*end || run < 1) return pt_cli_usage_error("diagnose", "--run '%s': expected a run id", optarg);
+            break;
+        case 'j': json = 1; break;
+        case 'p': patch = optarg; break;
+        case 'h':
+            printf("usage: prectune diagnose RUN.db [--run ID] [--json] [--patch FILE]\n"
+                   "\nNames the first step and the first tensor (in execution order: forward by layer,\n"
+                   "then backward in reverse) that went non-finite, separates the origin from values\n"
+                   "that only carried it, shows the trend that led there, classifies the cause and\n"
+                   "proposes the fix; --patch writes the patched policy. Exit 0 when the run had no\n"
+                   "incident, 1 when it had one.\n");
+            return PT_EXIT_OK;
+        default: return pt_cli_usage_error("diagnose", "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1) return pt_cli_usage_error("diagnose", "expected one RUN.db (see --help)");
+    pt_diagnosis d;
+    pt_status st = pt_diagnose_db(argv[optind], run, &d);
+    if (st) return pt_cli_lib_error("diagnose", st);
+    if (json) {
+        char *s = pt_diagnosis_json(&d);
+        puts(s);
+        free(s);
+    } else {
+        pt_diagnosis_print(&d, stdout);
+    }
+    if (patch && d.has_patch) {
+        st = pt_policy_write(&d.patch, patch);
+        if (st) {
+            pt_diagnosis_free(&d);
+            return pt_cli_lib_error("diagnose", st);
+        }
+        fprintf(stderr, "patched policy written to %s\n", patch);
+    } else if (patch) {
+        fprintf(stderr, "no policy change to write: %s\n", d.incident ? "the fix is not a precision change" : "no incident");
+    }
+    int code = d.incident ? PT_EXIT_FAILED : PT_EXIT_OK;
+    pt_diagnosis_free(&d);
+    return code;
+}

@@ -1,0 +1,553 @@
+/* Diagnosis from a run's telemetry (see diagnose.h). Everything comes from
+ * the database: the model spec and policy of the run (for the execution
+ * order and the formats), its steps (loss, scale, skips) and its per-layer
+ * statistics, which the trainer records on every step that saw a
+ * non-finite gradient as well as every --stats-every steps. */
+#include "prectune/diagnose.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prectune/model.h"
+
+static const char *const cause_names[PT_CAUSE_COUNT] = {
+    [PT_CAUSE_NONE] = "none",
+    [PT_CAUSE_BAD_INPUT] = "bad_input_data",
+    [PT_CAUSE_ACTIVATION_OVERFLOW] = "activation_overflow",
+    [PT_CAUSE_GRADIENT_OVERFLOW] = "gradient_overflow_not_absorbed",
+    [PT_CAUSE_GRADIENT_UNDERFLOW] = "gradient_underflow",
+    [PT_CAUSE_FP8_STALE_SCALE] = "fp8_scale_staleness",
+    [PT_CAUSE_DEATH_SPIRAL] = "loss_scale_death_spiral",
+    [PT_CAUSE_NOT_PRECISION] = "not_precision",
+    [PT_CAUSE_VANISHING_CONSTANT] = "vanishing_constant",
+    [PT_CAUSE_UNKNOWN] = "unknown",
+};
+_Static_assert(sizeof cause_names / sizeof cause_names[0] == PT_CAUSE_COUNT, "one name per cause");
+
+const char *pt_cause_name(pt_cause c) { return (unsigned)c < PT_CAUSE_COUNT ? cause_names[c] : "?"; }
+
+typedef struct row {
+    int64_t step;
+    int layer_index;
+    char layer[64], role[4], format[16];
+    pt_stats s;
+} row;
+
+typedef struct ctx {
+    sqlite3 *db;
+    const char *path;
+    int64_t run;
+    pt_model_spec spec;
+    bool have_spec;
+    pt_policy policy;
+} ctx;
+
+static pt_status db_fail(ctx *c, const char *what)
+{
+    return pt_fail(PT_ERR_INVALID, "%s: %s: %s", c->path, what, sqlite3_errmsg(c->db));
+}
+
+static void read_row(sqlite3_stmt *s, row *r)
+{
+    memset(r, 0, sizeof *r);
+    r->step = sqlite3_column_int64(s, 0);
+    r->layer_index = sqlite3_column_int(s, 1);
+    snprintf(r->layer, sizeof r->layer, "%s", (const char *)sqlite3_column_text(s, 2));
+    snprintf(r->role, sizeof r->role, "%s", (const char *)sqlite3_column_text(s, 3));
+    const unsigned char *f = sqlite3_column_text(s, 4);
+    snprintf(r->format, sizeof r->format, "%s", f ? (const char *)f : "");
+    r->s.scale = (float)sqlite3_column_double(s, 5);
+    r->s.count = (uint64_t)sqlite3_column_int64(s, 6);
+    r->s.nan = (uint64_t)sqlite3_column_int64(s, 7);
+    r->s.pos_inf = (uint64_t)sqlite3_column_int64(s, 8);
+    r->s.neg_inf = (uint64_t)sqlite3_column_int64(s, 9);
+    r->s.zero = (uint64_t)sqlite3_column_int64(s, 10);
+    r->s.absmax = (float)sqlite3_column_double(s, 11);
+    r->s.min_nonzero = (float)sqlite3_column_double(s, 12);
+    for (int k = 0; k < PT_SFMT_COUNT; k++) {
+        r->s.underflow[k] = (uint64_t)sqlite3_column_int64(s, 13 + k);
+        r->s.overflow[k] = (uint64_t)sqlite3_column_int64(s, 17 + k);
+    }
+}
+
+#define ROW_COLS "step, layer_index, layer, role, format, scale, count, nan, pos_inf, neg_inf, zero," \
+                 " absmax, min_nonzero, underflow_fp16, underflow_bf16, underflow_e4m3, underflow_e5m2," \
+                 " overflow_fp16, overflow_bf16, overflow_e4m3, overflow_e5m2"
+
+/* Rows of one step, in execution order: forward (layers in order, x then
+ * w), then backward (layers in reverse, dy then dw). */
+static int load_step(ctx *c, int64_t step, row **out)
+{
+    sqlite3_stmt *s;
+    const char *sql = "SELECT " ROW_COLS " FROM layer_stats WHERE run_id = ? AND step = ? ORDER BY"
+                      " CASE WHEN role IN ('x', 'w') THEN 0 ELSE 1 END,"
+                      " CASE WHEN role IN ('x', 'w') THEN layer_index ELSE -layer_index END,"
+                      " CASE role WHEN 'x' THEN 0 WHEN 'w' THEN 1 WHEN 'dy' THEN 2 ELSE 3 END";
+    if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK) return -1;
+    sqlite3_bind_int64(s, 1, c->run);
+    sqlite3_bind_int64(s, 2, step);
+    int n = 0, cap = 0;
+    row *rows = NULL;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            rows = realloc(rows, sizeof *rows * (size_t)cap);
+        }
+        read_row(s, &rows[n++]);
+    }
+    sqlite3_finalize(s);
+    *out = rows;
+    return n;
+}
+
+static bool nonfinite(const pt_stats *s) { return s->nan + s->pos_inf + s->neg_inf > 0; }
+
+static int64_t query_int(ctx *c, const char *sql, int64_t dflt)
+{
+    sqlite3_stmt *s;
+    int64_t v = dflt;
+    if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK) return dflt;
+    sqlite3_bind_int64(s, 1, c->run);
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+static int sfmt(const char *format)
+{
+    if (!strcmp(format, "bf16")) return PT_SFMT_BF16;
+    if (!strcmp(format, "fp8_e4m3")) return PT_SFMT_E4M3;
+    if (!strcmp(format, "fp8_e5m2")) return PT_SFMT_E5M2;
+    return PT_SFMT_FP16;
+}
+
+static double format_max(const char *f)
+{
+    pt_format x = pt_format_from_name(f);
+    return x == PT_FMT_COUNT ? 3.4e38 : pt_format_info(x)->max_finite;
+}
+
+/* absmax of one tensor over the recorded steps before `before`: the trend. */
+static void trend(ctx *c, const char *layer, const char *role, int64_t before, const char *format, char *out, size_t n)
+{
+    sqlite3_stmt *s;
+    const char *sql = "SELECT step, absmax, scale FROM layer_stats WHERE run_id = ? AND layer = ? AND role = ?"
+                      " AND step < ? AND nan + pos_inf + neg_inf = 0 ORDER BY step";
+    out[0] = '\0';
+    if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK) return;
+    sqlite3_bind_int64(s, 1, c->run);
+    sqlite3_bind_text(s, 2, layer, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, role, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, before);
+    int64_t s0 = -1, s1 = -1;
+    double a0 = 0, a1 = 0;
+    int count = 0;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        int64_t st = sqlite3_column_int64(s, 0);
+        double a = sqlite3_column_double(s, 1);
+        if (s0 < 0) s0 = st, a0 = a;
+        s1 = st, a1 = a;
+        count++;
+    }
+    sqlite3_finalize(s);
+    if (count < 2 || s1 <= s0 || !(a0 > 0)) {
+        snprintf(out, n, "%s/%s went bad at the first statistics step%s: no trend to follow", layer, role,
+                 count ? "s" : "");
+        return;
+    }
+    double per100 = pow(a1 / a0, 100.0 / (double)(s1 - s0));
+    snprintf(out, n, "absmax of %s/%s went from %.4g at step %lld to %.4g at step %lld (x%.3g per 100 steps); "
+             "%s holds up to %.6g", layer, role, a0, (long long)s0, a1, (long long)s1, per100, format, format_max(format));
+}
+
+/* The patched policy: this layer's three GEMMs in `to`. */
+static void promote(pt_diagnosis *d, const ctx *c, const char *layer, pt_format to, const char *why)
+{
+    pt_policy *p = &d->patch;
+    int i = 0;
+    for (; i < p->nlayers; i++)
+        if (!strcmp(p->layers[i].name, layer)) break;
+    if (i == p->nlayers) {
+        p->layers = realloc(p->layers, sizeof *p->layers * (size_t)(p->nlayers + 1));
+        memset(&p->layers[i], 0, sizeof p->layers[i]);
+        snprintf(p->layers[i].name, sizeof p->layers[i].name, "%s", layer);
+        p->nlayers++;
+    }
+    p->layers[i].f = (pt_layer_formats){to, to, to};
+    snprintf(p->layers[i].reason, sizeof p->layers[i].reason, "diagnose: %s", why);
+    d->has_patch = true;
+    (void)c;
+}
+
+static void copy_policy(pt_policy *dst, const pt_policy *src)
+{
+    *dst = *src;
+    dst->layers = NULL;
+    if (src->nlayers) {
+        dst->layers = malloc(sizeof *dst->layers * (size_t)src->nlayers);
+        memcpy(dst->layers, src->layers, sizeof *dst->layers * (size_t)src->nlayers);
+    }
+    dst->validation.present = false;
+    dst->est_speedup = 0;
+}
+
+/* Explains the first non-finite tensor of step `step`. */
+static void explain_nonfinite(ctx *c, pt_diagnosis *d, const row *rows, int n, int first)
+{
+    const row *b = &rows[first];
+    snprintf(d->layer, sizeof d->layer, "%s", b->layer);
+    snprintf(d->role, sizeof d->role, "%s", b->role);
+    snprintf(d->format, sizeof d->format, "%s", b->format);
+    d->layer_index = b->layer_index;
+    d->scale = b->s.scale;
+    d->stats = b->s;
+    const pt_layer_spec *L = c->have_spec && b->layer_index < c->spec.nlayers ? &c->spec.layers[b->layer_index] : NULL;
+    bool forward = !strcmp(b->role, "x") || !strcmp(b->role, "w");
+    /* what the NaN becomes downstream, in words (propagation) */
+    char downstream[256] = "";
+    for (int i = first + 1; i < n; i++)
+        if (!strcmp(rows[i].role, "x") && rows[i].s.nan > 0 && b->s.nan == 0) {
+            snprintf(downstream, sizeof downstream, "; from there it turns into NaN (first seen entering '%s'), which is "
+                     "propagation, not another origin", rows[i].layer);
+            break;
+        }
+    if (!strcmp(b->role, "x") && L && L->in_index[0] < 0) {
+        d->cause = PT_CAUSE_BAD_INPUT;
+        snprintf(d->origin_layer, sizeof d->origin_layer, "(input data)");
+        snprintf(d->origin_role, sizeof d->origin_role, "x");
+        snprintf(d->origin_why, sizeof d->origin_why, "the batch itself holds %llu NaN and %llu inf values",
+                 (unsigned long long)b->s.nan, (unsigned long long)(b->s.pos_inf + b->s.neg_inf));
+        snprintf(d->fix, sizeof d->fix, "clean the data: no precision change helps; the batch of step %lld has non-finite values",
+                 (long long)d->step);
+        return;
+    }
+    if (!strcmp(b->role, "x") && L) {
+        /* the producer's inputs were finite (they come earlier in the order) */
+        int j = L->in_index[0];
+        const pt_layer_spec *P = &c->spec.layers[j];
+        snprintf(d->origin_layer, sizeof d->origin_layer, "%s", P->name);
+        snprintf(d->origin_role, sizeof d->origin_role, "x");
+        const row *px = NULL;
+        for (int i = 0; i < first; i++)
+            if (rows[i].layer_index == j && !strcmp(rows[i].role, "x")) px = &rows[i];
+        pt_layer_formats f = pt_policy_formats(&c->policy, P->name);
+        const char *fname = pt_format_info(f.fwd)->name;
+        if (pt_layer_has_gemm(P->type) && px && f.fwd != PT_FMT_FP32 && f.fwd != PT_FMT_TF32 &&
+            (px->s.overflow[sfmt(fname)] > 0 || px->s.absmax * px->s.scale >= format_max(fname))) {
+            d->cause = PT_CAUSE_ACTIVATION_OVERFLOW;
+            snprintf(d->origin_why, sizeof d->origin_why,
+                     "'%s' runs its forward GEMM in %s; its input reaches %.4g (%llu values beyond %s's %.6g), so the "
+                     "cast to %s made inf and the GEMM's output is not finite%s",
+                     P->name, fname, (double)px->s.absmax, (unsigned long long)px->s.overflow[sfmt(fname)], fname,
+                     format_max(fname), fname, downstream);
+            trend(c, P->name, "x", d->step + 1, fname, d->trend, sizeof d->trend);
+            char why[200];
+            snprintf(why, sizeof why, "input reached %.4g > %s max at step %lld", (double)px->s.absmax, fname,
+                     (long long)d->step);
+            promote(d, c, P->name, PT_FMT_BF16, why);
+            snprintf(d->fix, sizeof d->fix, "run '%s' in bf16 (same range as fp32), or fp32; or scale its input down", P->name);
+        } else if (pt_layer_has_gemm(P->type) && f.fwd == PT_FMT_FP16) {
+            d->cause = PT_CAUSE_ACTIVATION_OVERFLOW;
+            snprintf(d->origin_why, sizeof d->origin_why,
+                     "'%s' runs its forward GEMM in fp16 with finite inputs, and its output overflowed fp16's 65504%s",
+                     P->name, downstream);
+            promote(d, c, P->name, PT_FMT_BF16, "forward output overflowed fp16");
+            snprintf(d->fix, sizeof d->fix, "run '%s' in bf16, or fp32", P->name);
+        } else {
+            d->cause = PT_CAUSE_UNKNOWN;
+            snprintf(d->origin_why, sizeof d->origin_why,
+                     "'%s' (%s, computed in %s) turned finite inputs into non-finite outputs%s", P->name,
+                     pt_layer_type_name(P->type), pt_layer_has_gemm(P->type) ? fname : "fp32", downstream);
+        }
+        return;
+    }
+    if (!strcmp(b->role, "w")) {
+        d->cause = PT_CAUSE_UNKNOWN;
+        snprintf(d->origin_layer, sizeof d->origin_layer, "%s", b->layer);
+        snprintf(d->origin_role, sizeof d->origin_role, "w");
+        snprintf(d->origin_why, sizeof d->origin_why,
+                 "the master weights of '%s' are not finite: an earlier update applied a non-finite or huge step", b->layer);
+        return;
+    }
+    /* backward: dy of a layer comes from the layer after it (its reader) */
+    (void)forward;
+    const pt_scaler_config *ls = &c->policy.loss_scale;
+    int reader = -1;
+    for (int i = 0; c->have_spec && i < c->spec.nlayers; i++)
+        for (int k = 0; k < 2; k++)
+            if (c->spec.layers[i].in_index[k] == b->layer_index && (k == 0 || c->spec.layers[i].type == PT_LAYER_ADD))
+                reader = reader < 0 ? i : reader;
+    const char *culprit = reader >= 0 ? c->spec.layers[reader].name : b->layer;
+    pt_layer_formats f = pt_policy_formats(&c->policy, culprit);
+    const char *gname = pt_format_info(!strcmp(b->role, "dw") ? f.wgrad : f.dgrad)->name;
+    snprintf(d->origin_layer, sizeof d->origin_layer, "%s", !strcmp(b->role, "dw") ? b->layer : culprit);
+    snprintf(d->origin_role, sizeof d->origin_role, "dy");
+    double scale = 1;
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(c->db, "SELECT scale FROM steps WHERE run_id = ? AND step = ?", -1, &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, c->run);
+        sqlite3_bind_int64(s, 2, d->step);
+        if (sqlite3_step(s) == SQLITE_ROW) scale = sqlite3_column_double(s, 0);
+        sqlite3_finalize(s);
+    }
+    double dy_abs = 0;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(rows[i].role, "dy") && !nonfinite(&rows[i].s) && rows[i].s.absmax > dy_abs) dy_abs = rows[i].s.absmax;
+    d->cause = PT_CAUSE_GRADIENT_OVERFLOW;
+    snprintf(d->origin_why, sizeof d->origin_why,
+             "the backward GEMM of '%s' in %s overflowed: the output gradients it reads reach %.4g at a loss scale of %g "
+             "(unscaled %.4g); %s holds up to %.6g",
+             d->origin_layer, gname, dy_abs, scale, dy_abs / scale, gname, format_max(gname));
+    if (ls->mode == PT_SCALE_STATIC || ls->mode == PT_SCALE_NONE) {
+        double s2 = exp2(floor(log2(format_max(gname) / (4 * (dy_abs / scale > 0 ? dy_abs / scale : 1)))));
+        copy_policy(&d->patch, &c->policy);
+        d->patch.loss_scale = pt_scaler_config_default(PT_SCALE_DYNAMIC);
+        d->patch.loss_scale.init = fmin(fmax(s2, 1), d->patch.loss_scale.max_scale);
+        d->has_patch = true;
+        snprintf(d->fix, sizeof d->fix,
+                 "the %s loss scale of %g is too high for these gradients: use dynamic scaling starting at %g", ls->mode == PT_SCALE_STATIC ? "static" : "fixed",
+                 scale, d->patch.loss_scale.init);
+    } else {
+        promote(d, c, d->origin_layer, PT_FMT_BF16, "gradients overflow fp16 even after the scaler backs off");
+        snprintf(d->fix, sizeof d->fix, "run '%s' in bf16, whose range holds these gradients", d->origin_layer);
+    }
+}
+
+pt_status pt_diagnose_db(const char *path, int64_t run, pt_diagnosis *d)
+{
+    memset(d, 0, sizeof *d);
+    ctx c = {.path = path};
+    if (sqlite3_open_v2(path, &c.db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        pt_status st = pt_fail(PT_ERR_IO, "%s: cannot open: %s", path, sqlite3_errmsg(c.db));
+        sqlite3_close(c.db);
+        return st;
+    }
+    pt_status st = PT_OK;
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(c.db, run ? "SELECT id, model, spec_json, policy_json FROM runs WHERE id = ?"
+                                      : "SELECT id, model, spec_json, policy_json FROM runs ORDER BY id DESC LIMIT 1",
+                           -1, &s, NULL) != SQLITE_OK) {
+        st = db_fail(&c, "not a prectune telemetry database");
+        sqlite3_close(c.db);
+        return st;
+    }
+    if (run) sqlite3_bind_int64(s, 1, run);
+    pt_policy_init_fp32(&c.policy);
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        sqlite3_finalize(s);
+        sqlite3_close(c.db);
+        return pt_fail(PT_ERR_INVALID, "%s: no run %lld in the database", path, (long long)run);
+    }
+    c.run = d->run = sqlite3_column_int64(s, 0);
+    snprintf(d->model, sizeof d->model, "%s", (const char *)sqlite3_column_text(s, 1));
+    const char *spec_json = (const char *)sqlite3_column_text(s, 2);
+    const char *pol_json = (const char *)sqlite3_column_text(s, 3);
+    c.have_spec = spec_json && pt_model_spec_parse(spec_json, "the run's model spec", &c.spec) == PT_OK;
+    if (pol_json) {
+        pt_policy_free(&c.policy);
+        if (pt_policy_parse(pol_json, "the run's policy", &c.policy) != PT_OK) pt_policy_init_fp32(&c.policy);
+    }
+    sqlite3_finalize(s);
+    copy_policy(&d->patch, &c.policy);
+    snprintf(d->patch.source, sizeof d->patch.source, "prectune diagnose");
+
+    int64_t first_nf = query_int(&c, "SELECT min(step) FROM layer_stats WHERE run_id = ? AND nan + pos_inf + neg_inf > 0", -1);
+    int64_t first_skip = query_int(&c, "SELECT min(step) FROM steps WHERE run_id = ? AND skipped", -1);
+    int64_t nsteps = query_int(&c, "SELECT count(*) FROM steps WHERE run_id = ?", 0);
+    int64_t nskipped = query_int(&c, "SELECT count(*) FROM steps WHERE run_id = ? AND skipped", 0);
+    int64_t last_step = query_int(&c, "SELECT max(step) FROM steps WHERE run_id = ?", -1);
+    int64_t trailing = 0; /* consecutive skipped steps at the end */
+    if (sqlite3_prepare_v2(c.db, "SELECT skipped FROM steps WHERE run_id = ? ORDER BY step DESC", -1, &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, c.run);
+        while (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0)) trailing++;
+        sqlite3_finalize(s);
+    }
+    /* the interval between the first two statistics steps (the --stats-every) */
+    d->stats_interval = query_int(&c, "SELECT max(step) - min(step) FROM (SELECT DISTINCT step FROM layer_stats"
+                                       " WHERE run_id = ?1 ORDER BY step LIMIT 2)", 0);
+    int64_t step = first_nf;
+    if (first_skip >= 0 && (step < 0 || first_skip < step)) step = first_skip;
+    if (step >= 0) {
+        d->incident = true;
+        d->step = step;
+        snprintf(d->kind, sizeof d->kind, "non-finite");
+        /* statistics are recorded on every step with a non-finite gradient */
+        int64_t at = query_int(&c, "SELECT min(step) FROM layer_stats WHERE run_id = ? AND nan + pos_inf + neg_inf > 0", -1);
+        row *rows = NULL;
+        int n = at >= 0 ? load_step(&c, at, &rows) : 0;
+        int first = -1;
+        for (int i = 0; i < n && first < 0; i++)
+            if (nonfinite(&rows[i].s)) first = i;
+        if (first >= 0) {
+            d->step = at;
+            explain_nonfinite(&c, d, rows, n, first);
+        } else {
+            d->cause = PT_CAUSE_UNKNOWN;
+            snprintf(d->explanation, sizeof d->explanation, "steps were skipped for non-finite gradients but no "
+                     "statistics were recorded at them (--stats-every 0?)");
+        }
+        free(rows);
+        bool spiral = trailing >= 10 && nskipped > nsteps / 4;
+        char tail[512] = "";
+        if (spiral) {
+            snprintf(tail, sizeof tail, " The loss scale then collapsed: the last %lld steps (of %lld) were all skipped, "
+                     "so training made no progress (a death spiral); this is the symptom, the overflow above is the cause.",
+                     (long long)trailing, (long long)nsteps);
+        } else if (nskipped > 0 && trailing == nsteps) {
+            snprintf(tail, sizeof tail, " Every one of the %lld steps was skipped until a guard stopped the run.",
+                     (long long)nsteps);
+        } else if (nskipped > 0) {
+            snprintf(tail, sizeof tail, " %lld of %lld steps (%.2f%%) were skipped and training went on: %s.",
+                     (long long)nskipped, (long long)nsteps, 100.0 * (double)nskipped / (double)(nsteps ? nsteps : 1),
+                     (double)nskipped <= 0.01 * (double)nsteps ? "harmless, the dynamic scaler absorbed it"
+                                                               : "more than 1% of steps: harmful");
+            if ((double)nskipped <= 0.01 * (double)nsteps && d->cause == PT_CAUSE_GRADIENT_OVERFLOW) {
+                d->has_patch = false;
+                snprintf(d->fix, sizeof d->fix, "nothing to fix: occasional skips are how dynamic loss scaling finds its scale");
+            }
+        }
+        snprintf(d->explanation + strlen(d->explanation), sizeof d->explanation - strlen(d->explanation), "%s", tail);
+        if (spiral && d->cause == PT_CAUSE_UNKNOWN) d->cause = PT_CAUSE_DEATH_SPIRAL;
+    } else {
+        /* no non-finite value: a loss spike or divergence against a robust baseline */
+        double *loss = NULL;
+        int64_t *stp = NULL;
+        int m = 0, cap = 0;
+        if (sqlite3_prepare_v2(c.db, "SELECT step, loss FROM steps WHERE run_id = ? ORDER BY step", -1, &s, NULL) == SQLITE_OK) {
+            sqlite3_bind_int64(s, 1, c.run);
+            while (sqlite3_step(s) == SQLITE_ROW) {
+                if (m == cap) {
+                    cap = cap ? 2 * cap : 1024;
+                    loss = realloc(loss, sizeof *loss * (size_t)cap);
+                    stp = realloc(stp, sizeof *stp * (size_t)cap);
+                }
+                stp[m] = sqlite3_column_int64(s, 0);
+                loss[m++] = sqlite3_column_double(s, 1);
+            }
+            sqlite3_finalize(s);
+        }
+        /* a sorted window of the last 64 losses: each step removes the
+         * oldest and inserts the newest, O(64), and the median is in the middle */
+        double win[64];
+        int nw = 0;
+        for (int i = 0; i < m; i++) {
+            if (nw == 64) {
+                double med = 0.5 * (win[31] + win[32]);
+                if (loss[i] > 3 * med && loss[i] > med + 0.5) {
+                    d->incident = true;
+                    d->step = stp[i];
+                    snprintf(d->kind, sizeof d->kind, "loss spike");
+                    d->cause = PT_CAUSE_NOT_PRECISION;
+                    snprintf(d->explanation, sizeof d->explanation,
+                             "the training loss jumped to %.4g at step %lld, %.1fx its running median %.4g, with every "
+                             "recorded tensor finite and in range: no precision event precedes it",
+                             loss[i], (long long)stp[i], loss[i] / med, med);
+                    snprintf(d->fix, sizeof d->fix, "lower the learning rate (by 2x) or add warm-up/clipping; compare with an fp32 run of the same seed");
+                    break;
+                }
+                double old = loss[i - 64];
+                int k = 0;
+                while (k < nw - 1 && win[k] != old) k++;
+                memmove(win + k, win + k + 1, sizeof *win * (size_t)(nw - 1 - k));
+                nw--;
+            }
+            int k = nw;
+            while (k > 0 && win[k - 1] > loss[i]) k--;
+            memmove(win + k + 1, win + k, sizeof *win * (size_t)(nw - k));
+            win[k] = loss[i];
+            nw++;
+        }
+        free(loss);
+        free(stp);
+    }
+    (void)last_step;
+    bool all_fp32 = c.policy.def.fwd <= PT_FMT_TF32 && c.policy.def.dgrad <= PT_FMT_TF32 && c.policy.def.wgrad <= PT_FMT_TF32;
+    for (int i = 0; i < c.policy.nlayers; i++)
+        all_fp32 &= c.policy.layers[i].f.fwd <= PT_FMT_TF32 && c.policy.layers[i].f.dgrad <= PT_FMT_TF32;
+    if (d->incident && all_fp32 && (d->cause == PT_CAUSE_UNKNOWN || d->cause == PT_CAUSE_GRADIENT_OVERFLOW) &&
+        c.policy.loss_scale.mode == PT_SCALE_NONE) {
+        d->cause = PT_CAUSE_NOT_PRECISION;
+        d->has_patch = false;
+        snprintf(d->fix, sizeof d->fix, "the run is fp32 without loss scaling: precision is not the cause; lower the "
+                 "learning rate (by 2x or more), add warm-up or gradient clipping, and check the data");
+    }
+    if (d->incident && !d->explanation[0])
+        snprintf(d->explanation, sizeof d->explanation, "%s", d->origin_why);
+    else if (d->incident && d->origin_why[0]) {
+        char tmp[sizeof d->explanation + sizeof d->origin_why + 2];
+        snprintf(tmp, sizeof tmp, "%s.%s", d->origin_why, d->explanation);
+        snprintf(d->explanation, sizeof d->explanation, "%.2047s", tmp);
+    }
+    if (c.have_spec) pt_model_spec_free(&c.spec);
+    pt_policy_free(&c.policy);
+    sqlite3_close(c.db);
+    if (!d->has_patch) pt_policy_free(&d->patch);
+    return st;
+}
+
+void pt_diagnosis_free(pt_diagnosis *d)
+{
+    if (d->has_patch) pt_policy_free(&d->patch);
+    d->has_patch = false;
+}
+
+void pt_diagnosis_print(const pt_diagnosis *d, FILE *f)
+{
+    if (!d->incident) {
+        fprintf(f, "run %lld (%s): no incident: every recorded tensor stayed finite, no step was skipped, and the "
+                   "loss shows no spike.\n", (long long)d->run, d->model);
+        return;
+    }
+    fprintf(f, "run %lld (%s): %s at step %lld", (long long)d->run, d->model, d->kind, (long long)d->step);
+    if (d->stats_interval > 1) fprintf(f, " (statistics every %lld steps around it)", (long long)d->stats_interval);
+    fputs("\n", f);
+    if (d->layer[0])
+        fprintf(f, "  first bad tensor   %s / %s (%s, scale %g): %llu NaN, %llu +inf, %llu -inf of %llu; absmax %.4g\n",
+                d->layer, d->role, d->format, d->scale, (unsigned long long)d->stats.nan,
+                (unsigned long long)d->stats.pos_inf, (unsigned long long)d->stats.neg_inf,
+                (unsigned long long)d->stats.count, (double)d->stats.absmax);
+    if (d->origin_layer[0]) fprintf(f, "  origin             %s (%s)\n", d->origin_layer, d->origin_role);
+    fprintf(f, "  cause              %s\n", pt_cause_name(d->cause));
+    fprintf(f, "  why                %s\n", d->explanation);
+    if (d->trend[0]) fprintf(f, "  trend              %s\n", d->trend);
+    if (d->fix[0]) fprintf(f, "  fix                %s\n", d->fix);
+}
+
+char *pt_diagnosis_json(const pt_diagnosis *d)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "run", (double)d->run);
+    cJSON_AddStringToObject(o, "model", d->model);
+    cJSON_AddBoolToObject(o, "incident", d->incident);
+    if (d->incident) {
+        cJSON_AddStringToObject(o, "kind", d->kind);
+        cJSON_AddNumberToObject(o, "step", (double)d->step);
+        cJSON_AddNumberToObject(o, "stats_interval", (double)d->stats_interval);
+        if (d->layer[0]) {
+            cJSON *t = cJSON_AddObjectToObject(o, "first_bad_tensor");
+            cJSON_AddStringToObject(t, "layer", d->layer);
+            cJSON_AddStringToObject(t, "role", d->role);
+            cJSON_AddStringToObject(t, "format", d->format);
+            cJSON_AddNumberToObject(t, "scale", d->scale);
+            cJSON_AddNumberToObject(t, "nan", (double)d->stats.nan);
+            cJSON_AddNumberToObject(t, "pos_inf", (double)d->stats.pos_inf);
+            cJSON_AddNumberToObject(t, "neg_inf", (double)d->stats.neg_inf);
+            cJSON_AddNumberToObject(t, "count", (double)d->stats.count);
+        }
+        cJSON *og = cJSON_AddObjectToObject(o, "origin");
+        cJSON_AddStringToObject(og, "layer", d->origin_layer);
+        cJSON_AddStringToObject(og, "role", d->origin_role);
+        cJSON_AddStringToObject(o, "cause", pt_cause_name(d->cause));
+        cJSON_AddStringToObject(o, "explanation", d->explanation);
+        cJSON_AddStringToObject(o, "trend", d->trend);
+        cJSON_AddStringToObject(o, "fix", d->fix);
+        cJSON_AddBoolToObject(o, "patch", d->has_patch);
+    }
+    char *s = cJSON_Print(o);
+    cJSON_Delete(o);
+    return s;
+}

@@ -1,0 +1,73 @@
+/* Diagnosis of NaN and divergence incidents from a run's telemetry: the
+ * first step and the first tensor in execution order (forward in layer
+ * order, then backward in reverse) that went non-finite or out of its
+ * format's range; whether that tensor is the origin or only carries a
+ * value that went bad upstream; the trend that led there; a classified
+ * cause; and the policy change that fixes it. */
+#ifndef PRECTUNE_DIAGNOSE_H
+#define PRECTUNE_DIAGNOSE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "prectune/policy.h"
+#include "prectune/stats.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum pt_cause {
+    PT_CAUSE_NONE = 0,
+    PT_CAUSE_BAD_INPUT,            /* non-finite values in the batch itself */
+    PT_CAUSE_ACTIVATION_OVERFLOW,  /* a forward tensor beyond its (fp16) format's range */
+    PT_CAUSE_GRADIENT_OVERFLOW,    /* gradients overflow and the scaler does not absorb it */
+    PT_CAUSE_GRADIENT_UNDERFLOW,   /* gradients flushed to zero (scale too low / format) */
+    PT_CAUSE_FP8_STALE_SCALE,      /* amax jumped past the delayed-scaling history */
+    PT_CAUSE_DEATH_SPIRAL,         /* loss scale at its minimum, steps still overflowing */
+    PT_CAUSE_NOT_PRECISION,        /* spike/divergence also in fp32 (learning rate, data) */
+    PT_CAUSE_VANISHING_CONSTANT,   /* a constant (norm epsilon) that is zero in the format */
+    PT_CAUSE_UNKNOWN,
+    PT_CAUSE_COUNT
+} pt_cause;
+
+const char *pt_cause_name(pt_cause c);
+
+typedef struct pt_diagnosis {
+    int64_t run;
+    char model[64];
+    bool incident;                 /* false: nothing went wrong */
+    int64_t step;                  /* first step with the problem (within the stats interval) */
+    int64_t stats_interval;        /* steps between recorded statistics around it */
+    char kind[32];                 /* "non-finite", "out of range", "loss spike", "divergence", "skip storm" */
+    /* the first bad tensor in execution order */
+    char layer[64];
+    int layer_index;
+    char role[4];
+    char format[16];
+    double scale;
+    pt_stats stats;
+    /* the origin (equals the first bad tensor unless the value came from upstream) */
+    char origin_layer[64];
+    char origin_role[4];
+    char origin_why[768];
+    pt_cause cause;
+    char explanation[2048];
+    char trend[512];
+    char fix[512];                 /* the change, in words */
+    bool has_patch;
+    pt_policy patch;               /* the patched policy (when has_patch) */
+} pt_diagnosis;
+
+/* Diagnoses run `run` of a telemetry database (0: the latest run). */
+pt_status pt_diagnose_db(const char *path, int64_t run, pt_diagnosis *out);
+void pt_diagnosis_free(pt_diagnosis *d);
+/* Plain words for people, and JSON for tools (caller frees). */
+void pt_diagnosis_print(const pt_diagnosis *d, FILE *f);
+char *pt_diagnosis_json(const pt_diagnosis *d);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
