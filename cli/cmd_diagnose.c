@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "prectune/diagnose.h"
@@ -28,7 +29,7 @@ int pt_cmd_diagnose(int argc, char **argv)
         case 'j': json = 1; break;
         case 'p': patch = optarg; break;
         case 'h':
-            printf("usage: prectune diagnose RUN.db [--run ID] [--json] [--patch FILE]\n"
+            printf("usage: prectune diagnose RUN.db|TELEMETRY.csv [--run ID] [--json] [--patch FILE]\n"
                    "\nNames the first step and the first tensor (in execution order: forward by layer,\n"
                    "then backward in reverse) that went non-finite, separates the origin from values\n"
                    "that only carried it, shows the trend that led there, classifies the cause and\n"
@@ -39,8 +40,29 @@ int pt_cmd_diagnose(int argc, char **argv)
         }
     }
     if (optind != argc - 1) return pt_cli_usage_error("diagnose", "expected one RUN.db (see --help)");
+    const char *path = argv[optind];
+    size_t len = strlen(path);
+    char tmpdb[64] = "";
+    pt_status st;
+    if (len > 4 && !strcmp(path + len - 4, ".csv")) {
+        /* telemetry of another framework: import it, then the same diagnosis */
+        snprintf(tmpdb, sizeof tmpdb, "/tmp/prectune-diagnose-%ld.db", (long)getpid());
+        unlink(tmpdb);
+        st = pt_diagnose_import_csv(path, tmpdb);
+        if (st) {
+            unlink(tmpdb);
+            return pt_cli_lib_error("diagnose", st);
+        }
+        path = tmpdb;
+    }
     pt_diagnosis d;
-    pt_status st = pt_diagnose_db(argv[optind], run, &d);
+    st = pt_diagnose_db(path, run, &d);
+    if (tmpdb[0]) {
+        char side[80];
+        unlink(tmpdb);
+        snprintf(side, sizeof side, "%s-wal", tmpdb), unlink(side);
+        snprintf(side, sizeof side, "%s-shm", tmpdb), unlink(side);
+    }
     if (st) return pt_cli_lib_error("diagnose", st);
     if (json) {
         char *s = pt_diagnosis_json(&d);

@@ -50,6 +50,9 @@ static void help(void)
            "                        a step with a non-finite gradient; 0: only then)\n"
            "  --drift-every M       drift against an fp32 shadow every M steps (default 100, 0 off)\n"
            "  --force               use a policy made for another model (fingerprint)\n"
+           "  --stop-on-incident    stop at the first incident (NaN loss, loss spike, divergence,\n"
+           "                        skip storm, growing underflow), keeping the last checkpoint\n"
+           "                        before it; see prectune diagnose\n"
            "  --json                the summary as JSON on stdout\n"
            "  --quiet               no progress line\n");
 }
@@ -136,7 +139,7 @@ int pt_cmd_train(int argc, char **argv)
         PT_DATA_LONGOPTS,                         {"json", no_argument, 0, 'j'},
         {"quiet", no_argument, 0, 'q'},           {"help", no_argument, 0, 'h'},
         {"db", required_argument, 0, 'B'},        {"no-db", no_argument, 0, 'n'},
-        {"force", no_argument, 0, 'F'},
+        {"force", no_argument, 0, 'F'},           {"stop-on-incident", no_argument, 0, 'I'},
         {"stats-every", required_argument, 0, 'K'}, {"drift-every", required_argument, 0, 'M'},
         {0, 0, 0, 0},
     };
@@ -145,7 +148,7 @@ int pt_cmd_train(int argc, char **argv)
     int64_t steps = 0, every = 200, stats_every = 10, drift_every = 100;
     const char *db_path = NULL;
     int no_db = 0;
-    int resume = 0, json = 0, quiet = 0, force = 0, c;
+    int resume = 0, json = 0, quiet = 0, force = 0, stop_on_incident = 0, c;
     pt_data_options dopt = pt_data_options_default();
     optind = 1;
     opterr = 0;
@@ -171,6 +174,7 @@ int pt_cmd_train(int argc, char **argv)
         case 'S': steps_csv = optarg; break;
         case 'B': db_path = optarg; break;
         case 'F': force = 1; break;
+        case 'I': stop_on_incident = 1; break;
         case 'n': no_db = 1; break;
         case 'K':
         case 'M': {
@@ -304,6 +308,7 @@ int pt_cmd_train(int argc, char **argv)
     int64_t start = pt_trainer_steps_done(r.t), total = r.spec.train.steps;
     double last_loss = NAN, tail_loss = 0, last_acc = NAN;
     int64_t tail_n = 0, fp8_clamped = 0, fp8_nan = 0;
+    int stopped_by_incident = 0;
     pt_eval_result ev = {0};
     ev.accuracy = NAN;
     int code = PT_EXIT_OK;
@@ -331,6 +336,12 @@ int pt_cmd_train(int argc, char **argv)
         fp8_nan += rec.fp8_nan_amax;
         if (rec.step >= total - 50 || total - start < 50) tail_loss += rec.loss, tail_n++;
         if (st) break;
+        const char *inc_msg;
+        if (stop_on_incident && pt_trainer_incidents(r.t, &inc_msg) > 0) {
+            st = pt_fail(PT_ERR_STOPPED, "incident: %s (--stop-on-incident)", inc_msg);
+            stopped_by_incident = 1;
+            break;
+        }
         int64_t done = pt_trainer_steps_done(r.t);
         if (r.spec.train.eval_every && done % r.spec.train.eval_every == 0 && done < total) {
             if ((st = pt_trainer_eval(r.t, &ev))) break;
@@ -360,7 +371,12 @@ int pt_cmd_train(int argc, char **argv)
     }
     if (st) {
         /* keep what was done: a checkpoint to resume or diagnose from */
-        if (ckpt[0] && st == PT_ERR_STOPPED) {
+        if (ckpt[0] && st == PT_ERR_STOPPED && stopped_by_incident) {
+            /* the periodic checkpoint stays: it is from before the incident */
+            fprintf(stderr, "prectune train: %s\n", pt_last_error());
+            fprintf(stderr, "the last checkpoint before the incident is %s; prectune diagnose the telemetry\n", ckpt);
+            code = PT_EXIT_FAILED;
+        } else if (ckpt[0] && st == PT_ERR_STOPPED) {
             pt_status s2 = pt_trainer_save(r.t, ckpt);
             fprintf(stderr, "prectune train: %s\n", pt_last_error());
             if (!s2) fprintf(stderr, "checkpoint saved to %s (resume with --resume)\n", ckpt);

@@ -195,6 +195,55 @@ static void copy_policy(pt_policy *dst, const pt_policy *src)
     dst->est_speedup = 0;
 }
 
+/* The layer structure, from the model spec when the run has one (prectune
+ * runs), else from the rows themselves (imported telemetry): layers in the
+ * order they first appear form a chain; a layer with a weight row has a
+ * GEMM; its forward format is the one recorded with its input. */
+static int producer_of(const ctx *c, int li)
+{
+    return c->have_spec && li < c->spec.nlayers ? c->spec.layers[li].in_index[0] : li - 1;
+}
+
+static const row *find_row(const row *rows, int n, int li, const char *role)
+{
+    for (int i = 0; i < n; i++)
+        if (rows[i].layer_index == li && !strcmp(rows[i].role, role)) return &rows[i];
+    return NULL;
+}
+
+static const char *layer_name(const ctx *c, const row *rows, int n, int li)
+{
+    if (c->have_spec && li >= 0 && li < c->spec.nlayers) return c->spec.layers[li].name;
+    for (int i = 0; i < n; i++)
+        if (rows[i].layer_index == li) return rows[i].layer;
+    return "?";
+}
+
+static bool has_gemm(const ctx *c, const row *rows, int n, int li)
+{
+    if (c->have_spec && li < c->spec.nlayers) return pt_layer_has_gemm(c->spec.layers[li].type);
+    return find_row(rows, n, li, "w") != NULL;
+}
+
+static pt_format fwd_format(const ctx *c, const row *rows, int n, int li)
+{
+    if (c->have_spec) return pt_policy_formats(&c->policy, layer_name(c, rows, n, li)).fwd;
+    const row *x = find_row(rows, n, li, "x");
+    pt_format f = x ? pt_format_from_name(x->format) : PT_FMT_COUNT;
+    return f == PT_FMT_COUNT ? PT_FMT_FP32 : f;
+}
+
+static pt_format bwd_format(const ctx *c, const row *rows, int n, int li, bool wgrad)
+{
+    if (c->have_spec) {
+        pt_layer_formats f = pt_policy_formats(&c->policy, layer_name(c, rows, n, li));
+        return wgrad ? f.wgrad : f.dgrad;
+    }
+    const row *r = find_row(rows, n, li, wgrad ? "dw" : "dy");
+    pt_format f = r ? pt_format_from_name(r->format) : PT_FMT_COUNT;
+    return f == PT_FMT_COUNT ? PT_FMT_FP32 : f;
+}
+
 /* Explains the first non-finite tensor of step `step`. */
 static void explain_nonfinite(ctx *c, pt_diagnosis *d, const row *rows, int n, int first)
 {
@@ -205,8 +254,7 @@ static void explain_nonfinite(ctx *c, pt_diagnosis *d, const row *rows, int n, i
     d->layer_index = b->layer_index;
     d->scale = b->s.scale;
     d->stats = b->s;
-    const pt_layer_spec *L = c->have_spec && b->layer_index < c->spec.nlayers ? &c->spec.layers[b->layer_index] : NULL;
-    bool forward = !strcmp(b->role, "x") || !strcmp(b->role, "w");
+    int prod = producer_of(c, b->layer_index);
     /* what the NaN becomes downstream, in words (propagation) */
     char downstream[256] = "";
     for (int i = first + 1; i < n; i++)
@@ -215,7 +263,7 @@ static void explain_nonfinite(ctx *c, pt_diagnosis *d, const row *rows, int n, i
                      "propagation, not another origin", rows[i].layer);
             break;
         }
-    if (!strcmp(b->role, "x") && L && L->in_index[0] < 0) {
+    if (!strcmp(b->role, "x") && prod < 0) {
         d->cause = PT_CAUSE_BAD_INPUT;
         snprintf(d->origin_layer, sizeof d->origin_layer, "(input data)");
         snprintf(d->origin_role, sizeof d->origin_role, "x");
@@ -225,43 +273,45 @@ static void explain_nonfinite(ctx *c, pt_diagnosis *d, const row *rows, int n, i
                  (long long)d->step);
         return;
     }
-    if (!strcmp(b->role, "x") && L) {
+    if (!strcmp(b->role, "x")) {
         /* the producer's inputs were finite (they come earlier in the order) */
-        int j = L->in_index[0];
-        const pt_layer_spec *P = &c->spec.layers[j];
-        snprintf(d->origin_layer, sizeof d->origin_layer, "%s", P->name);
+        int j = prod;
+        const char *pname = layer_name(c, rows, n, j);
+        snprintf(d->origin_layer, sizeof d->origin_layer, "%s", pname);
         snprintf(d->origin_role, sizeof d->origin_role, "x");
         const row *px = NULL;
         for (int i = 0; i < first; i++)
             if (rows[i].layer_index == j && !strcmp(rows[i].role, "x")) px = &rows[i];
-        pt_layer_formats f = pt_policy_formats(&c->policy, P->name);
-        const char *fname = pt_format_info(f.fwd)->name;
-        if (pt_layer_has_gemm(P->type) && px && f.fwd != PT_FMT_FP32 && f.fwd != PT_FMT_TF32 &&
+        pt_format ffwd = fwd_format(c, rows, n, j);
+        const char *fname = pt_format_info(ffwd)->name;
+        bool gemm = has_gemm(c, rows, n, j);
+        const char *ptype = c->have_spec ? pt_layer_type_name(c->spec.layers[j].type) : (gemm ? "GEMM layer" : "layer");
+        if (gemm && px && ffwd != PT_FMT_FP32 && ffwd != PT_FMT_TF32 &&
             (px->s.overflow[sfmt(fname)] > 0 || px->s.absmax * px->s.scale >= format_max(fname))) {
             d->cause = PT_CAUSE_ACTIVATION_OVERFLOW;
             snprintf(d->origin_why, sizeof d->origin_why,
                      "'%s' runs its forward GEMM in %s; its input reaches %.4g (%llu values beyond %s's %.6g), so the "
                      "cast to %s made inf and the GEMM's output is not finite%s",
-                     P->name, fname, (double)px->s.absmax, (unsigned long long)px->s.overflow[sfmt(fname)], fname,
+                     pname, fname, (double)px->s.absmax, (unsigned long long)px->s.overflow[sfmt(fname)], fname,
                      format_max(fname), fname, downstream);
-            trend(c, P->name, "x", d->step + 1, fname, d->trend, sizeof d->trend);
+            trend(c, pname, "x", d->step + 1, fname, d->trend, sizeof d->trend);
             char why[200];
             snprintf(why, sizeof why, "input reached %.4g > %s max at step %lld", (double)px->s.absmax, fname,
                      (long long)d->step);
-            promote(d, c, P->name, PT_FMT_BF16, why);
-            snprintf(d->fix, sizeof d->fix, "run '%s' in bf16 (same range as fp32), or fp32; or scale its input down", P->name);
-        } else if (pt_layer_has_gemm(P->type) && f.fwd == PT_FMT_FP16) {
+            promote(d, c, pname, PT_FMT_BF16, why);
+            snprintf(d->fix, sizeof d->fix, "run '%s' in bf16 (same range as fp32), or fp32; or scale its input down", pname);
+        } else if (gemm && ffwd == PT_FMT_FP16) {
             d->cause = PT_CAUSE_ACTIVATION_OVERFLOW;
             snprintf(d->origin_why, sizeof d->origin_why,
                      "'%s' runs its forward GEMM in fp16 with finite inputs, and its output overflowed fp16's 65504%s",
-                     P->name, downstream);
-            promote(d, c, P->name, PT_FMT_BF16, "forward output overflowed fp16");
-            snprintf(d->fix, sizeof d->fix, "run '%s' in bf16, or fp32", P->name);
+                     pname, downstream);
+            promote(d, c, pname, PT_FMT_BF16, "forward output overflowed fp16");
+            snprintf(d->fix, sizeof d->fix, "run '%s' in bf16, or fp32", pname);
         } else {
             d->cause = PT_CAUSE_UNKNOWN;
             snprintf(d->origin_why, sizeof d->origin_why,
-                     "'%s' (%s, computed in %s) turned finite inputs into non-finite outputs%s", P->name,
-                     pt_layer_type_name(P->type), pt_layer_has_gemm(P->type) ? fname : "fp32", downstream);
+                     "'%s' (%s, computed in %s) turned finite inputs into non-finite outputs%s", pname, ptype,
+                     gemm ? fname : "fp32", downstream);
         }
         return;
     }
@@ -274,17 +324,21 @@ static void explain_nonfinite(ctx *c, pt_diagnosis *d, const row *rows, int n, i
         return;
     }
     /* backward: dy of a layer comes from the layer after it (its reader) */
-    (void)forward;
     const pt_scaler_config *ls = &c->policy.loss_scale;
     int reader = -1;
-    for (int i = 0; c->have_spec && i < c->spec.nlayers; i++)
-        for (int k = 0; k < 2; k++)
-            if (c->spec.layers[i].in_index[k] == b->layer_index && (k == 0 || c->spec.layers[i].type == PT_LAYER_ADD))
-                reader = reader < 0 ? i : reader;
-    const char *culprit = reader >= 0 ? c->spec.layers[reader].name : b->layer;
-    pt_layer_formats f = pt_policy_formats(&c->policy, culprit);
-    const char *gname = pt_format_info(!strcmp(b->role, "dw") ? f.wgrad : f.dgrad)->name;
-    snprintf(d->origin_layer, sizeof d->origin_layer, "%s", !strcmp(b->role, "dw") ? b->layer : culprit);
+    if (c->have_spec) {
+        for (int i = 0; i < c->spec.nlayers; i++)
+            for (int k = 0; k < 2; k++)
+                if (c->spec.layers[i].in_index[k] == b->layer_index && (k == 0 || c->spec.layers[i].type == PT_LAYER_ADD))
+                    reader = reader < 0 ? i : reader;
+    } else if (find_row(rows, n, b->layer_index + 1, "dy")) {
+        reader = b->layer_index + 1;
+    }
+    bool wgrad = !strcmp(b->role, "dw");
+    int culprit_index = wgrad || reader < 0 ? b->layer_index : reader;
+    const char *culprit = layer_name(c, rows, n, culprit_index);
+    const char *gname = pt_format_info(bwd_format(c, rows, n, culprit_index, wgrad))->name;
+    snprintf(d->origin_layer, sizeof d->origin_layer, "%s", culprit);
     snprintf(d->origin_role, sizeof d->origin_role, "dy");
     double scale = 1;
     sqlite3_stmt *s;

@@ -27,6 +27,8 @@ pt_status pt_trainer_instrument(pt_trainer *t, struct pt_telemetry *tel, int64_t
     t->run = run;
     t->stats_every = stats_every;
     t->drift_every = drift_every;
+    pt_incident_config ic = pt_incident_config_default();
+    pt_incident_init(&t->detector, &ic);
     if (!tel) return PT_OK;
     pt_status st = pt_stats_batch_create(t->be, max_requests(t->net), &t->stats);
     if (st) return st;
@@ -65,13 +67,21 @@ pt_status pt_trainer_flush_stats(pt_trainer *t)
     const pt_stats *res;
     int n;
     pt_status st = pt_stats_batch_wait(t->stats, &res, &n);
+    uint64_t under = 0, count = 0;
     for (int i = 0; !st && i < n; i++) {
         const stat_meta *m = &t->meta[i];
         st = pt_telemetry_layer_stats(t->tel, t->run, t->pending_step, m->layer,
                                       t->net->L[m->layer].spec->name, m->role,
                                       pt_format_info(m->format)->name, &res[i]);
+        /* output gradients that flush to zero in the format their GEMM reads them in */
+        int k = m->format == PT_FMT_FP16 ? PT_SFMT_FP16 : m->format == PT_FMT_E5M2 ? PT_SFMT_E5M2
+              : m->format == PT_FMT_E4M3 ? PT_SFMT_E4M3 : m->format == PT_FMT_BF16 ? PT_SFMT_BF16 : -1;
+        if (m->role == PT_ROLE_DY && k >= 0) under += res[i].underflow[k], count += res[i].count - res[i].zero;
     }
     t->pending = 0;
+    pt_incident inc;
+    if (!st && pt_incident_underflow(&t->detector, t->pending_step, under, count, &inc))
+        st = pt_instrument_incident(t, t->pending_step, &inc);
     return st;
 }
 
@@ -160,4 +170,17 @@ pt_status pt_instrument_drift(pt_trainer *t, int64_t step)
     }
     n->train = true;
     return PT_OK;
+}
+
+pt_status pt_instrument_incident(pt_trainer *t, int64_t step, const pt_incident *inc)
+{
+    t->incidents++;
+    snprintf(t->last_incident, sizeof t->last_incident, "%s at step %lld: %s", inc->kind, (long long)step, inc->message);
+    return t->tel ? pt_telemetry_event(t->tel, t->run, step, "incident", inc->kind, inc->message) : PT_OK;
+}
+
+int64_t pt_trainer_incidents(const pt_trainer *t, const char **last)
+{
+    if (last) *last = t->last_incident;
+    return t->incidents;
 }

@@ -216,6 +216,9 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
         return st;
     t->step++;
     rec->ms = now_ms() - t0;
+    pt_incident inc;
+    if (t->tel && pt_incident_step(&t->detector, rec, &inc) && (st = pt_instrument_incident(t, rec->step, &inc)))
+        return st;
     if (out == PT_STEP_DEATH_SPIRAL) {
         const pt_scaler_config *c = &t->scaler.cfg;
         if (c->mode == PT_SCALE_DYNAMIC)

@@ -3,6 +3,7 @@
 #define PT_TRAINER_STATE_H
 
 #include "net.h"
+#include "prectune/incident.h"
 #include "prectune/scaler.h"
 #include "prectune/trainer.h"
 
@@ -32,11 +33,15 @@ struct pt_trainer {
     pt_net *shadow;         /* fp32 copy of the model for drift */
     pt_policy shadow_policy;
     float *drift_a, *drift_b; /* host buffers */
+    pt_incident_detector detector;
+    int64_t incidents;        /* detected so far (recorded as events) */
+    char last_incident[320];
 };
 
 /* Called by pt_trainer_step (instrument.c). */
 pt_status pt_instrument_step(pt_trainer *t, int64_t step, bool nonfinite);
 pt_status pt_instrument_drift(pt_trainer *t, int64_t step);
+pt_status pt_instrument_incident(pt_trainer *t, int64_t step, const pt_incident *inc);
 void pt_instrument_free(pt_trainer *t);
 
 #endif

@@ -48,5 +48,29 @@ if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     out=$("$bin" diagnose c.db); status "clean run" 0 $?
     check "clean run" "no incident" "$out"
 fi
+# ---- --stop-on-incident keeps the checkpoint from before the incident ----------------
+"$bin" train "$ex/model.json" --data "csv:$ex/sensors.csv" --label state --no-standardize \
+    --policy "$src/examples/incidents/fp16-activation-overflow.policy.json" --checkpoint ck \
+    --checkpoint-every 4 --stop-on-incident --quiet > /dev/null 2> stop.err; status "stop on incident" 1 $?
+check "stop on incident" "incident: skip_storm at step 9" "$(cat stop.err)"
+[ -f ck/checkpoint.ptck ] || { echo "FAIL: no checkpoint kept"; fail=1; }
+check "incident recorded" '"incident","skip_storm"' "$("$bin" report ck/telemetry.db --csv events)"
+
+# ---- telemetry of another framework (CSV) ------------------------------------------
+out=$("$bin" diagnose "$src/tests/data/external_telemetry.csv" --json); status "external csv" 1 $?
+check "external step" '"step":	200' "$out"
+check "external origin" '"layer":	"fc1",' "$out"
+check "external cause" '"cause":	"activation_overflow"' "$out"
+check "external trend" "x8.37 per 100 steps" "$out"
+printf 'step,layer,role,count,nan,pos_inf,neg_inf,absmax\n0,fc1,x,10,0,0,0,abc\n' > bad.csv
+err=$("$bin" diagnose bad.csv 2>&1); status "malformed csv" 2 $?
+check "malformed csv position" "bad.csv:2:8: absmax 'abc' is not a number" "$err"
+printf 'step,layer,role,count,nan,pos_inf,neg_inf,absmax\n0,fc1,x,10\n' > ragged.csv
+err=$("$bin" diagnose ragged.csv 2>&1); status "ragged csv" 2 $?
+check "ragged csv" "ragged.csv:2: 4 fields, the header has 8" "$err"
+printf 'step,layer\n' > cols.csv
+err=$("$bin" diagnose cols.csv 2>&1); status "missing column" 2 $?
+check "missing column" "cols.csv:1: no 'role' column" "$err"
+
 [ $fail = 0 ] && echo "cli_diagnose: all checks passed"
 exit $fail

@@ -63,6 +63,10 @@ typedef struct pt_diagnosis {
 /* Diagnoses run `run` of a telemetry database (0: the latest run). */
 pt_status pt_diagnose_db(const char *path, int64_t run, pt_diagnosis *out);
 void pt_diagnosis_free(pt_diagnosis *d);
+/* Imports a telemetry CSV of another framework (columns in the README)
+ * into a new telemetry database at db_path. */
+pt_status pt_diagnose_import_csv(const char *csv_path, const char *db_path);
+
 /* Plain words for people, and JSON for tools (caller frees). */
 void pt_diagnosis_print(const pt_diagnosis *d, FILE *f);
 char *pt_diagnosis_json(const pt_diagnosis *d);

@@ -78,6 +78,11 @@ struct pt_telemetry;
  * the data lives and collected at the next launch or at the flush. */
 pt_status pt_trainer_instrument(pt_trainer *t, struct pt_telemetry *tel, int64_t run,
                                 int64_t stats_every, int64_t drift_every);
+/* Incidents detected so far (non-finite loss, loss spike, divergence, skip
+ * storm, growing gradient underflow; recorded as events of severity
+ * "incident" when instrumented) and the last one's description. */
+int64_t pt_trainer_incidents(const pt_trainer *t, const char **last);
+
 /* Collects statistics still in flight and hands them to the telemetry. */
 pt_status pt_trainer_flush_stats(pt_trainer *t);
 
