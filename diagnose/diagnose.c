@@ -517,6 +517,64 @@ pt_status pt_diagnose_db(const char *path, int64_t run, pt_diagnosis *d)
         }
         free(loss);
         free(stp);
+        /* a spike with an fp8 tensor saturated just then, whose amax jumped
+         * past what the delayed-scaling history had seen */
+        if (d->incident && c.policy.fp8.kind == PT_FP8_DELAYED) {
+            sqlite3_stmt *q;
+            const char *sql = "SELECT layer, role, step, absmax, overflow_e4m3, overflow_e5m2, format FROM layer_stats"
+                              " WHERE run_id = ? AND step <= ? AND format LIKE 'fp8%' AND (overflow_e4m3 > 0 OR"
+                              " overflow_e5m2 > 0) ORDER BY step DESC LIMIT 1";
+            if (sqlite3_prepare_v2(c.db, sql, -1, &q, NULL) == SQLITE_OK) {
+                sqlite3_bind_int64(q, 1, c.run);
+                sqlite3_bind_int64(q, 2, d->step);
+                if (sqlite3_step(q) == SQLITE_ROW) {
+                    snprintf(d->origin_layer, sizeof d->origin_layer, "%s", (const char *)sqlite3_column_text(q, 0));
+                    snprintf(d->origin_role, sizeof d->origin_role, "%s", (const char *)sqlite3_column_text(q, 1));
+                    d->cause = PT_CAUSE_FP8_STALE_SCALE;
+                    snprintf(d->explanation, sizeof d->explanation,
+                             "at step %lld, %lld values of %s/%s (%s, absmax %.4g) saturated: its amax jumped past the "
+                             "delayed-scaling history of %d steps, so the scale was stale; the loss spiked at step %lld",
+                             (long long)sqlite3_column_int64(q, 2),
+                             (long long)(sqlite3_column_int64(q, 4) + sqlite3_column_int64(q, 5)), d->origin_layer,
+                             d->origin_role, (const char *)sqlite3_column_text(q, 6), sqlite3_column_double(q, 3),
+                             c.policy.fp8.amax_history, (long long)d->step);
+                    trend(&c, d->origin_layer, d->origin_role, d->step + 1, "fp8_e4m3", d->trend, sizeof d->trend);
+                    copy_policy(&d->patch, &c.policy);
+                    d->patch.fp8.kind = PT_FP8_CURRENT;
+                    d->has_patch = true;
+                    snprintf(d->fix, sizeof d->fix, "use current scaling for fp8 (the amax of each tensor as it is "
+                             "cast), or a shorter amax history / a margin");
+                }
+                sqlite3_finalize(q);
+            }
+        }
+        /* no spike: gradients flushed to zero, as the detector recorded */
+        if (!d->incident) {
+            sqlite3_stmt *q;
+            if (sqlite3_prepare_v2(c.db, "SELECT step, message FROM events WHERE run_id = ? AND kind = 'gradient_underflow'"
+                                         " ORDER BY step LIMIT 1", -1, &q, NULL) == SQLITE_OK) {
+                sqlite3_bind_int64(q, 1, c.run);
+                if (sqlite3_step(q) == SQLITE_ROW) {
+                    d->incident = true;
+                    d->step = sqlite3_column_int64(q, 0);
+                    snprintf(d->kind, sizeof d->kind, "underflow");
+                    d->cause = PT_CAUSE_GRADIENT_UNDERFLOW;
+                    snprintf(d->explanation, sizeof d->explanation, "%s: small gradients vanish, so those weights stop "
+                             "learning", (const char *)sqlite3_column_text(q, 1));
+                    copy_policy(&d->patch, &c.policy);
+                    if (d->patch.loss_scale.mode == PT_SCALE_NONE) {
+                        d->patch.loss_scale = pt_scaler_config_default(PT_SCALE_DYNAMIC);
+                    } else {
+                        d->patch.loss_scale.mode = PT_SCALE_DYNAMIC;
+                        d->patch.loss_scale.init = fmin(d->patch.loss_scale.init * 256, d->patch.loss_scale.max_scale);
+                    }
+                    d->has_patch = true;
+                    snprintf(d->fix, sizeof d->fix, "raise the loss scale (dynamic, starting at %g), or run the "
+                             "affected layers' gradients in bf16", d->patch.loss_scale.init);
+                }
+                sqlite3_finalize(q);
+            }
+        }
     }
     (void)last_step;
     bool all_fp32 = c.policy.def.fwd <= PT_FMT_TF32 && c.policy.def.dgrad <= PT_FMT_TF32 && c.policy.def.wgrad <= PT_FMT_TF32;

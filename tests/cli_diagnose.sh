@@ -43,6 +43,16 @@ if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     out=$("$bin" train "$src/tests/data/small-mlp.json" --data fashion-mnist --policy s.fix.json \
           --steps 300 --no-db --quiet); status "static patched run" 0 $?
     check "static patched run skips nothing" "(0 skipped" "$out"
+    # ---- fp16 without loss scaling: gradients flush to zero ----------------------------
+    "$bin" train "$src/tests/data/small-mlp.json" --data fashion-mnist --stats-every 20 \
+        --policy "$src/examples/incidents/fp16-without-loss-scaling.policy.json" --db u.db --quiet > /dev/null 2>&1
+    out=$("$bin" diagnose u.db --json --patch u.fix.json 2>/dev/null); status "underflow exit" 1 $?
+    check "underflow cause" '"cause":	"gradient_underflow"' "$out"
+    check "underflow step" '"step":	220' "$out"
+    check "underflow patch" '"mode":	"dynamic"' "$(cat u.fix.json)"
+    "$bin" train "$src/tests/data/small-mlp.json" --data fashion-mnist --stats-every 20 --policy u.fix.json \
+        --db u2.db --quiet > /dev/null 2>&1
+    out=$("$bin" diagnose u2.db); status "underflow fixed" 0 $?
     # ---- a clean run ------------------------------------------------------------
     "$bin" train "$src/tests/data/small-mlp.json" --data fashion-mnist --steps 200 --db c.db --quiet > /dev/null 2>&1
     out=$("$bin" diagnose c.db); status "clean run" 0 $?

@@ -21,7 +21,7 @@ typedef struct pt_incident_config {
     int window;              /* steps in the running median (64) */
     int64_t skip_storm;      /* consecutive skipped steps (10) */
     double divergence;       /* mean of the last window above this times its best (2) */
-    double underflow;        /* share of gradient values flushed to zero (0.25) */
+    double underflow;        /* share of gradient values flushed to zero (0.02), and growing */
 } pt_incident_config;
 
 pt_incident_config pt_incident_config_default(void);
