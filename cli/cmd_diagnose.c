@@ -7,16 +7,21 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "prectune/data.h"
 #include "prectune/diagnose.h"
 
 int pt_cmd_diagnose(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"run", required_argument, 0, 'r'}, {"json", no_argument, 0, 'j'},
-        {"patch", required_argument, 0, 'p'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"patch", required_argument, 0, 'p'}, {"replay", no_argument, 0, 'R'},
+        {"data", required_argument, 0, 'd'}, {"checkpoint", required_argument, 0, 'c'},
+        {"device", required_argument, 0, 'D'}, PT_DATA_LONGOPTS,
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     long long run = 0;
-    int json = 0, c;
-    const char *patch = NULL;
+    int json = 0, replay = 0, c;
+    const char *patch = NULL, *data_spec = NULL, *ckpt = NULL, *device = "cpu";
+    pt_data_options dopt = pt_data_options_default();
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -28,15 +33,26 @@ int pt_cmd_diagnose(int argc, char **argv)
             break;
         case 'j': json = 1; break;
         case 'p': patch = optarg; break;
+        case 'R': replay = 1; break;
+        case 'd': data_spec = optarg; break;
+        case 'c': ckpt = optarg; break;
+        case 'D': device = optarg; break;
         case 'h':
             printf("usage: prectune diagnose RUN.db|TELEMETRY.csv [--run ID] [--json] [--patch FILE]\n"
+                   "       prectune diagnose RUN.db --replay --data SPEC --checkpoint DIR [--label ...]\n"
                    "\nNames the first step and the first tensor (in execution order: forward by layer,\n"
                    "then backward in reverse) that went non-finite, separates the origin from values\n"
                    "that only carried it, shows the trend that led there, classifies the cause and\n"
-                   "proposes the fix; --patch writes the patched policy. Exit 0 when the run had no\n"
-                   "incident, 1 when it had one.\n");
+                   "proposes the fix; --patch writes the patched policy. --replay trains again from the\n"
+                   "latest checkpoint at or before the incident, with statistics on every step, under\n"
+                   "the run's policy (the incident must come back) and under the patch (it must not).\n"
+                   "Exit 0 when the run had no incident, 1 when it had one.\n");
             return PT_EXIT_OK;
-        default: return pt_cli_usage_error("diagnose", "unknown or incomplete option '%s'", argv[optind - 1]);
+        default: {
+            int dd = pt_cli_data_option("diagnose", c, optarg, &dopt);
+            if (dd < 0) return PT_EXIT_USAGE;
+            if (dd == 0) return pt_cli_usage_error("diagnose", "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
         }
     }
     if (optind != argc - 1) return pt_cli_usage_error("diagnose", "expected one RUN.db (see --help)");
@@ -82,6 +98,27 @@ int pt_cmd_diagnose(int argc, char **argv)
         fprintf(stderr, "no policy change to write: %s\n", d.incident ? "the fix is not a precision change" : "no incident");
     }
     int code = d.incident ? PT_EXIT_FAILED : PT_EXIT_OK;
+    if (replay) {
+        if (!data_spec || !ckpt) {
+            pt_diagnosis_free(&d);
+            return pt_cli_usage_error("diagnose", "--replay needs --data SPEC and --checkpoint DIR");
+        }
+        dopt.classification = true;
+        pt_replay_result rr;
+        st = pt_diagnose_replay(argv[optind], &d, data_spec, &dopt, ckpt, device, &rr);
+        if (st) {
+            pt_diagnosis_free(&d);
+            return pt_cli_lib_error("diagnose", st);
+        }
+        printf("replay from the checkpoint of step %lld to step %lld, statistics on every step:\n",
+               (long long)rr.checkpoint_step, (long long)rr.to_step - 1);
+        printf("  with the run's policy   %s: %s\n", rr.original ? "the incident comes back" : "NO INCIDENT",
+               rr.original_what);
+        printf("  with the patch          %s: %s\n", rr.patched ? "THE INCIDENT STAYS" : "no incident",
+               rr.patched_what);
+        printf("%s\n", rr.original && !rr.patched ? "the patch fixes it" : "the replay does not confirm the fix");
+        if (!(rr.original && !rr.patched)) code = PT_EXIT_FAILED;
+    }
     pt_diagnosis_free(&d);
     return code;
 }

@@ -225,7 +225,14 @@ int pt_cmd_train(int argc, char **argv)
             return PT_EXIT_USAGE;
         }
         snprintf(ckpt, sizeof ckpt, "%s/checkpoint.ptck", ckpt_dir);
-        if (resume) {
+        if (!resume || access(ckpt, F_OK) != 0) {
+            /* the state before any step: what a replay of an incident in the
+             * first steps starts from */
+            char initial[4200];
+            snprintf(initial, sizeof initial, "%s/checkpoint-initial.ptck", ckpt_dir);
+            st = pt_trainer_save(r.t, initial);
+        }
+        if (!st && resume) {
             if (access(ckpt, F_OK) == 0) {
                 st = pt_trainer_load(r.t, ckpt);
                 if (!st && !quiet)

@@ -140,3 +140,14 @@ out:
     free(raw);
     return st;
 }
+
+int64_t pt_checkpoint_step(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    ckpt_header h;
+    size_t n = fread(&h, 1, sizeof h, f);
+    fclose(f);
+    if (n != sizeof h || memcmp(h.magic, CKPT_MAGIC, 8) != 0 || h.version != CKPT_VERSION) return -1;
+    return h.step;
+}

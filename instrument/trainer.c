@@ -96,6 +96,7 @@ struct pt_net *pt_trainer_net(pt_trainer *t) { return t->net; }
 int64_t pt_trainer_steps_done(const pt_trainer *t) { return t->step; }
 int64_t pt_trainer_skipped(const pt_trainer *t) { return t->skipped; }
 double pt_trainer_loss_scale(const pt_trainer *t) { return pt_scaler_scale(&t->scaler); }
+void pt_trainer_reset_scaler(pt_trainer *t) { pt_scaler_init(&t->scaler, &t->policy->loss_scale); }
 size_t pt_trainer_param_count(const pt_trainer *t) { return t->net->nparams; }
 
 /* Copies samples idx[0..rows) of a split into the net's input and labels. */

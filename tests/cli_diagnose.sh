@@ -53,6 +53,12 @@ if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     "$bin" train "$src/tests/data/small-mlp.json" --data fashion-mnist --stats-every 20 --policy u.fix.json \
         --db u2.db --quiet > /dev/null 2>&1
     out=$("$bin" diagnose u2.db); status "underflow fixed" 0 $?
+    "$bin" train "$src/tests/data/small-mlp.json" --data fashion-mnist --stats-every 20 \
+        --policy "$src/examples/incidents/fp16-without-loss-scaling.policy.json" --checkpoint uc \
+        --checkpoint-every 100 --stop-on-incident --quiet > /dev/null 2>&1; status "underflow stop" 1 $?
+    out=$("$bin" diagnose uc/telemetry.db --replay --data fashion-mnist --checkpoint uc 2>&1)
+    check "underflow replay from step 200" "replay from the checkpoint of step 200" "$out"
+    check "underflow replay verdict" "the patch fixes it" "$out"
     # ---- a clean run ------------------------------------------------------------
     "$bin" train "$src/tests/data/small-mlp.json" --data fashion-mnist --steps 200 --db c.db --quiet > /dev/null 2>&1
     out=$("$bin" diagnose c.db); status "clean run" 0 $?
@@ -65,6 +71,12 @@ fi
 check "stop on incident" "incident: skip_storm at step 9" "$(cat stop.err)"
 [ -f ck/checkpoint.ptck ] || { echo "FAIL: no checkpoint kept"; fail=1; }
 check "incident recorded" '"incident","skip_storm"' "$("$bin" report ck/telemetry.db --csv events)"
+[ -f ck/checkpoint-initial.ptck ] || { echo "FAIL: no initial checkpoint"; fail=1; }
+out=$("$bin" diagnose ck/telemetry.db --replay --data "csv:$ex/sensors.csv" --label state --no-standardize \
+      --checkpoint ck 2>&1)
+check "replay reproduces" "with the run's policy   the incident comes back: non-finite values from step 0" "$out"
+check "replay patch" "with the patch          no incident" "$out"
+check "replay verdict" "the patch fixes it" "$out"
 
 # ---- telemetry of another framework (CSV) ------------------------------------------
 out=$("$bin" diagnose "$src/tests/data/external_telemetry.csv" --json); status "external csv" 1 $?

@@ -67,6 +67,20 @@ void pt_diagnosis_free(pt_diagnosis *d);
  * into a new telemetry database at db_path. */
 pt_status pt_diagnose_import_csv(const char *csv_path, const char *db_path);
 
+typedef struct pt_replay_result {
+    int64_t checkpoint_step, from_step, to_step;
+    bool original, patched;       /* the incident showed under each policy */
+    char original_what[256], patched_what[256];
+} pt_replay_result;
+
+struct pt_data_options;
+/* Re-runs the incident from the latest checkpoint in ckpt_dir at or before
+ * its step, with statistics every step, under the run's policy and under
+ * the patch (see replay.c). */
+pt_status pt_diagnose_replay(const char *db_path, const pt_diagnosis *d, const char *data_spec,
+                             const struct pt_data_options *dopt, const char *ckpt_dir, const char *device,
+                             pt_replay_result *out);
+
 /* Plain words for people, and JSON for tools (caller frees). */
 void pt_diagnosis_print(const pt_diagnosis *d, FILE *f);
 char *pt_diagnosis_json(const pt_diagnosis *d);

@@ -68,6 +68,11 @@ double pt_trainer_loss_scale(const pt_trainer *t);
  * the checkpoint belongs to this model. */
 pt_status pt_trainer_save(pt_trainer *t, const char *path);
 pt_status pt_trainer_load(pt_trainer *t, const char *path);
+/* Restarts loss scaling from the policy's settings (after loading a
+ * checkpoint written under another policy, as a replay with a patch does). */
+void pt_trainer_reset_scaler(pt_trainer *t);
+/* The step a checkpoint file was written at (-1 when it is not one). */
+int64_t pt_checkpoint_step(const char *path);
 
 struct pt_telemetry;
 /* Instrumentation into run `run` of a telemetry database: per-layer

@@ -1,0 +1,169 @@
+/* Replaying an incident: from the latest checkpoint at or before the
+ * incident's step, the run is trained again to just past it, with
+ * statistics on every step, once under its own policy (the incident must
+ * come back, bit for bit: training is deterministic) and once under the
+ * patched policy (it must not). */
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "prectune/diagnose.h"
+#include "prectune/telemetry.h"
+#include "prectune/trainer.h"
+
+/* Whether the incident shows in [from, to) of a replay. */
+static bool shows(const pt_diagnosis *d, const char *db, int64_t run, int64_t from, int64_t to, char *what, size_t n)
+{
+    sqlite3 *s3;
+    if (sqlite3_open_v2(db, &s3, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) return false;
+    char sql[512];
+    bool hit = false;
+    sqlite3_stmt *q;
+    if (d->cause == PT_CAUSE_GRADIENT_UNDERFLOW) {
+        snprintf(sql, sizeof sql, "SELECT step, 1.0 * sum(underflow_fp16) / max(1, sum(count - zero)) FROM layer_stats"
+                 " WHERE run_id = %lld AND role = 'dy' AND format = 'fp16' AND step >= %lld AND step < %lld"
+                 " GROUP BY step ORDER BY 2 DESC LIMIT 1", (long long)run, (long long)from, (long long)to);
+        if (sqlite3_prepare_v2(s3, sql, -1, &q, NULL) == SQLITE_OK) {
+            double share = 0;
+            int64_t at = -1;
+            if (sqlite3_step(q) == SQLITE_ROW) at = sqlite3_column_int64(q, 0), share = sqlite3_column_double(q, 1);
+            sqlite3_finalize(q);
+            hit = share > 0.02;
+            snprintf(what, n, "at most %.1f%% of the fp16 output gradients flushed to zero%s%lld", 100 * share,
+                     at >= 0 ? " (step " : "", (long long)at);
+            if (at >= 0) strncat(what, ")", n - strlen(what) - 1);
+        }
+    } else {
+        snprintf(sql, sizeof sql, "SELECT min(step), count(*) FROM layer_stats WHERE run_id = %lld AND"
+                 " nan + pos_inf + neg_inf > 0 AND step >= %lld AND step < %lld", (long long)run, (long long)from,
+                 (long long)to);
+        if (sqlite3_prepare_v2(s3, sql, -1, &q, NULL) == SQLITE_OK) {
+            if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int64(q, 1) > 0) {
+                hit = true;
+                snprintf(what, n, "non-finite values from step %lld", (long long)sqlite3_column_int64(q, 0));
+            } else {
+                snprintf(what, n, "every tensor finite in steps %lld to %lld", (long long)from, (long long)to - 1);
+            }
+            sqlite3_finalize(q);
+        }
+    }
+    sqlite3_close(s3);
+    return hit;
+}
+
+static pt_status replay_one(pt_backend *be, const pt_model_spec *spec, const pt_policy *pol, const pt_data *data,
+                            const char *ckpt, int64_t to, const char *db, const pt_diagnosis *d, bool patched,
+                            bool *hit, char *what, size_t n, int64_t *from)
+{
+    pt_trainer *t = NULL;
+    pt_telemetry *tel = NULL;
+    int64_t run = 0;
+    unlink(db);
+    pt_status st = pt_trainer_create(be, spec, pol, data, &t);
+    if (!st) st = pt_trainer_load(t, ckpt);
+    /* the patch's loss-scale settings start here; the original keeps the
+     * checkpoint's scaler state, so that its replay is bit-identical */
+    if (!st && patched) pt_trainer_reset_scaler(t);
+    if (!st) st = pt_telemetry_open(db, &tel);
+    pt_run_info info = {"replay", spec->name, NULL, NULL, NULL, pol->source, pt_backend_name(be), data->desc,
+                        "prectune diagnose --replay", (int64_t)spec->train.seed, to};
+    if (!st) st = pt_telemetry_begin_run(tel, &info, &run);
+    if (!st) st = pt_trainer_instrument(t, tel, run, 1, 0);
+    *from = t ? pt_trainer_steps_done(t) : 0;
+    while (!st && pt_trainer_steps_done(t) < to) {
+        pt_step_record r;
+        st = pt_trainer_step(t, &r);
+        if (st == PT_ERR_STOPPED) st = PT_OK; /* a guard stopping the replay is part of the incident */
+        if (!st) st = pt_telemetry_step(tel, run, &r);
+        if (r.skipped && st == PT_OK && pt_trainer_steps_done(t) >= to) break;
+    }
+    if (!st) st = pt_trainer_flush_stats(t);
+    pt_trainer_destroy(t);
+    if (tel) {
+        pt_status s2 = pt_telemetry_close(tel);
+        if (!st) st = s2;
+    }
+    if (!st) *hit = shows(d, db, run, *from, to, what, n);
+    return st;
+}
+
+pt_status pt_diagnose_replay(const char *db_path, const pt_diagnosis *d, const char *data_spec,
+                             const pt_data_options *dopt, const char *ckpt_dir, const char *device,
+                             pt_replay_result *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!d->incident) return pt_fail(PT_ERR_INVALID, "%s: no incident to replay", db_path);
+    if (!d->has_patch)
+        return pt_fail(PT_ERR_INVALID, "%s: the fix is not a policy change (%s): nothing to replay it with", db_path, d->fix);
+    sqlite3 *s3;
+    if (sqlite3_open_v2(db_path, &s3, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+        return pt_fail(PT_ERR_IO, "%s: cannot open", db_path);
+    sqlite3_stmt *q;
+    char *spec_json = NULL, *pol_json = NULL;
+    if (sqlite3_prepare_v2(s3, "SELECT spec_json, policy_json FROM runs WHERE id = ?", -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(q, 1, d->run);
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            if (sqlite3_column_text(q, 0)) spec_json = strdup((const char *)sqlite3_column_text(q, 0));
+            if (sqlite3_column_text(q, 1)) pol_json = strdup((const char *)sqlite3_column_text(q, 1));
+        }
+        sqlite3_finalize(q);
+    }
+    sqlite3_close(s3);
+    pt_status st = PT_OK;
+    if (!spec_json) st = pt_fail(PT_ERR_INVALID, "%s: run %lld has no model spec (imported telemetry cannot be replayed)",
+                                 db_path, (long long)d->run);
+    pt_model_spec spec;
+    pt_policy pol;
+    bool have_spec = false;
+    pt_policy_init_fp32(&pol);
+    if (!st) st = pt_model_spec_parse(spec_json, "the run's model spec", &spec), have_spec = !st;
+    if (!st && pol_json) {
+        pt_policy_free(&pol);
+        st = pt_policy_parse(pol_json, "the run's policy", &pol);
+    }
+    /* the latest checkpoint at or before the incident */
+    char best[4200] = "";
+    int64_t best_step = -1;
+    const char *names[] = {"checkpoint.ptck", "checkpoint-initial.ptck"};
+    for (int i = 0; !st && i < 2; i++) {
+        char p[4200];
+        snprintf(p, sizeof p, "%s/%s", ckpt_dir, names[i]);
+        int64_t s = pt_checkpoint_step(p);
+        if (s >= 0 && s <= d->step && s > best_step) best_step = s, snprintf(best, sizeof best, "%s", p);
+    }
+    if (!st && best_step < 0)
+        st = pt_fail(PT_ERR_INVALID, "%s: no checkpoint at or before step %lld (train with --checkpoint DIR, which "
+                     "keeps the initial state and periodic checkpoints)", ckpt_dir, (long long)d->step);
+    pt_data data;
+    memset(&data, 0, sizeof data);
+    pt_backend *be = NULL;
+    if (!st) st = pt_data_open(data_spec, dopt, &data);
+    if (!st) st = pt_backend_open(device, &be);
+    int64_t to = d->step + (d->stats_interval > 1 ? d->stats_interval : 1) + 1;
+    char db1[64], db2[64];
+    snprintf(db1, sizeof db1, "/tmp/prectune-replay-%ld-a.db", (long)getpid());
+    snprintf(db2, sizeof db2, "/tmp/prectune-replay-%ld-b.db", (long)getpid());
+    out->checkpoint_step = best_step;
+    out->to_step = to;
+    if (!st) st = replay_one(be, &spec, &pol, &data, best, to, db1, d, false, &out->original, out->original_what,
+                             sizeof out->original_what, &out->from_step);
+    if (!st) st = replay_one(be, &spec, &d->patch, &data, best, to, db2, d, true, &out->patched, out->patched_what,
+                             sizeof out->patched_what, &out->from_step);
+    const char *dbs[] = {db1, db2};
+    for (int i = 0; i < 2; i++) {
+        char side[80];
+        unlink(dbs[i]);
+        snprintf(side, sizeof side, "%s-wal", dbs[i]), unlink(side);
+        snprintf(side, sizeof side, "%s-shm", dbs[i]), unlink(side);
+    }
+    pt_backend_close(be);
+    pt_data_free(&data);
+    pt_policy_free(&pol);
+    if (have_spec) pt_model_spec_free(&spec);
+    free(spec_json);
+    free(pol_json);
+    return st;
+}
