@@ -381,7 +381,9 @@ int pt_cmd_train(int argc, char **argv)
         if (ckpt[0] && st == PT_ERR_STOPPED && stopped_by_incident) {
             /* the periodic checkpoint stays: it is from before the incident */
             fprintf(stderr, "prectune train: %s\n", pt_last_error());
-            fprintf(stderr, "the last checkpoint before the incident is %s; prectune diagnose the telemetry\n", ckpt);
+            fprintf(stderr, "the last checkpoint before the incident is %s%s; prectune diagnose the telemetry\n",
+                    access(ckpt, F_OK) == 0 ? ckpt : ckpt_dir,
+                    access(ckpt, F_OK) == 0 ? "" : "/checkpoint-initial.ptck");
             code = PT_EXIT_FAILED;
         } else if (ckpt[0] && st == PT_ERR_STOPPED) {
             pt_status s2 = pt_trainer_save(r.t, ckpt);

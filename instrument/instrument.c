@@ -68,6 +68,7 @@ pt_status pt_trainer_flush_stats(pt_trainer *t)
     int n;
     pt_status st = pt_stats_batch_wait(t->stats, &res, &n);
     uint64_t under = 0, count = 0;
+    int first_bad = -1; /* the first non-finite tensor in execution order */
     for (int i = 0; !st && i < n; i++) {
         const stat_meta *m = &t->meta[i];
         st = pt_telemetry_layer_stats(t->tel, t->run, t->pending_step, m->layer,
@@ -77,9 +78,21 @@ pt_status pt_trainer_flush_stats(pt_trainer *t)
         int k = m->format == PT_FMT_FP16 ? PT_SFMT_FP16 : m->format == PT_FMT_E5M2 ? PT_SFMT_E5M2
               : m->format == PT_FMT_E4M3 ? PT_SFMT_E4M3 : m->format == PT_FMT_BF16 ? PT_SFMT_BF16 : -1;
         if (m->role == PT_ROLE_DY && k >= 0) under += res[i].underflow[k], count += res[i].count - res[i].zero;
+        if (first_bad < 0 && res[i].nan + res[i].pos_inf + res[i].neg_inf > 0 && (m->role == PT_ROLE_X || m->role == PT_ROLE_W))
+            first_bad = i; /* forward tensors: the requests are in layer order, x and w first */
     }
     t->pending = 0;
     pt_incident inc;
+    if (!st && first_bad >= 0 && !t->reported_nonfinite) {
+        const stat_meta *m = &t->meta[first_bad];
+        inc.kind = "nonfinite_tensor";
+        snprintf(inc.message, sizeof inc.message, "%llu NaN and %llu inf in %s/%s",
+                 (unsigned long long)res[first_bad].nan,
+                 (unsigned long long)(res[first_bad].pos_inf + res[first_bad].neg_inf),
+                 t->net->L[m->layer].spec->name, pt_role_name(m->role));
+        t->reported_nonfinite = true; /* once: the skip-storm detector follows it from there */
+        st = pt_instrument_incident(t, t->pending_step, &inc);
+    }
     if (!st && pt_incident_underflow(&t->detector, t->pending_step, under, count, &inc))
         st = pt_instrument_incident(t, t->pending_step, &inc);
     return st;

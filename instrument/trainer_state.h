@@ -35,6 +35,7 @@ struct pt_trainer {
     float *drift_a, *drift_b; /* host buffers */
     pt_incident_detector detector;
     int64_t incidents;        /* detected so far (recorded as events) */
+    bool reported_nonfinite;  /* a non-finite forward tensor was reported */
     char last_incident[320];
 };
 

@@ -43,6 +43,10 @@ if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     out=$("$bin" train "$src/tests/data/small-mlp.json" --data fashion-mnist --policy s.fix.json \
           --steps 300 --no-db --quiet); status "static patched run" 0 $?
     check "static patched run skips nothing" "(0 skipped" "$out"
+    "$bin" train "$src/tests/data/small-mlp.json" --data fashion-mnist \
+        --policy "$src/examples/incidents/static-scale-too-high.policy.json" --checkpoint sc --quiet > /dev/null 2>&1
+    out=$("$bin" diagnose sc/telemetry.db --replay --data fashion-mnist --checkpoint sc 2>&1)
+    check "static replay verdict" "the patch fixes it" "$out"
     # ---- fp16 without loss scaling: gradients flush to zero ----------------------------
     "$bin" train "$src/tests/data/small-mlp.json" --data fashion-mnist --stats-every 20 \
         --policy "$src/examples/incidents/fp16-without-loss-scaling.policy.json" --db u.db --quiet > /dev/null 2>&1
@@ -68,9 +72,10 @@ fi
 "$bin" train "$ex/model.json" --data "csv:$ex/sensors.csv" --label state --no-standardize \
     --policy "$src/examples/incidents/fp16-activation-overflow.policy.json" --checkpoint ck \
     --checkpoint-every 4 --stop-on-incident --quiet > /dev/null 2> stop.err; status "stop on incident" 1 $?
-check "stop on incident" "incident: skip_storm at step 9" "$(cat stop.err)"
-[ -f ck/checkpoint.ptck ] || { echo "FAIL: no checkpoint kept"; fail=1; }
-check "incident recorded" '"incident","skip_storm"' "$("$bin" report ck/telemetry.db --csv events)"
+check "stop on incident" "incident: nonfinite_tensor at step 0" "$(cat stop.err)"
+check "stop on incident names the tensor" "in norm/x" "$(cat stop.err)"
+check "the checkpoint before it" "before the incident is ck/checkpoint-initial.ptck" "$(cat stop.err)"
+check "incident recorded" '"incident","nonfinite_tensor"' "$("$bin" report ck/telemetry.db --csv events)"
 [ -f ck/checkpoint-initial.ptck ] || { echo "FAIL: no initial checkpoint"; fail=1; }
 out=$("$bin" diagnose ck/telemetry.db --replay --data "csv:$ex/sensors.csv" --label state --no-standardize \
       --checkpoint ck 2>&1)
