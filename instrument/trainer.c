@@ -64,7 +64,8 @@ pt_status pt_trainer_create(pt_backend *be, const pt_model_spec *spec, const pt_
     t->perm = malloc((size_t)data->train.n * sizeof(int64_t));
     if (!st && (!t->x_host || !t->y_host || !t->t_host || !t->out_host || !t->loss_host || !t->perm))
         st = pt_fail(PT_ERR_NOMEM, "out of memory");
-    if (!st) st = pt_backend_alloc(be, sizeof(int32_t) + sizeof(double), (void **)&t->flags);
+    /* the non-finite flag, then (8-byte aligned) the gradients' sum of squares */
+    if (!st) st = pt_backend_alloc(be, 16, (void **)&t->flags);
     if (st) {
         pt_trainer_destroy(t);
         return st;
@@ -177,11 +178,12 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
     rec->loss = loss_sum / ((double)b * accum);
     /* unscale, and look for inf/NaN in any gradient */
     int32_t found = 0;
-    double sumsq = 0;
-    if ((st = pt_backend_memset(t->be, t->flags, 0, sizeof(int32_t))) ||
+    double sumsq = 0, *sumsq_dev = (double *)((char *)t->flags + 8);
+    if ((st = pt_backend_memset(t->be, t->flags, 0, 16)) ||
         (st = pt_backend_unscale_check(t->be, n->grads, n->nparams, (float)(1.0 / scale), t->flags,
-                                       &sumsq)) ||
-        (st = pt_backend_download(t->be, &found, t->flags, sizeof found)))
+                                       sumsq_dev)) ||
+        (st = pt_backend_download(t->be, &found, t->flags, sizeof found)) ||
+        (st = pt_backend_download(t->be, &sumsq, sumsq_dev, sizeof sumsq)))
         return st;
     rec->grad_norm = sqrt(sumsq);
     /* statistics see this step's activations, weights and (unscaled) gradients */

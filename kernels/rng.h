@@ -7,7 +7,13 @@
 
 #include <stdint.h>
 
-static inline uint64_t pt_mix64(uint64_t z)
+#ifdef __CUDACC__
+#define PT_HD __host__ __device__
+#else
+#define PT_HD
+#endif
+
+PT_HD static inline uint64_t pt_mix64(uint64_t z)
 {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
@@ -15,7 +21,7 @@ static inline uint64_t pt_mix64(uint64_t z)
 }
 
 /* The next number of a splitmix64 stream whose state is *s. */
-static inline uint64_t pt_splitmix(uint64_t *s)
+PT_HD static inline uint64_t pt_splitmix(uint64_t *s)
 {
     return pt_mix64(*s += 0x9e3779b97f4a7c15ull);
 }

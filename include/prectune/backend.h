@@ -170,8 +170,9 @@ pt_status pt_backend_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, 
                               const int32_t *argmax, float *dx);
 
 /* g *= inv_scale over all n gradients, and flags[0] = 1 when any is
- * non-finite (flags in backend memory; the caller zeroes it), sumsq[0] =
- * sum of squares of the unscaled gradients (fp64 accumulation on the CPU). */
+ * non-finite (the caller zeroes it), sumsq[0] = sum of squares of the
+ * unscaled gradients (fp64 accumulation); both in backend memory, so that
+ * a device decides skip/no-skip without the host. */
 pt_status pt_backend_unscale_check(pt_backend *be, float *g, size_t n, float inv_scale,
                                    int32_t *flags, double *sumsq);
 /* x *= s */

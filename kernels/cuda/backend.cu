@@ -10,10 +10,7 @@
 #include "check.h"
 #include "kernels.h"
 
-typedef struct cuda_backend {
-    int device;
-    cudaStream_t stream;
-} cuda_backend;
+#include "cuda_backend.h"
 
 /* One statistics launch: tensors whose scale has a key table go to the
  * table kernel, the others (extreme scales) to the exact kernel. */
@@ -34,7 +31,7 @@ typedef struct cuda_batch {
     bool launched, finished;
 } cuda_batch;
 
-static cuda_backend *impl(const pt_backend *be) { return (cuda_backend *)be->impl; }
+static cuda_backend *impl(const pt_backend *be) { return pt_cuda_impl(be); }
 
 extern "C" int pt_cuda_count_devices(void)
 {
@@ -52,6 +49,7 @@ static void cuda_destroy(pt_backend *be)
     if (c) {
         cudaSetDevice(c->device);
         cudaStreamSynchronize(c->stream);
+        pt_cuda_nn_release(c);
         cudaStreamDestroy(c->stream);
         free(c);
     }
@@ -62,7 +60,7 @@ static bool cuda_supports(const pt_backend *be, pt_op op, pt_format f)
 {
     (void)be;
     if (op == PT_OP_STATS) return f == PT_FMT_FP32 || f == PT_FMT_BF16 || f == PT_FMT_FP16;
-    return op == PT_OP_CAST;
+    return true;
 }
 
 static pt_status cuda_alloc(pt_backend *be, size_t bytes, void **ptr)
@@ -298,7 +296,7 @@ static const pt_backend_ops cuda_ops = {
     /* .batch_ready = */ cuda_batch_ready,
     /* .batch_wait = */ cuda_batch_wait,
     /* .cast = */ cuda_cast,
-    /* .nn = */ NULL, /* the training ops come with the CUDA backend issue */
+    /* .nn = */ &pt_cuda_nn_ops,
 };
 
 extern "C" pt_status pt_backend_cuda_create(int device, pt_backend **out)
@@ -327,6 +325,13 @@ extern "C" pt_status pt_backend_cuda_create(int device, pt_backend **out)
     be->impl = c;
     c->device = device;
     c->stream = stream;
+    pt_status st = pt_cuda_nn_init(c);
+    if (st) {
+        cudaStreamDestroy(stream);
+        free(c);
+        free(be);
+        return st;
+    }
     snprintf(be->name, sizeof be->name, "cuda:%d (%s)", device, prop.name);
     *out = be;
     return PT_OK;

@@ -22,7 +22,7 @@
 
 #ifdef CUBLAS_VER_MAJOR
 #define PT_CUBLAS_CHECK(expr) \
-    PT_GPU_CHECK_(cublasStatus_t, CUBLAS_STATUS_SUCCESS, cublasGetStatusString, expr)
+    PT_GPU_CHECK_(cublasStatus_t, CUBLAS_STATUS_SUCCESS, cublasLtGetStatusString, expr)
 #endif
 #ifdef CUDNN_MAJOR
 #define PT_CUDNN_CHECK(expr) \

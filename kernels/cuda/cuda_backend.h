@@ -1,0 +1,28 @@
+/* The CUDA backend's state, shared by backend.cu (memory, statistics,
+ * casts) and nn.cu (the training ops). */
+#ifndef PT_CUDA_BACKEND_H
+#define PT_CUDA_BACKEND_H
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include "../backend_impl.h"
+
+typedef struct cuda_backend {
+    int device;
+    cudaStream_t stream;
+    cublasLtHandle_t lt;
+    void *workspace;          /* cuBLASLt workspace */
+    size_t workspace_bytes;
+    float *scratch[2];        /* operands decoded for a GEMM that cuBLASLt cannot take as they are */
+    size_t scratch_cap[2];
+    double *partials;         /* per-block partial sums (deterministic reductions) */
+} cuda_backend;
+
+static inline cuda_backend *pt_cuda_impl(const pt_backend *be) { return (cuda_backend *)be->impl; }
+
+extern const pt_nn_ops pt_cuda_nn_ops;
+pt_status pt_cuda_nn_init(cuda_backend *c);
+void pt_cuda_nn_release(cuda_backend *c);
+
+#endif

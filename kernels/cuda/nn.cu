@@ -1,0 +1,658 @@
+/* The training ops on the GPU, each the counterpart of kernels/cpu/nn.c
+ * and checked against it op by op (tests/gpu/test_backend_ops.c). Simple,
+ * one-pass kernels with grid-stride loops; reductions whose result feeds
+ * training (sums of squares, parameter gradients) are ordered, never
+ * atomics, so that a run and its resumption agree bit for bit on the same
+ * device. GEMMs go to cuBLASLt. */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "../rng.h"
+#include "check.h"
+#include "cuda_backend.h"
+#include "encode.cuh"
+
+#define PT_CUBLAS_CHECK(expr) \
+    PT_GPU_CHECK_(cublasStatus_t, CUBLAS_STATUS_SUCCESS, cublasLtGetStatusString, expr)
+
+#define THREADS 256
+#define PARTIALS 1024
+
+static cudaStream_t S(pt_backend *be) { return pt_cuda_impl(be)->stream; }
+
+static unsigned blocks_for(size_t n)
+{
+    size_t b = (n + THREADS - 1) / THREADS;
+    return (unsigned)(b < 4096 ? (b ? b : 1) : 4096);
+}
+
+#define GRID_STRIDE(i, n) \
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n); i += (size_t)gridDim.x * blockDim.x)
+
+pt_status pt_cuda_nn_init(cuda_backend *c)
+{
+    PT_CUBLAS_CHECK(cublasLtCreate(&c->lt));
+    c->workspace_bytes = 32u << 20;
+    PT_CUDA_CHECK(cudaMalloc(&c->workspace, c->workspace_bytes));
+    PT_CUDA_CHECK(cudaMalloc((void **)&c->partials, PARTIALS * sizeof(double)));
+    return PT_OK;
+}
+
+void pt_cuda_nn_release(cuda_backend *c)
+{
+    if (c->lt) cublasLtDestroy(c->lt);
+    cudaFree(c->workspace);
+    cudaFree(c->partials);
+    cudaFree(c->scratch[0]);
+    cudaFree(c->scratch[1]);
+}
+
+/* ---- decode / round ------------------------------------------------------- */
+
+template <int F> __device__ __forceinline__ float dev_decode(const void *p, size_t i)
+{
+    if (F == PT_FMT_FP32 || F == PT_FMT_TF32) return ((const float *)p)[i];
+    if (F == PT_FMT_BF16) return __uint_as_float((uint32_t)((const unsigned short *)p)[i] << 16);
+    if (F == PT_FMT_FP16) return __half2float(__ushort_as_half(((const unsigned short *)p)[i]));
+    __half_raw h = __nv_cvt_fp8_to_halfraw(((const __nv_fp8_storage_t *)p)[i], F == PT_FMT_E4M3 ? __NV_E4M3 : __NV_E5M2);
+    return __half2float(__half(h));
+}
+
+template <int F> __global__ void decode_kernel(const void *in, float *out, size_t n, const float *scale_inv)
+{
+    float s = scale_inv ? *scale_inv : 1.0f;
+    GRID_STRIDE(i, n) out[i] = dev_decode<F>(in, i) * s;
+}
+
+template <int F> __global__ void round_kernel(float *x, size_t n)
+{
+    GRID_STRIDE(i, n) {
+        uint32_t c = pt_dev_encode<F>(x[i], 0);
+        if (F == PT_FMT_FP32 || F == PT_FMT_TF32) x[i] = __uint_as_float(c);
+        else if (F == PT_FMT_BF16) x[i] = __uint_as_float(c << 16);
+        else if (F == PT_FMT_FP16) x[i] = __half2float(__ushort_as_half((unsigned short)c));
+        else x[i] = __half2float(__half(__nv_cvt_fp8_to_halfraw((__nv_fp8_storage_t)c, F == PT_FMT_E4M3 ? __NV_E4M3 : __NV_E5M2)));
+    }
+}
+
+#define DISPATCH_FMT(f, KERNEL, ...)                                                                   \
+    switch (f) {                                                                                       \
+    case PT_FMT_FP32: KERNEL<PT_FMT_FP32><<<blocks_for(n), THREADS, 0, S(be)>>>(__VA_ARGS__); break;   \
+    case PT_FMT_TF32: KERNEL<PT_FMT_TF32><<<blocks_for(n), THREADS, 0, S(be)>>>(__VA_ARGS__); break;   \
+    case PT_FMT_BF16: KERNEL<PT_FMT_BF16><<<blocks_for(n), THREADS, 0, S(be)>>>(__VA_ARGS__); break;   \
+    case PT_FMT_FP16: KERNEL<PT_FMT_FP16><<<blocks_for(n), THREADS, 0, S(be)>>>(__VA_ARGS__); break;   \
+    case PT_FMT_E4M3: KERNEL<PT_FMT_E4M3><<<blocks_for(n), THREADS, 0, S(be)>>>(__VA_ARGS__); break;   \
+    default: KERNEL<PT_FMT_E5M2><<<blocks_for(n), THREADS, 0, S(be)>>>(__VA_ARGS__); break;            \
+    }
+
+static pt_status cu_decode(pt_backend *be, pt_format from, const void *in, float *out, size_t n, const float *scale_inv)
+{
+    if (!n) return PT_OK;
+    DISPATCH_FMT(from, decode_kernel, in, out, n, scale_inv);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+static pt_status cu_round(pt_backend *be, pt_format f, float *x, size_t n)
+{
+    if (!n) return PT_OK;
+    DISPATCH_FMT(f, round_kernel, x, n);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+/* ---- GEMM through cuBLASLt ---------------------------------------------- */
+
+static pt_status scratch(cuda_backend *c, int slot, size_t n, float **out)
+{
+    if (c->scratch_cap[slot] < n) {
+        cudaFree(c->scratch[slot]);
+        c->scratch[slot] = NULL;
+        c->scratch_cap[slot] = 0;
+        PT_CUDA_CHECK(cudaMalloc((void **)&c->scratch[slot], n * sizeof(float)));
+        c->scratch_cap[slot] = n;
+    }
+    *out = c->scratch[slot];
+    return PT_OK;
+}
+
+static cudaDataType_t lt_type(pt_format f)
+{
+    return f == PT_FMT_BF16 ? CUDA_R_16BF : f == PT_FMT_FP16 ? CUDA_R_16F : CUDA_R_32F;
+}
+
+/* C[m,n] (row-major) = op(A)[m,k] op(B)[k,n]: in cuBLASLt's column-major
+ * terms that is C^T[n,m] = op(B)^T op(A)^T, so B goes first. Operands
+ * cuBLASLt takes as they are: fp32, tf32 (fp32 storage, tf32 compute),
+ * bf16 and fp16 of the same format; fp8 and mixed formats are decoded to
+ * fp32 first (exact products, fp32 accumulation: the emulation of an fp8
+ * GEMM; the fused fp8 path is the CUDA backend issue's next step). */
+static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
+{
+    cuda_backend *cb = pt_cuda_impl(be);
+    if (!g->m || !g->n) return PT_OK;
+    pt_operand a = g->a, b = g->b;
+    bool native = a.fmt == b.fmt && (a.fmt == PT_FMT_FP32 || a.fmt == PT_FMT_TF32 || a.fmt == PT_FMT_BF16 ||
+                                     a.fmt == PT_FMT_FP16) && !a.scale_inv && !b.scale_inv;
+    pt_format f = a.fmt;
+    if (!native) {
+        float *da, *db;
+        size_t na = (size_t)g->m * g->k, nb = (size_t)g->k * g->n;
+        pt_status st;
+        if ((st = scratch(cb, 0, na, &da)) || (st = scratch(cb, 1, nb, &db)) ||
+            (st = cu_decode(be, a.fmt, a.data, da, na, a.scale_inv)) ||
+            (st = cu_decode(be, b.fmt, b.data, db, nb, b.scale_inv)))
+            return st;
+        a.data = da, b.data = db, a.fmt = b.fmt = f = PT_FMT_FP32;
+        a.scale_inv = b.scale_inv = NULL;
+    }
+    cublasComputeType_t ct = f == PT_FMT_TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32
+                           : f == PT_FMT_FP32 ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F;
+    cublasLtMatmulDesc_t op = NULL;
+    cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
+    cublasLtMatmulPreference_t pref = NULL;
+    pt_status st = PT_OK;
+    cublasOperation_t ta = b.trans ? CUBLAS_OP_T : CUBLAS_OP_N, tb = a.trans ? CUBLAS_OP_T : CUBLAS_OP_N;
+    uint64_t M = (uint64_t)g->n, N = (uint64_t)g->m, K = (uint64_t)g->k;
+    int64_t lda = b.trans ? (int64_t)K : (int64_t)M, ldb = a.trans ? (int64_t)N : (int64_t)K;
+    float alpha = 1.0f, beta = g->beta;
+    bool bias = g->bias != NULL;
+    cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+#define LT(x)                                                                                     \
+    do {                                                                                          \
+        cublasStatus_t e_ = (x);                                                                  \
+        if (e_ != CUBLAS_STATUS_SUCCESS && !st)                                                   \
+            st = pt_fail(PT_ERR_CUDA, "%s: %s [gemm %dx%dx%d, %s]", #x, cublasLtGetStatusString(e_), g->m, \
+                         g->n, g->k, pt_format_info(f)->name);                                   \
+    } while (0)
+    LT(cublasLtMatmulDescCreate(&op, ct, CUDA_R_32F));
+    LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+    LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+    LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    if (bias) LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g->bias, sizeof g->bias));
+    LT(cublasLtMatrixLayoutCreate(&la, lt_type(f), ta == CUBLAS_OP_N ? M : K, ta == CUBLAS_OP_N ? K : M, lda));
+    LT(cublasLtMatrixLayoutCreate(&lb, lt_type(f), tb == CUBLAS_OP_N ? K : N, tb == CUBLAS_OP_N ? N : K, ldb));
+    LT(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, M, N, (int64_t)M));
+    LT(cublasLtMatmulPreferenceCreate(&pref));
+    LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cb->workspace_bytes,
+                                            sizeof cb->workspace_bytes));
+    cublasLtMatmulHeuristicResult_t heur;
+    int found = 0;
+    if (!st) LT(cublasLtMatmulAlgoGetHeuristic(cb->lt, op, la, lb, lc, lc, pref, 1, &heur, &found));
+    if (!st && !found)
+        st = pt_fail(PT_ERR_CUDA, "cuBLASLt has no algorithm for a %dx%dx%d %s GEMM", g->m, g->n, g->k,
+                     pt_format_info(f)->name);
+    if (!st)
+        LT(cublasLtMatmul(cb->lt, op, &alpha, b.data, la, a.data, lb, &beta, c, lc, c, lc, &heur.algo,
+                          cb->workspace, cb->workspace_bytes, cb->stream));
+#undef LT
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    if (lc) cublasLtMatrixLayoutDestroy(lc);
+    if (lb) cublasLtMatrixLayoutDestroy(lb);
+    if (la) cublasLtMatrixLayoutDestroy(la);
+    if (op) cublasLtMatmulDescDestroy(op);
+    /* the GEMM writes its output in out_fmt (fp32 storage here) */
+    if (!st && g->out_fmt != PT_FMT_FP32) st = cu_round(be, g->out_fmt, c, (size_t)g->m * g->n);
+    return st;
+}
+
+/* ---- elementwise ----------------------------------------------------------- */
+
+#define INV_SQRT2 0.70710678118654752440f
+#define INV_SQRT2PI 0.39894228040143267794f
+
+__global__ void act_fwd_kernel(int a, const float *x, float *y, size_t n)
+{
+    GRID_STRIDE(i, n) y[i] = a == PT_ACT_RELU ? (x[i] > 0.0f ? x[i] : 0.0f) : 0.5f * x[i] * (1.0f + erff(x[i] * INV_SQRT2));
+}
+
+__global__ void act_bwd_kernel(int a, const float *x, const float *dy, float *dx, size_t n)
+{
+    GRID_STRIDE(i, n) {
+        if (a == PT_ACT_RELU) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+        else {
+            float cdf = 0.5f * (1.0f + erff(x[i] * INV_SQRT2)), pdf = INV_SQRT2PI * expf(-0.5f * x[i] * x[i]);
+            dx[i] = dy[i] * (cdf + x[i] * pdf);
+        }
+    }
+}
+
+__global__ void add_kernel(const float *a, const float *b, float *y, size_t n) { GRID_STRIDE(i, n) y[i] = a[i] + b[i]; }
+__global__ void acc_kernel(const float *a, float *y, size_t n) { GRID_STRIDE(i, n) y[i] += a[i]; }
+__global__ void scale_kernel(float *x, size_t n, float s) { GRID_STRIDE(i, n) x[i] *= s; }
+
+static pt_status cu_act_fwd(pt_backend *be, pt_act a, const float *x, float *y, size_t n)
+{
+    if (n) act_fwd_kernel<<<blocks_for(n), THREADS, 0, S(be)>>>(a, x, y, n);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+static pt_status cu_act_bwd(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n)
+{
+    if (n) act_bwd_kernel<<<blocks_for(n), THREADS, 0, S(be)>>>(a, x, dy, dx, n);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+static pt_status cu_add(pt_backend *be, const float *a, const float *b, float *y, size_t n)
+{
+    if (n) add_kernel<<<blocks_for(n), THREADS, 0, S(be)>>>(a, b, y, n);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+static pt_status cu_acc(pt_backend *be, const float *a, float *y, size_t n)
+{
+    if (n) acc_kernel<<<blocks_for(n), THREADS, 0, S(be)>>>(a, y, n);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+static pt_status cu_scale(pt_backend *be, float *x, size_t n, float s)
+{
+    if (n) scale_kernel<<<blocks_for(n), THREADS, 0, S(be)>>>(x, n, s);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+/* column sums, one thread per column, rows in order */
+__global__ void bias_grad_kernel(const float *dy, float *db, int rows, int n, float beta)
+{
+    int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= n) return;
+    float s = db[j] * beta;
+    for (int i = 0; i < rows; i++) s += dy[(size_t)i * n + j];
+    db[j] = s;
+}
+
+static pt_status cu_bias_grad(pt_backend *be, const float *dy, float *db, int rows, int n, float beta)
+{
+    if (n) bias_grad_kernel<<<(n + THREADS - 1) / THREADS, THREADS, 0, S(be)>>>(dy, db, rows, n, beta);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+/* ---- layer norm, losses: a warp per row ----------------------------------- */
+
+__device__ __forceinline__ float warp_sum(float v)
+{
+    for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ float warp_max(float v)
+{
+    for (int o = 16; o; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+__global__ void layernorm_fwd_kernel(const float *x, const float *g, const float *b, float eps, float *y,
+                                     float *mean, float *rstd, int rows, int c)
+{
+    int r = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    const float *xr = x + (size_t)r * c;
+    float s = 0;
+    for (int j = lane; j < c; j += 32) s += xr[j];
+    float mu = warp_sum(s) / c, v = 0;
+    for (int j = lane; j < c; j += 32) v += (xr[j] - mu) * (xr[j] - mu);
+    float rs = rsqrtf(warp_sum(v) / c + eps);
+    for (int j = lane; j < c; j += 32) y[(size_t)r * c + j] = (xr[j] - mu) * rs * g[j] + b[j];
+    if (!lane) mean[r] = mu, rstd[r] = rs;
+}
+
+__global__ void layernorm_bwd_dx_kernel(const float *x, const float *g, const float *mean, const float *rstd,
+                                        const float *dy, float *dx, int rows, int c)
+{
+    int r = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    const float *xr = x + (size_t)r * c, *dr = dy + (size_t)r * c;
+    float sg = 0, sgx = 0;
+    for (int j = lane; j < c; j += 32) {
+        float xh = (xr[j] - mean[r]) * rstd[r], gg = dr[j] * g[j];
+        sg += gg, sgx += gg * xh;
+    }
+    float mg = warp_sum(sg) / c, mgx = warp_sum(sgx) / c;
+    for (int j = lane; j < c; j += 32) {
+        float xh = (xr[j] - mean[r]) * rstd[r];
+        dx[(size_t)r * c + j] = rstd[r] * (dr[j] * g[j] - mg - xh * mgx);
+    }
+}
+
+__global__ void layernorm_bwd_param_kernel(const float *x, const float *mean, const float *rstd, const float *dy,
+                                           float *dg, float *dbeta, int rows, int c)
+{
+    int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= c) return;
+    float a = dg[j], b = dbeta[j];
+    for (int r = 0; r < rows; r++) {
+        float d = dy[(size_t)r * c + j];
+        a += d * (x[(size_t)r * c + j] - mean[r]) * rstd[r];
+        b += d;
+    }
+    dg[j] = a, dbeta[j] = b;
+}
+
+static pt_status cu_layernorm_fwd(pt_backend *be, const float *x, const float *g, const float *b, float eps,
+                                  float *y, float *mean, float *rstd, int rows, int c)
+{
+    if (rows) layernorm_fwd_kernel<<<(rows + 7) / 8, 256, 0, S(be)>>>(x, g, b, eps, y, mean, rstd, rows, c);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+static pt_status cu_layernorm_bwd(pt_backend *be, const float *x, const float *g, const float *mean,
+                                  const float *rstd, const float *dy, float *dx, float *dg, float *db, int rows, int c)
+{
+    if (!rows) return PT_OK;
+    layernorm_bwd_dx_kernel<<<(rows + 7) / 8, 256, 0, S(be)>>>(x, g, mean, rstd, dy, dx, rows, c);
+    PT_CUDA_CHECK_LAUNCH();
+    layernorm_bwd_param_kernel<<<(c + THREADS - 1) / THREADS, THREADS, 0, S(be)>>>(x, mean, rstd, dy, dg, db, rows, c);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+__global__ void softmax_ce_kernel(const float *z, const int32_t *labels, float *loss, float *dz, int rows, int c,
+                                  float gs, int *bad)
+{
+    int r = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    const float *zr = z + (size_t)r * c;
+    int y = labels[r];
+    if (y < 0 || y >= c) {
+        if (!lane) atomicExch(bad, r + 1);
+        return;
+    }
+    float mx = -INFINITY;
+    for (int j = lane; j < c; j += 32) mx = fmaxf(mx, zr[j]);
+    mx = warp_max(mx);
+    float se = 0;
+    for (int j = lane; j < c; j += 32) se += expf(zr[j] - mx);
+    float lse = mx + logf(warp_sum(se));
+    if (!lane) loss[r] = lse - zr[y];
+    if (dz)
+        for (int j = lane; j < c; j += 32) dz[(size_t)r * c + j] = (expf(zr[j] - lse) - (j == y ? 1.0f : 0.0f)) * gs;
+}
+
+static pt_status cu_softmax_ce(pt_backend *be, const float *z, const int32_t *labels, float *loss, float *dz,
+                               int rows, int c, float gs)
+{
+    if (!rows) return PT_OK;
+    double *partials = pt_cuda_impl(be)->partials; /* reused as the bad-label flag */
+    int *bad = (int *)partials;
+    PT_CUDA_CHECK(cudaMemsetAsync(bad, 0, sizeof(int), S(be)));
+    softmax_ce_kernel<<<(rows + 7) / 8, 256, 0, S(be)>>>(z, labels, loss, dz, rows, c, gs, bad);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK; /* labels are validated when data is loaded; a bad one leaves its row untouched */
+}
+
+__global__ void mse_kernel(const float *y, const float *t, float *loss, float *dy, int rows, int c, float gs)
+{
+    int r = blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= rows) return;
+    float s = 0;
+    for (int j = 0; j < c; j++) {
+        float d = y[(size_t)r * c + j] - t[(size_t)r * c + j];
+        s += d * d;
+        if (dy) dy[(size_t)r * c + j] = 2.0f * d / (float)c * gs;
+    }
+    loss[r] = s / c;
+}
+
+static pt_status cu_mse(pt_backend *be, const float *y, const float *t, float *loss, float *dy, int rows, int c, float gs)
+{
+    if (rows) mse_kernel<<<(rows + THREADS - 1) / THREADS, THREADS, 0, S(be)>>>(y, t, loss, dy, rows, c, gs);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+__global__ void dropout_kernel(const float *x, float *y, size_t n, uint32_t threshold, float keep_scale, uint64_t seed)
+{
+    GRID_STRIDE(i, n) {
+        uint32_t r = (uint32_t)(pt_mix64(seed + 0x9e3779b97f4a7c15ull * (i + 1)) >> 32);
+        y[i] = r >= threshold ? x[i] * keep_scale : 0.0f;
+    }
+}
+
+static pt_status cu_dropout(pt_backend *be, const float *x, float *y, size_t n, float p, uint64_t seed, bool backward)
+{
+    (void)backward;
+    uint32_t threshold = (uint32_t)((double)p * 4294967296.0);
+    if (n) dropout_kernel<<<blocks_for(n), THREADS, 0, S(be)>>>(x, y, n, threshold, 1.0f / (1.0f - p), seed);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+/* ---- convolution helpers and pooling --------------------------------------- */
+
+__global__ void im2col_kernel(pt_conv_shape s, const float *x, float *cols, size_t total)
+{
+    int kk = s.k * s.k, width = s.c * kk;
+    GRID_STRIDE(idx, total) {
+        size_t row = idx / width;
+        int col = (int)(idx % width), c = col / kk, ky = (col % kk) / s.k, kx = col % s.k;
+        int ox = (int)(row % s.ow), oy = (int)((row / s.ow) % s.oh), n = (int)(row / ((size_t)s.ow * s.oh));
+        int iy = oy * s.stride - s.pad + ky, ix = ox * s.stride - s.pad + kx;
+        cols[idx] = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w ? x[(((size_t)n * s.c + c) * s.h + iy) * s.w + ix] : 0.0f;
+    }
+}
+
+/* gather: each input element sums the column entries it fed (no atomics) */
+__global__ void col2im_kernel(pt_conv_shape s, const float *cols, float *dx, size_t total)
+{
+    int kk = s.k * s.k, width = s.c * kk;
+    GRID_STRIDE(idx, total) {
+        int ix = (int)(idx % s.w), iy = (int)((idx / s.w) % s.h), c = (int)((idx / ((size_t)s.w * s.h)) % s.c);
+        int n = (int)(idx / ((size_t)s.w * s.h * s.c));
+        float acc = 0;
+        for (int ky = 0; ky < s.k; ky++)
+            for (int kx = 0; kx < s.k; kx++) {
+                int ty = iy + s.pad - ky, tx = ix + s.pad - kx;
+                if (ty < 0 || tx < 0 || ty % s.stride || tx % s.stride) continue;
+                int oy = ty / s.stride, ox = tx / s.stride;
+                if (oy >= s.oh || ox >= s.ow) continue;
+                acc += cols[(((size_t)n * s.oh + oy) * s.ow + ox) * width + c * kk + ky * s.k + kx];
+            }
+        dx[idx] += acc;
+    }
+}
+
+static pt_status cu_im2col(pt_backend *be, const pt_conv_shape *s, const float *x, float *cols)
+{
+    size_t total = (size_t)s->n * s->oh * s->ow * s->c * s->k * s->k;
+    if (total) im2col_kernel<<<blocks_for(total), THREADS, 0, S(be)>>>(*s, x, cols, total);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+static pt_status cu_col2im(pt_backend *be, const pt_conv_shape *s, const float *cols, float *dx)
+{
+    size_t total = (size_t)s->n * s->c * s->h * s->w;
+    if (total) col2im_kernel<<<blocks_for(total), THREADS, 0, S(be)>>>(*s, cols, dx, total);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+__global__ void rows_nchw_kernel(const float *rows, float *nchw, int n, int c, int p, bool backward, size_t total)
+{
+    GRID_STRIDE(idx, total) {
+        int ch = (int)(idx % c);
+        size_t q = (idx / c) % p, b = idx / ((size_t)c * p);
+        size_t t = (b * c + ch) * p + q;
+        if (backward) ((float *)rows)[idx] = nchw[t];
+        else nchw[t] = rows[idx];
+    }
+}
+
+static pt_status cu_rows_to_nchw(pt_backend *be, const float *rows, float *nchw, int n, int c, int p, bool backward)
+{
+    size_t total = (size_t)n * c * p;
+    if (total) rows_nchw_kernel<<<blocks_for(total), THREADS, 0, S(be)>>>(rows, nchw, n, c, p, backward, total);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+__global__ void pool_fwd_kernel(bool max, pt_conv_shape s, const float *x, float *y, int32_t *argmax, size_t total)
+{
+    GRID_STRIDE(o, total) {
+        int ox = (int)(o % s.ow), oy = (int)((o / s.ow) % s.oh);
+        size_t nc = o / ((size_t)s.ow * s.oh);
+        const float *xc = x + nc * s.h * s.w;
+        float best = -INFINITY, sum = 0;
+        int arg = -1, cnt = 0;
+        for (int ky = 0; ky < s.k; ky++)
+            for (int kx = 0; kx < s.k; kx++) {
+                int iy = oy * s.stride - s.pad + ky, ix = ox * s.stride - s.pad + kx;
+                if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
+                float v = xc[iy * s.w + ix];
+                if (arg < 0 || v > best || isnan(v)) best = v, arg = iy * s.w + ix;
+                sum += v;
+                cnt++;
+            }
+        if (max) y[o] = best, argmax[o] = arg;
+        else y[o] = cnt ? sum / (float)(s.k * s.k) : 0.0f;
+    }
+}
+
+/* gather: each input element sums the gradients of the windows it won (max) or joined (avg) */
+__global__ void pool_bwd_kernel(bool max, pt_conv_shape s, const float *dy, const int32_t *argmax, float *dx, size_t total)
+{
+    GRID_STRIDE(idx, total) {
+        int ix = (int)(idx % s.w), iy = (int)((idx / s.w) % s.h);
+        size_t nc = idx / ((size_t)s.w * s.h);
+        float acc = 0;
+        for (int ky = 0; ky < s.k; ky++)
+            for (int kx = 0; kx < s.k; kx++) {
+                int ty = iy + s.pad - ky, tx = ix + s.pad - kx;
+                if (ty < 0 || tx < 0 || ty % s.stride || tx % s.stride) continue;
+                int oy = ty / s.stride, ox = tx / s.stride;
+                if (oy >= s.oh || ox >= s.ow) continue;
+                size_t o = (nc * s.oh + oy) * s.ow + ox;
+                if (max) acc += argmax[o] == iy * s.w + ix ? dy[o] : 0.0f;
+                else acc += dy[o] / (float)(s.k * s.k);
+            }
+        dx[idx] += acc;
+    }
+}
+
+static pt_status cu_pool_fwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *x, float *y, int32_t *argmax)
+{
+    size_t total = (size_t)s->n * s->c * s->oh * s->ow;
+    if (total) pool_fwd_kernel<<<blocks_for(total), THREADS, 0, S(be)>>>(max, *s, x, y, argmax, total);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+static pt_status cu_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *dy, const int32_t *argmax, float *dx)
+{
+    size_t total = (size_t)s->n * s->c * s->h * s->w;
+    if (total) pool_bwd_kernel<<<blocks_for(total), THREADS, 0, S(be)>>>(max, *s, dy, argmax, dx, total);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+/* ---- unscale + check, optimizers ------------------------------------------ */
+
+/* fixed grid, per-block partial sums in fp64, then one block adds them in
+ * order: the same sum every time */
+__global__ void unscale_kernel(float *g, size_t n, float inv, int32_t *flags, double *partials)
+{
+    __shared__ double sh[THREADS];
+    double s = 0;
+    int bad = 0;
+    GRID_STRIDE(i, n) {
+        float v = g[i] * inv;
+        g[i] = v;
+        bad |= !isfinite(v);
+        s += (double)v * v;
+    }
+    if (bad) flags[0] = 1;
+    sh[threadIdx.x] = s;
+    __syncthreads();
+    for (int o = THREADS / 2; o; o >>= 1) {
+        if (threadIdx.x < o) sh[threadIdx.x] += sh[threadIdx.x + o];
+        __syncthreads();
+    }
+    if (!threadIdx.x) partials[blockIdx.x] = sh[0];
+}
+
+__global__ void sum_partials_kernel(const double *partials, int n, double *out)
+{
+    if (threadIdx.x || blockIdx.x) return;
+    double s = 0;
+    for (int i = 0; i < n; i++) s += partials[i];
+    *out = s;
+}
+
+static pt_status cu_unscale_check(pt_backend *be, float *g, size_t n, float inv, int32_t *flags, double *sumsq)
+{
+    unsigned grid = blocks_for(n) < PARTIALS ? blocks_for(n) : PARTIALS;
+    unscale_kernel<<<grid, THREADS, 0, S(be)>>>(g, n, inv, flags, pt_cuda_impl(be)->partials);
+    PT_CUDA_CHECK_LAUNCH();
+    sum_partials_kernel<<<1, 32, 0, S(be)>>>(pt_cuda_impl(be)->partials, (int)grid, sumsq);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+__global__ void adamw_kernel(float lr, float b1, float b2, float eps, float decay, float step_size, float bc2_sqrt,
+                             float *w, const float *g, float *m, float *v, size_t n)
+{
+    GRID_STRIDE(i, n) {
+        float wi = w[i] * decay;
+        m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+        v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
+        w[i] = wi - step_size * m[i] / denom;
+    }
+}
+
+static pt_status cu_adamw(pt_backend *be, const pt_adamw *h, float *w, const float *g, float *m, float *v, size_t n)
+{
+    /* the same host arithmetic as the CPU backend */
+    float bc1 = 1.0f - powf(h->beta1, (float)h->step), bc2 = 1.0f - powf(h->beta2, (float)h->step);
+    float step_size = h->lr / bc1, bc2_sqrt = sqrtf(bc2), decay = 1.0f - h->lr * h->weight_decay;
+    if (n) adamw_kernel<<<blocks_for(n), THREADS, 0, S(be)>>>(h->lr, h->beta1, h->beta2, h->eps, decay, step_size,
+                                                               bc2_sqrt, w, g, m, v, n);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+__global__ void sgd_kernel(float lr, float mom, float wd, float *w, const float *g, float *buf, size_t n)
+{
+    GRID_STRIDE(i, n) {
+        float d = g[i] + wd * w[i];
+        buf[i] = mom * buf[i] + d;
+        w[i] -= lr * (mom != 0.0f ? buf[i] : d);
+    }
+}
+
+static pt_status cu_sgd(pt_backend *be, float lr, float mom, float wd, float *w, const float *g, float *buf, size_t n)
+{
+    if (n) sgd_kernel<<<blocks_for(n), THREADS, 0, S(be)>>>(lr, mom, wd, w, g, buf, n);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+const pt_nn_ops pt_cuda_nn_ops = {
+    /* .gemm = */ cu_gemm,
+    /* .decode = */ cu_decode,
+    /* .round = */ cu_round,
+    /* .act_fwd = */ cu_act_fwd,
+    /* .act_bwd = */ cu_act_bwd,
+    /* .add = */ cu_add,
+    /* .acc = */ cu_acc,
+    /* .bias_grad = */ cu_bias_grad,
+    /* .layernorm_fwd = */ cu_layernorm_fwd,
+    /* .layernorm_bwd = */ cu_layernorm_bwd,
+    /* .softmax_ce = */ cu_softmax_ce,
+    /* .mse = */ cu_mse,
+    /* .dropout = */ cu_dropout,
+    /* .im2col = */ cu_im2col,
+    /* .col2im = */ cu_col2im,
+    /* .rows_to_nchw = */ cu_rows_to_nchw,
+    /* .pool_fwd = */ cu_pool_fwd,
+    /* .pool_bwd = */ cu_pool_bwd,
+    /* .unscale_check = */ cu_unscale_check,
+    /* .scale = */ cu_scale,
+    /* .adamw = */ cu_adamw,
+    /* .sgd = */ cu_sgd,
+};
