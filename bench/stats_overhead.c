@@ -4,7 +4,8 @@
  * telemetry database written by its writer thread, in the same run.
  * Targets (issue 6, on the H100): every step <= 1.10x, default <= 1.03x;
  * here the CPU ratio is reported.
- * usage: bench_stats_overhead [steps, default 300] [device, default cpu] */
+ * usage: bench_stats_overhead [steps, default 300] [device, default cpu]
+ *        [data spec, default fashion-mnist] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -72,7 +73,7 @@ int main(int argc, char **argv)
     const char *device = argc > 2 ? argv[2] : "cpu";
     pt_data_options o = pt_data_options_default();
     pt_data data;
-    if (pt_data_open("fashion-mnist", &o, &data)) {
+    if (pt_data_open(argc > 3 ? argv[3] : "fashion-mnist", &o, &data)) {
         fprintf(stderr, "bench_stats_overhead: %s\n", pt_last_error());
         return 1;
     }

@@ -1,0 +1,99 @@
+/* The training step of the Fashion-MNIST MLP (784-512-512-10, GELU, batch
+ * 128, AdamW) on a backend, fp32, bf16 and fp8 hybrid, against PyTorch's
+ * step on the same device measured in the same run (bench/torch_step.py;
+ * on the CPU through Debian's python3-torch).
+ * Targets on the CPU (issue 4): our fp32 step no slower than PyTorch's; our
+ * emulated bf16 step at most 1.5x our fp32 step.
+ * usage: bench_step [--device cpu|cuda] [--data SPEC] [steps, default 300]
+ * (PT_PYTHON: the python that has torch; default /usr/bin/python3) */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "prectune/trainer.h"
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static double ms_per_step(const char *device, const char *policy, int steps, const pt_data *data)
+{
+    pt_model_spec spec;
+    pt_policy pol;
+    pt_backend *be;
+    pt_trainer *t;
+    if (pt_model_spec_load(PT_SOURCE_DIR "/examples/fmnist-mlp/model.json", &spec) ||
+        pt_policy_load(policy, &pol) || pt_backend_open(device, &be) ||
+        pt_trainer_create(be, &spec, &pol, data, &t)) {
+        fprintf(stderr, "bench_step: %s\n", pt_last_error());
+        exit(1);
+    }
+    pt_step_record r;
+    for (int i = 0; i < 20; i++) pt_trainer_step(t, &r);
+    double t0 = now();
+    for (int i = 0; i < steps; i++) pt_trainer_step(t, &r);
+    /* pt_trainer_step returns after the device finished the step (it reads
+     * the step's overflow flag and loss back), so no extra sync is needed. */
+    double ms = (now() - t0) / steps * 1e3;
+    pt_trainer_destroy(t);
+    pt_backend_close(be);
+    pt_policy_free(&pol);
+    pt_model_spec_free(&spec);
+    return ms;
+}
+
+int main(int argc, char **argv)
+{
+    int steps = 300;
+    const char *device = "cpu", *spec = "fashion-mnist";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
+        else if (!strcmp(argv[i], "--data") && i + 1 < argc) spec = argv[++i];
+        else if ((steps = atoi(argv[i])) <= 0) {
+            fprintf(stderr, "usage: bench_step [--device cpu|cuda] [--data SPEC] [steps]\n");
+            return 2;
+        }
+    }
+    pt_data_options o = pt_data_options_default();
+    pt_data data;
+    if (pt_data_open(spec, &o, &data)) {
+        fprintf(stderr, "bench_step: %s\n", pt_last_error());
+        return 1;
+    }
+    double ours32 = ms_per_step(device, PT_SOURCE_DIR "/policies/presets/fp32.json", steps, &data);
+    double ours16 = ms_per_step(device, PT_SOURCE_DIR "/policies/presets/bf16-amp.json", steps, &data);
+    double ours8 = ms_per_step(device, PT_SOURCE_DIR "/policies/presets/fp8-hybrid.json", steps, &data);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s %s/bench/torch_step.py %d %s",
+             getenv("PT_PYTHON") ? getenv("PT_PYTHON") : "/usr/bin/python3", PT_SOURCE_DIR, steps,
+             strncmp(device, "cuda", 4) ? "cpu" : "cuda");
+    double torch32 = NAN, torch16 = NAN;
+    char line[256], version[256] = "not run";
+    FILE *p = popen(cmd, "r");
+    while (p && fgets(line, sizeof line, p)) {
+        double v;
+        if (sscanf(line, "fp32 %lf", &v) == 1) torch32 = v;
+        else if (sscanf(line, "bf16 %lf", &v) == 1) torch16 = v;
+        else if (!strncmp(line, "torch", 5)) snprintf(version, sizeof version, "%.*s", (int)strcspn(line, "\n"), line);
+    }
+    if (p) pclose(p);
+    printf("bench_step: fmnist-mlp 784-512-512-10, batch 128, AdamW, %d timed steps on %s; %s\n", steps,
+           device, version);
+    printf("%-34s %10s %14s\n", "step", "ms/step", "ratio");
+    printf("%-34s %10.2f %14s\n", "pytorch fp32 (reference)", torch32, "1.00");
+    printf("%-34s %10.2f %14s\n", "pytorch bf16 autocast", torch16, "");
+    int cpu = strncmp(device, "cuda", 4) != 0;
+    printf("%-34s %10.3f %10.2f vs pytorch fp32%s\n", "prectune fp32", ours32, ours32 / torch32,
+           cpu ? " (target <= 1.00)" : "");
+    printf("%-34s %10.3f %10.2f vs pytorch bf16\n", "prectune bf16", ours16, ours16 / torch16);
+    printf("%-34s %10.3f %10.2f vs prectune fp32%s\n", cpu ? "prectune bf16 (emulated)" : "prectune bf16",
+           ours16, ours16 / ours32, cpu ? " (target <= 1.50)" : "");
+    printf("%-34s %10.3f %10.2f vs prectune fp32\n", "prectune fp8 hybrid (emulated)", ours8, ours8 / ours32);
+    pt_data_free(&data);
+    return 0;
+}
