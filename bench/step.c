@@ -12,40 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "prectune/trainer.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static double ms_per_step(const char *device, const char *policy, int steps, const pt_data *data)
-{
-    pt_model_spec spec;
-    pt_policy pol;
-    pt_backend *be;
-    pt_trainer *t;
-    if (pt_model_spec_load(PT_SOURCE_DIR "/examples/fmnist-mlp/model.json", &spec) ||
-        pt_policy_load(policy, &pol) || pt_backend_open(device, &be) ||
-        pt_trainer_create(be, &spec, &pol, data, &t)) {
-        fprintf(stderr, "bench_step: %s\n", pt_last_error());
-        exit(1);
-    }
-    pt_step_record r;
-    for (int i = 0; i < 20; i++) pt_trainer_step(t, &r);
-    double t0 = now();
-    for (int i = 0; i < steps; i++) pt_trainer_step(t, &r);
-    /* pt_trainer_step returns after the device finished the step (it reads
-     * the step's overflow flag and loss back), so no extra sync is needed. */
-    double ms = (now() - t0) / steps * 1e3;
-    pt_trainer_destroy(t);
-    pt_backend_close(be);
-    pt_policy_free(&pol);
-    pt_model_spec_free(&spec);
-    return ms;
-}
+#include "trainer_timing.h"
 
 int main(int argc, char **argv)
 {
@@ -65,9 +32,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_step: %s\n", pt_last_error());
         return 1;
     }
-    double ours32 = ms_per_step(device, PT_SOURCE_DIR "/policies/presets/fp32.json", steps, &data);
-    double ours16 = ms_per_step(device, PT_SOURCE_DIR "/policies/presets/bf16-amp.json", steps, &data);
-    double ours8 = ms_per_step(device, PT_SOURCE_DIR "/policies/presets/fp8-hybrid.json", steps, &data);
+    double ours32 = bench_ms_per_step(device, PT_SOURCE_DIR "/examples/fmnist-mlp/model.json",
+                                      PT_SOURCE_DIR "/policies/presets/fp32.json", steps, &data);
+    double ours16 = bench_ms_per_step(device, PT_SOURCE_DIR "/examples/fmnist-mlp/model.json",
+                                      PT_SOURCE_DIR "/policies/presets/bf16-amp.json", steps, &data);
+    double ours8 = bench_ms_per_step(device, PT_SOURCE_DIR "/examples/fmnist-mlp/model.json",
+                                      PT_SOURCE_DIR "/policies/presets/fp8-hybrid.json", steps, &data);
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "%s %s/bench/torch_step.py %d %s",
              getenv("PT_PYTHON") ? getenv("PT_PYTHON") : "/usr/bin/python3", PT_SOURCE_DIR, steps,

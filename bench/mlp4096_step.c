@@ -1,0 +1,99 @@
+/* The training step of the issue-5 benchmark MLP (1024 -> 4x4096 GELU ->
+ * 16, batch 4096, cross-entropy, AdamW; bench/mlp4096.json) on CUDA, per
+ * format, against PyTorch on the same GPU in the same run
+ * (bench/torch_mlp4096.py: eager fp32, tf32, bf16, fp16 + GradScaler,
+ * torch.compile bf16). The data are random, as in the PyTorch reference:
+ * 16 batches of N(0,1) features and uniform labels, uploaded per step by the
+ * trainer (PyTorch keeps one batch on the device; the 16 MiB upload is part
+ * of our figure).
+ * usage: bench_mlp4096_step [--device cuda[:N]] [steps, default 50]
+ * (PT_PYTHON: the python that has torch; default python3) */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "trainer_timing.h"
+
+static const char *const modes[] = {"fp32", "tf32", "bf16", "fp16", "compile_bf16"};
+enum { NMODES = 5 };
+
+static float gauss(uint64_t *s)
+{
+    double u[2];
+    for (int i = 0; i < 2; i++) {
+        uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        u[i] = ((double)((z ^ (z >> 31)) >> 11) + 0.5) / 9007199254740992.0;
+    }
+    return (float)(sqrt(-2 * log(u[0])) * cos(6.283185307179586 * u[1]));
+}
+
+int main(int argc, char **argv)
+{
+    int steps = 50;
+    const char *device = "cuda";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
+        else if ((steps = atoi(argv[i])) <= 0) {
+            fprintf(stderr, "usage: bench_mlp4096_step [--device cuda[:N]] [steps]\n");
+            return 2;
+        }
+    }
+    pt_data data = {0};
+    int64_t n = 16 * 4096, dim = 1024;
+    uint64_t s = 7;
+    data.train = (pt_dataset){.n = n, .dim = dim, .x = malloc((size_t)(n * dim) * sizeof(float)),
+                              .label = malloc((size_t)n * sizeof(int32_t))};
+    if (!data.train.x || !data.train.label) return 1;
+    for (int64_t i = 0; i < n * dim; i++) data.train.x[i] = gauss(&s);
+    for (int64_t i = 0; i < n; i++) data.train.label[i] = (int32_t)(gauss(&s) * 1e6) & 15;
+    data.nclasses = 16, data.ndim = 1, data.shape[0] = (int)dim;
+    snprintf(data.desc, sizeof data.desc, "random N(0,1), %lld x %lld, 16 classes", (long long)n,
+             (long long)dim);
+
+    static const char *const pols[][2] = {{"fp32", "fp32"}, {"tf32", "tf32"}, {"bf16", "bf16-amp"},
+                                          {"fp16 dynamic scale", "fp16-amp"},
+                                          {"fp8 hybrid (emulated GEMM)", "fp8-hybrid"}};
+    double ours[5];
+    for (int i = 0; i < 5; i++) {
+        char pol[1024];
+        snprintf(pol, sizeof pol, PT_SOURCE_DIR "/policies/presets/%s.json", pols[i][1]);
+        ours[i] = bench_ms_per_step(device, PT_SOURCE_DIR "/bench/mlp4096.json", pol, steps, &data);
+    }
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s %s/bench/torch_mlp4096.py %d",
+             getenv("PT_PYTHON") ? getenv("PT_PYTHON") : "python3", PT_SOURCE_DIR, steps);
+    double ref[NMODES];
+    for (int i = 0; i < NMODES; i++) ref[i] = NAN;
+    char line[256], version[256] = "not run";
+    FILE *p = popen(cmd, "r");
+    while (p && fgets(line, sizeof line, p)) {
+        char name[64];
+        double v;
+        if (sscanf(line, "%63s %lf", name, &v) == 2)
+            for (int i = 0; i < NMODES; i++)
+                if (!strcmp(name, modes[i])) ref[i] = v;
+        if (!strncmp(line, "torch", 5))
+            snprintf(version, sizeof version, "%.*s", (int)strcspn(line, "\n"), line);
+    }
+    if (p) pclose(p);
+    double gflop = 6.0 * 4096 * (1024.0 * 4096 + 3.0 * 4096 * 4096 + 4096.0 * 16) / 1e9;
+    printf("bench_mlp4096_step: 1024-4x4096-16 GELU, batch 4096, AdamW, %d timed steps on %s; %s\n",
+           steps, device, version);
+    printf("%-30s %9s %9s\n", "step", "ms/step", "TFLOP/s");
+    for (int i = 0; i < NMODES; i++)
+        printf("pytorch %-22s %9.2f %9.1f\n", modes[i], ref[i], gflop / ref[i]);
+    /* same-format references: fp32, tf32, bf16 autocast, fp16 + GradScaler */
+    for (int i = 0; i < 5; i++) {
+        printf("prectune %-21s %9.2f %9.1f", pols[i][0], ours[i], gflop / ours[i]);
+        if (i < 4) printf("  %.2f of pytorch %s", ours[i] / ref[i], modes[i]);
+        if (i == 2) printf(", %.2f of compile_bf16 (target <= 1.00)", ours[i] / ref[4]);
+        if (i == 3) printf(", %.2f of our bf16 (target <= 1.05)", ours[i] / ours[2]);
+        if (i == 4) printf("  %.2f of our bf16 (target <= 0.87)", ours[i] / ours[2]);
+        printf("\n");
+    }
+    free(data.train.x);
+    free(data.train.label);
+    return 0;
+}
