@@ -9,25 +9,12 @@
  * usage: bench_mlp4096_step [--device cuda[:N]] [steps, default 50]
  * (PT_PYTHON: the python that has torch; default python3) */
 #include <math.h>
-#include <stdint.h>
 #include <string.h>
 
 #include "trainer_timing.h"
 
 static const char *const modes[] = {"fp32", "tf32", "bf16", "fp16", "compile_bf16"};
 enum { NMODES = 5 };
-
-static float gauss(uint64_t *s)
-{
-    double u[2];
-    for (int i = 0; i < 2; i++) {
-        uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        u[i] = ((double)((z ^ (z >> 31)) >> 11) + 0.5) / 9007199254740992.0;
-    }
-    return (float)(sqrt(-2 * log(u[0])) * cos(6.283185307179586 * u[1]));
-}
 
 int main(int argc, char **argv)
 {
@@ -40,17 +27,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    pt_data data = {0};
-    int64_t n = 16 * 4096, dim = 1024;
-    uint64_t s = 7;
-    data.train = (pt_dataset){.n = n, .dim = dim, .x = malloc((size_t)(n * dim) * sizeof(float)),
-                              .label = malloc((size_t)n * sizeof(int32_t))};
-    if (!data.train.x || !data.train.label) return 1;
-    for (int64_t i = 0; i < n * dim; i++) data.train.x[i] = gauss(&s);
-    for (int64_t i = 0; i < n; i++) data.train.label[i] = (int32_t)(gauss(&s) * 1e6) & 15;
-    data.nclasses = 16, data.ndim = 1, data.shape[0] = (int)dim;
-    snprintf(data.desc, sizeof data.desc, "random N(0,1), %lld x %lld, 16 classes", (long long)n,
-             (long long)dim);
+    pt_data data;
+    if (bench_random_data(16 * 4096, 1024, 16, &data)) return 1;
 
     static const char *const pols[][2] = {{"fp32", "fp32"}, {"tf32", "tf32"}, {"bf16", "bf16-amp"},
                                           {"fp16 dynamic scale", "fp16-amp"},
@@ -93,7 +71,6 @@ int main(int argc, char **argv)
         if (i == 4) printf("  %.2f of our bf16 (target <= 0.87)", ours[i] / ours[2]);
         printf("\n");
     }
-    free(data.train.x);
-    free(data.train.label);
+    bench_random_data_free(&data);
     return 0;
 }
