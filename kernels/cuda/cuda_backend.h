@@ -3,10 +3,23 @@
 #ifndef PT_CUDA_BACKEND_H
 #define PT_CUDA_BACKEND_H
 
+#include <stdint.h>
+
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
 #include "../backend_impl.h"
+
+/* cuBLASLt's choice of algorithm for one GEMM shape, found once per run:
+ * the heuristic query costs tens of microseconds per call, and one
+ * algorithm per shape keeps a run's GEMMs the same from step to step. */
+typedef struct pt_lt_plan {
+    uint64_t m, n, k;
+    int ta, tb, fmt, bias;
+    cublasLtMatmulAlgo_t algo;
+} pt_lt_plan;
+
+#define PT_LT_PLANS 64
 
 typedef struct cuda_backend {
     int device;
@@ -17,6 +30,8 @@ typedef struct cuda_backend {
     float *scratch[2];        /* operands decoded for a GEMM that cuBLASLt cannot take as they are */
     size_t scratch_cap[2];
     double *partials;         /* per-block partial sums (deterministic reductions) */
+    pt_lt_plan plans[PT_LT_PLANS];
+    int nplans;
 } cuda_backend;
 
 static inline cuda_backend *pt_cuda_impl(const pt_backend *be) { return (cuda_backend *)be->impl; }

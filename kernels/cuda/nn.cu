@@ -179,14 +179,29 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
     LT(cublasLtMatmulPreferenceCreate(&pref));
     LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cb->workspace_bytes,
                                             sizeof cb->workspace_bytes));
+    pt_lt_plan key = {M, N, K, (int)ta, (int)tb, (int)f, bias, {}};
+    const cublasLtMatmulAlgo_t *algo = NULL;
+    for (int i = 0; i < cb->nplans && !algo; i++) {
+        const pt_lt_plan *p = &cb->plans[i];
+        if (p->m == M && p->n == N && p->k == K && p->ta == key.ta && p->tb == key.tb && p->fmt == key.fmt &&
+            p->bias == key.bias)
+            algo = &p->algo;
+    }
     cublasLtMatmulHeuristicResult_t heur;
-    int found = 0;
-    if (!st) LT(cublasLtMatmulAlgoGetHeuristic(cb->lt, op, la, lb, lc, lc, pref, 1, &heur, &found));
-    if (!st && !found)
-        st = pt_fail(PT_ERR_CUDA, "cuBLASLt has no algorithm for a %dx%dx%d %s GEMM", g->m, g->n, g->k,
-                     pt_format_info(f)->name);
+    if (!algo && !st) {
+        int found = 0;
+        LT(cublasLtMatmulAlgoGetHeuristic(cb->lt, op, la, lb, lc, lc, pref, 1, &heur, &found));
+        if (!st && !found)
+            st = pt_fail(PT_ERR_CUDA, "cuBLASLt has no algorithm for a %dx%dx%d %s GEMM", g->m, g->n, g->k,
+                         pt_format_info(f)->name);
+        algo = &heur.algo;
+        if (!st && cb->nplans < PT_LT_PLANS) {
+            key.algo = heur.algo;
+            cb->plans[cb->nplans++] = key;
+        }
+    }
     if (!st)
-        LT(cublasLtMatmul(cb->lt, op, &alpha, b.data, la, a.data, lb, &beta, c, lc, c, lc, &heur.algo,
+        LT(cublasLtMatmul(cb->lt, op, &alpha, b.data, la, a.data, lb, &beta, c, lc, c, lc, algo,
                           cb->workspace, cb->workspace_bytes, cb->stream));
 #undef LT
     if (pref) cublasLtMatmulPreferenceDestroy(pref);
