@@ -179,12 +179,14 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
     /* unscale, and look for inf/NaN in any gradient */
     int32_t found = 0;
     double sumsq = 0, *sumsq_dev = (double *)((char *)t->flags + 8);
+    unsigned char flag_sumsq[16]; /* both in one copy back */
     if ((st = pt_backend_memset(t->be, t->flags, 0, 16)) ||
         (st = pt_backend_unscale_check(t->be, n->grads, n->nparams, (float)(1.0 / scale), t->flags,
                                        sumsq_dev)) ||
-        (st = pt_backend_download(t->be, &found, t->flags, sizeof found)) ||
-        (st = pt_backend_download(t->be, &sumsq, sumsq_dev, sizeof sumsq)))
+        (st = pt_backend_download(t->be, flag_sumsq, t->flags, sizeof flag_sumsq)))
         return st;
+    memcpy(&found, flag_sumsq, sizeof found);
+    memcpy(&sumsq, flag_sumsq + 8, sizeof sumsq);
     rec->grad_norm = sqrt(sumsq);
     /* statistics see this step's activations, weights and (unscaled) gradients */
     if (t->tel && (st = pt_instrument_step(t, t->step, found != 0))) return st;

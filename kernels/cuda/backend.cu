@@ -327,6 +327,7 @@ extern "C" pt_status pt_backend_cuda_create(int device, pt_backend **out)
     c->stream = stream;
     pt_status st = pt_cuda_nn_init(c);
     if (st) {
+        pt_cuda_nn_release(c);
         cudaStreamDestroy(stream);
         free(c);
         free(be);
