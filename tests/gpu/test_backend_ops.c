@@ -312,9 +312,30 @@ START_TEST(test_conv_pool)
 }
 END_TEST
 
-/* The same training on both backends: a small MLP on a synthetic CSV, fp32,
- * 200 steps; the losses agree within 1e-3 relative at every step (the
- * issue's bound; differences come from GEMM accumulation order). */
+/* The same training on both backends in fp32, 200 steps; the losses agree
+ * within 1e-3 relative at every step (the issue's bound; differences come
+ * from GEMM accumulation order). */
+static void train_both(const pt_model_spec *spec, const pt_data *data, const char *what)
+{
+    pt_policy pol;
+    pt_policy_init_fp32(&pol);
+    pt_trainer *tc, *tg;
+    ck_assert_int_eq(pt_trainer_create(cpu, spec, &pol, data, &tc), PT_OK);
+    ck_assert_msg(pt_trainer_create(gpu, spec, &pol, data, &tg) == PT_OK, "%s", pt_last_error());
+    double worst = 0;
+    for (int i = 0; i < 200; i++) {
+        pt_step_record a, b;
+        ck_assert_int_eq(pt_trainer_step(tc, &a), PT_OK);
+        ck_assert_msg(pt_trainer_step(tg, &b) == PT_OK, "%s", pt_last_error());
+        double rel = fabs(a.loss - b.loss) / fabs(a.loss);
+        if (rel > worst) worst = rel;
+        ck_assert_msg(rel < 1e-3, "%s, step %d: cpu loss %.8g, cuda %.8g", what, i, a.loss, b.loss);
+    }
+    printf("train agreement, %s: 200 fp32 steps, worst relative loss difference %.3g\n", what, worst);
+    pt_trainer_destroy(tc), pt_trainer_destroy(tg);
+}
+
+/* A small MLP with a layer norm on a synthetic CSV. */
 START_TEST(test_train_agrees)
 {
     char csv[64];
@@ -331,29 +352,32 @@ START_TEST(test_train_agrees)
                                          "{\"name\": \"fc2\", \"type\": \"linear\", \"out\": 256}, {\"name\": \"ln\", \"type\": \"layernorm\"},"
                                          "{\"name\": \"g2\", \"type\": \"gelu\"}, {\"name\": \"head\", \"type\": \"linear\", \"out\": 3}],"
                                          "\"train\": {\"batch\": 64, \"steps\": 200, \"warmup\": 10}}", "agree", &spec), PT_OK);
-    pt_policy pol;
-    pt_policy_init_fp32(&pol);
     pt_data_options o = pt_data_options_default();
     char ds[96];
     snprintf(ds, sizeof ds, "csv:%s", csv);
     pt_data data;
     ck_assert_int_eq(pt_data_open(ds, &o, &data), PT_OK);
-    pt_trainer *tc, *tg;
-    ck_assert_int_eq(pt_trainer_create(cpu, &spec, &pol, &data, &tc), PT_OK);
-    ck_assert_msg(pt_trainer_create(gpu, &spec, &pol, &data, &tg) == PT_OK, "%s", pt_last_error());
-    double worst = 0;
-    for (int i = 0; i < 200; i++) {
-        pt_step_record a, b;
-        ck_assert_int_eq(pt_trainer_step(tc, &a), PT_OK);
-        ck_assert_msg(pt_trainer_step(tg, &b) == PT_OK, "%s", pt_last_error());
-        double rel = fabs(a.loss - b.loss) / fabs(a.loss);
-        if (rel > worst) worst = rel;
-        ck_assert_msg(rel < 1e-3, "step %d: cpu loss %.8g, cuda %.8g", i, a.loss, b.loss);
-    }
-    printf("train agreement: 200 fp32 steps, worst relative loss difference %.3g\n", worst);
-    pt_trainer_destroy(tc), pt_trainer_destroy(tg);
+    train_both(&spec, &data, "synthetic csv");
     pt_data_free(&data), pt_model_spec_free(&spec);
     unlink(csv);
+}
+END_TEST
+
+/* The Fashion-MNIST MLP of the examples, where the data set is installed
+ * (PT_TEST_FMNIST may name it as an idx: data spec). */
+START_TEST(test_train_agrees_fmnist)
+{
+    const char *ds = getenv("PT_TEST_FMNIST") ? getenv("PT_TEST_FMNIST") : "fashion-mnist";
+    pt_data_options o = pt_data_options_default();
+    pt_data data;
+    if (pt_data_open(ds, &o, &data) != PT_OK) {
+        printf("SKIP Fashion-MNIST agreement: %s\n", pt_last_error());
+        return;
+    }
+    pt_model_spec spec;
+    ck_assert_int_eq(pt_model_spec_load(PT_SOURCE_DIR "/examples/fmnist-mlp/model.json", &spec), PT_OK);
+    train_both(&spec, &data, "fashion-mnist mlp");
+    pt_data_free(&data), pt_model_spec_free(&spec);
 }
 END_TEST
 
@@ -372,6 +396,7 @@ int main(void)
     tcase_add_test(tc, test_conv_pool);
     tcase_add_test(tc, test_gemm);
     tcase_add_test(tc, test_train_agrees);
+    tcase_add_test(tc, test_train_agrees_fmnist);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);
