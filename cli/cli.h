@@ -12,6 +12,10 @@ int pt_cli_usage_error(const char *cmd, const char *fmt, ...)
 #endif
     ;
 
+/* Parses the integer value of option --opt into *out: returns 0, or prints
+ * "--opt 'arg': expected an integer >= min" and returns PT_EXIT_USAGE. */
+int pt_cli_int_option(const char *cmd, const char *opt, const char *arg, long long min, long long *out);
+
 /* Prints pt_last_error() for a failed library call; returns the exit code
  * that fits the status (2 for bad input, 1 otherwise). */
 int pt_cli_lib_error(const char *cmd, int status);

@@ -153,22 +153,19 @@ int pt_cmd_train(int argc, char **argv)
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        char *end;
+        long long v;
         switch (c) {
         case 'd': data_spec = optarg; break;
         case 'p': policy_path = optarg; break;
         case 's':
-            steps = strtoll(optarg, &end, 10);
-            if (*end || steps < 1)
-                return pt_cli_usage_error("train", "--steps '%s': expected an integer >= 1", optarg);
+            if (pt_cli_int_option("train", "steps", optarg, 1, &v)) return PT_EXIT_USAGE;
+            steps = v;
             break;
         case 'D': device = optarg; break;
         case 'c': ckpt_dir = optarg; break;
         case 'e':
-            every = strtoll(optarg, &end, 10);
-            if (*end || every < 1)
-                return pt_cli_usage_error("train", "--checkpoint-every '%s': expected an integer >= 1",
-                                          optarg);
+            if (pt_cli_int_option("train", "checkpoint-every", optarg, 1, &v)) return PT_EXIT_USAGE;
+            every = v;
             break;
         case 'r': resume = 1; break;
         case 'S': steps_csv = optarg; break;
@@ -177,15 +174,13 @@ int pt_cmd_train(int argc, char **argv)
         case 'I': stop_on_incident = 1; break;
         case 'n': no_db = 1; break;
         case 'K':
-        case 'M': {
-            int64_t v = strtoll(optarg, &end, 10);
-            if (*end || v < 0)
-                return pt_cli_usage_error("train", "--%s '%s': expected an integer >= 0",
-                                          c == 'K' ? "stats-every" : "drift-every", optarg);
-            if (c == 'K') stats_every = v;
-            else drift_every = v;
+            if (pt_cli_int_option("train", "stats-every", optarg, 0, &v)) return PT_EXIT_USAGE;
+            stats_every = v;
             break;
-        }
+        case 'M':
+            if (pt_cli_int_option("train", "drift-every", optarg, 0, &v)) return PT_EXIT_USAGE;
+            drift_every = v;
+            break;
         case 'j': json = 1; break;
         case 'q': quiet = 1; break;
         case 'h': help(); return PT_EXIT_OK;

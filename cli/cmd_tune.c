@@ -94,17 +94,18 @@ int pt_cmd_tune(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         char *end;
+        long long v;
         switch (c) {
         case 'd': data_spec = optarg; break;
         case 'o': out_path = optarg; break;
         case 'f': if (parse_formats(optarg, &o)) return PT_EXIT_USAGE; break;
         case 'p':
-            o.probe_steps = strtoll(optarg, &end, 10);
-            if (*end || o.probe_steps < 10) return pt_cli_usage_error("tune", "--probe-steps '%s': expected an integer >= 10", optarg);
+            if (pt_cli_int_option("tune", "probe-steps", optarg, 10, &v)) return PT_EXIT_USAGE;
+            o.probe_steps = v;
             break;
         case 'R':
-            o.budget_runs = (int)strtol(optarg, &end, 10);
-            if (*end || o.budget_runs < 3) return pt_cli_usage_error("tune", "--budget-runs '%s': expected an integer >= 3", optarg);
+            if (pt_cli_int_option("tune", "budget-runs", optarg, 3, &v)) return PT_EXIT_USAGE;
+            o.budget_runs = (int)v;
             break;
         case 'T':
             o.budget_seconds = strtod(optarg, &end);

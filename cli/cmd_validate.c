@@ -29,13 +29,13 @@ int pt_cmd_validate(int argc, char **argv)
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        char *end;
+        long long v;
         switch (c) {
         case 'd': data_spec = optarg; break;
         case 'p': policy_path = optarg; break;
         case 's':
-            steps = strtoll(optarg, &end, 10);
-            if (*end || steps < 1) return pt_cli_usage_error("validate", "--steps '%s': expected an integer >= 1", optarg);
+            if (pt_cli_int_option("validate", "steps", optarg, 1, &v)) return PT_EXIT_USAGE;
+            steps = v;
             break;
         case 'D': device = optarg; break;
         case 'B': db = optarg; break;

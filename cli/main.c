@@ -58,6 +58,16 @@ int pt_cli_usage_error(const char *cmd, const char *fmt, ...)
     return PT_EXIT_USAGE;
 }
 
+int pt_cli_int_option(const char *cmd, const char *opt, const char *arg, long long min, long long *out)
+{
+    char *end;
+    long long v = strtoll(arg, &end, 10);
+    if (end == arg || *end || v < min)
+        return pt_cli_usage_error(cmd, "--%s '%s': expected an integer >= %lld", opt, arg, min);
+    *out = v;
+    return 0;
+}
+
 int pt_cli_data_option(const char *cmd, int c, const char *arg, pt_data_options *o)
 {
     char *end;
