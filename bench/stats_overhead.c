@@ -19,22 +19,15 @@
 
 static double run(const char *device, const char *model, const pt_data *data, int steps, int64_t stats_every)
 {
-    pt_model_spec spec;
-    pt_policy pol;
-    pt_backend *be;
-    pt_trainer *t;
-    if (pt_model_spec_load(model, &spec) ||
-        pt_policy_load(PT_SOURCE_DIR "/policies/presets/bf16-amp.json", &pol) ||
-        pt_backend_open(device, &be) || pt_trainer_create(be, &spec, &pol, data, &t)) {
-        fprintf(stderr, "bench_stats_overhead: %s\n", pt_last_error());
-        exit(1);
-    }
+    bench_trainer b;
+    bench_trainer_open(device, model, PT_SOURCE_DIR "/policies/presets/bf16-amp.json", data, &b);
+    pt_trainer *t = b.t;
     pt_telemetry *tel = NULL;
     char path[64];
     snprintf(path, sizeof path, "/tmp/pt_overhead_%d.db", getpid());
     if (stats_every >= 0) {
         int64_t run_id;
-        pt_run_info info = {"bench", spec.name, "xxh64:0", NULL, NULL, "bf16-amp", device, "fmnist",
+        pt_run_info info = {"bench", b.spec.name, "xxh64:0", NULL, NULL, "bf16-amp", device, data->desc,
                             "bench", 1, steps};
         if (pt_telemetry_open(path, &tel) || pt_telemetry_begin_run(tel, &info, &run_id) ||
             pt_trainer_instrument(t, tel, run_id, stats_every, 0)) {
@@ -49,17 +42,14 @@ static double run(const char *device, const char *model, const pt_data *data, in
         pt_trainer_step(t, &r);
         if (tel) pt_telemetry_step(tel, 1, &r);
     }
-    pt_backend_sync(be);
+    pt_backend_sync(b.be);
     double ms = (bench_now() - t0) / steps * 1e3;
     if (tel) {
         pt_trainer_flush_stats(t);
         pt_telemetry_close(tel);
         unlink(path);
     }
-    pt_trainer_destroy(t);
-    pt_backend_close(be);
-    pt_policy_free(&pol);
-    pt_model_spec_free(&spec);
+    bench_trainer_close(&b);
     return ms;
 }
 

@@ -21,27 +21,43 @@ static inline double bench_now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static inline double bench_ms_per_step(const char *device, const char *model, const char *policy, int steps,
-                                       const pt_data *data)
-{
+/* A trainer of a model under a policy on a device; exits on failure. */
+typedef struct bench_trainer {
     pt_model_spec spec;
     pt_policy pol;
     pt_backend *be;
     pt_trainer *t;
-    if (pt_model_spec_load(model, &spec) || pt_policy_load(policy, &pol) ||
-        pt_backend_open(device, &be) || pt_trainer_create(be, &spec, &pol, data, &t)) {
+} bench_trainer;
+
+static inline void bench_trainer_open(const char *device, const char *model, const char *policy,
+                                      const pt_data *data, bench_trainer *b)
+{
+    if (pt_model_spec_load(model, &b->spec) || pt_policy_load(policy, &b->pol) ||
+        pt_backend_open(device, &b->be) || pt_trainer_create(b->be, &b->spec, &b->pol, data, &b->t)) {
         fprintf(stderr, "%s, %s on %s: %s\n", model, policy, device, pt_last_error());
         exit(1);
     }
+}
+
+static inline void bench_trainer_close(bench_trainer *b)
+{
+    pt_trainer_destroy(b->t);
+    pt_backend_close(b->be);
+    pt_policy_free(&b->pol);
+    pt_model_spec_free(&b->spec);
+}
+
+static inline double bench_ms_per_step(const char *device, const char *model, const char *policy, int steps,
+                                       const pt_data *data)
+{
+    bench_trainer b;
+    bench_trainer_open(device, model, policy, data, &b);
     pt_step_record r;
-    for (int i = 0; i < 20; i++) pt_trainer_step(t, &r);
+    for (int i = 0; i < 20; i++) pt_trainer_step(b.t, &r);
     double t0 = bench_now();
-    for (int i = 0; i < steps; i++) pt_trainer_step(t, &r);
+    for (int i = 0; i < steps; i++) pt_trainer_step(b.t, &r);
     double ms = (bench_now() - t0) / steps * 1e3;
-    pt_trainer_destroy(t);
-    pt_backend_close(be);
-    pt_policy_free(&pol);
-    pt_model_spec_free(&spec);
+    bench_trainer_close(&b);
     return ms;
 }
 
