@@ -451,6 +451,16 @@ __global__ void im2col_kernel(pt_conv_shape s, const float *x, float *cols, size
     }
 }
 
+/* The output position (oy, ox) whose window has input (iy, ix) at its
+ * offset (ky, kx); false when no window does (padding, stride, edges). */
+__device__ __forceinline__ bool window_at(const pt_conv_shape &s, int iy, int ix, int ky, int kx, int *oy, int *ox)
+{
+    int ty = iy + s.pad - ky, tx = ix + s.pad - kx;
+    if (ty < 0 || tx < 0 || ty % s.stride || tx % s.stride) return false;
+    *oy = ty / s.stride, *ox = tx / s.stride;
+    return *oy < s.oh && *ox < s.ow;
+}
+
 /* gather: each input element sums the column entries it fed (no atomics) */
 __global__ void col2im_kernel(pt_conv_shape s, const float *cols, float *dx, size_t total)
 {
@@ -461,10 +471,8 @@ __global__ void col2im_kernel(pt_conv_shape s, const float *cols, float *dx, siz
         float acc = 0;
         for (int ky = 0; ky < s.k; ky++)
             for (int kx = 0; kx < s.k; kx++) {
-                int ty = iy + s.pad - ky, tx = ix + s.pad - kx;
-                if (ty < 0 || tx < 0 || ty % s.stride || tx % s.stride) continue;
-                int oy = ty / s.stride, ox = tx / s.stride;
-                if (oy >= s.oh || ox >= s.ow) continue;
+                int oy, ox;
+                if (!window_at(s, iy, ix, ky, kx, &oy, &ox)) continue;
                 acc += cols[(((size_t)n * s.oh + oy) * s.ow + ox) * width + c * kk + ky * s.k + kx];
             }
         dx[idx] += acc;
@@ -537,10 +545,8 @@ __global__ void pool_bwd_kernel(bool max, pt_conv_shape s, const float *dy, cons
         float acc = 0;
         for (int ky = 0; ky < s.k; ky++)
             for (int kx = 0; kx < s.k; kx++) {
-                int ty = iy + s.pad - ky, tx = ix + s.pad - kx;
-                if (ty < 0 || tx < 0 || ty % s.stride || tx % s.stride) continue;
-                int oy = ty / s.stride, ox = tx / s.stride;
-                if (oy >= s.oh || ox >= s.ow) continue;
+                int oy, ox;
+                if (!window_at(s, iy, ix, ky, kx, &oy, &ox)) continue;
                 size_t o = (nc * s.oh + oy) * s.ow + ox;
                 if (max) acc += argmax[o] == iy * s.w + ix ? dy[o] : 0.0f;
                 else acc += dy[o] / (float)(s.k * s.k);
