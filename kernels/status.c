@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char last_error[1024];
 
@@ -29,11 +30,15 @@ const char *pt_last_error(void) { return last_error; }
 
 void pt_clear_error(void) { last_error[0] = '\0'; }
 
+/* Formats into a local buffer first, so that a message may wrap the
+ * previous one (pt_fail(st, "context: %s", pt_last_error())). */
 pt_status pt_fail(pt_status s, const char *fmt, ...)
 {
+    char msg[sizeof last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(last_error, msg, sizeof msg);
     return s;
 }

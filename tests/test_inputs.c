@@ -154,6 +154,9 @@ START_TEST(test_idx_errors)
     ck_assert_int_eq(pt_data_open(spec, &o, &d), PT_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(pt_last_error(), "not an IDX file"));
     ck_assert_int_eq(pt_data_open("idx:/nonexistent/a,/nonexistent/b", &o, &d), PT_ERR_IO);
+    /* a message that wraps the previous one keeps it whole */
+    ck_assert_int_eq(pt_fail(PT_ERR_IO, "--data x: %s (hint)", pt_last_error()), PT_ERR_IO);
+    ck_assert_str_eq(pt_last_error(), "--data x: /nonexistent/a: cannot open: No such file or directory (hint)");
     ck_assert_int_eq(pt_data_open("mnist", &o, &d), PT_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(pt_last_error(), "fashion-mnist"));
     unlink(p);
