@@ -6,7 +6,8 @@
  * 16 batches of N(0,1) features and uniform labels, uploaded per step by the
  * trainer (PyTorch keeps one batch on the device; the 16 MiB upload is part
  * of our figure).
- * usage: bench_mlp4096_step [--device cuda[:N]] [steps, default 50]
+ * usage: bench_mlp4096_step [--device cuda[:N]] [--profile] [steps, default 50]
+ * (--profile: then the op profile of 10 steps of each format)
  * (PT_PYTHON: the python that has torch; default python3) */
 #include <math.h>
 #include <string.h>
@@ -20,10 +21,12 @@ int main(int argc, char **argv)
 {
     int steps = 50;
     const char *device = "cuda";
+    bool profile = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
+        else if (!strcmp(argv[i], "--profile")) profile = true;
         else if ((steps = atoi(argv[i])) <= 0) {
-            fprintf(stderr, "usage: bench_mlp4096_step [--device cuda[:N]] [steps]\n");
+            fprintf(stderr, "usage: bench_mlp4096_step [--device cuda[:N]] [--profile] [steps]\n");
             return 2;
         }
     }
@@ -70,6 +73,11 @@ int main(int argc, char **argv)
         if (i == 3) printf(", %.2f of our bf16 (target <= 1.05)", ours[i] / ours[2]);
         if (i == 4) printf("  %.2f of our bf16 (target <= 0.87)", ours[i] / ours[2]);
         printf("\n");
+    }
+    for (int i = 0; profile && i < 5; i++) {
+        char pol[1024];
+        snprintf(pol, sizeof pol, PT_SOURCE_DIR "/policies/presets/%s.json", pols[i][1]);
+        bench_profile(device, PT_SOURCE_DIR "/bench/mlp4096.json", pol, 10, &data);
     }
     bench_random_data_free(&data);
     return 0;

@@ -61,6 +61,22 @@ static inline double bench_ms_per_step(const char *device, const char *model, co
     return ms;
 }
 
+/* The op profile of `steps` steps after 5 warm-up steps (see
+ * pt_backend_profile), printed to stdout. */
+static inline void bench_profile(const char *device, const char *model, const char *policy, int steps,
+                                 const pt_data *data)
+{
+    bench_trainer b;
+    bench_trainer_open(device, model, policy, data, &b);
+    pt_step_record r;
+    for (int i = 0; i < 5; i++) pt_trainer_step(b.t, &r);
+    pt_backend_profile(b.be, true);
+    for (int i = 0; i < steps; i++) pt_trainer_step(b.t, &r);
+    printf("%s:\n", policy);
+    pt_backend_profile_print(b.be, steps, stdout);
+    bench_trainer_close(&b);
+}
+
 /* Random data as in the PyTorch references: n samples of dim N(0,1)
  * features (Box-Muller over splitmix64) and uniform labels of `classes`. */
 static inline int bench_random_data(int64_t n, int64_t dim, int classes, pt_data *d)

@@ -54,7 +54,9 @@ static void help(void)
            "                        skip storm, growing underflow), keeping the last checkpoint\n"
            "                        before it; see prectune diagnose\n"
            "  --json                the summary as JSON on stdout\n"
-           "  --quiet               no progress line\n");
+           "  --quiet               no progress line\n"
+           "  --profile-ops         time every backend op (each waits for the one before it) from\n"
+           "                        the second step on, and print where the step time goes\n");
 }
 
 typedef struct run {
@@ -141,14 +143,14 @@ int pt_cmd_train(int argc, char **argv)
         {"db", required_argument, 0, 'B'},        {"no-db", no_argument, 0, 'n'},
         {"force", no_argument, 0, 'F'},           {"stop-on-incident", no_argument, 0, 'I'},
         {"stats-every", required_argument, 0, 'K'}, {"drift-every", required_argument, 0, 'M'},
-        {0, 0, 0, 0},
+        {"profile-ops", no_argument, 0, 'P'},     {0, 0, 0, 0},
     };
     const char *data_spec = NULL, *policy_path = NULL, *device = "cpu", *ckpt_dir = NULL,
                *steps_csv = NULL;
     int64_t steps = 0, every = 200, stats_every = 10, drift_every = 100;
     const char *db_path = NULL;
     int no_db = 0;
-    int resume = 0, json = 0, quiet = 0, force = 0, stop_on_incident = 0, c;
+    int resume = 0, json = 0, quiet = 0, force = 0, stop_on_incident = 0, profile = 0, c;
     pt_data_options dopt = pt_data_options_default();
     optind = 1;
     opterr = 0;
@@ -183,6 +185,7 @@ int pt_cmd_train(int argc, char **argv)
             break;
         case 'j': json = 1; break;
         case 'q': quiet = 1; break;
+        case 'P': profile = 1; break;
         case 'h': help(); return PT_EXIT_OK;
         default: {
             int d = pt_cli_data_option("train", c, optarg, &dopt);
@@ -345,6 +348,7 @@ int pt_cmd_train(int argc, char **argv)
             break;
         }
         int64_t done = pt_trainer_steps_done(r.t);
+        if (profile && done == start + 1 && (st = pt_backend_profile(r.be, true))) break; /* after the warm-up step */
         if (r.spec.train.eval_every && done % r.spec.train.eval_every == 0 && done < total) {
             if ((st = pt_trainer_eval(r.t, &ev))) break;
             if (r.tel && (st = pt_telemetry_eval(r.tel, r.run_id, &ev))) break;
@@ -395,6 +399,12 @@ int pt_cmd_train(int argc, char **argv)
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if (profile) {
+        fprintf(stderr, "%.3f ms/step wall over all %lld steps; ", 1e3 * secs / (double)(total - start),
+                (long long)(total - start));
+        pt_backend_profile_print(r.be, total - start - 1, stderr);
+        pt_backend_profile(r.be, false); /* evaluation and the checkpoint are not steps */
+    }
     if ((st = pt_trainer_eval(r.t, &ev)) || (ckpt[0] && (st = pt_trainer_save(r.t, ckpt)))) {
         code = pt_cli_lib_error("train", st);
         run_free(&r);

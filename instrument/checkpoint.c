@@ -136,6 +136,7 @@ pt_status pt_trainer_load(pt_trainer *t, const char *path)
     t->scaler.scale = h.scale, t->scaler.growth_tracker = h.growth_tracker;
     t->scaler.stuck = h.stuck, t->scaler.hysteresis_left = (int)h.hysteresis_left;
     pt_data_permutation(t->data->train.n, t->spec->train.seed, t->epoch, t->perm);
+    t->dev_perm_epoch = -1; /* the device copy, if any, is of another epoch's */
 out:
     free(raw);
     return st;

@@ -20,6 +20,11 @@ struct pt_trainer {
     int64_t skipped;
     int64_t epoch, cursor; /* data position */
     int64_t *perm;
+    /* the training split kept in device memory (NULL on the CPU, or when it
+     * is too big): batches are gathered there by the epoch's permutation */
+    void *dev_x, *dev_y;
+    int32_t *dev_perm, *perm32;
+    int64_t dev_perm_epoch; /* whose permutation dev_perm holds; -1: none */
     float *x_host, *t_host, *out_host, *loss_host;
     int32_t *y_host;
     int32_t *flags;      /* backend memory: found-non-finite flag, then fp64 scratch */

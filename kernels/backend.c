@@ -2,9 +2,88 @@
  * backend, so that a bad call fails the same way on cpu and cuda. */
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "backend_impl.h"
+
+/* With the op profile on, every op is bracketed by a sync of the backend
+ * and timed on the host, so that each op's share of a step can be read
+ * off (the syncs add the launch latency of each op: the total is a bit
+ * above an unprofiled step). */
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static double prof_begin(pt_backend *be)
+{
+    if (!be->prof) return 0;
+    be->ops->sync(be);
+    return now_ms();
+}
+
+static void prof_end(pt_backend *be, const char *op, double t0)
+{
+    if (!be->prof) return;
+    be->ops->sync(be);
+    double ms = now_ms() - t0;
+    pt_op_profile *p = be->prof;
+    int i = 0;
+    while (i < p->n && strcmp(p->op[i].name, op)) i++;
+    if (i == p->n) {
+        if (p->n == PT_PROFILE_OPS) return;
+        snprintf(p->op[p->n++].name, sizeof p->op[0].name, "%s", op);
+    }
+    p->op[i].calls++;
+    p->op[i].ms += ms;
+}
+
+pt_status pt_backend_profile(pt_backend *be, bool on)
+{
+    if (!on) {
+        free(be->prof);
+        be->prof = NULL;
+        return PT_OK;
+    }
+    if (!be->prof && !(be->prof = calloc(1, sizeof *be->prof)))
+        return pt_fail(PT_ERR_NOMEM, "op profile: out of memory");
+    return PT_OK;
+}
+
+const pt_op_profile *pt_backend_profile_get(const pt_backend *be) { return be->prof; }
+
+void pt_backend_profile_print(const pt_backend *be, int64_t steps, FILE *f)
+{
+    if (!be->prof || steps <= 0) return;
+    pt_op_profile s = *be->prof;
+    double sum = 0;
+    for (int i = 0; i < s.n; i++) sum += s.op[i].ms;
+    for (int i = 1; i < s.n; i++) /* by time, largest first */
+        for (int j = i; j > 0 && s.op[j].ms > s.op[j - 1].ms; j--) {
+            pt_op_time t = s.op[j];
+            s.op[j] = s.op[j - 1];
+            s.op[j - 1] = t;
+        }
+    fprintf(f, "op profile of %lld steps on %s: %.3f ms/step in ops, each op synchronized\n",
+            (long long)steps, be->name, sum / (double)steps);
+    fprintf(f, "  %-28s %10s %10s %7s\n", "op", "calls/step", "ms/step", "share");
+    for (int i = 0; i < s.n; i++)
+        fprintf(f, "  %-28s %10.1f %10.4f %6.1f%%\n", s.op[i].name, (double)s.op[i].calls / (double)steps,
+                s.op[i].ms / (double)steps, 100 * s.op[i].ms / (sum > 0 ? sum : 1));
+}
+
+#define PROFILED(name, call)                 \
+    do {                                     \
+        double t0_ = prof_begin(be);         \
+        pt_status st_ = (call);              \
+        prof_end(be, (name), t0_);           \
+        return st_;                          \
+    } while (0)
+
 
 bool pt_have_cuda(void)
 {
@@ -51,7 +130,11 @@ pt_status pt_backend_open(const char *device, pt_backend **out)
 
 void pt_backend_close(pt_backend *be)
 {
-    if (be) be->ops->destroy(be);
+    if (be) {
+        free(be->prof);
+        be->prof = NULL;
+        be->ops->destroy(be);
+    }
 }
 
 const char *pt_backend_name(const pt_backend *be) { return be->name; }
@@ -75,22 +158,26 @@ void pt_backend_free(pt_backend *be, void *ptr)
 
 pt_status pt_backend_upload(pt_backend *be, void *dst, const void *src, size_t bytes)
 {
-    return bytes ? be->ops->upload(be, dst, src, bytes) : PT_OK;
+    if (!bytes) return PT_OK;
+    PROFILED("upload", be->ops->upload(be, dst, src, bytes));
 }
 
 pt_status pt_backend_download(pt_backend *be, void *dst, const void *src, size_t bytes)
 {
-    return bytes ? be->ops->download(be, dst, src, bytes) : PT_OK;
+    if (!bytes) return PT_OK;
+    PROFILED("download", be->ops->download(be, dst, src, bytes));
 }
 
 pt_status pt_backend_memset(pt_backend *be, void *dst, int byte, size_t bytes)
 {
-    return bytes ? be->ops->memset(be, dst, byte, bytes) : PT_OK;
+    if (!bytes) return PT_OK;
+    PROFILED("memset", be->ops->memset(be, dst, byte, bytes));
 }
 
 pt_status pt_backend_copy(pt_backend *be, void *dst, const void *src, size_t bytes)
 {
-    return bytes && dst != src ? be->ops->copy(be, dst, src, bytes) : PT_OK;
+    if (!bytes || dst == src) return PT_OK;
+    PROFILED("copy", be->ops->copy(be, dst, src, bytes));
 }
 
 pt_status pt_backend_sync(pt_backend *be) { return be->ops->sync(be); }
@@ -134,7 +221,7 @@ pt_status pt_backend_stats(pt_backend *be, pt_stats_batch *b, const pt_stats_req
         if (st) return st;
     }
     b->n = n;
-    return be->ops->stats(be, b, reqs, n);
+    PROFILED("stats", be->ops->stats(be, b, reqs, n));
 }
 
 bool pt_stats_batch_ready(pt_stats_batch *b) { return b->be->ops->batch_ready(b); }
@@ -155,7 +242,10 @@ pt_status pt_backend_cast(pt_backend *be, pt_format to, const float *in, void *o
         return pt_fail(PT_ERR_UNSUPPORTED, "cast to %s is not supported on %s",
                        pt_format_info(to) ? pt_format_info(to)->name : "?", be->name);
     if (n && (!in || !out)) return pt_fail(PT_ERR_INVALID, "cast: NULL input or output");
-    return n ? be->ops->cast(be, to, in, out, n, scale, amax, flags) : PT_OK;
+    if (!n) return PT_OK;
+    char name[48] = "cast";
+    if (be->prof) snprintf(name, sizeof name, "cast to %s%s", pt_format_info(to)->name, amax ? " + amax" : "");
+    PROFILED(name, be->ops->cast(be, to, in, out, n, scale, amax, flags));
 }
 
 /* ---- training ops: dispatch ------------------------------------------------ */
@@ -165,14 +255,20 @@ pt_status pt_backend_cast(pt_backend *be, pt_format to, const float *in, void *o
         if (!be->ops->nn || !be->ops->nn->op)                                             \
             return pt_fail(PT_ERR_UNSUPPORTED, "%s: operation '%s' is not available on this " \
                            "backend", be->name, #op);                                     \
-        return be->ops->nn->op(be, __VA_ARGS__);                                          \
+        PROFILED(#op, be->ops->nn->op(be, __VA_ARGS__));                                  \
     } while (0)
 
 pt_status pt_backend_gemm(pt_backend *be, const pt_gemm *g, float *c)
 {
     if (g->m < 0 || g->n < 0 || g->k < 0)
         return pt_fail(PT_ERR_INVALID, "gemm: negative shape %dx%dx%d", g->m, g->n, g->k);
-    NN_CALL(gemm, g, c);
+    if (!be->ops->nn || !be->ops->nn->gemm)
+        return pt_fail(PT_ERR_UNSUPPORTED, "%s: operation 'gemm' is not available on this backend", be->name);
+    char name[48] = "gemm";
+    if (be->prof)
+        snprintf(name, sizeof name, "gemm %s%s%s", pt_format_info(g->a.fmt)->name,
+                 g->a.fmt != g->b.fmt ? "x" : "", g->a.fmt != g->b.fmt ? pt_format_info(g->b.fmt)->name : "");
+    PROFILED(name, be->ops->nn->gemm(be, g, c));
 }
 pt_status pt_backend_decode(pt_backend *be, pt_format from, const void *in, float *out, size_t n,
                             const float *scale_inv)
@@ -233,6 +329,15 @@ pt_status pt_backend_dropout(pt_backend *be, const float *x, float *y, size_t n,
     if (!(p >= 0.0f && p < 1.0f))
         return pt_fail(PT_ERR_INVALID, "dropout: p = %g must be in [0, 1)", (double)p);
     NN_CALL(dropout, x, y, n, p, seed, backward);
+}
+pt_status pt_backend_gather_rows(pt_backend *be, const void *src, size_t row_bytes,
+                                 const int32_t *idx, int rows, void *dst)
+{
+    if (row_bytes % 4 || rows < 0)
+        return pt_fail(PT_ERR_INVALID, "gather_rows: rows of %zu bytes (a multiple of 4 is needed), %d rows",
+                       row_bytes, rows);
+    if (!rows || !row_bytes) return PT_OK;
+    NN_CALL(gather_rows, src, row_bytes, idx, rows, dst);
 }
 pt_status pt_backend_im2col(pt_backend *be, const pt_conv_shape *s, const float *x, float *cols)
 {

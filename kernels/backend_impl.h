@@ -34,6 +34,8 @@ typedef struct pt_nn_ops {
                      int rows, int c, float grad_scale);
     pt_status (*dropout)(pt_backend *be, const float *x, float *y, size_t n, float p,
                          uint64_t seed, bool backward);
+    pt_status (*gather_rows)(pt_backend *be, const void *src, size_t row_bytes, const int32_t *idx,
+                             int rows, void *dst);
     pt_status (*im2col)(pt_backend *be, const pt_conv_shape *s, const float *x, float *cols);
     pt_status (*col2im)(pt_backend *be, const pt_conv_shape *s, const float *cols, float *dx);
     pt_status (*rows_to_nchw)(pt_backend *be, const float *rows, float *nchw, int n, int c, int p,
@@ -76,6 +78,7 @@ struct pt_backend {
     bool is_device;
     char name[320];
     void *impl;
+    pt_op_profile *prof; /* NULL unless pt_backend_profile(be, true) */
 };
 
 struct pt_stats_batch {

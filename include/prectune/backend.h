@@ -11,6 +11,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "prectune/formats.h"
 #include "prectune/stats.h"
@@ -55,6 +57,26 @@ pt_status pt_backend_memset(pt_backend *be, void *dst, int byte, size_t bytes);
 pt_status pt_backend_copy(pt_backend *be, void *dst, const void *src, size_t bytes);
 /* Waits for all work queued on the backend. */
 pt_status pt_backend_sync(pt_backend *be);
+
+/* The op profile: with it on, every backend op waits for the work before
+ * it and for itself, and its time is added to its row (GEMMs and casts by
+ * format). Off by default; for finding where a step's time goes
+ * (`prectune train --profile-ops`), not for timing a step. */
+#define PT_PROFILE_OPS 48
+typedef struct pt_op_time {
+    char name[48];
+    int64_t calls;
+    double ms;
+} pt_op_time;
+typedef struct pt_op_profile {
+    pt_op_time op[PT_PROFILE_OPS];
+    int n;
+} pt_op_profile;
+pt_status pt_backend_profile(pt_backend *be, bool on);
+/* NULL while the profile is off. */
+const pt_op_profile *pt_backend_profile_get(const pt_backend *be);
+/* The table of ops by time, per step over `steps` profiled steps. */
+void pt_backend_profile_print(const pt_backend *be, int64_t steps, FILE *f);
 
 /* Statistics of up to `capacity` tensors per launch. The results are
  * reduced where the data lives and copied back without stalling the
@@ -143,6 +165,12 @@ pt_status pt_backend_softmax_ce(pt_backend *be, const float *logits, const int32
  * dy = 2 (y - t) / c * grad_scale. */
 pt_status pt_backend_mse(pt_backend *be, const float *y, const float *t, float *loss, float *dy,
                          int rows, int c, float grad_scale);
+
+/* Rows of a table in backend memory, picked by index: dst row r = src row
+ * idx[r], each row_bytes long (a multiple of 4). idx is in backend memory
+ * too: a data set kept on the device is batched without the host. */
+pt_status pt_backend_gather_rows(pt_backend *be, const void *src, size_t row_bytes,
+                                 const int32_t *idx, int rows, void *dst);
 
 /* Dropout with keep probability 1-p: mask from a counter-based hash of
  * (seed, index), so both backends and a resumed run draw the same mask.

@@ -400,6 +400,15 @@ static pt_status cpu_sgd(pt_backend *be, float lr, float momentum, float weight_
     return PT_OK;
 }
 
+static pt_status cpu_gather_rows(pt_backend *be, const void *src, size_t row_bytes, const int32_t *idx,
+                                 int rows, void *dst)
+{
+    (void)be;
+    for (int r = 0; r < rows; r++)
+        memcpy((char *)dst + (size_t)r * row_bytes, (const char *)src + (size_t)idx[r] * row_bytes, row_bytes);
+    return PT_OK;
+}
+
 const pt_nn_ops pt_cpu_nn_ops = {
     .gemm = cpu_gemm,
     .decode = cpu_decode,
@@ -414,6 +423,7 @@ const pt_nn_ops pt_cpu_nn_ops = {
     .softmax_ce = cpu_softmax_ce,
     .mse = cpu_mse,
     .dropout = cpu_dropout,
+    .gather_rows = cpu_gather_rows,
     .im2col = cpu_im2col,
     .col2im = cpu_col2im,
     .rows_to_nchw = cpu_rows_to_nchw,

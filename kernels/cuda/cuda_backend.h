@@ -27,8 +27,9 @@ typedef struct cuda_backend {
     cublasLtHandle_t lt;
     void *workspace;          /* cuBLASLt workspace */
     size_t workspace_bytes;
-    float *scratch[2];        /* operands decoded for a GEMM that cuBLASLt cannot take as they are */
-    size_t scratch_cap[2];
+    float *scratch[3];        /* 0, 1: operands decoded for a GEMM that cuBLASLt cannot take as they
+                                 are; 2: partial column sums of bias_grad */
+    size_t scratch_cap[3];
     double *partials;         /* per-block partial sums (deterministic reductions) */
     pt_lt_plan plans[PT_LT_PLANS];
     int nplans;

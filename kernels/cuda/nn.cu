@@ -48,6 +48,7 @@ void pt_cuda_nn_release(cuda_backend *c)
     cudaFree(c->partials);
     cudaFree(c->scratch[0]);
     cudaFree(c->scratch[1]);
+    cudaFree(c->scratch[2]);
 }
 
 /* ---- decode / round ------------------------------------------------------- */
@@ -270,19 +271,72 @@ static pt_status cu_scale(pt_backend *be, float *x, size_t n, float s)
     return PT_OK;
 }
 
-/* column sums, one thread per column, rows in order */
-__global__ void bias_grad_kernel(const float *dy, float *db, int rows, int n, float beta)
+/* Column sums in two ordered passes (no atomics: the same sum every
+ * time): blocks of 32 columns x BG_CHUNK rows each write a partial sum per
+ * column, 8 row lanes per column added in a fixed order; then one thread per
+ * column adds the chunks in order. One thread per column over all rows
+ * left most of the GPU idle (0.15 ms for 4096 x 4096). */
+#define BG_CHUNK 128
+
+__global__ void bias_grad_partial_kernel(const float *dy, float *part, int rows, int n)
+{
+    __shared__ float sh[8][33];
+    int j = blockIdx.x * 32 + threadIdx.x, r0 = blockIdx.y * BG_CHUNK;
+    int r1 = min(rows, r0 + BG_CHUNK);
+    float s = 0.0f;
+    if (j < n)
+        for (int i = r0 + threadIdx.y; i < r1; i += 8) s += dy[(size_t)i * n + j];
+    sh[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && j < n) {
+        float t = sh[0][threadIdx.x];
+        for (int y = 1; y < 8; y++) t += sh[y][threadIdx.x];
+        part[(size_t)blockIdx.y * n + j] = t;
+    }
+}
+
+__global__ void bias_grad_sum_kernel(const float *part, int chunks, float *db, int n, float beta)
 {
     int j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= n) return;
-    float s = db[j] * beta;
-    for (int i = 0; i < rows; i++) s += dy[(size_t)i * n + j];
-    db[j] = s;
+    float s = 0.0f;
+    for (int c = 0; c < chunks; c++) s += part[(size_t)c * n + j];
+    db[j] = db[j] * beta + s;
 }
 
 static pt_status cu_bias_grad(pt_backend *be, const float *dy, float *db, int rows, int n, float beta)
 {
-    if (n) bias_grad_kernel<<<(n + THREADS - 1) / THREADS, THREADS, 0, S(be)>>>(dy, db, rows, n, beta);
+    if (!n) return PT_OK;
+    int chunks = (rows + BG_CHUNK - 1) / BG_CHUNK;
+    float *part;
+    pt_status st = scratch(pt_cuda_impl(be), 2, (size_t)(chunks ? chunks : 1) * (size_t)n, &part);
+    if (st) return st;
+    if (!chunks) {
+        PT_CUDA_CHECK(cudaMemsetAsync(part, 0, (size_t)n * sizeof(float), S(be)));
+    } else {
+        bias_grad_partial_kernel<<<dim3((unsigned)(n + 31) / 32, (unsigned)chunks), dim3(32, 8), 0, S(be)>>>(
+            dy, part, rows, n);
+        PT_CUDA_CHECK_LAUNCH();
+    }
+    bias_grad_sum_kernel<<<(n + THREADS - 1) / THREADS, THREADS, 0, S(be)>>>(part, chunks ? chunks : 1, db, n, beta);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+/* dst row r = src row idx[r], 4-byte words */
+__global__ void gather_rows_kernel(const uint32_t *src, size_t words, const int32_t *idx, int rows, uint32_t *dst)
+{
+    GRID_STRIDE(i, words * (size_t)rows) {
+        size_t r = i / words, k = i - r * words;
+        dst[i] = src[(size_t)idx[r] * words + k];
+    }
+}
+
+static pt_status cu_gather_rows(pt_backend *be, const void *src, size_t row_bytes, const int32_t *idx, int rows,
+                                void *dst)
+{
+    gather_rows_kernel<<<blocks_for(row_bytes / 4 * (size_t)rows), THREADS, 0, S(be)>>>(
+        (const uint32_t *)src, row_bytes / 4, idx, rows, (uint32_t *)dst);
     PT_CUDA_CHECK_LAUNCH();
     return PT_OK;
 }
@@ -667,6 +721,7 @@ const pt_nn_ops pt_cuda_nn_ops = {
     /* .softmax_ce = */ cu_softmax_ce,
     /* .mse = */ cu_mse,
     /* .dropout = */ cu_dropout,
+    /* .gather_rows = */ cu_gather_rows,
     /* .im2col = */ cu_im2col,
     /* .col2im = */ cu_col2im,
     /* .rows_to_nchw = */ cu_rows_to_nchw,

@@ -335,6 +335,31 @@ static void train_both(const pt_model_spec *spec, const pt_data *data, const cha
     pt_trainer_destroy(tc), pt_trainer_destroy(tg);
 }
 
+/* Rows picked by index (a data set kept on the device): exact copies. */
+START_TEST(test_gather_rows)
+{
+    const int widths[] = {1, 7, 784, 1024};
+    for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
+        int dim = widths[w], n = 1000, rows = 333;
+        float *tab = rnd((size_t)n * dim, 10.0f), *want = malloc((size_t)rows * dim * sizeof(float));
+        int32_t *idx = malloc(rows * sizeof(int32_t));
+        for (int r = 0; r < rows; r++) idx[r] = (int32_t)((r * 7919u + 13u) % (unsigned)n);
+        ck_assert_int_eq(pt_backend_gather_rows(cpu, tab, dim * sizeof(float), idx, rows, want), PT_OK);
+        for (int r = 0; r < rows; r++)
+            ck_assert(!memcmp(want + (size_t)r * dim, tab + (size_t)idx[r] * dim, dim * sizeof(float)));
+        float *Dtab = up(tab, (size_t)n * dim * sizeof(float)), *Dout;
+        int32_t *Didx = up(idx, rows * sizeof(int32_t));
+        ck_assert_int_eq(pt_backend_alloc(gpu, (size_t)rows * dim * sizeof(float), (void **)&Dout), PT_OK);
+        ck_assert_int_eq(pt_backend_gather_rows(gpu, Dtab, dim * sizeof(float), Didx, rows, Dout), PT_OK);
+        float *got = down(Dout, (size_t)rows * dim);
+        ck_assert_msg(!memcmp(got, want, (size_t)rows * dim * sizeof(float)), "gather_rows, %d columns", dim);
+        free(got), free(tab), free(want), free(idx);
+        pt_backend_free(gpu, Dtab), pt_backend_free(gpu, Didx), pt_backend_free(gpu, Dout);
+    }
+    ck_assert_int_eq(pt_backend_gather_rows(gpu, NULL, 6, NULL, 1, NULL), PT_ERR_INVALID);
+}
+END_TEST
+
 /* A small MLP with a layer norm on a synthetic CSV. */
 START_TEST(test_train_agrees)
 {
@@ -393,6 +418,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_elementwise);
     tcase_add_test(tc, test_rows);
+    tcase_add_test(tc, test_gather_rows);
     tcase_add_test(tc, test_conv_pool);
     tcase_add_test(tc, test_gemm);
     tcase_add_test(tc, test_train_agrees);
