@@ -185,6 +185,7 @@ static void promote(pt_diagnosis *d, const ctx *c, const char *layer, pt_format 
 
 static void copy_policy(pt_policy *dst, const pt_policy *src)
 {
+    free(dst->layers); /* a patch written before */
     *dst = *src;
     dst->layers = NULL;
     if (src->nlayers) {
@@ -371,6 +372,31 @@ static void explain_nonfinite(ctx *c, pt_diagnosis *d, const row *rows, int n, i
     }
 }
 
+/* The fix of a divergence that is the learning rate's: the run's learning
+ * rate times a power of two that brings it to 1/8 of the rate at the
+ * incident step or below (the instability began before the loss showed it). */
+static void lr_patch(ctx *c, pt_diagnosis *d)
+{
+    double at = NAN, peak = 0;
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(c->db, "SELECT (SELECT lr FROM steps WHERE run_id = ?1 AND step = ?2),"
+                                  " (SELECT max(lr) FROM steps WHERE run_id = ?1)", -1, &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, c->run);
+        sqlite3_bind_int64(s, 2, d->step);
+        if (sqlite3_step(s) == SQLITE_ROW) at = sqlite3_column_double(s, 0), peak = sqlite3_column_double(s, 1);
+        sqlite3_finalize(s);
+    }
+    if (!(peak > 0) || !(at > 0)) at = peak = 1;
+    double factor = exp2(floor(log2(at / (8 * peak))));
+    copy_policy(&d->patch, &c->policy);
+    d->patch.lr_scale = fmax(c->policy.lr_scale * fmin(factor, 0.5), 1e-6);
+    d->has_patch = true;
+    snprintf(d->fix, sizeof d->fix, "lower the learning rate: the patch runs it at %g x the model's (peak %.4g instead "
+             "of %.4g; it was %.4g at step %lld); warm-up or gradient clipping also help. Precision is not the "
+             "cause (no precision event precedes it): an fp32 run of the same seed shows it", d->patch.lr_scale,
+             peak / c->policy.lr_scale * d->patch.lr_scale, peak, at, (long long)d->step);
+}
+
 pt_status pt_diagnose_db(const char *path, int64_t run, pt_diagnosis *d)
 {
     memset(d, 0, sizeof *d);
@@ -500,7 +526,7 @@ pt_status pt_diagnose_db(const char *path, int64_t run, pt_diagnosis *d)
                              "the training loss jumped to %.4g at step %lld, %.1fx its running median %.4g, with every "
                              "recorded tensor finite and in range: no precision event precedes it",
                              loss[i], (long long)stp[i], loss[i] / med, med);
-                    snprintf(d->fix, sizeof d->fix, "lower the learning rate (by 2x) or add warm-up/clipping; compare with an fp32 run of the same seed");
+                    d->loss_limit = fmax(3 * med, med + 0.5);
                     break;
                 }
                 double old = loss[i - 64];
@@ -517,6 +543,43 @@ pt_status pt_diagnose_db(const char *path, int64_t run, pt_diagnosis *d)
         }
         free(loss);
         free(stp);
+        /* no single spike: the loss drifting up, as the detector recorded */
+        if (!d->incident) {
+            sqlite3_stmt *q;
+            if (sqlite3_prepare_v2(c.db, "SELECT step, message FROM events WHERE run_id = ? AND kind = 'divergence'"
+                                         " ORDER BY step LIMIT 1", -1, &q, NULL) == SQLITE_OK) {
+                sqlite3_bind_int64(q, 1, c.run);
+                if (sqlite3_step(q) == SQLITE_ROW) {
+                    d->incident = true;
+                    d->step = sqlite3_column_int64(q, 0);
+                    snprintf(d->kind, sizeof d->kind, "divergence");
+                    d->cause = PT_CAUSE_NOT_PRECISION;
+                    snprintf(d->explanation, sizeof d->explanation, "the loss diverged by step %lld (%s), with every "
+                             "recorded tensor finite and in range: no precision event precedes it",
+                             (long long)d->step, (const char *)sqlite3_column_text(q, 1));
+                }
+                sqlite3_finalize(q);
+            }
+            if (d->incident) { /* the limit: twice the best 64-step mean before it */
+                double best = INFINITY, sum = 0;
+                int64_t k = 0;
+                double ring[64];
+                if (sqlite3_prepare_v2(c.db, "SELECT loss FROM steps WHERE run_id = ? AND step <= ? AND NOT skipped"
+                                             " ORDER BY step", -1, &q, NULL) == SQLITE_OK) {
+                    sqlite3_bind_int64(q, 1, c.run);
+                    sqlite3_bind_int64(q, 2, d->step);
+                    while (sqlite3_step(q) == SQLITE_ROW) {
+                        double l = sqlite3_column_double(q, 0);
+                        if (k >= 64) sum -= ring[k % 64];
+                        ring[k % 64] = l, sum += l, k++;
+                        if (k >= 64 && sum / 64 < best) best = sum / 64;
+                    }
+                    sqlite3_finalize(q);
+                }
+                d->loss_limit = isfinite(best) ? 2 * best : 0;
+            }
+        }
+        if (d->incident && d->cause == PT_CAUSE_NOT_PRECISION) lr_patch(&c, d);
         /* a spike with an fp8 tensor saturated just then, whose amax jumped
          * past what the delayed-scaling history had seen */
         if (d->incident && c.policy.fp8.kind == PT_FP8_DELAYED) {
@@ -583,9 +646,10 @@ pt_status pt_diagnose_db(const char *path, int64_t run, pt_diagnosis *d)
     if (d->incident && all_fp32 && (d->cause == PT_CAUSE_UNKNOWN || d->cause == PT_CAUSE_GRADIENT_OVERFLOW) &&
         c.policy.loss_scale.mode == PT_SCALE_NONE) {
         d->cause = PT_CAUSE_NOT_PRECISION;
-        d->has_patch = false;
-        snprintf(d->fix, sizeof d->fix, "the run is fp32 without loss scaling: precision is not the cause; lower the "
-                 "learning rate (by 2x or more), add warm-up or gradient clipping, and check the data");
+        lr_patch(&c, d);
+        char tmp[sizeof d->fix + 80];
+        snprintf(tmp, sizeof tmp, "the run is fp32 without loss scaling, so precision is not the cause: %s", d->fix);
+        snprintf(d->fix, sizeof d->fix, "%.511s", tmp);
     }
     if (d->incident && !d->explanation[0])
         snprintf(d->explanation, sizeof d->explanation, "%s", d->origin_why);

@@ -184,7 +184,7 @@ static pt_status next_batch(pt_trainer *t)
 static double lr_at(const pt_trainer *t, int64_t s)
 {
     const pt_train_spec *tr = &t->spec->train;
-    double lr = t->spec->optim.lr;
+    double lr = t->spec->optim.lr * t->policy->lr_scale;
     if (s < tr->warmup) return lr * (double)(s + 1) / (double)tr->warmup;
     if (tr->schedule == PT_SCHED_CONSTANT || tr->steps <= tr->warmup) return lr;
     double progress = (double)(s - tr->warmup) / (double)(tr->steps - tr->warmup);

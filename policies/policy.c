@@ -16,6 +16,7 @@ void pt_policy_init_fp32(pt_policy *p)
     p->def = (pt_layer_formats){PT_FMT_FP32, PT_FMT_FP32, PT_FMT_FP32};
     p->loss_scale = pt_scaler_config_default(PT_SCALE_NONE);
     p->fp8 = pt_fp8_recipe_default();
+    p->lr_scale = 1.0;
 }
 
 void pt_policy_free(pt_policy *p)
@@ -112,8 +113,8 @@ static pt_status get_fp8(const pt_jctx *c, const cJSON *v, pt_fp8_recipe *r)
 pt_status pt_policy_parse(const char *json, const char *where, pt_policy *p)
 {
     static const char *const top[] = {"prectune_policy", "model", "device", "default", "layers",
-                                      "loss_scale", "fp8", "tf32", "validation", "estimate",
-                                      "description", NULL};
+                                      "loss_scale", "fp8", "tf32", "lr_scale", "validation",
+                                      "estimate", "description", NULL};
     pt_jctx c = {where};
     pt_policy_init_fp32(p);
     snprintf(p->source, sizeof p->source, "%s", where);
@@ -196,6 +197,7 @@ pt_status pt_policy_parse(const char *json, const char *where, pt_policy *p)
         (st = get_formats(&c, v, "default", &p->def, NULL, 0)))
         goto out;
     if ((st = pt_jget_bool(&c, root, "", "tf32", &p->tf32))) goto out;
+    if ((st = pt_jget_float(&c, root, "", "lr_scale", 0.0, 1.0, true, &p->lr_scale))) goto out;
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "loss_scale")) &&
         (st = get_loss_scale(&c, v, &p->loss_scale)))
         goto out;

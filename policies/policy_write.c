@@ -60,6 +60,7 @@ char *pt_policy_to_json(const pt_policy *p)
     cJSON_AddStringToObject(f8, "amax_compute", p->fp8.amax_max ? "max" : "most_recent");
     cJSON_AddNumberToObject(f8, "margin", p->fp8.margin);
     cJSON_AddBoolToObject(o, "tf32", p->tf32);
+    if (p->lr_scale != 1.0) cJSON_AddNumberToObject(o, "lr_scale", p->lr_scale);
     const pt_policy_evidence *e = &p->validation;
     if (e->present) {
         cJSON *v = cJSON_AddObjectToObject(o, "validation");

@@ -63,6 +63,25 @@ if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     out=$("$bin" diagnose uc/telemetry.db --replay --data fashion-mnist --checkpoint uc 2>&1)
     check "underflow replay from step 200" "replay from the checkpoint of step 200" "$out"
     check "underflow replay verdict" "the patch fixes it" "$out"
+    # ---- a learning rate too high: not a precision problem -----------------------
+    lrm="$src/examples/incidents/lr-too-high.model.json"
+    "$bin" train "$lrm" --data fashion-mnist --policy "$src/policies/presets/bf16-amp.json" --checkpoint lc \
+        --quiet > /dev/null 2>&1
+    out=$("$bin" diagnose lc/telemetry.db --json --patch lc.fix.json 2>/dev/null); status "lr exit" 1 $?
+    check "lr kind" '"kind":	"loss spike"' "$out"
+    check "lr step" '"step":	129' "$out"
+    check "lr cause" '"cause":	"not_precision"' "$out"
+    check "lr patch" '"lr_scale":	0.0625' "$(cat lc.fix.json)"
+    check "lr patch keeps bf16" '"fwd":	"bf16"' "$(cat lc.fix.json)"
+    out=$("$bin" diagnose lc/telemetry.db --replay --data fashion-mnist --checkpoint lc 2>&1)
+    check "lr replay reproduces" "the incident comes back: the loss reached 5.024 at step 129" "$out"
+    check "lr replay verdict" "the patch fixes it" "$out"
+    out=$("$bin" train "$lrm" --data fashion-mnist --policy lc.fix.json --no-db --quiet --json); status "lr patched run" 0 $?
+    check "lr patched run learns" '"accuracy":	0.8' "$out"
+    "$bin" train "$lrm" --data fashion-mnist --db lf.db --quiet > /dev/null 2>&1
+    out=$("$bin" diagnose lf.db --json); status "lr fp32 exit" 1 $?
+    check "lr fp32 diverges too" '"kind":	"divergence"' "$out"
+    check "lr fp32 cause" '"cause":	"not_precision"' "$out"
     # ---- a clean run ------------------------------------------------------------
     "$bin" train "$src/tests/data/small-mlp.json" --data fashion-mnist --steps 200 --db c.db --quiet > /dev/null 2>&1
     out=$("$bin" diagnose c.db); status "clean run" 0 $?

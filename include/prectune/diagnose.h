@@ -58,6 +58,8 @@ typedef struct pt_diagnosis {
     char fix[512];                 /* the change, in words */
     bool has_patch;
     pt_policy patch;               /* the patched policy (when has_patch) */
+    double loss_limit;             /* loss spike / divergence: a loss above this is the incident
+                                      (for divergence: the mean of the last 64 steps) */
 } pt_diagnosis;
 
 /* Diagnoses run `run` of a telemetry database (0: the latest run). */

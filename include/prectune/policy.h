@@ -53,6 +53,9 @@ typedef struct pt_policy {
     pt_scaler_config loss_scale;
     pt_fp8_recipe fp8;
     bool tf32;                  /* fp32 GEMMs run in tf32 */
+    double lr_scale;            /* the model's learning rate (whole schedule) times this; 1 by default.
+                                   Not a precision setting, but the fix that diagnose writes when
+                                   a divergence is the learning rate's */
 } pt_policy;
 
 /* fp32 everywhere, no loss scaling. */
