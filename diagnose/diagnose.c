@@ -397,6 +397,106 @@ static void lr_patch(ctx *c, pt_diagnosis *d)
              peak / c->policy.lr_scale * d->patch.lr_scale, peak, at, (long long)d->step);
 }
 
+/* An fp8 tensor whose values were clamped because its amax jumped past
+ * what the delayed-scaling history's scale holds, by more than 2x (a
+ * tensor growing by a few percent a step during warm-up clamps a sliver,
+ * which is the recipe working as designed). The trainer records
+ * statistics on every step where a cast clamped. */
+static void fp8_saturation(ctx *c, pt_diagnosis *d)
+{
+    if (c->policy.fp8.kind != PT_FP8_DELAYED) return;
+    const char *where = "format LIKE 'fp8%' AND scale > 0 AND absmax * scale > 2 * CASE format WHEN 'fp8_e4m3' THEN 448"
+                        " ELSE 57344 END AND overflow_e4m3 + overflow_e5m2 > 0";
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT min(step) FROM layer_stats WHERE run_id = ? AND %s", where);
+    int64_t at = query_int(c, sql, -1);
+    if (at < 0) return;
+    row *rows = NULL;
+    int n = load_step(c, at, &rows), first = -1;
+    for (int i = 0; i < n && first < 0; i++) {
+        const row *r = &rows[i];
+        double mx = format_max(r->format);
+        if (!strncmp(r->format, "fp8", 3) && r->s.absmax * r->s.scale > 2 * mx &&
+            r->s.overflow[PT_SFMT_E4M3] + r->s.overflow[PT_SFMT_E5M2] > 0)
+            first = i;
+    }
+    if (first < 0) {
+        free(rows);
+        return;
+    }
+    const row *b = &rows[first];
+    d->incident = true;
+    d->step = at;
+    snprintf(d->kind, sizeof d->kind, "fp8 saturation");
+    d->cause = PT_CAUSE_FP8_STALE_SCALE;
+    snprintf(d->layer, sizeof d->layer, "%s", b->layer);
+    snprintf(d->role, sizeof d->role, "%s", b->role);
+    snprintf(d->format, sizeof d->format, "%s", b->format);
+    snprintf(d->origin_layer, sizeof d->origin_layer, "%s", b->layer);
+    snprintf(d->origin_role, sizeof d->origin_role, "%s", b->role);
+    d->layer_index = b->layer_index;
+    d->scale = b->s.scale;
+    d->stats = b->s;
+    double mx = format_max(b->format), bound = mx / b->s.scale;
+    uint64_t clamped = b->s.overflow[PT_SFMT_E4M3] + b->s.overflow[PT_SFMT_E5M2];
+    /* the amax history it was scaled by: the largest absmax recorded in the
+     * steps just before (statistics steps only) */
+    double loss = NAN, med = NAN;
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(c->db, "SELECT loss FROM steps WHERE run_id = ?1 AND step = ?2", -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(q, 1, c->run);
+        sqlite3_bind_int64(q, 2, at);
+        if (sqlite3_step(q) == SQLITE_ROW) loss = sqlite3_column_double(q, 0);
+        sqlite3_finalize(q);
+    }
+    if (sqlite3_prepare_v2(c->db, "SELECT loss FROM steps WHERE run_id = ?1 AND step < ?2 AND step >= ?2 - 64"
+                                  " ORDER BY loss LIMIT 1 OFFSET (SELECT count(*) / 2 FROM steps WHERE run_id = ?1"
+                                  " AND step < ?2 AND step >= ?2 - 64)", -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(q, 1, c->run);
+        sqlite3_bind_int64(q, 2, at);
+        if (sqlite3_step(q) == SQLITE_ROW) med = sqlite3_column_double(q, 0);
+        sqlite3_finalize(q);
+    }
+    int64_t later = query_int(c, "SELECT count(DISTINCT step) FROM layer_stats WHERE run_id = ? AND format LIKE 'fp8%'"
+                                 " AND scale > 0 AND overflow_e4m3 + overflow_e5m2 > 0 AND absmax * scale > 2 * CASE"
+                                 " format WHEN 'fp8_e4m3' THEN 448 ELSE 57344 END", 0);
+    char loss_s[200] = "";
+    if (isfinite(loss) && isfinite(med) && loss <= 1.5 * med)
+        snprintf(loss_s, sizeof loss_s, "; the step's loss was %.4g against a running median of %.4g: the "
+                 "clamping silently hides these values from the model rather than breaking the step", loss, med);
+    else if (isfinite(loss) && isfinite(med))
+        snprintf(loss_s, sizeof loss_s, "; the step's loss rose to %.4g against a running median of %.4g", loss, med);
+    snprintf(d->explanation, sizeof d->explanation,
+             "at step %lld, %llu values of %s/%s were clamped in %s: its amax %.4g is %.3gx the %.4g that the scale "
+             "(%g, from the largest amax of the last %d steps: delayed scaling) holds, so the scale was stale; "
+             "this happened on %lld statistics steps of the run%s",
+             (long long)at, (unsigned long long)clamped, b->layer, b->role, b->format, (double)b->s.absmax,
+             (double)b->s.absmax / bound, bound, (double)b->s.scale, c->policy.fp8.amax_history, (long long)later,
+             loss_s);
+    /* the trend: the tensor's absmax on the statistics steps before, then the jump */
+    int len = snprintf(d->trend, sizeof d->trend, "absmax of %s/%s:", b->layer, b->role);
+    if (sqlite3_prepare_v2(c->db, "SELECT step, absmax FROM (SELECT step, absmax FROM layer_stats WHERE run_id = ?1"
+                                  " AND layer = ?2 AND role = ?3 AND step < ?4 ORDER BY step DESC LIMIT 4)"
+                                  " ORDER BY step", -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(q, 1, c->run);
+        sqlite3_bind_text(q, 2, b->layer, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 3, b->role, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 4, at);
+        while (sqlite3_step(q) == SQLITE_ROW && len < (int)sizeof d->trend - 64)
+            len += snprintf(d->trend + len, sizeof d->trend - (size_t)len, " %.4g at step %lld,",
+                            sqlite3_column_double(q, 1), (long long)sqlite3_column_int64(q, 0));
+        sqlite3_finalize(q);
+    }
+    snprintf(d->trend + len, sizeof d->trend - (size_t)len, " then %.4g at step %lld: a jump, not a drift that the "
+             "history could follow", (double)b->s.absmax, (long long)at);
+    copy_policy(&d->patch, &c->policy);
+    d->patch.fp8.kind = PT_FP8_CURRENT;
+    d->has_patch = true;
+    snprintf(d->fix, sizeof d->fix, "use current scaling for fp8 (each tensor scaled by its own amax as it is cast), "
+             "or keep '%s' out of fp8 (bf16)", b->layer);
+    free(rows);
+}
+
 pt_status pt_diagnose_db(const char *path, int64_t run, pt_diagnosis *d)
 {
     memset(d, 0, sizeof *d);
@@ -611,6 +711,8 @@ pt_status pt_diagnose_db(const char *path, int64_t run, pt_diagnosis *d)
                 sqlite3_finalize(q);
             }
         }
+        /* no spike: an fp8 tensor clamped by delayed scaling */
+        if (!d->incident) fp8_saturation(&c, d);
         /* no spike: gradients flushed to zero, as the detector recorded */
         if (!d->incident) {
             sqlite3_stmt *q;

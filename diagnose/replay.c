@@ -36,6 +36,23 @@ static bool shows(const pt_diagnosis *d, const char *db, int64_t run, int64_t fr
                      at >= 0 ? " (step " : "", (long long)at);
             if (at >= 0) strncat(what, ")", n - strlen(what) - 1);
         }
+    } else if (d->cause == PT_CAUSE_FP8_STALE_SCALE && !strcmp(d->kind, "fp8 saturation")) {
+        snprintf(sql, sizeof sql, "SELECT min(step), sum(overflow_e4m3 + overflow_e5m2) FROM layer_stats WHERE"
+                 " run_id = %lld AND layer = '%s' AND role = '%s' AND format LIKE 'fp8%%' AND scale > 0 AND"
+                 " overflow_e4m3 + overflow_e5m2 > 0 AND absmax * scale > 2 * CASE format WHEN 'fp8_e4m3' THEN 448 ELSE"
+                 " 57344 END AND step >= %lld AND step < %lld", (long long)run, d->layer,
+                 d->role, (long long)from, (long long)to);
+        if (sqlite3_prepare_v2(s3, sql, -1, &q, NULL) == SQLITE_OK) {
+            if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL) {
+                hit = true;
+                snprintf(what, n, "%lld values of %s/%s clamped from step %lld", (long long)sqlite3_column_int64(q, 1),
+                         d->layer, d->role, (long long)sqlite3_column_int64(q, 0));
+            } else {
+                snprintf(what, n, "no value of %s/%s clamped in steps %lld to %lld", d->layer, d->role,
+                         (long long)from, (long long)to - 1);
+            }
+            sqlite3_finalize(q);
+        }
     } else if (d->loss_limit > 0) { /* a loss spike or divergence: the loss against the limit */
         bool spike = strcmp(d->kind, "divergence") != 0;
         snprintf(sql, sizeof sql, spike ? "SELECT step, loss FROM steps WHERE run_id = %lld AND step >= %lld AND"
@@ -159,7 +176,11 @@ pt_status pt_diagnose_replay(const char *db_path, const pt_diagnosis *d, const c
     pt_data data;
     memset(&data, 0, sizeof data);
     pt_backend *be = NULL;
-    if (!st) st = pt_data_open(data_spec, dopt, &data);
+    /* the data as the run saw it: its held-out split and standardization
+     * are drawn with the model's seed, as `prectune train` does */
+    pt_data_options o = *dopt;
+    if (have_spec) o.seed = spec.train.seed, o.classification = spec.loss == PT_LOSS_SOFTMAX_CE;
+    if (!st) st = pt_data_open(data_spec, &o, &data);
     if (!st) st = pt_backend_open(device, &be);
     int64_t to = d->step + (d->stats_interval > 1 ? d->stats_interval : 1) + 1;
     char db1[64], db2[64];

@@ -24,6 +24,7 @@ pt_status pt_trainer_instrument(pt_trainer *t, struct pt_telemetry *tel, int64_t
 {
     pt_instrument_free(t);
     t->tel = tel;
+    t->last_saturation = -1;
     t->run = run;
     t->stats_every = stats_every;
     t->drift_every = drift_every;
@@ -103,12 +104,20 @@ static float role_scale(const pt_net_layer *l, int opnd, pt_format f)
     return pt_format_is_fp8(f) ? l->fp8[opnd].scale : 1.0f;
 }
 
-pt_status pt_instrument_step(pt_trainer *t, int64_t step, bool nonfinite)
+pt_status pt_instrument_step(pt_trainer *t, int64_t step, bool nonfinite, const char *saturated)
 {
-    if (!t->stats_every && !nonfinite) return PT_OK;
-    if (!nonfinite && step % t->stats_every != 0) return PT_OK;
+    bool due = t->stats_every && step % t->stats_every == 0;
+    if (!due && !nonfinite && !saturated) return PT_OK;
     pt_status st = pt_trainer_flush_stats(t);
     if (st) return st;
+    /* one event per 100 steps at most: a recipe that clamps every step
+     * says so without filling the database */
+    if (saturated && (t->last_saturation < 0 || step - t->last_saturation >= 100)) {
+        char msg[320];
+        snprintf(msg, sizeof msg, "fp8 values clamped: %s", saturated);
+        if ((st = pt_telemetry_event(t->tel, t->run, step, "warning", "fp8_saturation", msg))) return st;
+        t->last_saturation = step;
+    }
     if (nonfinite) {
         char msg[128];
         snprintf(msg, sizeof msg, "non-finite gradient at loss scale %g: optimizer step skipped",

@@ -75,6 +75,16 @@ pt_status pt_net_operand(pt_net *n, pt_net_layer *l, int role, const float *x, s
         (st = pt_backend_cast(n->be, f, x, buf, count, scale, amax_dev, PT_CAST_SATURATE)) ||
         (st = pt_backend_download(n->be, &amax, amax_dev, sizeof amax)))
         return st;
+    /* delayed scaling: the tensor's amax past what the history's scale
+     * allows means values clamped (RNE: beyond the overflow threshold) */
+    if (n->train && r->kind == PT_FP8_DELAYED && pt_format_overflows(f, amax * sc)) {
+        static const char *const roles[] = {"x", "w", "dy"};
+        if (!n->fp8_saturated++)
+            snprintf(n->sat_what, sizeof n->sat_what, "%s/%s: amax %.4g is %.3gx the %.4g that the delayed-scaling "
+                     "history's scale holds in %s", l->spec->name, role < 3 ? roles[role] : "?", (double)amax,
+                     (double)amax * sc / pt_format_info(f)->max_finite, pt_format_info(f)->max_finite / sc,
+                     pt_format_info(f)->name);
+    }
     if (n->train) pt_fp8_record(s, r, amax); /* evaluation does not move the history */
     n->fp8_clamps += s->clamped - clamps;
     n->fp8_nan_amax += s->nan_amax - nans;

@@ -56,6 +56,10 @@ struct pt_net {
     bool train;               /* dropout on */
     uint64_t dropout_seed;    /* per micro-batch */
     int64_t fp8_clamps, fp8_nan_amax; /* events since the last read */
+    /* fp8 casts under delayed scaling whose tensor went past the scale's
+     * range (values clamped), since the last read; the first one's details */
+    int64_t fp8_saturated;
+    char sat_what[200];
 };
 
 pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_policy *policy,

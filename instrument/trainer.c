@@ -214,6 +214,7 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
     pt_status st = pt_backend_memset(t->be, n->grads, 0, n->nparams * sizeof(float));
     double loss_sum = 0;
     int64_t clamps0 = n->fp8_clamps, nan0 = n->fp8_nan_amax;
+    n->fp8_saturated = 0;
     n->train = true;
     for (int m = 0; m < accum && !st; m++) {
         n->dropout_seed = pt_mix64(tr->seed * 0x9e3779b97f4a7c15ull + (uint64_t)t->step * 1000003u + (uint64_t)m);
@@ -239,7 +240,8 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
     memcpy(&sumsq, flag_sumsq + 8, sizeof sumsq);
     rec->grad_norm = sqrt(sumsq);
     /* statistics see this step's activations, weights and (unscaled) gradients */
-    if (t->tel && (st = pt_instrument_step(t, t->step, found != 0))) return st;
+    rec->fp8_saturated = n->fp8_saturated;
+    if (t->tel && (st = pt_instrument_step(t, t->step, found != 0, n->fp8_saturated ? n->sat_what : NULL))) return st;
     pt_step_outcome out = pt_scaler_update(&t->scaler, found != 0);
     rec->fp8_clamped = n->fp8_clamps - clamps0;
     rec->fp8_nan_amax = n->fp8_nan_amax - nan0;

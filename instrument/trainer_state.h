@@ -41,11 +41,14 @@ struct pt_trainer {
     pt_incident_detector detector;
     int64_t incidents;        /* detected so far (recorded as events) */
     bool reported_nonfinite;  /* a non-finite forward tensor was reported */
+    int64_t last_saturation;  /* step of the last fp8_saturation event; -1: none */
     char last_incident[320];
 };
 
 /* Called by pt_trainer_step (instrument.c). */
-pt_status pt_instrument_step(pt_trainer *t, int64_t step, bool nonfinite);
+/* Statistics of this step when due, and always on a step with a
+ * non-finite gradient or an fp8 cast that clamped (saturated: what it was). */
+pt_status pt_instrument_step(pt_trainer *t, int64_t step, bool nonfinite, const char *saturated);
 pt_status pt_instrument_drift(pt_trainer *t, int64_t step);
 pt_status pt_instrument_incident(pt_trainer *t, int64_t step, const pt_incident *inc);
 void pt_instrument_free(pt_trainer *t);

@@ -102,6 +102,25 @@ check "replay reproduces" "with the run's policy   the incident comes back: non-
 check "replay patch" "with the patch          no incident" "$out"
 check "replay verdict" "the patch fixes it" "$out"
 
+# ---- fp8 delayed scaling behind a jump in amax --------------------------------------
+f8="$src/examples/fp8-stale-scale"
+"$bin" train "$f8/model.json" --data "csv:$f8/machines.csv" --label condition \
+    --policy "$src/policies/presets/fp8-hybrid.json" --checkpoint f8 --quiet > /dev/null 2>&1
+check "fp8 saturation event" '"fp8_saturation","fp8 values clamped: fc1/x' "$("$bin" report f8/telemetry.db --csv events)"
+out=$("$bin" diagnose f8/telemetry.db --json --patch f8.fix.json 2>/dev/null); status "fp8 exit" 1 $?
+check "fp8 kind" '"kind":	"fp8 saturation"' "$out"
+check "fp8 step" '"step":	4' "$out"
+check "fp8 tensor" '"layer":	"fc1",
+		"role":	"x",
+		"format":	"fp8_e4m3"' "$out"
+check "fp8 cause" '"cause":	"fp8_scale_staleness"' "$out"
+check "fp8 jump" "its amax 28.88 is 9.34x the 3.093" "$out"
+check "fp8 patch" '"recipe":	"current"' "$(cat f8.fix.json)"
+out=$("$bin" diagnose f8/telemetry.db --replay --data "csv:$f8/machines.csv" --label condition --checkpoint f8 2>&1)
+check "fp8 replay reproduces" "the incident comes back: 3 values of fc1/x clamped from step 4" "$out"
+check "fp8 replay patch" "with the patch          no incident: no value of fc1/x clamped" "$out"
+check "fp8 replay verdict" "the patch fixes it" "$out"
+
 # ---- telemetry of another framework (CSV) ------------------------------------------
 out=$("$bin" diagnose "$src/tests/data/external_telemetry.csv" --json); status "external csv" 1 $?
 check "external step" '"step":	200' "$out"

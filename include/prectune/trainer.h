@@ -31,6 +31,7 @@ typedef struct pt_step_record {
     double grad_norm;      /* global norm of the unscaled gradients (before clipping) */
     double ms;             /* wall time of the step */
     int64_t fp8_clamped, fp8_nan_amax; /* fp8 scale events in this step */
+    int64_t fp8_saturated; /* fp8 casts (delayed scaling) that clamped values: the amax jumped past the history */
 } pt_step_record;
 
 typedef struct pt_eval_result {
