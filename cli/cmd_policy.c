@@ -65,6 +65,7 @@ int pt_cmd_policy(int argc, char **argv)
         if (!st) st = pt_policy_check_model(&p, &m);
     }
     int code = st ? pt_cli_lib_error("policy check", st) : PT_EXIT_OK;
+    if (!st && have_model) pt_policy_warnings(&p, &m, "", stdout);
     if (!st)
         printf("%s: ok (%d layer override%s%s%s)\n", argv[optind], p.nlayers, p.nlayers == 1 ? "" : "s",
                model ? ", matches " : "", model ? model : "");

@@ -298,6 +298,7 @@ int pt_cmd_train(int argc, char **argv)
         run_free(&r);
         return code;
     }
+    pt_policy_warnings(&r.policy, &r.spec, "prectune train: ", stderr);
     if (!quiet)
         fprintf(stderr, "training %s on %s, %s, policy %s, %lld steps of %d\n", r.spec.name,
                 r.data.desc, pt_backend_name(r.be), r.policy.source, (long long)r.spec.train.steps,

@@ -308,6 +308,25 @@ static void explain_nonfinite(ctx *c, pt_diagnosis *d, const row *rows, int n, i
                      pname, downstream);
             promote(d, c, pname, PT_FMT_BF16, "forward output overflowed fp16");
             snprintf(d->fix, sizeof d->fix, "run '%s' in bf16, or fp32", pname);
+        } else if (c->have_spec && c->spec.layers[j].type == PT_LAYER_LAYERNORM &&
+                   pt_policy_norm_format(&c->policy, pname) != PT_FMT_FP32 &&
+                   pt_round(pt_policy_norm_format(&c->policy, pname), c->spec.layers[j].eps, 0) == 0.0f) {
+            pt_format nf = pt_policy_norm_format(&c->policy, pname);
+            const pt_format_traits *ti = pt_format_info(nf);
+            double tiny = ti->min_subnormal / 2; /* what rounds to 0 */
+            d->cause = PT_CAUSE_VANISHING_CONSTANT;
+            snprintf(d->origin_why, sizeof d->origin_why,
+                     "'%s' (layer norm) computes in %s, where its eps %g is 0 (%s's smallest value is %.3g): a row "
+                     "whose variance is 0 in %s (a constant row, or one whose values sit within %.2g of their mean) "
+                     "gives 0 x 1/sqrt(0) = NaN; its inputs were finite%s",
+                     pname, ti->name, (double)c->spec.layers[j].eps, ti->name, ti->min_subnormal, ti->name,
+                     sqrt(tiny), downstream);
+            char why[200];
+            snprintf(why, sizeof why, "eps %g is 0 in %s (NaN at step %lld)", (double)c->spec.layers[j].eps, ti->name,
+                     (long long)d->step);
+            promote(d, c, pname, PT_FMT_FP32, why);
+            snprintf(d->fix, sizeof d->fix, "compute '%s' in fp32 (what autocast does for norms), or raise its eps "
+                     "to at least %.3g, %s's smallest normal value", pname, ti->min_normal, ti->name);
         } else {
             d->cause = PT_CAUSE_UNKNOWN;
             snprintf(d->origin_why, sizeof d->origin_why,

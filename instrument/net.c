@@ -129,6 +129,7 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
         l->index = i;
         l->fmt = pt_policy_formats(policy, s->name);
         if (!pt_layer_has_gemm(s->type)) l->fmt = (pt_layer_formats){PT_FMT_FP32, PT_FMT_FP32, PT_FMT_FP32};
+        if (s->type == PT_LAYER_LAYERNORM) l->fmt.fwd = pt_policy_norm_format(policy, s->name);
         int j = s->in_index[0];
         l->in_size = j < 0 ? in_size : spec->layers[j].size;
         int nin = s->type == PT_LAYER_ADD ? 2 : 1;

@@ -302,10 +302,10 @@ pt_status pt_backend_bias_grad(pt_backend *be, const float *dy, float *db, int r
     NN_CALL(bias_grad, dy, db, rows, n, beta);
 }
 pt_status pt_backend_layernorm_fwd(pt_backend *be, const float *x, const float *gamma,
-                                   const float *beta, float eps, float *y, float *mean,
+                                   const float *beta, float eps, pt_format fmt, float *y, float *mean,
                                    float *rstd, int rows, int c)
 {
-    NN_CALL(layernorm_fwd, x, gamma, beta, eps, y, mean, rstd, rows, c);
+    NN_CALL(layernorm_fwd, x, gamma, beta, eps, fmt, y, mean, rstd, rows, c);
 }
 pt_status pt_backend_layernorm_bwd(pt_backend *be, const float *x, const float *gamma,
                                    const float *mean, const float *rstd, const float *dy,

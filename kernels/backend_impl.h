@@ -23,7 +23,8 @@ typedef struct pt_nn_ops {
     pt_status (*acc)(pt_backend *be, const float *a, float *y, size_t n);
     pt_status (*bias_grad)(pt_backend *be, const float *dy, float *db, int rows, int n, float beta);
     pt_status (*layernorm_fwd)(pt_backend *be, const float *x, const float *gamma,
-                               const float *beta, float eps, float *y, float *mean, float *rstd,
+                               const float *beta, float eps, pt_format fmt, float *y, float *mean,
+                               float *rstd,
                                int rows, int c);
     pt_status (*layernorm_bwd)(pt_backend *be, const float *x, const float *gamma,
                                const float *mean, const float *rstd, const float *dy, float *dx,

@@ -3,6 +3,7 @@
  * the JSON path. */
 #include "prectune/policy.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,13 +250,48 @@ pt_status pt_policy_check_model(const pt_policy *p, const pt_model_spec *m)
         if (j < 0)
             return pt_fail(PT_ERR_INVALID, "%s: layers.%s: model '%s' has no layer of that name",
                            p->source, p->layers[i].name, m->name);
+        if (m->layers[j].type == PT_LAYER_LAYERNORM) {
+            pt_format f = p->layers[i].f.fwd;
+            if (f != PT_FMT_FP32 && f != PT_FMT_BF16 && f != PT_FMT_FP16)
+                return pt_fail(PT_ERR_INVALID, "%s: layers.%s.fwd: a layer norm computes in fp32, bf16 or fp16, "
+                               "not %s", p->source, p->layers[i].name, pt_format_info(f)->name);
+            continue;
+        }
         if (!pt_layer_has_gemm(m->layers[j].type))
             return pt_fail(PT_ERR_INVALID,
                            "%s: layers.%s: a %s layer has no GEMM to give formats to (only "
-                           "linear and conv2d layers do)",
+                           "linear and conv2d layers do, and layer norms, whose fwd format is the one "
+                           "they compute in)",
                            p->source, p->layers[i].name, pt_layer_type_name(m->layers[j].type));
     }
     return PT_OK;
+}
+
+int pt_policy_warnings(const pt_policy *p, const pt_model_spec *m, const char *prefix, FILE *f)
+{
+    int n = 0;
+    for (int i = 0; i < m->nlayers; i++) {
+        const pt_layer_spec *l = &m->layers[i];
+        pt_format nf = pt_policy_norm_format(p, l->name);
+        if (l->type != PT_LAYER_LAYERNORM || nf == PT_FMT_FP32) continue;
+        const pt_format_traits *t = pt_format_info(nf);
+        float e = pt_round(nf, l->eps, 0);
+        if (e == 0.0f)
+            fprintf(f, "%swarning: layers.%s: computed in %s, its eps %g is 0 (%s's smallest value is %.3g): a "
+                    "constant row, or one whose variance underflows %s, will give NaN\n", prefix, l->name, t->name,
+                    (double)l->eps, t->name, t->min_subnormal, t->name), n++;
+        else if (fabs(e - l->eps) > 0.01 * l->eps)
+            fprintf(f, "%swarning: layers.%s: computed in %s, its eps %g becomes %g\n", prefix, l->name, t->name,
+                    (double)l->eps, (double)e), n++;
+    }
+    return n;
+}
+
+pt_format pt_policy_norm_format(const pt_policy *p, const char *layer)
+{
+    for (int i = 0; i < p->nlayers; i++)
+        if (strcmp(p->layers[i].name, layer) == 0) return p->layers[i].f.fwd;
+    return PT_FMT_FP32;
 }
 
 pt_layer_formats pt_policy_formats(const pt_policy *p, const char *layer)

@@ -102,6 +102,31 @@ check "replay reproduces" "with the run's policy   the incident comes back: non-
 check "replay patch" "with the patch          no incident" "$out"
 check "replay verdict" "the patch fixes it" "$out"
 
+# ---- a layer norm in fp16 whose eps is 0 there ---------------------------------------
+inc="$src/examples/incidents"
+"$bin" train "$inc/fp16-norm-eps.model.json" --data "csv:$inc/frames.csv" --label mode --no-standardize \
+    --policy "$inc/fp16-norm-eps.policy.json" --checkpoint ne --quiet > /dev/null 2>&1
+out=$("$bin" policy check "$inc/fp16-norm-eps.policy.json" --model "$inc/fp16-norm-eps.model.json")
+status "eps policy check" 0 $?
+check "eps policy check warns" "warning: layers.norm_in: computed in fp16, its eps 1e-08 is 0" "$out"
+out=$("$bin" diagnose ne/telemetry.db --json --patch ne.fix.json 2>/dev/null); status "eps exit" 1 $?
+check "eps step" '"step":	0' "$out"
+check "eps first bad tensor" '"layer":	"fc1",
+		"role":	"x"' "$out"
+check "eps origin" '"origin":	{
+		"layer":	"norm_in",' "$out"
+check "eps cause" '"cause":	"vanishing_constant"' "$out"
+check "eps why" "its eps 1e-08 is 0 (fp16's smallest value is 5.96e-08)" "$out"
+check "eps patch" '"norm_in":	{
+			"fwd":	"fp32",' "$(cat ne.fix.json)"
+out=$("$bin" diagnose ne/telemetry.db --replay --data "csv:$inc/frames.csv" --label mode --no-standardize \
+      --checkpoint ne 2>&1)
+check "eps replay reproduces" "the incident comes back: non-finite values from step 0" "$out"
+check "eps replay verdict" "the patch fixes it" "$out"
+out=$("$bin" train "$inc/fp16-norm-eps.model.json" --data "csv:$inc/frames.csv" --label mode --no-standardize \
+      --policy ne.fix.json --no-db --quiet); status "eps patched run" 0 $?
+check "eps patched run skips nothing" "(0 skipped" "$out"
+
 # ---- fp8 delayed scaling behind a jump in amax --------------------------------------
 f8="$src/examples/fp8-stale-scale"
 "$bin" train "$f8/model.json" --data "csv:$f8/machines.csv" --label condition \

@@ -76,6 +76,30 @@ START_TEST(test_cast)
 }
 END_TEST
 
+/* A layer norm computed in fp16 (a model cast to half): values derived by
+ * hand. eps = 1e-8 is 0 in fp16 (below half its smallest subnormal,
+ * 2^-25), so a constant row is 0 * inf = NaN; in fp32 and bf16 (which
+ * holds 1e-8) it gives beta; eps = 1e-5 is the fp16 subnormal 168 * 2^-24. */
+START_TEST(test_layernorm_format)
+{
+    pt_backend *be;
+    ck_assert_int_eq(pt_backend_open("cpu", &be), PT_OK);
+    float x[4] = {1, 3, 2, 2}, g[2] = {1, 1}, b[2] = {0.5f, 0.5f}, y[4], mean[2], rstd[2];
+    ck_assert_int_eq(pt_backend_layernorm_fwd(be, x, g, b, 1e-8f, PT_FMT_FP32, y, mean, rstd, 2, 2), PT_OK);
+    ck_assert(y[0] == -0.5f && y[1] == 1.5f && y[2] == 0.5f && y[3] == 0.5f);
+    ck_assert(rstd[1] == 1e4f);
+    ck_assert_int_eq(pt_backend_layernorm_fwd(be, x, g, b, 1e-8f, PT_FMT_FP16, y, mean, rstd, 2, 2), PT_OK);
+    ck_assert(y[0] == -0.5f && y[1] == 1.5f);
+    ck_assert(isinf(rstd[1]) && isnan(y[2]) && isnan(y[3]));
+    ck_assert_int_eq(pt_backend_layernorm_fwd(be, x, g, b, 1e-8f, PT_FMT_BF16, y, mean, rstd, 2, 2), PT_OK);
+    ck_assert(y[2] == 0.5f && isfinite(rstd[1]));
+    ck_assert_int_eq(pt_backend_layernorm_fwd(be, x, g, b, 1e-5f, PT_FMT_FP16, y, mean, rstd, 2, 2), PT_OK);
+    /* 1 / sqrt(168 * 2^-24) = 316.01..., 316 in fp16 */
+    ck_assert(rstd[1] == 316.0f && y[2] == 0.5f);
+    pt_backend_close(be);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("backend_cpu");
@@ -83,6 +107,7 @@ int main(void)
     tcase_add_test(tc, test_open);
     tcase_add_test(tc, test_stats_batch);
     tcase_add_test(tc, test_cast);
+    tcase_add_test(tc, test_layernorm_format);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

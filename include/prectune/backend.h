@@ -147,10 +147,14 @@ pt_status pt_backend_acc(pt_backend *be, const float *a, float *y, size_t n);
 pt_status pt_backend_bias_grad(pt_backend *be, const float *dy, float *db, int rows, int n,
                                float beta);
 
-/* Layer norm over the last dimension (c) of x[rows, c], fp32; mean and
- * rstd[rows] are saved for the backward. dgamma/dbeta accumulate. */
+/* Layer norm over the last dimension (c) of x[rows, c]; mean and
+ * rstd[rows] are saved for the backward. dgamma/dbeta accumulate. In fmt
+ * fp32 (or tf32) in fp32 with fp64 moments; in another fmt every
+ * intermediate (mean, variance, eps, variance + eps, 1/sqrt, output) is
+ * rounded to fmt: the norm of a model cast to half, where an epsilon
+ * below fmt's smallest value vanishes and a constant row gives 0 * inf. */
 pt_status pt_backend_layernorm_fwd(pt_backend *be, const float *x, const float *gamma,
-                                   const float *beta, float eps, float *y, float *mean,
+                                   const float *beta, float eps, pt_format fmt, float *y, float *mean,
                                    float *rstd, int rows, int c);
 pt_status pt_backend_layernorm_bwd(pt_backend *be, const float *x, const float *gamma,
                                    const float *mean, const float *rstd, const float *dy,

@@ -6,6 +6,7 @@
 #define PRECTUNE_POLICY_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "prectune/formats.h"
 #include "prectune/fp8.h"
@@ -74,8 +75,19 @@ char *pt_policy_to_json(const pt_policy *p);
 pt_status pt_policy_check_fingerprint(const pt_policy *p, const pt_model_spec *m,
                                       const char *model_path);
 
-/* Every layer the policy names exists in the model and has a GEMM. */
+/* Every layer the policy names exists in the model and has a GEMM, or is
+ * a layer norm given fp32, bf16 or fp16. */
 pt_status pt_policy_check_model(const pt_policy *p, const pt_model_spec *m);
+
+/* Hazards that are not errors: a layer norm named in a format where its
+ * eps is 0 (or changed by more than 1%). Writes one line per hazard to f
+ * (each prefixed by `prefix`); returns how many. */
+int pt_policy_warnings(const pt_policy *p, const pt_model_spec *m, const char *prefix, FILE *f);
+
+/* The format a layer norm computes in: fp32 unless the policy names the
+ * layer (the default formats never apply to norms, as autocast keeps
+ * them in fp32; naming one in fp16 reproduces a model cast to half). */
+pt_format pt_policy_norm_format(const pt_policy *p, const char *layer);
 
 /* The formats of a layer (tf32 applied to fp32 when the policy says so). */
 pt_layer_formats pt_policy_formats(const pt_policy *p, const char *layer);

@@ -1,12 +1,13 @@
 /* layernorm over the features of each sample, in fp32 (the numerics
- * contract keeps norms out of low precision); gamma and beta are the
- * layer's weight and bias. */
+ * contract keeps norms out of low precision) unless the policy names the
+ * layer in bf16 or fp16 (l->fmt.fwd): then computed in that format, as in
+ * a model cast to half; gamma and beta are the layer's weight and bias. */
 #include "../net.h"
 
 pt_status pt_layernorm_forward(pt_net *n, pt_net_layer *l, int rows)
 {
     int c = (int)l->spec->size;
-    return pt_backend_layernorm_fwd(n->be, pt_layer_input(n, l, 0), l->w, l->b, l->spec->eps, l->y,
+    return pt_backend_layernorm_fwd(n->be, pt_layer_input(n, l, 0), l->w, l->b, l->spec->eps, l->fmt.fwd, l->y,
                                     l->aux, l->aux + n->batch, rows, c);
 }
 

@@ -134,22 +134,30 @@ static pt_status cpu_bias_grad(pt_backend *be, const float *dy, float *db, int r
     return PT_OK;
 }
 
+/* In fmt other than fp32, every intermediate (mean, variance, eps,
+ * variance + eps, 1/sqrt, output) is rounded to fmt: a norm computed in
+ * that format, as a hand-written norm under model.half() is. */
 static pt_status cpu_layernorm_fwd(pt_backend *be, const float *x, const float *gamma,
-                                   const float *beta, float eps, float *y, float *mean,
+                                   const float *beta, float eps, pt_format fmt, float *y, float *mean,
                                    float *rstd, int rows, int c)
 {
     (void)be;
+    bool r = fmt != PT_FMT_FP32 && fmt != PT_FMT_TF32;
+#define RND(v) (r ? pt_round(fmt, (v), 0) : (v))
+    float e = RND(eps);
     for (int i = 0; i < rows; i++) {
         const float *xi = x + (size_t)i * c;
         double s = 0, s2 = 0;
         for (int j = 0; j < c; j++) s += xi[j];
-        float mu = (float)(s / c);
+        float mu = RND((float)(s / c));
         for (int j = 0; j < c; j++) s2 += (double)(xi[j] - mu) * (xi[j] - mu);
-        float rs = 1.0f / sqrtf((float)(s2 / c) + eps);
+        float var = RND((float)(s2 / c));
+        float rs = RND(1.0f / sqrtf(RND(var + e)));
         mean[i] = mu;
         rstd[i] = rs;
-        for (int j = 0; j < c; j++) y[(size_t)i * c + j] = (xi[j] - mu) * rs * gamma[j] + beta[j];
+        for (int j = 0; j < c; j++) y[(size_t)i * c + j] = RND((xi[j] - mu) * rs * gamma[j] + beta[j]);
     }
+#undef RND
     return PT_OK;
 }
 

@@ -68,15 +68,19 @@ template <int F> __global__ void decode_kernel(const void *in, float *out, size_
     GRID_STRIDE(i, n) out[i] = dev_decode<F>(in, i) * s;
 }
 
+/* x stored in F and read back */
+template <int F> __device__ __forceinline__ float dev_round(float x)
+{
+    uint32_t c = pt_dev_encode<F>(x, 0);
+    if (F == PT_FMT_FP32 || F == PT_FMT_TF32) return __uint_as_float(c);
+    if (F == PT_FMT_BF16) return __uint_as_float(c << 16);
+    if (F == PT_FMT_FP16) return __half2float(__ushort_as_half((unsigned short)c));
+    return __half2float(__half(__nv_cvt_fp8_to_halfraw((__nv_fp8_storage_t)c, F == PT_FMT_E4M3 ? __NV_E4M3 : __NV_E5M2)));
+}
+
 template <int F> __global__ void round_kernel(float *x, size_t n)
 {
-    GRID_STRIDE(i, n) {
-        uint32_t c = pt_dev_encode<F>(x[i], 0);
-        if (F == PT_FMT_FP32 || F == PT_FMT_TF32) x[i] = __uint_as_float(c);
-        else if (F == PT_FMT_BF16) x[i] = __uint_as_float(c << 16);
-        else if (F == PT_FMT_FP16) x[i] = __half2float(__ushort_as_half((unsigned short)c));
-        else x[i] = __half2float(__half(__nv_cvt_fp8_to_halfraw((__nv_fp8_storage_t)c, F == PT_FMT_E4M3 ? __NV_E4M3 : __NV_E5M2)));
-    }
+    GRID_STRIDE(i, n) x[i] = dev_round<F>(x[i]);
 }
 
 #define DISPATCH_FMT(f, KERNEL, ...)                                                                   \
@@ -354,6 +358,8 @@ __device__ __forceinline__ float warp_max(float v)
     return v;
 }
 
+/* F other than fp32: every intermediate rounded to F, as on the CPU */
+template <int F>
 __global__ void layernorm_fwd_kernel(const float *x, const float *g, const float *b, float eps, float *y,
                                      float *mean, float *rstd, int rows, int c)
 {
@@ -362,10 +368,11 @@ __global__ void layernorm_fwd_kernel(const float *x, const float *g, const float
     const float *xr = x + (size_t)r * c;
     float s = 0;
     for (int j = lane; j < c; j += 32) s += xr[j];
-    float mu = warp_sum(s) / c, v = 0;
+    float mu = dev_round<F>(warp_sum(s) / c), v = 0;
     for (int j = lane; j < c; j += 32) v += (xr[j] - mu) * (xr[j] - mu);
-    float rs = rsqrtf(warp_sum(v) / c + eps);
-    for (int j = lane; j < c; j += 32) y[(size_t)r * c + j] = (xr[j] - mu) * rs * g[j] + b[j];
+    float var = dev_round<F>(warp_sum(v) / c);
+    float rs = F == PT_FMT_FP32 ? rsqrtf(var + eps) : dev_round<F>(1.0f / sqrtf(dev_round<F>(var + dev_round<F>(eps))));
+    for (int j = lane; j < c; j += 32) y[(size_t)r * c + j] = dev_round<F>((xr[j] - mu) * rs * g[j] + b[j]);
     if (!lane) mean[r] = mu, rstd[r] = rs;
 }
 
@@ -402,9 +409,17 @@ __global__ void layernorm_bwd_param_kernel(const float *x, const float *mean, co
 }
 
 static pt_status cu_layernorm_fwd(pt_backend *be, const float *x, const float *g, const float *b, float eps,
-                                  float *y, float *mean, float *rstd, int rows, int c)
+                                  pt_format fmt, float *y, float *mean, float *rstd, int rows, int c)
 {
-    if (rows) layernorm_fwd_kernel<<<(rows + 7) / 8, 256, 0, S(be)>>>(x, g, b, eps, y, mean, rstd, rows, c);
+    if (!rows) return PT_OK;
+    unsigned grid = (unsigned)(rows + 7) / 8;
+    switch (fmt) {
+    case PT_FMT_BF16: layernorm_fwd_kernel<PT_FMT_BF16><<<grid, 256, 0, S(be)>>>(x, g, b, eps, y, mean, rstd, rows, c); break;
+    case PT_FMT_FP16: layernorm_fwd_kernel<PT_FMT_FP16><<<grid, 256, 0, S(be)>>>(x, g, b, eps, y, mean, rstd, rows, c); break;
+    case PT_FMT_E4M3: layernorm_fwd_kernel<PT_FMT_E4M3><<<grid, 256, 0, S(be)>>>(x, g, b, eps, y, mean, rstd, rows, c); break;
+    case PT_FMT_E5M2: layernorm_fwd_kernel<PT_FMT_E5M2><<<grid, 256, 0, S(be)>>>(x, g, b, eps, y, mean, rstd, rows, c); break;
+    default: layernorm_fwd_kernel<PT_FMT_FP32><<<grid, 256, 0, S(be)>>>(x, g, b, eps, y, mean, rstd, rows, c); break;
+    }
     PT_CUDA_CHECK_LAUNCH();
     return PT_OK;
 }

@@ -215,11 +215,29 @@ START_TEST(test_rows)
         float *Ddg = up(dg, c * 4), *Ddb = up(db, c * 4);
         pt_backend_alloc(gpu, n * 4, (void **)&Dy), pt_backend_alloc(gpu, n * 4, (void **)&Ddx);
         pt_backend_alloc(gpu, rows * 4, (void **)&Dmean), pt_backend_alloc(gpu, rows * 4, (void **)&Drstd);
-        pt_backend_layernorm_fwd(cpu, x, g, b, 1e-5f, y, mean, rstd, rows, c);
-        pt_backend_layernorm_fwd(gpu, Dx, Dg, Db, 1e-5f, Dy, Dmean, Drstd, rows, c);
+        pt_backend_layernorm_fwd(cpu, x, g, b, 1e-5f, PT_FMT_FP32, y, mean, rstd, rows, c);
+        pt_backend_layernorm_fwd(gpu, Dx, Dg, Db, 1e-5f, PT_FMT_FP32, Dy, Dmean, Drstd, rows, c);
         float *got = down(Dy, n);
         compare("layernorm_fwd", got, y, n, 1e-11); /* fp32 vs fp64 accumulated moments */
         free(got);
+        /* computed in fp16 with an eps (1e-8) that is 0 there: a constant
+         * first row is 0 * inf = NaN on both; the rest agrees to fp16's
+         * rounding (the moments are summed in a different order) */
+        {
+            float *xc = malloc(n * 4), *yc = malloc(n * 4);
+            memcpy(xc, x, n * 4);
+            for (int j = 0; j < c; j++) xc[j] = 2.0f;
+            float *Dxc = up(xc, n * 4);
+            pt_backend_layernorm_fwd(cpu, xc, g, b, 1e-8f, PT_FMT_FP16, yc, mean, rstd, rows, c);
+            pt_backend_layernorm_fwd(gpu, Dxc, Dg, Db, 1e-8f, PT_FMT_FP16, Dy, Dmean, Drstd, rows, c);
+            ck_assert(isnan(yc[0]));
+            got = down(Dy, n);
+            compare("layernorm_fwd fp16", got, yc, n, 1e-5);
+            free(got), free(xc), free(yc);
+            pt_backend_free(gpu, Dxc);
+            pt_backend_layernorm_fwd(cpu, x, g, b, 1e-5f, PT_FMT_FP32, y, mean, rstd, rows, c);
+            pt_backend_layernorm_fwd(gpu, Dx, Dg, Db, 1e-5f, PT_FMT_FP32, Dy, Dmean, Drstd, rows, c);
+        }
         pt_backend_layernorm_bwd(cpu, x, g, mean, rstd, dyv, dx, dg, db, rows, c);
         pt_backend_layernorm_bwd(gpu, Dx, Dg, Dmean, Drstd, Ddy, Ddx, Ddg, Ddb, rows, c);
         got = down(Ddx, n);
