@@ -423,7 +423,6 @@ static void lr_patch(ctx *c, pt_diagnosis *d)
  * statistics on every step where a cast clamped. */
 static void fp8_saturation(ctx *c, pt_diagnosis *d)
 {
-    if (c->policy.fp8.kind != PT_FP8_DELAYED) return;
     const char *where = "format LIKE 'fp8%' AND scale > 0 AND absmax * scale > 2 * CASE format WHEN 'fp8_e4m3' THEN 448"
                         " ELSE 57344 END AND overflow_e4m3 + overflow_e5m2 > 0";
     char sql[512];
@@ -439,7 +438,7 @@ static void fp8_saturation(ctx *c, pt_diagnosis *d)
             r->s.overflow[PT_SFMT_E4M3] + r->s.overflow[PT_SFMT_E5M2] > 0)
             first = i;
     }
-    if (first < 0) {
+    if (first < 0 || pt_policy_fp8_recipe(&c->policy, rows[first].layer).kind != PT_FP8_DELAYED) {
         free(rows);
         return;
     }
@@ -508,11 +507,25 @@ static void fp8_saturation(ctx *c, pt_diagnosis *d)
     }
     snprintf(d->trend + len, sizeof d->trend - (size_t)len, " then %.4g at step %lld: a jump, not a drift that the "
              "history could follow", (double)b->s.absmax, (long long)at);
+    /* the patch: this layer alone to current scaling */
     copy_policy(&d->patch, &c->policy);
-    d->patch.fp8.kind = PT_FP8_CURRENT;
+    pt_policy *p = &d->patch;
+    int i = 0;
+    while (i < p->nlayers && strcmp(p->layers[i].name, b->layer)) i++;
+    if (i == p->nlayers) {
+        p->layers = realloc(p->layers, sizeof *p->layers * (size_t)(p->nlayers + 1));
+        memset(&p->layers[i], 0, sizeof p->layers[i]);
+        snprintf(p->layers[i].name, sizeof p->layers[i].name, "%s", b->layer);
+        p->layers[i].f = p->def;
+        p->nlayers++;
+    }
+    p->layers[i].has_fp8_recipe = true;
+    p->layers[i].fp8_recipe = PT_FP8_CURRENT;
+    snprintf(p->layers[i].reason, sizeof p->layers[i].reason, "diagnose: amax of %s/%s jumped %.3gx past the "
+             "delayed-scaling history at step %lld", b->layer, b->role, (double)b->s.absmax / bound, (long long)at);
     d->has_patch = true;
-    snprintf(d->fix, sizeof d->fix, "use current scaling for fp8 (each tensor scaled by its own amax as it is cast), "
-             "or keep '%s' out of fp8 (bf16)", b->layer);
+    snprintf(d->fix, sizeof d->fix, "switch '%s' to current scaling (its fp8 casts scaled by each tensor's own amax; "
+             "the patch does this for this layer only), or keep it out of fp8 (bf16)", b->layer);
     free(rows);
 }
 
@@ -722,7 +735,7 @@ pt_status pt_diagnose_db(const char *path, int64_t run, pt_diagnosis *d)
                              c.policy.fp8.amax_history, (long long)d->step);
                     trend(&c, d->origin_layer, d->origin_role, d->step + 1, "fp8_e4m3", d->trend, sizeof d->trend);
                     copy_policy(&d->patch, &c.policy);
-                    d->patch.fp8.kind = PT_FP8_CURRENT;
+                    d->patch.fp8.kind = PT_FP8_CURRENT; /* the whole run: the spike names no one layer */
                     d->has_patch = true;
                     snprintf(d->fix, sizeof d->fix, "use current scaling for fp8 (the amax of each tensor as it is "
                              "cast), or a shorter amax history / a margin");

@@ -55,7 +55,7 @@ pt_status pt_net_operand(pt_net *n, pt_net_layer *l, int role, const float *x, s
     /* fp8: scale per the recipe. The scale lives in backend memory for the
      * cast and the GEMM; the recipe runs on the host in this backend. */
     pt_fp8_state *s = &l->fp8[role];
-    const pt_fp8_recipe *r = &n->policy->fp8;
+    const pt_fp8_recipe *r = &l->recipe;
     float *scale = l->scales + 2 * role, *inv = scale + 1;
     float amax = 0.0f;
     int64_t clamps = s->clamped, nans = s->nan_amax;
@@ -130,6 +130,7 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
         l->fmt = pt_policy_formats(policy, s->name);
         if (!pt_layer_has_gemm(s->type)) l->fmt = (pt_layer_formats){PT_FMT_FP32, PT_FMT_FP32, PT_FMT_FP32};
         if (s->type == PT_LAYER_LAYERNORM) l->fmt.fwd = pt_policy_norm_format(policy, s->name);
+        l->recipe = pt_policy_fp8_recipe(policy, s->name);
         int j = s->in_index[0];
         l->in_size = j < 0 ? in_size : spec->layers[j].size;
         int nin = s->type == PT_LAYER_ADD ? 2 : 1;

@@ -36,6 +36,7 @@ typedef struct pt_net_layer {
     pt_conv_shape cs;
     pt_operand x_op, w_op;    /* the forward GEMM's operands, reused by the backward */
     pt_fp8_state fp8[PT_OPND_COUNT];
+    pt_fp8_recipe recipe;     /* the policy's, or the layer's own delayed/current */
     float *scales;            /* backend memory: scale and 1/scale per operand role */
 } pt_net_layer;
 

@@ -45,8 +45,9 @@ static pt_status get_formats(const pt_jctx *c, const cJSON *v, const char *path,
                              pt_layer_formats *f, char *reason, size_t reason_n)
 {
     static const char *const keys[] = {"fwd", "dgrad", "wgrad", "reason", NULL};
+    static const char *const layer_keys[] = {"fwd", "dgrad", "wgrad", "reason", "fp8_recipe", NULL};
     pt_status st;
-    if ((st = pt_jexpect_object(c, v, path)) || (st = pt_jcheck_keys(c, v, path, keys)) ||
+    if ((st = pt_jexpect_object(c, v, path)) || (st = pt_jcheck_keys(c, v, path, reason ? layer_keys : keys)) ||
         (st = get_format(c, v, path, "fwd", &f->fwd)) ||
         (st = get_format(c, v, path, "dgrad", &f->dgrad)) ||
         (st = get_format(c, v, path, "wgrad", &f->wgrad)))
@@ -225,6 +226,11 @@ pt_status pt_policy_parse(const char *json, const char *where, pt_policy *p)
             if ((st = get_formats(&c, l, path, &p->layers[i].f, p->layers[i].reason,
                                   sizeof p->layers[i].reason)))
                 goto out;
+            static const char *const recipes[] = {"delayed", "current", NULL};
+            int kind = -1;
+            if ((st = pt_jget_enum(&c, l, path, "fp8_recipe", recipes, &kind))) goto out;
+            p->layers[i].has_fp8_recipe = kind >= 0;
+            p->layers[i].fp8_recipe = kind == 1 ? PT_FP8_CURRENT : PT_FP8_DELAYED;
         }
     }
 out:
@@ -285,6 +291,14 @@ int pt_policy_warnings(const pt_policy *p, const pt_model_spec *m, const char *p
                     (double)l->eps, (double)e), n++;
     }
     return n;
+}
+
+pt_fp8_recipe pt_policy_fp8_recipe(const pt_policy *p, const char *layer)
+{
+    pt_fp8_recipe r = p->fp8;
+    for (int i = 0; i < p->nlayers; i++)
+        if (strcmp(p->layers[i].name, layer) == 0 && p->layers[i].has_fp8_recipe) r.kind = p->layers[i].fp8_recipe;
+    return r;
 }
 
 pt_format pt_policy_norm_format(const pt_policy *p, const char *layer)

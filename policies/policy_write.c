@@ -37,6 +37,8 @@ char *pt_policy_to_json(const pt_policy *p)
     for (int i = 0; i < p->nlayers; i++) {
         cJSON *l = formats_obj(&p->layers[i].f);
         if (p->layers[i].reason[0]) cJSON_AddStringToObject(l, "reason", p->layers[i].reason);
+        if (p->layers[i].has_fp8_recipe)
+            cJSON_AddStringToObject(l, "fp8_recipe", p->layers[i].fp8_recipe == PT_FP8_CURRENT ? "current" : "delayed");
         cJSON_AddItemToObject(layers, p->layers[i].name, l);
     }
     const pt_scaler_config *s = &p->loss_scale;

@@ -140,7 +140,13 @@ check "fp8 tensor" '"layer":	"fc1",
 		"format":	"fp8_e4m3"' "$out"
 check "fp8 cause" '"cause":	"fp8_scale_staleness"' "$out"
 check "fp8 jump" "its amax 28.88 is 9.34x the 3.093" "$out"
-check "fp8 patch" '"recipe":	"current"' "$(cat f8.fix.json)"
+check "fp8 patch: fc1 alone to current scaling" '"fc1":	{
+			"fwd":	"fp8_e4m3",
+			"dgrad":	"fp8_e5m2",
+			"wgrad":	"fp8_e5m2",
+			"reason":	"diagnose: amax of fc1/x jumped 9.34x past the delayed-scaling history at step 4",
+			"fp8_recipe":	"current"' "$(cat f8.fix.json)"
+check "fp8 patch keeps the run's recipe" '"recipe":	"delayed"' "$(cat f8.fix.json)"
 out=$("$bin" diagnose f8/telemetry.db --replay --data "csv:$f8/machines.csv" --label condition --checkpoint f8 2>&1)
 check "fp8 replay reproduces" "the incident comes back: 3 values of fc1/x clamped from step 4" "$out"
 check "fp8 replay patch" "with the patch          no incident: no value of fc1/x clamped" "$out"

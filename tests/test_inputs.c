@@ -85,6 +85,29 @@ START_TEST(test_policy_errors)
     ck_assert_int_eq(f.dgrad, PT_FMT_FP32 == p.def.dgrad ? PT_FMT_TF32 : p.def.dgrad);
     pt_policy_free(&p);
     pt_model_spec_free(&s);
+    /* lr_scale in (0, 1]; a layer's fp8_recipe only in layers; a layer norm in fp32/bf16/fp16 */
+    ck_assert_int_eq(pt_policy_parse("{\"prectune_policy\": 1, \"lr_scale\": 0}", "p.json", &p), PT_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(pt_last_error(), "p.json: lr_scale"));
+    ck_assert_int_eq(pt_policy_parse("{\"prectune_policy\": 1, \"lr_scale\": 2}", "p.json", &p), PT_ERR_INVALID);
+    ck_assert_int_eq(pt_policy_parse("{\"prectune_policy\": 1, \"layers\": {\"fc1\": {\"fp8_recipe\": \"late\"}}}",
+                                     "p.json", &p), PT_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(pt_last_error(), "p.json: layers.fc1.fp8_recipe: 'late' is not one of: delayed, current"));
+    ck_assert_int_eq(pt_policy_parse("{\"prectune_policy\": 1, \"default\": {\"fp8_recipe\": \"current\"}}", "p.json", &p),
+                     PT_ERR_INVALID);
+    ck_assert_int_eq(pt_model_spec_parse(L("{\"name\": \"fc1\", \"type\": \"linear\", \"out\": 2},"
+                                           "{\"name\": \"ln\", \"type\": \"layernorm\"}"), "m.json", &s), PT_OK);
+    ck_assert_int_eq(pt_policy_parse("{\"prectune_policy\": 1, \"layers\": {\"ln\": {\"fwd\": \"fp8_e4m3\"}}}",
+                                     "p.json", &p), PT_OK);
+    ck_assert_int_eq(pt_policy_check_model(&p, &s), PT_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(pt_last_error(), "layers.ln.fwd: a layer norm computes in fp32, bf16 or fp16"));
+    pt_policy_free(&p);
+    ck_assert_int_eq(pt_policy_parse("{\"prectune_policy\": 1, \"layers\": {\"ln\": {\"fwd\": \"fp16\"}}}",
+                                     "p.json", &p), PT_OK);
+    ck_assert_int_eq(pt_policy_check_model(&p, &s), PT_OK);
+    ck_assert_int_eq(pt_policy_norm_format(&p, "ln"), PT_FMT_FP16);
+    ck_assert_int_eq(pt_policy_norm_format(&p, "fc1"), PT_FMT_FP32);
+    pt_policy_free(&p);
+    pt_model_spec_free(&s);
 }
 END_TEST
 

@@ -37,6 +37,8 @@ static void make(pt_policy *p, pt_model_spec *m)
     p->loss_scale.init = 1024, p->loss_scale.growth_interval = 500, p->loss_scale.hysteresis = 2;
     p->loss_scale.min_scale = 2;
     p->fp8 = (pt_fp8_recipe){PT_FP8_CURRENT, 8, false, 1};
+    p->layers[1].has_fp8_recipe = true, p->layers[1].fp8_recipe = PT_FP8_DELAYED;
+    p->lr_scale = 0.25;
     p->validation = (pt_policy_evidence){true, 3000, {1, 2}, 2, 0.3, 0.88, 0.301, 0.879, 0.001, 0, 0.005, 0.005, 0.01, true};
     p->est_speedup = 2.5, p->est_memory_saving = 0.4;
 }
@@ -61,6 +63,9 @@ START_TEST(test_round_trip)
     ck_assert(q.loss_scale.mode == PT_SCALE_DYNAMIC && q.loss_scale.init == 1024);
     ck_assert(q.loss_scale.growth_interval == 500 && q.loss_scale.hysteresis == 2 && q.loss_scale.min_scale == 2);
     ck_assert(q.fp8.kind == PT_FP8_CURRENT && q.fp8.amax_history == 8 && !q.fp8.amax_max && q.fp8.margin == 1);
+    ck_assert(!q.layers[0].has_fp8_recipe && q.layers[1].has_fp8_recipe && q.layers[1].fp8_recipe == PT_FP8_DELAYED);
+    ck_assert(pt_policy_fp8_recipe(&q, "fc2").kind == PT_FP8_DELAYED && pt_policy_fp8_recipe(&q, "fc1").kind == PT_FP8_CURRENT);
+    ck_assert(q.lr_scale == 0.25);
     ck_assert(q.validation.present && q.validation.passed && q.validation.steps == 3000);
     ck_assert(q.validation.base_accuracy == 0.88 && q.validation.skipped_fraction == 0.001);
     ck_assert(q.est_speedup == 2.5 && q.est_memory_saving == 0.4);

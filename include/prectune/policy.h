@@ -25,6 +25,8 @@ typedef struct pt_policy_layer {
     char name[PT_NAME_MAX];
     pt_layer_formats f;
     char reason[256];
+    bool has_fp8_recipe;            /* this layer's fp8 casts use fp8_recipe, not the policy's */
+    pt_fp8_recipe_kind fp8_recipe;
 } pt_policy_layer;
 
 /* The validation evidence a tuned policy carries. */
@@ -83,6 +85,10 @@ pt_status pt_policy_check_model(const pt_policy *p, const pt_model_spec *m);
  * eps is 0 (or changed by more than 1%). Writes one line per hazard to f
  * (each prefixed by `prefix`); returns how many. */
 int pt_policy_warnings(const pt_policy *p, const pt_model_spec *m, const char *prefix, FILE *f);
+
+/* The fp8 recipe of a layer: the policy's, with the layer's own
+ * delayed/current choice where it names one. */
+pt_fp8_recipe pt_policy_fp8_recipe(const pt_policy *p, const char *layer);
 
 /* The format a layer norm computes in: fp32 unless the policy names the
  * layer (the default formats never apply to norms, as autocast keeps
