@@ -25,6 +25,7 @@ pt_status pt_trainer_instrument(pt_trainer *t, struct pt_telemetry *tel, int64_t
     pt_instrument_free(t);
     t->tel = tel;
     t->last_saturation = -1;
+    t->fp8_emulated0 = pt_backend_fp8_emulated(t->be);
     t->run = run;
     t->stats_every = stats_every;
     t->drift_every = drift_every;
@@ -106,10 +107,22 @@ static float role_scale(const pt_net_layer *l, int opnd, pt_format f)
 
 pt_status pt_instrument_step(pt_trainer *t, int64_t step, bool nonfinite, const char *saturated)
 {
+    pt_status st;
+    /* once per run: fp8 GEMMs that ran decoded to fp32 on a device */
+    int64_t emulated = t->fp8_emulated0 >= 0 ? pt_backend_fp8_emulated(t->be) - t->fp8_emulated0 : 0;
+    if (emulated > 0) {
+        char msg[320];
+        snprintf(msg, sizeof msg, "%lld fp8 GEMMs of step %lld could not run in %s's fp8 kernels (a dimension "
+                 "not a multiple of 16) and ran decoded to fp32: the same values, at fp32 speed",
+                 (long long)emulated, (long long)step, pt_backend_name(t->be));
+        if ((st = pt_telemetry_event(t->tel, t->run, step, "warning", "fp8_gemm_emulated", msg))) return st;
+        t->fp8_emulated0 = -1;
+    } else if (t->fp8_emulated0 >= 0) {
+        t->fp8_emulated0 = pt_backend_fp8_emulated(t->be);
+    }
     bool due = t->stats_every && step % t->stats_every == 0;
     if (!due && !nonfinite && !saturated) return PT_OK;
-    pt_status st = pt_trainer_flush_stats(t);
-    if (st) return st;
+    if ((st = pt_trainer_flush_stats(t))) return st;
     /* one event per 100 steps at most: a recipe that clamps every step
      * says so without filling the database */
     if (saturated && (t->last_saturation < 0 || step - t->last_saturation >= 100)) {

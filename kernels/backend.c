@@ -138,6 +138,7 @@ void pt_backend_close(pt_backend *be)
 }
 
 const char *pt_backend_name(const pt_backend *be) { return be->name; }
+int64_t pt_backend_fp8_emulated(const pt_backend *be) { return be->fp8_emulated; }
 bool pt_backend_is_device(const pt_backend *be) { return be->is_device; }
 
 bool pt_backend_supports(const pt_backend *be, pt_op op, pt_format f)

@@ -80,6 +80,7 @@ struct pt_backend {
     char name[320];
     void *impl;
     pt_op_profile *prof; /* NULL unless pt_backend_profile(be, true) */
+    int64_t fp8_emulated; /* device backends: fp8 GEMMs run decoded to fp32 (see backend.h) */
 };
 
 struct pt_stats_batch {

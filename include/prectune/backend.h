@@ -58,6 +58,12 @@ pt_status pt_backend_copy(pt_backend *be, void *dst, const void *src, size_t byt
 /* Waits for all work queued on the backend. */
 pt_status pt_backend_sync(pt_backend *be);
 
+/* fp8 GEMMs so far that a device backend could not give its fp8 kernels
+ * (cuBLASLt's need dimensions that are multiples of 16) and ran decoded
+ * to fp32 instead: the same values, at fp32 speed. Always 0 on the CPU,
+ * whose every GEMM is that exact emulation. */
+int64_t pt_backend_fp8_emulated(const pt_backend *be);
+
 /* The op profile: with it on, every backend op waits for the work before
  * it and for itself, and its time is added to its row (GEMMs and casts by
  * format). Off by default; for finding where a step's time goes

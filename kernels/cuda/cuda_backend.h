@@ -15,7 +15,7 @@
  * algorithm per shape keeps a run's GEMMs the same from step to step. */
 typedef struct pt_lt_plan {
     uint64_t m, n, k;
-    int ta, tb, fmt, bias;
+    int ta, tb, fmt_a, fmt_b, bias;
     cublasLtMatmulAlgo_t algo;
 } pt_lt_plan;
 
@@ -33,6 +33,7 @@ typedef struct cuda_backend {
     double *partials;         /* per-block partial sums (deterministic reductions) */
     pt_lt_plan plans[PT_LT_PLANS];
     int nplans;
+    float *one;               /* a device 1.0f: the descale of an fp8 operand given none */
 } cuda_backend;
 
 static inline cuda_backend *pt_cuda_impl(const pt_backend *be) { return (cuda_backend *)be->impl; }

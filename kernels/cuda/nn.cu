@@ -38,6 +38,9 @@ pt_status pt_cuda_nn_init(cuda_backend *c)
     c->workspace_bytes = 32u << 20;
     PT_CUDA_CHECK(cudaMalloc(&c->workspace, c->workspace_bytes));
     PT_CUDA_CHECK(cudaMalloc((void **)&c->partials, PARTIALS * sizeof(double)));
+    PT_CUDA_CHECK(cudaMalloc((void **)&c->one, sizeof(float)));
+    const float one = 1.0f;
+    PT_CUDA_CHECK(cudaMemcpy(c->one, &one, sizeof one, cudaMemcpyHostToDevice));
     return PT_OK;
 }
 
@@ -49,6 +52,7 @@ void pt_cuda_nn_release(cuda_backend *c)
     cudaFree(c->scratch[0]);
     cudaFree(c->scratch[1]);
     cudaFree(c->scratch[2]);
+    cudaFree(c->one);
 }
 
 /* ---- decode / round ------------------------------------------------------- */
@@ -126,70 +130,138 @@ static pt_status scratch(cuda_backend *c, int slot, size_t n, float **out)
 
 static cudaDataType_t lt_type(pt_format f)
 {
-    return f == PT_FMT_BF16 ? CUDA_R_16BF : f == PT_FMT_FP16 ? CUDA_R_16F : CUDA_R_32F;
+    switch (f) {
+    case PT_FMT_BF16: return CUDA_R_16BF;
+    case PT_FMT_FP16: return CUDA_R_16F;
+    case PT_FMT_E4M3: return CUDA_R_8F_E4M3;
+    case PT_FMT_E5M2: return CUDA_R_8F_E5M2;
+    default: return CUDA_R_32F;
+    }
+}
+
+/* out[c][r] = in[r][c] for 1-byte elements, through 32 x 32 tiles */
+__global__ void transpose_u8_kernel(const uint8_t *in, uint8_t *out, int rows, int cols)
+{
+    __shared__ uint8_t t[32][33];
+    int c0 = blockIdx.x * 32, r0 = blockIdx.y * 32;
+    for (int y = threadIdx.y; y < 32; y += 8) {
+        int r = r0 + y, c = c0 + threadIdx.x;
+        if (r < rows && c < cols) t[y][threadIdx.x] = in[(size_t)r * cols + c];
+    }
+    __syncthreads();
+    for (int y = threadIdx.y; y < 32; y += 8) {
+        int c = c0 + y, r = r0 + threadIdx.x;
+        if (r < rows && c < cols) out[(size_t)c * rows + r] = t[threadIdx.x][y];
+    }
+}
+
+/* y[rows, n] += bias[n] */
+__global__ void add_bias_kernel(float *y, const float *bias, size_t rows, int n)
+{
+    GRID_STRIDE(i, rows * (size_t)n) y[i] += bias[i % (size_t)n];
+}
+
+/* fp8 through cuBLASLt's fp8 kernels, which take only the "TN" layout
+ * (in our row-major terms: both operands with k contiguous) and
+ * dimensions that are multiples of 16: an operand in the other layout is
+ * transposed into scratch (a byte copy: the values and their scale are
+ * the same), a shape that does not fit returns false (the caller runs it
+ * decoded to fp32, exactly, and counts it). */
+static bool fp8_fits(const pt_gemm *g)
+{
+    bool f8a = g->a.fmt == PT_FMT_E4M3 || g->a.fmt == PT_FMT_E5M2, f8b = g->b.fmt == PT_FMT_E4M3 || g->b.fmt == PT_FMT_E5M2;
+    return f8a && f8b && !(g->a.fmt == PT_FMT_E5M2 && g->b.fmt == PT_FMT_E5M2) && g->m % 16 == 0 &&
+           g->n % 16 == 0 && g->k % 16 == 0 && (uintptr_t)g->a.data % 16 == 0 && (uintptr_t)g->b.data % 16 == 0;
 }
 
 /* C[m,n] (row-major) = op(A)[m,k] op(B)[k,n]: in cuBLASLt's column-major
  * terms that is C^T[n,m] = op(B)^T op(A)^T, so B goes first. Operands
  * cuBLASLt takes as they are: fp32, tf32 (fp32 storage, tf32 compute),
- * bf16 and fp16 of the same format; fp8 and mixed formats are decoded to
- * fp32 first (exact products, fp32 accumulation: the emulation of an fp8
- * GEMM; the fused fp8 path is the CUDA backend issue's next step). */
+ * bf16 and fp16 of the same format, and fp8 (e4m3 x e4m3, e4m3 x e5m2,
+ * e5m2 x e4m3) with their descales, where fp8_fits; other fp8 shapes and
+ * mixed formats are decoded to fp32 first (exact products, fp32
+ * accumulation: the emulation of the GEMM). */
 static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
 {
     cuda_backend *cb = pt_cuda_impl(be);
     if (!g->m || !g->n) return PT_OK;
     pt_operand a = g->a, b = g->b;
-    bool native = a.fmt == b.fmt && (a.fmt == PT_FMT_FP32 || a.fmt == PT_FMT_TF32 || a.fmt == PT_FMT_BF16 ||
-                                     a.fmt == PT_FMT_FP16) && !a.scale_inv && !b.scale_inv;
-    pt_format f = a.fmt;
-    if (!native) {
+    bool fp8 = fp8_fits(g);
+    bool native = fp8 || (a.fmt == b.fmt && (a.fmt == PT_FMT_FP32 || a.fmt == PT_FMT_TF32 || a.fmt == PT_FMT_BF16 ||
+                                             a.fmt == PT_FMT_FP16) && !a.scale_inv && !b.scale_inv);
+    pt_status st = PT_OK;
+    if (fp8) {
+        /* TN: b stored [n][k], a stored [m][k] */
+        float *t;
+        if (!b.trans) {
+            if ((st = scratch(cb, 1, ((size_t)g->k * g->n + 3) / 4, &t))) return st;
+            transpose_u8_kernel<<<dim3((unsigned)(g->n + 31) / 32, (unsigned)(g->k + 31) / 32), dim3(32, 8), 0,
+                                  cb->stream>>>((const uint8_t *)b.data, (uint8_t *)t, g->k, g->n);
+            PT_CUDA_CHECK_LAUNCH();
+            b.data = t, b.trans = true;
+        }
+        if (a.trans) {
+            if ((st = scratch(cb, 0, ((size_t)g->k * g->m + 3) / 4, &t))) return st;
+            transpose_u8_kernel<<<dim3((unsigned)(g->m + 31) / 32, (unsigned)(g->k + 31) / 32), dim3(32, 8), 0,
+                                  cb->stream>>>((const uint8_t *)a.data, (uint8_t *)t, g->k, g->m);
+            PT_CUDA_CHECK_LAUNCH();
+            a.data = t, a.trans = false;
+        }
+        if (!a.scale_inv) a.scale_inv = cb->one;
+        if (!b.scale_inv) b.scale_inv = cb->one;
+    } else if (!native) {
+        if (a.fmt == PT_FMT_E4M3 || a.fmt == PT_FMT_E5M2 || b.fmt == PT_FMT_E4M3 || b.fmt == PT_FMT_E5M2)
+            be->fp8_emulated++;
         float *da, *db;
         size_t na = (size_t)g->m * g->k, nb = (size_t)g->k * g->n;
-        pt_status st;
         if ((st = scratch(cb, 0, na, &da)) || (st = scratch(cb, 1, nb, &db)) ||
             (st = cu_decode(be, a.fmt, a.data, da, na, a.scale_inv)) ||
             (st = cu_decode(be, b.fmt, b.data, db, nb, b.scale_inv)))
             return st;
-        a.data = da, b.data = db, a.fmt = b.fmt = f = PT_FMT_FP32;
+        a.data = da, b.data = db, a.fmt = b.fmt = PT_FMT_FP32;
         a.scale_inv = b.scale_inv = NULL;
     }
+    pt_format f = a.fmt;
     cublasComputeType_t ct = f == PT_FMT_TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32
                            : f == PT_FMT_FP32 ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F;
     cublasLtMatmulDesc_t op = NULL;
     cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
     cublasLtMatmulPreference_t pref = NULL;
-    pt_status st = PT_OK;
     cublasOperation_t ta = b.trans ? CUBLAS_OP_T : CUBLAS_OP_N, tb = a.trans ? CUBLAS_OP_T : CUBLAS_OP_N;
     uint64_t M = (uint64_t)g->n, N = (uint64_t)g->m, K = (uint64_t)g->k;
     int64_t lda = b.trans ? (int64_t)K : (int64_t)M, ldb = a.trans ? (int64_t)N : (int64_t)K;
     float alpha = 1.0f, beta = g->beta;
-    bool bias = g->bias != NULL;
+    /* fp8 with an fp32 output takes no fp32 bias epilogue: the bias is added after */
+    bool bias = g->bias != NULL && !fp8;
     cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
 #define LT(x)                                                                                     \
     do {                                                                                          \
         cublasStatus_t e_ = (x);                                                                  \
         if (e_ != CUBLAS_STATUS_SUCCESS && !st)                                                   \
-            st = pt_fail(PT_ERR_CUDA, "%s: %s [gemm %dx%dx%d, %s]", #x, cublasLtGetStatusString(e_), g->m, \
-                         g->n, g->k, pt_format_info(f)->name);                                   \
+            st = pt_fail(PT_ERR_CUDA, "%s: %s [gemm %dx%dx%d, %s x %s]", #x, cublasLtGetStatusString(e_), g->m, \
+                         g->n, g->k, pt_format_info(a.fmt)->name, pt_format_info(b.fmt)->name);   \
     } while (0)
     LT(cublasLtMatmulDescCreate(&op, ct, CUDA_R_32F));
     LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
     LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
     LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
     if (bias) LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g->bias, sizeof g->bias));
-    LT(cublasLtMatrixLayoutCreate(&la, lt_type(f), ta == CUBLAS_OP_N ? M : K, ta == CUBLAS_OP_N ? K : M, lda));
-    LT(cublasLtMatrixLayoutCreate(&lb, lt_type(f), tb == CUBLAS_OP_N ? K : N, tb == CUBLAS_OP_N ? N : K, ldb));
+    if (fp8) { /* cuBLASLt's A is our b */
+        LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &b.scale_inv, sizeof b.scale_inv));
+        LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &a.scale_inv, sizeof a.scale_inv));
+    }
+    LT(cublasLtMatrixLayoutCreate(&la, lt_type(b.fmt), ta == CUBLAS_OP_N ? M : K, ta == CUBLAS_OP_N ? K : M, lda));
+    LT(cublasLtMatrixLayoutCreate(&lb, lt_type(a.fmt), tb == CUBLAS_OP_N ? K : N, tb == CUBLAS_OP_N ? N : K, ldb));
     LT(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, M, N, (int64_t)M));
     LT(cublasLtMatmulPreferenceCreate(&pref));
     LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cb->workspace_bytes,
                                             sizeof cb->workspace_bytes));
-    pt_lt_plan key = {M, N, K, (int)ta, (int)tb, (int)f, bias, {}};
+    pt_lt_plan key = {M, N, K, (int)ta, (int)tb, (int)a.fmt, (int)b.fmt, bias, {}};
     const cublasLtMatmulAlgo_t *algo = NULL;
     for (int i = 0; i < cb->nplans && !algo; i++) {
         const pt_lt_plan *p = &cb->plans[i];
-        if (p->m == M && p->n == N && p->k == K && p->ta == key.ta && p->tb == key.tb && p->fmt == key.fmt &&
-            p->bias == key.bias)
+        if (p->m == M && p->n == N && p->k == K && p->ta == key.ta && p->tb == key.tb && p->fmt_a == key.fmt_a &&
+            p->fmt_b == key.fmt_b && p->bias == key.bias)
             algo = &p->algo;
     }
     cublasLtMatmulHeuristicResult_t heur;
@@ -197,8 +269,8 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
         int found = 0;
         LT(cublasLtMatmulAlgoGetHeuristic(cb->lt, op, la, lb, lc, lc, pref, 1, &heur, &found));
         if (!st && !found)
-            st = pt_fail(PT_ERR_CUDA, "cuBLASLt has no algorithm for a %dx%dx%d %s GEMM", g->m, g->n, g->k,
-                         pt_format_info(f)->name);
+            st = pt_fail(PT_ERR_CUDA, "cuBLASLt has no algorithm for a %dx%dx%d %s x %s GEMM", g->m, g->n, g->k,
+                         pt_format_info(a.fmt)->name, pt_format_info(b.fmt)->name);
         algo = &heur.algo;
         if (!st && cb->nplans < PT_LT_PLANS) {
             key.algo = heur.algo;
@@ -214,6 +286,10 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
     if (lb) cublasLtMatrixLayoutDestroy(lb);
     if (la) cublasLtMatrixLayoutDestroy(la);
     if (op) cublasLtMatmulDescDestroy(op);
+    if (!st && fp8 && g->bias) {
+        add_bias_kernel<<<blocks_for((size_t)g->m * g->n), THREADS, 0, cb->stream>>>(c, g->bias, (size_t)g->m, g->n);
+        PT_CUDA_CHECK_LAUNCH();
+    }
     /* the GEMM writes its output in out_fmt (fp32 storage here) */
     if (!st && g->out_fmt != PT_FMT_FP32) st = cu_round(be, g->out_fmt, c, (size_t)g->m * g->n);
     return st;

@@ -66,53 +66,79 @@ static void compare(const char *what, const float *got, const float *want, size_
     ck_assert_msg(nmse <= max_nmse, "%s: NMSE %.3g > %.3g", what, nmse, max_nmse);
 }
 
+/* One GEMM on both backends: a in fa, b in fb (fp8 operands with scales
+ * 16 and 8, as a recipe would give), op(A) and op(B) per ta/tb, with or
+ * without bias, overwriting (beta 0, output rounded to the formats' output
+ * format) or accumulating (beta 1, fp32 output). */
+static void gemm_case(pt_format fa, pt_format fb, int m, int n, int k, bool ta, bool tb, float beta, bool with_bias)
+{
+    const pt_format_traits *t = pt_format_info(fa), *tbf = pt_format_info(fb);
+    float *a = rnd((size_t)m * k, 2), *b = rnd((size_t)k * n, 2), *c = rnd((size_t)m * n, 1), *bias = rnd(n, 1);
+    float sa = t->bits == 8 ? 16.0f : 1.0f, sb = tbf->bits == 8 ? 8.0f : 1.0f, ia = 1 / sa, ib = 1 / sb;
+    void *qa = malloc((size_t)m * k * t->storage_bytes + 4), *qb = malloc((size_t)k * n * tbf->storage_bytes + 4);
+    const void *pa = a, *pb = b;
+    if (fa != PT_FMT_FP32 && fa != PT_FMT_TF32) {
+        pt_backend_cast(cpu, fa, a, qa, (size_t)m * k, &sa, NULL, PT_CAST_SATURATE);
+        pa = qa;
+    }
+    if (fb != PT_FMT_FP32 && fb != PT_FMT_TF32) {
+        pt_backend_cast(cpu, fb, b, qb, (size_t)k * n, &sb, NULL, PT_CAST_SATURATE);
+        pb = qb;
+    }
+    bool fp8 = t->bits == 8;
+    pt_format out = fp8 ? PT_FMT_BF16 : fa == PT_FMT_TF32 ? PT_FMT_FP32 : fa;
+    if (beta != 0) out = PT_FMT_FP32;
+    float *cc = malloc((size_t)m * n * 4);
+    memcpy(cc, c, (size_t)m * n * 4);
+    pt_gemm gc = {m, n, k, {pa, fa, t->bits == 8 ? &ia : NULL, ta}, {pb, fb, tbf->bits == 8 ? &ib : NULL, tb},
+                  with_bias ? bias : NULL, out, beta};
+    ck_assert_int_eq(pt_backend_gemm(cpu, &gc, cc), PT_OK);
+    void *da = up(pa, (size_t)m * k * t->storage_bytes), *db = up(pb, (size_t)k * n * tbf->storage_bytes);
+    float *dc = up(c, (size_t)m * n * 4), *dbias = up(bias, (size_t)n * 4);
+    float *dia = up(&ia, 4), *dib = up(&ib, 4);
+    pt_gemm gg = gc;
+    gg.a.data = da, gg.b.data = db, gg.bias = with_bias ? dbias : NULL;
+    gg.a.scale_inv = t->bits == 8 ? dia : NULL, gg.b.scale_inv = tbf->bits == 8 ? dib : NULL;
+    int64_t emulated = pt_backend_fp8_emulated(gpu);
+    ck_assert_msg(pt_backend_gemm(gpu, &gg, dc) == PT_OK, "%s", pt_last_error());
+    bool fits = fp8 && m % 16 == 0 && n % 16 == 0 && k % 16 == 0 && !(fa == PT_FMT_E5M2 && fb == PT_FMT_E5M2);
+    if (fp8) /* the fp8 kernels took every shape that fits them, and no other */
+        ck_assert_int_eq(pt_backend_fp8_emulated(gpu) - emulated, fits ? 0 : 1);
+    float *got = down(dc, (size_t)m * n);
+    char what[128];
+    snprintf(what, sizeof what, "gemm %s x %s %dx%dx%d ta=%d tb=%d beta=%g bias=%d", t->name, tbf->name, m, n, k, ta,
+             tb, (double)beta, with_bias);
+    /* fp32: accumulation order only (~k * 2^-24 relative); tf32: the hardware's
+     * conversion of fp32 inputs may differ from round-to-nearest-even in the
+     * last tf32 bit (2^-11); rounded outputs: one ulp of the output format;
+     * fp8 kernels with an fp32 output: Hopper's fp8 tensor cores add partial
+     * sums at reduced precision before promoting them to fp32 */
+    double tol = out == PT_FMT_BF16 ? 1e-4 : out == PT_FMT_FP16 ? 1e-6 : fa == PT_FMT_TF32 ? 1e-5
+               : fits ? 1e-6 : 1e-10;
+    compare(what, got, cc, (size_t)m * n, tol);
+    free(a), free(b), free(c), free(bias), free(qa), free(qb), free(cc), free(got);
+    void *frees[] = {da, db, dc, dbias, dia, dib};
+    for (int i = 0; i < 6; i++) pt_backend_free(gpu, frees[i]);
+}
+
 START_TEST(test_gemm)
 {
-    const int shapes[][3] = {{1, 1, 1}, {7, 5, 33}, {33, 17, 100}, {64, 48, 1000}, {300, 257, 129}};
+    const int shapes[][3] = {{1, 1, 1}, {7, 5, 33}, {33, 17, 100}, {64, 48, 1000}, {300, 257, 129}, {64, 48, 1024},
+                             {256, 128, 512}};
+    const int nshapes = sizeof shapes / sizeof shapes[0];
     for (int f = 0; f < PT_FMT_COUNT; f++)
-        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-            for (int tr = 0; tr < 4; tr++) {
-                int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
-                bool ta = tr & 1, tb = tr & 2;
-                float beta = tr == 3 ? 1.0f : 0.0f;
-                const pt_format_traits *t = pt_format_info((pt_format)f);
-                float *a = rnd((size_t)m * k, 2), *b = rnd((size_t)k * n, 2), *c = rnd((size_t)m * n, 1), *bias = rnd(n, 1);
-                float sa = t->bits == 8 ? 16.0f : 1.0f, sb = t->bits == 8 ? 8.0f : 1.0f, ia = 1 / sa, ib = 1 / sb;
-                size_t es = (size_t)t->storage_bytes;
-                void *qa = malloc((size_t)m * k * es + 4), *qb = malloc((size_t)k * n * es + 4);
-                const void *pa = a, *pb = b;
-                if (f != PT_FMT_FP32 && f != PT_FMT_TF32) {
-                    pt_backend_cast(cpu, (pt_format)f, a, qa, (size_t)m * k, &sa, NULL, PT_CAST_SATURATE);
-                    pt_backend_cast(cpu, (pt_format)f, b, qb, (size_t)k * n, &sb, NULL, PT_CAST_SATURATE);
-                    pa = qa, pb = qb;
-                }
-                bool scaled = t->bits == 8;
-                pt_format out = t->bits == 8 ? PT_FMT_BF16 : f == PT_FMT_TF32 ? PT_FMT_FP32 : (pt_format)f;
-                if (beta != 0) out = PT_FMT_FP32;
-                float *cc = malloc((size_t)m * n * 4);
-                memcpy(cc, c, (size_t)m * n * 4);
-                pt_gemm gc = {m, n, k, {pa, (pt_format)f, scaled ? &ia : NULL, ta}, {pb, (pt_format)f, scaled ? &ib : NULL, tb},
-                              s % 2 ? bias : NULL, out, beta};
-                ck_assert_int_eq(pt_backend_gemm(cpu, &gc, cc), PT_OK);
-                void *da = up(pa, (size_t)m * k * es), *db = up(pb, (size_t)k * n * es);
-                float *dc = up(c, (size_t)m * n * 4), *dbias = up(bias, (size_t)n * 4);
-                float *dia = up(&ia, 4), *dib = up(&ib, 4);
-                pt_gemm gg = gc;
-                gg.a.data = da, gg.b.data = db, gg.bias = s % 2 ? dbias : NULL;
-                gg.a.scale_inv = scaled ? dia : NULL, gg.b.scale_inv = scaled ? dib : NULL;
-                ck_assert_msg(pt_backend_gemm(gpu, &gg, dc) == PT_OK, "%s", pt_last_error());
-                float *got = down(dc, (size_t)m * n);
-                char what[96];
-                snprintf(what, sizeof what, "gemm %s %dx%dx%d ta=%d tb=%d beta=%g", t->name, m, n, k, ta, tb, (double)beta);
-                /* fp32: accumulation order only (~k * 2^-24 relative); tf32: the hardware's
-                 * conversion of fp32 inputs may differ from round-to-nearest-even in the
-                 * last tf32 bit (2^-11); rounded outputs: one ulp of the output format */
-                double tol = out == PT_FMT_BF16 ? 1e-4 : out == PT_FMT_FP16 ? 1e-6 : f == PT_FMT_TF32 ? 1e-5 : 1e-10;
-                compare(what, got, cc, (size_t)m * n, tol);
-                free(a), free(b), free(c), free(bias), free(qa), free(qb), free(cc), free(got);
-                void *frees[] = {da, db, dc, dbias, dia, dib};
-                for (int i = 0; i < 6; i++) pt_backend_free(gpu, frees[i]);
-            }
+        for (int s = 0; s < nshapes; s++)
+            for (int tr = 0; tr < 4; tr++)
+                gemm_case((pt_format)f, (pt_format)f, shapes[s][0], shapes[s][1], shapes[s][2], tr & 1, tr & 2,
+                          tr == 3 ? 1.0f : 0.0f, s % 2);
+    /* the hybrid recipe's backward GEMMs: e5m2 gradients with e4m3 copies, both ways round */
+    for (int s = 0; s < nshapes; s++)
+        for (int tr = 0; tr < 4; tr++) {
+            gemm_case(PT_FMT_E5M2, PT_FMT_E4M3, shapes[s][0], shapes[s][1], shapes[s][2], tr & 1, tr & 2,
+                      tr == 3 ? 1.0f : 0.0f, false);
+            gemm_case(PT_FMT_E4M3, PT_FMT_E5M2, shapes[s][0], shapes[s][1], shapes[s][2], tr & 1, tr & 2,
+                      tr == 3 ? 1.0f : 0.0f, true);
+        }
 }
 END_TEST
 
