@@ -52,10 +52,15 @@ static inline double bench_ms_per_step(const char *device, const char *model, co
 {
     bench_trainer b;
     bench_trainer_open(device, model, policy, data, &b);
+    double t0 = 0;
     pt_step_record r;
-    for (int i = 0; i < 20; i++) pt_trainer_step(b.t, &r);
-    double t0 = bench_now();
-    for (int i = 0; i < steps; i++) pt_trainer_step(b.t, &r);
+    for (int i = 0; i < 20 + steps; i++) {
+        if (i == 20) t0 = bench_now();
+        if (pt_trainer_step(b.t, &r)) {
+            fprintf(stderr, "%s, %s on %s: step %d: %s\n", model, policy, device, i, pt_last_error());
+            exit(1);
+        }
+    }
     double ms = (bench_now() - t0) / steps * 1e3;
     bench_trainer_close(&b);
     return ms;

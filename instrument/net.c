@@ -56,7 +56,8 @@ pt_status pt_net_operand(pt_net *n, pt_net_layer *l, int role, const float *x, s
      * cast and the GEMM; the recipe runs on the host in this backend. */
     pt_fp8_state *s = &l->fp8[role];
     const pt_fp8_recipe *r = &l->recipe;
-    float *scale = l->scales + 2 * role, *inv = scale + 1;
+    /* 16-byte slots: scale, 1/scale and amax each start one (cuBLASLt reads 1/scale) */
+    float *scale = l->scales + 8 * role, *inv = scale + 4;
     float amax = 0.0f;
     int64_t clamps = s->clamped, nans = s->nan_amax;
     if (r->kind == PT_FP8_CURRENT) {
@@ -70,7 +71,7 @@ pt_status pt_net_operand(pt_net *n, pt_net_layer *l, int role, const float *x, s
         (st = pt_backend_upload(n->be, inv, &si, sizeof si)))
         return st;
     amax = 0.0f;
-    float *amax_dev = l->scales + 2 * PT_OPND_COUNT + role;
+    float *amax_dev = l->scales + 8 * PT_OPND_COUNT + 4 * role;
     if ((st = pt_backend_memset(n->be, amax_dev, 0, sizeof(float))) ||
         (st = pt_backend_cast(n->be, f, x, buf, count, scale, amax_dev, PT_CAST_SATURATE)) ||
         (st = pt_backend_download(n->be, &amax, amax_dev, sizeof amax)))
@@ -182,7 +183,7 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
         l->b = l->nb ? n->params + offs : NULL, l->gb = l->nb ? n->grads + offs : NULL;
         offs += l->nb;
         if ((st = alloc_f(n, nout, &l->y)) || (st = alloc_f(n, nout, &l->dy)) ||
-            (st = alloc_f(n, 2 * PT_OPND_COUNT + PT_OPND_COUNT, &l->scales)))
+            (st = alloc_f(n, 12 * PT_OPND_COUNT, &l->scales)))
             goto fail;
         for (int r = 0; r < PT_OPND_COUNT; r++) pt_fp8_state_init(&l->fp8[r]);
         if (pt_layer_has_gemm(s->type)) {

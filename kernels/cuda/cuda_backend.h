@@ -33,7 +33,8 @@ typedef struct cuda_backend {
     double *partials;         /* per-block partial sums (deterministic reductions) */
     pt_lt_plan plans[PT_LT_PLANS];
     int nplans;
-    float *one;               /* a device 1.0f: the descale of an fp8 operand given none */
+    float *one;               /* a device 1.0f at [0]: the descale of an fp8 operand given none;
+                                 [4], [8]: 16-byte aligned copies of descales that are not */
 } cuda_backend;
 
 static inline cuda_backend *pt_cuda_impl(const pt_backend *be) { return (cuda_backend *)be->impl; }

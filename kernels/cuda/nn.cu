@@ -38,7 +38,7 @@ pt_status pt_cuda_nn_init(cuda_backend *c)
     c->workspace_bytes = 32u << 20;
     PT_CUDA_CHECK(cudaMalloc(&c->workspace, c->workspace_bytes));
     PT_CUDA_CHECK(cudaMalloc((void **)&c->partials, PARTIALS * sizeof(double)));
-    PT_CUDA_CHECK(cudaMalloc((void **)&c->one, sizeof(float)));
+    PT_CUDA_CHECK(cudaMalloc((void **)&c->one, 12 * sizeof(float)));
     const float one = 1.0f;
     PT_CUDA_CHECK(cudaMemcpy(c->one, &one, sizeof one, cudaMemcpyHostToDevice));
     return PT_OK;
@@ -209,6 +209,15 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
         }
         if (!a.scale_inv) a.scale_inv = cb->one;
         if (!b.scale_inv) b.scale_inv = cb->one;
+        /* cuBLASLt's scale pointers are read as 16-byte aligned */
+        if ((uintptr_t)a.scale_inv % 16) {
+            PT_CUDA_CHECK(cudaMemcpyAsync(cb->one + 4, a.scale_inv, sizeof(float), cudaMemcpyDeviceToDevice, cb->stream));
+            a.scale_inv = cb->one + 4;
+        }
+        if ((uintptr_t)b.scale_inv % 16) {
+            PT_CUDA_CHECK(cudaMemcpyAsync(cb->one + 8, b.scale_inv, sizeof(float), cudaMemcpyDeviceToDevice, cb->stream));
+            b.scale_inv = cb->one + 8;
+        }
     } else if (!native) {
         if (a.fmt == PT_FMT_E4M3 || a.fmt == PT_FMT_E5M2 || b.fmt == PT_FMT_E4M3 || b.fmt == PT_FMT_E5M2)
             be->fp8_emulated++;

@@ -70,6 +70,8 @@ static void compare(const char *what, const float *got, const float *want, size_
  * 16 and 8, as a recipe would give), op(A) and op(B) per ta/tb, with or
  * without bias, overwriting (beta 0, output rounded to the formats' output
  * format) or accumulating (beta 1, fp32 output). */
+static bool misaligned_scales; /* descales at 4 bytes past an aligned address, as a net's may be */
+
 static void gemm_case(pt_format fa, pt_format fb, int m, int n, int k, bool ta, bool tb, float beta, bool with_bias)
 {
     const pt_format_traits *t = pt_format_info(fa), *tbf = pt_format_info(fb);
@@ -95,10 +97,16 @@ static void gemm_case(pt_format fa, pt_format fb, int m, int n, int k, bool ta, 
     ck_assert_int_eq(pt_backend_gemm(cpu, &gc, cc), PT_OK);
     void *da = up(pa, (size_t)m * k * t->storage_bytes), *db = up(pb, (size_t)k * n * tbf->storage_bytes);
     float *dc = up(c, (size_t)m * n * 4), *dbias = up(bias, (size_t)n * 4);
-    float *dia = up(&ia, 4), *dib = up(&ib, 4);
+    float two_a[2] = {0, ia}, two_b[2] = {0, ib};
+    float *dia = up(two_a, 8), *dib = up(two_b, 8);
     pt_gemm gg = gc;
     gg.a.data = da, gg.b.data = db, gg.bias = with_bias ? dbias : NULL;
-    gg.a.scale_inv = t->bits == 8 ? dia : NULL, gg.b.scale_inv = tbf->bits == 8 ? dib : NULL;
+    gg.a.scale_inv = t->bits == 8 ? dia + misaligned_scales : NULL;
+    gg.b.scale_inv = tbf->bits == 8 ? dib + misaligned_scales : NULL;
+    if (!misaligned_scales) {
+        ck_assert_int_eq(pt_backend_upload(gpu, dia, &ia, 4), PT_OK);
+        ck_assert_int_eq(pt_backend_upload(gpu, dib, &ib, 4), PT_OK);
+    }
     int64_t emulated = pt_backend_fp8_emulated(gpu);
     ck_assert_msg(pt_backend_gemm(gpu, &gg, dc) == PT_OK, "%s", pt_last_error());
     bool fits = fp8 && m % 16 == 0 && n % 16 == 0 && k % 16 == 0 && !(fa == PT_FMT_E5M2 && fb == PT_FMT_E5M2);
@@ -139,6 +147,13 @@ START_TEST(test_gemm)
             gemm_case(PT_FMT_E4M3, PT_FMT_E5M2, shapes[s][0], shapes[s][1], shapes[s][2], tr & 1, tr & 2,
                       tr == 3 ? 1.0f : 0.0f, true);
         }
+    /* descales that are not 16-byte aligned, and the issue-5 MLP's first layer (4096 x 4096 x 1024) */
+    misaligned_scales = true;
+    gemm_case(PT_FMT_E4M3, PT_FMT_E4M3, 256, 128, 512, false, true, 0.0f, true);
+    gemm_case(PT_FMT_E4M3, PT_FMT_E4M3, 4096, 4096, 1024, false, true, 0.0f, true);
+    misaligned_scales = false;
+    gemm_case(PT_FMT_E4M3, PT_FMT_E4M3, 4096, 4096, 1024, false, true, 0.0f, true);
+    gemm_case(PT_FMT_E5M2, PT_FMT_E4M3, 4096, 1024, 4096, true, false, 1.0f, false);
 }
 END_TEST
 
