@@ -11,7 +11,7 @@
 #include "trainer_state.h"
 
 #define CKPT_MAGIC "PTCKPT\0"
-#define CKPT_VERSION 1u
+#define CKPT_VERSION 2u /* 2: the fp8 states count clamping casts (saturated, sat_amax) */
 
 typedef struct ckpt_header {
     char magic[8];
@@ -45,6 +45,8 @@ static size_t fp8_bytes(const pt_trainer *t)
 pt_status pt_trainer_save(pt_trainer *t, const char *path)
 {
     pt_net *n = t->net;
+    pt_status st0 = pt_net_fp8_pull(n); /* the device's fp8 states are the current ones */
+    if (st0) return st0;
     size_t np = n->nparams * sizeof(float);
     size_t total = sizeof(ckpt_header) + fp8_bytes(t) + 3 * np + 4;
     unsigned char *buf = malloc(total);
@@ -127,7 +129,7 @@ pt_status pt_trainer_load(pt_trainer *t, const char *path)
         memcpy(n->L[i].fp8, p, sizeof n->L[i].fp8);
         p += sizeof n->L[i].fp8;
     }
-    if ((st = pt_backend_upload(t->be, n->params, p, np)) ||
+    if ((st = pt_net_fp8_push(n)) || (st = pt_backend_upload(t->be, n->params, p, np)) ||
         (st = pt_backend_upload(t->be, n->opt_m, p + np, np)) ||
         (st = pt_backend_upload(t->be, n->opt_v, p + 2 * np, np)))
         goto out;

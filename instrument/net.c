@@ -52,46 +52,70 @@ pt_status pt_net_operand(pt_net *n, pt_net_layer *l, int role, const float *x, s
         op->data = buf;
         return pt_backend_cast(n->be, f, x, buf, count, NULL, NULL, 0);
     }
-    /* fp8: scale per the recipe. The scale lives in backend memory for the
-     * cast and the GEMM; the recipe runs on the host in this backend. */
-    pt_fp8_state *s = &l->fp8[role];
+    /* fp8: the recipe runs where the data are (pt_backend_fp8_scale and
+     * _record on the layer's scaling state in backend memory), so a device
+     * scales, casts and records without waiting for the host; the host's
+     * copy (l->fp8) is brought up to date by pt_net_fp8_pull. */
+    pt_fp8_state *sd = n->fp8_dev + (size_t)(l - n->L) * PT_OPND_COUNT + role;
     const pt_fp8_recipe *r = &l->recipe;
-    /* 16-byte slots: scale, 1/scale and amax each start one (cuBLASLt reads 1/scale) */
-    float *scale = l->scales + 8 * role, *inv = scale + 4;
-    float amax = 0.0f;
-    int64_t clamps = s->clamped, nans = s->nan_amax;
-    if (r->kind == PT_FP8_CURRENT) {
-        if ((st = pt_backend_cast(n->be, f, x, buf, count, NULL, &amax, 0))) return st;
-        pt_fp8_scale(s, r, f, amax);
-    } else {
-        pt_fp8_scale(s, r, f, 0.0f);
-    }
-    float sc = s->scale, si = 1.0f / s->scale;
-    if ((st = pt_backend_upload(n->be, scale, &sc, sizeof sc)) ||
-        (st = pt_backend_upload(n->be, inv, &si, sizeof si)))
+    /* 16-byte slots: 1/scale and amax each start one (cuBLASLt reads 1/scale) */
+    float *inv = l->scales + 8 * role + 4, *amax = l->scales + 8 * PT_OPND_COUNT + 4 * role;
+    if (r->kind == PT_FP8_CURRENT &&
+        ((st = pt_backend_memset(n->be, amax, 0, sizeof(float))) ||
+         (st = pt_backend_cast(n->be, f, x, buf, count, NULL, amax, 0))))
         return st;
-    amax = 0.0f;
-    float *amax_dev = l->scales + 8 * PT_OPND_COUNT + 4 * role;
-    if ((st = pt_backend_memset(n->be, amax_dev, 0, sizeof(float))) ||
-        (st = pt_backend_cast(n->be, f, x, buf, count, scale, amax_dev, PT_CAST_SATURATE)) ||
-        (st = pt_backend_download(n->be, &amax, amax_dev, sizeof amax)))
+    if ((st = pt_backend_fp8_scale(n->be, r, f, sd, r->kind == PT_FP8_CURRENT ? amax : NULL, inv)) ||
+        (st = pt_backend_memset(n->be, amax, 0, sizeof(float))) ||
+        (st = pt_backend_cast(n->be, f, x, buf, count, &sd->scale, amax, PT_CAST_SATURATE)))
         return st;
-    /* delayed scaling: the tensor's amax past what the history's scale
-     * allows means values clamped (RNE: beyond the overflow threshold) */
-    if (n->train && r->kind == PT_FP8_DELAYED && pt_format_overflows(f, amax * sc)) {
-        static const char *const roles[] = {"x", "w", "dy"};
-        if (!n->fp8_saturated++)
-            snprintf(n->sat_what, sizeof n->sat_what, "%s/%s: amax %.4g is %.3gx the %.4g that the delayed-scaling "
-                     "history's scale holds in %s", l->spec->name, role < 3 ? roles[role] : "?", (double)amax,
-                     (double)amax * sc / pt_format_info(f)->max_finite, pt_format_info(f)->max_finite / sc,
-                     pt_format_info(f)->name);
-    }
-    if (n->train) pt_fp8_record(s, r, amax); /* evaluation does not move the history */
-    n->fp8_clamps += s->clamped - clamps;
-    n->fp8_nan_amax += s->nan_amax - nans;
+    /* evaluation does not move the history */
+    if (n->train && (st = pt_backend_fp8_record(n->be, r, f, sd, amax))) return st;
     op->data = buf;
     op->scale_inv = inv;
     return PT_OK;
+}
+
+pt_status pt_net_fp8_pull(pt_net *n)
+{
+    if (!n->fp8_dev) return PT_OK;
+    size_t count = (size_t)n->nlayers * PT_OPND_COUNT;
+    pt_fp8_state *host = malloc(count * sizeof *host);
+    if (!host) return pt_fail(PT_ERR_NOMEM, "out of memory");
+    pt_status st = pt_backend_download(n->be, host, n->fp8_dev, count * sizeof *host);
+    static const char *const roles[] = {"x", "w", "dy"};
+    n->fp8_saturated = 0;
+    n->sat_what[0] = '\0';
+    for (int i = 0; !st && i < n->nlayers; i++) {
+        pt_net_layer *l = &n->L[i];
+        for (int k = 0; k < PT_OPND_COUNT; k++) {
+            const pt_fp8_state *s = &host[(size_t)i * PT_OPND_COUNT + k], *old = &l->fp8[k];
+            n->fp8_clamps += s->clamped - old->clamped;
+            n->fp8_nan_amax += s->nan_amax - old->nan_amax;
+            if (s->saturated > old->saturated && !n->fp8_saturated++) {
+                pt_format f = k == PT_OPND_DY ? l->fmt.dgrad : l->fmt.fwd;
+                double mx = pt_format_info(f)->max_finite;
+                snprintf(n->sat_what, sizeof n->sat_what, "%s/%s: amax %.4g is %.3gx the %.4g that the "
+                         "delayed-scaling history's scale holds in %s", l->spec->name, roles[k], (double)s->sat_amax,
+                         (double)s->sat_amax * s->scale / mx, mx / s->scale, pt_format_info(f)->name);
+            }
+            l->fp8[k] = *s;
+        }
+    }
+    free(host);
+    return st;
+}
+
+pt_status pt_net_fp8_push(pt_net *n)
+{
+    if (!n->fp8_dev) return PT_OK;
+    size_t count = (size_t)n->nlayers * PT_OPND_COUNT;
+    pt_fp8_state *host = malloc(count * sizeof *host);
+    if (!host) return pt_fail(PT_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n->nlayers; i++)
+        memcpy(host + (size_t)i * PT_OPND_COUNT, n->L[i].fp8, sizeof n->L[i].fp8);
+    pt_status st = pt_backend_upload(n->be, n->fp8_dev, host, count * sizeof *host);
+    free(host);
+    return st;
 }
 
 static pt_status alloc_f(pt_net *n, size_t count, float **p)
@@ -173,6 +197,7 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
         (st = alloc_f(n, (size_t)batch, &n->loss_rows)) ||
         (st = alloc_f(n, (size_t)batch * max_size, &n->scratch)))
         goto fail;
+    bool uses_fp8 = false;
     offs = 0;
     for (int i = 0; i < n->nlayers; i++) {
         pt_net_layer *l = &n->L[i];
@@ -186,6 +211,7 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
             (st = alloc_f(n, 12 * PT_OPND_COUNT, &l->scales)))
             goto fail;
         for (int r = 0; r < PT_OPND_COUNT; r++) pt_fp8_state_init(&l->fp8[r]);
+        uses_fp8 |= pt_format_is_fp8(l->fmt.fwd) || pt_format_is_fp8(l->fmt.dgrad) || pt_format_is_fp8(l->fmt.wgrad);
         if (pt_layer_has_gemm(s->type)) {
             size_t x_count = s->type == PT_LAYER_CONV2D
                                  ? (size_t)batch * (size_t)l->cs.oh * (size_t)l->cs.ow * (size_t)l->fan_in
@@ -214,6 +240,11 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
         if (s->type == PT_LAYER_LAYERNORM && (st = alloc_f(n, 2 * (size_t)batch, &l->aux))) goto fail;
         if (s->type == PT_LAYER_MAXPOOL && (st = alloc_f(n, nout, &l->aux))) goto fail;
     }
+    /* the fp8 scaling states, in backend memory, where the recipe runs */
+    if (uses_fp8 && ((st = pt_backend_alloc(be, (size_t)n->nlayers * PT_OPND_COUNT * sizeof(pt_fp8_state),
+                                            (void **)&n->fp8_dev)) ||
+                     (st = pt_net_fp8_push(n))))
+        goto fail;
     *out = n;
     return PT_OK;
 fail:
@@ -232,7 +263,7 @@ void pt_net_destroy(pt_net *n)
         for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) pt_backend_free(be, bufs[k]);
     }
     void *bufs[] = {n->params, n->grads, n->opt_m, n->opt_v, n->input, n->labels, n->targets,
-                    n->loss_rows, n->scratch};
+                    n->loss_rows, n->scratch, n->fp8_dev};
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) pt_backend_free(be, bufs[k]);
     free(n->L);
     free(n);

@@ -56,11 +56,12 @@ struct pt_net {
     float *scratch;           /* a gradient to accumulate, largest layer */
     bool train;               /* dropout on */
     uint64_t dropout_seed;    /* per micro-batch */
-    int64_t fp8_clamps, fp8_nan_amax; /* events since the last read */
-    /* fp8 casts under delayed scaling whose tensor went past the scale's
-     * range (values clamped), since the last read; the first one's details */
-    int64_t fp8_saturated;
-    char sat_what[200];
+    /* fp8: the scaling states in backend memory (nlayers x PT_OPND_COUNT;
+     * NULL when no layer uses fp8), and what pt_net_fp8_pull read of them */
+    pt_fp8_state *fp8_dev;
+    int64_t fp8_clamps, fp8_nan_amax; /* totals so far */
+    int64_t fp8_saturated;            /* operands whose cast clamped since the previous pull */
+    char sat_what[200];               /* the first of them, in words */
 };
 
 pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_policy *policy,
@@ -90,6 +91,12 @@ float *pt_layer_input_grad(pt_net *n, pt_net_layer *l, int i, bool *acc);
  * layer's state for `role`). */
 pt_status pt_net_operand(pt_net *n, pt_net_layer *l, int role, const float *x, size_t count,
                          pt_format f, void *buf, bool trans, pt_operand *op);
+/* The host copies of the fp8 scaling states (l->fp8) from backend memory
+ * (waits for the backend), with the counts of what happened since the
+ * last pull; and back (after a checkpoint is loaded). */
+pt_status pt_net_fp8_pull(pt_net *n);
+pt_status pt_net_fp8_push(pt_net *n);
+
 /* The output format of a GEMM whose inputs are in f (fp8 GEMMs write bf16). */
 pt_format pt_gemm_out_format(pt_format f);
 bool pt_format_is_fp8(pt_format f);

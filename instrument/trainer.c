@@ -214,7 +214,6 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
     pt_status st = pt_backend_memset(t->be, n->grads, 0, n->nparams * sizeof(float));
     double loss_sum = 0;
     int64_t clamps0 = n->fp8_clamps, nan0 = n->fp8_nan_amax;
-    n->fp8_saturated = 0;
     n->train = true;
     for (int m = 0; m < accum && !st; m++) {
         n->dropout_seed = pt_mix64(tr->seed * 0x9e3779b97f4a7c15ull + (uint64_t)t->step * 1000003u + (uint64_t)m);
@@ -234,7 +233,8 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
     if ((st = pt_backend_memset(t->be, t->flags, 0, 16)) ||
         (st = pt_backend_unscale_check(t->be, n->grads, n->nparams, (float)(1.0 / scale), t->flags,
                                        sumsq_dev)) ||
-        (st = pt_backend_download(t->be, flag_sumsq, t->flags, sizeof flag_sumsq)))
+        (st = pt_backend_download(t->be, flag_sumsq, t->flags, sizeof flag_sumsq)) ||
+        (st = pt_net_fp8_pull(n))) /* the step's fp8 scales, clamps and events, in one copy */
         return st;
     memcpy(&found, flag_sumsq, sizeof found);
     memcpy(&sumsq, flag_sumsq + 8, sizeof sumsq);

@@ -107,16 +107,17 @@ START_TEST(test_fp8_recipes)
     pt_fp8_state s;
     pt_fp8_state_init(&s);
     ck_assert(pt_fp8_scale(&s, &r, PT_FMT_E4M3, 0) == 1.0f); /* no history yet */
-    pt_fp8_record(&s, &r, 2.0f);
+    pt_fp8_record(&s, &r, PT_FMT_E4M3, 2.0f);
     ck_assert(pt_fp8_scale(&s, &r, PT_FMT_E4M3, 0) == 224.0f); /* 448 / 2 */
-    pt_fp8_record(&s, &r, 8.0f);
-    pt_fp8_record(&s, &r, 1.0f);
+    pt_fp8_record(&s, &r, PT_FMT_E4M3, 8.0f);
+    ck_assert(s.saturated == 1 && s.sat_amax == 8.0f); /* 8 x 224 is past 448: the cast clamped */
+    pt_fp8_record(&s, &r, PT_FMT_E4M3, 1.0f);
     ck_assert(pt_fp8_scale(&s, &r, PT_FMT_E4M3, 0) == 56.0f); /* max of {2, 8, 1} */
-    pt_fp8_record(&s, &r, 1.0f);
-    pt_fp8_record(&s, &r, 1.0f); /* 8 leaves the history of 3 */
+    pt_fp8_record(&s, &r, PT_FMT_E4M3, 1.0f);
+    pt_fp8_record(&s, &r, PT_FMT_E4M3, 1.0f); /* 8 leaves the history of 3 */
     ck_assert(pt_fp8_scale(&s, &r, PT_FMT_E4M3, 0) == 448.0f);
     r.amax_max = false; /* most recent */
-    pt_fp8_record(&s, &r, 4.0f);
+    pt_fp8_record(&s, &r, PT_FMT_E5M2, 4.0f);
     ck_assert(pt_fp8_scale(&s, &r, PT_FMT_E5M2, 0) == 57344.0f / 4);
     r.margin = 2;
     ck_assert(pt_fp8_scale(&s, &r, PT_FMT_E5M2, 0) == 57344.0f / 16);
@@ -136,9 +137,9 @@ START_TEST(test_fp8_recipes)
     pt_fp8_state d;
     pt_fp8_state_init(&d);
     pt_fp8_recipe del = pt_fp8_recipe_default();
-    pt_fp8_record(&d, &del, 3.0f);
-    pt_fp8_record(&d, &del, __builtin_nanf(""));
-    pt_fp8_record(&d, &del, 5.0f);
+    pt_fp8_record(&d, &del, PT_FMT_E4M3, 3.0f);
+    pt_fp8_record(&d, &del, PT_FMT_E4M3, __builtin_nanf(""));
+    pt_fp8_record(&d, &del, PT_FMT_E4M3, 5.0f);
     pt_fp8_scale(&d, &del, PT_FMT_E4M3, 0);
     ck_assert_int_eq(d.nan_amax, 1);
 }

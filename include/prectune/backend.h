@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "prectune/formats.h"
+#include "prectune/fp8.h"
 #include "prectune/stats.h"
 #include "prectune/status.h"
 
@@ -175,6 +176,17 @@ pt_status pt_backend_softmax_ce(pt_backend *be, const float *logits, const int32
  * dy = 2 (y - t) / c * grad_scale. */
 pt_status pt_backend_mse(pt_backend *be, const float *y, const float *t, float *loss, float *dy,
                          int rows, int c, float grad_scale);
+
+/* An fp8 recipe's step on a scaling state in backend memory (pt_fp8_state,
+ * the same arithmetic as pt_fp8_scale and pt_fp8_record), so that a device
+ * scales without the host: fp8_scale sets s->scale (the current recipe from
+ * *amax_now, backend memory; delayed from the history) and *scale_inv =
+ * 1 / s->scale; fp8_record adds *amax, the amax of the cast just made with
+ * s->scale, to the history and counts a clamp. */
+pt_status pt_backend_fp8_scale(pt_backend *be, const pt_fp8_recipe *r, pt_format f, pt_fp8_state *s,
+                               const float *amax_now, float *scale_inv);
+pt_status pt_backend_fp8_record(pt_backend *be, const pt_fp8_recipe *r, pt_format f, pt_fp8_state *s,
+                                const float *amax);
 
 /* Rows of a table in backend memory, picked by index: dst row r = src row
  * idx[r], each row_bytes long (a multiple of 4). idx is in backend memory

@@ -35,7 +35,9 @@ typedef struct pt_fp8_state {
     int filled, pos;
     int64_t clamped;    /* amax was zero or too small: scale kept */
     int64_t nan_amax;   /* amax was NaN or inf: scale kept, reported */
+    int64_t saturated;  /* delayed: casts whose amax went past what the scale holds (values clamped) */
     float last_amax;
+    float sat_amax;     /* the amax of the last such cast */
 } pt_fp8_state;
 
 void pt_fp8_state_init(pt_fp8_state *s);
@@ -45,8 +47,9 @@ void pt_fp8_state_init(pt_fp8_state *s);
  * Current: from `amax_now`, the amax of the tensor being cast. */
 float pt_fp8_scale(pt_fp8_state *s, const pt_fp8_recipe *r, pt_format f, float amax_now);
 
-/* Records the amax this step's cast produced (delayed scaling's history). */
-void pt_fp8_record(pt_fp8_state *s, const pt_fp8_recipe *r, float amax);
+/* Records the amax this step's cast produced (delayed scaling's history),
+ * and counts the cast in `saturated` when that amax went past the scale. */
+void pt_fp8_record(pt_fp8_state *s, const pt_fp8_recipe *r, pt_format f, float amax);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,7 @@
 #include "../formats_impl.h"
 #include "../rng.h"
 #include "cpu.h"
+#include "../fp8_logic.h"
 
 /* fp32 view of a GEMM operand: decoded, scaled back, and for tf32 rounded. */
 static pt_status operand_f32(pt_backend *be, int slot, const pt_operand *o, size_t n,
@@ -417,6 +418,22 @@ static pt_status cpu_gather_rows(pt_backend *be, const void *src, size_t row_byt
     return PT_OK;
 }
 
+static pt_status cpu_fp8_scale(pt_backend *be, const pt_fp8_recipe *r, pt_format f, pt_fp8_state *s,
+                               const float *amax_now, float *scale_inv)
+{
+    (void)be;
+    *scale_inv = 1.0f / pt_fp8_scale_logic(s, r, pt_format_info(f)->max_finite, amax_now ? *amax_now : 0.0f);
+    return PT_OK;
+}
+
+static pt_status cpu_fp8_record(pt_backend *be, const pt_fp8_recipe *r, pt_format f, pt_fp8_state *s,
+                                const float *amax)
+{
+    (void)be;
+    pt_fp8_record_logic(s, r, pt_format_overflow_threshold(f), *amax);
+    return PT_OK;
+}
+
 const pt_nn_ops pt_cpu_nn_ops = {
     .gemm = cpu_gemm,
     .decode = cpu_decode,
@@ -432,6 +449,8 @@ const pt_nn_ops pt_cpu_nn_ops = {
     .mse = cpu_mse,
     .dropout = cpu_dropout,
     .gather_rows = cpu_gather_rows,
+    .fp8_scale = cpu_fp8_scale,
+    .fp8_record = cpu_fp8_record,
     .im2col = cpu_im2col,
     .col2im = cpu_col2im,
     .rows_to_nchw = cpu_rows_to_nchw,

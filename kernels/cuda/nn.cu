@@ -14,6 +14,7 @@
 #include "check.h"
 #include "cuda_backend.h"
 #include "encode.cuh"
+#include "../fp8_logic.h"
 
 #define PT_CUBLAS_CHECK(expr) \
     PT_GPU_CHECK_(cublasStatus_t, CUBLAS_STATUS_SUCCESS, cublasLtGetStatusString, expr)
@@ -430,6 +431,34 @@ static pt_status cu_gather_rows(pt_backend *be, const void *src, size_t row_byte
     return PT_OK;
 }
 
+/* ---- fp8 recipes on the device: one thread, the host's arithmetic ------------ */
+
+__global__ void fp8_scale_kernel(pt_fp8_recipe r, double fmax, pt_fp8_state *s, const float *amax_now, float *inv)
+{
+    *inv = 1.0f / pt_fp8_scale_logic(s, &r, fmax, amax_now ? *amax_now : 0.0f);
+}
+
+__global__ void fp8_record_kernel(pt_fp8_recipe r, float overflow, pt_fp8_state *s, const float *amax)
+{
+    pt_fp8_record_logic(s, &r, overflow, *amax);
+}
+
+static pt_status cu_fp8_scale(pt_backend *be, const pt_fp8_recipe *r, pt_format f, pt_fp8_state *s,
+                              const float *amax_now, float *scale_inv)
+{
+    fp8_scale_kernel<<<1, 1, 0, S(be)>>>(*r, pt_format_info(f)->max_finite, s, amax_now, scale_inv);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+static pt_status cu_fp8_record(pt_backend *be, const pt_fp8_recipe *r, pt_format f, pt_fp8_state *s,
+                               const float *amax)
+{
+    fp8_record_kernel<<<1, 1, 0, S(be)>>>(*r, pt_format_overflow_threshold(f), s, amax);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
 /* ---- layer norm, losses: a warp per row ----------------------------------- */
 
 __device__ __forceinline__ float warp_sum(float v)
@@ -822,6 +851,8 @@ const pt_nn_ops pt_cuda_nn_ops = {
     /* .mse = */ cu_mse,
     /* .dropout = */ cu_dropout,
     /* .gather_rows = */ cu_gather_rows,
+    /* .fp8_scale = */ cu_fp8_scale,
+    /* .fp8_record = */ cu_fp8_record,
     /* .im2col = */ cu_im2col,
     /* .col2im = */ cu_col2im,
     /* .rows_to_nchw = */ cu_rows_to_nchw,
