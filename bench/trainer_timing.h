@@ -82,43 +82,19 @@ static inline void bench_profile(const char *device, const char *model, const ch
     bench_trainer_close(&b);
 }
 
-/* Random data as in the PyTorch references: n samples of dim N(0,1)
- * features (Box-Muller over splitmix64) and uniform labels of `classes`. */
+/* Random data as in the PyTorch references (--data random:N,DIM,CLASSES):
+ * n samples of dim N(0,1) features and uniform labels of `classes`. */
 static inline int bench_random_data(int64_t n, int64_t dim, int classes, pt_data *d)
 {
-    memset(d, 0, sizeof *d);
-    d->train = (pt_dataset){.n = n, .dim = dim, .x = malloc((size_t)(n * dim) * sizeof(float)),
-                            .label = malloc((size_t)n * sizeof(int32_t))};
-    if (!d->train.x || !d->train.label) return -1;
-    uint64_t s = 7;
-    for (int64_t i = 0; i < n * dim; i += 2) {
-        double u[2];
-        for (int j = 0; j < 2; j++) {
-            uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-            z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-            u[j] = ((double)((z ^ (z >> 31)) >> 11) + 0.5) / 9007199254740992.0;
-        }
-        double r = sqrt(-2 * log(u[0]));
-        d->train.x[i] = (float)(r * cos(6.283185307179586 * u[1]));
-        if (i + 1 < n * dim) d->train.x[i + 1] = (float)(r * sin(6.283185307179586 * u[1]));
-    }
-    for (int64_t i = 0; i < n; i++) {
-        uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        d->train.label[i] = (int32_t)((z ^ (z >> 27)) % (uint64_t)classes);
-    }
-    d->nclasses = classes, d->ndim = 1, d->shape[0] = (int)dim;
-    snprintf(d->desc, sizeof d->desc, "random N(0,1), %lld x %lld, %d classes", (long long)n,
-             (long long)dim, classes);
-    return 0;
+    char spec[96];
+    snprintf(spec, sizeof spec, "random:%lld,%lld,%d", (long long)n, (long long)dim, classes);
+    pt_data_options o = pt_data_options_default();
+    o.classification = true;
+    if (pt_data_open(spec, &o, d) == PT_OK) return 0;
+    fprintf(stderr, "%s\n", pt_last_error());
+    return -1;
 }
 
-static inline void bench_random_data_free(pt_data *d)
-{
-    free(d->train.x);
-    free(d->train.label);
-    memset(d, 0, sizeof *d);
-}
+static inline void bench_random_data_free(pt_data *d) { pt_data_free(d); }
 
 #endif

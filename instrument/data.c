@@ -379,6 +379,49 @@ static pt_status open_csv(const char *path, const pt_data_options *o, pt_data *d
     return st;
 }
 
+/* random:N,DIM,CLASSES: N training samples of DIM N(0,1) features
+ * (Box-Muller over splitmix64, from the seed) and uniform labels, plus N/8
+ * held-out ones: data with nothing to learn, for timing a model (the
+ * PyTorch references of bench/ use the same). */
+static pt_status random_split(pt_dataset *ds, int64_t n, int64_t dim, int classes, uint64_t *s)
+{
+    ds->n = n, ds->dim = dim;
+    ds->x = malloc((size_t)(n * dim) * sizeof(float));
+    ds->label = malloc((size_t)n * sizeof(int32_t));
+    if (!ds->x || !ds->label) return pt_fail(PT_ERR_NOMEM, "random data: out of memory for %lld x %lld", (long long)n,
+                                             (long long)dim);
+    for (int64_t i = 0; i < n * dim; i += 2) {
+        double u0 = ((double)(pt_splitmix(s) >> 11) + 0.5) / 9007199254740992.0;
+        double u1 = ((double)(pt_splitmix(s) >> 11) + 0.5) / 9007199254740992.0;
+        double r = sqrt(-2 * log(u0));
+        ds->x[i] = (float)(r * cos(6.283185307179586 * u1));
+        if (i + 1 < n * dim) ds->x[i + 1] = (float)(r * sin(6.283185307179586 * u1));
+    }
+    for (int64_t i = 0; i < n; i++) ds->label[i] = (int32_t)(pt_splitmix(s) % (uint64_t)classes);
+    return PT_OK;
+}
+
+static pt_status open_random(const char *args, const pt_data_options *o, pt_data *d)
+{
+    long long n, dim, classes;
+    char end;
+    if (sscanf(args, "%lld,%lld,%lld%c", &n, &dim, &classes, &end) != 3 || n < 1 || n > (1ll << 31) || dim < 1 ||
+        dim > (1 << 24) || n * dim > (1ll << 32) || classes < 2 || classes > 1000000)
+        return pt_fail(PT_ERR_INVALID, "--data random:%s: expected random:N,DIM,CLASSES (N samples of DIM features, "
+                       "N x DIM at most 2^32, CLASSES >= 2)", args);
+    if (!o->classification)
+        return pt_fail(PT_ERR_INVALID, "--data random:%s: random data has class labels; the model's loss needs values",
+                       args);
+    uint64_t s = o->seed * 0x2545f4914f6cdd1dull + 7;
+    pt_status st = random_split(&d->train, n, dim, (int)classes, &s);
+    if (!st) st = random_split(&d->test, n / 8 > 0 ? n / 8 : 1, dim, (int)classes, &s);
+    if (st) return st;
+    d->nclasses = (int)classes, d->ndim = 1, d->shape[0] = (int)dim;
+    snprintf(d->desc, sizeof d->desc, "random N(0,1), %lld train + %lld held out, %lld features, %lld classes", n,
+             (long long)d->test.n, dim, classes);
+    return PT_OK;
+}
+
 pt_status pt_data_open(const char *spec, const pt_data_options *o, pt_data *d)
 {
     memset(d, 0, sizeof *d);
@@ -401,10 +444,12 @@ pt_status pt_data_open(const char *spec, const pt_data_options *o, pt_data *d)
         st = open_idx(spec + 4, d);
     } else if (strncmp(spec, "csv:", 4) == 0) {
         st = open_csv(spec + 4, o, d);
+    } else if (strncmp(spec, "random:", 7) == 0) {
+        st = open_random(spec + 7, o, d);
     } else {
         st = pt_fail(PT_ERR_INVALID,
-                     "--data '%s': expected fashion-mnist, idx:TRAIN_IMAGES,TRAIN_LABELS[,...] or "
-                     "csv:FILE", spec);
+                     "--data '%s': expected fashion-mnist, idx:TRAIN_IMAGES,TRAIN_LABELS[,...], "
+                     "csv:FILE or random:N,DIM,CLASSES", spec);
     }
     if (st) pt_data_free(d);
     return st;

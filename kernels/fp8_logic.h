@@ -10,10 +10,12 @@
 
 #include "prectune/fp8.h"
 
+#ifndef PT_HD
 #ifdef __CUDACC__
 #define PT_HD __host__ __device__
 #else
 #define PT_HD
+#endif
 #endif
 
 /* Beyond this a scale only multiplies noise (and x * scale overflows fp32

@@ -167,6 +167,31 @@ START_TEST(test_csv)
 }
 END_TEST
 
+/* random:N,DIM,CLASSES: the sizes asked for, labels in range, N(0,1)
+ * features (mean and variance within 5 standard errors), the same data
+ * for the same seed; malformed specs refused with the expected form */
+START_TEST(test_random_data)
+{
+    pt_data_options o = pt_data_options_default();
+    o.classification = true;
+    pt_data d, e;
+    ck_assert_int_eq(pt_data_open("random:4000,5,7", &o, &d), PT_OK);
+    ck_assert(d.train.n == 4000 && d.train.dim == 5 && d.test.n == 500 && d.nclasses == 7);
+    double sum = 0, sq = 0;
+    for (int64_t i = 0; i < 20000; i++) sum += d.train.x[i], sq += (double)d.train.x[i] * d.train.x[i];
+    ck_assert(fabs(sum / 20000) < 5 * sqrt(1.0 / 20000) && fabs(sq / 20000 - 1) < 5 * sqrt(2.0 / 20000));
+    for (int64_t i = 0; i < 4000; i++) ck_assert(d.train.label[i] >= 0 && d.train.label[i] < 7);
+    ck_assert_int_eq(pt_data_open("random:4000,5,7", &o, &e), PT_OK);
+    ck_assert(!memcmp(d.train.x, e.train.x, 20000 * sizeof(float)));
+    pt_data_free(&d), pt_data_free(&e);
+    const char *bad[] = {"random:10,5", "random:0,5,2", "random:10,5,1", "random:10,5,2x"};
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(pt_data_open(bad[i], &o, &d), PT_ERR_INVALID);
+        ck_assert_ptr_nonnull(strstr(pt_last_error(), "expected random:N,DIM,CLASSES"));
+    }
+}
+END_TEST
+
 START_TEST(test_idx_errors)
 {
     pt_data d;
@@ -200,6 +225,7 @@ int main(void)
     tcase_add_test(tc, test_policy_errors);
     tcase_add_test(tc, test_csv);
     tcase_add_test(tc, test_idx_errors);
+    tcase_add_test(tc, test_random_data);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../instrument/net.h"
 #include "gpu_skip.h"
 #include "prectune/backend.h"
 #include "prectune/trainer.h"
@@ -394,6 +395,21 @@ static void train_both_policy(const pt_model_spec *spec, const pt_data *data, co
         if (rel > worst) worst = rel;
         ck_assert_msg(rel < tol, "%s, step %d: cpu loss %.8g, cuda %.8g", what, i, a.loss, b.loss);
         ck_assert_int_eq(a.skipped, b.skipped);
+        /* after the first step, the recipe's states of the tensors that the two
+         * backends hold bit for bit alike (the data entering the first layer,
+         * every weight) are equal bit for bit: the same arithmetic on the device */
+        for (int l = 0; i == 0 && policy && l < spec->nlayers; l++) {
+            const pt_net_layer *lc = &pt_trainer_net(tc)->L[l], *lg = &pt_trainer_net(tg)->L[l];
+            for (int r = 0; r < PT_OPND_COUNT; r++) {
+                if (r == PT_OPND_DY || (r == PT_OPND_X && l > 0) || !pt_format_is_fp8(lc->fmt.fwd)) continue;
+                const pt_fp8_state *c = &lc->fp8[r], *g = &lg->fp8[r];
+                ck_assert_msg(c->scale == g->scale && c->filled == g->filled && c->pos == g->pos &&
+                              !memcmp(c->history, g->history, sizeof c->history) && c->clamped == g->clamped &&
+                              c->saturated == g->saturated,
+                              "%s, layer %d role %d: fp8 state differs (scale cpu %g cuda %g, amax %g %g)", what, l, r,
+                              (double)c->scale, (double)g->scale, (double)c->last_amax, (double)g->last_amax);
+            }
+        }
     }
     printf("train agreement, %s: %d %s steps, worst relative loss difference %.3g\n", what, steps,
            policy ? pol.source : "fp32", worst);
@@ -454,17 +470,20 @@ START_TEST(test_train_agrees)
     pt_data data;
     ck_assert_int_eq(pt_data_open(ds, &o, &data), PT_OK);
     train_both(&spec, &data, "synthetic csv");
-    /* fp8 hybrid, delayed scaling: the recipe on the device against the host's;
-     * cuBLASLt's fp8 accumulation against exact fp32 sums (the 256-wide
-     * layers are multiples of 16, the 4- and 3-wide ones run emulated) */
-    train_both_policy(&spec, &data, "synthetic csv", PT_SOURCE_DIR "/policies/presets/fp8-hybrid.json", 100, 1e-2);
+    /* fp8 hybrid, delayed scaling: the recipe on the device against the host's
+     * (bit for bit after the first step, above); the losses within 5%: the
+     * trajectories drift apart because cuBLASLt's fp8 kernels (the 256-wide
+     * layers; the 4- and 3-wide ones run emulated) add partial sums at
+     * reduced precision where the CPU adds exactly in fp32, and each
+     * difference moves the next amax and scale (measured: 1.5% at step 29) */
+    train_both_policy(&spec, &data, "synthetic csv", PT_SOURCE_DIR "/policies/presets/fp8-hybrid.json", 100, 5e-2);
     char cur[64];
     snprintf(cur, sizeof cur, "/tmp/pt_current_%d.json", getpid());
     FILE *pf = fopen(cur, "w");
     fputs("{\"prectune_policy\": 1, \"default\": {\"fwd\": \"fp8_e4m3\", \"dgrad\": \"fp8_e5m2\", \"wgrad\": "
           "\"fp8_e5m2\"}, \"fp8\": {\"recipe\": \"current\"}}", pf);
     fclose(pf);
-    train_both_policy(&spec, &data, "synthetic csv", cur, 100, 1e-2);
+    train_both_policy(&spec, &data, "synthetic csv", cur, 100, 5e-2);
     unlink(cur);
     pt_data_free(&data), pt_model_spec_free(&spec);
     unlink(csv);
