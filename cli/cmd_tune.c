@@ -22,7 +22,7 @@ static void help(void)
            "Finds the cheapest per-layer precision that trains MODEL as well as fp32 and\n"
            "writes it as a validated policy file.\n"
            "\n"
-           "  --data SPEC           as for train (fashion-mnist, idx:..., csv:FILE)\n"
+           "  --data SPEC           as for train (fashion-mnist, idx:..., csv:FILE, random:N,DIM,C)\n"
            "  --out FILE            the policy (default: MODEL-NAME.policy.json)\n"
            "  --formats LIST        formats to consider, of fp32,tf32,bf16,fp16,fp8\n"
            "                        (default fp32,bf16,fp16,fp8)\n"
@@ -31,6 +31,9 @@ static void help(void)
            "  --budget-time T       seconds at most for the search (default: none)\n"
            "  --criteria LIST       loss_rel=0.005,accuracy_drop=0.005,skipped=0.01\n"
            "  --device-table FILE   the cost model's target device (default: the H100 table)\n"
+           "  --calibrate FILE      measure the target device's table on --device with prectune's\n"
+           "                        own kernels (GEMM throughput per format, copy bandwidth), write\n"
+           "                        it to FILE and use it (instead of --device-table)\n"
            "  --db FILE             where probe runs are kept (default prectune-runs/NAME-tune.db);\n"
            "                        the same arguments resume an interrupted tune\n"
            "  --device DEV          cpu (default), cuda, cuda:N\n"
@@ -83,9 +86,11 @@ int pt_cmd_tune(int argc, char **argv)
         {"criteria", required_argument, 0, 'c'},    {"device-table", required_argument, 0, 't'},
         {"db", required_argument, 0, 'B'},          {"device", required_argument, 0, 'D'},
         PT_DATA_LONGOPTS,                           {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
+        {"help", no_argument, 0, 'h'},              {"calibrate", required_argument, 0, 'C'},
+        {0, 0, 0, 0},
     };
-    const char *data_spec = NULL, *out_path = NULL, *db_path = NULL, *device = "cpu", *table = NULL;
+    const char *data_spec = NULL, *out_path = NULL, *db_path = NULL, *device = "cpu", *table = NULL,
+               *calibrate = NULL;
     pt_tune_options o = pt_tune_options_default();
     o.progress = true;
     pt_data_options dopt = pt_data_options_default();
@@ -113,6 +118,7 @@ int pt_cmd_tune(int argc, char **argv)
             break;
         case 'c': if (parse_criteria(optarg, &o)) return PT_EXIT_USAGE; break;
         case 't': table = optarg; break;
+        case 'C': calibrate = optarg; break;
         case 'B': db_path = optarg; break;
         case 'D': device = optarg; break;
         case 'q': o.progress = false; break;
@@ -126,6 +132,7 @@ int pt_cmd_tune(int argc, char **argv)
     }
     if (optind != argc - 1) return pt_cli_usage_error("tune", "expected one MODEL.json (see --help)");
     if (!data_spec) return pt_cli_usage_error("tune", "--data SPEC is required (see --help)");
+    if (calibrate && table) return pt_cli_usage_error("tune", "--calibrate measures the device table: drop --device-table");
     pt_model_spec spec;
     pt_data data;
     memset(&data, 0, sizeof data);
@@ -140,6 +147,16 @@ int pt_cmd_tune(int argc, char **argv)
     dopt.seed = spec.train.seed;
     if (!st) st = pt_data_open(data_spec, &dopt, &data);
     if (!st) st = pt_backend_open(device, &be);
+    if (!st && calibrate) {
+        if (o.progress) fprintf(stderr, "calibrating %s ...\n", pt_backend_name(be));
+        st = pt_device_calibrate(be, &o.device);
+        if (!st) st = pt_device_table_write(&o.device, calibrate);
+        if (!st && o.progress)
+            fprintf(stderr, "device table %s: GEMM TFLOP/s fp32 %.1f, tf32 %.1f, bf16 %.1f, fp16 %.1f, fp8 %.1f; "
+                    "copy %.0f GB/s\n", calibrate, o.device.tflops[PT_FMT_FP32], o.device.tflops[PT_FMT_TF32],
+                    o.device.tflops[PT_FMT_BF16], o.device.tflops[PT_FMT_FP16], o.device.tflops[PT_FMT_E4M3],
+                    o.device.gbs);
+    }
     char dbp[4096], outp[4096];
     if (db_path) snprintf(dbp, sizeof dbp, "%s", db_path);
     else {

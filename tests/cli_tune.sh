@@ -45,6 +45,21 @@ status "resumed tune" 0 $?
 check "probes reused" "reused from k.db" "$out"
 cmp -s ref.json k.json || { echo "FAIL: the resumed tune's policy differs:"; diff ref.json k.json; fail=1; }
 
+# ---- --calibrate: the device table measured with prectune's own kernels -------------------
+out=$("$bin" tune "$ex/model.json" --data "csv:$ex/sensors.csv" --label state --no-standardize --probe-steps 20 \
+      --budget-runs 3 --db cal.db --out cal.policy.json --calibrate cal.json --quiet 2>&1)
+[ -f cal.json ] || { echo "FAIL: --calibrate wrote no table"; echo "$out"; fail=1; }
+for k in fp32 tf32 bf16 fp16 fp8_e4m3 copy_gb_per_s; do
+    check "calibrated $k" "\"$k\":	" "$(cat cal.json)"
+done
+check "calibrated table names the backend" '"device":	"cpu (calibrated by prectune' "$(cat cal.json)"
+check "the policy's estimate uses it" "on cpu (calibrated by prectune" "$out"
+"$bin" tune "$ex/model.json" --data "csv:$ex/sensors.csv" --label state --no-standardize --probe-steps 20 \
+    --budget-runs 3 --db cal.db --out cal2.policy.json --device-table cal.json --quiet > /dev/null 2>&1
+status "the calibrated table loads as --device-table" 0 $?
+err=$("$bin" tune "$ex/model.json" --data "csv:$ex/sensors.csv" --calibrate c.json --device-table cal.json 2>&1)
+status "calibrate with a table" 2 $?; check "calibrate with a table" "drop --device-table" "$err"
+
 # ---- policy check error paths ------------------------------------------------------------
 printf '{"prectune_policy": 1, "default": {"fwd": "fp16", "dgrad": "fp16", "wgrad": "fp16"}}' > noscale.json
 err=$("$bin" policy check noscale.json 2>&1); status "fp16 without scaling" 2 $?

@@ -52,23 +52,35 @@ pt_status pt_device_table_load(const char *path, pt_device_table *t)
 }
 
 static bool low(pt_format f) { return f != PT_FMT_FP32 && f != PT_FMT_TF32; }
+static bool fp8(pt_format f) { return f == PT_FMT_E4M3 || f == PT_FMT_E5M2; }
 
+/* The passes over memory a step makes besides the GEMMs, as prectune's
+ * trainer makes them (instrument/, kernels/): each costs its bytes at the
+ * measured bandwidth. Per GEMM layer: the casts of its operands (read
+ * fp32, write the format), the rounding of a low-precision GEMM's fp32
+ * output to its output format (read + write), the bias gradient (read dy)
+ * and, for fp8, the byte transposes that put the backward GEMMs' operands
+ * in the layout the fp8 kernels take. Per other layer: the forward (read
+ * its input, write its output) and the backward (read input and output
+ * gradient, write the input gradient). Per step: the batch gather, the
+ * gradients zeroed, unscaled and checked, and AdamW over the fp32 master
+ * state (read w, g, m, v; write w, m, v). */
 void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_device_table *dev,
                       pt_cost *out)
 {
     memset(out, 0, sizeof *out);
-    double b = spec->train.batch, params = 0;
+    double b = spec->train.batch, params = 0, input = 1, pass_bytes = 0;
+    for (int d = 0; d < spec->ninput; d++) input *= spec->input[d];
     for (int i = 0; i < spec->nlayers; i++) {
         const pt_layer_spec *l = &spec->layers[i];
         int j = l->in_index[0];
-        double in = 1;
-        if (j < 0)
-            for (int d = 0; d < spec->ninput; d++) in *= spec->input[d];
-        else in = (double)spec->layers[j].size;
+        double in = j < 0 ? input : (double)spec->layers[j].size;
         double out_sz = (double)l->size;
+        bool first = j < 0; /* no input gradient to compute */
         if (!pt_layer_has_gemm(l->type)) {
             out->activation_bytes += b * in * 4;
             if (l->type == PT_LAYER_LAYERNORM) params += 2 * out_sz;
+            if (l->type != PT_LAYER_FLATTEN) pass_bytes += b * (in + out_sz) * 4 + b * (in + 2 * out_sz) * 4;
             continue;
         }
         pt_layer_formats f = pt_policy_formats(p, l->name);
@@ -82,19 +94,27 @@ void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_de
         params += w + (l->bias ? n : 0);
         double flops = 2 * m * n * k;
         out->gemm_ms += flops / (dev->tflops[f.fwd] * 1e12) * 1e3;
-        out->gemm_ms += flops / (dev->tflops[f.dgrad] * 1e12) * 1e3;
         out->gemm_ms += flops / (dev->tflops[f.wgrad] * 1e12) * 1e3;
+        if (!first) out->gemm_ms += flops / (dev->tflops[f.dgrad] * 1e12) * 1e3;
         /* casts: read fp32, write the format */
         double cast_bytes = 0;
         if (low(f.fwd)) cast_bytes += (m * k + w) * (4 + pt_format_info(f.fwd)->storage_bytes);
-        if (low(f.dgrad)) cast_bytes += m * n * (4 + pt_format_info(f.dgrad)->storage_bytes);
-        if (low(f.wgrad) && f.wgrad != f.dgrad) cast_bytes += m * n * (4 + pt_format_info(f.wgrad)->storage_bytes);
+        if (low(f.dgrad) && !first) cast_bytes += m * n * (4 + pt_format_info(f.dgrad)->storage_bytes);
+        if (low(f.wgrad) && (f.wgrad != f.dgrad || first)) cast_bytes += m * n * (4 + pt_format_info(f.wgrad)->storage_bytes);
+        /* outputs rounded to the output format; fp8 backward operands transposed */
+        if (low(f.fwd)) cast_bytes += m * n * 8;
+        if (low(f.dgrad) && !first) cast_bytes += m * k * 8;
+        if (fp8(f.wgrad)) cast_bytes += 2 * (m * k + m * n);
+        if (fp8(f.dgrad) && !first) cast_bytes += 2 * w;
         out->cast_ms += cast_bytes / (dev->gbs * 1e9) * 1e3;
+        if (l->bias) pass_bytes += m * n * 4;
+        if (l->type == PT_LAYER_CONV2D) pass_bytes += 2 * (m * k * 8) + 2 * (m * n * 8); /* im2col, col2im, layouts */
         /* the forward's input kept for the weight gradient, in its format */
         out->activation_bytes += m * k * (low(f.fwd) ? pt_format_info(f.fwd)->storage_bytes : 4);
-        (void)out_sz;
     }
+    pass_bytes += b * input * 8 + params * (4 + 8); /* gather; zero, unscale + check */
     /* AdamW over fp32 master state: read w, g, m, v; write w, m, v */
     out->optimizer_ms = params * 4 * 7 / (dev->gbs * 1e9) * 1e3;
-    out->step_ms = out->gemm_ms + out->cast_ms + out->optimizer_ms;
+    out->pass_ms = pass_bytes / (dev->gbs * 1e9) * 1e3;
+    out->step_ms = out->gemm_ms + out->cast_ms + out->pass_ms + out->optimizer_ms;
 }

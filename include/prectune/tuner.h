@@ -32,6 +32,12 @@ typedef struct pt_device_table {
 /* The shipped table: the H100 as measured by bench/device_throughput.py. */
 void pt_device_table_h100(pt_device_table *t);
 pt_status pt_device_table_load(const char *path, pt_device_table *t);
+/* The table measured on a backend with prectune's own kernels (tune
+ * --calibrate): each format's GEMM throughput over the forward, input-
+ * gradient and weight-gradient layouts, and the copy bandwidth. */
+pt_status pt_device_calibrate(pt_backend *be, pt_device_table *t);
+/* Written as the tables of policies/devices/ are, atomically. */
+pt_status pt_device_table_write(const pt_device_table *t, const char *path);
 
 /* Estimated time of one training step of the model under a policy (the
  * GEMMs at each format's throughput, casts and fp32 optimizer traffic at
@@ -39,6 +45,7 @@ pt_status pt_device_table_load(const char *path, pt_device_table *t);
 typedef struct pt_cost {
     double step_ms;
     double gemm_ms, cast_ms, optimizer_ms;
+    double pass_ms;        /* the other passes over memory (activations, bias gradients, unscale) */
     double activation_bytes;
 } pt_cost;
 void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_device_table *dev,
