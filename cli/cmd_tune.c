@@ -22,7 +22,7 @@ static void help(void)
            "Finds the cheapest per-layer precision that trains MODEL as well as fp32 and\n"
            "writes it as a validated policy file.\n"
            "\n"
-           "  --data SPEC           as for train (fashion-mnist, idx:..., csv:FILE, random:N,DIM,C)\n"
+           "  --data SPEC           as for train (fashion-mnist, idx:..., csv:FILE, random: or synthetic:N,DIM,C)\n"
            "  --out FILE            the policy (default: MODEL-NAME.policy.json)\n"
            "  --formats LIST        formats to consider, of fp32,tf32,bf16,fp16,fp8\n"
            "                        (default fp32,bf16,fp16,fp8)\n"

@@ -382,8 +382,14 @@ static pt_status open_csv(const char *path, const pt_data_options *o, pt_data *d
 /* random:N,DIM,CLASSES: N training samples of DIM N(0,1) features
  * (Box-Muller over splitmix64, from the seed) and uniform labels, plus N/8
  * held-out ones: data with nothing to learn, for timing a model (the
- * PyTorch references of bench/ use the same). */
-static pt_status random_split(pt_dataset *ds, int64_t n, int64_t dim, int classes, uint64_t *s)
+ * PyTorch references of bench/ use the same).
+ * synthetic:N,DIM,CLASSES: the same features, labelled by a fixed random
+ * linear teacher (the class whose N(0,1) weight vector has the largest
+ * product with x), 10% of them replaced by a uniform label: a task with
+ * something to learn and a loss floor, for tuning a model that has no
+ * data set of its own (a loss that goes to 0 makes relative criteria
+ * meaningless, as memorizing random labels does). */
+static pt_status random_split(pt_dataset *ds, int64_t n, int64_t dim, int classes, uint64_t *s, const float *teacher)
 {
     ds->n = n, ds->dim = dim;
     ds->x = malloc((size_t)(n * dim) * sizeof(float));
@@ -397,28 +403,48 @@ static pt_status random_split(pt_dataset *ds, int64_t n, int64_t dim, int classe
         ds->x[i] = (float)(r * cos(6.283185307179586 * u1));
         if (i + 1 < n * dim) ds->x[i + 1] = (float)(r * sin(6.283185307179586 * u1));
     }
-    for (int64_t i = 0; i < n; i++) ds->label[i] = (int32_t)(pt_splitmix(s) % (uint64_t)classes);
+    for (int64_t i = 0; i < n; i++) {
+        ds->label[i] = (int32_t)(pt_splitmix(s) % (uint64_t)classes);
+        if (!teacher || pt_splitmix(s) % 10 == 0) continue; /* uniform, or 10% label noise */
+        double best = -INFINITY;
+        for (int c = 0; c < classes; c++) {
+            double z = 0;
+            for (int64_t k = 0; k < dim; k++) z += (double)teacher[(size_t)c * dim + k] * ds->x[(size_t)i * dim + k];
+            if (z > best) best = z, ds->label[i] = c;
+        }
+    }
     return PT_OK;
 }
 
-static pt_status open_random(const char *args, const pt_data_options *o, pt_data *d)
+static pt_status open_random(const char *kind, const char *args, const pt_data_options *o, pt_data *d)
 {
     long long n, dim, classes;
     char end;
+    bool learnable = !strcmp(kind, "synthetic");
     if (sscanf(args, "%lld,%lld,%lld%c", &n, &dim, &classes, &end) != 3 || n < 1 || n > (1ll << 31) || dim < 1 ||
-        dim > (1 << 24) || n * dim > (1ll << 32) || classes < 2 || classes > 1000000)
-        return pt_fail(PT_ERR_INVALID, "--data random:%s: expected random:N,DIM,CLASSES (N samples of DIM features, "
-                       "N x DIM at most 2^32, CLASSES >= 2)", args);
+        dim > (1 << 24) || n * dim > (1ll << 32) || classes < 2 || classes > 1000000 ||
+        (learnable && classes * dim > (1ll << 26)))
+        return pt_fail(PT_ERR_INVALID, "--data %s:%s: expected %s:N,DIM,CLASSES (N samples of DIM features, "
+                       "N x DIM at most 2^32, CLASSES >= 2)", kind, args, kind);
     if (!o->classification)
-        return pt_fail(PT_ERR_INVALID, "--data random:%s: random data has class labels; the model's loss needs values",
+        return pt_fail(PT_ERR_INVALID, "--data %s:%s: this data has class labels; the model's loss needs values", kind,
                        args);
     uint64_t s = o->seed * 0x2545f4914f6cdd1dull + 7;
-    pt_status st = random_split(&d->train, n, dim, (int)classes, &s);
-    if (!st) st = random_split(&d->test, n / 8 > 0 ? n / 8 : 1, dim, (int)classes, &s);
+    float *teacher = NULL;
+    if (learnable) {
+        if (!(teacher = malloc((size_t)(classes * dim) * sizeof(float))))
+            return pt_fail(PT_ERR_NOMEM, "--data %s: out of memory", kind);
+        uint64_t ts = s ^ 0x5bd1e995u;
+        for (long long i = 0; i < classes * dim; i++)
+            teacher[i] = (float)(((double)(pt_splitmix(&ts) >> 11) / 9007199254740992.0) * 2 - 1);
+    }
+    pt_status st = random_split(&d->train, n, dim, (int)classes, &s, teacher);
+    if (!st) st = random_split(&d->test, n / 8 > 0 ? n / 8 : 1, dim, (int)classes, &s, teacher);
+    free(teacher);
     if (st) return st;
     d->nclasses = (int)classes, d->ndim = 1, d->shape[0] = (int)dim;
-    snprintf(d->desc, sizeof d->desc, "random N(0,1), %lld train + %lld held out, %lld features, %lld classes", n,
-             (long long)d->test.n, dim, classes);
+    snprintf(d->desc, sizeof d->desc, "%s N(0,1), %lld train + %lld held out, %lld features, %lld classes%s", kind, n,
+             (long long)d->test.n, dim, classes, learnable ? " (linear teacher, 10% label noise)" : "");
     return PT_OK;
 }
 
@@ -445,11 +471,13 @@ pt_status pt_data_open(const char *spec, const pt_data_options *o, pt_data *d)
     } else if (strncmp(spec, "csv:", 4) == 0) {
         st = open_csv(spec + 4, o, d);
     } else if (strncmp(spec, "random:", 7) == 0) {
-        st = open_random(spec + 7, o, d);
+        st = open_random("random", spec + 7, o, d);
+    } else if (strncmp(spec, "synthetic:", 10) == 0) {
+        st = open_random("synthetic", spec + 10, o, d);
     } else {
         st = pt_fail(PT_ERR_INVALID,
                      "--data '%s': expected fashion-mnist, idx:TRAIN_IMAGES,TRAIN_LABELS[,...], "
-                     "csv:FILE or random:N,DIM,CLASSES", spec);
+                     "csv:FILE, random:N,DIM,CLASSES or synthetic:N,DIM,CLASSES", spec);
     }
     if (st) pt_data_free(d);
     return st;

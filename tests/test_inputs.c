@@ -184,6 +184,33 @@ START_TEST(test_random_data)
     ck_assert_int_eq(pt_data_open("random:4000,5,7", &o, &e), PT_OK);
     ck_assert(!memcmp(d.train.x, e.train.x, 20000 * sizeof(float)));
     pt_data_free(&d), pt_data_free(&e);
+    /* synthetic: a linear teacher's labels, learnable: a nearest-class-mean
+     * classifier fitted on the training split beats chance (1/4) on the
+     * held-out one by far; on random: labels it cannot */
+    for (int learnable = 0; learnable < 2; learnable++) {
+        ck_assert_int_eq(pt_data_open(learnable ? "synthetic:4000,5,4" : "random:4000,5,4", &o, &d), PT_OK);
+        double mean[4][5] = {{0}};
+        int cnt[4] = {0};
+        for (int64_t i = 0; i < d.train.n; i++) {
+            cnt[d.train.label[i]]++;
+            for (int k = 0; k < 5; k++) mean[d.train.label[i]][k] += d.train.x[i * 5 + k];
+        }
+        int right = 0;
+        for (int64_t i = 0; i < d.test.n; i++) {
+            int best = 0;
+            double bz = -1e300;
+            for (int c = 0; c < 4; c++) {
+                double z = 0;
+                for (int k = 0; k < 5; k++) z += mean[c][k] / (cnt[c] ? cnt[c] : 1) * d.test.x[i * 5 + k];
+                if (z > bz) bz = z, best = c;
+            }
+            right += best == d.test.label[i];
+        }
+        double acc = (double)right / (double)d.test.n;
+        ck_assert_msg(learnable ? acc > 0.6 : acc < 0.35, "%s: nearest-mean accuracy %.3f",
+                      learnable ? "synthetic" : "random", acc);
+        pt_data_free(&d);
+    }
     const char *bad[] = {"random:10,5", "random:0,5,2", "random:10,5,1", "random:10,5,2x"};
     for (int i = 0; i < 4; i++) {
         ck_assert_int_eq(pt_data_open(bad[i], &o, &d), PT_ERR_INVALID);
