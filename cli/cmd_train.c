@@ -55,6 +55,9 @@ static void help(void)
            "                        before it; see prectune diagnose\n"
            "  --json                the summary as JSON on stdout\n"
            "  --quiet               no progress line\n"
+           "  --init FILE           initial weights from FILE instead of the seed's: float32\n"
+           "                        little-endian, layer by layer (weight in PyTorch's layout,\n"
+           "                        then bias), as torch.cat of model.parameters() flattened\n"
            "  --profile-ops         time every backend op (each waits for the one before it) from\n"
            "                        the second step on, and print where the step time goes\n");
 }
@@ -143,10 +146,11 @@ int pt_cmd_train(int argc, char **argv)
         {"db", required_argument, 0, 'B'},        {"no-db", no_argument, 0, 'n'},
         {"force", no_argument, 0, 'F'},           {"stop-on-incident", no_argument, 0, 'I'},
         {"stats-every", required_argument, 0, 'K'}, {"drift-every", required_argument, 0, 'M'},
-        {"profile-ops", no_argument, 0, 'P'},     {0, 0, 0, 0},
+        {"profile-ops", no_argument, 0, 'P'},     {"init", required_argument, 0, 'W'},
+        {0, 0, 0, 0},
     };
     const char *data_spec = NULL, *policy_path = NULL, *device = "cpu", *ckpt_dir = NULL,
-               *steps_csv = NULL;
+               *steps_csv = NULL, *init = NULL;
     int64_t steps = 0, every = 200, stats_every = 10, drift_every = 100;
     const char *db_path = NULL;
     int no_db = 0;
@@ -186,6 +190,7 @@ int pt_cmd_train(int argc, char **argv)
         case 'j': json = 1; break;
         case 'q': quiet = 1; break;
         case 'P': profile = 1; break;
+        case 'W': init = optarg; break;
         case 'h': help(); return PT_EXIT_OK;
         default: {
             int d = pt_cli_data_option("train", c, optarg, &dopt);
@@ -214,6 +219,10 @@ int pt_cmd_train(int argc, char **argv)
     if (!st) st = pt_data_open(data_spec, &dopt, &r.data);
     if (!st) st = pt_backend_open(device, &r.be);
     if (!st) st = pt_trainer_create(r.be, &r.spec, &r.policy, &r.data, &r.t);
+    if (!st && init) {
+        if (resume) st = pt_fail(PT_ERR_INVALID, "--init %s: a resumed run continues from its checkpoint", init);
+        else st = pt_trainer_init_from_file(r.t, init);
+    }
     char ckpt[4096] = "";
     if (!st && ckpt_dir) {
         if (mkdir_p(ckpt_dir) != 0) {

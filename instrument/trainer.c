@@ -130,6 +130,31 @@ void pt_trainer_destroy(pt_trainer *t)
 }
 
 struct pt_net *pt_trainer_net(pt_trainer *t) { return t->net; }
+
+pt_status pt_trainer_init_from_file(pt_trainer *t, const char *path)
+{
+    if (t->step) return pt_fail(PT_ERR_INVALID, "%s: initial weights can only replace those of a fresh run", path);
+    char *data;
+    size_t len;
+    pt_status st = pt_read_file(path, &data, &len);
+    if (st) return st;
+    size_t want = t->net->nparams * sizeof(float);
+    if (len != want)
+        st = pt_fail(PT_ERR_INVALID, "%s: %zu bytes, but model '%s' has %zu parameters (%zu bytes of float32)", path,
+                     len, t->spec->name, t->net->nparams, want);
+    uint32_t probe = 1;
+    if (!st && *(unsigned char *)&probe != 1)
+        st = pt_fail(PT_ERR_UNSUPPORTED, "%s: little-endian float32 files need a little-endian host", path);
+    for (size_t i = 0; !st && i < t->net->nparams; i++) {
+        float v;
+        memcpy(&v, data + 4 * i, 4);
+        if (!isfinite(v))
+            st = pt_fail(PT_ERR_INVALID, "%s: value %zu (byte %zu) is not finite", path, i, 4 * i);
+    }
+    if (!st) st = pt_trainer_set_params(t, (const float *)data); /* malloc'd: aligned for float */
+    free(data);
+    return st;
+}
 int64_t pt_trainer_steps_done(const pt_trainer *t) { return t->step; }
 int64_t pt_trainer_skipped(const pt_trainer *t) { return t->skipped; }
 double pt_trainer_loss_scale(const pt_trainer *t) { return pt_scaler_scale(&t->scaler); }

@@ -69,6 +69,14 @@ double pt_trainer_loss_scale(const pt_trainer *t);
  * the checkpoint belongs to this model. */
 pt_status pt_trainer_save(pt_trainer *t, const char *path);
 pt_status pt_trainer_load(pt_trainer *t, const char *path);
+
+/* Replaces the initial weights (before the first step) with those of a
+ * file of little-endian float32 values, layer by layer in model order:
+ * each layer's weight in its PyTorch layout (linear [out, in], conv2d
+ * [out, in, k, k], layer norm gamma) then its bias (layer norm beta), as
+ * torch's `torch.cat([p.flatten() for p in model.parameters()])` writes
+ * them. The file must hold exactly the model's parameters. */
+pt_status pt_trainer_init_from_file(pt_trainer *t, const char *path);
 /* Restarts loss scaling from the policy's settings (after loading a
  * checkpoint written under another policy, as a replay with a patch does). */
 void pt_trainer_reset_scaler(pt_trainer *t);
