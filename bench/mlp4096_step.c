@@ -35,7 +35,7 @@ int main(int argc, char **argv)
 
     static const char *const pols[][2] = {{"fp32", "fp32"}, {"tf32", "tf32"}, {"bf16", "bf16-amp"},
                                           {"fp16 dynamic scale", "fp16-amp"},
-                                          {"fp8 hybrid (emulated GEMM)", "fp8-hybrid"}};
+                                          {"fp8 hybrid, delayed", "fp8-hybrid"}};
     double ours[5];
     for (int i = 0; i < 5; i++) {
         char pol[1024];

@@ -63,7 +63,7 @@ int main(int argc, char **argv)
     printf("%-34s %10.3f %10.2f vs pytorch bf16\n", "prectune bf16", ours16, ours16 / torch16);
     printf("%-34s %10.3f %10.2f vs prectune fp32%s\n", cpu ? "prectune bf16 (emulated)" : "prectune bf16",
            ours16, ours16 / ours32, cpu ? " (target <= 1.50)" : "");
-    printf("%-34s %10.3f %10.2f vs prectune fp32\n", "prectune fp8 hybrid (emulated)", ours8, ours8 / ours32);
+    printf("%-34s %10.3f %10.2f vs prectune fp32\n", cpu ? "prectune fp8 hybrid (emulated)" : "prectune fp8 hybrid", ours8, ours8 / ours32);
     pt_data_free(&data);
     return 0;
 }
