@@ -296,11 +296,20 @@ pt_status pt_net_init_params(pt_net *n, uint64_t seed)
     return st;
 }
 
+/* A failed op, said with the layer and pass it belongs to (a CUDA or
+ * cuBLASLt error names the operation; this names where in the model). */
+static pt_status in_layer(pt_status st, const pt_net_layer *l, const char *pass)
+{
+    if (!st) return st;
+    return pt_fail(st, "layer '%s' (%s), %s: %s", l->spec->name, pt_layer_type_name(l->spec->type), pass,
+                   pt_last_error());
+}
+
 pt_status pt_net_forward(pt_net *n, int rows, float grad_scale)
 {
     pt_status st;
     for (int i = 0; i < n->nlayers; i++)
-        if ((st = pt_layer_forward(n, &n->L[i], rows))) return st;
+        if ((st = in_layer(pt_layer_forward(n, &n->L[i], rows), &n->L[i], "forward"))) return st;
     pt_net_layer *last = &n->L[n->nlayers - 1];
     int c = (int)last->spec->size;
     float *dlogits = grad_scale != 0.0f ? last->dy : NULL;
@@ -320,6 +329,6 @@ pt_status pt_net_backward(pt_net *n, int rows)
                                     (size_t)rows * (size_t)n->L[i].spec->size * sizeof(float))))
             return st;
     for (int i = n->nlayers - 1; i >= 0; i--)
-        if ((st = pt_layer_backward(n, &n->L[i], rows))) return st;
+        if ((st = in_layer(pt_layer_backward(n, &n->L[i], rows), &n->L[i], "backward"))) return st;
     return PT_OK;
 }
