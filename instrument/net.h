@@ -35,6 +35,8 @@ typedef struct pt_net_layer {
     float *aux;               /* layernorm: mean, rstd; pools: argmax */
     pt_conv_shape cs;
     pt_operand x_op, w_op;    /* the forward GEMM's operands, reused by the backward */
+    bool x_ready;             /* the producer of this layer's input wrote its cast (in fmt.fwd) into saved */
+    bool dy_ready;            /* the reader of this layer's output wrote dy's cast (in fmt.wgrad) into gbuf */
     pt_fp8_state fp8[PT_OPND_COUNT];
     pt_fp8_recipe recipe;     /* the policy's, or the layer's own delayed/current */
     float *scales;            /* backend memory: scale and 1/scale per operand role */

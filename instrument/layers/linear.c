@@ -5,10 +5,13 @@ pt_status pt_linear_forward(pt_net *n, pt_net_layer *l, int rows)
 {
     const float *x = pt_layer_input(n, l, 0);
     int in = (int)l->in_size, out = l->spec->out;
-    pt_status st;
-    if ((st = pt_net_operand(n, l, PT_OPND_X, x, (size_t)rows * in, l->fmt.fwd, l->saved, false,
-                             &l->x_op)) ||
-        (st = pt_net_operand(n, l, PT_OPND_W, l->w, l->nw, l->fmt.fwd, l->wbuf, true, &l->w_op)))
+    pt_status st = PT_OK;
+    if (l->x_ready) /* the activation before wrote it (pt_activation_forward) */
+        l->x_op = (pt_operand){l->saved, l->fmt.fwd, NULL, false};
+    else
+        st = pt_net_operand(n, l, PT_OPND_X, x, (size_t)rows * in, l->fmt.fwd, l->saved, false, &l->x_op);
+    l->x_ready = false;
+    if (st || (st = pt_net_operand(n, l, PT_OPND_W, l->w, l->nw, l->fmt.fwd, l->wbuf, true, &l->w_op)))
         return st;
     pt_gemm g = {rows, out, in, l->x_op, l->w_op, l->b, pt_gemm_out_format(l->fmt.fwd), 0.0f};
     return pt_backend_gemm(n->be, &g, l->y);

@@ -96,6 +96,14 @@ static pt_status cpu_act_fwd(pt_backend *be, pt_act a, const float *x, float *y,
     return PT_OK;
 }
 
+static pt_status cpu_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
+                                  void *yc)
+{
+    cpu_act_fwd(be, a, x, y, n);
+    pt_encode_array(f, y, yc, n, 1.0f, 0); /* as the CPU backend's cast */
+    return PT_OK;
+}
+
 static pt_status cpu_act_bwd(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx,
                              size_t n)
 {
@@ -434,12 +442,22 @@ static pt_status cpu_fp8_record(pt_backend *be, const pt_fp8_recipe *r, pt_forma
     return PT_OK;
 }
 
+static pt_status cpu_act_bwd_cast(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
+                                  pt_format f, void *dxc)
+{
+    cpu_act_bwd(be, a, x, dy, dx, n);
+    pt_encode_array(f, dx, dxc, n, 1.0f, 0); /* as the CPU backend's cast */
+    return PT_OK;
+}
+
 const pt_nn_ops pt_cpu_nn_ops = {
     .gemm = cpu_gemm,
     .decode = cpu_decode,
     .round = cpu_round,
     .act_fwd = cpu_act_fwd,
     .act_bwd = cpu_act_bwd,
+    .act_fwd_cast = cpu_act_fwd_cast,
+    .act_bwd_cast = cpu_act_bwd_cast,
     .add = cpu_add,
     .acc = cpu_acc,
     .bias_grad = cpu_bias_grad,

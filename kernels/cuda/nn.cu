@@ -310,20 +310,23 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
 #define INV_SQRT2 0.70710678118654752440f
 #define INV_SQRT2PI 0.39894228040143267794f
 
-__global__ void act_fwd_kernel(int a, const float *x, float *y, size_t n)
+__device__ __forceinline__ float act_val(int a, float x)
 {
-    GRID_STRIDE(i, n) y[i] = a == PT_ACT_RELU ? (x[i] > 0.0f ? x[i] : 0.0f) : 0.5f * x[i] * (1.0f + erff(x[i] * INV_SQRT2));
+    return a == PT_ACT_RELU ? (x > 0.0f ? x : 0.0f) : 0.5f * x * (1.0f + erff(x * INV_SQRT2));
 }
+
+__device__ __forceinline__ float act_grad(int a, float x, float dy)
+{
+    if (a == PT_ACT_RELU) return x > 0.0f ? dy : 0.0f;
+    float cdf = 0.5f * (1.0f + erff(x * INV_SQRT2)), pdf = INV_SQRT2PI * expf(-0.5f * x * x);
+    return dy * (cdf + x * pdf);
+}
+
+__global__ void act_fwd_kernel(int a, const float *x, float *y, size_t n) { GRID_STRIDE(i, n) y[i] = act_val(a, x[i]); }
 
 __global__ void act_bwd_kernel(int a, const float *x, const float *dy, float *dx, size_t n)
 {
-    GRID_STRIDE(i, n) {
-        if (a == PT_ACT_RELU) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
-        else {
-            float cdf = 0.5f * (1.0f + erff(x[i] * INV_SQRT2)), pdf = INV_SQRT2PI * expf(-0.5f * x[i] * x[i]);
-            dx[i] = dy[i] * (cdf + x[i] * pdf);
-        }
-    }
+    GRID_STRIDE(i, n) dx[i] = act_grad(a, x[i], dy[i]);
 }
 
 __global__ void add_kernel(const float *a, const float *b, float *y, size_t n) { GRID_STRIDE(i, n) y[i] = a[i] + b[i]; }
@@ -333,6 +336,49 @@ __global__ void scale_kernel(float *x, size_t n, float s) { GRID_STRIDE(i, n) x[
 static pt_status cu_act_fwd(pt_backend *be, pt_act a, const float *x, float *y, size_t n)
 {
     if (n) act_fwd_kernel<<<blocks_for(n), THREADS, 0, S(be)>>>(a, x, y, n);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+/* y = act(x) and yc = y in F (16-bit codes, RNE, as the cast kernel) */
+template <int F> __global__ void act_fwd_cast_kernel(int a, const float *x, float *y, unsigned short *yc, size_t n)
+{
+    GRID_STRIDE(i, n) {
+        float v = act_val(a, x[i]);
+        y[i] = v;
+        yc[i] = (unsigned short)pt_dev_encode<F>(v, 0);
+    }
+}
+
+template <int F>
+__global__ void act_bwd_cast_kernel(int a, const float *x, const float *dy, float *dx, unsigned short *dxc, size_t n)
+{
+    GRID_STRIDE(i, n) {
+        float v = act_grad(a, x[i], dy[i]);
+        dx[i] = v;
+        dxc[i] = (unsigned short)pt_dev_encode<F>(v, 0);
+    }
+}
+
+static pt_status cu_act_bwd_cast(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
+                                 pt_format f, void *dxc)
+{
+    if (!n) return PT_OK;
+    if (f == PT_FMT_BF16)
+        act_bwd_cast_kernel<PT_FMT_BF16><<<blocks_for(n), THREADS, 0, S(be)>>>(a, x, dy, dx, (unsigned short *)dxc, n);
+    else
+        act_bwd_cast_kernel<PT_FMT_FP16><<<blocks_for(n), THREADS, 0, S(be)>>>(a, x, dy, dx, (unsigned short *)dxc, n);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+static pt_status cu_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f, void *yc)
+{
+    if (!n) return PT_OK;
+    if (f == PT_FMT_BF16)
+        act_fwd_cast_kernel<PT_FMT_BF16><<<blocks_for(n), THREADS, 0, S(be)>>>(a, x, y, (unsigned short *)yc, n);
+    else
+        act_fwd_cast_kernel<PT_FMT_FP16><<<blocks_for(n), THREADS, 0, S(be)>>>(a, x, y, (unsigned short *)yc, n);
     PT_CUDA_CHECK_LAUNCH();
     return PT_OK;
 }
@@ -844,6 +890,8 @@ const pt_nn_ops pt_cuda_nn_ops = {
     /* .round = */ cu_round,
     /* .act_fwd = */ cu_act_fwd,
     /* .act_bwd = */ cu_act_bwd,
+    /* .act_fwd_cast = */ cu_act_fwd_cast,
+    /* .act_bwd_cast = */ cu_act_bwd_cast,
     /* .add = */ cu_add,
     /* .acc = */ cu_acc,
     /* .bias_grad = */ cu_bias_grad,

@@ -174,12 +174,45 @@ START_TEST(test_elementwise)
             float *g = down(dout, n);
             snprintf(what, sizeof what, "act_fwd %d n=%zu", a, n);
             compare(what, g, out, n, 1e-12); /* erff/expf of CUDA and glibc: within 2 ulp */
+            /* the fused cast: y as act_fwd writes it, and its codes as the cast op makes them */
+            for (int f = PT_FMT_BF16; f <= PT_FMT_FP16; f++) {
+                void *dyc, *dyc2;
+                ck_assert_int_eq(pt_backend_alloc(gpu, n * 2, &dyc), PT_OK);
+                ck_assert_int_eq(pt_backend_alloc(gpu, n * 2, &dyc2), PT_OK);
+                ck_assert_int_eq(pt_backend_act_fwd_cast(gpu, (pt_act)a, dx, dout, n, (pt_format)f, dyc), PT_OK);
+                ck_assert_int_eq(pt_backend_cast(gpu, (pt_format)f, dout, dyc2, n, NULL, NULL, 0), PT_OK);
+                float *g2 = down(dout, n);
+                ck_assert_msg(!memcmp(g2, g, n * 4), "act_fwd_cast %d: y differs from act_fwd's", a);
+                unsigned short *c1 = malloc(n * 2), *c2 = malloc(n * 2);
+                ck_assert_int_eq(pt_backend_download(gpu, c1, dyc, n * 2), PT_OK);
+                ck_assert_int_eq(pt_backend_download(gpu, c2, dyc2, n * 2), PT_OK);
+                ck_assert_msg(!memcmp(c1, c2, n * 2), "act_fwd_cast %d to %s: codes differ from the cast op's", a,
+                              pt_format_info((pt_format)f)->name);
+                free(g2), free(c1), free(c2);
+                pt_backend_free(gpu, dyc), pt_backend_free(gpu, dyc2);
+            }
             free(g);
             pt_backend_act_bwd(cpu, (pt_act)a, x, y, out, n);
             pt_backend_act_bwd(gpu, (pt_act)a, dx, dy, dout, n);
             g = down(dout, n);
             snprintf(what, sizeof what, "act_bwd %d n=%zu", a, n);
             compare(what, g, out, n, 1e-12);
+            for (int f = PT_FMT_BF16; f <= PT_FMT_FP16; f++) { /* the fused cast, as for act_fwd_cast */
+                void *dc, *dc2;
+                ck_assert_int_eq(pt_backend_alloc(gpu, n * 2, &dc), PT_OK);
+                ck_assert_int_eq(pt_backend_alloc(gpu, n * 2, &dc2), PT_OK);
+                ck_assert_int_eq(pt_backend_act_bwd_cast(gpu, (pt_act)a, dx, dy, dout, n, (pt_format)f, dc), PT_OK);
+                ck_assert_int_eq(pt_backend_cast(gpu, (pt_format)f, dout, dc2, n, NULL, NULL, 0), PT_OK);
+                float *g2 = down(dout, n);
+                ck_assert_msg(!memcmp(g2, g, n * 4), "act_bwd_cast %d: dx differs from act_bwd's", a);
+                unsigned short *c1 = malloc(n * 2), *c2 = malloc(n * 2);
+                ck_assert_int_eq(pt_backend_download(gpu, c1, dc, n * 2), PT_OK);
+                ck_assert_int_eq(pt_backend_download(gpu, c2, dc2, n * 2), PT_OK);
+                ck_assert_msg(!memcmp(c1, c2, n * 2), "act_bwd_cast %d to %s: codes differ from the cast op's", a,
+                              pt_format_info((pt_format)f)->name);
+                free(g2), free(c1), free(c2);
+                pt_backend_free(gpu, dc), pt_backend_free(gpu, dc2);
+            }
             free(g);
         }
         pt_backend_add(cpu, x, y, out, n);
