@@ -37,6 +37,41 @@ static size_t cast_bytes(pt_format f, size_t count)
     return f == PT_FMT_FP32 || f == PT_FMT_TF32 ? 0 : count * (size_t)pt_format_info(f)->storage_bytes;
 }
 
+pt_status pt_net_cast_plan(pt_net *n, pt_net_layer *l, int role, pt_format f, const float *x, size_t count,
+                           void *buf, pt_cast_plan *p)
+{
+    *p = (pt_cast_plan){NULL, NULL, 0, NULL};
+    if (f != PT_FMT_E4M3 && f != PT_FMT_E5M2) return PT_OK;
+    /* fp8: the recipe runs where the data are (pt_backend_fp8_scale and
+     * _record on the layer's scaling state in backend memory), so a device
+     * scales, casts and records without waiting for the host; the host's
+     * copy (l->fp8) is brought up to date by pt_net_fp8_pull. */
+    pt_fp8_state *sd = n->fp8_dev + (size_t)(l - n->L) * PT_OPND_COUNT + role;
+    const pt_fp8_recipe *r = &l->recipe;
+    /* 16-byte slots: 1/scale and amax each start one (cuBLASLt reads 1/scale) */
+    float *inv = l->scales + 8 * role + 4, *amax = l->scales + 8 * PT_OPND_COUNT + 4 * role;
+    pt_status st;
+    if (r->kind == PT_FP8_CURRENT && !x)
+        return pt_fail(PT_ERR_INVALID, "layer '%s': current fp8 scaling needs the tensor before its cast",
+                       l->spec->name);
+    if (r->kind == PT_FP8_CURRENT &&
+        ((st = pt_backend_memset(n->be, amax, 0, sizeof(float))) ||
+         (st = pt_backend_cast(n->be, f, x, buf, count, NULL, amax, 0))))
+        return st;
+    if ((st = pt_backend_fp8_scale(n->be, r, f, sd, r->kind == PT_FP8_CURRENT ? amax : NULL, inv)) ||
+        (st = pt_backend_memset(n->be, amax, 0, sizeof(float))))
+        return st;
+    *p = (pt_cast_plan){&sd->scale, amax, PT_CAST_SATURATE, inv};
+    return PT_OK;
+}
+
+pt_status pt_net_cast_done(pt_net *n, pt_net_layer *l, int role, pt_format f, const pt_cast_plan *p)
+{
+    if (!p->amax || !n->train) return PT_OK; /* evaluation does not move the history */
+    pt_fp8_state *sd = n->fp8_dev + (size_t)(l - n->L) * PT_OPND_COUNT + role;
+    return pt_backend_fp8_record(n->be, &l->recipe, f, sd, p->amax);
+}
+
 pt_status pt_net_operand(pt_net *n, pt_net_layer *l, int role, const float *x, size_t count,
                          pt_format f, void *buf, bool trans, pt_operand *op)
 {
@@ -47,31 +82,14 @@ pt_status pt_net_operand(pt_net *n, pt_net_layer *l, int role, const float *x, s
         op->data = x; /* fp32 storage: the GEMM reads (and for tf32 rounds) it */
         return PT_OK;
     }
+    pt_cast_plan p;
     pt_status st;
-    if (f != PT_FMT_E4M3 && f != PT_FMT_E5M2) {
-        op->data = buf;
-        return pt_backend_cast(n->be, f, x, buf, count, NULL, NULL, 0);
-    }
-    /* fp8: the recipe runs where the data are (pt_backend_fp8_scale and
-     * _record on the layer's scaling state in backend memory), so a device
-     * scales, casts and records without waiting for the host; the host's
-     * copy (l->fp8) is brought up to date by pt_net_fp8_pull. */
-    pt_fp8_state *sd = n->fp8_dev + (size_t)(l - n->L) * PT_OPND_COUNT + role;
-    const pt_fp8_recipe *r = &l->recipe;
-    /* 16-byte slots: 1/scale and amax each start one (cuBLASLt reads 1/scale) */
-    float *inv = l->scales + 8 * role + 4, *amax = l->scales + 8 * PT_OPND_COUNT + 4 * role;
-    if (r->kind == PT_FP8_CURRENT &&
-        ((st = pt_backend_memset(n->be, amax, 0, sizeof(float))) ||
-         (st = pt_backend_cast(n->be, f, x, buf, count, NULL, amax, 0))))
+    if ((st = pt_net_cast_plan(n, l, role, f, x, count, buf, &p)) ||
+        (st = pt_backend_cast(n->be, f, x, buf, count, p.scale, p.amax, p.flags)) ||
+        (st = pt_net_cast_done(n, l, role, f, &p)))
         return st;
-    if ((st = pt_backend_fp8_scale(n->be, r, f, sd, r->kind == PT_FP8_CURRENT ? amax : NULL, inv)) ||
-        (st = pt_backend_memset(n->be, amax, 0, sizeof(float))) ||
-        (st = pt_backend_cast(n->be, f, x, buf, count, &sd->scale, amax, PT_CAST_SATURATE)))
-        return st;
-    /* evaluation does not move the history */
-    if (n->train && (st = pt_backend_fp8_record(n->be, r, f, sd, amax))) return st;
     op->data = buf;
-    op->scale_inv = inv;
+    op->scale_inv = p.scale_inv;
     return PT_OK;
 }
 

@@ -37,6 +37,7 @@ typedef struct pt_net_layer {
     pt_operand x_op, w_op;    /* the forward GEMM's operands, reused by the backward */
     bool x_ready;             /* the producer of this layer's input wrote its cast (in fmt.fwd) into saved */
     bool dy_ready;            /* the reader of this layer's output wrote dy's cast (in fmt.wgrad) into gbuf */
+    const float *x_ready_inv, *dy_ready_inv; /* their descales (fp8), or NULL */
     pt_fp8_state fp8[PT_OPND_COUNT];
     pt_fp8_recipe recipe;     /* the policy's, or the layer's own delayed/current */
     float *scales;            /* backend memory: scale and 1/scale per operand role */
@@ -93,6 +94,22 @@ float *pt_layer_input_grad(pt_net *n, pt_net_layer *l, int i, bool *acc);
  * layer's state for `role`). */
 pt_status pt_net_operand(pt_net *n, pt_net_layer *l, int role, const float *x, size_t count,
                          pt_format f, void *buf, bool trans, pt_operand *op);
+/* How an operand of a layer's GEMM is cast to f (see pt_backend_cast): the
+ * scale, amax and flags of the cast, after the fp8 recipe's scale step
+ * (x, the tensor itself, is needed only by current scaling: NULL where a
+ * fused kernel makes the tensor and its cast in one pass, which delayed
+ * scaling allows); then pt_net_cast_done records the cast's amax. For
+ * bf16/fp16 the plan is a plain cast. */
+typedef struct pt_cast_plan {
+    const float *scale;
+    float *amax;
+    unsigned flags;
+    const float *scale_inv; /* the GEMM's descale */
+} pt_cast_plan;
+pt_status pt_net_cast_plan(pt_net *n, pt_net_layer *l, int role, pt_format f, const float *x, size_t count,
+                           void *buf, pt_cast_plan *p);
+pt_status pt_net_cast_done(pt_net *n, pt_net_layer *l, int role, pt_format f, const pt_cast_plan *p);
+
 /* The host copies of the fp8 scaling states (l->fp8) from backend memory
  * (waits for the backend), with the counts of what happened since the
  * last pull; and back (after a checkpoint is loaded). */

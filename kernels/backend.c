@@ -284,24 +284,28 @@ pt_status pt_backend_act_fwd(pt_backend *be, pt_act a, const float *x, float *y,
 {
     NN_CALL(act_fwd, a, x, y, n);
 }
-pt_status pt_backend_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
-                                  void *yc)
-{
-    if (f != PT_FMT_BF16 && f != PT_FMT_FP16)
-        return pt_fail(PT_ERR_INVALID, "act_fwd_cast: to %s (bf16 or fp16 only)", pt_format_info(f) ? pt_format_info(f)->name : "?");
-    NN_CALL(act_fwd_cast, a, x, y, n, f, yc);
-}
-pt_status pt_backend_act_bwd_cast(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
-                                  pt_format f, void *dxc)
-{
-    if (f != PT_FMT_BF16 && f != PT_FMT_FP16)
-        return pt_fail(PT_ERR_INVALID, "act_bwd_cast: to %s (bf16 or fp16 only)", pt_format_info(f) ? pt_format_info(f)->name : "?");
-    NN_CALL(act_bwd_cast, a, x, dy, dx, n, f, dxc);
-}
 pt_status pt_backend_act_bwd(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx,
                              size_t n)
 {
     NN_CALL(act_bwd, a, x, dy, dx, n);
+}
+static bool low_format(pt_format f)
+{
+    return f == PT_FMT_BF16 || f == PT_FMT_FP16 || f == PT_FMT_E4M3 || f == PT_FMT_E5M2;
+}
+pt_status pt_backend_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
+                                  const float *scale, float *amax, unsigned flags, void *yc)
+{
+    if (!low_format(f))
+        return pt_fail(PT_ERR_INVALID, "act_fwd_cast: to %s (bf16, fp16 or fp8 only)", pt_format_info(f) ? pt_format_info(f)->name : "?");
+    NN_CALL(act_fwd_cast, a, x, y, n, f, scale, amax, flags, yc);
+}
+pt_status pt_backend_act_bwd_cast(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
+                                  pt_format f, const float *scale, float *amax, unsigned flags, void *dxc)
+{
+    if (!low_format(f))
+        return pt_fail(PT_ERR_INVALID, "act_bwd_cast: to %s (bf16, fp16 or fp8 only)", pt_format_info(f) ? pt_format_info(f)->name : "?");
+    NN_CALL(act_bwd_cast, a, x, dy, dx, n, f, scale, amax, flags, dxc);
 }
 pt_status pt_backend_add(pt_backend *be, const float *a, const float *b, float *y, size_t n)
 {

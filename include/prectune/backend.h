@@ -145,13 +145,14 @@ pt_status pt_backend_round(pt_backend *be, pt_format f, float *x, size_t n);
 typedef enum pt_act { PT_ACT_RELU = 0, PT_ACT_GELU } pt_act;
 /* y = act(x); dx = dy * act'(x) (dx may alias dy). */
 pt_status pt_backend_act_fwd(pt_backend *be, pt_act a, const float *x, float *y, size_t n);
-/* act_fwd that also writes y cast to f (bf16 or fp16, as pt_backend_cast
- * with no scale) into yc: the next GEMM's operand, made in the same pass. */
+/* act_fwd that also writes y cast to f into yc, exactly as
+ * pt_backend_cast(f, y, yc, n, scale, amax, flags) would: the next GEMM's
+ * operand, made in the same pass. f: bf16, fp16, e4m3 or e5m2. */
 pt_status pt_backend_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
-                                  void *yc);
-/* act_bwd that also writes dx cast to f (bf16 or fp16) into dxc. */
+                                  const float *scale, float *amax, unsigned flags, void *yc);
+/* act_bwd that also writes dx cast to f into dxc (as pt_backend_cast). */
 pt_status pt_backend_act_bwd_cast(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
-                                  pt_format f, void *dxc);
+                                  pt_format f, const float *scale, float *amax, unsigned flags, void *dxc);
 pt_status pt_backend_act_bwd(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx,
                              size_t n);
 /* y = a + b;  y += a (accumulate, for a value read by two layers). */

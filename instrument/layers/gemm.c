@@ -20,7 +20,7 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
     /* wgrad: gw[out, k_in] += dy^T [out, m_rows] x [m_rows, k_in] */
     pt_operand g_op, x_op;
     if (l->dy_ready && dy_rows == l->dy) /* its reader wrote it (pt_activation_backward) */
-        g_op = (pt_operand){l->gbuf, f.wgrad, NULL, true};
+        g_op = (pt_operand){l->gbuf, f.wgrad, l->dy_ready_inv, true};
     else if ((st = pt_net_operand(n, l, PT_OPND_DY, dy_rows, ndy, f.wgrad, l->gbuf, true, &g_op)))
         return st;
     l->dy_ready = false;

@@ -7,7 +7,7 @@ pt_status pt_linear_forward(pt_net *n, pt_net_layer *l, int rows)
     int in = (int)l->in_size, out = l->spec->out;
     pt_status st = PT_OK;
     if (l->x_ready) /* the activation before wrote it (pt_activation_forward) */
-        l->x_op = (pt_operand){l->saved, l->fmt.fwd, NULL, false};
+        l->x_op = (pt_operand){l->saved, l->fmt.fwd, l->x_ready_inv, false};
     else
         st = pt_net_operand(n, l, PT_OPND_X, x, (size_t)rows * in, l->fmt.fwd, l->saved, false, &l->x_op);
     l->x_ready = false;

@@ -96,12 +96,13 @@ static pt_status cpu_act_fwd(pt_backend *be, pt_act a, const float *x, float *y,
     return PT_OK;
 }
 
+/* the activation, then the backend's own cast of its result: the same
+ * codes and amax as the two ops one after the other, by construction */
 static pt_status cpu_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
-                                  void *yc)
+                                  const float *scale, float *amax, unsigned flags, void *yc)
 {
     cpu_act_fwd(be, a, x, y, n);
-    pt_encode_array(f, y, yc, n, 1.0f, 0); /* as the CPU backend's cast */
-    return PT_OK;
+    return be->ops->cast(be, f, y, yc, n, scale, amax, flags);
 }
 
 static pt_status cpu_act_bwd(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx,
@@ -443,11 +444,10 @@ static pt_status cpu_fp8_record(pt_backend *be, const pt_fp8_recipe *r, pt_forma
 }
 
 static pt_status cpu_act_bwd_cast(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
-                                  pt_format f, void *dxc)
+                                  pt_format f, const float *scale, float *amax, unsigned flags, void *dxc)
 {
     cpu_act_bwd(be, a, x, dy, dx, n);
-    pt_encode_array(f, dx, dxc, n, 1.0f, 0); /* as the CPU backend's cast */
-    return PT_OK;
+    return be->ops->cast(be, f, dx, dxc, n, scale, amax, flags);
 }
 
 const pt_nn_ops pt_cpu_nn_ops = {

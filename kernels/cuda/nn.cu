@@ -340,47 +340,62 @@ static pt_status cu_act_fwd(pt_backend *be, pt_act a, const float *x, float *y, 
     return PT_OK;
 }
 
-/* y = act(x) and yc = y in F (16-bit codes, RNE, as the cast kernel) */
-template <int F> __global__ void act_fwd_cast_kernel(int a, const float *x, float *y, unsigned short *yc, size_t n)
+
+/* The activation (forward: bwd false) and its result cast to F in one pass,
+ * with the cast kernel's arithmetic: codes of v * scale, amax of |v| as
+ * bits (a NaN's exceed an inf's, so a NaN is never hidden). */
+template <int F, typename T>
+__global__ void act_cast_kernel(bool bwd, int a, const float *x, const float *dy, float *out, T *codes, size_t n,
+                                const float *scale_p, float *amax_p, int sat)
 {
+    float scale = scale_p ? *scale_p : 1.0f;
+    unsigned amax = 0;
     GRID_STRIDE(i, n) {
-        float v = act_val(a, x[i]);
-        y[i] = v;
-        yc[i] = (unsigned short)pt_dev_encode<F>(v, 0);
+        float v = bwd ? act_grad(a, x[i], dy[i]) : act_val(a, x[i]);
+        out[i] = v;
+        amax = max(amax, __float_as_uint(v) & 0x7fffffffu);
+        codes[i] = (T)pt_dev_encode<F>(v * scale, sat);
+    }
+    if (amax_p) {
+        amax = __reduce_max_sync(0xffffffffu, amax);
+        if ((threadIdx.x & 31) == 0 && amax) atomicMax((unsigned *)amax_p, amax);
     }
 }
 
-template <int F>
-__global__ void act_bwd_cast_kernel(int a, const float *x, const float *dy, float *dx, unsigned short *dxc, size_t n)
+static pt_status act_cast(pt_backend *be, bool bwd, pt_act a, const float *x, const float *dy, float *out, size_t n,
+                          pt_format f, const float *scale, float *amax, unsigned flags, void *codes)
 {
-    GRID_STRIDE(i, n) {
-        float v = act_grad(a, x[i], dy[i]);
-        dx[i] = v;
-        dxc[i] = (unsigned short)pt_dev_encode<F>(v, 0);
+    if (!n) return PT_OK;
+    int sat = (flags & PT_CAST_SATURATE) != 0;
+    unsigned g = blocks_for(n);
+    switch (f) {
+    case PT_FMT_BF16:
+        act_cast_kernel<PT_FMT_BF16, uint16_t><<<g, THREADS, 0, S(be)>>>(bwd, a, x, dy, out, (uint16_t *)codes, n, scale, amax, sat);
+        break;
+    case PT_FMT_FP16:
+        act_cast_kernel<PT_FMT_FP16, uint16_t><<<g, THREADS, 0, S(be)>>>(bwd, a, x, dy, out, (uint16_t *)codes, n, scale, amax, sat);
+        break;
+    case PT_FMT_E4M3:
+        act_cast_kernel<PT_FMT_E4M3, uint8_t><<<g, THREADS, 0, S(be)>>>(bwd, a, x, dy, out, (uint8_t *)codes, n, scale, amax, sat);
+        break;
+    default:
+        act_cast_kernel<PT_FMT_E5M2, uint8_t><<<g, THREADS, 0, S(be)>>>(bwd, a, x, dy, out, (uint8_t *)codes, n, scale, amax, sat);
+        break;
     }
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+static pt_status cu_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
+                                 const float *scale, float *amax, unsigned flags, void *yc)
+{
+    return act_cast(be, false, a, x, NULL, y, n, f, scale, amax, flags, yc);
 }
 
 static pt_status cu_act_bwd_cast(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
-                                 pt_format f, void *dxc)
+                                 pt_format f, const float *scale, float *amax, unsigned flags, void *dxc)
 {
-    if (!n) return PT_OK;
-    if (f == PT_FMT_BF16)
-        act_bwd_cast_kernel<PT_FMT_BF16><<<blocks_for(n), THREADS, 0, S(be)>>>(a, x, dy, dx, (unsigned short *)dxc, n);
-    else
-        act_bwd_cast_kernel<PT_FMT_FP16><<<blocks_for(n), THREADS, 0, S(be)>>>(a, x, dy, dx, (unsigned short *)dxc, n);
-    PT_CUDA_CHECK_LAUNCH();
-    return PT_OK;
-}
-
-static pt_status cu_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f, void *yc)
-{
-    if (!n) return PT_OK;
-    if (f == PT_FMT_BF16)
-        act_fwd_cast_kernel<PT_FMT_BF16><<<blocks_for(n), THREADS, 0, S(be)>>>(a, x, y, (unsigned short *)yc, n);
-    else
-        act_fwd_cast_kernel<PT_FMT_FP16><<<blocks_for(n), THREADS, 0, S(be)>>>(a, x, y, (unsigned short *)yc, n);
-    PT_CUDA_CHECK_LAUNCH();
-    return PT_OK;
+    return act_cast(be, true, a, x, dy, dx, n, f, scale, amax, flags, dxc);
 }
 static pt_status cu_act_bwd(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n)
 {

@@ -158,6 +158,49 @@ START_TEST(test_gemm)
 }
 END_TEST
 
+/* act_fwd_cast / act_bwd_cast on the GPU against act_fwd / act_bwd followed
+ * by the cast op on the GPU, for every cast format (fp8 with a scale, as a
+ * recipe gives): the same fp32 output (want), the same codes, the same amax */
+static void fused_cast_matches(bool bwd, pt_act a, const float *dx, const float *dy, float *dout, const float *want,
+                               size_t n)
+{
+    const float sc = 16.0f;
+    float *dscale = up(&sc, 4), *damax, *damax2;
+    ck_assert_int_eq(pt_backend_alloc(gpu, 4, (void **)&damax), PT_OK);
+    ck_assert_int_eq(pt_backend_alloc(gpu, 4, (void **)&damax2), PT_OK);
+    for (int f = PT_FMT_BF16; f <= PT_FMT_E5M2; f++) {
+        bool f8 = f >= PT_FMT_E4M3;
+        size_t es = (size_t)pt_format_info((pt_format)f)->storage_bytes;
+        void *dc, *dc2;
+        ck_assert_int_eq(pt_backend_alloc(gpu, n * es, &dc), PT_OK);
+        ck_assert_int_eq(pt_backend_alloc(gpu, n * es, &dc2), PT_OK);
+        ck_assert_int_eq(pt_backend_memset(gpu, damax, 0, 4), PT_OK);
+        ck_assert_int_eq(pt_backend_memset(gpu, damax2, 0, 4), PT_OK);
+        unsigned flags = f8 ? PT_CAST_SATURATE : 0;
+        const float *scale = f8 ? dscale : NULL;
+        pt_status st = bwd ? pt_backend_act_bwd_cast(gpu, a, dx, dy, dout, n, (pt_format)f, scale, damax, flags, dc)
+                           : pt_backend_act_fwd_cast(gpu, a, dx, dout, n, (pt_format)f, scale, damax, flags, dc);
+        ck_assert_msg(st == PT_OK, "%s", pt_last_error());
+        ck_assert_int_eq(pt_backend_cast(gpu, (pt_format)f, dout, dc2, n, scale, damax2, flags), PT_OK);
+        float *g2 = down(dout, n);
+        ck_assert_msg(!memcmp(g2, want, n * 4), "act_%s_cast %d: output differs from act_%s's", bwd ? "bwd" : "fwd",
+                      a, bwd ? "bwd" : "fwd");
+        unsigned char *c1 = malloc(n * es), *c2 = malloc(n * es);
+        float m1, m2;
+        ck_assert_int_eq(pt_backend_download(gpu, c1, dc, n * es), PT_OK);
+        ck_assert_int_eq(pt_backend_download(gpu, c2, dc2, n * es), PT_OK);
+        ck_assert_int_eq(pt_backend_download(gpu, &m1, damax, 4), PT_OK);
+        ck_assert_int_eq(pt_backend_download(gpu, &m2, damax2, 4), PT_OK);
+        ck_assert_msg(!memcmp(c1, c2, n * es), "act_%s_cast %d to %s: codes differ from the cast op's",
+                      bwd ? "bwd" : "fwd", a, pt_format_info((pt_format)f)->name);
+        ck_assert_msg(!memcmp(&m1, &m2, 4), "act_%s_cast %d to %s: amax %g, the cast op's %g", bwd ? "bwd" : "fwd", a,
+                      pt_format_info((pt_format)f)->name, (double)m1, (double)m2);
+        free(g2), free(c1), free(c2);
+        pt_backend_free(gpu, dc), pt_backend_free(gpu, dc2);
+    }
+    pt_backend_free(gpu, dscale), pt_backend_free(gpu, damax), pt_backend_free(gpu, damax2);
+}
+
 START_TEST(test_elementwise)
 {
     const size_t sizes[] = {1, 7, 33, 1000, 100003};
@@ -174,45 +217,15 @@ START_TEST(test_elementwise)
             float *g = down(dout, n);
             snprintf(what, sizeof what, "act_fwd %d n=%zu", a, n);
             compare(what, g, out, n, 1e-12); /* erff/expf of CUDA and glibc: within 2 ulp */
-            /* the fused cast: y as act_fwd writes it, and its codes as the cast op makes them */
-            for (int f = PT_FMT_BF16; f <= PT_FMT_FP16; f++) {
-                void *dyc, *dyc2;
-                ck_assert_int_eq(pt_backend_alloc(gpu, n * 2, &dyc), PT_OK);
-                ck_assert_int_eq(pt_backend_alloc(gpu, n * 2, &dyc2), PT_OK);
-                ck_assert_int_eq(pt_backend_act_fwd_cast(gpu, (pt_act)a, dx, dout, n, (pt_format)f, dyc), PT_OK);
-                ck_assert_int_eq(pt_backend_cast(gpu, (pt_format)f, dout, dyc2, n, NULL, NULL, 0), PT_OK);
-                float *g2 = down(dout, n);
-                ck_assert_msg(!memcmp(g2, g, n * 4), "act_fwd_cast %d: y differs from act_fwd's", a);
-                unsigned short *c1 = malloc(n * 2), *c2 = malloc(n * 2);
-                ck_assert_int_eq(pt_backend_download(gpu, c1, dyc, n * 2), PT_OK);
-                ck_assert_int_eq(pt_backend_download(gpu, c2, dyc2, n * 2), PT_OK);
-                ck_assert_msg(!memcmp(c1, c2, n * 2), "act_fwd_cast %d to %s: codes differ from the cast op's", a,
-                              pt_format_info((pt_format)f)->name);
-                free(g2), free(c1), free(c2);
-                pt_backend_free(gpu, dyc), pt_backend_free(gpu, dyc2);
-            }
+            /* the fused cast: y as act_fwd writes it, its codes and amax as the cast op makes them */
+            fused_cast_matches(false, (pt_act)a, dx, NULL, dout, g, n);
             free(g);
             pt_backend_act_bwd(cpu, (pt_act)a, x, y, out, n);
             pt_backend_act_bwd(gpu, (pt_act)a, dx, dy, dout, n);
             g = down(dout, n);
             snprintf(what, sizeof what, "act_bwd %d n=%zu", a, n);
             compare(what, g, out, n, 1e-12);
-            for (int f = PT_FMT_BF16; f <= PT_FMT_FP16; f++) { /* the fused cast, as for act_fwd_cast */
-                void *dc, *dc2;
-                ck_assert_int_eq(pt_backend_alloc(gpu, n * 2, &dc), PT_OK);
-                ck_assert_int_eq(pt_backend_alloc(gpu, n * 2, &dc2), PT_OK);
-                ck_assert_int_eq(pt_backend_act_bwd_cast(gpu, (pt_act)a, dx, dy, dout, n, (pt_format)f, dc), PT_OK);
-                ck_assert_int_eq(pt_backend_cast(gpu, (pt_format)f, dout, dc2, n, NULL, NULL, 0), PT_OK);
-                float *g2 = down(dout, n);
-                ck_assert_msg(!memcmp(g2, g, n * 4), "act_bwd_cast %d: dx differs from act_bwd's", a);
-                unsigned short *c1 = malloc(n * 2), *c2 = malloc(n * 2);
-                ck_assert_int_eq(pt_backend_download(gpu, c1, dc, n * 2), PT_OK);
-                ck_assert_int_eq(pt_backend_download(gpu, c2, dc2, n * 2), PT_OK);
-                ck_assert_msg(!memcmp(c1, c2, n * 2), "act_bwd_cast %d to %s: codes differ from the cast op's", a,
-                              pt_format_info((pt_format)f)->name);
-                free(g2), free(c1), free(c2);
-                pt_backend_free(gpu, dc), pt_backend_free(gpu, dc2);
-            }
+            fused_cast_matches(true, (pt_act)a, dx, dy, dout, g, n);
             free(g);
         }
         pt_backend_add(cpu, x, y, out, n);
