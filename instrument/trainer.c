@@ -92,7 +92,7 @@ pt_status pt_trainer_create(pt_backend *be, const pt_model_spec *spec, const pt_
     if (!st && (!t->x_host || !t->y_host || !t->t_host || !t->out_host || !t->loss_host || !t->perm))
         st = pt_fail(PT_ERR_NOMEM, "out of memory");
     /* the non-finite flag, then (8-byte aligned) the gradients' sum of squares */
-    if (!st) st = pt_backend_alloc(be, 16, (void **)&t->flags);
+    if (!st) st = pt_backend_alloc(be, 24, (void **)&t->flags);
     if (st) {
         pt_trainer_destroy(t);
         return st;
@@ -236,8 +236,11 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
     double scale = pt_scaler_scale(&t->scaler);
     rec->scale = scale;
     int b = tr->batch, accum = tr->accumulate;
+    /* the step's flag, gradient sum of squares and loss sum, in backend memory
+     * and read back together once the step's work is done: no wait mid-step */
+    double *sumsq_dev = (double *)((char *)t->flags + 8), *loss_dev = (double *)((char *)t->flags + 16);
     pt_status st = pt_backend_memset(t->be, n->grads, 0, n->nparams * sizeof(float));
-    double loss_sum = 0;
+    if (!st) st = pt_backend_memset(t->be, t->flags, 0, 24);
     int64_t clamps0 = n->fp8_clamps, nan0 = n->fp8_nan_amax;
     n->train = true;
     for (int m = 0; m < accum && !st; m++) {
@@ -246,23 +249,23 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
         /* each micro-batch's loss is a mean over the whole optimizer batch,
          * times the loss scale */
         if (!st) st = pt_net_forward(n, b, (float)(scale / ((double)b * accum)));
-        if (!st) st = sum_loss(t, b, &loss_sum);
+        if (!st) st = pt_backend_sum(t->be, n->loss_rows, (size_t)b, loss_dev);
         if (!st) st = pt_net_backward(n, b);
     }
     if (st) return st;
-    rec->loss = loss_sum / ((double)b * accum);
     /* unscale, and look for inf/NaN in any gradient */
     int32_t found = 0;
-    double sumsq = 0, *sumsq_dev = (double *)((char *)t->flags + 8);
-    unsigned char flag_sumsq[16]; /* both in one copy back */
-    if ((st = pt_backend_memset(t->be, t->flags, 0, 16)) ||
-        (st = pt_backend_unscale_check(t->be, n->grads, n->nparams, (float)(1.0 / scale), t->flags,
+    double sumsq = 0, loss_sum = 0;
+    unsigned char flag_sums[24]; /* flag, sum of squares, loss: one copy back */
+    if ((st = pt_backend_unscale_check(t->be, n->grads, n->nparams, (float)(1.0 / scale), t->flags,
                                        sumsq_dev)) ||
-        (st = pt_backend_download(t->be, flag_sumsq, t->flags, sizeof flag_sumsq)) ||
+        (st = pt_backend_download(t->be, flag_sums, t->flags, sizeof flag_sums)) ||
         (st = pt_net_fp8_pull(n))) /* the step's fp8 scales, clamps and events, in one copy */
         return st;
-    memcpy(&found, flag_sumsq, sizeof found);
-    memcpy(&sumsq, flag_sumsq + 8, sizeof sumsq);
+    memcpy(&found, flag_sums, sizeof found);
+    memcpy(&sumsq, flag_sums + 8, sizeof sumsq);
+    memcpy(&loss_sum, flag_sums + 16, sizeof loss_sum);
+    rec->loss = loss_sum / ((double)b * accum);
     rec->grad_norm = sqrt(sumsq);
     /* statistics see this step's activations, weights and (unscaled) gradients */
     rec->fp8_saturated = n->fp8_saturated;

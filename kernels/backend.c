@@ -400,6 +400,10 @@ pt_status pt_backend_unscale_check(pt_backend *be, float *g, size_t n, float inv
 {
     NN_CALL(unscale_check, g, n, inv_scale, flags, sumsq);
 }
+pt_status pt_backend_sum(pt_backend *be, const float *x, size_t n, double *acc)
+{
+    NN_CALL(sum, x, n, acc);
+}
 pt_status pt_backend_scale(pt_backend *be, float *x, size_t n, float s)
 {
     NN_CALL(scale, x, n, s);

@@ -56,6 +56,7 @@ typedef struct pt_nn_ops {
     pt_status (*unscale_check)(pt_backend *be, float *g, size_t n, float inv_scale,
                                int32_t *flags, double *sumsq);
     pt_status (*scale)(pt_backend *be, float *x, size_t n, float s);
+    pt_status (*sum)(pt_backend *be, const float *x, size_t n, double *acc);
     pt_status (*adamw)(pt_backend *be, const pt_adamw *h, float *w, const float *g, float *m,
                        float *v, size_t n);
     pt_status (*sgd)(pt_backend *be, float lr, float momentum, float weight_decay, float *w,

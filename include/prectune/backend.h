@@ -233,6 +233,10 @@ pt_status pt_backend_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, 
  * a device decides skip/no-skip without the host. */
 pt_status pt_backend_unscale_check(pt_backend *be, float *g, size_t n, float inv_scale,
                                    int32_t *flags, double *sumsq);
+/* *acc += the sum of x[0..n) in fp64 (on the CPU in index order; on a
+ * device in a fixed order: the same sum every time). acc in backend memory:
+ * a step's loss is summed where it was computed. */
+pt_status pt_backend_sum(pt_backend *be, const float *x, size_t n, double *acc);
 /* x *= s */
 pt_status pt_backend_scale(pt_backend *be, float *x, size_t n, float s);
 

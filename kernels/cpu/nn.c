@@ -379,6 +379,13 @@ static pt_status cpu_unscale_check(pt_backend *be, float *g, size_t n, float inv
     return PT_OK;
 }
 
+static pt_status cpu_sum(pt_backend *be, const float *x, size_t n, double *acc)
+{
+    (void)be;
+    for (size_t i = 0; i < n; i++) *acc += x[i];
+    return PT_OK;
+}
+
 static pt_status cpu_scale(pt_backend *be, float *x, size_t n, float s)
 {
     (void)be;
@@ -476,6 +483,7 @@ const pt_nn_ops pt_cpu_nn_ops = {
     .pool_bwd = cpu_pool_bwd,
     .unscale_check = cpu_unscale_check,
     .scale = cpu_scale,
+    .sum = cpu_sum,
     .adamw = cpu_adamw,
     .sgd = cpu_sgd,
 };

@@ -860,6 +860,28 @@ static pt_status cu_unscale_check(pt_backend *be, float *g, size_t n, float inv,
     return PT_OK;
 }
 
+/* one block: per-thread sums of a fixed stride, then a fixed tree */
+__global__ void sum_kernel(const float *x, size_t n, double *acc)
+{
+    __shared__ double sh[THREADS];
+    double s = 0;
+    for (size_t i = threadIdx.x; i < n; i += THREADS) s += x[i];
+    sh[threadIdx.x] = s;
+    __syncthreads();
+    for (int o = THREADS / 2; o; o >>= 1) {
+        if (threadIdx.x < o) sh[threadIdx.x] += sh[threadIdx.x + o];
+        __syncthreads();
+    }
+    if (!threadIdx.x) *acc += sh[0];
+}
+
+static pt_status cu_sum(pt_backend *be, const float *x, size_t n, double *acc)
+{
+    if (n) sum_kernel<<<1, THREADS, 0, S(be)>>>(x, n, acc);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
 __global__ void adamw_kernel(float lr, float b1, float b2, float eps, float decay, float step_size, float bc2_sqrt,
                              float *w, const float *g, float *m, float *v, size_t n)
 {
@@ -925,6 +947,7 @@ const pt_nn_ops pt_cuda_nn_ops = {
     /* .pool_bwd = */ cu_pool_bwd,
     /* .unscale_check = */ cu_unscale_check,
     /* .scale = */ cu_scale,
+    /* .sum = */ cu_sum,
     /* .adamw = */ cu_adamw,
     /* .sgd = */ cu_sgd,
 };
