@@ -228,6 +228,15 @@ START_TEST(test_elementwise)
             fused_cast_matches(true, (pt_act)a, dx, dy, dout, g, n);
             free(g);
         }
+        { /* fp64 sums added to what is there: order differs, so within 1e-12 relative */
+            double hs = 0.25, gs = 0.25, *dsum = up(&gs, 8);
+            ck_assert_int_eq(pt_backend_sum(cpu, y, n, &hs), PT_OK);
+            ck_assert_int_eq(pt_backend_sum(gpu, dy, n, dsum), PT_OK);
+            ck_assert_int_eq(pt_backend_sync(gpu), PT_OK);
+            ck_assert_int_eq(pt_backend_download(gpu, &gs, dsum, 8), PT_OK);
+            ck_assert_msg(fabs(gs - hs) <= 1e-12 * fmax(1, fabs(hs)), "sum n=%zu: cuda %.17g, cpu %.17g", n, gs, hs);
+            pt_backend_free(gpu, dsum);
+        }
         pt_backend_add(cpu, x, y, out, n);
         pt_backend_add(gpu, dx, dy, dout, n);
         float *g = down(dout, n);
