@@ -405,15 +405,21 @@ static void lr_patch(ctx *c, pt_diagnosis *d)
         if (sqlite3_step(s) == SQLITE_ROW) at = sqlite3_column_double(s, 0), peak = sqlite3_column_double(s, 1);
         sqlite3_finalize(s);
     }
-    if (!(peak > 0) || !(at > 0)) at = peak = 1;
+    bool known = peak > 0 && at > 0; /* imported telemetry has no learning rate */
+    if (!known) at = peak = 1;
     double factor = exp2(floor(log2(at / (8 * peak))));
     copy_policy(&d->patch, &c->policy);
     d->patch.lr_scale = fmax(c->policy.lr_scale * fmin(factor, 0.5), 1e-6);
     d->has_patch = true;
-    snprintf(d->fix, sizeof d->fix, "lower the learning rate: the patch runs it at %g x the model's (peak %.4g instead "
-             "of %.4g; it was %.4g at step %lld); warm-up or gradient clipping also help. Precision is not the "
-             "cause (no precision event precedes it): an fp32 run of the same seed shows it", d->patch.lr_scale,
-             peak / c->policy.lr_scale * d->patch.lr_scale, peak, at, (long long)d->step);
+    if (known)
+        snprintf(d->fix, sizeof d->fix, "lower the learning rate: the patch runs it at %g x the model's (peak %.4g "
+                 "instead of %.4g; it was %.4g at step %lld); warm-up or gradient clipping also help. Precision is "
+                 "not the cause (no precision event precedes it): an fp32 run of the same seed shows it",
+                 d->patch.lr_scale, peak / c->policy.lr_scale * d->patch.lr_scale, peak, at, (long long)d->step);
+    else
+        snprintf(d->fix, sizeof d->fix, "lower the learning rate (8x is a start: the telemetry does not record it), "
+                 "or add warm-up or gradient clipping. Precision is not the cause (no precision event precedes it): "
+                 "an fp32 run of the same seed shows it");
 }
 
 /* An fp8 tensor whose values were clamped because its amax jumped past

@@ -158,6 +158,14 @@ check "external step" '"step":	200' "$out"
 check "external origin" '"layer":	"fc1",' "$out"
 check "external cause" '"cause":	"activation_overflow"' "$out"
 check "external trend" "x8.37 per 100 steps" "$out"
+# a loss spike with every tensor in range, from another framework: not precision, and no learning rate to cite
+{ echo "step,layer,role,count,nan,pos_inf,neg_inf,absmax,loss"
+  for i in $(seq 0 99); do echo "$i,fc1,x,10,0,0,0,1.5,1.0$((i % 10))"; done
+  echo "100,fc1,x,10,0,0,0,1.5,9.0"; } > spike.csv
+out=$("$bin" diagnose spike.csv --json); status "external spike" 1 $?
+check "external spike step" '"step":	100' "$out"
+check "external spike cause" '"cause":	"not_precision"' "$out"
+check "external spike fix" "lower the learning rate (8x is a start: the telemetry does not record it)" "$out"
 printf 'step,layer,role,count,nan,pos_inf,neg_inf,absmax\n0,fc1,x,10,0,0,0,abc\n' > bad.csv
 err=$("$bin" diagnose bad.csv 2>&1); status "malformed csv" 2 $?
 check "malformed csv position" "bad.csv:2:8: absmax 'abc' is not a number" "$err"
