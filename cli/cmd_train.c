@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../kernels/clock.h"
 #include "cli.h"
 #include "prectune/prectune.h"
 #include "prectune/telemetry.h"
@@ -318,8 +319,7 @@ int pt_cmd_train(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     bool tty = !quiet && isatty(2);
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = pt_now_s();
     int64_t start = pt_trainer_steps_done(r.t), total = r.spec.train.steps;
     double last_loss = NAN, tail_loss = 0, last_acc = NAN;
     int64_t tail_n = 0, fp8_clamped = 0, fp8_nan = 0;
@@ -369,9 +369,7 @@ int pt_cmd_train(int argc, char **argv)
         }
         if (ckpt[0] && done % every == 0 && (st = pt_trainer_save(r.t, ckpt))) break;
         if (tty && (done % 10 == 0 || done == total)) {
-            struct timespec t1;
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+            double secs = pt_now_s() - t0;
             progress(&rec, total, (double)(done - start) / (secs > 0 ? secs : 1), last_acc);
         }
     }
@@ -406,9 +404,7 @@ int pt_cmd_train(int argc, char **argv)
         run_free(&r);
         return code;
     }
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    double secs = pt_now_s() - t0;
     if (profile) {
         fprintf(stderr, "%.3f ms/step wall over all %lld steps; ", 1e3 * secs / (double)(total - start),
                 (long long)(total - start));

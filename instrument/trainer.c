@@ -10,17 +10,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "../kernels/clock.h"
 #include "../kernels/rng.h"
 #include "net.h"
 #include "prectune/scaler.h"
 #include "trainer_state.h"
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
 
 /* A device backend keeps the training split in its memory when it fits
  * within PT_RESIDENT_BYTES: a batch is then one gather on the device, not
@@ -230,7 +225,7 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
 {
     const pt_train_spec *tr = &t->spec->train;
     pt_net *n = t->net;
-    double t0 = now_ms();
+    double t0 = pt_now_s();
     memset(rec, 0, sizeof *rec);
     rec->step = t->step;
     double scale = pt_scaler_scale(&t->scaler);
@@ -300,7 +295,7 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
         (st = pt_instrument_drift(t, t->step)))
         return st;
     t->step++;
-    rec->ms = now_ms() - t0;
+    rec->ms = 1e3 * (pt_now_s() - t0);
     pt_incident inc;
     if (t->tel && pt_incident_step(&t->detector, rec, &inc) && (st = pt_instrument_incident(t, rec->step, &inc)))
         return st;

@@ -7,30 +7,25 @@
 #include <time.h>
 
 #include "backend_impl.h"
+#include "clock.h"
 
 /* With the op profile on, every op is bracketed by a sync of the backend
  * and timed on the host, so that each op's share of a step can be read
  * off (the syncs add the launch latency of each op: the total is a bit
  * above an unprofiled step). */
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
 
 static double prof_begin(pt_backend *be)
 {
     if (!be->prof) return 0;
     be->ops->sync(be);
-    return now_ms();
+    return 1e3 * pt_now_s();
 }
 
 static void prof_end(pt_backend *be, const char *op, double t0)
 {
     if (!be->prof) return;
     be->ops->sync(be);
-    double ms = now_ms() - t0;
+    double ms = 1e3 * pt_now_s() - t0;
     pt_op_profile *p = be->prof;
     int i = 0;
     while (i < p->n && strcmp(p->op[i].name, op)) i++;

@@ -12,15 +12,10 @@
 #include <time.h>
 
 #include "../kernels/atomic_file.h"
+#include "../kernels/clock.h"
 #include "prectune/tuner.h"
 #include "prectune/version.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Seconds per call of `g` into c, after two warm-up calls. */
 static pt_status time_gemm(pt_backend *be, const pt_gemm *g, float *c, int reps, double *secs)
@@ -28,10 +23,10 @@ static pt_status time_gemm(pt_backend *be, const pt_gemm *g, float *c, int reps,
     pt_status st = PT_OK;
     for (int i = 0; i < 2 && !st; i++) st = pt_backend_gemm(be, g, c);
     if (!st) st = pt_backend_sync(be);
-    double t0 = now_s();
+    double t0 = pt_now_s();
     for (int i = 0; i < reps && !st; i++) st = pt_backend_gemm(be, g, c);
     if (!st) st = pt_backend_sync(be);
-    *secs = (now_s() - t0) / reps;
+    *secs = (pt_now_s() - t0) / reps;
     return st;
 }
 
@@ -91,10 +86,10 @@ pt_status pt_device_calibrate(pt_backend *be, pt_device_table *t)
         size_t bytes = nn * 4;
         st = pt_backend_copy(be, c, a, bytes);
         if (!st) st = pt_backend_sync(be);
-        double t0 = now_s();
+        double t0 = pt_now_s();
         for (int i = 0; i < 2 * reps && !st; i++) st = pt_backend_copy(be, i % 2 ? a : c, i % 2 ? c : a, bytes);
         if (!st) st = pt_backend_sync(be);
-        t->gbs = 2.0 * (double)bytes * 2 * reps / (now_s() - t0) / 1e9;
+        t->gbs = 2.0 * (double)bytes * 2 * reps / (pt_now_s() - t0) / 1e9;
     }
     if (!st) {
         time_t now = time(NULL);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../kernels/clock.h"
 #include "prectune/telemetry.h"
 #include "prectune/trainer.h"
 
@@ -56,12 +57,6 @@ pt_tune_options pt_tune_options_default(void)
     return o;
 }
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static void say(tuner *T, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -73,7 +68,7 @@ static void say(tuner *T, const char *fmt, ...)
     if (!T->o->progress) return;
     va_list ap;
     va_start(ap, fmt);
-    double el = now_s() - T->t0;
+    double el = pt_now_s() - T->t0;
     fprintf(stderr, "tune [%5.0fs, probe %d of at most %d", el, T->probes_run + T->probes_reused, T->o->budget_runs);
     if (T->o->budget_seconds > 0) fprintf(stderr, ", %.0fs left", fmax(0, T->o->budget_seconds - el));
     fputs("] ", stderr);
@@ -122,7 +117,7 @@ static pt_status probe(tuner *T, const int *rungs, const pt_scaler_config *ls, u
     bool validation = strcmp(kind, "validate") == 0 || strcmp(kind, "baseline") == 0;
     if (!validation && T->probes_run >= T->o->budget_runs)
         return pt_fail(PT_ERR_STOPPED, "the budget of %d probe runs is spent (--budget-runs)", T->o->budget_runs);
-    if (!validation && T->o->budget_seconds > 0 && now_s() - T->t0 > T->o->budget_seconds)
+    if (!validation && T->o->budget_seconds > 0 && pt_now_s() - T->t0 > T->o->budget_seconds)
         return pt_fail(PT_ERR_STOPPED, "the time budget of %.0f s is spent (--budget-time)", T->o->budget_seconds);
     pt_policy pol;
     make_policy(T, rungs, ls, &pol);
@@ -154,7 +149,7 @@ pt_status pt_run_policy(pt_backend *be, const pt_model_spec *model, const pt_pol
     if (!st && tel) st = pt_telemetry_begin_run(tel, &info, &r->run_id);
     free(pol_json);
     if (!st && tel) st = pt_trainer_instrument(t, tel, r->run_id, stats ? 10 : 0, 0);
-    double tail = 0, t0 = now_s();
+    double tail = 0, t0 = pt_now_s();
     int64_t tail_n = 0, from = steps - (steps / 10 > 1 ? steps / 10 : 1);
     for (int64_t i = 0; !st && i < steps; i++) {
         pt_step_record rec;
@@ -167,7 +162,7 @@ pt_status pt_run_policy(pt_backend *be, const pt_model_spec *model, const pt_pol
         st = s2;
         if (i >= from && isfinite(rec.loss)) tail += rec.loss, tail_n++;
     }
-    r->seconds = now_s() - t0;
+    r->seconds = pt_now_s() - t0;
     pt_eval_result ev = {0};
     if (!st && !r->diverged) st = pt_trainer_eval(t, &ev);
     if (!st) {
@@ -331,7 +326,7 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
                        spec->name, ngemm);
     tuner *T = calloc(1, sizeof *T);
     if (!T) return pt_fail(PT_ERR_NOMEM, "out of memory");
-    T->be = be, T->spec = spec, T->data = data, T->tel = tel, T->o = o, T->t0 = now_s();
+    T->be = be, T->spec = spec, T->data = data, T->tel = tel, T->o = o, T->t0 = pt_now_s();
     for (int i = 0; i < spec->nlayers && T->ngemm < 256; i++)
         if (pt_layer_has_gemm(spec->layers[i].type)) T->gemm[T->ngemm++] = i;
     build_ladder(T);
@@ -504,7 +499,7 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
 out:
     sum->probes_run = T->probes_run;
     sum->probes_reused = T->probes_reused;
-    sum->seconds = now_s() - T->t0;
+    sum->seconds = pt_now_s() - T->t0;
     free(T);
     return st;
 }
