@@ -96,10 +96,9 @@ pt_status pt_net_operand(pt_net *n, pt_net_layer *l, int role, const float *x, s
 pt_status pt_net_fp8_pull(pt_net *n)
 {
     if (!n->fp8_dev) return PT_OK;
-    size_t count = (size_t)n->nlayers * PT_OPND_COUNT;
-    pt_fp8_state *host = malloc(count * sizeof *host);
-    if (!host) return pt_fail(PT_ERR_NOMEM, "out of memory");
-    pt_status st = pt_backend_download(n->be, host, n->fp8_dev, count * sizeof *host);
+    pt_fp8_state *host = n->fp8_host;
+    pt_status st = pt_backend_download(n->be, host, n->fp8_dev,
+                                       (size_t)n->nlayers * PT_OPND_COUNT * sizeof *host);
     static const char *const roles[] = {"x", "w", "dy"};
     n->fp8_saturated = 0;
     n->sat_what[0] = '\0';
@@ -119,21 +118,16 @@ pt_status pt_net_fp8_pull(pt_net *n)
             l->fp8[k] = *s;
         }
     }
-    free(host);
     return st;
 }
 
 pt_status pt_net_fp8_push(pt_net *n)
 {
     if (!n->fp8_dev) return PT_OK;
-    size_t count = (size_t)n->nlayers * PT_OPND_COUNT;
-    pt_fp8_state *host = malloc(count * sizeof *host);
-    if (!host) return pt_fail(PT_ERR_NOMEM, "out of memory");
     for (int i = 0; i < n->nlayers; i++)
-        memcpy(host + (size_t)i * PT_OPND_COUNT, n->L[i].fp8, sizeof n->L[i].fp8);
-    pt_status st = pt_backend_upload(n->be, n->fp8_dev, host, count * sizeof *host);
-    free(host);
-    return st;
+        memcpy(n->fp8_host + (size_t)i * PT_OPND_COUNT, n->L[i].fp8, sizeof n->L[i].fp8);
+    return pt_backend_upload(n->be, n->fp8_dev, n->fp8_host,
+                             (size_t)n->nlayers * PT_OPND_COUNT * sizeof *n->fp8_host);
 }
 
 static pt_status alloc_f(pt_net *n, size_t count, float **p)
@@ -259,9 +253,12 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
         if (s->type == PT_LAYER_MAXPOOL && (st = alloc_f(n, nout, &l->aux))) goto fail;
     }
     /* the fp8 scaling states, in backend memory, where the recipe runs */
-    if (uses_fp8 && ((st = pt_backend_alloc(be, (size_t)n->nlayers * PT_OPND_COUNT * sizeof(pt_fp8_state),
-                                            (void **)&n->fp8_dev)) ||
-                     (st = pt_net_fp8_push(n))))
+    size_t fp8_bytes = (size_t)n->nlayers * PT_OPND_COUNT * sizeof(pt_fp8_state);
+    if (uses_fp8 && !(n->fp8_host = malloc(fp8_bytes))) {
+        st = pt_fail(PT_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (uses_fp8 && ((st = pt_backend_alloc(be, fp8_bytes, (void **)&n->fp8_dev)) || (st = pt_net_fp8_push(n))))
         goto fail;
     *out = n;
     return PT_OK;
@@ -283,6 +280,7 @@ void pt_net_destroy(pt_net *n)
     void *bufs[] = {n->params, n->grads, n->opt_m, n->opt_v, n->input, n->labels, n->targets,
                     n->loss_rows, n->scratch, n->fp8_dev};
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) pt_backend_free(be, bufs[k]);
+    free(n->fp8_host);
     free(n->L);
     free(n);
 }

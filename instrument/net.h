@@ -62,6 +62,7 @@ struct pt_net {
     /* fp8: the scaling states in backend memory (nlayers x PT_OPND_COUNT;
      * NULL when no layer uses fp8), and what pt_net_fp8_pull read of them */
     pt_fp8_state *fp8_dev;
+    pt_fp8_state *fp8_host;           /* the staging copy of fp8_dev for pull and push */
     int64_t fp8_clamps, fp8_nan_amax; /* totals so far */
     int64_t fp8_saturated;            /* operands whose cast clamped since the previous pull */
     char sat_what[200];               /* the first of them, in words */
