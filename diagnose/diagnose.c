@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fp8_jump.h"
 #include "prectune/model.h"
 
 static const char *const cause_names[PT_CAUSE_COUNT] = {
@@ -429,11 +430,7 @@ static void lr_patch(ctx *c, pt_diagnosis *d)
  * statistics on every step where a cast clamped. */
 static void fp8_saturation(ctx *c, pt_diagnosis *d)
 {
-    const char *where = "format LIKE 'fp8%' AND scale > 0 AND absmax * scale > 2 * CASE format WHEN 'fp8_e4m3' THEN 448"
-                        " ELSE 57344 END AND overflow_e4m3 + overflow_e5m2 > 0";
-    char sql[512];
-    snprintf(sql, sizeof sql, "SELECT min(step) FROM layer_stats WHERE run_id = ? AND %s", where);
-    int64_t at = query_int(c, sql, -1);
+    int64_t at = query_int(c, "SELECT min(step) FROM layer_stats WHERE run_id = ? AND " PT_FP8_JUMP_SQL, -1);
     if (at < 0) return;
     row *rows = NULL;
     int n = load_step(c, at, &rows), first = -1;
@@ -481,9 +478,7 @@ static void fp8_saturation(ctx *c, pt_diagnosis *d)
         if (sqlite3_step(q) == SQLITE_ROW) med = sqlite3_column_double(q, 0);
         sqlite3_finalize(q);
     }
-    int64_t later = query_int(c, "SELECT count(DISTINCT step) FROM layer_stats WHERE run_id = ? AND format LIKE 'fp8%'"
-                                 " AND scale > 0 AND overflow_e4m3 + overflow_e5m2 > 0 AND absmax * scale > 2 * CASE"
-                                 " format WHEN 'fp8_e4m3' THEN 448 ELSE 57344 END", 0);
+    int64_t later = query_int(c, "SELECT count(DISTINCT step) FROM layer_stats WHERE run_id = ? AND " PT_FP8_JUMP_SQL, 0);
     char loss_s[200] = "";
     if (isfinite(loss) && isfinite(med) && loss <= 1.5 * med)
         snprintf(loss_s, sizeof loss_s, "; the step's loss was %.4g against a running median of %.4g: the "

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fp8_jump.h"
 #include "prectune/diagnose.h"
 #include "prectune/telemetry.h"
 #include "prectune/trainer.h"
@@ -38,10 +39,8 @@ static bool shows(const pt_diagnosis *d, const char *db, int64_t run, int64_t fr
         }
     } else if (d->cause == PT_CAUSE_FP8_STALE_SCALE && !strcmp(d->kind, "fp8 saturation")) {
         snprintf(sql, sizeof sql, "SELECT min(step), sum(overflow_e4m3 + overflow_e5m2) FROM layer_stats WHERE"
-                 " run_id = %lld AND layer = '%s' AND role = '%s' AND format LIKE 'fp8%%' AND scale > 0 AND"
-                 " overflow_e4m3 + overflow_e5m2 > 0 AND absmax * scale > 2 * CASE format WHEN 'fp8_e4m3' THEN 448 ELSE"
-                 " 57344 END AND step >= %lld AND step < %lld", (long long)run, d->layer,
-                 d->role, (long long)from, (long long)to);
+                 " run_id = %lld AND layer = '%s' AND role = '%s' AND %s AND step >= %lld AND step < %lld",
+                 (long long)run, d->layer, d->role, PT_FP8_JUMP_SQL, (long long)from, (long long)to);
         if (sqlite3_prepare_v2(s3, sql, -1, &q, NULL) == SQLITE_OK) {
             if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL) {
                 hit = true;
