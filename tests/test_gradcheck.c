@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "instrument/net.h"
 #include "prectune/backend.h"
 #include "prectune/model.h"
@@ -163,9 +164,5 @@ int main(void)
     tcase_add_test(tc, test_maxpool);
     tcase_add_test(tc, test_avgpool);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pt_check_run(s, CK_FORK_GETENV);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "prectune/data.h"
 #include "prectune/model.h"
 #include "prectune/policy.h"
@@ -254,9 +255,5 @@ int main(void)
     tcase_add_test(tc, test_idx_errors);
     tcase_add_test(tc, test_random_data);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pt_check_run(s, CK_FORK_GETENV);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "prectune/trainer.h"
 
 START_TEST(test_adamw_sgd_formulas)
@@ -147,10 +148,5 @@ int main(void)
     tcase_add_test(tc, test_skipped_steps_keep_the_schedule);
     tcase_add_test(tc, test_sgd_accumulation_cosine);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK); /* the tests share the CSV file */
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pt_check_run(s, CK_NOFORK); /* the tests share the CSV file */
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "prectune/export.h"
 #include "prectune/policy.h"
 
@@ -159,9 +160,5 @@ int main(void)
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_exporters);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pt_check_run(s, CK_FORK_GETENV);
 }

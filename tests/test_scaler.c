@@ -9,6 +9,7 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "check_run.h"
 #include "prectune/fp8.h"
 #include "prectune/scaler.h"
 
@@ -154,9 +155,5 @@ int main(void)
     tcase_add_test(tc, test_death_spiral);
     tcase_add_test(tc, test_fp8_recipes);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pt_check_run(s, CK_FORK_GETENV);
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "stats_keys.h"
 
 static uint64_t rng_state = 99;
@@ -154,9 +155,5 @@ int main(void)
     tcase_add_test(tc, test_key_ranges);
     tcase_add_test(tc, test_extreme_scale_refused);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pt_check_run(s, CK_FORK_GETENV);
 }

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "instrument/net.h"
 #include "prectune/telemetry.h"
 #include "prectune/trainer.h"
@@ -305,10 +306,5 @@ int main(void)
     tcase_add_test(tc, test_kill9);
     tcase_add_test(tc, test_recorded_stats_match);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK); /* test_kill9 forks its own child */
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pt_check_run(s, CK_NOFORK); /* test_kill9 forks its own child */
 }

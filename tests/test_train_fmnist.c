@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "prectune/trainer.h"
 
 static double run(const char *policy_path, int64_t *skipped, int64_t *nonfinite)
@@ -73,9 +74,5 @@ int main(void)
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, test_fmnist_mlp);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pt_check_run(s, CK_FORK_GETENV);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "../../instrument/net.h"
 #include "gpu_skip.h"
 #include "prectune/backend.h"
@@ -581,12 +582,8 @@ int main(void)
     tcase_add_test(tc, test_train_agrees);
     tcase_add_test(tc, test_train_agrees_fmnist);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int rc = pt_check_run(s, CK_NOFORK);
     pt_backend_close(gpu);
     pt_backend_close(cpu);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return rc;
 }

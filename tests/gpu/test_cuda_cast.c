@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "gpu_skip.h"
 #include "prectune/backend.h"
 
@@ -112,12 +113,8 @@ int main(void)
     tcase_add_test(tc, test_cast_all);
     tcase_add_test(tc, test_null_scale_and_amax);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int rc = pt_check_run(s, CK_NOFORK);
     pt_backend_close(gpu);
     pt_backend_close(cpu);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return rc;
 }

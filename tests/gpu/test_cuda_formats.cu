@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "cuda/encode.cuh"
 #include "gpu_skip.h"
 #include "prectune/formats.h"
@@ -178,10 +179,5 @@ int main(void)
     tcase_add_test(tc, test_decode_all_codes);
     tcase_add_test(tc, test_encode_all_fp32);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK); /* CUDA is initialized before fork */
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pt_check_run(s, CK_NOFORK); /* CUDA is initialized before fork */
 }

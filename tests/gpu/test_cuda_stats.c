@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "gpu_skip.h"
 #include "prectune/backend.h"
 
@@ -189,11 +190,7 @@ int main(void)
     tcase_add_test(tc, test_many_in_one_launch);
     tcase_add_test(tc, test_largest);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int rc = pt_check_run(s, CK_NOFORK);
     pt_backend_close(gpu);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return rc;
 }
