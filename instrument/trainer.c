@@ -16,7 +16,6 @@
 #include "prectune/scaler.h"
 #include "trainer_state.h"
 
-
 /* A device backend keeps the training split in its memory when it fits
  * within PT_RESIDENT_BYTES: a batch is then one gather on the device, not
  * a gather on the host and a copy over PCIe (2 ms a step for 4096 x 1024
@@ -86,12 +85,8 @@ pt_status pt_trainer_create(pt_backend *be, const pt_model_spec *spec, const pt_
     t->perm = malloc((size_t)data->train.n * sizeof(int64_t));
     if (!st && (!t->x_host || !t->y_host || !t->t_host || !t->out_host || !t->loss_host || !t->perm))
         st = pt_fail(PT_ERR_NOMEM, "out of memory");
-    /* the non-finite flag, then (8-byte aligned) the gradients' sum of squares */
+    /* the non-finite flag, then (8-byte aligned) the gradients' sum of squares and the loss sum */
     if (!st) st = pt_backend_alloc(be, 24, (void **)&t->flags);
-    if (st) {
-        pt_trainer_destroy(t);
-        return st;
-    }
     if (!st) st = keep_data_on_device(t);
     if (st) {
         pt_trainer_destroy(t);

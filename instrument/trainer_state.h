@@ -27,7 +27,7 @@ struct pt_trainer {
     int64_t dev_perm_epoch; /* whose permutation dev_perm holds; -1: none */
     float *x_host, *t_host, *out_host, *loss_host;
     int32_t *y_host;
-    int32_t *flags;      /* backend memory: found-non-finite flag, then fp64 scratch */
+    int32_t *flags;      /* backend memory: found-non-finite flag, then the fp64 gradient sum of squares and loss sum */
     /* instrumentation (instrument.c) */
     struct pt_telemetry *tel;
     int64_t run, stats_every, drift_every;
