@@ -108,7 +108,8 @@ static float role_scale(const pt_net_layer *l, int opnd, pt_format f)
 pt_status pt_instrument_step(pt_trainer *t, int64_t step, bool nonfinite, const char *saturated)
 {
     pt_status st;
-    /* once per run: fp8 GEMMs that ran decoded to fp32 on a device */
+    /* once per run: fp8 GEMMs that ran decoded to fp32 on a device (the
+     * count only grows, so the first step that adds to it is the one) */
     int64_t emulated = t->fp8_emulated0 >= 0 ? pt_backend_fp8_emulated(t->be) - t->fp8_emulated0 : 0;
     if (emulated > 0) {
         char msg[320];
@@ -117,8 +118,6 @@ pt_status pt_instrument_step(pt_trainer *t, int64_t step, bool nonfinite, const 
                  (long long)emulated, (long long)step, pt_backend_name(t->be));
         if ((st = pt_telemetry_event(t->tel, t->run, step, "warning", "fp8_gemm_emulated", msg))) return st;
         t->fp8_emulated0 = -1;
-    } else if (t->fp8_emulated0 >= 0) {
-        t->fp8_emulated0 = pt_backend_fp8_emulated(t->be);
     }
     bool due = t->stats_every && step % t->stats_every == 0;
     if (!due && !nonfinite && !saturated) return PT_OK;

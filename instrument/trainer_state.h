@@ -42,7 +42,7 @@ struct pt_trainer {
     int64_t incidents;        /* detected so far (recorded as events) */
     bool reported_nonfinite;  /* a non-finite forward tensor was reported */
     int64_t last_saturation;  /* step of the last fp8_saturation event; -1: none */
-    int64_t fp8_emulated0;    /* the backend's emulated fp8 GEMMs before this step; -1: reported */
+    int64_t fp8_emulated0;    /* the backend's emulated fp8 GEMMs when instrumenting began; -1: reported */
     char last_incident[320];
 };
 

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "backend_impl.h"
 #include "clock.h"
@@ -126,8 +125,7 @@ pt_status pt_backend_open(const char *device, pt_backend **out)
 void pt_backend_close(pt_backend *be)
 {
     if (be) {
-        free(be->prof);
-        be->prof = NULL;
+        pt_backend_profile(be, false);
         be->ops->destroy(be);
     }
 }
