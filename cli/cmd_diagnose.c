@@ -110,7 +110,7 @@ int pt_cmd_diagnose(int argc, char **argv)
             pt_diagnosis_free(&d);
             return pt_cli_lib_error("diagnose", st);
         }
-        printf("replay from the checkpoint of step %lld to step %lld, statistics on every step:\n",
+        printf("replay from the checkpoint of step %lld to step %lld, statistics and the fp32 shadow on every step:\n",
                (long long)rr.checkpoint_step, (long long)rr.to_step - 1);
         printf("  with the run's policy   %s: %s\n", rr.original ? "the incident comes back" : "NO INCIDENT",
                rr.original_what);

@@ -2,7 +2,8 @@
  * incident's step, the run is trained again to just past it, with
  * statistics on every step, once under its own policy (the incident must
  * come back, bit for bit: training is deterministic) and once under the
- * patched policy (it must not). */
+ * patched policy (it must not); the fp32 shadow runs on every applied step
+ * of both, and the report says how far the layers' outputs were from it. */
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -85,6 +86,25 @@ static bool shows(const pt_diagnosis *d, const char *db, int64_t run, int64_t fr
             sqlite3_finalize(q);
         }
     }
+    /* the fp32 shadow (every applied step): the layer output furthest from fp32 */
+    snprintf(sql, sizeof sql, "SELECT layer, step, sqnr_db FROM drift WHERE run_id = %lld AND step >= %lld AND"
+             " step < %lld AND sqnr_db IS NOT NULL ORDER BY sqnr_db LIMIT 1", (long long)run, (long long)from,
+             (long long)to);
+    if (sqlite3_prepare_v2(s3, sql, -1, &q, NULL) == SQLITE_OK) {
+        size_t len = strlen(what);
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            double sqnr = sqlite3_column_double(q, 2);
+            if (isinf(sqnr))
+                snprintf(what + len, n - len, "; every layer output equal to the fp32 shadow's");
+            else
+                snprintf(what + len, n - len, "; against the fp32 shadow the furthest layer output was '%s', %.1f dB "
+                         "SQNR at step %lld", (const char *)sqlite3_column_text(q, 0), sqnr,
+                         (long long)sqlite3_column_int64(q, 1));
+        } else {
+            snprintf(what + len, n - len, "; no step to compare with the fp32 shadow (none applied)");
+        }
+        sqlite3_finalize(q);
+    }
     sqlite3_close(s3);
     return hit;
 }
@@ -106,7 +126,7 @@ static pt_status replay_one(pt_backend *be, const pt_model_spec *spec, const pt_
     pt_run_info info = {"replay", spec->name, NULL, NULL, NULL, pol->source, pt_backend_name(be), data->desc,
                         "prectune diagnose --replay", (int64_t)spec->train.seed, to};
     if (!st) st = pt_telemetry_begin_run(tel, &info, &run);
-    if (!st) st = pt_trainer_instrument(t, tel, run, 1, 0);
+    if (!st) st = pt_trainer_instrument(t, tel, run, 1, 1); /* statistics and the fp32 shadow every step */
     *from = t ? pt_trainer_steps_done(t) : 0;
     while (!st && pt_trainer_steps_done(t) < to) {
         pt_step_record r;

@@ -76,6 +76,8 @@ if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     out=$("$bin" diagnose lc/telemetry.db --replay --data fashion-mnist --checkpoint lc 2>&1)
     check "lr replay reproduces" "the incident comes back: the loss reached 5.024 at step 129" "$out"
     check "lr replay verdict" "the patch fixes it" "$out"
+    check "lr replay with the fp32 shadow" "statistics and the fp32 shadow on every step" "$out"
+    check "lr replay shadow drift" "against the fp32 shadow the furthest layer output was 'head'" "$out"
     out=$("$bin" train "$lrm" --data fashion-mnist --policy lc.fix.json --no-db --quiet --json); status "lr patched run" 0 $?
     check "lr patched run learns" '"accuracy":	0.8' "$out"
     "$bin" train "$lrm" --data fashion-mnist --db lf.db --quiet > /dev/null 2>&1

@@ -72,7 +72,7 @@ pt_status pt_diagnose_import_csv(const char *csv_path, const char *db_path);
 typedef struct pt_replay_result {
     int64_t checkpoint_step, from_step, to_step;
     bool original, patched;       /* the incident showed under each policy */
-    char original_what[256], patched_what[256];
+    char original_what[400], patched_what[400];
 } pt_replay_result;
 
 struct pt_data_options;
