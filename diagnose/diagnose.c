@@ -608,8 +608,10 @@ pt_status pt_diagnose_db(const char *path, int64_t run, pt_diagnosis *d)
         char tail[512] = "";
         if (spiral) {
             snprintf(tail, sizeof tail, " The loss scale then collapsed: the last %lld steps (of %lld) were all skipped, "
-                     "so training made no progress (a death spiral); this is the symptom, the overflow above is the cause.",
-                     (long long)trailing, (long long)nsteps);
+                     "so training made no progress (a death spiral); %s", (long long)trailing, (long long)nsteps,
+                     first >= 0 ? "this is the symptom, the overflow above is the cause."
+                                : "which tensor overflows is not in the telemetry: record statistics on the skipped "
+                                  "steps to find it.");
         } else if (nskipped > 0 && trailing == nsteps) {
             snprintf(tail, sizeof tail, " Every one of the %lld steps was skipped until a guard stopped the run.",
                      (long long)nsteps);

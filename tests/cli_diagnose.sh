@@ -166,6 +166,15 @@ out=$("$bin" diagnose badin.csv --json); status "bad input exit" 1 $?
 check "bad input step" '"step":	1' "$out"
 check "bad input cause" '"cause":	"bad_input_data"' "$out"
 check "bad input fix" "clean the data: no precision change helps" "$out"
+# steps skipped until the end with the scale at its minimum and no statistics of the cause: a death spiral
+{ echo "step,layer,role,count,nan,pos_inf,neg_inf,absmax,loss,loss_scale,skipped"
+  for i in $(seq 0 39); do
+      if [ "$i" -ge 10 ]; then echo "$i,fc1,x,10,0,0,0,1.5,1.0,1,1"; else echo "$i,fc1,x,10,0,0,0,1.5,1.0,65536,0"; fi
+  done; } > spiral.csv
+out=$("$bin" diagnose spiral.csv --json); status "spiral exit" 1 $?
+check "spiral step" '"step":	10' "$out"
+check "spiral cause" '"cause":	"loss_scale_death_spiral"' "$out"
+check "spiral says what is missing" "which tensor overflows is not in the telemetry" "$out"
 # a loss spike with every tensor in range, from another framework: not precision, and no learning rate to cite
 { echo "step,layer,role,count,nan,pos_inf,neg_inf,absmax,loss"
   for i in $(seq 0 99); do echo "$i,fc1,x,10,0,0,0,1.5,1.0$((i % 10))"; done
