@@ -16,6 +16,12 @@ int pt_cli_usage_error(const char *cmd, const char *fmt, ...)
  * "--opt 'arg': expected an integer >= min" and returns PT_EXIT_USAGE. */
 int pt_cli_int_option(const char *cmd, const char *opt, const char *arg, long long min, long long *out);
 
+/* Parses --criteria LIST (loss_rel=X,accuracy_drop=Y,skipped=Z, any
+ * subset, values >= 0) into *c; returns 0, or prints why and returns
+ * PT_EXIT_USAGE. */
+struct pt_criteria;
+int pt_cli_criteria(const char *cmd, const char *list, struct pt_criteria *c);
+
 /* Prints pt_last_error() for a failed library call; returns the exit code
  * that fits the status (2 for bad input, 1 otherwise). */
 int pt_cli_lib_error(const char *cmd, int status);

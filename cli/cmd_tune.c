@@ -29,7 +29,12 @@ static void help(void)
            "  --probe-steps N       steps of each probe run (default 300)\n"
            "  --budget-runs R       probe runs at most (default 60)\n"
            "  --budget-time T       seconds at most for the search (default: none)\n"
-           "  --criteria LIST       loss_rel=0.005,accuracy_drop=0.005,skipped=0.01\n"
+           "  --criteria LIST       the validation's criteria, any of\n"
+           "                        loss_rel=0.005,accuracy_drop=0.005,skipped=0.01\n"
+           "  --no-noise-floor      hold the validation to the criteria as given; by default a\n"
+           "                        policy that misses the loss or accuracy criterion is held\n"
+           "                        to fp32's own seed-to-seed spread at full length instead\n"
+           "                        when that is larger (one more fp32 run measures it)\n"
            "  --device-table FILE   the cost model's target device (default: the H100 table)\n"
            "  --calibrate FILE      measure the target device's table on --device with prectune's\n"
            "                        own kernels (GEMM throughput per format, copy bandwidth), write\n"
@@ -58,25 +63,6 @@ static int parse_formats(const char *list, pt_tune_options *o)
     return 0;
 }
 
-static int parse_criteria(const char *list, pt_tune_options *o)
-{
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", list);
-    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
-        char *eq = strchr(t, '=');
-        char *end = NULL;
-        double v = eq ? strtod(eq + 1, &end) : NAN;
-        if (!eq || *end || !(v >= 0))
-            return pt_cli_usage_error("tune", "--criteria: '%s': expected NAME=VALUE with VALUE >= 0", t);
-        *eq = '\0';
-        if (!strcmp(t, "loss_rel")) o->crit_loss_rel = v;
-        else if (!strcmp(t, "accuracy_drop")) o->crit_accuracy_drop = v;
-        else if (!strcmp(t, "skipped")) o->crit_skipped = v;
-        else return pt_cli_usage_error("tune", "--criteria: '%s': expected loss_rel, accuracy_drop or skipped", t);
-    }
-    return 0;
-}
-
 int pt_cmd_tune(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -87,7 +73,7 @@ int pt_cmd_tune(int argc, char **argv)
         {"db", required_argument, 0, 'B'},          {"device", required_argument, 0, 'D'},
         PT_DATA_LONGOPTS,                           {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},              {"calibrate", required_argument, 0, 'C'},
-        {0, 0, 0, 0},
+        {"no-noise-floor", no_argument, 0, 'N'},    {0, 0, 0, 0},
     };
     const char *data_spec = NULL, *out_path = NULL, *db_path = NULL, *device = "cpu", *table = NULL,
                *calibrate = NULL;
@@ -116,7 +102,8 @@ int pt_cmd_tune(int argc, char **argv)
             o.budget_seconds = strtod(optarg, &end);
             if (*end || !(o.budget_seconds > 0)) return pt_cli_usage_error("tune", "--budget-time '%s': expected seconds > 0", optarg);
             break;
-        case 'c': if (parse_criteria(optarg, &o)) return PT_EXIT_USAGE; break;
+        case 'c': if (pt_cli_criteria("tune", optarg, &o.crit)) return PT_EXIT_USAGE; break;
+        case 'N': o.crit.noise_floor = false; break;
         case 't': table = optarg; break;
         case 'C': calibrate = optarg; break;
         case 'B': db_path = optarg; break;

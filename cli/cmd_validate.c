@@ -19,12 +19,13 @@ int pt_cmd_validate(int argc, char **argv)
         {"steps", required_argument, 0, 's'}, {"device", required_argument, 0, 'D'},
         {"db", required_argument, 0, 'B'},    {"force", no_argument, 0, 'F'},
         PT_DATA_LONGOPTS,
-        {"criteria", required_argument, 0, 'c'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+        {"criteria", required_argument, 0, 'c'}, {"no-noise-floor", no_argument, 0, 'N'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     const char *data_spec = NULL, *policy_path = NULL, *device = "cpu", *db = NULL;
     int64_t steps = 0;
     int force = 0, c;
-    double crit[3] = {0.005, 0.005, 0.01};
+    pt_criteria crit = pt_criteria_default();
     pt_data_options dopt = pt_data_options_default();
     optind = 1;
     opterr = 0;
@@ -41,15 +42,20 @@ int pt_cmd_validate(int argc, char **argv)
         case 'B': db = optarg; break;
         case 'F': force = 1; break;
         case 'c':
-            if (sscanf(optarg, "loss_rel=%lf,accuracy_drop=%lf,skipped=%lf", &crit[0], &crit[1], &crit[2]) != 3)
-                return pt_cli_usage_error("validate", "--criteria '%s': expected loss_rel=X,accuracy_drop=Y,skipped=Z", optarg);
+            if (pt_cli_criteria("validate", optarg, &crit)) return PT_EXIT_USAGE;
             break;
+        case 'N': crit.noise_floor = false; break;
         case 'h':
             printf("usage: prectune validate MODEL.json --data SPEC --policy P.json [--steps N]\n"
-                   "          [--criteria loss_rel=0.005,accuracy_drop=0.005,skipped=0.01] [--db FILE] [--force]\n"
+                   "          [--criteria loss_rel=0.005,accuracy_drop=0.005,skipped=0.01] [--no-noise-floor]\n"
+                   "          [--db FILE] [--force]\n"
                    "          [--label COL] [--header|--no-header] [--no-standardize] [--val-fraction F]\n"
                    "\nTrains MODEL under the policy and in fp32 (same seed, full length), checks the\n"
                    "criteria, and reports the measured step times beside the policy's estimate.\n"
+                   "When the policy misses the loss or accuracy criterion, a second fp32 run (seed + 1)\n"
+                   "measures fp32's own seed-to-seed spread, and the criterion widens to it: a\n"
+                   "difference fp32 shows between two of its seeds is not held against the policy\n"
+                   "(--no-noise-floor: hold to the criteria as given).\n"
                    "Exit 0 when every criterion holds, 1 when one fails.\n");
             return PT_EXIT_OK;
         default: {
@@ -80,27 +86,50 @@ int pt_cmd_validate(int argc, char **argv)
     if (!st && db) st = pt_telemetry_open(db, &tel);
     pt_policy_init_fp32(&fp32);
     int64_t n = steps ? steps : spec.train.steps;
-    pt_probe_result rb, rp;
+    pt_probe_result rb, rp, rn;
+    pt_verdict v;
+    bool noise = false;
     if (!st) st = pt_run_policy(be, &spec, &fp32, &data, tel, "baseline", "fp32", n, spec.train.seed, false, &rb);
     if (!st) st = pt_run_policy(be, &spec, &pol, &data, tel, "validate", policy_path, n, spec.train.seed, false, &rp);
+    if (!st) {
+        pt_judge(&crit, &rb, &rp, NULL, &v);
+        if (pt_verdict_wants_noise(&crit, &v)) {
+            fprintf(stderr, "validate: the policy misses a criterion (loss %+.2f%%, accuracy %+.2f points against "
+                    "fp32); measuring fp32's own seed-to-seed spread (seed %llu)\n", 100 * v.loss_rel, -100 * v.acc_drop,
+                    (unsigned long long)spec.train.seed + 1);
+            st = pt_run_policy(be, &spec, &fp32, &data, tel, "baseline", "fp32 noise floor", n, spec.train.seed + 1,
+                               false, &rn);
+            noise = !st;
+            if (noise) pt_judge(&crit, &rb, &rp, &rn, &v);
+        }
+    }
     int code;
     if (st) {
         code = pt_cli_lib_error("validate", st);
     } else {
-        double loss_rel = (rp.final_loss - rb.final_loss) / fabs(rb.final_loss);
-        double drop = isnan(rb.accuracy) ? 0 : rb.accuracy - rp.accuracy;
-        bool ok_loss = loss_rel <= crit[0], ok_acc = drop <= crit[1], ok_skip = rp.skipped_fraction <= crit[2],
-             ok_nf = rp.nonfinite == 0 && !rp.diverged;
         printf("%-26s %12s %12s %10s\n", "", "fp32", "policy", "criterion");
-        printf("%-26s %12.4f %12.4f %9s%s\n", "final training loss", rb.final_loss, rp.final_loss,
-               ok_loss ? "ok" : "FAIL", "");
-        printf("  relative change          %+11.2f%% %23s(<= %+.2f%%)\n", 100 * loss_rel, "", 100 * crit[0]);
+        printf("%-26s %12.4f %12.4f %9s\n", "final training loss", rb.final_loss, rp.final_loss,
+               v.ok_loss ? "ok" : "FAIL");
+        printf("  relative change          %+11.2f%% %23s(<= %+.2f%%%s)\n", 100 * v.loss_rel, "", 100 * v.tol_loss,
+               v.tol_loss > crit.loss_rel ? ", fp32's spread" : "");
         if (!isnan(rb.accuracy))
-            printf("%-26s %11.2f%% %11.2f%% %9s (drop <= %.2f points)\n", "held-out accuracy", 100 * rb.accuracy,
-                   100 * rp.accuracy, ok_acc ? "ok" : "FAIL", 100 * crit[1]);
+            printf("%-26s %11.2f%% %11.2f%% %9s (drop <= %.2f points%s)\n", "held-out accuracy", 100 * rb.accuracy,
+                   100 * rp.accuracy, v.ok_acc ? "ok" : "FAIL", 100 * v.tol_acc,
+                   v.tol_acc > crit.accuracy_drop ? ", fp32's spread" : "");
         printf("%-26s %12s %11.2f%% %9s (<= %.2f%%)\n", "skipped steps", "", 100 * rp.skipped_fraction,
-               ok_skip ? "ok" : "FAIL", 100 * crit[2]);
-        printf("%-26s %12s %12lld %9s\n", "non-finite master weights", "", (long long)rp.nonfinite, ok_nf ? "ok" : "FAIL");
+               v.ok_skip ? "ok" : "FAIL", 100 * crit.skipped);
+        printf("%-26s %12s %12lld %9s\n", "non-finite master weights", "", (long long)rp.nonfinite,
+               v.ok_finite ? "ok" : "FAIL");
+        if (noise && rn.diverged)
+            printf("fp32 with seed %llu diverged: no noise floor, the criteria hold as given\n",
+                   (unsigned long long)spec.train.seed + 1);
+        else if (noise)
+            printf("%-26s %12.4f %12s   fp32 seed %llu: spread %.2f%% loss%s\n", "noise floor (fp32)", rn.final_loss,
+                   "", (unsigned long long)spec.train.seed + 1, 100 * v.noise_loss_rel,
+                   isnan(rb.accuracy) ? "" : ", see accuracy below");
+        if (noise && !rn.diverged && !isnan(rb.accuracy))
+            printf("%-26s %11.2f%% %12s   spread %.2f points\n", "  held-out accuracy", 100 * rn.accuracy, "",
+                   100 * v.noise_acc);
         double ms_b = rb.seconds / (double)n * 1e3, ms_p = rp.seconds / (double)n * 1e3;
         printf("%-26s %12.3f %12.3f   measured on %s: %.2fx\n", "ms per step", ms_b, ms_p, pt_backend_name(be),
                ms_b / ms_p);
@@ -110,9 +139,11 @@ int pt_cmd_validate(int argc, char **argv)
         if (!pt_backend_is_device(be))
             printf("(the CPU backend emulates every format exactly, so it measures no speed-up;\n"
                    " the estimate is for the GPU the policy was tuned for)\n");
-        bool passed = ok_loss && ok_acc && ok_skip && ok_nf;
-        printf("%s\n", passed ? "validation passed" : "validation FAILED");
-        code = passed ? PT_EXIT_OK : PT_EXIT_FAILED;
+        printf("%s\n", !v.passed        ? "validation FAILED"
+                        : v.within_noise ? "validation passed within fp32's own seed-to-seed spread (wider than the "
+                                           "criteria as given: the difference is one fp32 shows between two seeds)"
+                                         : "validation passed");
+        code = v.passed ? PT_EXIT_OK : PT_EXIT_FAILED;
     }
     if (tel) pt_telemetry_close(tel);
     pt_backend_close(be);

@@ -2,6 +2,7 @@
  * messages to stderr; exit 0 on success, 1 when a check failed, 2 on bad
  * usage or bad input. */
 #include <getopt.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "cli.h"
 #include "prectune/data.h"
 #include "prectune/prectune.h"
+#include "prectune/tuner.h"
 
 typedef struct command {
     const char *name;
@@ -65,6 +67,26 @@ int pt_cli_int_option(const char *cmd, const char *opt, const char *arg, long lo
     if (end == arg || *end || v < min)
         return pt_cli_usage_error(cmd, "--%s '%s': expected an integer >= %lld", opt, arg, min);
     *out = v;
+    return 0;
+}
+
+int pt_cli_criteria(const char *cmd, const char *list, pt_criteria *c)
+{
+    char buf[256];
+    if (strlen(list) >= sizeof buf) return pt_cli_usage_error(cmd, "--criteria: the list is too long");
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+        char *eq = strchr(t, '=');
+        char *end = NULL;
+        double v = eq ? strtod(eq + 1, &end) : NAN;
+        if (!eq || end == eq + 1 || *end || !(v >= 0))
+            return pt_cli_usage_error(cmd, "--criteria: '%s': expected NAME=VALUE with VALUE >= 0", t);
+        *eq = '\0';
+        if (!strcmp(t, "loss_rel")) c->loss_rel = v;
+        else if (!strcmp(t, "accuracy_drop")) c->accuracy_drop = v;
+        else if (!strcmp(t, "skipped")) c->skipped = v;
+        else return pt_cli_usage_error(cmd, "--criteria: '%s': expected loss_rel, accuracy_drop or skipped", t);
+    }
     return 0;
 }
 

@@ -158,18 +158,22 @@ pt_status pt_policy_parse(const char *json, const char *where, pt_policy *p)
             goto out;
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "validation"))) {
-        static const char *const vkeys[] = {"steps", "seeds", "baseline", "policy", "criteria", "passed", NULL};
+        static const char *const vkeys[] = {"steps",    "seeds",        "baseline", "policy", "criteria",
+                                            "noise",    "within_noise", "passed",   NULL};
         pt_policy_evidence *e = &p->validation;
         if ((st = pt_jexpect_object(&c, v, "validation")) || (st = pt_jcheck_keys(&c, v, "validation", vkeys)) ||
             (st = pt_jget_int(&c, v, "validation", "steps", 0, INT64_MAX, &e->steps)) ||
-            (st = pt_jget_bool(&c, v, "validation", "passed", &e->passed)))
+            (st = pt_jget_bool(&c, v, "validation", "passed", &e->passed)) ||
+            (st = pt_jget_bool(&c, v, "validation", "within_noise", &e->within_noise)))
             goto out;
         const cJSON *b = cJSON_GetObjectItemCaseSensitive(v, "baseline");
         const cJSON *q = cJSON_GetObjectItemCaseSensitive(v, "policy");
         const cJSON *cr = cJSON_GetObjectItemCaseSensitive(v, "criteria");
         static const char *const bkeys[] = {"final_loss", "accuracy", NULL};
         static const char *const qkeys[] = {"final_loss", "accuracy", "skipped_fraction", "nonfinite_params", NULL};
-        static const char *const ckeys[] = {"loss_rel", "accuracy_drop", "skipped_fraction", NULL};
+        static const char *const ckeys[] = {"loss_rel", "accuracy_drop", "skipped_fraction", "noise_floor", NULL};
+        static const char *const nkeys[] = {"seed", "diverged", "final_loss", "accuracy", NULL};
+        const cJSON *nz = cJSON_GetObjectItemCaseSensitive(v, "noise");
         int64_t nf = 0;
         if ((b && ((st = pt_jcheck_keys(&c, b, "validation.baseline", bkeys)) ||
                    (st = pt_jget_float(&c, b, "validation.baseline", "final_loss", -1e30, 1e30, false, &e->base_loss)) ||
@@ -182,8 +186,15 @@ pt_status pt_policy_parse(const char *json, const char *where, pt_policy *p)
             (cr && ((st = pt_jcheck_keys(&c, cr, "validation.criteria", ckeys)) ||
                     (st = pt_jget_float(&c, cr, "validation.criteria", "loss_rel", 0, 1e3, false, &e->crit_loss_rel)) ||
                     (st = pt_jget_float(&c, cr, "validation.criteria", "accuracy_drop", 0, 1, false, &e->crit_accuracy_drop)) ||
-                    (st = pt_jget_float(&c, cr, "validation.criteria", "skipped_fraction", 0, 1, false, &e->crit_skipped)))))
+                    (st = pt_jget_float(&c, cr, "validation.criteria", "skipped_fraction", 0, 1, false, &e->crit_skipped)) ||
+                    (st = pt_jget_bool(&c, cr, "validation.criteria", "noise_floor", &e->crit_noise_floor)))) ||
+            (nz && ((st = pt_jexpect_object(&c, nz, "validation.noise")) ||
+                    (st = pt_jcheck_keys(&c, nz, "validation.noise", nkeys)) ||
+                    (st = pt_jget_bool(&c, nz, "validation.noise", "diverged", &e->noise_diverged)) ||
+                    (st = pt_jget_float(&c, nz, "validation.noise", "final_loss", -1e30, 1e30, false, &e->noise_loss)) ||
+                    (st = pt_jget_float(&c, nz, "validation.noise", "accuracy", 0, 1, false, &e->noise_accuracy)))))
             goto out;
+        e->noise_present = nz != NULL;
         e->nonfinite = nf;
         const cJSON *seeds = cJSON_GetObjectItemCaseSensitive(v, "seeds");
         if (seeds) {

@@ -81,6 +81,17 @@ char *pt_policy_to_json(const pt_policy *p)
         cJSON_AddNumberToObject(c, "loss_rel", e->crit_loss_rel);
         cJSON_AddNumberToObject(c, "accuracy_drop", e->crit_accuracy_drop);
         cJSON_AddNumberToObject(c, "skipped_fraction", e->crit_skipped);
+        cJSON_AddBoolToObject(c, "noise_floor", e->crit_noise_floor);
+        if (e->noise_present) {
+            cJSON *n = cJSON_AddObjectToObject(v, "noise");
+            cJSON_AddNumberToObject(n, "seed", (double)(e->nseeds > 1 ? e->seeds[1] : e->seeds[0] + 1));
+            cJSON_AddBoolToObject(n, "diverged", e->noise_diverged);
+            if (!e->noise_diverged) {
+                cJSON_AddNumberToObject(n, "final_loss", e->noise_loss);
+                cJSON_AddNumberToObject(n, "accuracy", e->noise_accuracy);
+            }
+        }
+        cJSON_AddBoolToObject(v, "within_noise", e->within_noise);
         cJSON_AddBoolToObject(v, "passed", e->passed);
     }
     if (p->est_speedup > 0) {

@@ -60,6 +60,28 @@ status "the calibrated table loads as --device-table" 0 $?
 err=$("$bin" tune "$ex/model.json" --data "csv:$ex/sensors.csv" --calibrate c.json --device-table cal.json 2>&1)
 status "calibrate with a table" 2 $?; check "calibrate with a table" "drop --device-table" "$err"
 
+# ---- the tuned policies against the JSON Schema, with an independent validator ----------
+out=$(python3 "$src/tests/policy_schema.py" "$src/policies/policy.schema.json" s.policy.json ref.json k.json 2>&1)
+status "schema" 0 $?; check "schema" "3 of 3 policies valid" "$out"
+
+# ---- validate: the noise floor ------------------------------------------------------------
+# With zero tolerance fp16-amp misses the accuracy criterion by 0.10 points
+# (85.06% vs 85.16%); fp32 with seed 8 spreads 0.14 points and 2.14% loss
+# from seed 7, so the policy passes within that spread, and says so.
+out=$("$bin" validate "$spec" --data fashion-mnist --policy "$src/policies/presets/fp16-amp.json" \
+      --criteria loss_rel=0,accuracy_drop=0 2>&1); status "validate within noise" 0 $?
+check "noise run" "measuring fp32's own seed-to-seed spread (seed 8)" "$out"
+check "noise floor" "fp32 seed 8: spread 2.14% loss" "$out"
+check "widened accuracy" "ok (drop <= 0.14 points, fp32's spread)" "$out"
+check "verdict" "validation passed within fp32's own seed-to-seed spread" "$out"
+out=$("$bin" validate "$spec" --data fashion-mnist --policy "$src/policies/presets/fp16-amp.json" \
+      --criteria loss_rel=0,accuracy_drop=0 --no-noise-floor 2>&1); status "validate strict" 1 $?
+check "strict verdict" "validation FAILED" "$out"
+check "strict accuracy" "FAIL (drop <= 0.00 points)" "$out"
+err=$("$bin" validate "$spec" --data fashion-mnist --policy "$src/policies/presets/fp16-amp.json" \
+      --criteria loss_rel=-1 2>&1); status "criteria value" 2 $?
+check "criteria value" "--criteria: 'loss_rel=-1': expected NAME=VALUE with VALUE >= 0" "$err"
+
 # ---- policy check error paths ------------------------------------------------------------
 printf '{"prectune_policy": 1, "default": {"fwd": "fp16", "dgrad": "fp16", "wgrad": "fp16"}}' > noscale.json
 err=$("$bin" policy check noscale.json 2>&1); status "fp16 without scaling" 2 $?

@@ -13,6 +13,8 @@
 #include "check_run.h"
 #include "prectune/export.h"
 #include "prectune/policy.h"
+#include "prectune/telemetry.h"
+#include "prectune/tuner.h"
 
 static const char *model_json =
     "{\"name\": \"m\", \"input\": [8], \"layers\": [{\"name\": \"fc1\", \"type\": \"linear\", \"out\": 8},"
@@ -40,7 +42,12 @@ static void make(pt_policy *p, pt_model_spec *m)
     p->fp8 = (pt_fp8_recipe){PT_FP8_CURRENT, 8, false, 1};
     p->layers[1].has_fp8_recipe = true, p->layers[1].fp8_recipe = PT_FP8_DELAYED;
     p->lr_scale = 0.25;
-    p->validation = (pt_policy_evidence){true, 3000, {1, 2}, 2, 0.3, 0.88, 0.301, 0.879, 0.001, 0, 0.005, 0.005, 0.01, true};
+    p->validation = (pt_policy_evidence){.present = true, .steps = 3000, .seeds = {1, 2}, .nseeds = 2,
+                                         .base_loss = 0.3, .base_accuracy = 0.88, .loss = 0.302,
+                                         .accuracy = 0.879, .skipped_fraction = 0.001, .crit_loss_rel = 0.005,
+                                         .crit_accuracy_drop = 0.005, .crit_skipped = 0.01,
+                                         .crit_noise_floor = true, .noise_present = true, .noise_loss = 0.2985,
+                                         .noise_accuracy = 0.8825, .within_noise = true, .passed = true};
     p->est_speedup = 2.5, p->est_memory_saving = 0.4;
 }
 
@@ -69,6 +76,9 @@ START_TEST(test_round_trip)
     ck_assert(q.lr_scale == 0.25);
     ck_assert(q.validation.present && q.validation.passed && q.validation.steps == 3000);
     ck_assert(q.validation.base_accuracy == 0.88 && q.validation.skipped_fraction == 0.001);
+    ck_assert(q.validation.crit_noise_floor && q.validation.noise_present && !q.validation.noise_diverged);
+    ck_assert(q.validation.noise_loss == 0.2985 && q.validation.noise_accuracy == 0.8825);
+    ck_assert(q.validation.within_noise);
     ck_assert(q.est_speedup == 2.5 && q.est_memory_saving == 0.4);
     ck_assert_int_eq(pt_policy_check_fingerprint(&q, &m, "m.json"), PT_OK);
     ck_assert_int_eq(pt_policy_check_model(&q, &m), PT_OK);
@@ -78,6 +88,67 @@ START_TEST(test_round_trip)
     free(a), free(b);
     unlink(path);
     pt_policy_free(&p), pt_policy_free(&q), pt_model_spec_free(&m);
+}
+END_TEST
+
+/* The validation verdict, by hand: fp32 seed s ends at loss 0.300 and
+ * 88.0% held out; the policy at 0.302 is +0.667%, beyond the 0.5%
+ * criterion. fp32 seed s+1 at 0.2975 spreads 0.833% from seed s, so the
+ * criterion widens to 0.833% and the policy passes within the noise; at
+ * 0.2995 (0.167%) it stays 0.5% and the policy fails. */
+START_TEST(test_verdict)
+{
+    pt_criteria c = pt_criteria_default();
+    ck_assert(c.loss_rel == 0.005 && c.accuracy_drop == 0.005 && c.skipped == 0.01 && c.noise_floor);
+    pt_probe_result base = {.final_loss = 0.300, .accuracy = 0.880};
+    pt_probe_result pol = {.final_loss = 0.302, .accuracy = 0.879, .skipped_fraction = 0.001};
+    pt_probe_result wide = {.final_loss = 0.2975, .accuracy = 0.881}, narrow = {.final_loss = 0.2995, .accuracy = 0.880};
+    pt_verdict v;
+    pt_judge(&c, &base, &pol, NULL, &v);
+    ck_assert(fabs(v.loss_rel - 0.002 / 0.3) < 1e-12 && fabs(v.acc_drop - 0.001) < 1e-12);
+    ck_assert(!v.ok_loss && v.ok_acc && v.ok_skip && v.ok_finite && !v.passed && !v.noise_measured);
+    ck_assert(pt_verdict_wants_noise(&c, &v));
+    pt_judge(&c, &base, &pol, &wide, &v);
+    ck_assert(v.noise_measured && fabs(v.noise_loss_rel - 0.0025 / 0.3) < 1e-12 && fabs(v.noise_acc - 0.001) < 1e-12);
+    ck_assert(fabs(v.tol_loss - 0.0025 / 0.3) < 1e-12 && v.tol_acc == 0.005);
+    ck_assert(v.ok_loss && v.passed && v.within_noise && !pt_verdict_wants_noise(&c, &v));
+    pt_judge(&c, &base, &pol, &narrow, &v);
+    ck_assert(v.tol_loss == 0.005 && !v.ok_loss && !v.passed && !v.within_noise);
+    ck_assert(!pt_verdict_wants_noise(&c, &v)); /* measured already */
+    /* --no-noise-floor: the spread is reported, the criteria hold */
+    pt_criteria strict = c;
+    strict.noise_floor = false;
+    pt_judge(&strict, &base, &pol, NULL, &v);
+    ck_assert(!v.passed && !pt_verdict_wants_noise(&strict, &v));
+    pt_judge(&strict, &base, &pol, &wide, &v);
+    ck_assert(v.noise_measured && v.tol_loss == 0.005 && !v.passed);
+    /* accuracy: a 0.8-point drop passes within a 1-point fp32 spread */
+    pt_probe_result acc = {.final_loss = 0.300, .accuracy = 0.872}, acc_noise = {.final_loss = 0.3001, .accuracy = 0.890};
+    pt_judge(&c, &base, &acc, NULL, &v);
+    ck_assert(v.ok_loss && !v.ok_acc && pt_verdict_wants_noise(&c, &v));
+    pt_judge(&c, &base, &acc, &acc_noise, &v);
+    ck_assert(fabs(v.tol_acc - 0.010) < 1e-12 && v.passed && v.within_noise);
+    /* never noise: a divergence, a non-finite weight, a skip storm */
+    pt_probe_result div = pol, nf = pol, skip = pol;
+    div.diverged = true, div.final_loss = INFINITY;
+    nf.nonfinite = 3;
+    skip.skipped_fraction = 0.02;
+    pt_judge(&c, &base, &div, NULL, &v);
+    ck_assert(!v.passed && !v.ok_finite && !pt_verdict_wants_noise(&c, &v));
+    pt_judge(&c, &base, &nf, NULL, &v);
+    ck_assert(!v.passed && !pt_verdict_wants_noise(&c, &v));
+    pt_judge(&c, &base, &skip, NULL, &v);
+    ck_assert(!v.passed && !v.ok_skip && !pt_verdict_wants_noise(&c, &v));
+    pt_judge(&c, &base, &skip, &wide, &v);
+    ck_assert(!v.passed); /* widened loss, but the skips still fail */
+    /* an fp32 run that diverged with the other seed sets no floor */
+    pt_probe_result gone = {.final_loss = INFINITY, .diverged = true};
+    pt_judge(&c, &base, &pol, &gone, &v);
+    ck_assert(v.noise_measured && isnan(v.noise_loss_rel) && v.tol_loss == 0.005 && !v.passed);
+    /* no held-out accuracy (regression): accuracy never counts */
+    pt_probe_result rb = {.final_loss = 2.0, .accuracy = NAN}, rp = {.final_loss = 1.99, .accuracy = NAN};
+    pt_judge(&c, &rb, &rp, NULL, &v);
+    ck_assert(v.passed && v.acc_drop == 0 && v.loss_rel < 0);
 }
 END_TEST
 
@@ -159,6 +230,7 @@ int main(void)
     TCase *tc = tcase_create("policy");
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_exporters);
+    tcase_add_test(tc, test_verdict);
     suite_add_tcase(s, tc);
     return pt_check_run(s, CK_FORK_GETENV);
 }

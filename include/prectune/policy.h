@@ -39,6 +39,12 @@ typedef struct pt_policy_evidence {
     double loss, accuracy, skipped_fraction;
     int64_t nonfinite;
     double crit_loss_rel, crit_accuracy_drop, crit_skipped;
+    bool crit_noise_floor;      /* the criteria widen to fp32's seed-to-seed spread */
+    /* fp32 with the second seed at full length, run when the policy missed
+     * the loss or accuracy criterion (the noise floor) */
+    bool noise_present, noise_diverged;
+    double noise_loss, noise_accuracy;
+    bool within_noise;          /* passed only within that spread */
     bool passed;
 } pt_policy_evidence;
 

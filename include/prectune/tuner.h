@@ -51,12 +51,49 @@ typedef struct pt_cost {
 void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_device_table *dev,
                       pt_cost *out);
 
+/* The validation criteria (DESIGN.md, from the seed articles): final
+ * training loss within loss_rel of fp32's (relative), held-out accuracy at
+ * most accuracy_drop below it (a fraction: 0.005 is half a point), at most
+ * `skipped` of the steps skipped for overflow, no non-finite master
+ * weight. With noise_floor, a policy that misses the loss or accuracy
+ * criterion is measured against fp32's own seed-to-seed spread at the
+ * same length (a second fp32 run, seed + 1), and the criterion widens to
+ * that spread: a difference fp32 shows between two of its own seeds is no
+ * evidence against the policy. */
+typedef struct pt_criteria {
+    double loss_rel, accuracy_drop, skipped;
+    bool noise_floor;
+} pt_criteria;
+
+pt_criteria pt_criteria_default(void);
+
+/* The judgement of a policy run against the fp32 run of the same seed,
+ * and, when given, the fp32 run of the next seed (the noise floor). */
+typedef struct pt_verdict {
+    double loss_rel, acc_drop;          /* policy against fp32, same seed */
+    bool noise_measured;
+    double noise_loss_rel, noise_acc;   /* |fp32 seed s - fp32 seed s+1| (0 when not measured) */
+    double tol_loss, tol_acc;           /* the criteria, widened to the noise floor */
+    bool ok_loss, ok_acc, ok_skip, ok_finite;
+    bool within_noise;                  /* passes only through the widened tolerance */
+    bool passed;
+} pt_verdict;
+
+struct pt_probe_result;
+void pt_judge(const pt_criteria *c, const struct pt_probe_result *base, const struct pt_probe_result *policy,
+              const struct pt_probe_result *noise, pt_verdict *v);
+/* Whether the noise floor could change the verdict: the criteria allow
+ * it, none is measured yet, and the policy misses only the loss or the
+ * accuracy criterion (a divergence, a skip storm or a non-finite weight
+ * is never noise). */
+bool pt_verdict_wants_noise(const pt_criteria *c, const pt_verdict *v);
+
 typedef struct pt_tune_options {
     bool allowed[PT_FMT_COUNT]; /* formats the tuner may use (fp8 means e4m3 + e5m2) */
     int64_t probe_steps;
     int budget_runs;            /* probe runs at most (validation not counted) */
     double budget_seconds;      /* 0: no limit */
-    double crit_loss_rel, crit_accuracy_drop, crit_skipped;
+    pt_criteria crit;
     pt_device_table device;     /* the cost model's target */
     bool progress;              /* progress lines on stderr */
 } pt_tune_options;
@@ -69,7 +106,6 @@ typedef struct pt_tune_summary {
     pt_cost fp32_cost, policy_cost;
 } pt_tune_summary;
 
-struct pt_probe_result;
 /* One training run of `steps` steps under a policy with seed `seed`:
  * final loss (mean of the last tenth of the steps), held-out accuracy,
  * skipped fraction, non-finite master weights, wall time; recorded as a
