@@ -58,8 +58,7 @@ pt_status pt_net_cast_plan(pt_net *n, pt_net_layer *l, int role, pt_format f, co
         ((st = pt_backend_memset(n->be, amax, 0, sizeof(float))) ||
          (st = pt_backend_cast(n->be, f, x, buf, count, NULL, amax, 0))))
         return st;
-    if ((st = pt_backend_fp8_scale(n->be, r, f, sd, r->kind == PT_FP8_CURRENT ? amax : NULL, inv)) ||
-        (st = pt_backend_memset(n->be, amax, 0, sizeof(float))))
+    if ((st = pt_backend_fp8_scale(n->be, r, f, sd, r->kind == PT_FP8_CURRENT ? amax : NULL, inv, amax)))
         return st;
     *p = (pt_cast_plan){&sd->scale, amax, PT_CAST_SATURATE, inv};
     return PT_OK;

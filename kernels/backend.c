@@ -343,11 +343,11 @@ pt_status pt_backend_dropout(pt_backend *be, const float *x, float *y, size_t n,
     NN_CALL(dropout, x, y, n, p, seed, backward);
 }
 pt_status pt_backend_fp8_scale(pt_backend *be, const pt_fp8_recipe *r, pt_format f, pt_fp8_state *s,
-                               const float *amax_now, float *scale_inv)
+                               const float *amax_now, float *scale_inv, float *amax_reset)
 {
     if (f != PT_FMT_E4M3 && f != PT_FMT_E5M2) return pt_fail(PT_ERR_INVALID, "fp8_scale: %s is not an fp8 format",
                                                              pt_format_info(f) ? pt_format_info(f)->name : "?");
-    NN_CALL(fp8_scale, r, f, s, amax_now, scale_inv);
+    NN_CALL(fp8_scale, r, f, s, amax_now, scale_inv, amax_reset);
 }
 pt_status pt_backend_fp8_record(pt_backend *be, const pt_fp8_recipe *r, pt_format f, pt_fp8_state *s,
                                 const float *amax)

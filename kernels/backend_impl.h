@@ -42,7 +42,7 @@ typedef struct pt_nn_ops {
     pt_status (*gather_rows)(pt_backend *be, const void *src, size_t row_bytes, const int32_t *idx,
                              int rows, void *dst);
     pt_status (*fp8_scale)(pt_backend *be, const pt_fp8_recipe *r, pt_format f, pt_fp8_state *s,
-                           const float *amax_now, float *scale_inv);
+                           const float *amax_now, float *scale_inv, float *amax_reset);
     pt_status (*fp8_record)(pt_backend *be, const pt_fp8_recipe *r, pt_format f, pt_fp8_state *s,
                             const float *amax);
     pt_status (*im2col)(pt_backend *be, const pt_conv_shape *s, const float *x, float *cols);

@@ -189,10 +189,11 @@ pt_status pt_backend_mse(pt_backend *be, const float *y, const float *t, float *
  * the same arithmetic as pt_fp8_scale and pt_fp8_record), so that a device
  * scales without the host: fp8_scale sets s->scale (the current recipe from
  * *amax_now, backend memory; delayed from the history) and *scale_inv =
- * 1 / s->scale; fp8_record adds *amax, the amax of the cast just made with
- * s->scale, to the history and counts a clamp. */
+ * 1 / s->scale, then zeroes *amax_reset when given (the slot the next
+ * cast's amax goes to; it may be amax_now); fp8_record adds *amax, the amax
+ * of the cast just made with s->scale, to the history and counts a clamp. */
 pt_status pt_backend_fp8_scale(pt_backend *be, const pt_fp8_recipe *r, pt_format f, pt_fp8_state *s,
-                               const float *amax_now, float *scale_inv);
+                               const float *amax_now, float *scale_inv, float *amax_reset);
 pt_status pt_backend_fp8_record(pt_backend *be, const pt_fp8_recipe *r, pt_format f, pt_fp8_state *s,
                                 const float *amax);
 

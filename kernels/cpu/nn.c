@@ -435,10 +435,11 @@ static pt_status cpu_gather_rows(pt_backend *be, const void *src, size_t row_byt
 }
 
 static pt_status cpu_fp8_scale(pt_backend *be, const pt_fp8_recipe *r, pt_format f, pt_fp8_state *s,
-                               const float *amax_now, float *scale_inv)
+                               const float *amax_now, float *scale_inv, float *amax_reset)
 {
     (void)be;
     *scale_inv = 1.0f / pt_fp8_scale_logic(s, r, pt_format_info(f)->max_finite, amax_now ? *amax_now : 0.0f);
+    if (amax_reset) *amax_reset = 0.0f;
     return PT_OK;
 }
 

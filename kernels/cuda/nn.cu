@@ -114,6 +114,22 @@ static pt_status cu_round(pt_backend *be, pt_format f, float *x, size_t n)
     return PT_OK;
 }
 
+/* x[r][c] = round_F(x[r][c] + bias[c]) (bias may be NULL), four values a
+ * thread: the tail of a GEMM whose bias cuBLASLt could not add (fp8 with
+ * an fp32 output), in one pass instead of a bias pass and a rounding pass */
+template <int F> __global__ void bias_round4_kernel(float4 *x, const float4 *bias, size_t n4, size_t cols4)
+{
+    GRID_STRIDE(i, n4) {
+        float4 v = x[i];
+        if (bias) {
+            float4 b = bias[i % cols4];
+            v.x += b.x, v.y += b.y, v.z += b.z, v.w += b.w;
+        }
+        v.x = dev_round<F>(v.x), v.y = dev_round<F>(v.y), v.z = dev_round<F>(v.z), v.w = dev_round<F>(v.w);
+        x[i] = v;
+    }
+}
+
 /* ---- GEMM through cuBLASLt ---------------------------------------------- */
 
 static pt_status scratch(cuda_backend *c, int slot, size_t n, float **out)
@@ -296,13 +312,24 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
     if (lb) cublasLtMatrixLayoutDestroy(lb);
     if (la) cublasLtMatrixLayoutDestroy(la);
     if (op) cublasLtMatmulDescDestroy(op);
-    if (!st && fp8 && g->bias) {
-        add_bias_kernel<<<blocks_for((size_t)g->m * g->n), THREADS, 0, cb->stream>>>(c, g->bias, (size_t)g->m, g->n);
+    /* the bias cuBLASLt did not add, and the rounding of the output to
+     * out_fmt (fp32 storage here), in one pass where the rows are float4s */
+    const float *post_bias = fp8 ? g->bias : NULL;
+    size_t n = (size_t)g->m * g->n;
+    if (st || (!post_bias && g->out_fmt == PT_FMT_FP32)) return st;
+    if (g->n % 4 == 0 && (uintptr_t)c % 16 == 0 && (uintptr_t)post_bias % 16 == 0) {
+        size_t n4 = n / 4;
+        float4 *x4 = (float4 *)c;
+        const float4 *b4 = (const float4 *)post_bias;
+        DISPATCH_FMT(g->out_fmt, bias_round4_kernel, x4, b4, n4, (size_t)g->n / 4);
+        PT_CUDA_CHECK_LAUNCH();
+        return PT_OK;
+    }
+    if (post_bias) {
+        add_bias_kernel<<<blocks_for(n), THREADS, 0, cb->stream>>>(c, post_bias, (size_t)g->m, g->n);
         PT_CUDA_CHECK_LAUNCH();
     }
-    /* the GEMM writes its output in out_fmt (fp32 storage here) */
-    if (!st && g->out_fmt != PT_FMT_FP32) st = cu_round(be, g->out_fmt, c, (size_t)g->m * g->n);
-    return st;
+    return g->out_fmt != PT_FMT_FP32 ? cu_round(be, g->out_fmt, c, n) : PT_OK;
 }
 
 /* ---- elementwise ----------------------------------------------------------- */
@@ -494,9 +521,11 @@ static pt_status cu_gather_rows(pt_backend *be, const void *src, size_t row_byte
 
 /* ---- fp8 recipes on the device: one thread, the host's arithmetic ------------ */
 
-__global__ void fp8_scale_kernel(pt_fp8_recipe r, double fmax, pt_fp8_state *s, const float *amax_now, float *inv)
+__global__ void fp8_scale_kernel(pt_fp8_recipe r, double fmax, pt_fp8_state *s, const float *amax_now, float *inv,
+                                 float *amax_reset)
 {
     *inv = 1.0f / pt_fp8_scale_logic(s, &r, fmax, amax_now ? *amax_now : 0.0f);
+    if (amax_reset) *amax_reset = 0.0f;
 }
 
 __global__ void fp8_record_kernel(pt_fp8_recipe r, float overflow, pt_fp8_state *s, const float *amax)
@@ -505,9 +534,9 @@ __global__ void fp8_record_kernel(pt_fp8_recipe r, float overflow, pt_fp8_state 
 }
 
 static pt_status cu_fp8_scale(pt_backend *be, const pt_fp8_recipe *r, pt_format f, pt_fp8_state *s,
-                              const float *amax_now, float *scale_inv)
+                              const float *amax_now, float *scale_inv, float *amax_reset)
 {
-    fp8_scale_kernel<<<1, 1, 0, S(be)>>>(*r, pt_format_info(f)->max_finite, s, amax_now, scale_inv);
+    fp8_scale_kernel<<<1, 1, 0, S(be)>>>(*r, pt_format_info(f)->max_finite, s, amax_now, scale_inv, amax_reset);
     PT_CUDA_CHECK_LAUNCH();
     return PT_OK;
 }
