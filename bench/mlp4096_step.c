@@ -6,8 +6,10 @@
  * 16 batches of N(0,1) features and uniform labels, uploaded per step by the
  * trainer (PyTorch keeps one batch on the device; the 16 MiB upload is part
  * of our figure).
- * usage: bench_mlp4096_step [--device cuda[:N]] [--profile] [steps, default 50]
- * (--profile: then the op profile of 10 steps of each format)
+ * usage: bench_mlp4096_step [--device cuda[:N]] [--profile] [--policy P.json] [steps, default 50]
+ * (--profile: then the op profile of 10 steps of each format; --policy: a
+ * tuned policy of bench/mlp4096.json timed too, against our bf16-amp and
+ * fp32 steps of the same run, beside the speed-up over fp32 it estimates)
  * (PT_PYTHON: the python that has torch; default python3) */
 #include <math.h>
 #include <string.h>
@@ -22,11 +24,13 @@ int main(int argc, char **argv)
     int steps = 50;
     const char *device = "cuda";
     bool profile = false;
+    const char *tuned = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
+        else if (!strcmp(argv[i], "--policy") && i + 1 < argc) tuned = argv[++i];
         else if (!strcmp(argv[i], "--profile")) profile = true;
         else if ((steps = atoi(argv[i])) <= 0) {
-            fprintf(stderr, "usage: bench_mlp4096_step [--device cuda[:N]] [--profile] [steps]\n");
+            fprintf(stderr, "usage: bench_mlp4096_step [--device cuda[:N]] [--profile] [--policy P.json] [steps]\n");
             return 2;
         }
     }
@@ -41,6 +45,17 @@ int main(int argc, char **argv)
         char pol[1024];
         snprintf(pol, sizeof pol, PT_SOURCE_DIR "/policies/presets/%s.json", pols[i][1]);
         ours[i] = bench_ms_per_step(device, PT_SOURCE_DIR "/bench/mlp4096.json", pol, steps, &data);
+    }
+    double tuned_ms = NAN, est = NAN;
+    if (tuned) {
+        pt_policy tp;
+        if (pt_policy_load(tuned, &tp)) {
+            fprintf(stderr, "bench_mlp4096_step: %s\n", pt_last_error());
+            return 2;
+        }
+        est = tp.est_speedup;
+        pt_policy_free(&tp);
+        tuned_ms = bench_ms_per_step(device, PT_SOURCE_DIR "/bench/mlp4096.json", tuned, steps, &data);
     }
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "%s %s/bench/torch_mlp4096.py %d",
@@ -74,11 +89,18 @@ int main(int argc, char **argv)
         if (i == 4) printf("  %.2f of our bf16 (target <= 0.87)", ours[i] / ours[2]);
         printf("\n");
     }
+    if (tuned) {
+        double speedup = ours[0] / tuned_ms;
+        printf("prectune %-21s %9.2f %9.1f  %.2f of our bf16 (target <= 1.00); %.2fx fp32 measured, %.2fx "
+               "estimated (%+.0f%%, target within 15%%)\n", "tuned policy", tuned_ms, gflop / tuned_ms,
+               tuned_ms / ours[2], speedup, est, 100 * (est - speedup) / speedup);
+    }
     for (int i = 0; profile && i < 5; i++) {
         char pol[1024];
         snprintf(pol, sizeof pol, PT_SOURCE_DIR "/policies/presets/%s.json", pols[i][1]);
         bench_profile(device, PT_SOURCE_DIR "/bench/mlp4096.json", pol, 10, &data);
     }
+    if (profile && tuned) bench_profile(device, PT_SOURCE_DIR "/bench/mlp4096.json", tuned, 10, &data);
     bench_random_data_free(&data);
     return 0;
 }

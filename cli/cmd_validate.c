@@ -130,9 +130,10 @@ int pt_cmd_validate(int argc, char **argv)
         if (noise && !rn.diverged && !isnan(rb.accuracy))
             printf("%-26s %11.2f%% %12s   spread %.2f points\n", "  held-out accuracy", 100 * rn.accuracy, "",
                    100 * v.noise_acc);
-        double ms_b = rb.seconds / (double)n * 1e3, ms_p = rp.seconds / (double)n * 1e3;
-        printf("%-26s %12.3f %12.3f   measured on %s: %.2fx\n", "ms per step", ms_b, ms_p, pt_backend_name(be),
-               ms_b / ms_p);
+        double ms_b = rb.step_ms, ms_p = rp.step_ms; /* after warm-up */
+        if (ms_b > 0 && ms_p > 0)
+            printf("%-26s %12.3f %12.3f   measured on %s after warm-up: %.2fx\n", "ms per step", ms_b, ms_p,
+                   pt_backend_name(be), ms_b / ms_p);
         if (pol.est_speedup > 0)
             printf("%-26s %12s %11.2fx   estimated for %s\n", "speed-up", "", pol.est_speedup,
                    pol.device[0] ? pol.device : "its target");

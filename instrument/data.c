@@ -2,12 +2,15 @@
  * as well), CSV through libcsv. */
 #include "prectune/data.h"
 
+#include <cblas.h>
 #include <csv.h>
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "../kernels/rng.h"
@@ -379,40 +382,93 @@ static pt_status open_csv(const char *path, const pt_data_options *o, pt_data *d
     return st;
 }
 
-/* random:N,DIM,CLASSES: N training samples of DIM N(0,1) features
- * (Box-Muller over splitmix64, from the seed) and uniform labels, plus N/8
- * held-out ones: data with nothing to learn, for timing a model (the
- * PyTorch references of bench/ use the same).
+/* random:N,DIM,CLASSES: N training samples of DIM N(0,1) features and
+ * uniform labels, plus N/8 held-out ones: data with nothing to learn, for
+ * timing a model (the PyTorch references of bench/ draw the same
+ * distribution).
  * synthetic:N,DIM,CLASSES: the same features, labelled by a fixed random
- * linear teacher (the class whose N(0,1) weight vector has the largest
- * product with x), 10% of them replaced by a uniform label: a task with
- * something to learn and a loss floor, for tuning a model that has no
- * data set of its own (a loss that goes to 0 makes relative criteria
- * meaningless, as memorizing random labels does). */
-static pt_status random_split(pt_dataset *ds, int64_t n, int64_t dim, int classes, uint64_t *s, const float *teacher)
+ * linear teacher (the class whose uniform(-1,1) weight vector has the
+ * largest product with x), 10% of them replaced by a uniform label: a task
+ * with something to learn and a loss floor, for tuning a model that has
+ * no data set of its own (a loss that goes to 0 makes relative criteria
+ * meaningless, as memorizing random labels does; give it enough samples
+ * that the model cannot memorize them in its steps).
+ *
+ * Every number is counter-based (pt_splitmix's m-th draw of a stream is
+ * pt_mix64(s0 + m * golden)): feature pair p of a split is Box-Muller of
+ * draws 2p+1 and 2p+2 of its feature stream, sample i's label draws are
+ * 2i+1 and 2i+2 of its label stream. So the features are made by all
+ * cores at once and the same data come out on any machine; the teacher's
+ * logits are one OpenBLAS sgemm. */
+#define PT_GOLDEN 0x9e3779b97f4a7c15ull
+
+static inline double unit_draw(uint64_t s0, uint64_t m)
+{
+    return ((double)(pt_mix64(s0 + m * PT_GOLDEN) >> 11) + 0.5) / 9007199254740992.0;
+}
+
+typedef struct feature_job {
+    float *x;
+    uint64_t s0, pair0, pair1, total;
+} feature_job;
+
+static void *feature_worker(void *arg)
+{
+    const feature_job *j = arg;
+    for (uint64_t p = j->pair0; p < j->pair1; p++) {
+        double r = sqrt(-2 * log(unit_draw(j->s0, 2 * p + 1))), a = 6.283185307179586 * unit_draw(j->s0, 2 * p + 2);
+        j->x[2 * p] = (float)(r * cos(a));
+        if (2 * p + 1 < j->total) j->x[2 * p + 1] = (float)(r * sin(a));
+    }
+    return NULL;
+}
+
+static void make_features(float *x, uint64_t total, uint64_t s0)
+{
+    enum { MAX_THREADS = 64 };
+    uint64_t pairs = (total + 1) / 2;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int nt = pairs < (1u << 16) || cores < 1 ? 1 : cores > MAX_THREADS ? MAX_THREADS : (int)cores;
+    pthread_t th[MAX_THREADS];
+    bool started[MAX_THREADS] = {false};
+    feature_job jobs[MAX_THREADS];
+    for (int t = 0; t < nt; t++) {
+        jobs[t] = (feature_job){x, s0, pairs * (uint64_t)t / (uint64_t)nt, pairs * (uint64_t)(t + 1) / (uint64_t)nt,
+                                total};
+        if (t > 0) started[t] = pthread_create(&th[t], NULL, feature_worker, &jobs[t]) == 0;
+    }
+    for (int t = 0; t < nt; t++) /* this thread: its own share, and any whose thread did not start */
+        if (!started[t]) feature_worker(&jobs[t]);
+    for (int t = 1; t < nt; t++)
+        if (started[t]) pthread_join(th[t], NULL);
+}
+
+static pt_status random_split(pt_dataset *ds, int64_t n, int64_t dim, int classes, uint64_t s0, const float *teacher)
 {
     ds->n = n, ds->dim = dim;
     ds->x = malloc((size_t)(n * dim) * sizeof(float));
     ds->label = malloc((size_t)n * sizeof(int32_t));
-    if (!ds->x || !ds->label) return pt_fail(PT_ERR_NOMEM, "random data: out of memory for %lld x %lld", (long long)n,
-                                             (long long)dim);
-    for (int64_t i = 0; i < n * dim; i += 2) {
-        double u0 = ((double)(pt_splitmix(s) >> 11) + 0.5) / 9007199254740992.0;
-        double u1 = ((double)(pt_splitmix(s) >> 11) + 0.5) / 9007199254740992.0;
-        double r = sqrt(-2 * log(u0));
-        ds->x[i] = (float)(r * cos(6.283185307179586 * u1));
-        if (i + 1 < n * dim) ds->x[i + 1] = (float)(r * sin(6.283185307179586 * u1));
+    float *logits = teacher ? malloc((size_t)n * (size_t)classes * sizeof(float)) : NULL;
+    if (!ds->x || !ds->label || (teacher && !logits)) {
+        free(logits);
+        return pt_fail(PT_ERR_NOMEM, "random data: out of memory for %lld x %lld", (long long)n, (long long)dim);
     }
+    make_features(ds->x, (uint64_t)(n * dim), pt_mix64(s0 ^ 0x66656174ull));
+    if (teacher)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, classes, (int)dim, 1.0f, ds->x, (int)dim, teacher,
+                    (int)dim, 0.0f, logits, classes);
+    uint64_t ls = pt_mix64(s0 ^ 0x6c61626cull);
     for (int64_t i = 0; i < n; i++) {
-        ds->label[i] = (int32_t)(pt_splitmix(s) % (uint64_t)classes);
-        if (!teacher || pt_splitmix(s) % 10 == 0) continue; /* uniform, or 10% label noise */
-        double best = -INFINITY;
-        for (int c = 0; c < classes; c++) {
-            double z = 0;
-            for (int64_t k = 0; k < dim; k++) z += (double)teacher[(size_t)c * dim + k] * ds->x[(size_t)i * dim + k];
-            if (z > best) best = z, ds->label[i] = c;
-        }
+        uint64_t u = pt_mix64(ls + (2 * (uint64_t)i + 1) * PT_GOLDEN), v = pt_mix64(ls + (2 * (uint64_t)i + 2) * PT_GOLDEN);
+        ds->label[i] = (int32_t)(u % (uint64_t)classes);
+        if (!teacher || v % 10 == 0) continue; /* uniform, or 10% label noise */
+        const float *z = logits + (size_t)i * (size_t)classes;
+        int best = 0;
+        for (int c = 1; c < classes; c++)
+            if (z[c] > z[best]) best = c;
+        ds->label[i] = best;
     }
+    free(logits);
     return PT_OK;
 }
 
@@ -438,8 +494,8 @@ static pt_status open_random(const char *kind, const char *args, const pt_data_o
         for (long long i = 0; i < classes * dim; i++)
             teacher[i] = (float)(((double)(pt_splitmix(&ts) >> 11) / 9007199254740992.0) * 2 - 1);
     }
-    pt_status st = random_split(&d->train, n, dim, (int)classes, &s, teacher);
-    if (!st) st = random_split(&d->test, n / 8 > 0 ? n / 8 : 1, dim, (int)classes, &s, teacher);
+    pt_status st = random_split(&d->train, n, dim, (int)classes, pt_mix64(s + 1), teacher);
+    if (!st) st = random_split(&d->test, n / 8 > 0 ? n / 8 : 1, dim, (int)classes, pt_mix64(s + 2), teacher);
     free(teacher);
     if (st) return st;
     d->nclasses = (int)classes, d->ndim = 1, d->shape[0] = (int)dim;

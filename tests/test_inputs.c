@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "check_run.h"
+#include "../kernels/rng.h"
 #include "prectune/data.h"
 #include "prectune/model.h"
 #include "prectune/policy.h"
@@ -212,6 +213,21 @@ START_TEST(test_random_data)
                       learnable ? "synthetic" : "random", acc);
         pt_data_free(&d);
     }
+    /* counter-based: every value is Box-Muller of two draws of the split's
+     * stream, wherever it was made (150,000 values: the cores share them) */
+    o.seed = 3;
+    ck_assert_int_eq(pt_data_open("random:30000,5,7", &o, &d), PT_OK);
+    uint64_t s = 3 * 0x2545f4914f6cdd1dull + 7, f0 = pt_mix64(pt_mix64(s + 1) ^ 0x66656174ull);
+    int64_t bad_values = 0;
+    for (uint64_t p = 0; p < 75000; p++) {
+        double u0 = ((double)(pt_mix64(f0 + (2 * p + 1) * 0x9e3779b97f4a7c15ull) >> 11) + 0.5) / 9007199254740992.0;
+        double u1 = ((double)(pt_mix64(f0 + (2 * p + 2) * 0x9e3779b97f4a7c15ull) >> 11) + 0.5) / 9007199254740992.0;
+        double r = sqrt(-2 * log(u0));
+        bad_values += d.train.x[2 * p] != (float)(r * cos(6.283185307179586 * u1));
+        bad_values += d.train.x[2 * p + 1] != (float)(r * sin(6.283185307179586 * u1));
+    }
+    ck_assert_int_eq(bad_values, 0);
+    pt_data_free(&d);
     const char *bad[] = {"random:10,5", "random:0,5,2", "random:10,5,1", "random:10,5,2x"};
     for (int i = 0; i < 4; i++) {
         ck_assert_int_eq(pt_data_open(bad[i], &o, &d), PT_ERR_INVALID);

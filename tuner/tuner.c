@@ -148,10 +148,12 @@ pt_status pt_run_policy(pt_backend *be, const pt_model_spec *model, const pt_pol
     if (!st && tel) st = pt_telemetry_begin_run(tel, &info, &r->run_id);
     free(pol_json);
     if (!st && tel) st = pt_trainer_instrument(t, tel, r->run_id, stats ? 10 : 0, 0);
-    double tail = 0, t0 = pt_now_s();
+    double tail = 0, t0 = pt_now_s(), t_warm = t0;
     int64_t tail_n = 0, from = steps - (steps / 10 > 1 ? steps / 10 : 1);
+    int64_t warm = steps / 10 < 10 ? steps / 10 : 10;
     for (int64_t i = 0; !st && i < steps; i++) {
         pt_step_record rec;
+        if (i == warm) t_warm = pt_now_s();
         pt_status s2 = pt_trainer_step(t, &rec);
         if (!s2 && tel) s2 = pt_telemetry_step(tel, r->run_id, &rec);
         if (s2 == PT_ERR_STOPPED || (!s2 && !isfinite(rec.loss) && !rec.skipped)) {
@@ -162,6 +164,7 @@ pt_status pt_run_policy(pt_backend *be, const pt_model_spec *model, const pt_pol
         if (i >= from && isfinite(rec.loss)) tail += rec.loss, tail_n++;
     }
     r->seconds = pt_now_s() - t0;
+    if (!st && !r->diverged) r->step_ms = (t0 + r->seconds - t_warm) / (double)(steps - warm) * 1e3;
     pt_eval_result ev = {0};
     if (!st && !r->diverged) st = pt_trainer_eval(t, &ev);
     if (!st) {

@@ -72,6 +72,10 @@ typedef struct pt_probe_result {
     double final_loss, accuracy, skipped_fraction, seconds;
     int64_t nonfinite;
     bool diverged;
+    /* ms a step after warm-up (the first tenth of the steps, at most 10:
+     * plans, heuristics, first allocations); not stored, 0 in a probe
+     * reused from the database */
+    double step_ms;
 } pt_probe_result;
 /* *found = false when no such probe is stored. */
 pt_status pt_telemetry_probe_get(pt_telemetry *t, const char *key, pt_probe_result *r, bool *found);
