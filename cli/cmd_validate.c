@@ -137,6 +137,14 @@ int pt_cmd_validate(int argc, char **argv)
         if (pol.est_speedup > 0)
             printf("%-26s %12s %11.2fx   estimated for %s\n", "speed-up", "", pol.est_speedup,
                    pol.device[0] ? pol.device : "its target");
+        printf("%-26s %10.1f MB %9.1f MB   measured: %+.0f%% (the trainer's tensors at their peak)\n",
+               "memory", rb.memory_bytes / 1e6, rp.memory_bytes / 1e6,
+               100 * (rp.memory_bytes - rb.memory_bytes) / rb.memory_bytes);
+        if (pol.est_speedup > 0)
+            printf("%-26s %12s %11.0f%%   estimated saving of activation memory, where activations are kept\n"
+                   "%-26s %12s %12s   in their formats (prectune's trainer keeps them in fp32 beside the\n"
+                   "%-26s %12s %12s   format copies its GEMMs read, so it does not realize that saving)\n",
+                   "", "", 100 * pol.est_memory_saving, "", "", "", "", "", "");
         if (!pt_backend_is_device(be))
             printf("(the CPU backend emulates every format exactly, so it measures no speed-up;\n"
                    " the estimate is for the GPU the policy was tuned for)\n");

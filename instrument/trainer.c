@@ -147,6 +147,13 @@ pt_status pt_trainer_init_from_file(pt_trainer *t, const char *path)
 }
 int64_t pt_trainer_steps_done(const pt_trainer *t) { return t->step; }
 int64_t pt_trainer_skipped(const pt_trainer *t) { return t->skipped; }
+
+size_t pt_trainer_data_bytes(const pt_trainer *t)
+{
+    if (!t->dev_x) return 0;
+    const pt_dataset *ds = &t->data->train;
+    return (size_t)ds->n * ((size_t)ds->dim * sizeof(float) + 4 + sizeof(int32_t)); /* x, labels, permutation */
+}
 double pt_trainer_loss_scale(const pt_trainer *t) { return pt_scaler_scale(&t->scaler); }
 void pt_trainer_reset_scaler(pt_trainer *t) { pt_scaler_init(&t->scaler, &t->policy->loss_scale); }
 size_t pt_trainer_param_count(const pt_trainer *t) { return t->net->nparams; }

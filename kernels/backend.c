@@ -126,6 +126,7 @@ void pt_backend_close(pt_backend *be)
 {
     if (be) {
         pt_backend_profile(be, false);
+        free(be->allocs);
         be->ops->destroy(be);
     }
 }
@@ -142,12 +143,37 @@ bool pt_backend_supports(const pt_backend *be, pt_op op, pt_format f)
 pt_status pt_backend_alloc(pt_backend *be, size_t bytes, void **ptr)
 {
     *ptr = NULL;
-    return be->ops->alloc(be, bytes ? bytes : 1, ptr);
+    if (be->nallocs == be->cap_allocs) {
+        size_t cap = be->cap_allocs ? 2 * be->cap_allocs : 256;
+        struct pt_alloc_rec *a = realloc(be->allocs, cap * sizeof *a);
+        if (!a) return pt_fail(PT_ERR_NOMEM, "%s: out of host memory for the allocation ledger", be->name);
+        be->allocs = a, be->cap_allocs = cap;
+    }
+    pt_status st = be->ops->alloc(be, bytes ? bytes : 1, ptr);
+    if (st) return st;
+    be->allocs[be->nallocs++] = (struct pt_alloc_rec){*ptr, bytes};
+    be->live_bytes += bytes;
+    if (be->live_bytes > be->peak_bytes) be->peak_bytes = be->live_bytes;
+    return PT_OK;
 }
 
 void pt_backend_free(pt_backend *be, void *ptr)
 {
-    if (ptr) be->ops->free(be, ptr);
+    if (!ptr) return;
+    for (size_t i = be->nallocs; i-- > 0;) /* the newest first */
+        if (be->allocs[i].p == ptr) {
+            be->live_bytes -= be->allocs[i].bytes;
+            be->allocs[i] = be->allocs[--be->nallocs];
+            break;
+        }
+    be->ops->free(be, ptr);
+}
+
+void pt_backend_memory(pt_backend *be, size_t *live, size_t *peak, bool reset_peak)
+{
+    if (live) *live = be->live_bytes;
+    if (peak) *peak = be->peak_bytes;
+    if (reset_peak) be->peak_bytes = be->live_bytes;
 }
 
 pt_status pt_backend_upload(pt_backend *be, void *dst, const void *src, size_t bytes)

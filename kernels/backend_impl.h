@@ -90,6 +90,12 @@ struct pt_backend {
     void *impl;
     pt_op_profile *prof; /* NULL unless pt_backend_profile(be, true) */
     int64_t fp8_emulated; /* device backends: fp8 GEMMs run decoded to fp32 (see backend.h) */
+    /* what pt_backend_alloc handed out and is not freed (pt_backend_memory) */
+    struct pt_alloc_rec {
+        void *p;
+        size_t bytes;
+    } *allocs;
+    size_t nallocs, cap_allocs, live_bytes, peak_bytes;
 };
 
 struct pt_stats_batch {

@@ -74,6 +74,8 @@ check "noise run" "measuring fp32's own seed-to-seed spread (seed 8)" "$out"
 check "noise floor" "fp32 seed 8: spread 2.14% loss" "$out"
 check "widened accuracy" "ok (drop <= 0.14 points, fp32's spread)" "$out"
 check "verdict" "validation passed within fp32's own seed-to-seed spread" "$out"
+check "memory measured" "measured: +" "$out"
+check "step time after warm-up" "measured on cpu after warm-up" "$out"
 out=$("$bin" validate "$spec" --data fashion-mnist --policy "$src/policies/presets/fp16-amp.json" \
       --criteria loss_rel=0,accuracy_drop=0 --no-noise-floor 2>&1); status "validate strict" 1 $?
 check "strict verdict" "validation FAILED" "$out"

@@ -29,6 +29,34 @@ START_TEST(test_open)
 }
 END_TEST
 
+/* The allocation ledger: live bytes, the peak since the last reset. */
+START_TEST(test_memory)
+{
+    pt_backend *be;
+    ck_assert_int_eq(pt_backend_open("cpu", &be), PT_OK);
+    size_t live, peak;
+    pt_backend_memory(be, &live, &peak, false);
+    ck_assert(live == 0 && peak == 0);
+    void *a, *b, *c[300];
+    ck_assert_int_eq(pt_backend_alloc(be, 1000, &a), PT_OK);
+    ck_assert_int_eq(pt_backend_alloc(be, 500, &b), PT_OK);
+    pt_backend_free(be, a);
+    pt_backend_memory(be, &live, &peak, true);
+    ck_assert(live == 500 && peak == 1500);
+    for (int i = 0; i < 300; i++) ck_assert_int_eq(pt_backend_alloc(be, 10, &c[i]), PT_OK); /* the ledger grows */
+    pt_backend_memory(be, &live, &peak, false);
+    ck_assert(live == 3500 && peak == 3500);
+    for (int i = 0; i < 300; i++) pt_backend_free(be, c[i]);
+    pt_backend_free(be, b);
+    pt_backend_free(be, NULL);
+    pt_backend_memory(be, &live, &peak, true);
+    ck_assert(live == 0 && peak == 3500);
+    pt_backend_memory(be, NULL, &peak, false);
+    ck_assert(peak == 0);
+    pt_backend_close(be);
+}
+END_TEST
+
 START_TEST(test_stats_batch)
 {
     pt_backend *be;
@@ -107,6 +135,7 @@ int main(void)
     TCase *tc = tcase_create("backend_cpu");
     tcase_add_test(tc, test_open);
     tcase_add_test(tc, test_stats_batch);
+    tcase_add_test(tc, test_memory);
     tcase_add_test(tc, test_cast);
     tcase_add_test(tc, test_layernorm_format);
     suite_add_tcase(s, tc);

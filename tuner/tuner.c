@@ -139,6 +139,8 @@ pt_status pt_run_policy(pt_backend *be, const pt_model_spec *model, const pt_pol
     if (spec.train.warmup > steps / 4) spec.train.warmup = steps / 4;
     pt_trainer *t = NULL;
     memset(r, 0, sizeof *r);
+    size_t live0, peak;
+    pt_backend_memory(be, &live0, NULL, true);
     pt_status st = pt_trainer_create(be, &spec, pol, data, &t);
     char fp[24];
     pt_model_fingerprint(model, fp);
@@ -176,6 +178,8 @@ pt_status pt_run_policy(pt_backend *be, const pt_model_spec *model, const pt_pol
     if (!st && tel) st = pt_trainer_flush_stats(t);
     if (!st && tel && !r->diverged) st = pt_telemetry_eval(tel, r->run_id, &ev);
     if (!st && tel) st = pt_telemetry_end_run(tel, r->run_id, r->diverged ? "stopped" : "finished");
+    pt_backend_memory(be, NULL, &peak, false);
+    r->memory_bytes = t ? (double)(peak - live0 - pt_trainer_data_bytes(t)) : 0;
     pt_trainer_destroy(t);
     return st;
 }

@@ -51,6 +51,13 @@ int pt_cuda_device_count(void);
 
 pt_status pt_backend_alloc(pt_backend *be, size_t bytes, void **ptr);
 void pt_backend_free(pt_backend *be, void *ptr);
+/* The bytes pt_backend_alloc has handed out and not taken back (live), and
+ * the most live at once since the last reset (peak); reset_peak starts a
+ * new peak at the live bytes. The backend's own scratch (GEMM workspace,
+ * decode buffers) is not counted: this is the memory of the tensors its
+ * user (a trainer: weights, gradients, optimizer state, activations,
+ * cast copies) asked for. */
+void pt_backend_memory(pt_backend *be, size_t *live, size_t *peak, bool reset_peak);
 pt_status pt_backend_upload(pt_backend *be, void *dst, const void *host_src, size_t bytes);
 pt_status pt_backend_download(pt_backend *be, void *host_dst, const void *src, size_t bytes);
 pt_status pt_backend_memset(pt_backend *be, void *dst, int byte, size_t bytes);

@@ -76,6 +76,10 @@ typedef struct pt_probe_result {
      * plans, heuristics, first allocations); not stored, 0 in a probe
      * reused from the database */
     double step_ms;
+    /* the most backend memory the run's trainer held at once, less its
+     * copy of the training data (pt_backend_memory); not stored, 0 in a
+     * reused probe */
+    double memory_bytes;
 } pt_probe_result;
 /* *found = false when no such probe is stored. */
 pt_status pt_telemetry_probe_get(pt_telemetry *t, const char *key, pt_probe_result *r, bool *found);

@@ -55,6 +55,9 @@ pt_status pt_trainer_eval(pt_trainer *t, pt_eval_result *out);
 
 int64_t pt_trainer_steps_done(const pt_trainer *t);
 int64_t pt_trainer_skipped(const pt_trainer *t);
+/* Bytes of the training split the trainer keeps in backend memory (on a
+ * device, when it fits; 0 otherwise): memory a policy does not change. */
+size_t pt_trainer_data_bytes(const pt_trainer *t);
 /* fp32 master weights: count, copy to host, number that are not finite,
  * and a 64-bit hash of their bits (to compare runs). */
 size_t pt_trainer_param_count(const pt_trainer *t);
