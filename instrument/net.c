@@ -94,14 +94,26 @@ pt_status pt_net_operand(pt_net *n, pt_net_layer *l, int role, const float *x, s
 
 pt_status pt_net_fp8_pull(pt_net *n)
 {
+    pt_status st = pt_net_fp8_pull_start(n);
+    if (!st) st = pt_backend_wait_copies(n->be);
+    return st ? st : pt_net_fp8_pull_finish(n);
+}
+
+pt_status pt_net_fp8_pull_start(pt_net *n)
+{
+    if (!n->fp8_dev) return PT_OK;
+    return pt_backend_download_async(n->be, n->fp8_host, n->fp8_dev,
+                                     (size_t)n->nlayers * PT_OPND_COUNT * sizeof *n->fp8_host);
+}
+
+pt_status pt_net_fp8_pull_finish(pt_net *n)
+{
     if (!n->fp8_dev) return PT_OK;
     pt_fp8_state *host = n->fp8_host;
-    pt_status st = pt_backend_download(n->be, host, n->fp8_dev,
-                                       (size_t)n->nlayers * PT_OPND_COUNT * sizeof *host);
     static const char *const roles[] = {"x", "w", "dy"};
     n->fp8_saturated = 0;
     n->sat_what[0] = '\0';
-    for (int i = 0; !st && i < n->nlayers; i++) {
+    for (int i = 0; i < n->nlayers; i++) {
         pt_net_layer *l = &n->L[i];
         for (int k = 0; k < PT_OPND_COUNT; k++) {
             const pt_fp8_state *s = &host[(size_t)i * PT_OPND_COUNT + k], *old = &l->fp8[k];
@@ -117,7 +129,7 @@ pt_status pt_net_fp8_pull(pt_net *n)
             l->fp8[k] = *s;
         }
     }
-    return st;
+    return PT_OK;
 }
 
 pt_status pt_net_fp8_push(pt_net *n)
@@ -253,11 +265,8 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
     }
     /* the fp8 scaling states, in backend memory, where the recipe runs */
     size_t fp8_bytes = (size_t)n->nlayers * PT_OPND_COUNT * sizeof(pt_fp8_state);
-    if (uses_fp8 && !(n->fp8_host = malloc(fp8_bytes))) {
-        st = pt_fail(PT_ERR_NOMEM, "out of memory");
-        goto fail;
-    }
-    if (uses_fp8 && ((st = pt_backend_alloc(be, fp8_bytes, (void **)&n->fp8_dev)) || (st = pt_net_fp8_push(n))))
+    if (uses_fp8 && ((st = pt_backend_alloc_host(be, fp8_bytes, (void **)&n->fp8_host)) ||
+                     (st = pt_backend_alloc(be, fp8_bytes, (void **)&n->fp8_dev)) || (st = pt_net_fp8_push(n))))
         goto fail;
     *out = n;
     return PT_OK;
@@ -279,7 +288,7 @@ void pt_net_destroy(pt_net *n)
     void *bufs[] = {n->params, n->grads, n->opt_m, n->opt_v, n->input, n->labels, n->targets,
                     n->loss_rows, n->scratch, n->fp8_dev};
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) pt_backend_free(be, bufs[k]);
-    free(n->fp8_host);
+    pt_backend_free_host(be, n->fp8_host);
     free(n->L);
     free(n);
 }

@@ -116,6 +116,10 @@ pt_status pt_net_cast_done(pt_net *n, pt_net_layer *l, int role, pt_format f, co
  * last pull; and back (after a checkpoint is loaded). */
 pt_status pt_net_fp8_pull(pt_net *n);
 pt_status pt_net_fp8_push(pt_net *n);
+/* pt_net_fp8_pull in two halves: the copy queued behind the work so far,
+ * and (after pt_backend_wait_copies) the host's reading of it. */
+pt_status pt_net_fp8_pull_start(pt_net *n);
+pt_status pt_net_fp8_pull_finish(pt_net *n);
 
 /* The output format of a GEMM whose inputs are in f (fp8 GEMMs write bf16). */
 pt_format pt_gemm_out_format(pt_format f);

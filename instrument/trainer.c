@@ -87,6 +87,7 @@ pt_status pt_trainer_create(pt_backend *be, const pt_model_spec *spec, const pt_
         st = pt_fail(PT_ERR_NOMEM, "out of memory");
     /* the non-finite flag, then (8-byte aligned) the gradients' sum of squares and the loss sum */
     if (!st) st = pt_backend_alloc(be, 24, (void **)&t->flags);
+    if (!st) st = pt_backend_alloc_host(be, 24, (void **)&t->flags_host);
     if (!st) st = keep_data_on_device(t);
     if (st) {
         pt_trainer_destroy(t);
@@ -106,6 +107,7 @@ void pt_trainer_destroy(pt_trainer *t)
     pt_instrument_free(t);
     pt_net_destroy(t->net);
     if (t->flags) pt_backend_free(t->be, t->flags);
+    pt_backend_free_host(t->be, t->flags_host);
     free(t->x_host);
     free(t->y_host);
     free(t->t_host);
@@ -223,6 +225,21 @@ static pt_status sum_loss(pt_trainer *t, int rows, double *sum)
     return PT_OK;
 }
 
+/* The optimizer over all parameters behind the step's gate (skipped on a
+ * non-finite gradient, clipped by the global norm), at learning rate lr
+ * and AdamW step opt_step + 1. */
+static pt_status optimizer_step(pt_trainer *t, double lr, const pt_optim_gate *gate)
+{
+    pt_net *n = t->net;
+    const pt_optim_spec *o = &t->spec->optim;
+    if (o->type == PT_OPTIM_ADAMW) {
+        pt_adamw h = {(float)lr, o->beta1, o->beta2, o->eps, o->weight_decay, t->opt_step + 1};
+        return pt_backend_adamw(t->be, &h, gate, n->params, n->grads, n->opt_m, n->opt_v, n->nparams);
+    }
+    return pt_backend_sgd(t->be, (float)lr, o->momentum, o->weight_decay, gate, n->params, n->grads, n->opt_m,
+                          n->nparams);
+}
+
 pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
 {
     const pt_train_spec *tr = &t->spec->train;
@@ -250,18 +267,29 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
         if (!st) st = pt_net_backward(n, b);
     }
     if (st) return st;
-    /* unscale, and look for inf/NaN in any gradient */
+    /* unscale, and look for inf/NaN in any gradient; the flag, the sum of
+     * squares and the loss sum (and the fp8 states) come back in copies
+     * queued behind that. The optimizer decides the step on the device
+     * (pt_optim_gate: the flag, and the clipping from the sum of squares),
+     * so it is queued before the host reads the copies, and the device
+     * runs it while the host does the step's bookkeeping. Statistics due
+     * this step must see the weights before the update: then, and when an
+     * fp8 cast might clamp (a clamp asks for statistics, known only from
+     * the copies), the optimizer is queued after the host has read them. */
     int32_t found = 0;
     double sumsq = 0, loss_sum = 0;
-    unsigned char flag_sums[24]; /* flag, sum of squares, loss: one copy back */
-    if ((st = pt_backend_unscale_check(t->be, n->grads, n->nparams, (float)(1.0 / scale), t->flags,
-                                       sumsq_dev)) ||
-        (st = pt_backend_download(t->be, flag_sums, t->flags, sizeof flag_sums)) ||
-        (st = pt_net_fp8_pull(n))) /* the step's fp8 scales, clamps and events, in one copy */
+    if ((st = pt_backend_unscale_check(t->be, n->grads, n->nparams, (float)(1.0 / scale), t->flags, sumsq_dev)) ||
+        (st = pt_backend_download_async(t->be, t->flags_host, t->flags, 24)) || (st = pt_net_fp8_pull_start(n)))
         return st;
-    memcpy(&found, flag_sums, sizeof found);
-    memcpy(&sumsq, flag_sums + 8, sizeof sumsq);
-    memcpy(&loss_sum, flag_sums + 16, sizeof loss_sum);
+    bool stats_due = t->tel && t->stats_every && t->step % t->stats_every == 0;
+    bool early = !stats_due && !(t->tel && n->fp8_dev);
+    pt_optim_gate gate = {t->flags, sumsq_dev, tr->clip_norm};
+    double lr = lr_at(t, t->sched_step);
+    if (early && (st = optimizer_step(t, lr, &gate))) return st;
+    if ((st = pt_backend_wait_copies(t->be)) || (st = pt_net_fp8_pull_finish(n))) return st;
+    memcpy(&found, t->flags_host, sizeof found);
+    memcpy(&sumsq, t->flags_host + 8, sizeof sumsq);
+    memcpy(&loss_sum, t->flags_host + 16, sizeof loss_sum);
     rec->loss = loss_sum / ((double)b * accum);
     rec->grad_norm = sqrt(sumsq);
     /* statistics see this step's activations, weights and (unscaled) gradients */
@@ -271,20 +299,8 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
     rec->fp8_clamped = n->fp8_clamps - clamps0;
     rec->fp8_nan_amax = n->fp8_nan_amax - nan0;
     if (out == PT_STEP_APPLIED) {
-        if (tr->clip_norm > 0 && rec->grad_norm > tr->clip_norm &&
-            (st = pt_backend_scale(t->be, n->grads, n->nparams,
-                                   (float)(tr->clip_norm / (rec->grad_norm + 1e-6)))))
-            return st;
-        rec->lr = lr_at(t, t->sched_step);
-        const pt_optim_spec *o = &t->spec->optim;
-        if (o->type == PT_OPTIM_ADAMW) {
-            pt_adamw h = {(float)rec->lr, o->beta1, o->beta2, o->eps, o->weight_decay, t->opt_step + 1};
-            st = pt_backend_adamw(t->be, &h, n->params, n->grads, n->opt_m, n->opt_v, n->nparams);
-        } else {
-            st = pt_backend_sgd(t->be, (float)rec->lr, o->momentum, o->weight_decay, n->params,
-                                n->grads, n->opt_m, n->nparams);
-        }
-        if (st) return st;
+        if (!early && (st = optimizer_step(t, lr, &gate))) return st;
+        rec->lr = lr;
         t->opt_step++;
         t->sched_step++;
     } else {

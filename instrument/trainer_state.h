@@ -28,6 +28,7 @@ struct pt_trainer {
     float *x_host, *t_host, *out_host, *loss_host;
     int32_t *y_host;
     int32_t *flags;      /* backend memory: found-non-finite flag, then the fp64 gradient sum of squares and loss sum */
+    unsigned char *flags_host; /* their copy (pt_backend_alloc_host), read while the optimizer runs */
     /* instrumentation (instrument.c) */
     struct pt_telemetry *tel;
     int64_t run, stats_every, drift_every;

@@ -176,6 +176,25 @@ void pt_backend_memory(pt_backend *be, size_t *live, size_t *peak, bool reset_pe
     if (reset_peak) be->peak_bytes = be->live_bytes;
 }
 
+pt_status pt_backend_alloc_host(pt_backend *be, size_t bytes, void **ptr)
+{
+    *ptr = NULL;
+    return be->ops->alloc_host(be, bytes ? bytes : 1, ptr);
+}
+
+void pt_backend_free_host(pt_backend *be, void *ptr)
+{
+    if (ptr) be->ops->free_host(be, ptr);
+}
+
+pt_status pt_backend_download_async(pt_backend *be, void *dst, const void *src, size_t bytes)
+{
+    if (!bytes) return PT_OK;
+    PROFILED("download", be->ops->download_async(be, dst, src, bytes));
+}
+
+pt_status pt_backend_wait_copies(pt_backend *be) { return be->ops->wait_copies(be); }
+
 pt_status pt_backend_upload(pt_backend *be, void *dst, const void *src, size_t bytes)
 {
     if (!bytes) return PT_OK;
@@ -427,13 +446,13 @@ pt_status pt_backend_scale(pt_backend *be, float *x, size_t n, float s)
 {
     NN_CALL(scale, x, n, s);
 }
-pt_status pt_backend_adamw(pt_backend *be, const pt_adamw *h, float *w, const float *g, float *m,
-                           float *v, size_t n)
+pt_status pt_backend_adamw(pt_backend *be, const pt_adamw *h, const pt_optim_gate *gate, float *w,
+                           const float *g, float *m, float *v, size_t n)
 {
-    NN_CALL(adamw, h, w, g, m, v, n);
+    NN_CALL(adamw, h, gate, w, g, m, v, n);
 }
-pt_status pt_backend_sgd(pt_backend *be, float lr, float momentum, float weight_decay, float *w,
-                         const float *g, float *buf, size_t n)
+pt_status pt_backend_sgd(pt_backend *be, float lr, float momentum, float weight_decay,
+                         const pt_optim_gate *gate, float *w, const float *g, float *buf, size_t n)
 {
-    NN_CALL(sgd, lr, momentum, weight_decay, w, g, buf, n);
+    NN_CALL(sgd, lr, momentum, weight_decay, gate, w, g, buf, n);
 }

@@ -57,10 +57,10 @@ typedef struct pt_nn_ops {
                                int32_t *flags, double *sumsq);
     pt_status (*scale)(pt_backend *be, float *x, size_t n, float s);
     pt_status (*sum)(pt_backend *be, const float *x, size_t n, double *acc);
-    pt_status (*adamw)(pt_backend *be, const pt_adamw *h, float *w, const float *g, float *m,
-                       float *v, size_t n);
-    pt_status (*sgd)(pt_backend *be, float lr, float momentum, float weight_decay, float *w,
-                     const float *g, float *buf, size_t n);
+    pt_status (*adamw)(pt_backend *be, const pt_adamw *h, const pt_optim_gate *gate, float *w,
+                       const float *g, float *m, float *v, size_t n);
+    pt_status (*sgd)(pt_backend *be, float lr, float momentum, float weight_decay, const pt_optim_gate *gate,
+                     float *w, const float *g, float *buf, size_t n);
 } pt_nn_ops;
 
 typedef struct pt_backend_ops {
@@ -73,6 +73,10 @@ typedef struct pt_backend_ops {
     pt_status (*memset)(pt_backend *be, void *dst, int byte, size_t bytes);
     pt_status (*copy)(pt_backend *be, void *dst, const void *src, size_t bytes);
     pt_status (*sync)(pt_backend *be);
+    pt_status (*alloc_host)(pt_backend *be, size_t bytes, void **ptr);
+    void (*free_host)(pt_backend *be, void *ptr);
+    pt_status (*download_async)(pt_backend *be, void *dst, const void *src, size_t bytes);
+    pt_status (*wait_copies)(pt_backend *be);
     pt_status (*batch_create)(pt_backend *be, pt_stats_batch *b);
     void (*batch_destroy)(pt_stats_batch *b);
     pt_status (*stats)(pt_backend *be, pt_stats_batch *b, const pt_stats_req *reqs, int n);

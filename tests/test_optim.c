@@ -17,7 +17,7 @@ START_TEST(test_adamw_sgd_formulas)
     ck_assert_int_eq(pt_backend_open("cpu", &be), PT_OK);
     float w[2] = {1.0f, -2.0f}, g[2] = {0.5f, -0.25f}, m[2] = {0}, v[2] = {0};
     pt_adamw h = {0.1f, 0.9f, 0.999f, 1e-8f, 0.01f, 1};
-    ck_assert_int_eq(pt_backend_adamw(be, &h, w, g, m, v, 2), PT_OK);
+    ck_assert_int_eq(pt_backend_adamw(be, &h, NULL, w, g, m, v, 2), PT_OK);
     /* torch.optim.AdamW step 1: w *= 1 - lr*wd; m = 0.1 g; v = 0.001 g^2;
      * w -= lr/(1-0.9) * m / (sqrt(v)/sqrt(1-0.999) + eps) = w - lr*sign(g) (nearly) */
     for (int i = 0; i < 2; i++) {
@@ -28,12 +28,60 @@ START_TEST(test_adamw_sgd_formulas)
         ck_assert_msg(fabs(w[i] - want) < 1e-6, "adamw w[%d] = %.8f, want %.8f", i, w[i], want);
     }
     float ws[1] = {1.0f}, gs[1] = {0.5f}, buf[1] = {0};
-    ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.1f, ws, gs, buf, 1), PT_OK);
+    ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.1f, NULL, ws, gs, buf, 1), PT_OK);
     /* d = g + wd*w = 0.6; buf = 0.6; w = 1 - 0.06 = 0.94 */
     ck_assert(fabsf(ws[0] - 0.94f) < 1e-6f);
-    ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.1f, ws, gs, buf, 1), PT_OK);
+    ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.1f, NULL, ws, gs, buf, 1), PT_OK);
     /* d = 0.5 + 0.094 = 0.594; buf = 0.54 + 0.594 = 1.134; w = 0.94 - 0.1134 */
     ck_assert(fabsf(ws[0] - (0.94f - 0.1134f)) < 1e-6f);
+    pt_backend_close(be);
+}
+END_TEST
+
+/* The optimizer's gate: a found flag skips the step (nothing moves);
+ * clipping is the same, bit for bit, as scaling the gradients by
+ * clip / (norm + 1e-6) first and stepping ungated; a norm under the clip
+ * leaves the gradients as they are. */
+START_TEST(test_optim_gate)
+{
+    pt_backend *be;
+    ck_assert_int_eq(pt_backend_open("cpu", &be), PT_OK);
+    enum { N = 5 };
+    const float g0[N] = {3.0f, -4.0f, 0.125f, 1e-3f, -7.5f};
+    double sumsq = 0;
+    for (int i = 0; i < N; i++) sumsq += (double)g0[i] * g0[i];
+    pt_adamw h = {0.01f, 0.9f, 0.999f, 1e-8f, 0.01f, 4};
+    for (int opt = 0; opt < 2; opt++) {
+        float w[N], m[N], v[N], w2[N], m2[N], v2[N], g[N];
+        for (int i = 0; i < N; i++) w[i] = w2[i] = 0.5f * (float)i - 1, m[i] = m2[i] = 0.01f * (float)i, v[i] = v2[i] = 1e-4f;
+        int32_t found = 1;
+        pt_optim_gate skip = {&found, &sumsq, 1.0};
+        if (opt == 0) ck_assert_int_eq(pt_backend_adamw(be, &h, &skip, w, g0, m, v, N), PT_OK);
+        else ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.01f, &skip, w, g0, m, N), PT_OK);
+        ck_assert(!memcmp(w, w2, sizeof w) && !memcmp(m, m2, sizeof m) && !memcmp(v, v2, sizeof v));
+        found = 0;
+        pt_optim_gate clip = {&found, &sumsq, 1.0}; /* the norm is 9.35: clipped */
+        memcpy(g, g0, sizeof g);
+        float f = (float)(1.0 / (sqrt(sumsq) + 1e-6));
+        ck_assert_int_eq(pt_backend_scale(be, g, N, f), PT_OK);
+        if (opt == 0) {
+            ck_assert_int_eq(pt_backend_adamw(be, &h, &clip, w, g0, m, v, N), PT_OK);
+            ck_assert_int_eq(pt_backend_adamw(be, &h, NULL, w2, g, m2, v2, N), PT_OK);
+        } else {
+            ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.01f, &clip, w, g0, m, N), PT_OK);
+            ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.01f, NULL, w2, g, m2, N), PT_OK);
+        }
+        ck_assert(!memcmp(w, w2, sizeof w) && !memcmp(m, m2, sizeof m) && !memcmp(v, v2, sizeof v));
+        pt_optim_gate loose = {&found, &sumsq, 100.0}; /* under the clip: as ungated */
+        if (opt == 0) {
+            ck_assert_int_eq(pt_backend_adamw(be, &h, &loose, w, g0, m, v, N), PT_OK);
+            ck_assert_int_eq(pt_backend_adamw(be, &h, NULL, w2, g0, m2, v2, N), PT_OK);
+        } else {
+            ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.01f, &loose, w, g0, m, N), PT_OK);
+            ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.01f, NULL, w2, g0, m2, N), PT_OK);
+        }
+        ck_assert(!memcmp(w, w2, sizeof w) && !memcmp(m, m2, sizeof m));
+    }
     pt_backend_close(be);
 }
 END_TEST
@@ -145,6 +193,7 @@ int main(void)
     Suite *s = suite_create("optim");
     TCase *tc = tcase_create("optim");
     tcase_add_test(tc, test_adamw_sgd_formulas);
+    tcase_add_test(tc, test_optim_gate);
     tcase_add_test(tc, test_skipped_steps_keep_the_schedule);
     tcase_add_test(tc, test_sgd_accumulation_cosine);
     suite_add_tcase(s, tc);

@@ -65,6 +65,16 @@ pt_status pt_backend_memset(pt_backend *be, void *dst, int byte, size_t bytes);
 pt_status pt_backend_copy(pt_backend *be, void *dst, const void *src, size_t bytes);
 /* Waits for all work queued on the backend. */
 pt_status pt_backend_sync(pt_backend *be);
+/* Host memory the backend copies into without staging (pinned on CUDA,
+ * plain memory on the CPU): what pt_backend_download_async writes to. */
+pt_status pt_backend_alloc_host(pt_backend *be, size_t bytes, void **ptr);
+void pt_backend_free_host(pt_backend *be, void *ptr);
+/* A copy to host memory (from pt_backend_alloc_host) queued behind the
+ * work before it. The data are there once pt_backend_wait_copies returns,
+ * which waits for the copies queued so far and not for the work queued
+ * after them: a step reads its flags while its optimizer runs. */
+pt_status pt_backend_download_async(pt_backend *be, void *host_dst, const void *src, size_t bytes);
+pt_status pt_backend_wait_copies(pt_backend *be);
 
 /* fp8 GEMMs so far that a device backend could not give its fp8 kernels
  * (cuBLASLt's need dimensions that are multiples of 16) and ran decoded
@@ -252,12 +262,26 @@ typedef struct pt_adamw {
     float lr, beta1, beta2, eps, weight_decay;
     int64_t step; /* 1-based: bias correction */
 } pt_adamw;
-/* AdamW on fp32 master weights: w, m, v updated in place from g. */
-pt_status pt_backend_adamw(pt_backend *be, const pt_adamw *h, float *w, const float *g, float *m,
-                           float *v, size_t n);
+/* What decides an optimizer step where the gradients are, so that the
+ * host need not wait for the step's flag before queuing its optimizer:
+ * the step is skipped when *found != 0 (pt_backend_unscale_check's flag),
+ * and with clip_norm > 0 the gradients are multiplied by
+ * clip_norm / (sqrt(*sumsq) + 1e-6) when sqrt(*sumsq) > clip_norm (global
+ * norm clipping, read from the gradients as they are; they are not
+ * changed). found and sumsq are in backend memory, either may be NULL. */
+typedef struct pt_optim_gate {
+    const int32_t *found;
+    const double *sumsq;
+    double clip_norm;
+} pt_optim_gate;
+
+/* AdamW on fp32 master weights: w, m, v updated in place from g, behind
+ * the gate (NULL: always, unclipped). */
+pt_status pt_backend_adamw(pt_backend *be, const pt_adamw *h, const pt_optim_gate *gate, float *w,
+                           const float *g, float *m, float *v, size_t n);
 /* SGD with momentum (PyTorch semantics: buf = mu*buf + g + wd*w; w -= lr*buf). */
-pt_status pt_backend_sgd(pt_backend *be, float lr, float momentum, float weight_decay, float *w,
-                         const float *g, float *buf, size_t n);
+pt_status pt_backend_sgd(pt_backend *be, float lr, float momentum, float weight_decay,
+                         const pt_optim_gate *gate, float *w, const float *g, float *buf, size_t n);
 
 #ifdef __cplusplus
 }

@@ -77,6 +77,12 @@ static pt_status cpu_memset(pt_backend *be, void *dst, int byte, size_t bytes)
 
 static pt_status cpu_sync(pt_backend *be) { (void)be; return PT_OK; }
 
+static pt_status cpu_alloc_host(pt_backend *be, size_t bytes, void **ptr)
+{
+    if (!(*ptr = malloc(bytes))) return pt_fail(PT_ERR_NOMEM, "%s: cannot allocate %zu bytes", be->name, bytes);
+    return PT_OK;
+}
+
 static pt_status cpu_batch_create(pt_backend *be, pt_stats_batch *b)
 {
     (void)be;
@@ -163,6 +169,10 @@ static const pt_backend_ops cpu_ops = {
     .memset = cpu_memset,
     .copy = cpu_copy,
     .sync = cpu_sync,
+    .alloc_host = cpu_alloc_host,
+    .free_host = cpu_free,
+    .download_async = cpu_copy,
+    .wait_copies = cpu_sync,
     .batch_create = cpu_batch_create,
     .batch_destroy = cpu_batch_destroy,
     .stats = cpu_stats,

@@ -13,6 +13,7 @@
 #include "../rng.h"
 #include "cpu.h"
 #include "../fp8_logic.h"
+#include "../optim_gate.h"
 
 /* fp32 view of a GEMM operand: decoded, scaled back, and for tf32 rounded. */
 static pt_status operand_f32(pt_backend *be, int slot, const pt_operand *o, size_t n,
@@ -393,10 +394,13 @@ static pt_status cpu_scale(pt_backend *be, float *x, size_t n, float s)
     return PT_OK;
 }
 
-static pt_status cpu_adamw(pt_backend *be, const pt_adamw *h, float *w, const float *g, float *m,
-                           float *v, size_t n)
+static pt_status cpu_adamw(pt_backend *be, const pt_adamw *h, const pt_optim_gate *gate, float *w,
+                           const float *g, float *m, float *v, size_t n)
 {
     (void)be;
+    float f;
+    bool clip;
+    if (!pt_gate_open(gate, &f, &clip)) return PT_OK;
     /* torch.optim.AdamW (non-fused): decoupled decay, then the Adam step
      * with bias corrections folded into step size and denominator */
     float bc1 = 1.0f - powf(h->beta1, (float)h->step);
@@ -404,21 +408,25 @@ static pt_status cpu_adamw(pt_backend *be, const pt_adamw *h, float *w, const fl
     float step_size = h->lr / bc1, bc2_sqrt = sqrtf(bc2);
     float decay = 1.0f - h->lr * h->weight_decay;
     for (size_t i = 0; i < n; i++) {
+        float gi = clip ? g[i] * f : g[i];
         w[i] *= decay;
-        m[i] = h->beta1 * m[i] + (1.0f - h->beta1) * g[i];
-        v[i] = h->beta2 * v[i] + (1.0f - h->beta2) * g[i] * g[i];
+        m[i] = h->beta1 * m[i] + (1.0f - h->beta1) * gi;
+        v[i] = h->beta2 * v[i] + (1.0f - h->beta2) * gi * gi;
         float denom = sqrtf(v[i]) / bc2_sqrt + h->eps;
         w[i] -= step_size * m[i] / denom;
     }
     return PT_OK;
 }
 
-static pt_status cpu_sgd(pt_backend *be, float lr, float momentum, float weight_decay, float *w,
-                         const float *g, float *buf, size_t n)
+static pt_status cpu_sgd(pt_backend *be, float lr, float momentum, float weight_decay, const pt_optim_gate *gate,
+                         float *w, const float *g, float *buf, size_t n)
 {
     (void)be;
+    float f;
+    bool clip;
+    if (!pt_gate_open(gate, &f, &clip)) return PT_OK;
     for (size_t i = 0; i < n; i++) {
-        float d = g[i] + weight_decay * w[i];
+        float d = (clip ? g[i] * f : g[i]) + weight_decay * w[i];
         buf[i] = momentum * buf[i] + d;
         w[i] -= lr * (momentum != 0.0f ? buf[i] : d);
     }

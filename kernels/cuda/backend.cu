@@ -115,6 +115,36 @@ static pt_status cuda_sync(pt_backend *be)
     return PT_OK;
 }
 
+static pt_status cuda_alloc_host(pt_backend *be, size_t bytes, void **ptr)
+{
+    cudaError_t e = cudaMallocHost(ptr, bytes);
+    if (e == cudaErrorMemoryAllocation) {
+        (void)cudaGetLastError();
+        return pt_fail(PT_ERR_NOMEM, "%s: cannot allocate %zu bytes of pinned host memory", be->name, bytes);
+    }
+    PT_CUDA_CHECK(e);
+    return PT_OK;
+}
+
+static void cuda_free_host(pt_backend *be, void *p)
+{
+    (void)be;
+    cudaFreeHost(p);
+}
+
+static pt_status cuda_download_async(pt_backend *be, void *dst, const void *src, size_t bytes)
+{
+    PT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, impl(be)->stream));
+    PT_CUDA_CHECK(cudaEventRecord(impl(be)->copied, impl(be)->stream));
+    return PT_OK;
+}
+
+static pt_status cuda_wait_copies(pt_backend *be)
+{
+    PT_CUDA_CHECK(cudaEventSynchronize(impl(be)->copied));
+    return PT_OK;
+}
+
 static void batch_release(cuda_batch *cb)
 {
     if (!cb) return;
@@ -290,6 +320,10 @@ static const pt_backend_ops cuda_ops = {
     /* .memset = */ cuda_memset,
     /* .copy = */ cuda_copy,
     /* .sync = */ cuda_sync,
+    /* .alloc_host = */ cuda_alloc_host,
+    /* .free_host = */ cuda_free_host,
+    /* .download_async = */ cuda_download_async,
+    /* .wait_copies = */ cuda_wait_copies,
     /* .batch_create = */ cuda_batch_create,
     /* .batch_destroy = */ cuda_batch_destroy,
     /* .stats = */ cuda_stats,

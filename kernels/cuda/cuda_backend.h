@@ -35,6 +35,7 @@ typedef struct cuda_backend {
     int nplans;
     float *one;               /* a device 1.0f at [0]: the descale of an fp8 operand given none;
                                  [4], [8]: 16-byte aligned copies of descales that are not */
+    cudaEvent_t copied;       /* recorded behind the last pt_backend_download_async */
 } cuda_backend;
 
 static inline cuda_backend *pt_cuda_impl(const pt_backend *be) { return (cuda_backend *)be->impl; }

@@ -15,6 +15,7 @@
 #include "cuda_backend.h"
 #include "encode.cuh"
 #include "../fp8_logic.h"
+#include "../optim_gate.h"
 
 #define PT_CUBLAS_CHECK(expr) \
     PT_GPU_CHECK_(cublasStatus_t, CUBLAS_STATUS_SUCCESS, cublasLtGetStatusString, expr)
@@ -42,6 +43,7 @@ pt_status pt_cuda_nn_init(cuda_backend *c)
     PT_CUDA_CHECK(cudaMalloc((void **)&c->one, 12 * sizeof(float)));
     const float one = 1.0f;
     PT_CUDA_CHECK(cudaMemcpy(c->one, &one, sizeof one, cudaMemcpyHostToDevice));
+    PT_CUDA_CHECK(cudaEventCreateWithFlags(&c->copied, cudaEventDisableTiming));
     return PT_OK;
 }
 
@@ -54,6 +56,7 @@ void pt_cuda_nn_release(cuda_backend *c)
     cudaFree(c->scratch[1]);
     cudaFree(c->scratch[2]);
     cudaFree(c->one);
+    if (c->copied) cudaEventDestroy(c->copied);
 }
 
 /* ---- decode / round ------------------------------------------------------- */
@@ -912,40 +915,52 @@ static pt_status cu_sum(pt_backend *be, const float *x, size_t n, double *acc)
 }
 
 __global__ void adamw_kernel(float lr, float b1, float b2, float eps, float decay, float step_size, float bc2_sqrt,
-                             float *w, const float *g, float *m, float *v, size_t n)
+                             pt_optim_gate gate, bool gated, float *w, const float *g, float *m, float *v, size_t n)
 {
+    float f;
+    bool clip;
+    if (!pt_gate_open(gated ? &gate : NULL, &f, &clip)) return;
     GRID_STRIDE(i, n) {
+        float gi = clip ? g[i] * f : g[i];
         float wi = w[i] * decay;
-        m[i] = b1 * m[i] + (1.0f - b1) * g[i];
-        v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+        m[i] = b1 * m[i] + (1.0f - b1) * gi;
+        v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
         float denom = sqrtf(v[i]) / bc2_sqrt + eps;
         w[i] = wi - step_size * m[i] / denom;
     }
 }
 
-static pt_status cu_adamw(pt_backend *be, const pt_adamw *h, float *w, const float *g, float *m, float *v, size_t n)
+static pt_status cu_adamw(pt_backend *be, const pt_adamw *h, const pt_optim_gate *gate, float *w, const float *g,
+                         float *m, float *v, size_t n)
 {
+    pt_optim_gate gt = gate ? *gate : pt_optim_gate{NULL, NULL, 0.0};
     /* the same host arithmetic as the CPU backend */
     float bc1 = 1.0f - powf(h->beta1, (float)h->step), bc2 = 1.0f - powf(h->beta2, (float)h->step);
     float step_size = h->lr / bc1, bc2_sqrt = sqrtf(bc2), decay = 1.0f - h->lr * h->weight_decay;
     if (n) adamw_kernel<<<blocks_for(n), THREADS, 0, S(be)>>>(h->lr, h->beta1, h->beta2, h->eps, decay, step_size,
-                                                               bc2_sqrt, w, g, m, v, n);
+                                                               bc2_sqrt, gt, gate != NULL, w, g, m, v, n);
     PT_CUDA_CHECK_LAUNCH();
     return PT_OK;
 }
 
-__global__ void sgd_kernel(float lr, float mom, float wd, float *w, const float *g, float *buf, size_t n)
+__global__ void sgd_kernel(float lr, float mom, float wd, pt_optim_gate gate, bool gated, float *w, const float *g,
+                           float *buf, size_t n)
 {
+    float f;
+    bool clip;
+    if (!pt_gate_open(gated ? &gate : NULL, &f, &clip)) return;
     GRID_STRIDE(i, n) {
-        float d = g[i] + wd * w[i];
+        float d = (clip ? g[i] * f : g[i]) + wd * w[i];
         buf[i] = mom * buf[i] + d;
         w[i] -= lr * (mom != 0.0f ? buf[i] : d);
     }
 }
 
-static pt_status cu_sgd(pt_backend *be, float lr, float mom, float wd, float *w, const float *g, float *buf, size_t n)
+static pt_status cu_sgd(pt_backend *be, float lr, float mom, float wd, const pt_optim_gate *gate, float *w,
+                       const float *g, float *buf, size_t n)
 {
-    if (n) sgd_kernel<<<blocks_for(n), THREADS, 0, S(be)>>>(lr, mom, wd, w, g, buf, n);
+    pt_optim_gate gt = gate ? *gate : pt_optim_gate{NULL, NULL, 0.0};
+    if (n) sgd_kernel<<<blocks_for(n), THREADS, 0, S(be)>>>(lr, mom, wd, gt, gate != NULL, w, g, buf, n);
     PT_CUDA_CHECK_LAUNCH();
     return PT_OK;
 }

@@ -284,16 +284,42 @@ START_TEST(test_elementwise)
         float *w = rnd(n, 1), *gg2 = rnd(n, 1), *m = calloc(n, 4), *v = calloc(n, 4);
         float *dw = up(w, n * 4), *dgg = up(gg2, n * 4), *dm = up(m, n * 4), *dv = up(v, n * 4);
         pt_adamw h = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 3};
-        pt_backend_adamw(cpu, &h, w, gg2, m, v, n);
-        pt_backend_adamw(gpu, &h, dw, dgg, dm, dv, n);
+        pt_backend_adamw(cpu, &h, NULL, w, gg2, m, v, n);
+        pt_backend_adamw(gpu, &h, NULL, dw, dgg, dm, dv, n);
         g = down(dw, n);
         compare("adamw", g, w, n, 1e-14);
         free(g);
-        pt_backend_sgd(cpu, 0.1f, 0.9f, 0.01f, w, gg2, m, n);
-        pt_backend_sgd(gpu, 0.1f, 0.9f, 0.01f, dw, dgg, dm, n);
+        pt_backend_sgd(cpu, 0.1f, 0.9f, 0.01f, NULL, w, gg2, m, n);
+        pt_backend_sgd(gpu, 0.1f, 0.9f, 0.01f, NULL, dw, dgg, dm, n);
         g = down(dw, n);
         compare("sgd", g, w, n, 1e-14);
+        free(g);
+        /* the gate, read on the device: a found flag skips the step; a
+         * norm of 1000 against a clip of 1 scales the gradients */
+        int32_t no = 0, yes = 1;
+        double big = 1e6;
+        int32_t *dno = up(&no, 4), *dyes = up(&yes, 4);
+        double *dbig = up(&big, 8);
+        pt_optim_gate cskip = {&yes, &big, 1.0}, gskip = {dyes, dbig, 1.0};
+        pt_optim_gate cclip = {&no, &big, 1.0}, gclip = {dno, dbig, 1.0};
+        float *before = down(dw, n);
+        pt_backend_adamw(gpu, &h, &gskip, dw, dgg, dm, dv, n);
+        pt_backend_sgd(gpu, 0.1f, 0.9f, 0.01f, &gskip, dw, dgg, dm, n);
+        g = down(dw, n);
+        compare("gated step skipped", g, before, n, 0);
+        free(g), free(before);
+        pt_backend_adamw(cpu, &h, &cskip, w, gg2, m, v, n); /* skipped too */
+        pt_backend_adamw(cpu, &h, &cclip, w, gg2, m, v, n);
+        pt_backend_adamw(gpu, &h, &gclip, dw, dgg, dm, dv, n);
+        g = down(dw, n);
+        compare("adamw clipped on the device", g, w, n, 1e-14);
+        free(g);
+        pt_backend_sgd(cpu, 0.1f, 0.9f, 0.01f, &cclip, w, gg2, m, n);
+        pt_backend_sgd(gpu, 0.1f, 0.9f, 0.01f, &gclip, dw, dgg, dm, n);
+        g = down(dw, n);
+        compare("sgd clipped on the device", g, w, n, 1e-14);
         free(g), free(w), free(gg2), free(m), free(v);
+        pt_backend_free(gpu, dno), pt_backend_free(gpu, dyes), pt_backend_free(gpu, dbig);
         void *fr[] = {dw, dgg, dm, dv, dx, dy, dout};
         for (int i = 0; i < 7; i++) pt_backend_free(gpu, fr[i]);
         free(x), free(y), free(out);
