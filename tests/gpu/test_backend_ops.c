@@ -311,13 +311,15 @@ START_TEST(test_elementwise)
         pt_backend_adamw(cpu, &h, &cskip, w, gg2, m, v, n); /* skipped too */
         pt_backend_adamw(cpu, &h, &cclip, w, gg2, m, v, n);
         pt_backend_adamw(gpu, &h, &gclip, dw, dgg, dm, dv, n);
+        /* the same float formulas; nvcc contracts the clipped gradient's
+         * multiply-adds into FMAs, so allow a little more than above */
         g = down(dw, n);
-        compare("adamw clipped on the device", g, w, n, 1e-14);
+        compare("adamw clipped on the device", g, w, n, 1e-13);
         free(g);
         pt_backend_sgd(cpu, 0.1f, 0.9f, 0.01f, &cclip, w, gg2, m, n);
         pt_backend_sgd(gpu, 0.1f, 0.9f, 0.01f, &gclip, dw, dgg, dm, n);
         g = down(dw, n);
-        compare("sgd clipped on the device", g, w, n, 1e-14);
+        compare("sgd clipped on the device", g, w, n, 1e-13);
         free(g), free(w), free(gg2), free(m), free(v);
         pt_backend_free(gpu, dno), pt_backend_free(gpu, dyes), pt_backend_free(gpu, dbig);
         void *fr[] = {dw, dgg, dm, dv, dx, dy, dout};
@@ -557,15 +559,20 @@ START_TEST(test_train_agrees)
      * trajectories drift apart because cuBLASLt's fp8 kernels (the 256-wide
      * layers; the 4- and 3-wide ones run emulated) add partial sums at
      * reduced precision where the CPU adds exactly in fp32, and each
-     * difference moves the next amax and scale (measured: 1.5% at step 29) */
-    train_both_policy(&spec, &data, "synthetic csv", PT_SOURCE_DIR "/policies/presets/fp8-hybrid.json", 100, 5e-2);
+     * difference moves the next amax and scale. How far they drift depends
+     * on the algorithm cuBLASLt picks, which differed between H100 machines
+     * of the same name: worst over 100 steps 3.3%, 4.0% and 4.7% (delayed)
+     * and 3.9% and 5.2% (current) on three machines, each repeatable on its
+     * machine bit for bit. Hence 10%: what this checks is that the device
+     * recipe follows the host's, not that two accumulation orders agree. */
+    train_both_policy(&spec, &data, "synthetic csv", PT_SOURCE_DIR "/policies/presets/fp8-hybrid.json", 100, 0.1);
     char cur[64];
     snprintf(cur, sizeof cur, "/tmp/pt_current_%d.json", getpid());
     FILE *pf = fopen(cur, "w");
     fputs("{\"prectune_policy\": 1, \"default\": {\"fwd\": \"fp8_e4m3\", \"dgrad\": \"fp8_e5m2\", \"wgrad\": "
           "\"fp8_e5m2\"}, \"fp8\": {\"recipe\": \"current\"}}", pf);
     fclose(pf);
-    train_both_policy(&spec, &data, "synthetic csv", cur, 100, 5e-2);
+    train_both_policy(&spec, &data, "synthetic csv", cur, 100, 0.1);
     unlink(cur);
     pt_data_free(&data), pt_model_spec_free(&spec);
     unlink(csv);
