@@ -64,6 +64,19 @@ status "calibrate with a table" 2 $?; check "calibrate with a table" "drop --dev
 out=$(python3 "$src/tests/policy_schema.py" "$src/policies/policy.schema.json" s.policy.json ref.json k.json 2>&1)
 status "schema" 0 $?; check "schema" "3 of 3 policies valid" "$out"
 
+# ---- the exporters' outputs parsed back (json, PyYAML, Python's ast, csv), field by field ----
+cat > mixed.json <<'EOF2'
+{"prectune_policy": 1, "default": {"fwd": "fp8_e4m3", "dgrad": "fp8_e5m2", "wgrad": "fp8_e5m2"},
+ "layers": {"fc1": {"fwd": "fp32", "dgrad": "fp32", "wgrad": "fp32", "reason": "range: inputs reach 1e5"},
+            "fc2": {"fwd": "fp16", "dgrad": "fp16", "wgrad": "fp16"}},
+ "loss_scale": {"mode": "dynamic", "init": 1024, "growth_factor": 2, "backoff_factor": 0.5,
+                "growth_interval": 500, "hysteresis": 2, "min": 2, "max": 16777216}}
+EOF2
+for p in s.policy.json mixed.json "$src/policies/presets/bf16-amp.json" "$src/policies/presets/tf32.json"; do
+    out=$(python3 "$src/tests/exports_parse.py" "$bin" "$p" "$ex/model.json" 2>&1)
+    status "exports of $p" 0 $?; check "exports of $p" ": ok" "$out"
+done
+
 # ---- validate: the noise floor ------------------------------------------------------------
 # With zero tolerance fp16-amp misses the accuracy criterion by 0.10 points
 # (85.06% vs 85.16%); fp32 with seed 8 spreads 0.14 points and 2.14% loss
@@ -97,6 +110,35 @@ check "fingerprint" "model.fingerprint: the policy was made for model 'small-mlp
 err=$("$bin" train "$ex/model.json" --data "csv:$ex/sensors.csv" --policy ref.json --no-db 2>&1); status "train refuses" 2 $?
 check "train refuses" "pass --force" "$err"
 err=$("$bin" export ref.json --to onnx --model "$spec" 2>&1); status "export format" 2 $?
+# every other way a hand-edited policy goes wrong: exit 2, the file, the
+# field and what was expected
+bad() { # NAME JSON EXPECTED [model]
+    printf '%s' "$2" > "$1.json"
+    if [ -n "${4:-}" ]; then err=$("$bin" policy check "$1.json" --model "$4" 2>&1); else err=$("$bin" policy check "$1.json" 2>&1); fi
+    status "policy check $1" 2 $?; check "policy check $1" "prectune policy check: $1.json" "$err"
+    check "policy check $1" "$3" "$err"
+}
+bad minmax '{"prectune_policy": 1, "loss_scale": {"mode": "dynamic", "init": 8, "min": 16, "max": 4}}' \
+    "loss_scale.min: 16 is more than loss_scale.max (4)"
+bad initout '{"prectune_policy": 1, "loss_scale": {"mode": "dynamic", "init": 1e9, "min": 1, "max": 65536}}' \
+    "loss_scale.init: 1e+09 is outside [min, max] = [1, 65536]"
+bad backoff '{"prectune_policy": 1, "loss_scale": {"mode": "dynamic", "backoff_factor": 1.5}}' \
+    "loss_scale.backoff_factor: 1.5 is out of range"
+bad fpform '{"prectune_policy": 1, "model": {"name": "m", "fingerprint": "md5:abc"}}' \
+    "model.fingerprint: 'md5:abc' is not of the form xxh64:<16 hex digits>"
+bad seeds '{"prectune_policy": 1, "validation": {"seeds": [1, 2, 3]}}' "validation.seeds: expected an array of up to 2 seeds"
+bad noise '{"prectune_policy": 1, "validation": {"noise": {"final_loss": "low"}}}' "validation.noise.final_loss: expected a number"
+bad nolayer '{"prectune_policy": 1, "layers": {"fc9": {"fwd": "bf16", "dgrad": "bf16", "wgrad": "bf16"}}}' \
+    "layers.fc9: model 'sensor-classifier' has no layer of that name" "$ex/model.json"
+bad actlayer '{"prectune_policy": 1, "layers": {"act1": {"fwd": "bf16", "dgrad": "bf16", "wgrad": "bf16"}}}' \
+    "layers.act1: a gelu layer has no GEMM to give formats to" "$ex/model.json"
+bad fp8norm '{"prectune_policy": 1, "layers": {"norm": {"fwd": "fp8_e4m3", "dgrad": "fp8_e5m2", "wgrad": "fp8_e5m2"}}}' \
+    "layers.norm.fwd: a layer norm computes in fp32, bf16 or fp16, not fp8_e4m3" "$ex/model.json"
+bad unknown '{"prectune_policy": 1, "loss_scaling": {}}' "loss_scaling: unknown key (expected one of: prectune_policy"
+bad type '{"prectune_policy": 1, "tf32": "yes"}' "tf32: expected true or false"
+bad syntax '{"prectune_policy": 1, "tf32": tru}' "syntax.json:1:32: invalid JSON near 'tru}'"
+bad noversion '{"default": {"fwd": "fp32"}}' 'prectune_policy: missing (expected "prectune_policy": 1)'
+err=$("$bin" policy check none.json 2>&1); status "missing file" 2 $?; check "missing file" "none.json: cannot open" "$err"
 
 [ $fail = 0 ] && echo "cli_tune: all checks passed"
 exit $fail
