@@ -359,13 +359,34 @@ __global__ void act_bwd_kernel(int a, const float *x, const float *dy, float *dx
     GRID_STRIDE(i, n) dx[i] = act_grad(a, x[i], dy[i]);
 }
 
+/* The elementwise passes four values a thread (16-byte loads and stores:
+ * 10-25% more of the bandwidth than one float a thread, measured by the op
+ * profile), where the tensors allow it: the same values. */
+static bool vec4(size_t n, const void *a, const void *b, const void *c)
+{
+    return n % 4 == 0 && (uintptr_t)a % 16 == 0 && (uintptr_t)b % 16 == 0 && (uintptr_t)c % 16 == 0;
+}
+
+__device__ __forceinline__ float4 act4(bool bwd, int a, float4 x, float4 dy)
+{
+    if (bwd) return make_float4(act_grad(a, x.x, dy.x), act_grad(a, x.y, dy.y), act_grad(a, x.z, dy.z), act_grad(a, x.w, dy.w));
+    return make_float4(act_val(a, x.x), act_val(a, x.y), act_val(a, x.z), act_val(a, x.w));
+}
+
+__global__ void act4_kernel(bool bwd, int a, const float4 *x, const float4 *dy, float4 *out, size_t n4)
+{
+    GRID_STRIDE(i, n4) out[i] = act4(bwd, a, x[i], bwd ? dy[i] : x[i]);
+}
+
 __global__ void add_kernel(const float *a, const float *b, float *y, size_t n) { GRID_STRIDE(i, n) y[i] = a[i] + b[i]; }
 __global__ void acc_kernel(const float *a, float *y, size_t n) { GRID_STRIDE(i, n) y[i] += a[i]; }
 __global__ void scale_kernel(float *x, size_t n, float s) { GRID_STRIDE(i, n) x[i] *= s; }
 
 static pt_status cu_act_fwd(pt_backend *be, pt_act a, const float *x, float *y, size_t n)
 {
-    if (n) act_fwd_kernel<<<blocks_for(n), THREADS, 0, S(be)>>>(a, x, y, n);
+    if (n && vec4(n, x, y, y))
+        act4_kernel<<<blocks_for(n / 4), THREADS, 0, S(be)>>>(false, a, (const float4 *)x, NULL, (float4 *)y, n / 4);
+    else if (n) act_fwd_kernel<<<blocks_for(n), THREADS, 0, S(be)>>>(a, x, y, n);
     PT_CUDA_CHECK_LAUNCH();
     return PT_OK;
 }
@@ -392,11 +413,64 @@ __global__ void act_cast_kernel(bool bwd, int a, const float *x, const float *dy
     }
 }
 
+/* four codes stored together (8 or 4 bytes) */
+template <typename T> struct __align__(4 * sizeof(T)) codes4 {
+    T v[4];
+};
+
+template <int F, typename T>
+__global__ void act_cast4_kernel(bool bwd, int a, const float4 *x, const float4 *dy, float4 *out, codes4<T> *codes,
+                                 size_t n4, const float *scale_p, float *amax_p, int sat)
+{
+    float scale = scale_p ? *scale_p : 1.0f;
+    unsigned amax = 0;
+    GRID_STRIDE(i, n4) {
+        float4 v = act4(bwd, a, x[i], bwd ? dy[i] : x[i]);
+        out[i] = v;
+        amax = max(amax, max(max(__float_as_uint(v.x) & 0x7fffffffu, __float_as_uint(v.y) & 0x7fffffffu),
+                             max(__float_as_uint(v.z) & 0x7fffffffu, __float_as_uint(v.w) & 0x7fffffffu)));
+        codes4<T> c;
+        c.v[0] = (T)pt_dev_encode<F>(v.x * scale, sat), c.v[1] = (T)pt_dev_encode<F>(v.y * scale, sat);
+        c.v[2] = (T)pt_dev_encode<F>(v.z * scale, sat), c.v[3] = (T)pt_dev_encode<F>(v.w * scale, sat);
+        codes[i] = c;
+    }
+    if (amax_p) {
+        amax = __reduce_max_sync(0xffffffffu, amax);
+        if ((threadIdx.x & 31) == 0 && amax) atomicMax((unsigned *)amax_p, amax);
+    }
+}
+
 static pt_status act_cast(pt_backend *be, bool bwd, pt_act a, const float *x, const float *dy, float *out, size_t n,
                           pt_format f, const float *scale, float *amax, unsigned flags, void *codes)
 {
     if (!n) return PT_OK;
     int sat = (flags & PT_CAST_SATURATE) != 0;
+    if (vec4(n, x, bwd ? dy : x, out) && (uintptr_t)codes % 16 == 0) {
+        unsigned g4 = blocks_for(n / 4);
+        const float4 *x4 = (const float4 *)x, *d4 = (const float4 *)dy;
+        float4 *o4 = (float4 *)out;
+        size_t n4 = n / 4;
+        switch (f) {
+        case PT_FMT_BF16:
+            act_cast4_kernel<PT_FMT_BF16, uint16_t><<<g4, THREADS, 0, S(be)>>>(bwd, a, x4, d4, o4, (codes4<uint16_t> *)codes,
+                                                                                n4, scale, amax, sat);
+            break;
+        case PT_FMT_FP16:
+            act_cast4_kernel<PT_FMT_FP16, uint16_t><<<g4, THREADS, 0, S(be)>>>(bwd, a, x4, d4, o4, (codes4<uint16_t> *)codes,
+                                                                                n4, scale, amax, sat);
+            break;
+        case PT_FMT_E4M3:
+            act_cast4_kernel<PT_FMT_E4M3, uint8_t><<<g4, THREADS, 0, S(be)>>>(bwd, a, x4, d4, o4, (codes4<uint8_t> *)codes,
+                                                                               n4, scale, amax, sat);
+            break;
+        default:
+            act_cast4_kernel<PT_FMT_E5M2, uint8_t><<<g4, THREADS, 0, S(be)>>>(bwd, a, x4, d4, o4, (codes4<uint8_t> *)codes,
+                                                                               n4, scale, amax, sat);
+            break;
+        }
+        PT_CUDA_CHECK_LAUNCH();
+        return PT_OK;
+    }
     unsigned g = blocks_for(n);
     switch (f) {
     case PT_FMT_BF16:
@@ -429,7 +503,10 @@ static pt_status cu_act_bwd_cast(pt_backend *be, pt_act a, const float *x, const
 }
 static pt_status cu_act_bwd(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n)
 {
-    if (n) act_bwd_kernel<<<blocks_for(n), THREADS, 0, S(be)>>>(a, x, dy, dx, n);
+    if (n && vec4(n, x, dy, dx))
+        act4_kernel<<<blocks_for(n / 4), THREADS, 0, S(be)>>>(true, a, (const float4 *)x, (const float4 *)dy,
+                                                                (float4 *)dx, n / 4);
+    else if (n) act_bwd_kernel<<<blocks_for(n), THREADS, 0, S(be)>>>(a, x, dy, dx, n);
     PT_CUDA_CHECK_LAUNCH();
     return PT_OK;
 }
@@ -476,6 +553,31 @@ __global__ void bias_grad_partial_kernel(const float *dy, float *part, int rows,
     }
 }
 
+/* the same, four columns a thread (each column's rows added in the same
+ * order as above: the same sums) */
+__global__ void bias_grad_partial4_kernel(const float4 *dy, float4 *part, int rows, int n4)
+{
+    __shared__ float4 sh[8][33];
+    int j = blockIdx.x * 32 + threadIdx.x, r0 = blockIdx.y * BG_CHUNK;
+    int r1 = min(rows, r0 + BG_CHUNK);
+    float4 s = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (j < n4)
+        for (int i = r0 + threadIdx.y; i < r1; i += 8) {
+            float4 v = dy[(size_t)i * n4 + j];
+            s.x += v.x, s.y += v.y, s.z += v.z, s.w += v.w;
+        }
+    sh[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && j < n4) {
+        float4 t = sh[0][threadIdx.x];
+        for (int y = 1; y < 8; y++) {
+            float4 u = sh[y][threadIdx.x];
+            t.x += u.x, t.y += u.y, t.z += u.z, t.w += u.w;
+        }
+        part[(size_t)blockIdx.y * n4 + j] = t;
+    }
+}
+
 __global__ void bias_grad_sum_kernel(const float *part, int chunks, float *db, int n, float beta)
 {
     int j = blockIdx.x * blockDim.x + threadIdx.x;
@@ -494,6 +596,11 @@ static pt_status cu_bias_grad(pt_backend *be, const float *dy, float *db, int ro
     if (st) return st;
     if (!chunks) {
         PT_CUDA_CHECK(cudaMemsetAsync(part, 0, (size_t)n * sizeof(float), S(be)));
+    } else if (vec4((size_t)n, dy, part, part)) {
+        int n4 = n / 4;
+        bias_grad_partial4_kernel<<<dim3((unsigned)(n4 + 31) / 32, (unsigned)chunks), dim3(32, 8), 0, S(be)>>>(
+            (const float4 *)dy, (float4 *)part, rows, n4);
+        PT_CUDA_CHECK_LAUNCH();
     } else {
         bias_grad_partial_kernel<<<dim3((unsigned)(n + 31) / 32, (unsigned)chunks), dim3(32, 8), 0, S(be)>>>(
             dy, part, rows, n);
@@ -874,6 +981,30 @@ __global__ void unscale_kernel(float *g, size_t n, float inv, int32_t *flags, do
     if (!threadIdx.x) partials[blockIdx.x] = sh[0];
 }
 
+/* the same, four values a thread (the sum's order is another fixed one) */
+__global__ void unscale4_kernel(float4 *g, size_t n4, float inv, int32_t *flags, double *partials)
+{
+    __shared__ double sh[THREADS];
+    double s = 0;
+    int bad = 0;
+    bool write = inv != 1.0f;
+    GRID_STRIDE(i, n4) {
+        float4 v = g[i];
+        v.x *= inv, v.y *= inv, v.z *= inv, v.w *= inv;
+        if (write) g[i] = v;
+        bad |= !isfinite(v.x) | !isfinite(v.y) | !isfinite(v.z) | !isfinite(v.w);
+        s += (double)v.x * v.x + (double)v.y * v.y + (double)v.z * v.z + (double)v.w * v.w;
+    }
+    if (bad) flags[0] = 1;
+    sh[threadIdx.x] = s;
+    __syncthreads();
+    for (int o = THREADS / 2; o; o >>= 1) {
+        if (threadIdx.x < o) sh[threadIdx.x] += sh[threadIdx.x + o];
+        __syncthreads();
+    }
+    if (!threadIdx.x) partials[blockIdx.x] = sh[0];
+}
+
 __global__ void sum_partials_kernel(const double *partials, int n, double *out)
 {
     if (threadIdx.x || blockIdx.x) return;
@@ -884,8 +1015,10 @@ __global__ void sum_partials_kernel(const double *partials, int n, double *out)
 
 static pt_status cu_unscale_check(pt_backend *be, float *g, size_t n, float inv, int32_t *flags, double *sumsq)
 {
-    unsigned grid = blocks_for(n) < PARTIALS ? blocks_for(n) : PARTIALS;
-    unscale_kernel<<<grid, THREADS, 0, S(be)>>>(g, n, inv, flags, pt_cuda_impl(be)->partials);
+    bool v4 = vec4(n, g, g, g);
+    unsigned grid = blocks_for(v4 ? n / 4 : n) < PARTIALS ? blocks_for(v4 ? n / 4 : n) : PARTIALS;
+    if (v4) unscale4_kernel<<<grid, THREADS, 0, S(be)>>>((float4 *)g, n / 4, inv, flags, pt_cuda_impl(be)->partials);
+    else unscale_kernel<<<grid, THREADS, 0, S(be)>>>(g, n, inv, flags, pt_cuda_impl(be)->partials);
     PT_CUDA_CHECK_LAUNCH();
     sum_partials_kernel<<<1, 32, 0, S(be)>>>(pt_cuda_impl(be)->partials, (int)grid, sumsq);
     PT_CUDA_CHECK_LAUNCH();

@@ -204,8 +204,9 @@ static void fused_cast_matches(bool bwd, pt_act a, const float *dx, const float 
 
 START_TEST(test_elementwise)
 {
-    const size_t sizes[] = {1, 7, 33, 1000, 100003};
-    for (size_t si = 0; si < 5; si++) {
+    /* multiples of 4 take the four-a-thread kernels, the others one value a thread */
+    const size_t sizes[] = {1, 7, 33, 1000, 100003, 100000};
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
         size_t n = sizes[si];
         float *x = rnd(n, 4), *y = rnd(n, 1), *out = malloc(n * 4);
         if (n > 10) x[3] = NAN, x[5] = INFINITY;
@@ -331,8 +332,8 @@ END_TEST
 
 START_TEST(test_rows)
 {
-    const int rc[][2] = {{1, 3}, {7, 10}, {33, 129}, {512, 1000}};
-    for (int t = 0; t < 4; t++) {
+    const int rc[][2] = {{1, 3}, {7, 10}, {33, 129}, {512, 1000}, {300, 2048}};
+    for (int t = 0; t < (int)(sizeof rc / sizeof rc[0]); t++) {
         int rows = rc[t][0], c = rc[t][1];
         size_t n = (size_t)rows * c;
         float *x = rnd(n, 3), *dyv = rnd(n, 1), *g = rnd(c, 1), *b = rnd(c, 1), *y = malloc(n * 4);
