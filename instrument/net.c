@@ -161,6 +161,7 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
     n->batch = batch;
     n->nlayers = spec->nlayers;
     n->L = calloc((size_t)spec->nlayers, sizeof *n->L);
+    n->grad_beta = 1.0f;
     if (!n->L) {
         free(n);
         return pt_fail(PT_ERR_NOMEM, "out of memory");

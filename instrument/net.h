@@ -58,6 +58,8 @@ struct pt_net {
     float *loss_rows;
     float *scratch;           /* a gradient to accumulate, largest layer */
     bool train;               /* dropout on */
+    float grad_beta;          /* 1: parameter gradients add to n->grads; 0: they overwrite it
+                                 (the first micro-batch of a step, so the step need not zero it) */
     uint64_t dropout_seed;    /* per micro-batch */
     /* fp8: the scaling states in backend memory (nlayers x PT_OPND_COUNT;
      * NULL when no layer uses fp8), and what pt_net_fp8_pull read of them */

@@ -253,11 +253,14 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
     /* the step's flag, gradient sum of squares and loss sum, in backend memory
      * and read back together once the step's work is done: no wait mid-step */
     double *sumsq_dev = (double *)((char *)t->flags + 8), *loss_dev = (double *)((char *)t->flags + 16);
-    pt_status st = pt_backend_memset(t->be, n->grads, 0, n->nparams * sizeof(float));
-    if (!st) st = pt_backend_memset(t->be, t->flags, 0, 24);
+    pt_status st = pt_backend_memset(t->be, t->flags, 0, 24);
     int64_t clamps0 = n->fp8_clamps, nan0 = n->fp8_nan_amax;
     n->train = true;
     for (int m = 0; m < accum && !st; m++) {
+        /* every parameter's gradient is written by its layer's backward: the
+         * first micro-batch's overwrite n->grads (no pass to zero them), the
+         * others add to them */
+        n->grad_beta = m == 0 ? 0.0f : 1.0f;
         n->dropout_seed = pt_mix64(tr->seed * 0x9e3779b97f4a7c15ull + (uint64_t)t->step * 1000003u + (uint64_t)m);
         if (!st) st = next_batch(t);
         /* each micro-batch's loss is a mean over the whole optimizer batch,
@@ -266,6 +269,7 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
         if (!st) st = pt_backend_sum(t->be, n->loss_rows, (size_t)b, loss_dev);
         if (!st) st = pt_net_backward(n, b);
     }
+    n->grad_beta = 1.0f;
     if (st) return st;
     /* unscale, and look for inf/NaN in any gradient; the flag, the sum of
      * squares and the loss sum (and the fp8 states) come back in copies

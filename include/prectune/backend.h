@@ -175,7 +175,7 @@ pt_status pt_backend_act_bwd(pt_backend *be, pt_act a, const float *x, const flo
 /* y = a + b;  y += a (accumulate, for a value read by two layers). */
 pt_status pt_backend_add(pt_backend *be, const float *a, const float *b, float *y, size_t n);
 pt_status pt_backend_acc(pt_backend *be, const float *a, float *y, size_t n);
-/* db[n] (+)= sum over rows of dy[rows, n] */
+/* db[n] = beta * db[n] + sum over rows of dy[rows, n] (beta 0: db is not read) */
 pt_status pt_backend_bias_grad(pt_backend *be, const float *dy, float *db, int rows, int n,
                                float beta);
 

@@ -37,9 +37,9 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
         if ((st = pt_net_operand(n, l, PT_OPND_X, x32, nx, f.wgrad, l->xbuf, false, &x_op))) return st;
     }
     x_op.trans = false;
-    pt_gemm gw = {out, k_in, m_rows, g_op, x_op, NULL, PT_FMT_FP32, 1.0f};
+    pt_gemm gw = {out, k_in, m_rows, g_op, x_op, NULL, PT_FMT_FP32, n->grad_beta};
     if ((st = pt_backend_gemm(n->be, &gw, l->gw))) return st;
-    if (l->gb && (st = pt_backend_bias_grad(n->be, dy_rows, l->gb, m_rows, out, 1.0f))) return st;
+    if (l->gb && (st = pt_backend_bias_grad(n->be, dy_rows, l->gb, m_rows, out, n->grad_beta))) return st;
     if (!dx_rows) return PT_OK;
     /* dgrad: dx[m_rows, k_in] = dy [m_rows, out] x W [out, k_in] */
     pt_operand gd, wd;

@@ -16,7 +16,12 @@ pt_status pt_layernorm_backward(pt_net *n, pt_net_layer *l, int rows)
     int c = (int)l->spec->size;
     float *dx = pt_grad_target(n, l, 0);
     float *out = dx ? dx : n->scratch; /* the op always writes dx */
-    pt_status st = pt_backend_layernorm_bwd(n->be, pt_layer_input(n, l, 0), l->w, l->aux,
+    pt_status st = PT_OK;
+    if (n->grad_beta == 0.0f && /* the op adds to dgamma and dbeta: start them at zero */
+        ((st = pt_backend_memset(n->be, l->gw, 0, l->nw * sizeof(float))) ||
+         (st = pt_backend_memset(n->be, l->gb, 0, l->nb * sizeof(float)))))
+        return st;
+    st = pt_backend_layernorm_bwd(n->be, pt_layer_input(n, l, 0), l->w, l->aux,
                                             l->aux + n->batch, l->dy, out, l->gw, l->gb, rows, c);
     return st || !dx ? st : pt_grad_done(n, l, 0, dx, (size_t)rows * (size_t)c);
 }

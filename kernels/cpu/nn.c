@@ -139,7 +139,7 @@ static pt_status cpu_bias_grad(pt_backend *be, const float *dy, float *db, int r
                                float beta)
 {
     (void)be;
-    for (int j = 0; j < n; j++) db[j] *= beta;
+    for (int j = 0; j < n; j++) db[j] = beta == 0.0f ? 0.0f : db[j] * beta; /* 0: db is not read */
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < n; j++) db[j] += dy[(size_t)i * n + j];
     return PT_OK;

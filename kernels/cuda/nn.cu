@@ -584,7 +584,7 @@ __global__ void bias_grad_sum_kernel(const float *part, int chunks, float *db, i
     if (j >= n) return;
     float s = 0.0f;
     for (int c = 0; c < chunks; c++) s += part[(size_t)c * n + j];
-    db[j] = db[j] * beta + s;
+    db[j] = beta == 0.0f ? s : db[j] * beta + s; /* 0: db is not read */
 }
 
 static pt_status cu_bias_grad(pt_backend *be, const float *dy, float *db, int rows, int n, float beta)
