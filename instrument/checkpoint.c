@@ -129,6 +129,7 @@ pt_status pt_trainer_load(pt_trainer *t, const char *path)
         memcpy(n->L[i].fp8, p, sizeof n->L[i].fp8);
         p += sizeof n->L[i].fp8;
     }
+    n->w16_valid = false; /* the weights change outside the optimizer */
     if ((st = pt_net_fp8_push(n)) || (st = pt_backend_upload(t->be, n->params, p, np)) ||
         (st = pt_backend_upload(t->be, n->opt_m, p + np, np)) ||
         (st = pt_backend_upload(t->be, n->opt_v, p + 2 * np, np)))

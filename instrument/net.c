@@ -221,6 +221,16 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
         (st = alloc_f(n, (size_t)batch, &n->loss_rows)) ||
         (st = alloc_f(n, (size_t)batch * max_size, &n->scratch)))
         goto fail;
+    /* the weights' 16-bit copy: for GEMM layers whose forward and input
+     * gradient read the weights in the same 16-bit format (the first such
+     * format; a layer in the other one casts for itself) */
+    n->w16_fmt = PT_FMT_FP32;
+    for (int i = 0; i < n->nlayers && n->w16_fmt == PT_FMT_FP32; i++) {
+        pt_layer_formats f = n->L[i].fmt;
+        if (pt_layer_has_gemm(n->L[i].spec->type) && (f.fwd == PT_FMT_BF16 || f.fwd == PT_FMT_FP16) && f.dgrad == f.fwd)
+            n->w16_fmt = f.fwd;
+    }
+    if (n->w16_fmt != PT_FMT_FP32 && (st = pt_backend_alloc(be, np * 2, &n->w16))) goto fail;
     bool uses_fp8 = false;
     offs = 0;
     for (int i = 0; i < n->nlayers; i++) {
@@ -255,8 +265,10 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
             size_t sz_g = cast_bytes(f.dgrad, dy_count) > cast_bytes(f.wgrad, dy_count)
                               ? cast_bytes(f.dgrad, dy_count) : cast_bytes(f.wgrad, dy_count);
             size_t sz_x = f.wgrad == f.fwd ? 0 : cast_bytes(f.wgrad, x_count);
+            l->w_mirror = n->w16 && f.fwd == n->w16_fmt && f.dgrad == f.fwd;
+            if (l->w_mirror) l->wbuf = (char *)n->w16 + 2 * (size_t)(l->w - n->params);
             if ((st = pt_backend_alloc(be, sz_saved, &l->saved)) ||
-                (st = pt_backend_alloc(be, sz_w, &l->wbuf)) ||
+                (!l->w_mirror && (st = pt_backend_alloc(be, sz_w, &l->wbuf))) ||
                 (st = pt_backend_alloc(be, sz_g, &l->gbuf)) ||
                 (st = pt_backend_alloc(be, sz_x, &l->xbuf)))
                 goto fail;
@@ -282,12 +294,12 @@ void pt_net_destroy(pt_net *n)
     pt_backend *be = n->be;
     for (int i = 0; i < n->nlayers; i++) {
         pt_net_layer *l = &n->L[i];
-        void *bufs[] = {l->y, l->dy, l->saved, l->wbuf, l->gbuf, l->xbuf, l->cols, l->dcols,
+        void *bufs[] = {l->y, l->dy, l->saved, l->w_mirror ? NULL : l->wbuf, l->gbuf, l->xbuf, l->cols, l->dcols,
                         l->rows, l->drows, l->aux, l->scales};
         for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) pt_backend_free(be, bufs[k]);
     }
     void *bufs[] = {n->params, n->grads, n->opt_m, n->opt_v, n->input, n->labels, n->targets,
-                    n->loss_rows, n->scratch, n->fp8_dev};
+                    n->loss_rows, n->scratch, n->fp8_dev, n->w16};
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) pt_backend_free(be, bufs[k]);
     pt_backend_free_host(be, n->fp8_host);
     free(n->L);
@@ -316,6 +328,7 @@ pt_status pt_net_init_params(pt_net *n, uint64_t seed)
         }
         off += l->nw + l->nb;
     }
+    n->w16_valid = false; /* the weights change outside the optimizer */
     pt_status st = pt_backend_upload(n->be, n->params, h, n->nparams * sizeof(float));
     free(h);
     return st;

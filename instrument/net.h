@@ -28,7 +28,8 @@ typedef struct pt_net_layer {
     float *y, *dy;
     /* the GEMM input kept for the backward, in the forward format's storage */
     void *saved;
-    void *wbuf;               /* weights cast to a GEMM format */
+    void *wbuf;               /* weights cast to a GEMM format (a slice of n->w16 when w_mirror) */
+    bool w_mirror;            /* wbuf is this layer's slice of the weights' copy the optimizer writes */
     void *gbuf, *xbuf;        /* dy / x cast for the backward GEMMs */
     float *cols, *dcols;      /* conv2d: im2col rows and their gradient */
     float *rows, *drows;      /* conv2d: output as rows [N*P, O] */
@@ -51,6 +52,13 @@ struct pt_net {
     pt_net_layer *L;
     int nlayers;
     float *params, *grads, *opt_m, *opt_v; /* fp32 master state, contiguous */
+    /* the weights in the one 16-bit format of the layers whose forward and
+     * input-gradient GEMMs read them in it (NULL when none): AdamW writes it
+     * with the update, and while w16_valid it is their cast, with no pass
+     * of its own; anything else that writes params clears w16_valid */
+    void *w16;
+    pt_format w16_fmt;
+    bool w16_valid;
     size_t nparams;
     float *input;             /* [batch, input size] */
     int32_t *labels;

@@ -233,9 +233,14 @@ static pt_status optimizer_step(pt_trainer *t, double lr, const pt_optim_gate *g
     pt_net *n = t->net;
     const pt_optim_spec *o = &t->spec->optim;
     if (o->type == PT_OPTIM_ADAMW) {
-        pt_adamw h = {(float)lr, o->beta1, o->beta2, o->eps, o->weight_decay, t->opt_step + 1};
-        return pt_backend_adamw(t->be, &h, gate, n->params, n->grads, n->opt_m, n->opt_v, n->nparams);
+        /* the weights' 16-bit copy is written with the update: whether the
+         * device applies the step or skips it, the copy matches the weights */
+        pt_adamw h = {(float)lr, o->beta1, o->beta2, o->eps, o->weight_decay, t->opt_step + 1, n->w16, n->w16_fmt};
+        pt_status st = pt_backend_adamw(t->be, &h, gate, n->params, n->grads, n->opt_m, n->opt_v, n->nparams);
+        n->w16_valid = n->w16 && !st;
+        return st;
     }
+    n->w16_valid = false;
     return pt_backend_sgd(t->be, (float)lr, o->momentum, o->weight_decay, gate, n->params, n->grads, n->opt_m,
                           n->nparams);
 }
@@ -381,6 +386,7 @@ pt_status pt_trainer_params(pt_trainer *t, float *host)
 
 pt_status pt_trainer_set_params(pt_trainer *t, const float *host)
 {
+    t->net->w16_valid = false; /* the weights change outside the optimizer */
     return pt_backend_upload(t->be, t->net->params, host, t->net->nparams * sizeof(float));
 }
 

@@ -449,6 +449,9 @@ pt_status pt_backend_scale(pt_backend *be, float *x, size_t n, float s)
 pt_status pt_backend_adamw(pt_backend *be, const pt_adamw *h, const pt_optim_gate *gate, float *w,
                            const float *g, float *m, float *v, size_t n)
 {
+    if (h->copy && h->copy_fmt != PT_FMT_BF16 && h->copy_fmt != PT_FMT_FP16)
+        return pt_fail(PT_ERR_INVALID, "adamw: the weights' copy is in bf16 or fp16, not %s",
+                       pt_format_info(h->copy_fmt) ? pt_format_info(h->copy_fmt)->name : "?");
     NN_CALL(adamw, h, gate, w, g, m, v, n);
 }
 pt_status pt_backend_sgd(pt_backend *be, float lr, float momentum, float weight_decay,

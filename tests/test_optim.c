@@ -16,7 +16,7 @@ START_TEST(test_adamw_sgd_formulas)
     pt_backend *be;
     ck_assert_int_eq(pt_backend_open("cpu", &be), PT_OK);
     float w[2] = {1.0f, -2.0f}, g[2] = {0.5f, -0.25f}, m[2] = {0}, v[2] = {0};
-    pt_adamw h = {0.1f, 0.9f, 0.999f, 1e-8f, 0.01f, 1};
+    pt_adamw h = {0.1f, 0.9f, 0.999f, 1e-8f, 0.01f, 1, NULL, PT_FMT_FP32};
     ck_assert_int_eq(pt_backend_adamw(be, &h, NULL, w, g, m, v, 2), PT_OK);
     /* torch.optim.AdamW step 1: w *= 1 - lr*wd; m = 0.1 g; v = 0.001 g^2;
      * w -= lr/(1-0.9) * m / (sqrt(v)/sqrt(1-0.999) + eps) = w - lr*sign(g) (nearly) */
@@ -50,7 +50,7 @@ START_TEST(test_optim_gate)
     const float g0[N] = {3.0f, -4.0f, 0.125f, 1e-3f, -7.5f};
     double sumsq = 0;
     for (int i = 0; i < N; i++) sumsq += (double)g0[i] * g0[i];
-    pt_adamw h = {0.01f, 0.9f, 0.999f, 1e-8f, 0.01f, 4};
+    pt_adamw h = {0.01f, 0.9f, 0.999f, 1e-8f, 0.01f, 4, NULL, PT_FMT_FP32};
     for (int opt = 0; opt < 2; opt++) {
         float w[N], m[N], v[N], w2[N], m2[N], v2[N], g[N];
         for (int i = 0; i < N; i++) w[i] = w2[i] = 0.5f * (float)i - 1, m[i] = m2[i] = 0.01f * (float)i, v[i] = v2[i] = 1e-4f;
@@ -82,6 +82,21 @@ START_TEST(test_optim_gate)
         }
         ck_assert(!memcmp(w, w2, sizeof w) && !memcmp(m, m2, sizeof m));
     }
+    /* the weights' 16-bit copy written with the update is the cast op's */
+    for (int f = PT_FMT_BF16; f <= PT_FMT_FP16; f++) {
+        float w[N], m[N] = {0}, v[N] = {0};
+        for (int i = 0; i < N; i++) w[i] = 1.0f / (float)(i + 3) - 0.1f;
+        uint16_t copy[N], cast[N];
+        pt_adamw hc = h;
+        hc.copy = copy, hc.copy_fmt = (pt_format)f;
+        ck_assert_int_eq(pt_backend_adamw(be, &hc, NULL, w, g0, m, v, N), PT_OK);
+        ck_assert_int_eq(pt_backend_cast(be, (pt_format)f, w, cast, N, NULL, NULL, 0), PT_OK);
+        ck_assert(!memcmp(copy, cast, sizeof copy));
+    }
+    pt_adamw bad = h;
+    bad.copy = &bad, bad.copy_fmt = PT_FMT_E4M3;
+    float w1 = 1, g1 = 1, m1 = 0, v1 = 0;
+    ck_assert_int_eq(pt_backend_adamw(be, &bad, NULL, &w1, &g1, &m1, &v1, 1), PT_ERR_INVALID);
     pt_backend_close(be);
 }
 END_TEST

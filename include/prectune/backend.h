@@ -261,6 +261,11 @@ pt_status pt_backend_scale(pt_backend *be, float *x, size_t n, float s);
 typedef struct pt_adamw {
     float lr, beta1, beta2, eps, weight_decay;
     int64_t step; /* 1-based: bias correction */
+    /* when not NULL: every updated weight also written to copy in copy_fmt
+     * (bf16 or fp16, as pt_backend_cast would write it), so that the next
+     * step's GEMMs find their weights cast without a pass of their own */
+    void *copy;
+    pt_format copy_fmt;
 } pt_adamw;
 /* What decides an optimizer step where the gradients are, so that the
  * host need not wait for the step's flag before queuing its optimizer:

@@ -13,8 +13,11 @@ pt_status pt_conv2d_forward(pt_net *n, pt_net_layer *l, int rows)
     pt_status st;
     if ((st = pt_backend_im2col(n->be, &cs, pt_layer_input(n, l, 0), l->cols)) ||
         (st = pt_net_operand(n, l, PT_OPND_X, l->cols, m * (size_t)ckk, l->fmt.fwd, l->saved, false,
-                             &l->x_op)) ||
-        (st = pt_net_operand(n, l, PT_OPND_W, l->w, l->nw, l->fmt.fwd, l->wbuf, true, &l->w_op)))
+                             &l->x_op)))
+        return st;
+    if (l->w_mirror && n->w16_valid) /* the optimizer wrote the cast (pt_adamw.copy) */
+        l->w_op = (pt_operand){l->wbuf, l->fmt.fwd, NULL, true};
+    else if ((st = pt_net_operand(n, l, PT_OPND_W, l->w, l->nw, l->fmt.fwd, l->wbuf, true, &l->w_op)))
         return st;
     pt_gemm g = {(int)m, o, ckk, l->x_op, l->w_op, l->b, pt_gemm_out_format(l->fmt.fwd), 0.0f};
     if ((st = pt_backend_gemm(n->be, &g, l->rows))) return st;

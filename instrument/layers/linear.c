@@ -11,7 +11,10 @@ pt_status pt_linear_forward(pt_net *n, pt_net_layer *l, int rows)
     else
         st = pt_net_operand(n, l, PT_OPND_X, x, (size_t)rows * in, l->fmt.fwd, l->saved, false, &l->x_op);
     l->x_ready = false;
-    if (st || (st = pt_net_operand(n, l, PT_OPND_W, l->w, l->nw, l->fmt.fwd, l->wbuf, true, &l->w_op)))
+    if (st) return st;
+    if (l->w_mirror && n->w16_valid) /* the optimizer wrote the cast (pt_adamw.copy) */
+        l->w_op = (pt_operand){l->wbuf, l->fmt.fwd, NULL, true};
+    else if ((st = pt_net_operand(n, l, PT_OPND_W, l->w, l->nw, l->fmt.fwd, l->wbuf, true, &l->w_op)))
         return st;
     pt_gemm g = {rows, out, in, l->x_op, l->w_op, l->b, pt_gemm_out_format(l->fmt.fwd), 0.0f};
     return pt_backend_gemm(n->be, &g, l->y);

@@ -415,6 +415,7 @@ static pt_status cpu_adamw(pt_backend *be, const pt_adamw *h, const pt_optim_gat
         float denom = sqrtf(v[i]) / bc2_sqrt + h->eps;
         w[i] -= step_size * m[i] / denom;
     }
+    if (h->copy) pt_encode_array(h->copy_fmt, w, h->copy, n, 1.0f, 0);
     return PT_OK;
 }
 

@@ -1048,7 +1048,8 @@ static pt_status cu_sum(pt_backend *be, const float *x, size_t n, double *acc)
 }
 
 __global__ void adamw_kernel(float lr, float b1, float b2, float eps, float decay, float step_size, float bc2_sqrt,
-                             pt_optim_gate gate, bool gated, float *w, const float *g, float *m, float *v, size_t n)
+                             pt_optim_gate gate, bool gated, float *w, const float *g, float *m, float *v, size_t n,
+                             uint16_t *copy, int copy_fmt)
 {
     float f;
     bool clip;
@@ -1060,6 +1061,9 @@ __global__ void adamw_kernel(float lr, float b1, float b2, float eps, float deca
         v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
         float denom = sqrtf(v[i]) / bc2_sqrt + eps;
         w[i] = wi - step_size * m[i] / denom;
+        if (copy)
+            copy[i] = (uint16_t)(copy_fmt == PT_FMT_BF16 ? pt_dev_encode<PT_FMT_BF16>(w[i], 0)
+                                                         : pt_dev_encode<PT_FMT_FP16>(w[i], 0));
     }
 }
 
@@ -1071,7 +1075,8 @@ static pt_status cu_adamw(pt_backend *be, const pt_adamw *h, const pt_optim_gate
     float bc1 = 1.0f - powf(h->beta1, (float)h->step), bc2 = 1.0f - powf(h->beta2, (float)h->step);
     float step_size = h->lr / bc1, bc2_sqrt = sqrtf(bc2), decay = 1.0f - h->lr * h->weight_decay;
     if (n) adamw_kernel<<<blocks_for(n), THREADS, 0, S(be)>>>(h->lr, h->beta1, h->beta2, h->eps, decay, step_size,
-                                                               bc2_sqrt, gt, gate != NULL, w, g, m, v, n);
+                                                               bc2_sqrt, gt, gate != NULL, w, g, m, v, n,
+                                                               (uint16_t *)h->copy, (int)h->copy_fmt);
     PT_CUDA_CHECK_LAUNCH();
     return PT_OK;
 }

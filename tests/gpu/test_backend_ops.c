@@ -284,12 +284,32 @@ START_TEST(test_elementwise)
         /* AdamW and SGD: the same float formulas */
         float *w = rnd(n, 1), *gg2 = rnd(n, 1), *m = calloc(n, 4), *v = calloc(n, 4);
         float *dw = up(w, n * 4), *dgg = up(gg2, n * 4), *dm = up(m, n * 4), *dv = up(v, n * 4);
-        pt_adamw h = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 3};
+        pt_adamw h = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 3, NULL, PT_FMT_FP32};
         pt_backend_adamw(cpu, &h, NULL, w, gg2, m, v, n);
         pt_backend_adamw(gpu, &h, NULL, dw, dgg, dm, dv, n);
         g = down(dw, n);
         compare("adamw", g, w, n, 1e-14);
         free(g);
+        /* the weights' bf16 copy written by the update is the cast op's, bit for bit */
+        {
+            void *dcopy, *dcast;
+            ck_assert_int_eq(pt_backend_alloc(gpu, n * 2, &dcopy), PT_OK);
+            ck_assert_int_eq(pt_backend_alloc(gpu, n * 2, &dcast), PT_OK);
+            pt_adamw hc = h;
+            hc.copy = dcopy, hc.copy_fmt = PT_FMT_BF16, hc.step = 4;
+            pt_adamw hcpu = h; /* the same step on the CPU, so that the comparisons below stay in step */
+            hcpu.step = 4;
+            pt_backend_adamw(cpu, &hcpu, NULL, w, gg2, m, v, n);
+            ck_assert_int_eq(pt_backend_adamw(gpu, &hc, NULL, dw, dgg, dm, dv, n), PT_OK);
+            ck_assert_int_eq(pt_backend_cast(gpu, PT_FMT_BF16, dw, dcast, n, NULL, NULL, 0), PT_OK);
+            uint16_t *a16 = malloc(n * 2), *b16 = malloc(n * 2);
+            ck_assert_int_eq(pt_backend_sync(gpu), PT_OK);
+            ck_assert_int_eq(pt_backend_download(gpu, a16, dcopy, n * 2), PT_OK);
+            ck_assert_int_eq(pt_backend_download(gpu, b16, dcast, n * 2), PT_OK);
+            ck_assert_msg(!memcmp(a16, b16, n * 2), "adamw's bf16 copy differs from the cast of its weights");
+            free(a16), free(b16);
+            pt_backend_free(gpu, dcopy), pt_backend_free(gpu, dcast);
+        }
         pt_backend_sgd(cpu, 0.1f, 0.9f, 0.01f, NULL, w, gg2, m, n);
         pt_backend_sgd(gpu, 0.1f, 0.9f, 0.01f, NULL, dw, dgg, dm, n);
         g = down(dw, n);
