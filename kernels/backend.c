@@ -297,21 +297,12 @@ pt_status pt_backend_cast(pt_backend *be, pt_format to, const float *in, void *o
         PROFILED(#op, be->ops->nn->op(be, __VA_ARGS__));                                  \
     } while (0)
 
-static bool rowsum_ok(const pt_gemm *g)
-{
-    return (g->a.fmt == PT_FMT_FP32 || g->a.fmt == PT_FMT_TF32) && g->a.trans && !g->bias &&
-           g->out_fmt == PT_FMT_FP32 && g->beta == 0.0f && !g->a.scale_inv;
-}
-
 pt_status pt_backend_gemm(pt_backend *be, const pt_gemm *g, float *c)
 {
     if (g->m < 0 || g->n < 0 || g->k < 0)
         return pt_fail(PT_ERR_INVALID, "gemm: negative shape %dx%dx%d", g->m, g->n, g->k);
     if (!be->ops->nn || !be->ops->nn->gemm)
         return pt_fail(PT_ERR_UNSUPPORTED, "%s: operation 'gemm' is not available on this backend", be->name);
-    if (g->a_rowsum && !rowsum_ok(g))
-        return pt_fail(PT_ERR_INVALID, "gemm: a_rowsum needs a in fp32 or tf32 storage, transposed, unscaled, with "
-                       "no bias, an fp32 output and beta 0");
     char name[48] = "gemm";
     if (be->prof)
         snprintf(name, sizeof name, "gemm %s%s%s", pt_format_info(g->a.fmt)->name,

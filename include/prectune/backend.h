@@ -150,13 +150,6 @@ typedef struct pt_gemm {
     const float *bias; /* n values, or NULL */
     pt_format out_fmt;
     float beta; /* 0: overwrite C, 1: accumulate (gradient accumulation) */
-    /* when not NULL (a in fp32 or tf32 storage, a.trans, no bias, fp32
-     * output, beta 0): also a_rowsum[i] = the sum over k of A'[i][k], of the
-     * fp32 values as stored (not rounded to tf32): the bias gradient of a
-     * weight-gradient GEMM, where a is the output gradient, summed in
-     * row order as pt_backend_bias_grad sums it (cuBLASLt's BGRADB epilogue
-     * where it takes the GEMM, else a pass of its own) */
-    float *a_rowsum;
 } pt_gemm;
 pt_status pt_backend_gemm(pt_backend *be, const pt_gemm *g, float *c);
 

@@ -19,7 +19,7 @@ pt_status pt_conv2d_forward(pt_net *n, pt_net_layer *l, int rows)
         l->w_op = (pt_operand){l->wbuf, l->fmt.fwd, NULL, true};
     else if ((st = pt_net_operand(n, l, PT_OPND_W, l->w, l->nw, l->fmt.fwd, l->wbuf, true, &l->w_op)))
         return st;
-    pt_gemm g = {(int)m, o, ckk, l->x_op, l->w_op, l->b, pt_gemm_out_format(l->fmt.fwd), 0.0f, NULL};
+    pt_gemm g = {(int)m, o, ckk, l->x_op, l->w_op, l->b, pt_gemm_out_format(l->fmt.fwd), 0.0f};
     if ((st = pt_backend_gemm(n->be, &g, l->rows))) return st;
     return pt_backend_rows_to_nchw(n->be, l->rows, l->y, rows, o, p, false);
 }

@@ -37,15 +37,9 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
         if ((st = pt_net_operand(n, l, PT_OPND_X, x32, nx, f.wgrad, l->xbuf, false, &x_op))) return st;
     }
     x_op.trans = false;
-    pt_gemm gw = {out, k_in, m_rows, g_op, x_op, NULL, PT_FMT_FP32, n->grad_beta, NULL};
-    /* in fp32 or tf32 the weight-gradient GEMM reads dy as it is: the bias
-     * gradient comes with it (cuBLASLt's epilogue), when it overwrites */
-    bool with_gemm = l->gb && n->grad_beta == 0.0f && g_op.data == dy_rows && !g_op.scale_inv &&
-                     (g_op.fmt == PT_FMT_FP32 || g_op.fmt == PT_FMT_TF32);
-    if (with_gemm) gw.a_rowsum = l->gb;
+    pt_gemm gw = {out, k_in, m_rows, g_op, x_op, NULL, PT_FMT_FP32, n->grad_beta};
     if ((st = pt_backend_gemm(n->be, &gw, l->gw))) return st;
-    if (l->gb && !with_gemm && (st = pt_backend_bias_grad(n->be, dy_rows, l->gb, m_rows, out, n->grad_beta)))
-        return st;
+    if (l->gb && (st = pt_backend_bias_grad(n->be, dy_rows, l->gb, m_rows, out, n->grad_beta))) return st;
     if (!dx_rows) return PT_OK;
     /* dgrad: dx[m_rows, k_in] = dy [m_rows, out] x W [out, k_in] */
     pt_operand gd, wd;
@@ -61,6 +55,6 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
         return st;
     }
     wd.trans = false;
-    pt_gemm gx = {m_rows, k_in, out, gd, wd, NULL, pt_gemm_out_format(f.dgrad), dx_acc ? 1.0f : 0.0f, NULL};
+    pt_gemm gx = {m_rows, k_in, out, gd, wd, NULL, pt_gemm_out_format(f.dgrad), dx_acc ? 1.0f : 0.0f};
     return pt_backend_gemm(n->be, &gx, dx_rows);
 }

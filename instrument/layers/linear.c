@@ -16,7 +16,7 @@ pt_status pt_linear_forward(pt_net *n, pt_net_layer *l, int rows)
         l->w_op = (pt_operand){l->wbuf, l->fmt.fwd, NULL, true};
     else if ((st = pt_net_operand(n, l, PT_OPND_W, l->w, l->nw, l->fmt.fwd, l->wbuf, true, &l->w_op)))
         return st;
-    pt_gemm g = {rows, out, in, l->x_op, l->w_op, l->b, pt_gemm_out_format(l->fmt.fwd), 0.0f, NULL};
+    pt_gemm g = {rows, out, in, l->x_op, l->w_op, l->b, pt_gemm_out_format(l->fmt.fwd), 0.0f};
     return pt_backend_gemm(n->be, &g, l->y);
 }
 

@@ -37,13 +37,9 @@ static pt_status operand_f32(pt_backend *be, int slot, const pt_operand *o, size
     return PT_OK;
 }
 
-static pt_status cpu_bias_grad(pt_backend *be, const float *dy, float *db, int rows, int n, float beta);
-
 static pt_status cpu_gemm(pt_backend *be, const pt_gemm *g, float *c)
 {
     size_t mk = (size_t)g->m * g->k, kn = (size_t)g->k * g->n, mn = (size_t)g->m * g->n;
-    /* A' = a^T, a stored [k][m]: A' row sums are a's column sums, as the bias gradient sums them */
-    if (g->a_rowsum) cpu_bias_grad(be, g->a.data, g->a_rowsum, g->k, g->m, 0.0f);
     const float *a, *b;
     pt_status st = operand_f32(be, 0, &g->a, mk, &a);
     if (!st) st = operand_f32(be, 1, &g->b, kn, &b);

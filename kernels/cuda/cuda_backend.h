@@ -15,7 +15,7 @@
  * algorithm per shape keeps a run's GEMMs the same from step to step. */
 typedef struct pt_lt_plan {
     uint64_t m, n, k;
-    int ta, tb, fmt_a, fmt_b, epi;
+    int ta, tb, fmt_a, fmt_b, bias;
     cublasLtMatmulAlgo_t algo;
 } pt_lt_plan;
 
@@ -36,7 +36,6 @@ typedef struct cuda_backend {
     float *one;               /* a device 1.0f at [0]: the descale of an fp8 operand given none;
                                  [4], [8]: 16-byte aligned copies of descales that are not */
     cudaEvent_t copied;       /* recorded behind the last pt_backend_download_async */
-    bool no_bgrad[PT_FMT_COUNT]; /* cuBLASLt refused the BGRADB epilogue for GEMMs of this format */
 } cuda_backend;
 
 static inline cuda_backend *pt_cuda_impl(const pt_backend *be) { return (cuda_backend *)be->impl; }

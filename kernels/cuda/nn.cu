@@ -201,8 +201,6 @@ static bool fp8_fits(const pt_gemm *g)
  * e5m2 x e4m3) with their descales, where fp8_fits; other fp8 shapes and
  * mixed formats are decoded to fp32 first (exact products, fp32
  * accumulation: the emulation of the GEMM). */
-static pt_status cu_bias_grad(pt_backend *be, const float *dy, float *db, int rows, int n, float beta);
-
 static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
 {
     cuda_backend *cb = pt_cuda_impl(be);
@@ -264,10 +262,7 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
     float alpha = 1.0f, beta = g->beta;
     /* fp8 with an fp32 output takes no fp32 bias epilogue: the bias is added after */
     bool bias = g->bias != NULL && !fp8;
-    /* the bias gradient (the row sums of a) in the epilogue: cuBLASLt's B is our a */
-    bool bgrad = g->a_rowsum && !cb->no_bgrad[a.fmt];
-    cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : bgrad ? CUBLASLT_EPILOGUE_BGRADB : CUBLASLT_EPILOGUE_DEFAULT;
-    const void *epi_vec = bias ? (const void *)g->bias : (const void *)g->a_rowsum;
+    cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
 #define LT(x)                                                                                     \
     do {                                                                                          \
         cublasStatus_t e_ = (x);                                                                  \
@@ -279,7 +274,7 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
     LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
     LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
     LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
-    if (bias || bgrad) LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &epi_vec, sizeof epi_vec));
+    if (bias) LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g->bias, sizeof g->bias));
     if (fp8) { /* cuBLASLt's A is our b */
         LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &b.scale_inv, sizeof b.scale_inv));
         LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &a.scale_inv, sizeof a.scale_inv));
@@ -290,30 +285,15 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
     LT(cublasLtMatmulPreferenceCreate(&pref));
     LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cb->workspace_bytes,
                                             sizeof cb->workspace_bytes));
-    pt_lt_plan key = {M, N, K, (int)ta, (int)tb, (int)a.fmt, (int)b.fmt, (int)epi, {}};
+    pt_lt_plan key = {M, N, K, (int)ta, (int)tb, (int)a.fmt, (int)b.fmt, bias, {}};
     const cublasLtMatmulAlgo_t *algo = NULL;
     for (int i = 0; i < cb->nplans && !algo; i++) {
         const pt_lt_plan *p = &cb->plans[i];
         if (p->m == M && p->n == N && p->k == K && p->ta == key.ta && p->tb == key.tb && p->fmt_a == key.fmt_a &&
-            p->fmt_b == key.fmt_b && p->epi == key.epi)
+            p->fmt_b == key.fmt_b && p->bias == key.bias)
             algo = &p->algo;
     }
     cublasLtMatmulHeuristicResult_t heur;
-    if (!algo && !st && bgrad) { /* does cuBLASLt take the epilogue for this GEMM? if not, never again */
-        int found = 0;
-        cublasStatus_t e = cublasLtMatmulAlgoGetHeuristic(cb->lt, op, la, lb, lc, lc, pref, 1, &heur, &found);
-        if (e != CUBLAS_STATUS_SUCCESS || !found) {
-            cb->no_bgrad[a.fmt] = true;
-            cublasLtMatmulPreferenceDestroy(pref), cublasLtMatrixLayoutDestroy(lc);
-            cublasLtMatrixLayoutDestroy(lb), cublasLtMatrixLayoutDestroy(la), cublasLtMatmulDescDestroy(op);
-            return cu_gemm(be, g, c); /* without it: the row sums take a pass of their own */
-        }
-        algo = &heur.algo;
-        if (cb->nplans < PT_LT_PLANS) {
-            key.algo = heur.algo;
-            cb->plans[cb->nplans++] = key;
-        }
-    }
     if (!algo && !st) {
         int found = 0;
         LT(cublasLtMatmulAlgoGetHeuristic(cb->lt, op, la, lb, lc, lc, pref, 1, &heur, &found));
@@ -335,7 +315,6 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
     if (lb) cublasLtMatrixLayoutDestroy(lb);
     if (la) cublasLtMatrixLayoutDestroy(la);
     if (op) cublasLtMatmulDescDestroy(op);
-    if (!st && g->a_rowsum && !bgrad) st = cu_bias_grad(be, (const float *)a.data, g->a_rowsum, g->k, g->m, 0.0f);
     /* the bias cuBLASLt did not add, and the rounding of the output to
      * out_fmt (fp32 storage here), in one pass where the rows are float4s */
     const float *post_bias = fp8 ? g->bias : NULL;

@@ -95,7 +95,7 @@ static void gemm_case(pt_format fa, pt_format fb, int m, int n, int k, bool ta, 
     float *cc = malloc((size_t)m * n * 4);
     memcpy(cc, c, (size_t)m * n * 4);
     pt_gemm gc = {m, n, k, {pa, fa, t->bits == 8 ? &ia : NULL, ta}, {pb, fb, tbf->bits == 8 ? &ib : NULL, tb},
-                  with_bias ? bias : NULL, out, beta, NULL};
+                  with_bias ? bias : NULL, out, beta};
     ck_assert_int_eq(pt_backend_gemm(cpu, &gc, cc), PT_OK);
     void *da = up(pa, (size_t)m * k * t->storage_bytes), *db = up(pb, (size_t)k * n * tbf->storage_bytes);
     float *dc = up(c, (size_t)m * n * 4), *dbias = up(bias, (size_t)n * 4);
@@ -156,47 +156,6 @@ START_TEST(test_gemm)
     misaligned_scales = false;
     gemm_case(PT_FMT_E4M3, PT_FMT_E4M3, 4096, 4096, 1024, false, true, 0.0f, true);
     gemm_case(PT_FMT_E5M2, PT_FMT_E4M3, 4096, 1024, 4096, true, false, 1.0f, false);
-}
-END_TEST
-
-/* The weight-gradient GEMM with the bias gradient (a_rowsum) in fp32 and
- * tf32: the product as the plain GEMM's, the row sums as bias_grad's on
- * the CPU, of the values as stored (tf32 rounds the product's operands, not
- * the sums). gw[out, in] = dy^T x, dy stored [rows, out]. */
-START_TEST(test_gemm_rowsum)
-{
-    const int shapes[][3] = {{10, 7, 33}, {64, 48, 1000}, {256, 128, 512}, {1024, 512, 4096}};
-    for (int f = PT_FMT_FP32; f <= PT_FMT_TF32; f++)
-        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-            int out = shapes[s][0], in = shapes[s][1], rows = shapes[s][2];
-            float *dy = rnd((size_t)rows * out, 1), *x = rnd((size_t)rows * in, 1);
-            float *gw = malloc((size_t)out * in * 4), *gb = malloc((size_t)out * 4), *gb2 = malloc((size_t)out * 4);
-            pt_gemm g = {out, in, rows, {dy, (pt_format)f, NULL, true}, {x, (pt_format)f, NULL, false}, NULL, PT_FMT_FP32,
-                         0.0f, gb};
-            ck_assert_int_eq(pt_backend_gemm(cpu, &g, gw), PT_OK);
-            ck_assert_int_eq(pt_backend_bias_grad(cpu, dy, gb2, rows, out, 0.0f), PT_OK);
-            ck_assert(!memcmp(gb, gb2, (size_t)out * 4)); /* the CPU sums as bias_grad does */
-            float *Ddy = up(dy, (size_t)rows * out * 4), *Dx = up(x, (size_t)rows * in * 4), *Dgw, *Dgb;
-            ck_assert_int_eq(pt_backend_alloc(gpu, (size_t)out * in * 4, (void **)&Dgw), PT_OK);
-            ck_assert_int_eq(pt_backend_alloc(gpu, (size_t)out * 4, (void **)&Dgb), PT_OK);
-            pt_gemm gg = {out, in, rows, {Ddy, (pt_format)f, NULL, true}, {Dx, (pt_format)f, NULL, false}, NULL,
-                          PT_FMT_FP32, 0.0f, Dgb};
-            ck_assert_msg(pt_backend_gemm(gpu, &gg, Dgw) == PT_OK, "%s", pt_last_error());
-            char what[96];
-            float *got = down(Dgw, (size_t)out * in);
-            snprintf(what, sizeof what, "gemm with row sums %s %dx%dx%d", pt_format_info((pt_format)f)->name, out, in, rows);
-            compare(what, got, gw, (size_t)out * in, f == PT_FMT_FP32 ? 1e-10 : 1e-5);
-            free(got);
-            got = down(Dgb, (size_t)out);
-            snprintf(what, sizeof what, "row sums %s %dx%dx%d", pt_format_info((pt_format)f)->name, out, in, rows);
-            compare(what, got, gb, (size_t)out, 1e-12);
-            free(got), free(dy), free(x), free(gw), free(gb), free(gb2);
-            pt_backend_free(gpu, Ddy), pt_backend_free(gpu, Dx), pt_backend_free(gpu, Dgw), pt_backend_free(gpu, Dgb);
-        }
-    /* misuse is refused */
-    float a = 1, b = 1, c, r;
-    pt_gemm bad = {1, 1, 1, {&a, PT_FMT_BF16, NULL, true}, {&b, PT_FMT_BF16, NULL, false}, NULL, PT_FMT_FP32, 0.0f, &r};
-    ck_assert_int_eq(pt_backend_gemm(cpu, &bad, &c), PT_ERR_INVALID);
 }
 END_TEST
 
@@ -674,7 +633,6 @@ int main(void)
     tcase_add_test(tc, test_gather_rows);
     tcase_add_test(tc, test_conv_pool);
     tcase_add_test(tc, test_gemm);
-    tcase_add_test(tc, test_gemm_rowsum);
     tcase_add_test(tc, test_train_agrees);
     tcase_add_test(tc, test_train_agrees_fmnist);
     suite_add_tcase(s, tc);
