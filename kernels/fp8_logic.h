@@ -10,13 +10,7 @@
 
 #include "prectune/fp8.h"
 
-#ifndef PT_HD
-#ifdef __CUDACC__
-#define PT_HD __host__ __device__
-#else
-#define PT_HD
-#endif
-#endif
+#include "hd.h"
 
 /* Beyond this a scale only multiplies noise (and x * scale overflows fp32
  * for ordinary x), so a tiny amax is clamped to it. */

@@ -9,13 +9,7 @@
 
 #include "prectune/backend.h"
 
-#ifndef PT_HD
-#ifdef __CUDACC__
-#define PT_HD __host__ __device__
-#else
-#define PT_HD
-#endif
-#endif
+#include "hd.h"
 
 /* False when the step is skipped (a non-finite gradient was found); else
  * true, with *factor the gradients' multiplier: clip / (norm + 1e-6) when

@@ -7,11 +7,7 @@
 
 #include <stdint.h>
 
-#ifdef __CUDACC__
-#define PT_HD __host__ __device__
-#else
-#define PT_HD
-#endif
+#include "hd.h"
 
 PT_HD static inline uint64_t pt_mix64(uint64_t z)
 {

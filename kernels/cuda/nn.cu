@@ -958,19 +958,13 @@ static pt_status cu_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, c
 
 /* fixed grid, per-block partial sums in fp64, then one block adds them in
  * order: the same sum every time. With no loss scale (inv 1) the gradients
- * are only read: g * 1 is g, and the pass moves half the bytes. */
-__global__ void unscale_kernel(float *g, size_t n, float inv, int32_t *flags, double *partials)
+ * are only read: g * 1 is g, and the pass moves half the bytes.
+ *
+ * A block's end of the pass: the flag if any value was bad, and the
+ * block's sum of squares, added in a fixed tree */
+__device__ void unscale_block_end(double s, int bad, int32_t *flags, double *partials)
 {
     __shared__ double sh[THREADS];
-    double s = 0;
-    int bad = 0;
-    bool write = inv != 1.0f;
-    GRID_STRIDE(i, n) {
-        float v = g[i] * inv;
-        if (write) g[i] = v;
-        bad |= !isfinite(v);
-        s += (double)v * v;
-    }
     if (bad) flags[0] = 1;
     sh[threadIdx.x] = s;
     __syncthreads();
@@ -981,10 +975,23 @@ __global__ void unscale_kernel(float *g, size_t n, float inv, int32_t *flags, do
     if (!threadIdx.x) partials[blockIdx.x] = sh[0];
 }
 
+__global__ void unscale_kernel(float *g, size_t n, float inv, int32_t *flags, double *partials)
+{
+    double s = 0;
+    int bad = 0;
+    bool write = inv != 1.0f;
+    GRID_STRIDE(i, n) {
+        float v = g[i] * inv;
+        if (write) g[i] = v;
+        bad |= !isfinite(v);
+        s += (double)v * v;
+    }
+    unscale_block_end(s, bad, flags, partials);
+}
+
 /* the same, four values a thread (the sum's order is another fixed one) */
 __global__ void unscale4_kernel(float4 *g, size_t n4, float inv, int32_t *flags, double *partials)
 {
-    __shared__ double sh[THREADS];
     double s = 0;
     int bad = 0;
     bool write = inv != 1.0f;
@@ -995,14 +1002,7 @@ __global__ void unscale4_kernel(float4 *g, size_t n4, float inv, int32_t *flags,
         bad |= !isfinite(v.x) | !isfinite(v.y) | !isfinite(v.z) | !isfinite(v.w);
         s += (double)v.x * v.x + (double)v.y * v.y + (double)v.z * v.z + (double)v.w * v.w;
     }
-    if (bad) flags[0] = 1;
-    sh[threadIdx.x] = s;
-    __syncthreads();
-    for (int o = THREADS / 2; o; o >>= 1) {
-        if (threadIdx.x < o) sh[threadIdx.x] += sh[threadIdx.x + o];
-        __syncthreads();
-    }
-    if (!threadIdx.x) partials[blockIdx.x] = sh[0];
+    unscale_block_end(s, bad, flags, partials);
 }
 
 __global__ void sum_partials_kernel(const double *partials, int n, double *out)
