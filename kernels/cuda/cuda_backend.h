@@ -33,8 +33,8 @@ typedef struct cuda_backend {
     double *partials;         /* per-block partial sums (deterministic reductions) */
     pt_lt_plan plans[PT_LT_PLANS];
     int nplans;
-    float *one;               /* a device 1.0f at [0]: the descale of an fp8 operand given none;
-                                 [4], [8]: 16-byte aligned copies of descales that are not */
+    float *descales;          /* [0]: 1.0f, the descale of an fp8 operand given none; [4], [8]:
+                                 16-byte aligned copies of the two operands' descales that are not */
     cudaEvent_t copied;       /* recorded behind the last pt_backend_download_async */
 } cuda_backend;
 

@@ -40,9 +40,9 @@ pt_status pt_cuda_nn_init(cuda_backend *c)
     c->workspace_bytes = 32u << 20;
     PT_CUDA_CHECK(cudaMalloc(&c->workspace, c->workspace_bytes));
     PT_CUDA_CHECK(cudaMalloc((void **)&c->partials, PARTIALS * sizeof(double)));
-    PT_CUDA_CHECK(cudaMalloc((void **)&c->one, 12 * sizeof(float)));
+    PT_CUDA_CHECK(cudaMalloc((void **)&c->descales, 12 * sizeof(float)));
     const float one = 1.0f;
-    PT_CUDA_CHECK(cudaMemcpy(c->one, &one, sizeof one, cudaMemcpyHostToDevice));
+    PT_CUDA_CHECK(cudaMemcpy(c->descales, &one, sizeof one, cudaMemcpyHostToDevice));
     PT_CUDA_CHECK(cudaEventCreateWithFlags(&c->copied, cudaEventDisableTiming));
     return PT_OK;
 }
@@ -55,7 +55,7 @@ void pt_cuda_nn_release(cuda_backend *c)
     cudaFree(c->scratch[0]);
     cudaFree(c->scratch[1]);
     cudaFree(c->scratch[2]);
-    cudaFree(c->one);
+    cudaFree(c->descales);
     if (c->copied) cudaEventDestroy(c->copied);
 }
 
@@ -194,6 +194,33 @@ static bool fp8_fits(const pt_gemm *g)
            g->n % 16 == 0 && g->k % 16 == 0 && (uintptr_t)g->a.data % 16 == 0 && (uintptr_t)g->b.data % 16 == 0;
 }
 
+/* An fp8 operand stored [k][cols] (k rows) transposed into scratch slot,
+ * so that k is contiguous (a byte copy: the values and their scale are the
+ * same); its trans flag flips with it. */
+static pt_status k_contiguous(cuda_backend *cb, int slot, pt_operand *o, int k, int cols)
+{
+    float *t;
+    pt_status st = scratch(cb, slot, ((size_t)k * cols + 3) / 4, &t);
+    if (st) return st;
+    transpose_u8_kernel<<<dim3((unsigned)(cols + 31) / 32, (unsigned)(k + 31) / 32), dim3(32, 8), 0, cb->stream>>>(
+        (const uint8_t *)o->data, (uint8_t *)t, k, cols);
+    PT_CUDA_CHECK_LAUNCH();
+    o->data = t, o->trans = !o->trans;
+    return PT_OK;
+}
+
+/* cuBLASLt reads its scale pointers as 16-byte aligned: NULL becomes the
+ * device 1.0f, a descale that is not aligned is copied to slot `at` */
+static pt_status aligned_descale(cuda_backend *cb, int at, const float **s)
+{
+    if (!*s) *s = cb->descales;
+    if ((uintptr_t)*s % 16) {
+        PT_CUDA_CHECK(cudaMemcpyAsync(cb->descales + at, *s, sizeof(float), cudaMemcpyDeviceToDevice, cb->stream));
+        *s = cb->descales + at;
+    }
+    return PT_OK;
+}
+
 /* C[m,n] (row-major) = op(A)[m,k] op(B)[k,n]: in cuBLASLt's column-major
  * terms that is C^T[n,m] = op(B)^T op(A)^T, so B goes first. Operands
  * cuBLASLt takes as they are: fp32, tf32 (fp32 storage, tf32 compute),
@@ -212,32 +239,10 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
     pt_status st = PT_OK;
     if (fp8) {
         /* TN: b stored [n][k], a stored [m][k] */
-        float *t;
-        if (!b.trans) {
-            if ((st = scratch(cb, 1, ((size_t)g->k * g->n + 3) / 4, &t))) return st;
-            transpose_u8_kernel<<<dim3((unsigned)(g->n + 31) / 32, (unsigned)(g->k + 31) / 32), dim3(32, 8), 0,
-                                  cb->stream>>>((const uint8_t *)b.data, (uint8_t *)t, g->k, g->n);
-            PT_CUDA_CHECK_LAUNCH();
-            b.data = t, b.trans = true;
-        }
-        if (a.trans) {
-            if ((st = scratch(cb, 0, ((size_t)g->k * g->m + 3) / 4, &t))) return st;
-            transpose_u8_kernel<<<dim3((unsigned)(g->m + 31) / 32, (unsigned)(g->k + 31) / 32), dim3(32, 8), 0,
-                                  cb->stream>>>((const uint8_t *)a.data, (uint8_t *)t, g->k, g->m);
-            PT_CUDA_CHECK_LAUNCH();
-            a.data = t, a.trans = false;
-        }
-        if (!a.scale_inv) a.scale_inv = cb->one;
-        if (!b.scale_inv) b.scale_inv = cb->one;
-        /* cuBLASLt's scale pointers are read as 16-byte aligned */
-        if ((uintptr_t)a.scale_inv % 16) {
-            PT_CUDA_CHECK(cudaMemcpyAsync(cb->one + 4, a.scale_inv, sizeof(float), cudaMemcpyDeviceToDevice, cb->stream));
-            a.scale_inv = cb->one + 4;
-        }
-        if ((uintptr_t)b.scale_inv % 16) {
-            PT_CUDA_CHECK(cudaMemcpyAsync(cb->one + 8, b.scale_inv, sizeof(float), cudaMemcpyDeviceToDevice, cb->stream));
-            b.scale_inv = cb->one + 8;
-        }
+        if ((!b.trans && (st = k_contiguous(cb, 1, &b, g->k, g->n))) ||
+            (a.trans && (st = k_contiguous(cb, 0, &a, g->k, g->m))) || (st = aligned_descale(cb, 4, &a.scale_inv)) ||
+            (st = aligned_descale(cb, 8, &b.scale_inv)))
+            return st;
     } else if (!native) {
         if (a.fmt == PT_FMT_E4M3 || a.fmt == PT_FMT_E5M2 || b.fmt == PT_FMT_E4M3 || b.fmt == PT_FMT_E5M2)
             be->fp8_emulated++;
