@@ -57,6 +57,35 @@ START_TEST(test_memory)
 }
 END_TEST
 
+/* The op profile, read by a program: rows by op name (GEMMs and casts by
+ * format), calls counted; NULL while it is off. */
+START_TEST(test_profile)
+{
+    pt_backend *be;
+    ck_assert_int_eq(pt_backend_open("cpu", &be), PT_OK);
+    ck_assert_ptr_null(pt_backend_profile_get(be));
+    ck_assert_int_eq(pt_backend_profile(be, true), PT_OK);
+    float x[8] = {1, -2, 3, -4, 5, -6, 7, -8}, y[8];
+    uint16_t h[8];
+    for (int i = 0; i < 3; i++) ck_assert_int_eq(pt_backend_act_fwd(be, PT_ACT_RELU, x, y, 8), PT_OK);
+    ck_assert_int_eq(pt_backend_cast(be, PT_FMT_BF16, x, h, 8, NULL, NULL, 0), PT_OK);
+    const pt_op_profile *p = pt_backend_profile_get(be);
+    ck_assert_ptr_nonnull(p);
+    int act = -1, cast = -1;
+    for (int i = 0; i < p->n; i++) {
+        if (!strcmp(p->op[i].name, "act_fwd")) act = i;
+        if (!strcmp(p->op[i].name, "cast to bf16")) cast = i;
+    }
+    ck_assert(act >= 0 && cast >= 0);
+    ck_assert_int_eq(p->op[act].calls, 3);
+    ck_assert_int_eq(p->op[cast].calls, 1);
+    ck_assert(p->op[act].ms >= 0);
+    ck_assert_int_eq(pt_backend_profile(be, false), PT_OK);
+    ck_assert_ptr_null(pt_backend_profile_get(be));
+    pt_backend_close(be);
+}
+END_TEST
+
 START_TEST(test_stats_batch)
 {
     pt_backend *be;
@@ -136,6 +165,7 @@ int main(void)
     tcase_add_test(tc, test_open);
     tcase_add_test(tc, test_stats_batch);
     tcase_add_test(tc, test_memory);
+    tcase_add_test(tc, test_profile);
     tcase_add_test(tc, test_cast);
     tcase_add_test(tc, test_layernorm_format);
     suite_add_tcase(s, tc);
