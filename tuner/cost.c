@@ -63,13 +63,25 @@ static bool fp8(pt_format f) { return f == PT_FMT_E4M3 || f == PT_FMT_E5M2; }
  * in the layout the fp8 kernels take. Per other layer: the forward (read
  * its input, write its output) and the backward (read input and output
  * gradient, write the input gradient). Per step: the batch gather, the
- * gradients zeroed, unscaled and checked, and AdamW over the fp32 master
- * state (read w, g, m, v; write w, m, v). */
+ * gradients checked (read; and written back unscaled under a loss scale),
+ * and AdamW over the fp32 master state (read w, g, m, v; write w, m, v),
+ * which also writes the weights' 16-bit copy when layers read their
+ * weights in bf16 or fp16 in both forward and input-gradient GEMMs (those
+ * layers then cast no weights of their own: pt_adamw.copy). */
 void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_device_table *dev,
                       pt_cost *out)
 {
     memset(out, 0, sizeof *out);
     double b = spec->train.batch, params = 0, input = 1, pass_bytes = 0;
+    /* the weights' 16-bit copy: the format of the first layer that reads
+     * its weights in bf16 or fp16 in both GEMMs, as pt_net_create picks it */
+    pt_format w16 = PT_FMT_FP32;
+    for (int i = 0; i < spec->nlayers && w16 == PT_FMT_FP32; i++) {
+        pt_layer_formats f = pt_policy_formats(p, spec->layers[i].name);
+        if (pt_layer_has_gemm(spec->layers[i].type) && (f.fwd == PT_FMT_BF16 || f.fwd == PT_FMT_FP16) &&
+            f.dgrad == f.fwd)
+            w16 = f.fwd;
+    }
     for (int d = 0; d < spec->ninput; d++) input *= spec->input[d];
     for (int i = 0; i < spec->nlayers; i++) {
         const pt_layer_spec *l = &spec->layers[i];
@@ -98,7 +110,8 @@ void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_de
         if (!first) out->gemm_ms += flops / (dev->tflops[f.dgrad] * 1e12) * 1e3;
         /* casts: read fp32, write the format */
         double cast_bytes = 0;
-        if (low(f.fwd)) cast_bytes += (m * k + w) * (4 + pt_format_info(f.fwd)->storage_bytes);
+        bool w_copy = f.fwd == w16 && f.dgrad == f.fwd; /* AdamW writes its weights' cast */
+        if (low(f.fwd)) cast_bytes += (m * k + (w_copy ? 0 : w)) * (4 + pt_format_info(f.fwd)->storage_bytes);
         if (low(f.dgrad) && !first) cast_bytes += m * n * (4 + pt_format_info(f.dgrad)->storage_bytes);
         if (low(f.wgrad) && (f.wgrad != f.dgrad || first)) cast_bytes += m * n * (4 + pt_format_info(f.wgrad)->storage_bytes);
         /* outputs rounded to the output format; fp8 backward operands transposed */
@@ -112,9 +125,10 @@ void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_de
         /* the forward's input kept for the weight gradient, in its format */
         out->activation_bytes += m * k * (low(f.fwd) ? pt_format_info(f.fwd)->storage_bytes : 4);
     }
-    pass_bytes += b * input * 8 + params * (4 + 8); /* gather; zero, unscale + check */
-    /* AdamW over fp32 master state: read w, g, m, v; write w, m, v */
-    out->optimizer_ms = params * 4 * 7 / (dev->gbs * 1e9) * 1e3;
+    bool scaled = p->loss_scale.mode != PT_SCALE_NONE;
+    pass_bytes += b * input * 8 + params * (scaled ? 8 : 4); /* gather; check (and unscale) */
+    /* AdamW over fp32 master state: read w, g, m, v; write w, m, v (and the 16-bit copy) */
+    out->optimizer_ms = params * (4 * 7 + (w16 != PT_FMT_FP32 ? 2 : 0)) / (dev->gbs * 1e9) * 1e3;
     out->pass_ms = pass_bytes / (dev->gbs * 1e9) * 1e3;
     out->step_ms = out->gemm_ms + out->cast_ms + out->pass_ms + out->optimizer_ms;
 }

@@ -198,7 +198,24 @@ static bool passes(const tuner *T, const pt_probe_result *r, double *loss_rel, d
     return v.passed;
 }
 
-/* Rungs, cheapest first by the device's throughput; fp32 always last. */
+/* The cost model's step time with every GEMM layer on one rung, with the
+ * loss scaling fp16 gradients need. */
+static double rung_cost(const tuner *T, const rung *r)
+{
+    pt_policy p;
+    pt_policy_init_fp32(&p);
+    p.def = r->f;
+    if (r->f.dgrad == PT_FMT_FP16 || r->f.wgrad == PT_FMT_FP16) p.loss_scale = pt_scaler_config_default(PT_SCALE_DYNAMIC);
+    pt_cost c;
+    pt_cost_estimate(T->spec, &p, &T->o->device, &c);
+    pt_policy_free(&p);
+    return c.step_ms;
+}
+
+/* Rungs from the least to the most precise, each a promotion of the one
+ * before: fp8, the two 16-bit formats, tf32, fp32. bf16 and fp16 run their
+ * GEMMs alike, so their order is the cost model's (fp16's loss scaling
+ * costs a pass that bf16 does not make): the cheaper one comes first. */
 static void build_ladder(tuner *T)
 {
     rung all[] = {
@@ -207,15 +224,13 @@ static void build_ladder(tuner *T)
         {"fp16", {PT_FMT_FP16, PT_FMT_FP16, PT_FMT_FP16}},
         {"tf32", {PT_FMT_TF32, PT_FMT_TF32, PT_FMT_TF32}},
     };
+    if (rung_cost(T, &all[2]) < rung_cost(T, &all[1])) {
+        rung t = all[1];
+        all[1] = all[2], all[2] = t;
+    }
     T->nladder = 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (T->o->allowed[all[i].f.fwd]) T->ladder[T->nladder++] = all[i];
-    for (int i = 1; i < T->nladder; i++) /* insertion sort by forward throughput */
-        for (int j = i; j > 0 && T->o->device.tflops[T->ladder[j].f.fwd] > T->o->device.tflops[T->ladder[j - 1].f.fwd]; j--) {
-            rung t = T->ladder[j];
-            T->ladder[j] = T->ladder[j - 1];
-            T->ladder[j - 1] = t;
-        }
     T->ladder[T->nladder++] = (rung){"fp32", {PT_FMT_FP32, PT_FMT_FP32, PT_FMT_FP32}};
 }
 
@@ -233,6 +248,8 @@ static double below_span(const pt_stats *s, int span)
     }
     return nz > 0 ? lost / nz : 0;
 }
+
+static bool loss_scale_for(tuner *T, const int *rungs, pt_scaler_config *ls);
 
 /* What the recorded ranges of the fp32 baseline allow each layer. */
 static pt_status range_analysis(tuner *T)
@@ -282,7 +299,8 @@ static pt_status range_analysis(tuner *T)
             for (int q = 0; q < T->ngemm; q++) rungs[q] = T->nladder - 1;
             rungs[i] = k;
             pt_policy pol;
-            make_policy(T, rungs, NULL, &pol);
+            pt_scaler_config ls; /* fp16 costs its loss scaling too */
+            make_policy(T, rungs, loss_scale_for(T, rungs, &ls) ? &ls : NULL, &pol);
             pt_cost cost;
             pt_cost_estimate(T->spec, &pol, &T->o->device, &cost);
             pt_policy_free(&pol);
