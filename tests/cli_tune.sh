@@ -43,6 +43,9 @@ kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 out=$("$bin" tune "$spec" --data fashion-mnist --probe-steps 100 --out k.json --db k.db 2>&1)
 status "resumed tune" 0 $?
 check "probes reused" "reused from k.db" "$out"
+check "progress: phase and trial" "phase 6/6: validation" "$out"
+check "progress: the time to go, from the stored probes' step times" "s to go] phase 2/6" "$out"
+check "progress: the best policy so far" "[best so far: fc1=" "$out"
 cmp -s ref.json k.json || { echo "FAIL: the resumed tune's policy differs:"; diff ref.json k.json; fail=1; }
 
 # ---- --calibrate: the device table measured with prectune's own kernels -------------------

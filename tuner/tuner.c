@@ -42,6 +42,12 @@ typedef struct tuner {
     int probes_run, probes_reused;
     double t0;
     char best[512];         /* the cheapest passing assignment so far */
+    /* for the time-left estimate: seconds a step took in fp32 and in the
+     * last low-precision probe, the phase (7: done), the work it still has */
+    double fp32_step_s, low_step_s;
+    int phase, sens_left;
+    int64_t probe_steps, full_steps;
+    bool val_base_done;
 } tuner;
 
 pt_tune_options pt_tune_options_default(void)
@@ -62,14 +68,32 @@ static void say(tuner *T, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+/* Seconds the tune still needs, from the step times measured so far: the
+ * probes its phase has left (the search counted as two, its usual
+ * length), then the full-length validation in fp32 and in the policy. A
+ * guide, not a bound: failed validations add runs. -1 before any step was
+ * timed. */
+static double time_left(const tuner *T)
+{
+    if (T->phase > 6) return 0;
+    if (!(T->fp32_step_s > 0)) return -1;
+    double low = T->low_step_s > 0 ? T->low_step_s : T->fp32_step_s, ps = (double)T->probe_steps;
+    double left = (T->val_base_done ? 0 : (double)T->full_steps * T->fp32_step_s) + (double)T->full_steps * low;
+    if (T->phase <= 1) left += ps * T->fp32_step_s; /* the second seed */
+    if (T->phase <= 3) left += (T->phase <= 2 ? T->ngemm : T->sens_left) * ps * low;
+    if (T->phase <= 4) left += 2 * ps * low;
+    return left;
+}
+
 static void say(tuner *T, const char *fmt, ...)
 {
     if (!T->o->progress) return;
     va_list ap;
     va_start(ap, fmt);
-    double el = pt_now_s() - T->t0;
+    double el = pt_now_s() - T->t0, left = time_left(T);
     fprintf(stderr, "tune [%5.0fs, probe %d of at most %d", el, T->probes_run + T->probes_reused, T->o->budget_runs);
-    if (T->o->budget_seconds > 0) fprintf(stderr, ", %.0fs left", fmax(0, T->o->budget_seconds - el));
+    if (T->o->budget_seconds > 0) fprintf(stderr, ", %.0fs of the budget left", fmax(0, T->o->budget_seconds - el));
+    if (left >= 0) fprintf(stderr, ", about %.0fs to go", left);
     fputs("] ", stderr);
     vfprintf(stderr, fmt, ap);
     if (T->best[0]) fprintf(stderr, "  [best so far: %s]", T->best);
@@ -101,6 +125,17 @@ static void probe_key(tuner *T, const int *rungs, const pt_scaler_config *ls, ui
         k += (size_t)snprintf(key + k, n - k, ";%s=%s", T->spec->layers[T->gemm[i]].name, T->ladder[rungs[i]].name);
 }
 
+/* The step times behind the time-left estimate, from a probe run or
+ * found in the database. */
+static void note_step_time(tuner *T, const int *rungs, const pt_probe_result *r, int64_t steps)
+{
+    if (r->diverged || steps <= 0 || !(r->seconds > 0)) return;
+    bool fp32 = true;
+    for (int i = 0; i < T->ngemm; i++) fp32 &= rungs[i] == T->nladder - 1;
+    if (fp32) T->fp32_step_s = r->seconds / (double)steps;
+    else T->low_step_s = r->seconds / (double)steps;
+}
+
 static pt_status probe(tuner *T, const int *rungs, const pt_scaler_config *ls, uint64_t seed,
                        int64_t steps, bool stats, const char *kind, pt_probe_result *r)
 {
@@ -111,6 +146,7 @@ static pt_status probe(tuner *T, const int *rungs, const pt_scaler_config *ls, u
     if (st) return st;
     if (found) {
         T->probes_reused++;
+        note_step_time(T, rungs, r, steps);
         return PT_OK;
     }
     bool validation = strcmp(kind, "validate") == 0 || strcmp(kind, "baseline") == 0;
@@ -124,6 +160,7 @@ static pt_status probe(tuner *T, const int *rungs, const pt_scaler_config *ls, u
     if (!st) st = pt_telemetry_probe_put(T->tel, key, r);
     pt_policy_free(&pol);
     if (!st) T->probes_run++;
+    if (!st) note_step_time(T, rungs, r, steps);
     return st;
 }
 
@@ -360,6 +397,7 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
     for (int i = 0; i < T->ngemm; i++) fp32_rungs[i] = T->nladder - 1;
     pt_status st;
     pt_probe_result *b1 = &T->b1, *b2 = &T->b2;
+    T->phase = 1, T->probe_steps = ps, T->full_steps = spec->train.steps;
     /* 1. the fp32 baseline, two seeds: the reference and its noise */
     say(T, "phase 1/6: fp32 baseline, seeds %llu and %llu, %lld steps", (unsigned long long)seed,
         (unsigned long long)seed + 1, (long long)ps);
@@ -373,9 +411,12 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
     say(T, "baseline: loss %.4f, accuracy %.2f%%; seed-to-seed noise %.2f%% loss, %.2f points", b1->final_loss,
         100 * b1->accuracy, 100 * T->noise_loss, 100 * T->noise_acc);
     /* 2. ranges */
+    T->phase = 2;
     say(T, "phase 2/6: range analysis from the recorded histograms");
     if ((st = range_analysis(T))) goto out;
     /* 3. sensitivity: each layer alone at its cheapest rung */
+    T->phase = 3;
+    for (int i = 0; i < T->ngemm; i++) T->sens_left += T->min_rung[i] != T->nladder - 1;
     say(T, "phase 3/6: sensitivity, one probe per layer");
     for (int i = 0; i < T->ngemm; i++) {
         if (T->min_rung[i] == T->nladder - 1) continue;
@@ -387,10 +428,12 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
         pt_probe_result r;
         if ((st = probe(T, rungs, scaled ? &ls : NULL, seed, ps, false, "probe", &r))) goto out;
         T->sensitivity[i] = r.diverged ? INFINITY : (r.final_loss - T->base_loss) / fabs(T->base_loss);
+        T->sens_left--;
         say(T, "sensitivity: %s alone in %s: loss %+.2f%%", spec->layers[T->gemm[i]].name,
             T->ladder[rungs[i]].name, 100 * T->sensitivity[i]);
     }
     /* 4. search from the cheapest feasible assignment */
+    T->phase = 4;
     say(T, "phase 4/6: search from the cheapest feasible assignment");
     memcpy(T->rung_of, T->min_rung, sizeof T->rung_of);
     for (int round = 0; round < 16; round++) {
@@ -454,13 +497,16 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
     /* 5. loss scale for the final assignment */
     pt_scaler_config ls;
     bool scaled = loss_scale_for(T, T->rung_of, &ls);
+    T->phase = 5;
     say(T, "phase 5/6: loss scale: %s", scaled ? "dynamic, from the recorded gradient ranges" : "none needed");
     /* 6. validation at full length against fp32 */
+    T->phase = 6;
     say(T, "phase 6/6: validation, %lld steps, against fp32", (long long)spec->train.steps);
     pt_probe_result vb, vp, vn;
     pt_verdict v = {0};
     bool noise = false;
     if ((st = probe(T, fp32_rungs, NULL, seed, spec->train.steps, false, "baseline", &vb))) goto out;
+    T->val_base_done = true;
     for (int attempt = 0; attempt < 4; attempt++) {
         scaled = loss_scale_for(T, T->rung_of, &ls);
         if ((st = probe(T, T->rung_of, scaled ? &ls : NULL, seed, spec->train.steps, false, "validate", &vp)))
@@ -474,6 +520,7 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
             noise = true;
             pt_judge(&o->crit, &vb, &vp, &vn, &v);
         }
+        if (v.passed || attempt == 3) T->phase = 7; /* nothing more to run */
         say(T, "validation: loss %.4f vs %.4f (%+.2f%%, tolerance %.2f%%), accuracy %.2f%% vs %.2f%% (tolerance "
             "%.2f points), %.2f%% skipped: %s%s", vp.final_loss, vb.final_loss, 100 * v.loss_rel, 100 * v.tol_loss,
             100 * vp.accuracy, 100 * vb.accuracy, 100 * v.tol_acc, 100 * vp.skipped_fraction,
