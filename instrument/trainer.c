@@ -284,15 +284,20 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
      * runs it while the host does the step's bookkeeping. Statistics due
      * this step must see the weights before the update: then, and when an
      * fp8 cast might clamp (a clamp asks for statistics, known only from
-     * the copies), the optimizer is queued after the host has read them. */
+     * the copies), the optimizer is queued after the host has read them.
+     * Under a loss scale the early optimizer also unscales the gradients
+     * as it reads them (the check only reads them: half the bytes), and a
+     * step whose statistics come after the fact (a non-finite gradient)
+     * unscales them first. */
     int32_t found = 0;
     double sumsq = 0, loss_sum = 0;
-    if ((st = pt_backend_unscale_check(t->be, n->grads, n->nparams, (float)(1.0 / scale), t->flags, sumsq_dev)) ||
-        (st = pt_backend_download_async(t->be, t->flags_host, t->flags, 24)) || (st = pt_net_fp8_pull_start(n)))
-        return st;
+    float inv = (float)(1.0 / scale);
     bool stats_due = t->tel && t->stats_every && t->step % t->stats_every == 0;
     bool early = !stats_due && !(t->tel && n->fp8_dev);
-    pt_optim_gate gate = {t->flags, sumsq_dev, tr->clip_norm};
+    if ((st = pt_backend_unscale_check(t->be, n->grads, n->nparams, inv, !early, t->flags, sumsq_dev)) ||
+        (st = pt_backend_download_async(t->be, t->flags_host, t->flags, 24)) || (st = pt_net_fp8_pull_start(n)))
+        return st;
+    pt_optim_gate gate = {t->flags, sumsq_dev, tr->clip_norm, early ? inv : 1.0f};
     double lr = lr_at(t, t->sched_step);
     if (early && (st = optimizer_step(t, lr, &gate))) return st;
     if ((st = pt_backend_wait_copies(t->be)) || (st = pt_net_fp8_pull_finish(n))) return st;
@@ -303,6 +308,8 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
     rec->grad_norm = sqrt(sumsq);
     /* statistics see this step's activations, weights and (unscaled) gradients */
     rec->fp8_saturated = n->fp8_saturated;
+    if (early && found && t->tel && inv != 1.0f && (st = pt_backend_scale(t->be, n->grads, n->nparams, inv)))
+        return st; /* the optimizer skipped the step: the gradients are still scaled */
     if (t->tel && (st = pt_instrument_step(t, t->step, found != 0, n->fp8_saturated ? n->sat_what : NULL))) return st;
     pt_step_outcome out = pt_scaler_update(&t->scaler, found != 0);
     rec->fp8_clamped = n->fp8_clamps - clamps0;

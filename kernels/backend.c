@@ -433,10 +433,10 @@ pt_status pt_backend_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, 
 {
     NN_CALL(pool_bwd, max, s, dy, argmax, dx);
 }
-pt_status pt_backend_unscale_check(pt_backend *be, float *g, size_t n, float inv_scale,
+pt_status pt_backend_unscale_check(pt_backend *be, float *g, size_t n, float inv_scale, bool write,
                                    int32_t *flags, double *sumsq)
 {
-    NN_CALL(unscale_check, g, n, inv_scale, flags, sumsq);
+    NN_CALL(unscale_check, g, n, inv_scale, write && inv_scale != 1.0f, flags, sumsq);
 }
 pt_status pt_backend_sum(pt_backend *be, const float *x, size_t n, double *acc)
 {

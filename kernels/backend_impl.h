@@ -53,7 +53,7 @@ typedef struct pt_nn_ops {
                           float *y, int32_t *argmax);
     pt_status (*pool_bwd)(pt_backend *be, bool max, const pt_conv_shape *s, const float *dy,
                           const int32_t *argmax, float *dx);
-    pt_status (*unscale_check)(pt_backend *be, float *g, size_t n, float inv_scale,
+    pt_status (*unscale_check)(pt_backend *be, float *g, size_t n, float inv_scale, bool write,
                                int32_t *flags, double *sumsq);
     pt_status (*scale)(pt_backend *be, float *x, size_t n, float s);
     pt_status (*sum)(pt_backend *be, const float *x, size_t n, double *acc);

@@ -55,12 +55,12 @@ START_TEST(test_optim_gate)
         float w[N], m[N], v[N], w2[N], m2[N], v2[N], g[N];
         for (int i = 0; i < N; i++) w[i] = w2[i] = 0.5f * (float)i - 1, m[i] = m2[i] = 0.01f * (float)i, v[i] = v2[i] = 1e-4f;
         int32_t found = 1;
-        pt_optim_gate skip = {&found, &sumsq, 1.0};
+        pt_optim_gate skip = {&found, &sumsq, 1.0, 0.0f};
         if (opt == 0) ck_assert_int_eq(pt_backend_adamw(be, &h, &skip, w, g0, m, v, N), PT_OK);
         else ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.01f, &skip, w, g0, m, N), PT_OK);
         ck_assert(!memcmp(w, w2, sizeof w) && !memcmp(m, m2, sizeof m) && !memcmp(v, v2, sizeof v));
         found = 0;
-        pt_optim_gate clip = {&found, &sumsq, 1.0}; /* the norm is 9.35: clipped */
+        pt_optim_gate clip = {&found, &sumsq, 1.0, 0.0f}; /* the norm is 9.35: clipped */
         memcpy(g, g0, sizeof g);
         float f = (float)(1.0 / (sqrt(sumsq) + 1e-6));
         ck_assert_int_eq(pt_backend_scale(be, g, N, f), PT_OK);
@@ -72,7 +72,20 @@ START_TEST(test_optim_gate)
             ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.01f, NULL, w2, g, m2, N), PT_OK);
         }
         ck_assert(!memcmp(w, w2, sizeof w) && !memcmp(m, m2, sizeof m) && !memcmp(v, v2, sizeof v));
-        pt_optim_gate loose = {&found, &sumsq, 100.0}; /* under the clip: as ungated */
+        /* the optimizer unscaling as it reads (the check left the gradients
+         * scaled by 64): the same as unscaling them first, then clipping */
+        float gs64[N];
+        for (int i = 0; i < N; i++) gs64[i] = g0[i] * 64.0f;
+        pt_optim_gate unscale = {&found, &sumsq, 1.0, 1.0f / 64};
+        if (opt == 0) {
+            ck_assert_int_eq(pt_backend_adamw(be, &h, &unscale, w, gs64, m, v, N), PT_OK);
+            ck_assert_int_eq(pt_backend_adamw(be, &h, NULL, w2, g, m2, v2, N), PT_OK);
+        } else {
+            ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.01f, &unscale, w, gs64, m, N), PT_OK);
+            ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.01f, NULL, w2, g, m2, N), PT_OK);
+        }
+        ck_assert(!memcmp(w, w2, sizeof w) && !memcmp(m, m2, sizeof m) && !memcmp(v, v2, sizeof v));
+        pt_optim_gate loose = {&found, &sumsq, 100.0, 0.0f}; /* under the clip: as ungated */
         if (opt == 0) {
             ck_assert_int_eq(pt_backend_adamw(be, &h, &loose, w, g0, m, v, N), PT_OK);
             ck_assert_int_eq(pt_backend_adamw(be, &h, NULL, w2, g0, m2, v2, N), PT_OK);

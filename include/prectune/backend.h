@@ -245,11 +245,13 @@ pt_status pt_backend_pool_fwd(pt_backend *be, bool max, const pt_conv_shape *s, 
 pt_status pt_backend_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *dy,
                               const int32_t *argmax, float *dx);
 
-/* g *= inv_scale over all n gradients, and flags[0] = 1 when any is
- * non-finite (the caller zeroes it), sumsq[0] = sum of squares of the
- * unscaled gradients (fp64 accumulation); both in backend memory, so that
- * a device decides skip/no-skip without the host. */
-pt_status pt_backend_unscale_check(pt_backend *be, float *g, size_t n, float inv_scale,
+/* flags[0] = 1 when any g * inv_scale is non-finite (the caller zeroes
+ * it), sumsq[0] = the sum of squares of the g * inv_scale (fp64
+ * accumulation); both in backend memory, so that a device decides
+ * skip/no-skip without the host. With write, g *= inv_scale as well (the
+ * gradients unscaled in place); without, g is only read (the optimizer
+ * then unscales as it reads: pt_optim_gate.unscale). */
+pt_status pt_backend_unscale_check(pt_backend *be, float *g, size_t n, float inv_scale, bool write,
                                    int32_t *flags, double *sumsq);
 /* *acc += the sum of x[0..n) in fp64 (on the CPU in index order; on a
  * device in a fixed order: the same sum every time). acc in backend memory:
@@ -278,6 +280,8 @@ typedef struct pt_optim_gate {
     const int32_t *found;
     const double *sumsq;
     double clip_norm;
+    float unscale; /* 0 or 1: the gradients are unscaled; else each is multiplied by it first (g * unscale, then
+                      the clipping), as pt_backend_unscale_check without write leaves them */
 } pt_optim_gate;
 
 /* AdamW on fp32 master weights: w, m, v updated in place from g, behind

@@ -363,7 +363,7 @@ static pt_status cpu_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, 
     return PT_OK;
 }
 
-static pt_status cpu_unscale_check(pt_backend *be, float *g, size_t n, float inv_scale,
+static pt_status cpu_unscale_check(pt_backend *be, float *g, size_t n, float inv_scale, bool write,
                                    int32_t *flags, double *sumsq)
 {
     (void)be;
@@ -371,7 +371,7 @@ static pt_status cpu_unscale_check(pt_backend *be, float *g, size_t n, float inv
     int bad = 0;
     for (size_t i = 0; i < n; i++) {
         float v = g[i] * inv_scale;
-        g[i] = v;
+        if (write) g[i] = v;
         bad |= !isfinite(v);
         s += (double)v * v;
     }
@@ -398,9 +398,9 @@ static pt_status cpu_adamw(pt_backend *be, const pt_adamw *h, const pt_optim_gat
                            const float *g, float *m, float *v, size_t n)
 {
     (void)be;
-    float f;
+    float f, u;
     bool clip;
-    if (!pt_gate_open(gate, &f, &clip)) return PT_OK;
+    if (!pt_gate_open(gate, &f, &clip, &u)) return PT_OK;
     /* torch.optim.AdamW (non-fused): decoupled decay, then the Adam step
      * with bias corrections folded into step size and denominator */
     float bc1 = 1.0f - powf(h->beta1, (float)h->step);
@@ -408,7 +408,7 @@ static pt_status cpu_adamw(pt_backend *be, const pt_adamw *h, const pt_optim_gat
     float step_size = h->lr / bc1, bc2_sqrt = sqrtf(bc2);
     float decay = 1.0f - h->lr * h->weight_decay;
     for (size_t i = 0; i < n; i++) {
-        float gi = clip ? g[i] * f : g[i];
+        float gi = pt_gate_grad(g[i], u, clip, f);
         w[i] *= decay;
         m[i] = h->beta1 * m[i] + (1.0f - h->beta1) * gi;
         v[i] = h->beta2 * v[i] + (1.0f - h->beta2) * gi * gi;
@@ -423,11 +423,11 @@ static pt_status cpu_sgd(pt_backend *be, float lr, float momentum, float weight_
                          float *w, const float *g, float *buf, size_t n)
 {
     (void)be;
-    float f;
+    float f, u;
     bool clip;
-    if (!pt_gate_open(gate, &f, &clip)) return PT_OK;
+    if (!pt_gate_open(gate, &f, &clip, &u)) return PT_OK;
     for (size_t i = 0; i < n; i++) {
-        float d = (clip ? g[i] * f : g[i]) + weight_decay * w[i];
+        float d = pt_gate_grad(g[i], u, clip, f) + weight_decay * w[i];
         buf[i] = momentum * buf[i] + d;
         w[i] -= lr * (momentum != 0.0f ? buf[i] : d);
     }

@@ -962,8 +962,9 @@ static pt_status cu_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, c
 /* ---- unscale + check, optimizers ------------------------------------------ */
 
 /* fixed grid, per-block partial sums in fp64, then one block adds them in
- * order: the same sum every time. With no loss scale (inv 1) the gradients
- * are only read: g * 1 is g, and the pass moves half the bytes.
+ * order: the same sum every time. Without write (no loss scale, or the
+ * optimizer unscaling as it reads) the gradients are only read, and the
+ * pass moves half the bytes.
  *
  * A block's end of the pass: the flag if any value was bad, and the
  * block's sum of squares, added in a fixed tree */
@@ -980,11 +981,10 @@ __device__ void unscale_block_end(double s, int bad, int32_t *flags, double *par
     if (!threadIdx.x) partials[blockIdx.x] = sh[0];
 }
 
-__global__ void unscale_kernel(float *g, size_t n, float inv, int32_t *flags, double *partials)
+__global__ void unscale_kernel(float *g, size_t n, float inv, bool write, int32_t *flags, double *partials)
 {
     double s = 0;
     int bad = 0;
-    bool write = inv != 1.0f;
     GRID_STRIDE(i, n) {
         float v = g[i] * inv;
         if (write) g[i] = v;
@@ -995,11 +995,10 @@ __global__ void unscale_kernel(float *g, size_t n, float inv, int32_t *flags, do
 }
 
 /* the same, four values a thread (the sum's order is another fixed one) */
-__global__ void unscale4_kernel(float4 *g, size_t n4, float inv, int32_t *flags, double *partials)
+__global__ void unscale4_kernel(float4 *g, size_t n4, float inv, bool write, int32_t *flags, double *partials)
 {
     double s = 0;
     int bad = 0;
-    bool write = inv != 1.0f;
     GRID_STRIDE(i, n4) {
         float4 v = g[i];
         v.x *= inv, v.y *= inv, v.z *= inv, v.w *= inv;
@@ -1018,12 +1017,13 @@ __global__ void sum_partials_kernel(const double *partials, int n, double *out)
     *out = s;
 }
 
-static pt_status cu_unscale_check(pt_backend *be, float *g, size_t n, float inv, int32_t *flags, double *sumsq)
+static pt_status cu_unscale_check(pt_backend *be, float *g, size_t n, float inv, bool write, int32_t *flags,
+                                  double *sumsq)
 {
     bool v4 = vec4(n, g, g, g);
     unsigned grid = blocks_for(v4 ? n / 4 : n) < PARTIALS ? blocks_for(v4 ? n / 4 : n) : PARTIALS;
-    if (v4) unscale4_kernel<<<grid, THREADS, 0, S(be)>>>((float4 *)g, n / 4, inv, flags, pt_cuda_impl(be)->partials);
-    else unscale_kernel<<<grid, THREADS, 0, S(be)>>>(g, n, inv, flags, pt_cuda_impl(be)->partials);
+    if (v4) unscale4_kernel<<<grid, THREADS, 0, S(be)>>>((float4 *)g, n / 4, inv, write, flags, pt_cuda_impl(be)->partials);
+    else unscale_kernel<<<grid, THREADS, 0, S(be)>>>(g, n, inv, write, flags, pt_cuda_impl(be)->partials);
     PT_CUDA_CHECK_LAUNCH();
     sum_partials_kernel<<<1, 32, 0, S(be)>>>(pt_cuda_impl(be)->partials, (int)grid, sumsq);
     PT_CUDA_CHECK_LAUNCH();
@@ -1056,11 +1056,11 @@ __global__ void adamw_kernel(float lr, float b1, float b2, float eps, float deca
                              pt_optim_gate gate, bool gated, float *w, const float *g, float *m, float *v, size_t n,
                              uint16_t *copy, int copy_fmt)
 {
-    float f;
+    float f, u;
     bool clip;
-    if (!pt_gate_open(gated ? &gate : NULL, &f, &clip)) return;
+    if (!pt_gate_open(gated ? &gate : NULL, &f, &clip, &u)) return;
     GRID_STRIDE(i, n) {
-        float gi = clip ? g[i] * f : g[i];
+        float gi = pt_gate_grad(g[i], u, clip, f);
         float wi = w[i] * decay;
         m[i] = b1 * m[i] + (1.0f - b1) * gi;
         v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
@@ -1075,7 +1075,7 @@ __global__ void adamw_kernel(float lr, float b1, float b2, float eps, float deca
 static pt_status cu_adamw(pt_backend *be, const pt_adamw *h, const pt_optim_gate *gate, float *w, const float *g,
                          float *m, float *v, size_t n)
 {
-    pt_optim_gate gt = gate ? *gate : pt_optim_gate{NULL, NULL, 0.0};
+    pt_optim_gate gt = gate ? *gate : pt_optim_gate{NULL, NULL, 0.0, 0.0f};
     /* the same host arithmetic as the CPU backend */
     float bc1 = 1.0f - powf(h->beta1, (float)h->step), bc2 = 1.0f - powf(h->beta2, (float)h->step);
     float step_size = h->lr / bc1, bc2_sqrt = sqrtf(bc2), decay = 1.0f - h->lr * h->weight_decay;
@@ -1089,11 +1089,11 @@ static pt_status cu_adamw(pt_backend *be, const pt_adamw *h, const pt_optim_gate
 __global__ void sgd_kernel(float lr, float mom, float wd, pt_optim_gate gate, bool gated, float *w, const float *g,
                            float *buf, size_t n)
 {
-    float f;
+    float f, u;
     bool clip;
-    if (!pt_gate_open(gated ? &gate : NULL, &f, &clip)) return;
+    if (!pt_gate_open(gated ? &gate : NULL, &f, &clip, &u)) return;
     GRID_STRIDE(i, n) {
-        float d = (clip ? g[i] * f : g[i]) + wd * w[i];
+        float d = pt_gate_grad(g[i], u, clip, f) + wd * w[i];
         buf[i] = mom * buf[i] + d;
         w[i] -= lr * (mom != 0.0f ? buf[i] : d);
     }
@@ -1102,7 +1102,7 @@ __global__ void sgd_kernel(float lr, float mom, float wd, pt_optim_gate gate, bo
 static pt_status cu_sgd(pt_backend *be, float lr, float mom, float wd, const pt_optim_gate *gate, float *w,
                        const float *g, float *buf, size_t n)
 {
-    pt_optim_gate gt = gate ? *gate : pt_optim_gate{NULL, NULL, 0.0};
+    pt_optim_gate gt = gate ? *gate : pt_optim_gate{NULL, NULL, 0.0, 0.0f};
     if (n) sgd_kernel<<<blocks_for(n), THREADS, 0, S(be)>>>(lr, mom, wd, gt, gate != NULL, w, g, buf, n);
     PT_CUDA_CHECK_LAUNCH();
     return PT_OK;

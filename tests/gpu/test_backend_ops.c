@@ -268,8 +268,14 @@ START_TEST(test_elementwise)
         pt_backend_memset(gpu, flags, 0, 16);
         int32_t cflags[4] = {0};
         double csum = 0;
-        pt_backend_unscale_check(cpu, gr, n, 1.0f / 64, cflags, &csum);
-        pt_backend_unscale_check(gpu, dg, n, 1.0f / 64, flags, (double *)((char *)flags + 8));
+        /* read only first: the same flag and sum, the gradients untouched */
+        pt_backend_unscale_check(gpu, dg, n, 1.0f / 64, false, flags, (double *)((char *)flags + 8));
+        g = down(dg, n);
+        compare("unscale check without write", g, gr, n, 0);
+        free(g);
+        pt_backend_unscale_check(cpu, gr, n, 1.0f / 64, true, cflags, &csum);
+        pt_backend_memset(gpu, flags, 0, 16);
+        pt_backend_unscale_check(gpu, dg, n, 1.0f / 64, true, flags, (double *)((char *)flags + 8));
         int32_t gflag;
         double gsum;
         pt_backend_sync(gpu);
@@ -321,8 +327,8 @@ START_TEST(test_elementwise)
         double big = 1e6;
         int32_t *dno = up(&no, 4), *dyes = up(&yes, 4);
         double *dbig = up(&big, 8);
-        pt_optim_gate cskip = {&yes, &big, 1.0}, gskip = {dyes, dbig, 1.0};
-        pt_optim_gate cclip = {&no, &big, 1.0}, gclip = {dno, dbig, 1.0};
+        pt_optim_gate cskip = {&yes, &big, 1.0, 0.0f}, gskip = {dyes, dbig, 1.0, 0.0f};
+        pt_optim_gate cclip = {&no, &big, 1.0, 0.0f}, gclip = {dno, dbig, 1.0, 0.0f};
         float *before = down(dw, n);
         pt_backend_adamw(gpu, &h, &gskip, dw, dgg, dm, dv, n);
         pt_backend_sgd(gpu, 0.1f, 0.9f, 0.01f, &gskip, dw, dgg, dm, n);
@@ -341,6 +347,13 @@ START_TEST(test_elementwise)
         pt_backend_sgd(gpu, 0.1f, 0.9f, 0.01f, &gclip, dw, dgg, dm, n);
         g = down(dw, n);
         compare("sgd clipped on the device", g, w, n, 1e-13);
+        free(g);
+        /* and unscaling the gradients as it reads them (a loss scale of 64) */
+        pt_optim_gate cun = {&no, &big, 1.0, 1.0f / 64}, gun = {dno, dbig, 1.0, 1.0f / 64};
+        pt_backend_adamw(cpu, &h, &cun, w, gg2, m, v, n);
+        pt_backend_adamw(gpu, &h, &gun, dw, dgg, dm, dv, n);
+        g = down(dw, n);
+        compare("adamw unscaling on the device", g, w, n, 1e-13);
         free(g), free(w), free(gg2), free(m), free(v);
         pt_backend_free(gpu, dno), pt_backend_free(gpu, dyes), pt_backend_free(gpu, dbig);
         void *fr[] = {dw, dgg, dm, dv, dx, dy, dout};
