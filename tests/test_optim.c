@@ -38,62 +38,64 @@ START_TEST(test_adamw_sgd_formulas)
 }
 END_TEST
 
+/* One optimizer state, twice (1 and 2), kept equal bit for bit by the
+ * gate test: the same step taken gated on 1 and ungated on 2. */
+enum { GN = 5 };
+typedef struct twin {
+    float w[GN], m[GN], v[GN], w2[GN], m2[GN], v2[GN];
+} twin;
+
+/* AdamW (opt 0) or SGD (opt 1) on state 1 through the gate with gradients
+ * g1, and on state 2 ungated with g2; then the two must be equal. */
+static void step_twin(pt_backend *be, int opt, const pt_adamw *h, const pt_optim_gate *gate, const float *g1,
+                      const float *g2, twin *t)
+{
+    if (opt == 0) {
+        ck_assert_int_eq(pt_backend_adamw(be, h, gate, t->w, g1, t->m, t->v, GN), PT_OK);
+        ck_assert_int_eq(pt_backend_adamw(be, h, NULL, t->w2, g2, t->m2, t->v2, GN), PT_OK);
+    } else {
+        ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.01f, gate, t->w, g1, t->m, GN), PT_OK);
+        ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.01f, NULL, t->w2, g2, t->m2, GN), PT_OK);
+    }
+    ck_assert(!memcmp(t->w, t->w2, sizeof t->w) && !memcmp(t->m, t->m2, sizeof t->m) &&
+              !memcmp(t->v, t->v2, sizeof t->v));
+}
+
 /* The optimizer's gate: a found flag skips the step (nothing moves);
  * clipping is the same, bit for bit, as scaling the gradients by
- * clip / (norm + 1e-6) first and stepping ungated; a norm under the clip
- * leaves the gradients as they are. */
+ * clip / (norm + 1e-6) first and stepping ungated; unscaling as it reads,
+ * the same as unscaling first; a norm under the clip leaves the
+ * gradients as they are. */
 START_TEST(test_optim_gate)
 {
     pt_backend *be;
     ck_assert_int_eq(pt_backend_open("cpu", &be), PT_OK);
-    enum { N = 5 };
+    enum { N = GN };
     const float g0[N] = {3.0f, -4.0f, 0.125f, 1e-3f, -7.5f};
     double sumsq = 0;
     for (int i = 0; i < N; i++) sumsq += (double)g0[i] * g0[i];
     pt_adamw h = {0.01f, 0.9f, 0.999f, 1e-8f, 0.01f, 4, NULL, PT_FMT_FP32};
     for (int opt = 0; opt < 2; opt++) {
-        float w[N], m[N], v[N], w2[N], m2[N], v2[N], g[N];
-        for (int i = 0; i < N; i++) w[i] = w2[i] = 0.5f * (float)i - 1, m[i] = m2[i] = 0.01f * (float)i, v[i] = v2[i] = 1e-4f;
+        twin t;
+        for (int i = 0; i < N; i++)
+            t.w[i] = t.w2[i] = 0.5f * (float)i - 1, t.m[i] = t.m2[i] = 0.01f * (float)i, t.v[i] = t.v2[i] = 1e-4f;
         int32_t found = 1;
         pt_optim_gate skip = {&found, &sumsq, 1.0, 0.0f};
-        if (opt == 0) ck_assert_int_eq(pt_backend_adamw(be, &h, &skip, w, g0, m, v, N), PT_OK);
-        else ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.01f, &skip, w, g0, m, N), PT_OK);
-        ck_assert(!memcmp(w, w2, sizeof w) && !memcmp(m, m2, sizeof m) && !memcmp(v, v2, sizeof v));
+        if (opt == 0) ck_assert_int_eq(pt_backend_adamw(be, &h, &skip, t.w, g0, t.m, t.v, N), PT_OK);
+        else ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.01f, &skip, t.w, g0, t.m, N), PT_OK);
+        ck_assert(!memcmp(t.w, t.w2, sizeof t.w) && !memcmp(t.m, t.m2, sizeof t.m) && !memcmp(t.v, t.v2, sizeof t.v));
         found = 0;
-        pt_optim_gate clip = {&found, &sumsq, 1.0, 0.0f}; /* the norm is 9.35: clipped */
+        float g[N], gs64[N];
         memcpy(g, g0, sizeof g);
-        float f = (float)(1.0 / (sqrt(sumsq) + 1e-6));
-        ck_assert_int_eq(pt_backend_scale(be, g, N, f), PT_OK);
-        if (opt == 0) {
-            ck_assert_int_eq(pt_backend_adamw(be, &h, &clip, w, g0, m, v, N), PT_OK);
-            ck_assert_int_eq(pt_backend_adamw(be, &h, NULL, w2, g, m2, v2, N), PT_OK);
-        } else {
-            ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.01f, &clip, w, g0, m, N), PT_OK);
-            ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.01f, NULL, w2, g, m2, N), PT_OK);
-        }
-        ck_assert(!memcmp(w, w2, sizeof w) && !memcmp(m, m2, sizeof m) && !memcmp(v, v2, sizeof v));
-        /* the optimizer unscaling as it reads (the check left the gradients
-         * scaled by 64): the same as unscaling them first, then clipping */
-        float gs64[N];
+        ck_assert_int_eq(pt_backend_scale(be, g, N, (float)(1.0 / (sqrt(sumsq) + 1e-6))), PT_OK);
+        pt_optim_gate clip = {&found, &sumsq, 1.0, 0.0f}; /* the norm is 9.35: clipped */
+        step_twin(be, opt, &h, &clip, g0, g, &t);
+        /* the check left the gradients scaled by 64: unscaled, then clipped */
         for (int i = 0; i < N; i++) gs64[i] = g0[i] * 64.0f;
         pt_optim_gate unscale = {&found, &sumsq, 1.0, 1.0f / 64};
-        if (opt == 0) {
-            ck_assert_int_eq(pt_backend_adamw(be, &h, &unscale, w, gs64, m, v, N), PT_OK);
-            ck_assert_int_eq(pt_backend_adamw(be, &h, NULL, w2, g, m2, v2, N), PT_OK);
-        } else {
-            ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.01f, &unscale, w, gs64, m, N), PT_OK);
-            ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.01f, NULL, w2, g, m2, N), PT_OK);
-        }
-        ck_assert(!memcmp(w, w2, sizeof w) && !memcmp(m, m2, sizeof m) && !memcmp(v, v2, sizeof v));
+        step_twin(be, opt, &h, &unscale, gs64, g, &t);
         pt_optim_gate loose = {&found, &sumsq, 100.0, 0.0f}; /* under the clip: as ungated */
-        if (opt == 0) {
-            ck_assert_int_eq(pt_backend_adamw(be, &h, &loose, w, g0, m, v, N), PT_OK);
-            ck_assert_int_eq(pt_backend_adamw(be, &h, NULL, w2, g0, m2, v2, N), PT_OK);
-        } else {
-            ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.01f, &loose, w, g0, m, N), PT_OK);
-            ck_assert_int_eq(pt_backend_sgd(be, 0.1f, 0.9f, 0.01f, NULL, w2, g0, m2, N), PT_OK);
-        }
-        ck_assert(!memcmp(w, w2, sizeof w) && !memcmp(m, m2, sizeof m));
+        step_twin(be, opt, &h, &loose, g0, g0, &t);
     }
     /* the weights' 16-bit copy written with the update is the cast op's */
     for (int f = PT_FMT_BF16; f <= PT_FMT_FP16; f++) {
