@@ -177,9 +177,18 @@ int pt_cmd_tune(int argc, char **argv)
                    pol.layers[i].reason);
         printf("loss scale       %s", pol.loss_scale.mode == PT_SCALE_DYNAMIC ? "dynamic" : pol.loss_scale.mode == PT_SCALE_STATIC ? "static" : "none");
         if (pol.loss_scale.mode != PT_SCALE_NONE) printf(", init %g", pol.loss_scale.init);
+        const pt_policy_evidence *e = &pol.validation;
         printf("\nvalidation       %lld steps: loss %.4f vs fp32 %.4f, accuracy %.2f%% vs %.2f%%, %.2f%% skipped\n",
-               (long long)pol.validation.steps, pol.validation.loss, pol.validation.base_loss,
-               100 * pol.validation.accuracy, 100 * pol.validation.base_accuracy, 100 * pol.validation.skipped_fraction);
+               (long long)e->steps, e->loss, e->base_loss, 100 * e->accuracy, 100 * e->base_accuracy,
+               100 * e->skipped_fraction);
+        if (e->noise_present && !e->noise_diverged)
+            printf("                 fp32 with seed %lld: loss %.4f (%.2f%% from seed %lld), accuracy %.2f%%: %s\n",
+                   (long long)(e->nseeds > 1 ? e->seeds[1] : e->seeds[0] + 1), e->noise_loss,
+                   100 * fabs(e->noise_loss - e->base_loss) / fabs(e->base_loss), (long long)e->seeds[0],
+                   100 * e->noise_accuracy,
+                   e->within_noise ? "the policy passed within that spread, wider than the criteria"
+                   : e->passed     ? "the policy passed the criteria as given"
+                                   : "the policy missed even that spread");
         printf("estimate         %.2fx faster per step than fp32, %.0f%% less activation memory, on %s\n",
                pol.est_speedup, 100 * pol.est_memory_saving, o.device.name);
         printf("tuning           %d probe runs (%d reused from %s), %.0f s\n", sum.probes_run, sum.probes_reused,

@@ -96,6 +96,13 @@ out=$("$bin" validate "$spec" --data fashion-mnist --policy "$src/policies/prese
       --criteria loss_rel=0,accuracy_drop=0 --no-noise-floor 2>&1); status "validate strict" 1 $?
 check "strict verdict" "validation FAILED" "$out"
 check "strict accuracy" "FAIL (drop <= 0.00 points)" "$out"
+# the tuner's validation the same way, and its summary says so
+out=$("$bin" tune "$spec" --data fashion-mnist --probe-steps 100 --formats fp32,fp16 --criteria loss_rel=0,accuracy_drop=0 \
+      --db nz.db --out nz.json --quiet 2>&1); status "tune within noise" 0 $?
+check "tune within noise" "fp32 with seed 8: loss 0.3933 (2.14% from seed 7)" "$out"
+check "tune within noise" "the policy passed within that spread, wider than the criteria" "$out"
+check "evidence: within noise" '"within_noise":	true' "$(cat nz.json)"
+check "evidence: the noise run" '"noise":	{' "$(cat nz.json)"
 err=$("$bin" validate "$spec" --data fashion-mnist --policy "$src/policies/presets/fp16-amp.json" \
       --criteria loss_rel=-1 2>&1); status "criteria value" 2 $?
 check "criteria value" "--criteria: 'loss_rel=-1': expected NAME=VALUE with VALUE >= 0" "$err"
