@@ -27,6 +27,8 @@ static void help(void)
            "  --formats LIST        formats to consider, of fp32,tf32,bf16,fp16,fp8\n"
            "                        (default fp32,bf16,fp16,fp8)\n"
            "  --probe-steps N       steps of each probe run (default 300)\n"
+           "  --validate-steps N    steps of the validation against fp32 (default: the model's\n"
+           "                        train.steps, the run the policy is for)\n"
            "  --budget-runs R       probe runs at most (default 60)\n"
            "  --budget-time T       seconds at most for the search (default: none); the progress\n"
            "                        lines say the time left of it, and an estimate of the time to go\n"
@@ -74,7 +76,8 @@ int pt_cmd_tune(int argc, char **argv)
         {"db", required_argument, 0, 'B'},          {"device", required_argument, 0, 'D'},
         PT_DATA_LONGOPTS,                           {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},              {"calibrate", required_argument, 0, 'C'},
-        {"no-noise-floor", no_argument, 0, 'N'},    {0, 0, 0, 0},
+        {"no-noise-floor", no_argument, 0, 'N'},    {"validate-steps", required_argument, 0, 'V'},
+        {0, 0, 0, 0},
     };
     const char *data_spec = NULL, *out_path = NULL, *db_path = NULL, *device = "cpu", *table = NULL,
                *calibrate = NULL;
@@ -94,6 +97,10 @@ int pt_cmd_tune(int argc, char **argv)
         case 'p':
             if (pt_cli_int_option("tune", "probe-steps", optarg, 10, &v)) return PT_EXIT_USAGE;
             o.probe_steps = v;
+            break;
+        case 'V':
+            if (pt_cli_int_option("tune", "validate-steps", optarg, 10, &v)) return PT_EXIT_USAGE;
+            o.validate_steps = v;
             break;
         case 'R':
             if (pt_cli_int_option("tune", "budget-runs", optarg, 3, &v)) return PT_EXIT_USAGE;

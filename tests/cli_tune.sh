@@ -80,6 +80,14 @@ for p in s.policy.json mixed.json "$src/policies/presets/bf16-amp.json" "$src/po
     status "exports of $p" 0 $?; check "exports of $p" ": ok" "$out"
 done
 
+# ---- --validate-steps: a validation shorter than the model's own run ---------------------
+out=$("$bin" tune "$spec" --data fashion-mnist --probe-steps 100 --validate-steps 400 --db vs.db --out vs.json 2>&1)
+status "validate-steps" 0 $?
+check "validate-steps" "phase 6/6: validation, 400 steps, against fp32" "$out"
+check "validate-steps evidence" '"steps":	400' "$(cat vs.json)"
+err=$("$bin" tune "$spec" --data fashion-mnist --validate-steps 5 2>&1); status "validate-steps too few" 2 $?
+check "validate-steps too few" "--validate-steps '5': expected an integer >= 10" "$err"
+
 # ---- validate: the noise floor ------------------------------------------------------------
 # With zero tolerance fp16-amp misses the accuracy criterion by 0.10 points
 # (85.06% vs 85.16%); fp32 with seed 8 spreads 0.14 points and 2.14% loss

@@ -393,11 +393,12 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
     build_ladder(T);
     uint64_t seed = spec->train.seed;
     int64_t ps = o->probe_steps < spec->train.steps ? o->probe_steps : spec->train.steps;
+    int64_t vs = o->validate_steps > 0 ? o->validate_steps : spec->train.steps; /* the validation's length */
     int fp32_rungs[256];
     for (int i = 0; i < T->ngemm; i++) fp32_rungs[i] = T->nladder - 1;
     pt_status st;
     pt_probe_result *b1 = &T->b1, *b2 = &T->b2;
-    T->phase = 1, T->probe_steps = ps, T->full_steps = spec->train.steps;
+    T->phase = 1, T->probe_steps = ps, T->full_steps = vs;
     /* 1. the fp32 baseline, two seeds: the reference and its noise */
     say(T, "phase 1/6: fp32 baseline, seeds %llu and %llu, %lld steps", (unsigned long long)seed,
         (unsigned long long)seed + 1, (long long)ps);
@@ -501,22 +502,22 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
     say(T, "phase 5/6: loss scale: %s", scaled ? "dynamic, from the recorded gradient ranges" : "none needed");
     /* 6. validation at full length against fp32 */
     T->phase = 6;
-    say(T, "phase 6/6: validation, %lld steps, against fp32", (long long)spec->train.steps);
+    say(T, "phase 6/6: validation, %lld steps, against fp32", (long long)vs);
     pt_probe_result vb, vp, vn;
     pt_verdict v = {0};
     bool noise = false;
-    if ((st = probe(T, fp32_rungs, NULL, seed, spec->train.steps, false, "baseline", &vb))) goto out;
+    if ((st = probe(T, fp32_rungs, NULL, seed, vs, false, "baseline", &vb))) goto out;
     T->val_base_done = true;
     for (int attempt = 0; attempt < 4; attempt++) {
         scaled = loss_scale_for(T, T->rung_of, &ls);
-        if ((st = probe(T, T->rung_of, scaled ? &ls : NULL, seed, spec->train.steps, false, "validate", &vp)))
+        if ((st = probe(T, T->rung_of, scaled ? &ls : NULL, seed, vs, false, "validate", &vp)))
             goto out;
         pt_judge(&o->crit, &vb, &vp, noise ? &vn : NULL, &v);
         if (pt_verdict_wants_noise(&o->crit, &v)) {
             say(T, "validation: loss %+.2f%%, accuracy %+.2f points against fp32; measuring fp32's own "
                 "seed-to-seed spread at %lld steps (seed %llu)", 100 * v.loss_rel, -100 * v.acc_drop,
-                (long long)spec->train.steps, (unsigned long long)seed + 1);
-            if ((st = probe(T, fp32_rungs, NULL, seed + 1, spec->train.steps, false, "baseline", &vn))) goto out;
+                (long long)vs, (unsigned long long)seed + 1);
+            if ((st = probe(T, fp32_rungs, NULL, seed + 1, vs, false, "baseline", &vn))) goto out;
             noise = true;
             pt_judge(&o->crit, &vb, &vp, &vn, &v);
         }
@@ -560,7 +561,7 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
     snprintf(out->device, sizeof out->device, "%s", o->device.name);
     pt_policy_evidence *e = &out->validation;
     e->present = true;
-    e->steps = spec->train.steps;
+    e->steps = vs;
     e->seeds[0] = (int64_t)seed, e->seeds[1] = (int64_t)seed + 1, e->nseeds = 2;
     e->base_loss = vb.final_loss, e->base_accuracy = isnan(vb.accuracy) ? 0 : vb.accuracy;
     e->loss = vp.final_loss, e->accuracy = isnan(vp.accuracy) ? 0 : vp.accuracy;

@@ -91,6 +91,7 @@ bool pt_verdict_wants_noise(const pt_criteria *c, const pt_verdict *v);
 typedef struct pt_tune_options {
     bool allowed[PT_FMT_COUNT]; /* formats the tuner may use (fp8 means e4m3 + e5m2) */
     int64_t probe_steps;
+    int64_t validate_steps;     /* the validation's length; 0: the spec's train.steps */
     int budget_runs;            /* probe runs at most (validation not counted) */
     double budget_seconds;      /* 0: no limit */
     pt_criteria crit;
