@@ -69,6 +69,13 @@ int pt_cmd_policy(int argc, char **argv)
     if (!st)
         printf("%s: ok (%d layer override%s%s%s)\n", argv[optind], p.nlayers, p.nlayers == 1 ? "" : "s",
                model ? ", matches " : "", model ? model : "");
+    const pt_policy_evidence *e = &p.validation;
+    if (!st && e->present) /* what the evidence says, so that a failed or noise-bound validation is seen */
+        printf("%s: validated over %lld steps%s%s: %s\n", argv[optind], (long long)e->steps,
+               e->device[0] ? " on " : "", e->device,
+               !e->passed        ? "FAILED (the tuner wrote it anyway: the best it found)"
+               : e->within_noise ? "passed within fp32's own seed-to-seed spread, wider than the criteria"
+                                 : "passed");
     if (have_model) pt_model_spec_free(&m);
     pt_policy_free(&p);
     return code;

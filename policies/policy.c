@@ -158,10 +158,11 @@ pt_status pt_policy_parse(const char *json, const char *where, pt_policy *p)
             goto out;
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(root, "validation"))) {
-        static const char *const vkeys[] = {"steps",    "seeds",        "baseline", "policy", "criteria",
-                                            "noise",    "within_noise", "passed",   NULL};
+        static const char *const vkeys[] = {"device", "steps",        "seeds",  "baseline", "policy",
+                                            "criteria", "noise",      "within_noise", "passed", NULL};
         pt_policy_evidence *e = &p->validation;
         if ((st = pt_jexpect_object(&c, v, "validation")) || (st = pt_jcheck_keys(&c, v, "validation", vkeys)) ||
+            (st = pt_jget_string(&c, v, "validation", "device", e->device, sizeof e->device)) ||
             (st = pt_jget_int(&c, v, "validation", "steps", 0, INT64_MAX, &e->steps)) ||
             (st = pt_jget_bool(&c, v, "validation", "passed", &e->passed)) ||
             (st = pt_jget_bool(&c, v, "validation", "within_noise", &e->within_noise)))

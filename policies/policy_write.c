@@ -66,6 +66,7 @@ char *pt_policy_to_json(const pt_policy *p)
     const pt_policy_evidence *e = &p->validation;
     if (e->present) {
         cJSON *v = cJSON_AddObjectToObject(o, "validation");
+        if (e->device[0]) cJSON_AddStringToObject(v, "device", e->device);
         cJSON_AddNumberToObject(v, "steps", (double)e->steps);
         cJSON *seeds = cJSON_AddArrayToObject(v, "seeds");
         for (int i = 0; i < e->nseeds; i++) cJSON_AddItemToArray(seeds, cJSON_CreateNumber((double)e->seeds[i]));

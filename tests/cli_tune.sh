@@ -111,6 +111,8 @@ check "tune within noise" "fp32 with seed 8: loss 0.3933 (2.14% from seed 7)" "$
 check "tune within noise" "the policy passed within that spread, wider than the criteria" "$out"
 check "evidence: within noise" '"within_noise":	true' "$(cat nz.json)"
 check "evidence: the noise run" '"noise":	{' "$(cat nz.json)"
+out=$("$bin" policy check nz.json 2>&1); status "policy check of a noise-bound policy" 0 $?
+check "policy check states the evidence" "nz.json: validated over 1500 steps on cpu: passed within fp32's own seed-to-seed spread" "$out"
 err=$("$bin" validate "$spec" --data fashion-mnist --policy "$src/policies/presets/fp16-amp.json" \
       --criteria loss_rel=-1 2>&1); status "criteria value" 2 $?
 check "criteria value" "--criteria: 'loss_rel=-1': expected NAME=VALUE with VALUE >= 0" "$err"

@@ -42,7 +42,7 @@ static void make(pt_policy *p, pt_model_spec *m)
     p->fp8 = (pt_fp8_recipe){PT_FP8_CURRENT, 8, false, 1};
     p->layers[1].has_fp8_recipe = true, p->layers[1].fp8_recipe = PT_FP8_DELAYED;
     p->lr_scale = 0.25;
-    p->validation = (pt_policy_evidence){.present = true, .steps = 3000, .seeds = {1, 2}, .nseeds = 2,
+    p->validation = (pt_policy_evidence){.present = true, .device = "cuda:0 (NVIDIA H100 80GB HBM3)", .steps = 3000, .seeds = {1, 2}, .nseeds = 2,
                                          .base_loss = 0.3, .base_accuracy = 0.88, .loss = 0.302,
                                          .accuracy = 0.879, .skipped_fraction = 0.001, .crit_loss_rel = 0.005,
                                          .crit_accuracy_drop = 0.005, .crit_skipped = 0.01,
@@ -79,6 +79,7 @@ START_TEST(test_round_trip)
     ck_assert(q.validation.crit_noise_floor && q.validation.noise_present && !q.validation.noise_diverged);
     ck_assert(q.validation.noise_loss == 0.2985 && q.validation.noise_accuracy == 0.8825);
     ck_assert(q.validation.within_noise);
+    ck_assert_str_eq(q.validation.device, "cuda:0 (NVIDIA H100 80GB HBM3)");
     ck_assert(q.est_speedup == 2.5 && q.est_memory_saving == 0.4);
     ck_assert_int_eq(pt_policy_check_fingerprint(&q, &m, "m.json"), PT_OK);
     ck_assert_int_eq(pt_policy_check_model(&q, &m), PT_OK);

@@ -561,6 +561,7 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
     snprintf(out->device, sizeof out->device, "%s", o->device.name);
     pt_policy_evidence *e = &out->validation;
     e->present = true;
+    snprintf(e->device, sizeof e->device, "%s", pt_backend_name(be));
     e->steps = vs;
     e->seeds[0] = (int64_t)seed, e->seeds[1] = (int64_t)seed + 1, e->nseeds = 2;
     e->base_loss = vb.final_loss, e->base_accuracy = isnan(vb.accuracy) ? 0 : vb.accuracy;

@@ -32,6 +32,7 @@ typedef struct pt_policy_layer {
 /* The validation evidence a tuned policy carries. */
 typedef struct pt_policy_evidence {
     bool present;
+    char device[160];           /* where the validation ran (a backend's name) */
     int64_t steps;
     int64_t seeds[2];
     int nseeds;
