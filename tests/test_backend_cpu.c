@@ -57,6 +57,28 @@ START_TEST(test_memory)
 }
 END_TEST
 
+/* A copy to host memory queued behind the work before it, read after
+ * pt_backend_wait_copies: the values the work wrote. */
+START_TEST(test_async_copy)
+{
+    pt_backend *be;
+    ck_assert_int_eq(pt_backend_open("cpu", &be), PT_OK);
+    float *d, *h;
+    ck_assert_int_eq(pt_backend_alloc(be, 8 * sizeof(float), (void **)&d), PT_OK);
+    ck_assert_int_eq(pt_backend_alloc_host(be, 8 * sizeof(float), (void **)&h), PT_OK);
+    float x[8] = {1, -2, 3, -4, 5, -6, 7, -8};
+    ck_assert_int_eq(pt_backend_upload(be, d, x, sizeof x), PT_OK);
+    ck_assert_int_eq(pt_backend_act_fwd(be, PT_ACT_RELU, d, d, 8), PT_OK);
+    ck_assert_int_eq(pt_backend_download_async(be, h, d, 8 * sizeof(float)), PT_OK);
+    ck_assert_int_eq(pt_backend_wait_copies(be), PT_OK);
+    for (int i = 0; i < 8; i++) ck_assert(h[i] == (x[i] > 0 ? x[i] : 0));
+    pt_backend_free_host(be, h);
+    pt_backend_free_host(be, NULL);
+    pt_backend_free(be, d);
+    pt_backend_close(be);
+}
+END_TEST
+
 /* The op profile, read by a program: rows by op name (GEMMs and casts by
  * format), calls counted; NULL while it is off. */
 START_TEST(test_profile)
@@ -166,6 +188,7 @@ int main(void)
     tcase_add_test(tc, test_stats_batch);
     tcase_add_test(tc, test_memory);
     tcase_add_test(tc, test_profile);
+    tcase_add_test(tc, test_async_copy);
     tcase_add_test(tc, test_cast);
     tcase_add_test(tc, test_layernorm_format);
     suite_add_tcase(s, tc);
