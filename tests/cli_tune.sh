@@ -110,6 +110,15 @@ out=$("$bin" tune "$spec" --data fashion-mnist --probe-steps 100 --formats fp32,
 check "tune within noise" "fp32 with seed 8: loss 0.3933 (2.14% from seed 7)" "$out"
 check "tune within noise" "the policy passed within that spread, wider than the criteria" "$out"
 check "evidence: within noise" '"within_noise":	true' "$(cat nz.json)"
+case "$out" in *"does not reproduce itself"*) echo "FAIL: a 2.14% spread warned as unstable fp32"; fail=1 ;; esac
+# a model whose fp32 training is itself unstable (learning rate far too high):
+# the policy passes within a 24% spread, and the summary says what that is worth
+out=$("$bin" tune "$src/examples/incidents/lr-too-high.model.json" --data fashion-mnist --probe-steps 100 \
+      --db lr.db --out lr.json --quiet 2>&1); status "tune of an unstable model" 0 $?
+check "unstable fp32" "fp32 does not reproduce itself at this length: two seeds end 23.9% apart in" "$out"
+out=$("$bin" validate "$src/examples/incidents/lr-too-high.model.json" --data fashion-mnist --policy lr.json 2>&1)
+status "validate of an unstable model" 0 $?
+check "validate: unstable fp32" "warning: fp32 does not reproduce itself at this length (its two seeds end 23.9% apart" "$out"
 check "evidence: the noise run" '"noise":	{' "$(cat nz.json)"
 out=$("$bin" policy check nz.json 2>&1); status "policy check of a noise-bound policy" 0 $?
 check "policy check states the evidence" "nz.json: validated over 1500 steps on cpu: passed within fp32's own seed-to-seed spread" "$out"

@@ -146,6 +146,13 @@ START_TEST(test_verdict)
     pt_probe_result gone = {.final_loss = INFINITY, .diverged = true};
     pt_judge(&c, &base, &pol, &gone, &v);
     ck_assert(v.noise_measured && isnan(v.noise_loss_rel) && v.tol_loss == 0.005 && !v.passed);
+    /* a spread ten times the criteria or more: fp32 does not reproduce itself */
+    ck_assert(!pt_noise_dominates(&c, 0.0025 / 0.3, 0.001));
+    ck_assert(pt_noise_dominates(&c, 0.05, 0.0) && pt_noise_dominates(&c, 0.0, 0.05));
+    ck_assert(!pt_noise_dominates(&c, 0.0499, 0.0499));
+    pt_criteria zero = c;
+    zero.loss_rel = zero.accuracy_drop = 0; /* zero criteria: any spread is "ten times" them; not a warning */
+    ck_assert(!pt_noise_dominates(&zero, 0.5, 0.5));
     /* no held-out accuracy (regression): accuracy never counts */
     pt_probe_result rb = {.final_loss = 2.0, .accuracy = NAN}, rp = {.final_loss = 1.99, .accuracy = NAN};
     pt_judge(&c, &rb, &rp, NULL, &v);

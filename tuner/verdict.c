@@ -38,6 +38,12 @@ void pt_judge(const pt_criteria *c, const pt_probe_result *base, const pt_probe_
     v->within_noise = v->passed && (v->loss_rel > c->loss_rel || v->acc_drop > c->accuracy_drop);
 }
 
+bool pt_noise_dominates(const pt_criteria *c, double noise_loss_rel, double noise_acc)
+{
+    return (c->loss_rel > 0 && noise_loss_rel >= 10 * c->loss_rel) ||
+           (c->accuracy_drop > 0 && noise_acc >= 10 * c->accuracy_drop);
+}
+
 bool pt_verdict_wants_noise(const pt_criteria *c, const pt_verdict *v)
 {
     return c->noise_floor && !v->noise_measured && v->ok_finite && v->ok_skip && (!v->ok_loss || !v->ok_acc);

@@ -87,6 +87,11 @@ void pt_judge(const pt_criteria *c, const struct pt_probe_result *base, const st
  * accuracy criterion (a divergence, a skip storm or a non-finite weight
  * is never noise). */
 bool pt_verdict_wants_noise(const pt_criteria *c, const pt_verdict *v);
+/* Whether fp32's own seed-to-seed spread (relative loss, accuracy as a
+ * fraction) is ten times the criteria or more: then a policy that passes
+ * within it is only as good as an fp32 that cannot reproduce itself, and
+ * the user should hear that the model's training is what needs a look. */
+bool pt_noise_dominates(const pt_criteria *c, double noise_loss_rel, double noise_acc);
 
 typedef struct pt_tune_options {
     bool allowed[PT_FMT_COUNT]; /* formats the tuner may use (fp8 means e4m3 + e5m2) */
