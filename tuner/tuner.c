@@ -34,7 +34,7 @@ typedef struct tuner {
     int min_rung[256];      /* cheapest rung the ranges allow */
     int rung_of[256];       /* current assignment */
     double sensitivity[256];
-    char reason[256][256];
+    char reason[256][512];
     double base_loss, base_acc, noise_loss, noise_acc;
     pt_probe_result b1, b2; /* the probe-length fp32 baselines, seeds s and s+1 */
     double dy_absmax[256];
@@ -345,10 +345,12 @@ static pt_status range_analysis(tuner *T)
         }
         int first = 0;
         while (first < T->nladder && !feasible[first]) first++;
-        if (r != first && !T->reason[i][0])
-            snprintf(T->reason[i], sizeof T->reason[i],
-                     "cost model: %s is faster than %s for this layer's shape on %s (the casts cost more than the GEMM saves)",
-                     T->ladder[r].name, T->ladder[first].name, T->o->device.name);
+        if (r != first) { /* the operative reason, after any range reasons that ruled out cheaper rungs */
+            size_t k = strlen(T->reason[i]);
+            snprintf(T->reason[i] + k, sizeof T->reason[i] - k,
+                     "%scost model: %s is faster than %s for this layer's shape on %s (the casts cost more than the GEMM "
+                     "saves)", k ? "; " : "", T->ladder[r].name, T->ladder[first].name, T->o->device.name);
+        }
         T->min_rung[i] = r;
         say(T, "range analysis: %s can start at %s%s%s", name, T->ladder[r].name, T->reason[i][0] ? "; " : "",
             T->reason[i]);

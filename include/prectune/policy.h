@@ -24,7 +24,7 @@ typedef struct pt_layer_formats {
 typedef struct pt_policy_layer {
     char name[PT_NAME_MAX];
     pt_layer_formats f;
-    char reason[256];
+    char reason[512];
     bool has_fp8_recipe;            /* this layer's fp8 casts use fp8_recipe, not the policy's */
     pt_fp8_recipe_kind fp8_recipe;
 } pt_policy_layer;
