@@ -185,19 +185,23 @@ int pt_cmd_tune(int argc, char **argv)
         printf("loss scale       %s", pol.loss_scale.mode == PT_SCALE_DYNAMIC ? "dynamic" : pol.loss_scale.mode == PT_SCALE_STATIC ? "static" : "none");
         if (pol.loss_scale.mode != PT_SCALE_NONE) printf(", init %g", pol.loss_scale.init);
         const pt_policy_evidence *e = &pol.validation;
-        printf("\nvalidation       %lld steps: loss %.4f vs fp32 %.4f, accuracy %.2f%% vs %.2f%%, %.2f%% skipped\n",
-               (long long)e->steps, e->loss, e->base_loss, 100 * e->accuracy, 100 * e->base_accuracy,
-               100 * e->skipped_fraction);
+        bool classes = spec.loss == PT_LOSS_SOFTMAX_CE; /* a held-out accuracy to speak of */
+        char acc[96] = "", nacc[64] = "";
+        if (classes) {
+            snprintf(acc, sizeof acc, ", accuracy %.2f%% vs %.2f%%", 100 * e->accuracy, 100 * e->base_accuracy);
+            snprintf(nacc, sizeof nacc, ", accuracy %.2f%%", 100 * e->noise_accuracy);
+        }
+        printf("\nvalidation       %lld steps: loss %.4f vs fp32 %.4f%s, %.2f%% skipped\n", (long long)e->steps, e->loss,
+               e->base_loss, acc, 100 * e->skipped_fraction);
         if (e->noise_present && !e->noise_diverged)
-            printf("                 fp32 with seed %lld: loss %.4f (%.2f%% from seed %lld), accuracy %.2f%%: %s\n",
+            printf("                 fp32 with seed %lld: loss %.4f (%.2f%% from seed %lld)%s: %s\n",
                    (long long)(e->nseeds > 1 ? e->seeds[1] : e->seeds[0] + 1), e->noise_loss,
-                   100 * fabs(e->noise_loss - e->base_loss) / fabs(e->base_loss), (long long)e->seeds[0],
-                   100 * e->noise_accuracy,
+                   100 * fabs(e->noise_loss - e->base_loss) / fabs(e->base_loss), (long long)e->seeds[0], nacc,
                    e->within_noise ? "the policy passed within that spread, wider than the criteria"
                    : e->passed     ? "the policy passed the criteria as given"
                                    : "the policy missed even that spread");
         double nl = fabs(e->noise_loss - e->base_loss) / fabs(e->base_loss),
-               na = fabs(e->noise_accuracy - e->base_accuracy);
+               na = classes ? fabs(e->noise_accuracy - e->base_accuracy) : 0;
         if (e->noise_present && !e->noise_diverged && pt_noise_dominates(&o.crit, nl, na))
             printf("warning          fp32 does not reproduce itself at this length: two seeds end %.1f%% apart in\n"
                    "                 loss and %.1f points in accuracy, ten times the criteria or more. A policy that\n"

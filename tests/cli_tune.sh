@@ -63,6 +63,19 @@ status "the calibrated table loads as --device-table" 0 $?
 err=$("$bin" tune "$ex/model.json" --data "csv:$ex/sensors.csv" --calibrate c.json --device-table cal.json 2>&1)
 status "calibrate with a table" 2 $?; check "calibrate with a table" "drop --device-table" "$err"
 
+# ---- a regression (mse) from a CSV: no accuracy to speak of in the progress or the summary ----
+awk 'BEGIN { s = 12345; print "a,b,y";
+             for (i = 0; i < 2000; i++) { s = (s * 1103515245 + 12345) % 2147483648; a = s / 2147483648 - 0.5;
+                                          s = (s * 1103515245 + 12345) % 2147483648; b = s / 2147483648 - 0.5;
+                                          printf "%.6f,%.6f,%.6f\n", a, b, 2 * a - b + a * b } }' > reg.csv
+printf '{"name": "reg", "input": [2], "layers": [{"name": "fc1", "type": "linear", "out": 32}, {"name": "a1", "type": "gelu"},
+ {"name": "head", "type": "linear", "out": 1}], "loss": "mse", "optimizer": {"type": "adamw", "lr": 3e-3},
+ "train": {"batch": 64, "steps": 300, "seed": 1}}' > reg.json
+out=$("$bin" tune reg.json --data csv:reg.csv --label y --probe-steps 50 --formats fp32,bf16 --db reg.db --out reg.policy.json 2>&1)
+status "regression tune" 0 $?
+check "regression validated" "reg.policy.json (validated)" "$out"
+case "$out" in *accuracy*|*nan*) echo "FAIL: a regression's tune speaks of accuracy:"; echo "$out" | grep -E "accuracy|nan"; fail=1 ;; esac
+
 # ---- the tuned policies against the JSON Schema, with an independent validator ----------
 out=$(python3 "$src/tests/policy_schema.py" "$src/policies/policy.schema.json" s.policy.json ref.json k.json 2>&1)
 status "schema" 0 $?; check "schema" "3 of 3 policies valid" "$out"

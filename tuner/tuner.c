@@ -101,6 +101,15 @@ static void say(tuner *T, const char *fmt, ...)
     va_end(ap);
 }
 
+/* ", accuracy +x points" for a progress line, or nothing where the model
+ * has no held-out accuracy (a regression). */
+static const char *acc_change(const tuner *T, double drop, char *buf, size_t n)
+{
+    if (isnan(T->base_acc)) return "";
+    snprintf(buf, n, ", accuracy %+.2f points", -100 * drop);
+    return buf;
+}
+
 /* The policy of an assignment (rung per GEMM layer) and a loss scale. */
 static void make_policy(tuner *T, const int *rungs, const pt_scaler_config *ls, pt_policy *p)
 {
@@ -411,8 +420,11 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
     T->base_loss = b1->final_loss, T->base_acc = b1->accuracy;
     T->noise_loss = fabs(b1->final_loss - b2->final_loss) / fabs(b1->final_loss);
     T->noise_acc = isnan(b1->accuracy) ? 0 : fabs(b1->accuracy - b2->accuracy);
-    say(T, "baseline: loss %.4f, accuracy %.2f%%; seed-to-seed noise %.2f%% loss, %.2f points", b1->final_loss,
-        100 * b1->accuracy, 100 * T->noise_loss, 100 * T->noise_acc);
+    if (isnan(b1->accuracy))
+        say(T, "baseline: loss %.4f; seed-to-seed noise %.2f%% loss", b1->final_loss, 100 * T->noise_loss);
+    else
+        say(T, "baseline: loss %.4f, accuracy %.2f%%; seed-to-seed noise %.2f%% loss, %.2f points", b1->final_loss,
+            100 * b1->accuracy, 100 * T->noise_loss, 100 * T->noise_acc);
     /* 2. ranges */
     T->phase = 2;
     say(T, "phase 2/6: range analysis from the recorded histograms");
@@ -450,10 +462,12 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
             for (int i = 0; i < T->ngemm && k < sizeof T->best; i++)
                 k += (size_t)snprintf(T->best + k, sizeof T->best - k, "%s%s=%s", i ? " " : "",
                                       spec->layers[T->gemm[i]].name, T->ladder[T->rung_of[i]].name);
-            say(T, "candidate passes: loss %+.2f%%, accuracy %+.2f points", 100 * lr, -100 * ad);
+            char ab[64];
+            say(T, "candidate passes: loss %+.2f%%%s", 100 * lr, acc_change(T, ad, ab, sizeof ab));
             break;
         }
-        say(T, "candidate fails: loss %+.2f%%, accuracy %+.2f points, %.1f%% skipped%s", 100 * lr, -100 * ad,
+        char ab[64];
+        say(T, "candidate fails: loss %+.2f%%%s, %.1f%% skipped%s", 100 * lr, acc_change(T, ad, ab, sizeof ab),
             100 * r.skipped_fraction, r.diverged ? ", diverged" : "");
         /* the layers that can still move up, most sensitive first */
         int order[256], n = 0;
@@ -516,17 +530,21 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
             goto out;
         pt_judge(&o->crit, &vb, &vp, noise ? &vn : NULL, &v);
         if (pt_verdict_wants_noise(&o->crit, &v)) {
-            say(T, "validation: loss %+.2f%%, accuracy %+.2f points against fp32; measuring fp32's own "
-                "seed-to-seed spread at %lld steps (seed %llu)", 100 * v.loss_rel, -100 * v.acc_drop,
-                (long long)vs, (unsigned long long)seed + 1);
+            char ab[64];
+            say(T, "validation: loss %+.2f%%%s against fp32; measuring fp32's own seed-to-seed spread at %lld steps "
+                "(seed %llu)", 100 * v.loss_rel, acc_change(T, v.acc_drop, ab, sizeof ab), (long long)vs,
+                (unsigned long long)seed + 1);
             if ((st = probe(T, fp32_rungs, NULL, seed + 1, vs, false, "baseline", &vn))) goto out;
             noise = true;
             pt_judge(&o->crit, &vb, &vp, &vn, &v);
         }
         if (v.passed || attempt == 3) T->phase = 7; /* nothing more to run */
-        say(T, "validation: loss %.4f vs %.4f (%+.2f%%, tolerance %.2f%%), accuracy %.2f%% vs %.2f%% (tolerance "
-            "%.2f points), %.2f%% skipped: %s%s", vp.final_loss, vb.final_loss, 100 * v.loss_rel, 100 * v.tol_loss,
-            100 * vp.accuracy, 100 * vb.accuracy, 100 * v.tol_acc, 100 * vp.skipped_fraction,
+        char acc[128] = "";
+        if (!isnan(vb.accuracy))
+            snprintf(acc, sizeof acc, ", accuracy %.2f%% vs %.2f%% (tolerance %.2f points)", 100 * vp.accuracy,
+                     100 * vb.accuracy, 100 * v.tol_acc);
+        say(T, "validation: loss %.4f vs %.4f (%+.2f%%, tolerance %.2f%%)%s, %.2f%% skipped: %s%s", vp.final_loss,
+            vb.final_loss, 100 * v.loss_rel, 100 * v.tol_loss, acc, 100 * vp.skipped_fraction,
             v.passed ? "passed" : "failed", v.within_noise ? " (within fp32's seed-to-seed spread)" : "");
         if (v.passed || attempt == 3) break; /* the policy written is the one validated */
         int best = -1; /* promote the most sensitive layer that can move */
