@@ -76,6 +76,13 @@ status "regression tune" 0 $?
 check "regression validated" "reg.policy.json (validated)" "$out"
 case "$out" in *accuracy*|*nan*) echo "FAIL: a regression's tune speaks of accuracy:"; echo "$out" | grep -E "accuracy|nan"; fail=1 ;; esac
 
+# a model whose fp32 training diverges has no baseline: tune says so and stops (exit 1)
+sed 's/"optimizer": {"type": "adamw", "lr": 3e-3}/"optimizer": {"type": "sgd", "lr": 5, "momentum": 0.9}/' reg.json > regdiv.json
+err=$("$bin" tune regdiv.json --data csv:reg.csv --label y --probe-steps 50 --db rd.db --out rd.json 2>&1)
+status "diverging fp32" 1 $?
+check "diverging fp32" "fp32 itself diverged over the 300 steps of the validation: there is no baseline" "$err"
+[ -f rd.json ] && { echo "FAIL: a tune without a baseline wrote a policy"; fail=1; }
+
 # ---- the tuned policies against the JSON Schema, with an independent validator ----------
 out=$(python3 "$src/tests/policy_schema.py" "$src/policies/policy.schema.json" s.policy.json ref.json k.json 2>&1)
 status "schema" 0 $?; check "schema" "3 of 3 policies valid" "$out"

@@ -416,6 +416,12 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
     if ((st = probe(T, fp32_rungs, NULL, seed, ps, true, "baseline", b1)) ||
         (st = probe(T, fp32_rungs, NULL, seed + 1, ps, false, "baseline", b2)))
         goto out;
+    if (b1->diverged) {
+        st = pt_fail(PT_ERR_STOPPED, "fp32 itself diverged within the %lld steps of the baseline: there is no baseline to "
+                     "hold a policy to. Look at the fp32 training first (prectune train, then prectune diagnose on its "
+                     "run)", (long long)ps);
+        goto out;
+    }
     T->base_run = b1->run_id;
     T->base_loss = b1->final_loss, T->base_acc = b1->accuracy;
     T->noise_loss = fabs(b1->final_loss - b2->final_loss) / fabs(b1->final_loss);
@@ -524,6 +530,12 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
     bool noise = false;
     if ((st = probe(T, fp32_rungs, NULL, seed, vs, false, "baseline", &vb))) goto out;
     T->val_base_done = true;
+    if (vb.diverged) {
+        st = pt_fail(PT_ERR_STOPPED, "fp32 itself diverged over the %lld steps of the validation: there is no baseline "
+                     "to hold a policy to. Look at the fp32 training first (prectune train, then prectune diagnose on "
+                     "its run)", (long long)vs);
+        goto out;
+    }
     for (int attempt = 0; attempt < 4; attempt++) {
         scaled = loss_scale_for(T, T->rung_of, &ls);
         if ((st = probe(T, T->rung_of, scaled ? &ls : NULL, seed, vs, false, "validate", &vp)))
