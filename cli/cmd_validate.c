@@ -90,6 +90,10 @@ int pt_cmd_validate(int argc, char **argv)
     pt_verdict v;
     bool noise = false;
     if (!st) st = pt_run_policy(be, &spec, &fp32, &data, tel, "baseline", "fp32", n, spec.train.seed, false, &rb);
+    if (!st && rb.diverged)
+        st = pt_fail(PT_ERR_STOPPED, "fp32 itself diverged over the %lld steps: there is no baseline to hold the policy "
+                     "to. Look at the fp32 training first (prectune train, then prectune diagnose on its run)",
+                     (long long)n);
     if (!st) st = pt_run_policy(be, &spec, &pol, &data, tel, "validate", policy_path, n, spec.train.seed, false, &rp);
     if (!st) {
         pt_judge(&crit, &rb, &rp, NULL, &v);

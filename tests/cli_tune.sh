@@ -82,6 +82,9 @@ err=$("$bin" tune regdiv.json --data csv:reg.csv --label y --probe-steps 50 --db
 status "diverging fp32" 1 $?
 check "diverging fp32" "fp32 itself diverged over the 300 steps of the validation: there is no baseline" "$err"
 [ -f rd.json ] && { echo "FAIL: a tune without a baseline wrote a policy"; fail=1; }
+err=$("$bin" validate regdiv.json --data csv:reg.csv --label y --policy "$src/policies/presets/bf16-amp.json" 2>&1)
+status "validate against a diverging fp32" 1 $?
+check "validate against a diverging fp32" "fp32 itself diverged over the 300 steps: there is no baseline" "$err"
 
 # ---- the tuned policies against the JSON Schema, with an independent validator ----------
 out=$(python3 "$src/tests/policy_schema.py" "$src/policies/policy.schema.json" s.policy.json ref.json k.json 2>&1)
