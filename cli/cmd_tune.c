@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "prectune/prectune.h"
@@ -160,6 +161,15 @@ int pt_cmd_tune(int argc, char **argv)
     }
     snprintf(outp, sizeof outp, "%s", out_path ? out_path : "");
     if (!out_path) snprintf(outp, sizeof outp, "%s.policy.json", spec.name);
+    if (!st) { /* before the tune, not after it: the policy's folder must take the file */
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", outp);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = '\0';
+        const char *d = slash ? (dir[0] ? dir : "/") : ".";
+        if (access(d, W_OK) != 0)
+            st = pt_fail(PT_ERR_INVALID, "--out %s: cannot write into %s (%s)", outp, d, strerror(errno));
+    }
     if (!st) st = pt_telemetry_open(dbp, &tel);
     if (!st && o.progress)
         fprintf(stderr, "tuning %s on %s (%s); probe runs in %s; cost model: %s\n", spec.name, data.desc,

@@ -86,6 +86,12 @@ err=$("$bin" validate regdiv.json --data csv:reg.csv --label y --policy "$src/po
 status "validate against a diverging fp32" 1 $?
 check "validate against a diverging fp32" "fp32 itself diverged over the 300 steps: there is no baseline" "$err"
 
+# an --out that cannot be written is refused before the tune runs, not after
+err=$("$bin" tune reg.json --data csv:reg.csv --label y --out /nonexistent-dir/p.json --db o.db 2>&1)
+status "unwritable --out" 2 $?
+check "unwritable --out" "--out /nonexistent-dir/p.json: cannot write into /nonexistent-dir" "$err"
+case "$err" in *"phase 1/6"*) echo "FAIL: the tune ran before refusing its --out"; fail=1 ;; esac
+
 # ---- the tuned policies against the JSON Schema, with an independent validator ----------
 out=$(python3 "$src/tests/policy_schema.py" "$src/policies/policy.schema.json" s.policy.json ref.json k.json 2>&1)
 status "schema" 0 $?; check "schema" "3 of 3 policies valid" "$out"
