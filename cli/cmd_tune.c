@@ -220,6 +220,13 @@ int pt_cmd_tune(int argc, char **argv)
                    "                 data or a longer run.\n", 100 * nl, 100 * na);
         printf("estimate         %.2fx faster per step than fp32, %.0f%% less activation memory, on %s\n",
                pol.est_speedup, 100 * pol.est_memory_saving, o.device.name);
+        bool all_fp32 = pol.def.fwd == PT_FMT_FP32 && pol.def.dgrad == PT_FMT_FP32 && pol.def.wgrad == PT_FMT_FP32;
+        for (int i = 0; i < pol.nlayers && all_fp32; i++)
+            all_fp32 = pol.layers[i].f.fwd == PT_FMT_FP32 && pol.layers[i].f.dgrad == PT_FMT_FP32 &&
+                       pol.layers[i].f.wgrad == PT_FMT_FP32;
+        if (all_fp32)
+            printf("                 every layer stays in fp32: none gains from a lower format on this device\n"
+                   "                 (the reasons above say why, layer by layer)\n");
         printf("tuning           %d probe runs (%d reused from %s), %.0f s\n", sum.probes_run, sum.probes_reused,
                dbp, sum.seconds);
         code = pol.validation.passed ? PT_EXIT_OK : PT_EXIT_FAILED;

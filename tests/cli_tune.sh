@@ -74,6 +74,7 @@ printf '{"name": "reg", "input": [2], "layers": [{"name": "fc1", "type": "linear
 out=$("$bin" tune reg.json --data csv:reg.csv --label y --probe-steps 50 --formats fp32,bf16 --db reg.db --out reg.policy.json 2>&1)
 status "regression tune" 0 $?
 check "regression validated" "reg.policy.json (validated)" "$out"
+check "an all-fp32 policy says so" "every layer stays in fp32: none gains from a lower format on this device" "$out"
 case "$out" in *accuracy*|*nan*) echo "FAIL: a regression's tune speaks of accuracy:"; echo "$out" | grep -E "accuracy|nan"; fail=1 ;; esac
 
 # a model whose fp32 training diverges has no baseline: tune says so and stops (exit 1)
