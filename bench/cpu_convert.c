@@ -7,16 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "../kernels/clock.h"
 
 #include "prectune/formats.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 int main(int argc, char **argv)
 {
@@ -33,9 +27,9 @@ int main(int argc, char **argv)
     const int reps = 5;
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
-        double t = now();
+        double t = pt_now_s();
         memcpy(out, in, n * 4);
-        t = now() - t;
+        t = pt_now_s() - t;
         best = t < best ? t : best;
     }
     double gbs_copy = (double)n * 4 / best / 1e9;
@@ -45,10 +39,10 @@ int main(int argc, char **argv)
     for (int f = 0; f < PT_FMT_COUNT; f++) {
         best = 1e30;
         for (int r = 0; r < reps; r++) {
-            double t = now();
+            double t = pt_now_s();
             volatile float a = pt_encode_array((pt_format)f, in, out, n, 1.0f, 0);
             (void)a;
-            t = now() - t;
+            t = pt_now_s() - t;
             best = t < best ? t : best;
         }
         double gbs = (double)n * 4 / best / 1e9;
@@ -59,9 +53,9 @@ int main(int argc, char **argv)
         pt_encode_array((pt_format)f, in, out, n, 1.0f, 0);
         best = 1e30;
         for (int r = 0; r < reps; r++) {
-            double t = now();
+            double t = pt_now_s();
             pt_decode_array((pt_format)f, out, back, n, 1.0f);
-            t = now() - t;
+            t = pt_now_s() - t;
             best = t < best ? t : best;
         }
         double gbs = (double)n * 4 / best / 1e9;

@@ -8,18 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "../kernels/clock.h"
 #include <unistd.h>
 
 #include "prectune/diagnose.h"
 #include "prectune/telemetry.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 int main(int argc, char **argv)
 {
@@ -35,7 +29,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", pt_last_error());
         return 1;
     }
-    double t0 = now();
+    double t0 = pt_now_s();
     const char *layers[5] = {"fc1", "act1", "fc2", "act2", "head"};
     for (int64_t s = 0; s < steps; s++) {
         pt_step_record r = {.step = s, .loss = 2.0 * exp(-(double)s / 20000) + 0.1 + 0.01 * sin((double)s), .scale = 1};
@@ -54,14 +48,14 @@ int main(int argc, char **argv)
     }
     pt_telemetry_end_run(t, run, "finished");
     pt_telemetry_close(t);
-    double written = now() - t0;
-    t0 = now();
+    double written = pt_now_s() - t0;
+    t0 = pt_now_s();
     pt_diagnosis d;
     if (pt_diagnose_db(path, 0, &d)) {
         fprintf(stderr, "%s\n", pt_last_error());
         return 1;
     }
-    double took = now() - t0;
+    double took = pt_now_s() - t0;
     printf("bench_diagnose_speed: %lld steps, statistics every 10 steps (16 tensors), written in %.1f s\n",
            (long long)steps, written);
     printf("diagnose: %.3f s (target < 5 s): %s at step %lld, cause %s\n", took,

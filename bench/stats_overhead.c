@@ -37,13 +37,13 @@ static double run(const char *device, const char *model, const pt_data *data, in
     }
     pt_step_record r;
     for (int i = 0; i < 20; i++) pt_trainer_step(t, &r);
-    double t0 = bench_now();
+    double t0 = pt_now_s();
     for (int i = 0; i < steps; i++) {
         pt_trainer_step(t, &r);
         if (tel) pt_telemetry_step(tel, 1, &r);
     }
     pt_backend_sync(b.be);
-    double ms = (bench_now() - t0) / steps * 1e3;
+    double ms = (pt_now_s() - t0) / steps * 1e3;
     if (tel) {
         pt_trainer_flush_stats(t);
         pt_telemetry_close(tel);

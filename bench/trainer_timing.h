@@ -10,16 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "../kernels/clock.h"
 #include "prectune/trainer.h"
-
-static inline double bench_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* A trainer of a model under a policy on a device; exits on failure. */
 typedef struct bench_trainer {
@@ -55,13 +48,13 @@ static inline double bench_ms_per_step(const char *device, const char *model, co
     double t0 = 0;
     pt_step_record r;
     for (int i = 0; i < 20 + steps; i++) {
-        if (i == 20) t0 = bench_now();
+        if (i == 20) t0 = pt_now_s();
         if (pt_trainer_step(b.t, &r)) {
             fprintf(stderr, "%s, %s on %s: step %d: %s\n", model, policy, device, i, pt_last_error());
             exit(1);
         }
     }
-    double ms = (bench_now() - t0) / steps * 1e3;
+    double ms = (pt_now_s() - t0) / steps * 1e3;
     bench_trainer_close(&b);
     return ms;
 }
