@@ -221,15 +221,8 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
         (st = alloc_f(n, (size_t)batch, &n->loss_rows)) ||
         (st = alloc_f(n, (size_t)batch * max_size, &n->scratch)))
         goto fail;
-    /* the weights' 16-bit copy: for GEMM layers whose forward and input
-     * gradient read the weights in the same 16-bit format (the first such
-     * format; a layer in the other one casts for itself) */
-    n->w16_fmt = PT_FMT_FP32;
-    for (int i = 0; i < n->nlayers && n->w16_fmt == PT_FMT_FP32; i++) {
-        pt_layer_formats f = n->L[i].fmt;
-        if (pt_layer_has_gemm(n->L[i].spec->type) && (f.fwd == PT_FMT_BF16 || f.fwd == PT_FMT_FP16) && f.dgrad == f.fwd)
-            n->w16_fmt = f.fwd;
-    }
+    /* the weights' 16-bit copy, for the layers that read their weights in it */
+    n->w16_fmt = pt_policy_weight_copy_format(policy, spec);
     if (n->w16_fmt != PT_FMT_FP32 && (st = pt_backend_alloc(be, np * 2, &n->w16))) goto fail;
     bool uses_fp8 = false;
     offs = 0;
@@ -265,7 +258,7 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
             size_t sz_g = cast_bytes(f.dgrad, dy_count) > cast_bytes(f.wgrad, dy_count)
                               ? cast_bytes(f.dgrad, dy_count) : cast_bytes(f.wgrad, dy_count);
             size_t sz_x = f.wgrad == f.fwd ? 0 : cast_bytes(f.wgrad, x_count);
-            l->w_mirror = n->w16 && f.fwd == n->w16_fmt && f.dgrad == f.fwd;
+            l->w_mirror = n->w16 && pt_layer_reads_weight_copy(f, n->w16_fmt);
             if (l->w_mirror) l->wbuf = (char *)n->w16 + 2 * (size_t)(l->w - n->params);
             if ((st = pt_backend_alloc(be, sz_saved, &l->saved)) ||
                 (!l->w_mirror && (st = pt_backend_alloc(be, sz_w, &l->wbuf))) ||

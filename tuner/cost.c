@@ -73,15 +73,7 @@ void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_de
 {
     memset(out, 0, sizeof *out);
     double b = spec->train.batch, params = 0, input = 1, pass_bytes = 0;
-    /* the weights' 16-bit copy: the format of the first layer that reads
-     * its weights in bf16 or fp16 in both GEMMs, as pt_net_create picks it */
-    pt_format w16 = PT_FMT_FP32;
-    for (int i = 0; i < spec->nlayers && w16 == PT_FMT_FP32; i++) {
-        pt_layer_formats f = pt_policy_formats(p, spec->layers[i].name);
-        if (pt_layer_has_gemm(spec->layers[i].type) && (f.fwd == PT_FMT_BF16 || f.fwd == PT_FMT_FP16) &&
-            f.dgrad == f.fwd)
-            w16 = f.fwd;
-    }
+    pt_format w16 = pt_policy_weight_copy_format(p, spec); /* as the trainer picks it */
     for (int d = 0; d < spec->ninput; d++) input *= spec->input[d];
     for (int i = 0; i < spec->nlayers; i++) {
         const pt_layer_spec *l = &spec->layers[i];
@@ -110,7 +102,7 @@ void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_de
         if (!first) out->gemm_ms += flops / (dev->tflops[f.dgrad] * 1e12) * 1e3;
         /* casts: read fp32, write the format */
         double cast_bytes = 0;
-        bool w_copy = f.fwd == w16 && f.dgrad == f.fwd; /* AdamW writes its weights' cast */
+        bool w_copy = pt_layer_reads_weight_copy(f, w16); /* AdamW writes its weights' cast */
         if (low(f.fwd)) cast_bytes += (m * k + (w_copy ? 0 : w)) * (4 + pt_format_info(f.fwd)->storage_bytes);
         if (low(f.dgrad) && !first) cast_bytes += m * n * (4 + pt_format_info(f.dgrad)->storage_bytes);
         if (low(f.wgrad) && (f.wgrad != f.dgrad || first)) cast_bytes += m * n * (4 + pt_format_info(f.wgrad)->storage_bytes);
