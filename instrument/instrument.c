@@ -119,7 +119,7 @@ pt_status pt_instrument_step(pt_trainer *t, int64_t step, bool nonfinite, const 
         if ((st = pt_telemetry_event(t->tel, t->run, step, "warning", "fp8_gemm_emulated", msg))) return st;
         t->fp8_emulated0 = -1;
     }
-    bool due = t->stats_every && step % t->stats_every == 0;
+    bool due = pt_instrument_stats_due(t, step);
     if (!due && !nonfinite && !saturated) return PT_OK;
     if ((st = pt_trainer_flush_stats(t))) return st;
     /* one event per 100 steps at most: a recipe that clamps every step

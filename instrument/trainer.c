@@ -292,8 +292,7 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
     int32_t found = 0;
     double sumsq = 0, loss_sum = 0;
     float inv = (float)(1.0 / scale);
-    bool stats_due = t->tel && t->stats_every && t->step % t->stats_every == 0;
-    bool early = !stats_due && !(t->tel && n->fp8_dev);
+    bool early = !pt_instrument_stats_due(t, t->step) && !(t->tel && n->fp8_dev);
     if ((st = pt_backend_unscale_check(t->be, n->grads, n->nparams, inv, !early, t->flags, sumsq_dev)) ||
         (st = pt_backend_download_async(t->be, t->flags_host, t->flags, 24)) || (st = pt_net_fp8_pull_start(n)))
         return st;

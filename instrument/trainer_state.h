@@ -51,6 +51,12 @@ struct pt_trainer {
 /* Statistics of this step when due, and always on a step with a
  * non-finite gradient or an fp8 cast that clamped (saturated: what it was). */
 pt_status pt_instrument_step(pt_trainer *t, int64_t step, bool nonfinite, const char *saturated);
+/* Whether pt_instrument_step takes statistics at `step` whatever happens in
+ * it (the trainer queues its optimizer after them then) */
+static inline bool pt_instrument_stats_due(const pt_trainer *t, int64_t step)
+{
+    return t->tel && t->stats_every && step % t->stats_every == 0;
+}
 pt_status pt_instrument_drift(pt_trainer *t, int64_t step);
 pt_status pt_instrument_incident(pt_trainer *t, int64_t step, const pt_incident *inc);
 void pt_instrument_free(pt_trainer *t);
