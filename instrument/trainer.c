@@ -26,16 +26,18 @@ static pt_status keep_data_on_device(pt_trainer *t)
 {
     const pt_dataset *ds = &t->data->train;
     t->dev_perm_epoch = -1;
-    size_t xb = (size_t)ds->n * (size_t)ds->dim * sizeof(float), yb = (size_t)ds->n * 4;
+    size_t xb = (size_t)ds->n * (size_t)ds->dim * sizeof(float), yb = (size_t)ds->n * 4,
+           pb = (size_t)ds->n * sizeof(int32_t);
     if (!pt_backend_is_device(t->be) || ds->n > INT32_MAX || xb + yb > PT_RESIDENT_BYTES) return PT_OK;
     pt_status st = pt_backend_alloc(t->be, xb, &t->dev_x);
     if (!st) st = pt_backend_alloc(t->be, yb, &t->dev_y);
-    if (!st) st = pt_backend_alloc(t->be, (size_t)ds->n * sizeof(int32_t), (void **)&t->dev_perm);
+    if (!st) st = pt_backend_alloc(t->be, pb, (void **)&t->dev_perm);
     if (st == PT_ERR_NOMEM) { /* it does not fit after all: batches go through the host */
         pt_backend_free(t->be, t->dev_x), pt_backend_free(t->be, t->dev_y), pt_backend_free(t->be, t->dev_perm);
         t->dev_x = t->dev_y = NULL, t->dev_perm = NULL;
         return PT_OK;
     }
+    if (!st) t->dev_bytes = xb + yb + pb;
     if (!st && !(t->perm32 = malloc((size_t)ds->n * sizeof(int32_t)))) st = pt_fail(PT_ERR_NOMEM, "out of memory");
     if (!st) st = pt_backend_upload(t->be, t->dev_x, ds->x, xb);
     if (!st) st = pt_backend_upload(t->be, t->dev_y, ds->label ? (const void *)ds->label : (const void *)ds->target, yb);
@@ -150,12 +152,7 @@ pt_status pt_trainer_init_from_file(pt_trainer *t, const char *path)
 int64_t pt_trainer_steps_done(const pt_trainer *t) { return t->step; }
 int64_t pt_trainer_skipped(const pt_trainer *t) { return t->skipped; }
 
-size_t pt_trainer_data_bytes(const pt_trainer *t)
-{
-    if (!t->dev_x) return 0;
-    const pt_dataset *ds = &t->data->train;
-    return (size_t)ds->n * ((size_t)ds->dim * sizeof(float) + 4 + sizeof(int32_t)); /* x, labels, permutation */
-}
+size_t pt_trainer_data_bytes(const pt_trainer *t) { return t->dev_bytes; }
 double pt_trainer_loss_scale(const pt_trainer *t) { return pt_scaler_scale(&t->scaler); }
 void pt_trainer_reset_scaler(pt_trainer *t) { pt_scaler_init(&t->scaler, &t->policy->loss_scale); }
 size_t pt_trainer_param_count(const pt_trainer *t) { return t->net->nparams; }

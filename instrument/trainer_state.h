@@ -25,6 +25,7 @@ struct pt_trainer {
     void *dev_x, *dev_y;
     int32_t *dev_perm, *perm32;
     int64_t dev_perm_epoch; /* whose permutation dev_perm holds; -1: none */
+    size_t dev_bytes;       /* what those three take in backend memory (0: not kept there) */
     float *x_host, *t_host, *out_host, *loss_host;
     int32_t *y_host;
     int32_t *flags;      /* backend memory: found-non-finite flag, then the fp64 gradient sum of squares and loss sum */
