@@ -22,6 +22,11 @@ int pt_cli_int_option(const char *cmd, const char *opt, const char *arg, long lo
 struct pt_criteria;
 int pt_cli_criteria(const char *cmd, const char *list, struct pt_criteria *c);
 
+/* The warning that fp32 does not reproduce itself at the validation's
+ * length (pt_noise_dominates), its first line after `lead`, the others
+ * after `indent`; loss_rel relative, acc a fraction. */
+void pt_cli_unstable_fp32(const char *lead, const char *indent, double loss_rel, double acc);
+
 /* Prints pt_last_error() for a failed library call; returns the exit code
  * that fits the status (2 for bad input, 1 otherwise). */
 int pt_cli_lib_error(const char *cmd, int status);

@@ -213,11 +213,7 @@ int pt_cmd_tune(int argc, char **argv)
         double nl = fabs(e->noise_loss - e->base_loss) / fabs(e->base_loss),
                na = classes ? fabs(e->noise_accuracy - e->base_accuracy) : 0;
         if (e->noise_present && !e->noise_diverged && pt_noise_dominates(&o.crit, nl, na))
-            printf("warning          fp32 does not reproduce itself at this length: two seeds end %.1f%% apart in\n"
-                   "                 loss and %.1f points in accuracy, ten times the criteria or more. A policy that\n"
-                   "                 passes within that is only as good as such an fp32. Look at the fp32 training\n"
-                   "                 first (prectune train, then prectune diagnose on its run), or validate on more\n"
-                   "                 data or a longer run.\n", 100 * nl, 100 * na);
+            pt_cli_unstable_fp32("warning          ", "                 ", nl, na);
         printf("estimate         %.2fx faster per step than fp32, %.0f%% less activation memory, on %s\n",
                pol.est_speedup, 100 * pol.est_memory_saving, o.device.name);
         bool all_fp32 = pol.def.fwd == PT_FMT_FP32 && pol.def.dgrad == PT_FMT_FP32 && pol.def.wgrad == PT_FMT_FP32;

@@ -135,10 +135,7 @@ int pt_cmd_validate(int argc, char **argv)
             printf("%-26s %11.2f%% %12s   spread %.2f points\n", "  held-out accuracy", 100 * rn.accuracy, "",
                    100 * v.noise_acc);
         if (noise && !rn.diverged && pt_noise_dominates(&crit, v.noise_loss_rel, v.noise_acc))
-            printf("warning: fp32 does not reproduce itself at this length (its two seeds end %.1f%% apart in loss,\n"
-                   "%.1f points in accuracy: ten times the criteria or more). A policy passing within that is only as\n"
-                   "good as such an fp32: look at the fp32 training first (prectune train, then prectune diagnose),\n"
-                   "or validate on more data or a longer run.\n", 100 * v.noise_loss_rel, 100 * v.noise_acc);
+            pt_cli_unstable_fp32("warning: ", "  ", v.noise_loss_rel, v.noise_acc);
         double ms_b = rb.step_ms, ms_p = rp.step_ms; /* after warm-up */
         if (ms_b > 0 && ms_p > 0)
             printf("%-26s %12.3f %12.3f   measured on %s after warm-up: %.2fx\n", "ms per step", ms_b, ms_p,

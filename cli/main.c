@@ -90,6 +90,15 @@ int pt_cli_criteria(const char *cmd, const char *list, pt_criteria *c)
     return 0;
 }
 
+void pt_cli_unstable_fp32(const char *lead, const char *indent, double loss_rel, double acc)
+{
+    printf("%sfp32 does not reproduce itself at this length: two seeds end %.1f%% apart in\n"
+           "%sloss and %.1f points in accuracy, ten times the criteria or more. A policy that\n"
+           "%spasses within that is only as good as such an fp32. Look at the fp32 training\n"
+           "%sfirst (prectune train, then prectune diagnose on its run), or validate on more\n"
+           "%sdata or a longer run.\n", lead, 100 * loss_rel, indent, 100 * acc, indent, indent, indent);
+}
+
 int pt_cli_data_option(const char *cmd, int c, const char *arg, pt_data_options *o)
 {
     char *end;

@@ -148,7 +148,7 @@ out=$("$bin" tune "$src/examples/incidents/lr-too-high.model.json" --data fashio
 check "unstable fp32" "fp32 does not reproduce itself at this length: two seeds end 23.9% apart in" "$out"
 out=$("$bin" validate "$src/examples/incidents/lr-too-high.model.json" --data fashion-mnist --policy lr.json 2>&1)
 status "validate of an unstable model" 0 $?
-check "validate: unstable fp32" "warning: fp32 does not reproduce itself at this length (its two seeds end 23.9% apart" "$out"
+check "validate: unstable fp32" "warning: fp32 does not reproduce itself at this length: two seeds end 23.9% apart in" "$out"
 check "evidence: the noise run" '"noise":	{' "$(cat nz.json)"
 out=$("$bin" policy check nz.json 2>&1); status "policy check of a noise-bound policy" 0 $?
 check "policy check states the evidence" "nz.json: validated over 1500 steps on cpu: passed within fp32's own seed-to-seed spread" "$out"
