@@ -35,7 +35,6 @@ typedef struct tuner {
     int rung_of[256];       /* current assignment */
     double sensitivity[256];
     char reason[256][512];
-    double base_loss, base_acc, noise_loss, noise_acc;
     pt_probe_result b1, b2; /* the probe-length fp32 baselines, seeds s and s+1 */
     double dy_absmax[256];
     int64_t base_run;
@@ -105,7 +104,7 @@ static void say(tuner *T, const char *fmt, ...)
  * has no held-out accuracy (a regression). */
 static const char *acc_change(const tuner *T, double drop, char *buf, size_t n)
 {
-    if (isnan(T->base_acc)) return "";
+    if (isnan(T->b1.accuracy)) return "";
     snprintf(buf, n, ", accuracy %+.2f points", -100 * drop);
     return buf;
 }
@@ -423,14 +422,13 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
         goto out;
     }
     T->base_run = b1->run_id;
-    T->base_loss = b1->final_loss, T->base_acc = b1->accuracy;
-    T->noise_loss = fabs(b1->final_loss - b2->final_loss) / fabs(b1->final_loss);
-    T->noise_acc = isnan(b1->accuracy) ? 0 : fabs(b1->accuracy - b2->accuracy);
+    double noise_loss = fabs(b1->final_loss - b2->final_loss) / fabs(b1->final_loss),
+           noise_acc = isnan(b1->accuracy) ? 0 : fabs(b1->accuracy - b2->accuracy);
     if (isnan(b1->accuracy))
-        say(T, "baseline: loss %.4f; seed-to-seed noise %.2f%% loss", b1->final_loss, 100 * T->noise_loss);
+        say(T, "baseline: loss %.4f; seed-to-seed noise %.2f%% loss", b1->final_loss, 100 * noise_loss);
     else
         say(T, "baseline: loss %.4f, accuracy %.2f%%; seed-to-seed noise %.2f%% loss, %.2f points", b1->final_loss,
-            100 * b1->accuracy, 100 * T->noise_loss, 100 * T->noise_acc);
+            100 * b1->accuracy, 100 * noise_loss, 100 * noise_acc);
     /* 2. ranges */
     T->phase = 2;
     say(T, "phase 2/6: range analysis from the recorded histograms");
@@ -448,7 +446,7 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
         bool scaled = loss_scale_for(T, rungs, &ls);
         pt_probe_result r;
         if ((st = probe(T, rungs, scaled ? &ls : NULL, seed, ps, false, "probe", &r))) goto out;
-        T->sensitivity[i] = r.diverged ? INFINITY : (r.final_loss - T->base_loss) / fabs(T->base_loss);
+        T->sensitivity[i] = r.diverged ? INFINITY : (r.final_loss - b1->final_loss) / fabs(b1->final_loss);
         T->sens_left--;
         say(T, "sensitivity: %s alone in %s: loss %+.2f%%", spec->layers[T->gemm[i]].name,
             T->ladder[rungs[i]].name, 100 * T->sensitivity[i]);
