@@ -15,6 +15,25 @@ static bool fusable(const pt_net_layer *g, pt_format f)
            ((f == PT_FMT_E4M3 || f == PT_FMT_E5M2) && g->recipe.kind == PT_FP8_DELAYED);
 }
 
+/* The activation's pass writing also the operand of GEMM layer g for
+ * `role` (x of its forward, or dy of its weight gradient) in format f into
+ * buf, with the recipe's scale and amax; g then finds it ready. */
+static pt_status fused_cast(pt_net *n, pt_net_layer *l, pt_net_layer *g, int role, pt_format f, void *buf, bool bwd,
+                            const float *dy, float *out, size_t cnt, bool *ready, const float **ready_inv)
+{
+    pt_cast_plan p;
+    pt_status st = pt_net_cast_plan(n, g, role, f, NULL, cnt, buf, &p);
+    if (!st)
+        st = bwd ? pt_backend_act_bwd_cast(n->be, act_of(l), pt_layer_input(n, l, 0), dy, out, cnt, f, p.scale,
+                                           p.amax, p.flags, buf)
+                 : pt_backend_act_fwd_cast(n->be, act_of(l), pt_layer_input(n, l, 0), out, cnt, f, p.scale, p.amax,
+                                           p.flags, buf);
+    if (!st) st = pt_net_cast_done(n, g, role, f, &p);
+    *ready = st == PT_OK;
+    *ready_inv = p.scale_inv;
+    return st;
+}
+
 /* When the only reader of the output is a linear layer whose forward GEMM
  * takes a cast operand, that operand is written in the same pass. */
 pt_status pt_activation_forward(pt_net *n, pt_net_layer *l, int rows)
@@ -22,16 +41,9 @@ pt_status pt_activation_forward(pt_net *n, pt_net_layer *l, int rows)
     size_t cnt = (size_t)rows * (size_t)l->spec->size;
     pt_net_layer *c = l + 1 < n->L + n->nlayers ? l + 1 : NULL;
     if (c && l->consumers == 1 && c->spec->type == PT_LAYER_LINEAR && pt_layer_input(n, c, 0) == l->y &&
-        fusable(c, c->fmt.fwd)) {
-        pt_cast_plan p;
-        pt_status st = pt_net_cast_plan(n, c, PT_OPND_X, c->fmt.fwd, NULL, cnt, c->saved, &p);
-        if (!st) st = pt_backend_act_fwd_cast(n->be, act_of(l), pt_layer_input(n, l, 0), l->y, cnt, c->fmt.fwd,
-                                              p.scale, p.amax, p.flags, c->saved);
-        if (!st) st = pt_net_cast_done(n, c, PT_OPND_X, c->fmt.fwd, &p);
-        c->x_ready = st == PT_OK;
-        c->x_ready_inv = p.scale_inv;
-        return st;
-    }
+        fusable(c, c->fmt.fwd))
+        return fused_cast(n, l, c, PT_OPND_X, c->fmt.fwd, c->saved, false, NULL, l->y, cnt, &c->x_ready,
+                          &c->x_ready_inv);
     return pt_backend_act_fwd(n->be, act_of(l), pt_layer_input(n, l, 0), l->y, cnt);
 }
 
@@ -45,16 +57,9 @@ pt_status pt_activation_backward(pt_net *n, pt_net_layer *l, int rows)
     size_t cnt = (size_t)rows * (size_t)l->spec->size;
     int pi = l->spec->in_index[0];
     pt_net_layer *p = pi >= 0 ? &n->L[pi] : NULL;
-    if (p && p->spec->type == PT_LAYER_LINEAR && dx == p->dy && fusable(p, p->fmt.wgrad)) {
-        pt_cast_plan cp;
-        pt_status st = pt_net_cast_plan(n, p, PT_OPND_DY, p->fmt.wgrad, NULL, cnt, p->gbuf, &cp);
-        if (!st) st = pt_backend_act_bwd_cast(n->be, act_of(l), pt_layer_input(n, l, 0), l->dy, dx, cnt,
-                                              p->fmt.wgrad, cp.scale, cp.amax, cp.flags, p->gbuf);
-        if (!st) st = pt_net_cast_done(n, p, PT_OPND_DY, p->fmt.wgrad, &cp);
-        p->dy_ready = st == PT_OK;
-        p->dy_ready_inv = cp.scale_inv;
-        return st;
-    }
+    if (p && p->spec->type == PT_LAYER_LINEAR && dx == p->dy && fusable(p, p->fmt.wgrad))
+        return fused_cast(n, l, p, PT_OPND_DY, p->fmt.wgrad, p->gbuf, true, l->dy, dx, cnt, &p->dy_ready,
+                          &p->dy_ready_inv);
     pt_status st = pt_backend_act_bwd(n->be, act_of(l), pt_layer_input(n, l, 0), l->dy, dx, cnt);
     return st ? st : pt_grad_done(n, l, 0, dx, cnt);
 }
