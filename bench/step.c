@@ -4,9 +4,13 @@
  * on the CPU through Debian's python3-torch).
  * Targets on the CPU (issue 4): our fp32 step no slower than PyTorch's; our
  * emulated bf16 step at most 1.5x our fp32 step.
- * usage: bench_step [--device cpu|cuda] [--data SPEC] [steps, default 300]
+ * With --model cnn, the Fashion-MNIST CNN (examples/fmnist-cnn, batch 64);
+ * on cuda its convolutions go through cuDNN, and the same steps with
+ * PRECTUNE_CUDNN=0 (im2col GEMMs) are measured too.
+ * usage: bench_step [--device cpu|cuda] [--data SPEC] [--model mlp|cnn] [steps, default 300]
  * (PT_PYTHON: the python that has torch; default /usr/bin/python3) */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,31 +21,40 @@
 int main(int argc, char **argv)
 {
     int steps = 300;
-    const char *device = "cpu", *spec = "fashion-mnist";
+    const char *device = "cpu", *spec = "fashion-mnist", *which = "mlp";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
         else if (!strcmp(argv[i], "--data") && i + 1 < argc) spec = argv[++i];
+        else if (!strcmp(argv[i], "--model") && i + 1 < argc) which = argv[++i];
         else if ((steps = atoi(argv[i])) <= 0) {
-            fprintf(stderr, "usage: bench_step [--device cpu|cuda] [--data SPEC] [steps]\n");
+            fprintf(stderr, "usage: bench_step [--device cpu|cuda] [--data SPEC] [--model mlp|cnn] [steps]\n");
             return 2;
         }
     }
+    bool cnn = !strcmp(which, "cnn");
+    const char *model = cnn ? PT_SOURCE_DIR "/examples/fmnist-cnn/model.json"
+                            : PT_SOURCE_DIR "/examples/fmnist-mlp/model.json";
     pt_data_options o = pt_data_options_default();
     pt_data data;
     if (pt_data_open(spec, &o, &data)) {
         fprintf(stderr, "bench_step: %s\n", pt_last_error());
         return 1;
     }
-    double ours32 = bench_ms_per_step(device, PT_SOURCE_DIR "/examples/fmnist-mlp/model.json",
-                                      PT_SOURCE_DIR "/policies/presets/fp32.json", steps, &data);
-    double ours16 = bench_ms_per_step(device, PT_SOURCE_DIR "/examples/fmnist-mlp/model.json",
-                                      PT_SOURCE_DIR "/policies/presets/bf16-amp.json", steps, &data);
-    double ours8 = bench_ms_per_step(device, PT_SOURCE_DIR "/examples/fmnist-mlp/model.json",
-                                      PT_SOURCE_DIR "/policies/presets/fp8-hybrid.json", steps, &data);
+    double ours32 = bench_ms_per_step(device, model, PT_SOURCE_DIR "/policies/presets/fp32.json", steps, &data);
+    double ours16 = bench_ms_per_step(device, model, PT_SOURCE_DIR "/policies/presets/bf16-amp.json", steps, &data);
+    double ours8 = bench_ms_per_step(device, model, PT_SOURCE_DIR "/policies/presets/fp8-hybrid.json", steps, &data);
+    double im32 = NAN, im16 = NAN;
+    int cpu = strncmp(device, "cuda", 4) != 0;
+    if (cnn && !cpu) { /* the same steps with the convolutions as im2col GEMMs */
+        setenv("PRECTUNE_CUDNN", "0", 1);
+        im32 = bench_ms_per_step(device, model, PT_SOURCE_DIR "/policies/presets/fp32.json", steps, &data);
+        im16 = bench_ms_per_step(device, model, PT_SOURCE_DIR "/policies/presets/bf16-amp.json", steps, &data);
+        unsetenv("PRECTUNE_CUDNN");
+    }
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s %s/bench/torch_step.py %d %s",
+    snprintf(cmd, sizeof cmd, "%s %s/bench/torch_step.py %d %s %s",
              getenv("PT_PYTHON") ? getenv("PT_PYTHON") : "/usr/bin/python3", PT_SOURCE_DIR, steps,
-             strncmp(device, "cuda", 4) ? "cpu" : "cuda");
+             cpu ? "cpu" : "cuda", which);
     double torch32 = NAN, torch16 = NAN;
     char line[256], version[256] = "not run";
     FILE *p = popen(cmd, "r");
@@ -52,18 +65,22 @@ int main(int argc, char **argv)
         else if (!strncmp(line, "torch", 5)) snprintf(version, sizeof version, "%.*s", (int)strcspn(line, "\n"), line);
     }
     if (p) pclose(p);
-    printf("bench_step: fmnist-mlp 784-512-512-10, batch 128, AdamW, %d timed steps on %s; %s\n", steps,
-           device, version);
+    printf("bench_step: %s, AdamW, %d timed steps on %s; %s\n",
+           cnn ? "fmnist-cnn (2 conv 3x3, max pooling, 2 linear), batch 64" : "fmnist-mlp 784-512-512-10, batch 128",
+           steps, device, version);
     printf("%-34s %10s %14s\n", "step", "ms/step", "ratio");
     printf("%-34s %10.2f %14s\n", "pytorch fp32 (reference)", torch32, "1.00");
     printf("%-34s %10.2f %14s\n", "pytorch bf16 autocast", torch16, "");
-    int cpu = strncmp(device, "cuda", 4) != 0;
     printf("%-34s %10.3f %10.2f vs pytorch fp32%s\n", "prectune fp32", ours32, ours32 / torch32,
            cpu ? " (target <= 1.00)" : "");
     printf("%-34s %10.3f %10.2f vs pytorch bf16\n", "prectune bf16", ours16, ours16 / torch16);
     printf("%-34s %10.3f %10.2f vs prectune fp32%s\n", cpu ? "prectune bf16 (emulated)" : "prectune bf16",
            ours16, ours16 / ours32, cpu ? " (target <= 1.50)" : "");
     printf("%-34s %10.3f %10.2f vs prectune fp32\n", cpu ? "prectune fp8 hybrid (emulated)" : "prectune fp8 hybrid", ours8, ours8 / ours32);
+    if (!isnan(im32)) {
+        printf("%-34s %10.3f %10.2f: cuDNN's step vs this\n", "prectune fp32, im2col GEMMs", im32, ours32 / im32);
+        printf("%-34s %10.3f %10.2f: cuDNN's step vs this\n", "prectune bf16, im2col GEMMs", im16, ours16 / im16);
+    }
     pt_data_free(&data);
     return 0;
 }

@@ -1,6 +1,7 @@
 # The PyTorch reference for bench/step: the same MLP (784-512-512-10,
 # GELU), batch 128, cross-entropy, AdamW (lr 1e-3, wd 0.01), on the CPU
-# (as many threads as cores) or on CUDA (argument 2); fp32 and bf16 autocast,
+# (as many threads as cores) or on CUDA (argument 2); or (argument 3 "cnn")
+# the Fashion-MNIST CNN of examples/fmnist-cnn, batch 64; fp32 and bf16 autocast,
 # PyTorch's default AdamW implementation for the device. Prints
 # "fp32 <ms/step>" and "bf16 <ms/step>". On the CPU machine run with Debian's
 # python3-torch; on the GPU machine with its PyTorch.
@@ -11,10 +12,18 @@ torch.manual_seed(0)
 torch.set_num_threads(os.cpu_count())
 steps = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 dev = sys.argv[2] if len(sys.argv) > 2 else "cpu"
-model = nn.Sequential(nn.Linear(784, 512), nn.GELU(), nn.Linear(512, 512), nn.GELU(), nn.Linear(512, 10)).to(dev)
+cnn = len(sys.argv) > 3 and sys.argv[3] == "cnn"
+if cnn:
+    model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(32 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.2), nn.Linear(128, 10)).to(dev)
+    batch, shape = 64, (1, 28, 28)
+else:
+    model = nn.Sequential(nn.Linear(784, 512), nn.GELU(), nn.Linear(512, 512), nn.GELU(), nn.Linear(512, 10)).to(dev)
+    batch, shape = 128, (784,)
 opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
-x = torch.rand(128, 784, device=dev)
-y = torch.randint(0, 10, (128,), device=dev)
+x = torch.rand(batch, *shape, device=dev)
+y = torch.randint(0, 10, (batch,), device=dev)
 sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
 
 def step(bf16):

@@ -240,15 +240,16 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
         for (int r = 0; r < PT_OPND_COUNT; r++) pt_fp8_state_init(&l->fp8[r]);
         uses_fp8 |= pt_format_is_fp8(l->fmt.fwd) || pt_format_is_fp8(l->fmt.dgrad) || pt_format_is_fp8(l->fmt.wgrad);
         if (pt_layer_has_gemm(s->type)) {
-            size_t x_count = s->type == PT_LAYER_CONV2D
-                                 ? (size_t)batch * (size_t)l->cs.oh * (size_t)l->cs.ow * (size_t)l->fan_in
-                                 : in;
+            /* a conv2d's x operand is its im2col rows, unless the backend
+             * convolves its formats directly (then it is x itself) */
+            bool cols = s->type == PT_LAYER_CONV2D && !pt_conv2d_direct(n, l);
+            size_t x_count = cols ? (size_t)batch * (size_t)l->cs.oh * (size_t)l->cs.ow * (size_t)l->fan_in : in;
             size_t dy_count = nout;
-            if (s->type == PT_LAYER_CONV2D) {
-                if ((st = alloc_f(n, x_count, &l->cols)) || (st = alloc_f(n, x_count, &l->dcols)) ||
-                    (st = alloc_f(n, nout, &l->rows)) || (st = alloc_f(n, nout, &l->drows)))
-                    goto fail;
-            }
+            if (cols && ((st = alloc_f(n, x_count, &l->cols)) || (st = alloc_f(n, x_count, &l->dcols))))
+                goto fail;
+            if (s->type == PT_LAYER_CONV2D &&
+                ((st = alloc_f(n, nout, &l->rows)) || (st = alloc_f(n, nout, &l->drows))))
+                goto fail;
             /* buffers only for what is not fp32, each in its format's storage:
              * a bf16 layer keeps its input for the backward in 2 bytes a value */
             pt_layer_formats f = l->fmt;

@@ -137,9 +137,16 @@ bool pt_format_is_fp8(pt_format f);
 
 /* The GEMM layers' shared backward: given dy as rows [m_rows, out] and the
  * forward operands in l->x_op / l->w_op, accumulates the weight (and bias)
- * gradients and writes dx_rows [m_rows, k_in] (unless dx_rows is NULL). */
+ * gradients and writes dx_rows [m_rows, k_in] (unless dx_rows is NULL).
+ * With conv (a conv2d layer whose formats the backend convolves directly:
+ * pt_conv2d_direct), x_op is the layer's input [N, C, H, W] rather than its
+ * im2col rows, the two GEMMs are the backend's convolutions, and dx_rows is
+ * the input gradient in NCHW. */
 pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_rows, int m_rows,
-                                 int out, int k_in, float *dx_rows, bool dx_acc);
+                                 int out, int k_in, float *dx_rows, bool dx_acc, const pt_conv_shape *conv);
+/* Whether conv2d layer l runs as the backend's convolutions (every format
+ * of the layer one they take: not fp8) rather than as im2col GEMMs. */
+bool pt_conv2d_direct(const pt_net *n, const pt_net_layer *l);
 
 pt_status pt_linear_forward(pt_net *n, pt_net_layer *l, int rows);
 pt_status pt_linear_backward(pt_net *n, pt_net_layer *l, int rows);

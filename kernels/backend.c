@@ -410,6 +410,39 @@ pt_status pt_backend_gather_rows(pt_backend *be, const void *src, size_t row_byt
     if (!rows || !row_bytes) return PT_OK;
     NN_CALL(gather_rows, src, row_bytes, idx, rows, dst);
 }
+static pt_status conv_check(const pt_backend *be, const char *what, const pt_conv_shape *s, int o,
+                            const pt_operand *a, const pt_operand *b)
+{
+    if (s->n < 0 || s->c < 1 || s->k < 1 || s->stride < 1 || s->pad < 0 || s->oh < 0 || s->ow < 0 || o < 1)
+        return pt_fail(PT_ERR_INVALID, "%s: bad shape (n %d, c %d, k %d, stride %d, pad %d, %d output channels)",
+                       what, s->n, s->c, s->k, s->stride, s->pad, o);
+    if (!pt_backend_supports(be, PT_OP_CONV, a->fmt) || !pt_backend_supports(be, PT_OP_CONV, b->fmt))
+        return pt_fail(PT_ERR_UNSUPPORTED, "%s: %s x %s operands are not available on %s (fp8 convolutions run as "
+                       "im2col GEMMs)", what, pt_format_info(a->fmt)->name, pt_format_info(b->fmt)->name, be->name);
+    return PT_OK;
+}
+
+pt_status pt_backend_conv_fwd(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *x, const pt_operand *w,
+                              const float *bias, pt_format out_fmt, float *y)
+{
+    pt_status st = conv_check(be, "conv_fwd", s, o, x, w);
+    if (st) return st;
+    NN_CALL(conv_fwd, s, o, x, w, bias, out_fmt, y);
+}
+pt_status pt_backend_conv_bwd_data(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *dy,
+                                   const pt_operand *w, pt_format out_fmt, float *dx)
+{
+    pt_status st = conv_check(be, "conv_bwd_data", s, o, dy, w);
+    if (st) return st;
+    NN_CALL(conv_bwd_data, s, o, dy, w, out_fmt, dx);
+}
+pt_status pt_backend_conv_bwd_filter(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *dy,
+                                     const pt_operand *x, float beta, float *dw)
+{
+    pt_status st = conv_check(be, "conv_bwd_filter", s, o, dy, x);
+    if (st) return st;
+    NN_CALL(conv_bwd_filter, s, o, dy, x, beta, dw);
+}
 pt_status pt_backend_im2col(pt_backend *be, const pt_conv_shape *s, const float *x, float *cols)
 {
     NN_CALL(im2col, s, x, cols);
@@ -428,10 +461,10 @@ pt_status pt_backend_pool_fwd(pt_backend *be, bool max, const pt_conv_shape *s, 
 {
     NN_CALL(pool_fwd, max, s, x, y, argmax);
 }
-pt_status pt_backend_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *dy,
-                              const int32_t *argmax, float *dx)
+pt_status pt_backend_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *x, const float *y,
+                              const float *dy, const int32_t *argmax, float *dx)
 {
-    NN_CALL(pool_bwd, max, s, dy, argmax, dx);
+    NN_CALL(pool_bwd, max, s, x, y, dy, argmax, dx);
 }
 pt_status pt_backend_unscale_check(pt_backend *be, float *g, size_t n, float inv_scale, bool write,
                                    int32_t *flags, double *sumsq)

@@ -47,12 +47,18 @@ typedef struct pt_nn_ops {
                             const float *amax);
     pt_status (*im2col)(pt_backend *be, const pt_conv_shape *s, const float *x, float *cols);
     pt_status (*col2im)(pt_backend *be, const pt_conv_shape *s, const float *cols, float *dx);
+    pt_status (*conv_fwd)(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *x, const pt_operand *w,
+                          const float *bias, pt_format out_fmt, float *y);
+    pt_status (*conv_bwd_data)(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *dy,
+                               const pt_operand *w, pt_format out_fmt, float *dx);
+    pt_status (*conv_bwd_filter)(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *dy,
+                                 const pt_operand *x, float beta, float *dw);
     pt_status (*rows_to_nchw)(pt_backend *be, const float *rows, float *nchw, int n, int c, int p,
                               bool backward);
     pt_status (*pool_fwd)(pt_backend *be, bool max, const pt_conv_shape *s, const float *x,
                           float *y, int32_t *argmax);
-    pt_status (*pool_bwd)(pt_backend *be, bool max, const pt_conv_shape *s, const float *dy,
-                          const int32_t *argmax, float *dx);
+    pt_status (*pool_bwd)(pt_backend *be, bool max, const pt_conv_shape *s, const float *x, const float *y,
+                          const float *dy, const int32_t *argmax, float *dx);
     pt_status (*unscale_check)(pt_backend *be, float *g, size_t n, float inv_scale, bool write,
                                int32_t *flags, double *sumsq);
     pt_status (*scale)(pt_backend *be, float *x, size_t n, float s);

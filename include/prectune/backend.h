@@ -31,6 +31,7 @@ typedef enum pt_op {
     PT_OP_CAST,
     PT_OP_GEMM,
     PT_OP_NN, /* the elementwise, normalization, loss and optimizer ops below */
+    PT_OP_CONV, /* pt_backend_conv_fwd / _bwd_data / _bwd_filter with operands in this format */
     PT_OP_COUNT
 } pt_op;
 
@@ -233,17 +234,41 @@ typedef struct pt_conv_shape {
 } pt_conv_shape;
 pt_status pt_backend_im2col(pt_backend *be, const pt_conv_shape *s, const float *x, float *cols);
 pt_status pt_backend_col2im(pt_backend *be, const pt_conv_shape *s, const float *cols, float *dx);
+/* A convolution as one op, so that a device runs it through cuDNN: x is
+ * [N, C, H, W] (NCHW), w is [O, C, k, k] (o = O output channels), and the
+ * output and its gradient are rows [N*OH*OW, O] (NHWC), as an im2col GEMM
+ * gives them. Operands as for pt_backend_gemm (values in their format,
+ * their trans flags ignored), products exact and summed in fp32; each
+ * output is rounded once to out_fmt (fp32 storage). Operands in fp32,
+ * tf32, bf16 and fp16 (pt_backend_supports PT_OP_CONV); fp8 convolutions
+ * run as im2col GEMMs (pt_backend_im2col + pt_backend_gemm).
+ *   fwd:        y = round_out(x (*) w + bias[O])
+ *   bwd_data:   dx = round_out(dy (*)^T w)      (dx [N, C, H, W], overwritten)
+ *   bwd_filter: dw = beta * dw + dy^T (*) x     (dw [O, C*k*k], fp32)
+ * On the CPU each is exactly the im2col GEMM (bwd_data: col2im of the fp32
+ * column gradients, then one rounding). */
+pt_status pt_backend_conv_fwd(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *x, const pt_operand *w,
+                              const float *bias, pt_format out_fmt, float *y);
+pt_status pt_backend_conv_bwd_data(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *dy,
+                                   const pt_operand *w, pt_format out_fmt, float *dx);
+pt_status pt_backend_conv_bwd_filter(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *dy,
+                                     const pt_operand *x, float beta, float *dw);
+
 /* rows[N*P, C] <-> NCHW [N, C, P] (P = H*W) */
 pt_status pt_backend_rows_to_nchw(pt_backend *be, const float *rows, float *nchw, int n, int c,
                                   int p, bool backward);
 
-/* Pooling k x k, stride s, over x[N, C, H, W] -> y[N, C, OH, OW]; max
- * pooling records the argmax (int32 per output) for the backward; dx must
- * be zeroed before the backward. */
+/* Pooling k x k, stride s, zero padding pad, over x[N, C, H, W] -> y[N, C,
+ * OH, OW] (fp32). Max pooling takes the first largest value of a window (a
+ * NaN wins) and records its index (int32 per output) in argmax; average
+ * pooling divides by k*k, padding included. The backward adds into dx
+ * (zero it first): max pooling's gradient goes to the recorded index, or,
+ * on a backend that pools through cuDNN, to the first largest value of x
+ * found again from x and y (the same place). */
 pt_status pt_backend_pool_fwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *x,
                               float *y, int32_t *argmax);
-pt_status pt_backend_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *dy,
-                              const int32_t *argmax, float *dx);
+pt_status pt_backend_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *x, const float *y,
+                              const float *dy, const int32_t *argmax, float *dx);
 
 /* flags[0] = 1 when any g * inv_scale is non-finite (the caller zeroes
  * it), sumsq[0] = the sum of squares of the g * inv_scale (fp64

@@ -1,6 +1,7 @@
 /* The backward of a GEMM layer (linear, conv2d), shared: the weight
  * gradient in the wgrad format, then the input gradient in the dgrad
- * format. In a backward GEMM the gradient takes the backward format; the
+ * format (for a conv2d that the backend convolves directly, its two
+ * backward convolutions). In a backward GEMM the gradient takes the backward format; the
  * other operand keeps its forward copy when the formats agree or both are
  * fp8 (the "hybrid" recipe: e4m3 forward copies, e5m2 gradients),
  * otherwise it is cast to the backward format. */
@@ -12,10 +13,11 @@ static bool reuse_forward(pt_format fwd, pt_format bwd)
 }
 
 pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_rows, int m_rows,
-                                 int out, int k_in, float *dx_rows, bool dx_acc)
+                                 int out, int k_in, float *dx_rows, bool dx_acc, const pt_conv_shape *conv)
 {
     pt_layer_formats f = l->fmt;
-    size_t ndy = (size_t)m_rows * (size_t)out, nx = (size_t)m_rows * (size_t)k_in;
+    size_t ndy = (size_t)m_rows * (size_t)out;
+    size_t nx = conv ? (size_t)conv->n * conv->c * conv->h * conv->w : (size_t)m_rows * (size_t)k_in;
     pt_status st;
     /* wgrad: gw[out, k_in] += dy^T [out, m_rows] x [m_rows, k_in] */
     pt_operand g_op, x_op;
@@ -38,7 +40,9 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
     }
     x_op.trans = false;
     pt_gemm gw = {out, k_in, m_rows, g_op, x_op, NULL, PT_FMT_FP32, n->grad_beta};
-    if ((st = pt_backend_gemm(n->be, &gw, l->gw))) return st;
+    st = conv ? pt_backend_conv_bwd_filter(n->be, conv, out, &g_op, &x_op, n->grad_beta, l->gw)
+              : pt_backend_gemm(n->be, &gw, l->gw);
+    if (st) return st;
     if (l->gb && (st = pt_backend_bias_grad(n->be, dy_rows, l->gb, m_rows, out, n->grad_beta))) return st;
     if (!dx_rows) return PT_OK;
     /* dgrad: dx[m_rows, k_in] = dy [m_rows, out] x W [out, k_in] */
@@ -55,6 +59,7 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
         return st;
     }
     wd.trans = false;
+    if (conv) return pt_backend_conv_bwd_data(n->be, conv, out, &gd, &wd, pt_gemm_out_format(f.dgrad), dx_rows);
     pt_gemm gx = {m_rows, k_in, out, gd, wd, NULL, pt_gemm_out_format(f.dgrad), dx_acc ? 1.0f : 0.0f};
     return pt_backend_gemm(n->be, &gx, dx_rows);
 }

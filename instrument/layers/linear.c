@@ -24,7 +24,7 @@ pt_status pt_linear_backward(pt_net *n, pt_net_layer *l, int rows)
 {
     int in = (int)l->in_size, out = l->spec->out;
     float *dx = pt_grad_target(n, l, 0);
-    pt_status st = pt_gemm_layer_backward(n, l, l->dy, rows, out, in, dx, false);
+    pt_status st = pt_gemm_layer_backward(n, l, l->dy, rows, out, in, dx, false, NULL);
     if (!st && dx) st = pt_grad_done(n, l, 0, dx, (size_t)rows * in);
     return st;
 }

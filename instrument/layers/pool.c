@@ -18,7 +18,7 @@ pt_status pt_pool_backward(pt_net *n, pt_net_layer *l, int rows)
     size_t nx = (size_t)rows * (size_t)l->in_size;
     pt_status st;
     if ((st = pt_backend_memset(n->be, dx, 0, nx * sizeof(float))) ||
-        (st = pt_backend_pool_bwd(n->be, l->spec->type == PT_LAYER_MAXPOOL, &cs, l->dy,
+        (st = pt_backend_pool_bwd(n->be, l->spec->type == PT_LAYER_MAXPOOL, &cs, pt_layer_input(n, l, 0), l->y, l->dy,
                                   (const int32_t *)l->aux, dx)))
         return st;
     return pt_grad_done(n, l, 0, dx, nx);

@@ -8,7 +8,7 @@
 #include "../stats_keys.h"
 #include "cpu.h"
 
-#define CPU_SCRATCH_SLOTS 3
+#define CPU_SCRATCH_SLOTS 5
 
 typedef struct cpu_backend {
     float *scratch[CPU_SCRATCH_SLOTS];
@@ -47,6 +47,7 @@ static bool cpu_supports(const pt_backend *be, pt_op op, pt_format f)
 {
     (void)be;
     if (op == PT_OP_STATS) return f == PT_FMT_FP32 || f == PT_FMT_BF16 || f == PT_FMT_FP16;
+    if (op == PT_OP_CONV) return f == PT_FMT_FP32 || f == PT_FMT_TF32 || f == PT_FMT_BF16 || f == PT_FMT_FP16;
     return true;
 }
 

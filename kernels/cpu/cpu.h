@@ -4,8 +4,24 @@
 
 #include "../backend_impl.h"
 
-/* A scratch buffer of at least n floats, one per slot (0..2), owned by the
- * backend and reused across calls (the GEMM decodes operands into them). */
+/* A scratch buffer of at least n floats, one per slot (0..4), owned by the
+ * backend and reused across calls: the GEMM decodes its operands into 0
+ * and 1 and rounds its output in 2; the convolutions keep their columns in
+ * 3 and a decoded x in 4. */
 pt_status pt_cpu_scratch(pt_backend *be, int slot, size_t n, float **out);
+
+/* fp32 view of a GEMM operand (in slot when it must be decoded). */
+pt_status pt_cpu_operand_f32(pt_backend *be, int slot, const pt_operand *o, size_t n, const float **out);
+pt_status pt_cpu_gemm(pt_backend *be, const pt_gemm *g, float *c);
+pt_status pt_cpu_im2col(pt_backend *be, const pt_conv_shape *s, const float *x, float *cols);
+pt_status pt_cpu_col2im(pt_backend *be, const pt_conv_shape *s, const float *cols, float *dx);
+
+/* conv.c: the convolutions as im2col GEMMs (backend.h) */
+pt_status pt_cpu_conv_fwd(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *x, const pt_operand *w,
+                          const float *bias, pt_format out_fmt, float *y);
+pt_status pt_cpu_conv_bwd_data(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *dy,
+                               const pt_operand *w, pt_format out_fmt, float *dx);
+pt_status pt_cpu_conv_bwd_filter(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *dy,
+                                 const pt_operand *x, float beta, float *dw);
 
 #endif

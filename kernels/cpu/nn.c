@@ -16,8 +16,7 @@
 #include "../optim_gate.h"
 
 /* fp32 view of a GEMM operand: decoded, scaled back, and for tf32 rounded. */
-static pt_status operand_f32(pt_backend *be, int slot, const pt_operand *o, size_t n,
-                             const float **out)
+pt_status pt_cpu_operand_f32(pt_backend *be, int slot, const pt_operand *o, size_t n, const float **out)
 {
     if (o->fmt == PT_FMT_FP32 && !o->scale_inv) {
         *out = o->data;
@@ -37,12 +36,12 @@ static pt_status operand_f32(pt_backend *be, int slot, const pt_operand *o, size
     return PT_OK;
 }
 
-static pt_status cpu_gemm(pt_backend *be, const pt_gemm *g, float *c)
+pt_status pt_cpu_gemm(pt_backend *be, const pt_gemm *g, float *c)
 {
     size_t mk = (size_t)g->m * g->k, kn = (size_t)g->k * g->n, mn = (size_t)g->m * g->n;
     const float *a, *b;
-    pt_status st = operand_f32(be, 0, &g->a, mk, &a);
-    if (!st) st = operand_f32(be, 1, &g->b, kn, &b);
+    pt_status st = pt_cpu_operand_f32(be, 0, &g->a, mk, &a);
+    if (!st) st = pt_cpu_operand_f32(be, 1, &g->b, kn, &b);
     if (st) return st;
     int lda = g->a.trans ? g->m : g->k, ldb = g->b.trans ? g->k : g->n;
     CBLAS_TRANSPOSE ta = g->a.trans ? CblasTrans : CblasNoTrans;
@@ -251,7 +250,7 @@ static pt_status cpu_dropout(pt_backend *be, const float *x, float *y, size_t n,
     return PT_OK;
 }
 
-static pt_status cpu_im2col(pt_backend *be, const pt_conv_shape *s, const float *x, float *cols)
+pt_status pt_cpu_im2col(pt_backend *be, const pt_conv_shape *s, const float *x, float *cols)
 {
     (void)be;
     int kk = s->k * s->k, width = s->c * kk;
@@ -272,7 +271,7 @@ static pt_status cpu_im2col(pt_backend *be, const pt_conv_shape *s, const float 
     return PT_OK;
 }
 
-static pt_status cpu_col2im(pt_backend *be, const pt_conv_shape *s, const float *cols, float *dx)
+pt_status pt_cpu_col2im(pt_backend *be, const pt_conv_shape *s, const float *cols, float *dx)
 {
     (void)be;
     int kk = s->k * s->k, width = s->c * kk;
@@ -338,10 +337,10 @@ static pt_status cpu_pool_fwd(pt_backend *be, bool max, const pt_conv_shape *s, 
     return PT_OK;
 }
 
-static pt_status cpu_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *dy,
-                              const int32_t *argmax, float *dx)
+static pt_status cpu_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *x, const float *y,
+                              const float *dy, const int32_t *argmax, float *dx)
 {
-    (void)be;
+    (void)be, (void)x, (void)y;
     for (int n = 0; n < s->n; n++)
         for (int c = 0; c < s->c; c++) {
             float *dxc = dx + ((size_t)n * s->c + c) * s->h * s->w;
@@ -468,7 +467,7 @@ static pt_status cpu_act_bwd_cast(pt_backend *be, pt_act a, const float *x, cons
 }
 
 const pt_nn_ops pt_cpu_nn_ops = {
-    .gemm = cpu_gemm,
+    .gemm = pt_cpu_gemm,
     .decode = cpu_decode,
     .round = cpu_round,
     .act_fwd = cpu_act_fwd,
@@ -486,8 +485,11 @@ const pt_nn_ops pt_cpu_nn_ops = {
     .gather_rows = cpu_gather_rows,
     .fp8_scale = cpu_fp8_scale,
     .fp8_record = cpu_fp8_record,
-    .im2col = cpu_im2col,
-    .col2im = cpu_col2im,
+    .im2col = pt_cpu_im2col,
+    .col2im = pt_cpu_col2im,
+    .conv_fwd = pt_cpu_conv_fwd,
+    .conv_bwd_data = pt_cpu_conv_bwd_data,
+    .conv_bwd_filter = pt_cpu_conv_bwd_filter,
     .rows_to_nchw = cpu_rows_to_nchw,
     .pool_fwd = cpu_pool_fwd,
     .pool_bwd = cpu_pool_bwd,

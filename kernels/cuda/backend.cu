@@ -60,6 +60,7 @@ static bool cuda_supports(const pt_backend *be, pt_op op, pt_format f)
 {
     (void)be;
     if (op == PT_OP_STATS) return f == PT_FMT_FP32 || f == PT_FMT_BF16 || f == PT_FMT_FP16;
+    if (op == PT_OP_CONV) return pt_cuda_conv_supports(impl(be), f);
     return true;
 }
 

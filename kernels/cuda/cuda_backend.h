@@ -21,21 +21,39 @@ typedef struct pt_lt_plan {
 
 #define PT_LT_PLANS 64
 
+/* cuDNN's choice of algorithm for one convolution (kernels/cuda/conv.cu),
+ * found once per shape and kind. */
+typedef struct pt_dnn_plan {
+    int kind; /* 0 forward, 1 backward data, 2 backward filter */
+    int n, c, h, w, k, stride, pad, o;
+    bool fma; /* fp32: no tensor cores */
+    int algo, math;
+    size_t workspace;
+} pt_dnn_plan;
+
+#define PT_DNN_PLANS 64
+#define PT_CUDA_SCRATCH 4
+
 typedef struct cuda_backend {
     int device;
     cudaStream_t stream;
     cublasLtHandle_t lt;
     void *workspace;          /* cuBLASLt workspace */
     size_t workspace_bytes;
-    float *scratch[3];        /* 0, 1: operands decoded for a GEMM that cuBLASLt cannot take as they
-                                 are; 2: partial column sums of bias_grad */
-    size_t scratch_cap[3];
+    float *scratch[PT_CUDA_SCRATCH]; /* 0, 1: operands decoded for a GEMM that cuBLASLt cannot take as
+                                        they are, or for a convolution; 2: partial column sums of
+                                        bias_grad; 3: cuDNN's workspace */
+    size_t scratch_cap[PT_CUDA_SCRATCH];
     double *partials;         /* per-block partial sums (deterministic reductions) */
     pt_lt_plan plans[PT_LT_PLANS];
     int nplans;
     float *descales;          /* [0]: 1.0f, the descale of an fp8 operand given none; [4], [8]:
                                  16-byte aligned copies of the two operands' descales that are not */
     cudaEvent_t copied;       /* recorded behind the last pt_backend_download_async */
+    bool have_cudnn;          /* built with cuDNN: convolutions and pooling go through it */
+    void *dnn;                /* cudnnHandle_t, made at the first convolution or pooling */
+    pt_dnn_plan dnn_plans[PT_DNN_PLANS];
+    int ndnn_plans;
 } cuda_backend;
 
 static inline cuda_backend *pt_cuda_impl(const pt_backend *be) { return (cuda_backend *)be->impl; }
@@ -43,5 +61,26 @@ static inline cuda_backend *pt_cuda_impl(const pt_backend *be) { return (cuda_ba
 extern const pt_nn_ops pt_cuda_nn_ops;
 pt_status pt_cuda_nn_init(cuda_backend *c);
 void pt_cuda_nn_release(cuda_backend *c);
+
+/* nn.cu, shared with conv.cu */
+pt_status pt_cuda_scratch(cuda_backend *c, int slot, size_t n, float **out);
+pt_status pt_cuda_operand_f32(pt_backend *be, int slot, const pt_operand *o, size_t n, const float **out);
+/* c[rows, cols] = round_out(c + bias[col]) (bias may be NULL): a GEMM's tail */
+pt_status pt_cuda_bias_round(pt_backend *be, float *c, int rows, int cols, const float *bias, pt_format out_fmt);
+
+/* conv.cu: convolutions and pooling through cuDNN (backend.h); without
+ * cuDNN (have_cudnn false) the convolutions are unsupported and pooling
+ * runs on nn.cu's own kernels. */
+bool pt_cuda_conv_supports(const cuda_backend *c, pt_format f);
+pt_status pt_cuda_conv_fwd(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *x, const pt_operand *w,
+                           const float *bias, pt_format out_fmt, float *y);
+pt_status pt_cuda_conv_bwd_data(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *dy,
+                                const pt_operand *w, pt_format out_fmt, float *dx);
+pt_status pt_cuda_conv_bwd_filter(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *dy,
+                                  const pt_operand *x, float beta, float *dw);
+pt_status pt_cuda_pool_fwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *x, float *y);
+pt_status pt_cuda_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *x, const float *y,
+                           const float *dy, float *dx);
+void pt_cuda_conv_release(cuda_backend *c);
 
 #endif

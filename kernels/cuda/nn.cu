@@ -9,6 +9,7 @@
 #include <cuda_fp8.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../rng.h"
 #include "check.h"
@@ -44,6 +45,12 @@ pt_status pt_cuda_nn_init(cuda_backend *c)
     const float one = 1.0f;
     PT_CUDA_CHECK(cudaMemcpy(c->descales, &one, sizeof one, cudaMemcpyHostToDevice));
     PT_CUDA_CHECK(cudaEventCreateWithFlags(&c->copied, cudaEventDisableTiming));
+#ifdef PT_HAVE_CUDNN
+    /* PRECTUNE_CUDNN=0: convolutions as im2col GEMMs and pooling on our own
+     * kernels (to compare, or to step around a cuDNN problem) */
+    const char *dnn = getenv("PRECTUNE_CUDNN");
+    c->have_cudnn = !(dnn && !strcmp(dnn, "0"));
+#endif
     return PT_OK;
 }
 
@@ -52,9 +59,8 @@ void pt_cuda_nn_release(cuda_backend *c)
     if (c->lt) cublasLtDestroy(c->lt);
     cudaFree(c->workspace);
     cudaFree(c->partials);
-    cudaFree(c->scratch[0]);
-    cudaFree(c->scratch[1]);
-    cudaFree(c->scratch[2]);
+    for (int i = 0; i < PT_CUDA_SCRATCH; i++) cudaFree(c->scratch[i]);
+    pt_cuda_conv_release(c);
     cudaFree(c->descales);
     if (c->copied) cudaEventDestroy(c->copied);
 }
@@ -135,7 +141,7 @@ template <int F> __global__ void bias_round4_kernel(float4 *x, const float4 *bia
 
 /* ---- GEMM through cuBLASLt ---------------------------------------------- */
 
-static pt_status scratch(cuda_backend *c, int slot, size_t n, float **out)
+pt_status pt_cuda_scratch(cuda_backend *c, int slot, size_t n, float **out)
 {
     if (c->scratch_cap[slot] < n) {
         cudaFree(c->scratch[slot]);
@@ -200,7 +206,7 @@ static bool fp8_fits(const pt_gemm *g)
 static pt_status k_contiguous(cuda_backend *cb, int slot, pt_operand *o, int k, int cols)
 {
     float *t;
-    pt_status st = scratch(cb, slot, ((size_t)k * cols + 3) / 4, &t);
+    pt_status st = pt_cuda_scratch(cb, slot, ((size_t)k * cols + 3) / 4, &t);
     if (st) return st;
     transpose_u8_kernel<<<dim3((unsigned)(cols + 31) / 32, (unsigned)(k + 31) / 32), dim3(32, 8), 0, cb->stream>>>(
         (const uint8_t *)o->data, (uint8_t *)t, k, cols);
@@ -248,7 +254,7 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
             be->fp8_emulated++;
         float *da, *db;
         size_t na = (size_t)g->m * g->k, nb = (size_t)g->k * g->n;
-        if ((st = scratch(cb, 0, na, &da)) || (st = scratch(cb, 1, nb, &db)) ||
+        if ((st = pt_cuda_scratch(cb, 0, na, &da)) || (st = pt_cuda_scratch(cb, 1, nb, &db)) ||
             (st = cu_decode(be, a.fmt, a.data, da, na, a.scale_inv)) ||
             (st = cu_decode(be, b.fmt, b.data, db, nb, b.scale_inv)))
             return st;
@@ -320,24 +326,52 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
     if (lb) cublasLtMatrixLayoutDestroy(lb);
     if (la) cublasLtMatrixLayoutDestroy(la);
     if (op) cublasLtMatmulDescDestroy(op);
-    /* the bias cuBLASLt did not add, and the rounding of the output to
-     * out_fmt (fp32 storage here), in one pass where the rows are float4s */
-    const float *post_bias = fp8 ? g->bias : NULL;
-    size_t n = (size_t)g->m * g->n;
-    if (st || (!post_bias && g->out_fmt == PT_FMT_FP32)) return st;
-    if (g->n % 4 == 0 && (uintptr_t)c % 16 == 0 && (uintptr_t)post_bias % 16 == 0) {
+    /* the bias cuBLASLt did not add, and the rounding of the output to out_fmt */
+    return st ? st : pt_cuda_bias_round(be, c, g->m, g->n, fp8 ? g->bias : NULL, g->out_fmt);
+}
+
+pt_status pt_cuda_bias_round(pt_backend *be, float *c, int rows, int cols, const float *bias, pt_format out_fmt)
+{
+    size_t n = (size_t)rows * cols;
+    if (!bias && out_fmt == PT_FMT_FP32) return PT_OK;
+    if (cols % 4 == 0 && (uintptr_t)c % 16 == 0 && (uintptr_t)bias % 16 == 0) {
         size_t n4 = n / 4;
         float4 *x4 = (float4 *)c;
-        const float4 *b4 = (const float4 *)post_bias;
-        DISPATCH_FMT(g->out_fmt, bias_round4_kernel, x4, b4, n4, (size_t)g->n / 4);
+        const float4 *b4 = (const float4 *)bias;
+        {
+            size_t n = n4; /* the grid: one thread per float4 */
+            DISPATCH_FMT(out_fmt, bias_round4_kernel, x4, b4, n4, (size_t)cols / 4);
+        }
         PT_CUDA_CHECK_LAUNCH();
         return PT_OK;
     }
-    if (post_bias) {
-        add_bias_kernel<<<blocks_for(n), THREADS, 0, cb->stream>>>(c, post_bias, (size_t)g->m, g->n);
+    if (bias) {
+        add_bias_kernel<<<blocks_for(n), THREADS, 0, S(be)>>>(c, bias, (size_t)rows, cols);
         PT_CUDA_CHECK_LAUNCH();
     }
-    return g->out_fmt != PT_FMT_FP32 ? cu_round(be, g->out_fmt, c, n) : PT_OK;
+    return out_fmt != PT_FMT_FP32 ? cu_round(be, out_fmt, c, n) : PT_OK;
+}
+
+/* The values of a GEMM or convolution operand in fp32 storage: fp32 as it
+ * is, tf32 rounded and 16-bit or fp8 formats decoded (scaled back) into
+ * scratch slot `slot`. */
+pt_status pt_cuda_operand_f32(pt_backend *be, int slot, const pt_operand *o, size_t n, const float **out)
+{
+    if (o->fmt == PT_FMT_FP32 && !o->scale_inv) {
+        *out = (const float *)o->data;
+        return PT_OK;
+    }
+    float *buf;
+    pt_status st = pt_cuda_scratch(pt_cuda_impl(be), slot, n, &buf);
+    if (st) return st;
+    if (o->fmt == PT_FMT_TF32 && !o->scale_inv) {
+        PT_CUDA_CHECK(cudaMemcpyAsync(buf, o->data, n * sizeof(float), cudaMemcpyDeviceToDevice, S(be)));
+        st = cu_round(be, PT_FMT_TF32, buf, n);
+    } else {
+        st = cu_decode(be, o->fmt, o->data, buf, n, o->scale_inv);
+    }
+    *out = buf;
+    return st;
 }
 
 /* ---- elementwise ----------------------------------------------------------- */
@@ -597,7 +631,7 @@ static pt_status cu_bias_grad(pt_backend *be, const float *dy, float *db, int ro
     if (!n) return PT_OK;
     int chunks = (rows + BG_CHUNK - 1) / BG_CHUNK;
     float *part;
-    pt_status st = scratch(pt_cuda_impl(be), 2, (size_t)(chunks ? chunks : 1) * (size_t)n, &part);
+    pt_status st = pt_cuda_scratch(pt_cuda_impl(be), 2, (size_t)(chunks ? chunks : 1) * (size_t)n, &part);
     if (st) return st;
     if (!chunks) {
         PT_CUDA_CHECK(cudaMemsetAsync(part, 0, (size_t)n * sizeof(float), S(be)));
@@ -945,14 +979,17 @@ __global__ void pool_bwd_kernel(bool max, pt_conv_shape s, const float *dy, cons
 
 static pt_status cu_pool_fwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *x, float *y, int32_t *argmax)
 {
+    if (pt_cuda_impl(be)->have_cudnn) return pt_cuda_pool_fwd(be, max, s, x, y);
     size_t total = (size_t)s->n * s->c * s->oh * s->ow;
     if (total) pool_fwd_kernel<<<blocks_for(total), THREADS, 0, S(be)>>>(max, *s, x, y, argmax, total);
     PT_CUDA_CHECK_LAUNCH();
     return PT_OK;
 }
 
-static pt_status cu_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *dy, const int32_t *argmax, float *dx)
+static pt_status cu_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *x, const float *y,
+                             const float *dy, const int32_t *argmax, float *dx)
 {
+    if (pt_cuda_impl(be)->have_cudnn) return pt_cuda_pool_bwd(be, max, s, x, y, dy, dx);
     size_t total = (size_t)s->n * s->c * s->h * s->w;
     if (total) pool_bwd_kernel<<<blocks_for(total), THREADS, 0, S(be)>>>(max, *s, dy, argmax, dx, total);
     PT_CUDA_CHECK_LAUNCH();
@@ -1129,6 +1166,9 @@ const pt_nn_ops pt_cuda_nn_ops = {
     /* .fp8_record = */ cu_fp8_record,
     /* .im2col = */ cu_im2col,
     /* .col2im = */ cu_col2im,
+    /* .conv_fwd = */ pt_cuda_conv_fwd,
+    /* .conv_bwd_data = */ pt_cuda_conv_bwd_data,
+    /* .conv_bwd_filter = */ pt_cuda_conv_bwd_filter,
     /* .rows_to_nchw = */ cu_rows_to_nchw,
     /* .pool_fwd = */ cu_pool_fwd,
     /* .pool_bwd = */ cu_pool_bwd,

@@ -1,0 +1,60 @@
+/* The CPU's convolutions: exactly the im2col GEMMs a conv2d layer would
+ * run, over x decoded to fp32 (its values in their format; im2col only
+ * copies them, so decoding before or after it is the same). The
+ * reference the CUDA backend's cuDNN convolutions are compared against. */
+#include <string.h>
+
+#include "../formats_impl.h"
+#include "cpu.h"
+
+/* cols [N*OH*OW, C*k*k] of x, in scratch slot 3 */
+static pt_status columns(pt_backend *be, const pt_conv_shape *s, const pt_operand *x, float **cols)
+{
+    size_t nx = (size_t)s->n * s->c * s->h * s->w, ncol = (size_t)s->n * s->oh * s->ow * s->c * s->k * s->k;
+    const float *x32;
+    pt_status st = pt_cpu_operand_f32(be, 4, x, nx, &x32);
+    if (!st) st = pt_cpu_scratch(be, 3, ncol, cols);
+    return st ? st : pt_cpu_im2col(be, s, x32, *cols);
+}
+
+pt_status pt_cpu_conv_fwd(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *x, const pt_operand *w,
+                          const float *bias, pt_format out_fmt, float *y)
+{
+    float *cols;
+    pt_status st = columns(be, s, x, &cols);
+    if (st) return st;
+    pt_operand a = {cols, PT_FMT_FP32, NULL, false}, b = *w;
+    b.trans = true;
+    pt_gemm g = {s->n * s->oh * s->ow, o, s->c * s->k * s->k, a, b, bias, out_fmt, 0.0f};
+    return pt_cpu_gemm(be, &g, y);
+}
+
+pt_status pt_cpu_conv_bwd_data(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *dy,
+                               const pt_operand *w, pt_format out_fmt, float *dx)
+{
+    int m = s->n * s->oh * s->ow, ckk = s->c * s->k * s->k;
+    size_t nx = (size_t)s->n * s->c * s->h * s->w;
+    float *dcols;
+    pt_status st = pt_cpu_scratch(be, 3, (size_t)m * ckk, &dcols);
+    if (st) return st;
+    pt_operand a = *dy, b = *w;
+    a.trans = b.trans = false;
+    pt_gemm g = {m, ckk, o, a, b, NULL, PT_FMT_FP32, 0.0f};
+    if ((st = pt_cpu_gemm(be, &g, dcols))) return st;
+    memset(dx, 0, nx * sizeof *dx);
+    if ((st = pt_cpu_col2im(be, s, dcols, dx))) return st;
+    pt_round_array(out_fmt, dx, nx, 0);
+    return PT_OK;
+}
+
+pt_status pt_cpu_conv_bwd_filter(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *dy,
+                                 const pt_operand *x, float beta, float *dw)
+{
+    float *cols;
+    pt_status st = columns(be, s, x, &cols);
+    if (st) return st;
+    pt_operand a = *dy, b = {cols, PT_FMT_FP32, NULL, false};
+    a.trans = true;
+    pt_gemm g = {o, s->c * s->k * s->k, s->n * s->oh * s->ow, a, b, NULL, PT_FMT_FP32, beta};
+    return pt_cpu_gemm(be, &g, dw);
+}

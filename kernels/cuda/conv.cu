@@ -1,0 +1,306 @@
+/* Convolutions and pooling through cuDNN 9.
+ *
+ * The numerics are the CPU's (kernels/cpu/conv.c): operands whose values
+ * lie in their format, exact products summed in fp32, one rounding of the
+ * output. cuDNN's 16-bit configurations cannot give that: they write a
+ * 16-bit output, so the bias would be added to an already rounded value,
+ * and the filter gradient would be rounded before it accumulates. So every
+ * tensor cuDNN sees is fp32 storage: a bf16 or fp16 operand is decoded
+ * first (its values exactly), a tf32 one rounded, and the convolution runs
+ * with TF32 tensor cores, whose products of values that fit in tf32 (all
+ * bf16, fp16 and tf32 values do) are exact; an fp32 convolution is held
+ * to FMA kernels (CUDNN_FMA_MATH), as an fp32 GEMM is to pedantic fp32.
+ * The output is fp32, and its bias and rounding are one pass of our own.
+ * Algorithms are cuDNN's heuristic choice among the deterministic ones,
+ * found once per shape: a run and its resumption agree bit for bit.
+ *
+ * The output and its gradient are NHWC rows [N*OH*OW, O] (what the layer
+ * turns into NCHW); x and dx are NCHW. */
+#include <string.h>
+
+#ifdef PT_HAVE_CUDNN
+#include <cudnn.h> /* before check.h, which then defines PT_CUDNN_CHECK */
+#endif
+#include "check.h"
+#include "cuda_backend.h"
+
+#ifdef PT_HAVE_CUDNN
+
+#define DNN(c) ((cudnnHandle_t)(c)->dnn)
+
+static pt_status handle(pt_backend *be, cudnnHandle_t *h)
+{
+    cuda_backend *c = pt_cuda_impl(be);
+    if (!c->dnn) {
+        cudnnHandle_t made;
+        PT_CUDNN_CHECK(cudnnCreate(&made));
+        c->dnn = made;
+    }
+    PT_CUDNN_CHECK(cudnnSetStream(DNN(c), c->stream));
+    *h = DNN(c);
+    return PT_OK;
+}
+
+bool pt_cuda_conv_supports(const cuda_backend *c, pt_format f)
+{
+    return c->have_cudnn && (f == PT_FMT_FP32 || f == PT_FMT_TF32 || f == PT_FMT_BF16 || f == PT_FMT_FP16);
+}
+
+void pt_cuda_conv_release(cuda_backend *c)
+{
+    if (c->dnn) cudnnDestroy(DNN(c));
+    c->dnn = NULL;
+}
+
+/* The descriptors of one convolution; destroyed by descs_free. */
+typedef struct descs {
+    cudnnTensorDescriptor_t x, y;
+    cudnnFilterDescriptor_t w;
+    cudnnConvolutionDescriptor_t conv;
+} descs;
+
+static void descs_free(descs *d)
+{
+    if (d->x) cudnnDestroyTensorDescriptor(d->x);
+    if (d->y) cudnnDestroyTensorDescriptor(d->y);
+    if (d->w) cudnnDestroyFilterDescriptor(d->w);
+    if (d->conv) cudnnDestroyConvolutionDescriptor(d->conv);
+}
+
+static pt_status descs_make(const pt_conv_shape *s, int o, descs *d)
+{
+    memset(d, 0, sizeof *d);
+    PT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d->x));
+    PT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d->y));
+    PT_CUDNN_CHECK(cudnnCreateFilterDescriptor(&d->w));
+    PT_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&d->conv));
+    PT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->n, s->c, s->h, s->w));
+    /* rows [N, OH, OW, O]: NHWC */
+    PT_CUDNN_CHECK(cudnnSetTensor4dDescriptorEx(d->y, CUDNN_DATA_FLOAT, s->n, o, s->oh, s->ow, s->oh * s->ow * o, 1,
+                                                s->ow * o, o));
+    PT_CUDNN_CHECK(cudnnSetFilter4dDescriptor(d->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, o, s->c, s->k, s->k));
+    PT_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(d->conv, s->pad, s->pad, s->stride, s->stride, 1, 1,
+                                                   CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    int n, c, h, w;
+    PT_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(d->conv, d->x, d->w, &n, &c, &h, &w));
+    if (n != s->n || c != o || h != s->oh || w != s->ow)
+        return pt_fail(PT_ERR_INVALID, "conv: cuDNN's output is %dx%dx%dx%d, the shape says %dx%dx%dx%d", n, c, h, w,
+                       s->n, o, s->oh, s->ow);
+    return PT_OK;
+}
+
+/* An algorithm from cuDNN's ranked list: the first that is deterministic,
+ * ran without error, and for fp32 uses FMA kernels only. */
+#define PICK(perf, found, fma, out)                                                                 \
+    do {                                                                                            \
+        for (int i_ = 0; i_ < (found); i_++)                                                        \
+            if ((perf)[i_].status == CUDNN_STATUS_SUCCESS && (perf)[i_].determinism == CUDNN_DETERMINISTIC && \
+                (!(fma) || (perf)[i_].mathType == CUDNN_FMA_MATH)) {                                \
+                (out)->algo = (int)(perf)[i_].algo, (out)->math = (int)(perf)[i_].mathType;         \
+                (out)->workspace = (perf)[i_].memory;                                               \
+                break;                                                                              \
+            }                                                                                       \
+    } while (0)
+
+static pt_status plan_for(pt_backend *be, cudnnHandle_t h, int kind, const pt_conv_shape *s, int o, bool fma,
+                          descs *d, const pt_dnn_plan **out)
+{
+    cuda_backend *c = pt_cuda_impl(be);
+    pt_dnn_plan key = {kind, s->n, s->c, s->h, s->w, s->k, s->stride, s->pad, o, fma, -1, 0, 0};
+    for (int i = 0; i < c->ndnn_plans; i++) {
+        const pt_dnn_plan *p = &c->dnn_plans[i];
+        if (p->kind == kind && p->n == s->n && p->c == s->c && p->h == s->h && p->w == s->w && p->k == s->k &&
+            p->stride == s->stride && p->pad == s->pad && p->o == o && p->fma == fma) {
+            *out = p;
+            return PT_OK;
+        }
+    }
+    PT_CUDNN_CHECK(cudnnSetConvolutionMathType(d->conv, fma ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH));
+    int found = 0;
+    enum { N = 16 };
+    if (kind == 0) {
+        cudnnConvolutionFwdAlgoPerf_t perf[N];
+        PT_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, d->x, d->w, d->conv, d->y, N, &found, perf));
+        PICK(perf, found, fma, &key);
+    } else if (kind == 1) {
+        cudnnConvolutionBwdDataAlgoPerf_t perf[N];
+        PT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d->w, d->y, d->conv, d->x, N, &found, perf));
+        PICK(perf, found, fma, &key);
+    } else {
+        cudnnConvolutionBwdFilterAlgoPerf_t perf[N];
+        PT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d->x, d->y, d->conv, d->w, N, &found, perf));
+        PICK(perf, found, fma, &key);
+    }
+    static const char *what[] = {"forward", "backward-data", "backward-filter"};
+    if (key.algo < 0)
+        return pt_fail(PT_ERR_CUDA, "conv: cuDNN has no deterministic %s%s algorithm for %dx%dx%dx%d, %d filters "
+                       "of %dx%d, stride %d, padding %d", fma ? "fp32 (FMA) " : "", what[kind], s->n, s->c, s->h,
+                       s->w, o, s->k, s->k, s->stride, s->pad);
+    if (c->ndnn_plans == PT_DNN_PLANS) c->ndnn_plans = 0; /* a run has few shapes; start over past that */
+    c->dnn_plans[c->ndnn_plans] = key;
+    *out = &c->dnn_plans[c->ndnn_plans++];
+    return PT_OK;
+}
+
+/* What a convolution needs before cuDNN runs: the handle, descriptors with
+ * the plan's math type, the plan, and its workspace. */
+static pt_status prepare(pt_backend *be, int kind, const pt_conv_shape *s, int o, pt_format f, cudnnHandle_t *h,
+                         descs *d, const pt_dnn_plan **p, float **ws)
+{
+    pt_status st = handle(be, h);
+    if (!st) st = descs_make(s, o, d);
+    if (!st) st = plan_for(be, *h, kind, s, o, f == PT_FMT_FP32, d, p);
+    if (st) return st;
+    PT_CUDNN_CHECK(cudnnSetConvolutionMathType(d->conv, (cudnnMathType_t)(*p)->math));
+    *ws = NULL;
+    return (*p)->workspace ? pt_cuda_scratch(pt_cuda_impl(be), 3, ((*p)->workspace + 3) / 4, ws) : PT_OK;
+}
+
+pt_status pt_cuda_conv_fwd(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *x, const pt_operand *w,
+                           const float *bias, pt_format out_fmt, float *y)
+{
+    if (!s->n) return PT_OK;
+    cudnnHandle_t h;
+    descs d;
+    const pt_dnn_plan *p;
+    float *ws;
+    const float *x32, *w32;
+    const float one = 1.0f, zero = 0.0f;
+    pt_status st = prepare(be, 0, s, o, x->fmt, &h, &d, &p, &ws);
+    if (!st) st = pt_cuda_operand_f32(be, 0, x, (size_t)s->n * s->c * s->h * s->w, &x32);
+    if (!st) st = pt_cuda_operand_f32(be, 1, w, (size_t)o * s->c * s->k * s->k, &w32);
+    cudnnStatus_t e = st ? CUDNN_STATUS_SUCCESS
+                         : cudnnConvolutionForward(h, &one, d.x, x32, d.w, w32, d.conv,
+                                                   (cudnnConvolutionFwdAlgo_t)p->algo, ws, p->workspace, &zero, d.y, y);
+    descs_free(&d);
+    if (st) return st;
+    PT_CUDNN_CHECK(e);
+    return pt_cuda_bias_round(be, y, s->n * s->oh * s->ow, o, bias, out_fmt);
+}
+
+pt_status pt_cuda_conv_bwd_data(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *dy,
+                                const pt_operand *w, pt_format out_fmt, float *dx)
+{
+    if (!s->n) return PT_OK;
+    cudnnHandle_t h;
+    descs d;
+    const pt_dnn_plan *p;
+    float *ws;
+    const float *dy32, *w32;
+    const float one = 1.0f, zero = 0.0f;
+    pt_status st = prepare(be, 1, s, o, dy->fmt, &h, &d, &p, &ws);
+    if (!st) st = pt_cuda_operand_f32(be, 0, dy, (size_t)s->n * s->oh * s->ow * o, &dy32);
+    if (!st) st = pt_cuda_operand_f32(be, 1, w, (size_t)o * s->c * s->k * s->k, &w32);
+    cudnnStatus_t e = st ? CUDNN_STATUS_SUCCESS
+                         : cudnnConvolutionBackwardData(h, &one, d.w, w32, d.y, dy32, d.conv,
+                                                        (cudnnConvolutionBwdDataAlgo_t)p->algo, ws, p->workspace,
+                                                        &zero, d.x, dx);
+    descs_free(&d);
+    if (st) return st;
+    PT_CUDNN_CHECK(e);
+    return pt_cuda_bias_round(be, dx, s->n * s->c, s->h * s->w, NULL, out_fmt);
+}
+
+pt_status pt_cuda_conv_bwd_filter(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *dy,
+                                  const pt_operand *x, float beta, float *dw)
+{
+    if (!s->n) return PT_OK;
+    cudnnHandle_t h;
+    descs d;
+    const pt_dnn_plan *p;
+    float *ws;
+    const float *dy32, *x32;
+    const float one = 1.0f;
+    pt_status st = prepare(be, 2, s, o, dy->fmt, &h, &d, &p, &ws);
+    if (!st) st = pt_cuda_operand_f32(be, 0, dy, (size_t)s->n * s->oh * s->ow * o, &dy32);
+    if (!st) st = pt_cuda_operand_f32(be, 1, x, (size_t)s->n * s->c * s->h * s->w, &x32);
+    cudnnStatus_t e = st ? CUDNN_STATUS_SUCCESS
+                         : cudnnConvolutionBackwardFilter(h, &one, d.x, x32, d.y, dy32, d.conv,
+                                                          (cudnnConvolutionBwdFilterAlgo_t)p->algo, ws,
+                                                          p->workspace, &beta, d.w, dw);
+    descs_free(&d);
+    if (st) return st;
+    PT_CUDNN_CHECK(e);
+    return PT_OK;
+}
+
+/* ---- pooling --------------------------------------------------------------- */
+
+typedef struct pool_descs {
+    cudnnPoolingDescriptor_t pool;
+    cudnnTensorDescriptor_t x, y;
+} pool_descs;
+
+static void pool_free(pool_descs *d)
+{
+    if (d->pool) cudnnDestroyPoolingDescriptor(d->pool);
+    if (d->x) cudnnDestroyTensorDescriptor(d->x);
+    if (d->y) cudnnDestroyTensorDescriptor(d->y);
+}
+
+/* max: the deterministic max pooling, NaN propagated; average: divided by
+ * k*k, padding included (the CPU's semantics) */
+static pt_status pool_make(bool max, const pt_conv_shape *s, pool_descs *d)
+{
+    memset(d, 0, sizeof *d);
+    PT_CUDNN_CHECK(cudnnCreatePoolingDescriptor(&d->pool));
+    PT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d->x));
+    PT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d->y));
+    PT_CUDNN_CHECK(cudnnSetPooling2dDescriptor(d->pool,
+                                               max ? CUDNN_POOLING_MAX_DETERMINISTIC
+                                                   : CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING,
+                                               CUDNN_PROPAGATE_NAN, s->k, s->k, s->pad, s->pad, s->stride, s->stride));
+    PT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->n, s->c, s->h, s->w));
+    PT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->n, s->c, s->oh, s->ow));
+    return PT_OK;
+}
+
+pt_status pt_cuda_pool_fwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *x, float *y)
+{
+    if (!s->n) return PT_OK;
+    cudnnHandle_t h;
+    pool_descs d;
+    const float one = 1.0f, zero = 0.0f;
+    pt_status st = handle(be, &h);
+    if (!st) st = pool_make(max, s, &d);
+    cudnnStatus_t e = st ? CUDNN_STATUS_SUCCESS : cudnnPoolingForward(h, d.pool, &one, d.x, x, &zero, d.y, y);
+    pool_free(&d);
+    if (st) return st;
+    PT_CUDNN_CHECK(e);
+    return PT_OK;
+}
+
+pt_status pt_cuda_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *x, const float *y,
+                           const float *dy, float *dx)
+{
+    if (!s->n) return PT_OK;
+    cudnnHandle_t h;
+    pool_descs d;
+    const float one = 1.0f;
+    pt_status st = handle(be, &h);
+    if (!st) st = pool_make(max, s, &d);
+    /* beta 1: added into dx, as the backend's pooling backward does */
+    cudnnStatus_t e = st ? CUDNN_STATUS_SUCCESS
+                         : cudnnPoolingBackward(h, d.pool, &one, d.y, y, d.y, dy, d.x, x, &one, d.x, dx);
+    pool_free(&d);
+    if (st) return st;
+    PT_CUDNN_CHECK(e);
+    return PT_OK;
+}
+
+#else /* built without cuDNN: no convolution ops; pooling on nn.cu's kernels */
+
+bool pt_cuda_conv_supports(const cuda_backend *c, pt_format f) { return false; }
+void pt_cuda_conv_release(cuda_backend *c) {}
+static pt_status none(void) { return pt_fail(PT_ERR_UNSUPPORTED, "cuda: built without cuDNN"); }
+pt_status pt_cuda_conv_fwd(pt_backend *, const pt_conv_shape *, int, const pt_operand *, const pt_operand *,
+                           const float *, pt_format, float *) { return none(); }
+pt_status pt_cuda_conv_bwd_data(pt_backend *, const pt_conv_shape *, int, const pt_operand *, const pt_operand *,
+                                pt_format, float *) { return none(); }
+pt_status pt_cuda_conv_bwd_filter(pt_backend *, const pt_conv_shape *, int, const pt_operand *, const pt_operand *,
+                                  float, float *) { return none(); }
+pt_status pt_cuda_pool_fwd(pt_backend *, bool, const pt_conv_shape *, const float *, float *) { return none(); }
+pt_status pt_cuda_pool_bwd(pt_backend *, bool, const pt_conv_shape *, const float *, const float *, const float *,
+                           float *) { return none(); }
+
+#endif
