@@ -139,9 +139,9 @@ bool pt_format_is_fp8(pt_format f);
  * forward operands in l->x_op / l->w_op, accumulates the weight (and bias)
  * gradients and writes dx_rows [m_rows, k_in] (unless dx_rows is NULL).
  * With conv (a conv2d layer whose formats the backend convolves directly:
- * pt_conv2d_direct), x_op is the layer's input [N, C, H, W] rather than its
- * im2col rows, the two GEMMs are the backend's convolutions, and dx_rows is
- * the input gradient in NCHW. */
+ * pt_conv2d_direct), dy, x_op and dx_rows are the layer's NCHW tensors, the
+ * two GEMMs are the backend's convolutions, and the bias gradient is left
+ * to the caller. */
 pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_rows, int m_rows,
                                  int out, int k_in, float *dx_rows, bool dx_acc, const pt_conv_shape *conv);
 /* Whether conv2d layer l runs as the backend's convolutions (every format

@@ -224,7 +224,7 @@ START_TEST(test_conv_ops)
                 for (int q = 0; q < p; q++)
                     for (int oc = 0; oc < o; oc++) {
                         double want = conv_ref(&s, x, w, n, oc, q / s.ow, q % s.ow) + b[oc];
-                        float got = y[((size_t)n * p + q) * o + oc];
+                        float got = y[((size_t)n * o + oc) * p + q];
                         if (bf) {
                             ck_assert_msg(got == bf16_of(got), "bf16 output not rounded");
                             ck_assert_msg(fabs(got - want) <= fabs(want) * 0x1p-8 + 1e-5, "bf16 fwd %g vs %g", got,
@@ -241,7 +241,7 @@ START_TEST(test_conv_ops)
                 for (int oy = 0; oy < s.oh; oy++)
                     for (int ox = 0; ox < s.ow; ox++)
                         for (int oc = 0; oc < o; oc++) {
-                            double g = dy[((size_t)(n * s.oh + oy) * s.ow + ox) * o + oc];
+                            double g = dy[(((size_t)n * o + oc) * s.oh + oy) * s.ow + ox];
                             for (int c = 0; c < s.c; c++)
                                 for (int ky = 0; ky < s.k; ky++)
                                     for (int kx = 0; kx < s.k; kx++) {

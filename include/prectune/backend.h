@@ -234,17 +234,16 @@ typedef struct pt_conv_shape {
 } pt_conv_shape;
 pt_status pt_backend_im2col(pt_backend *be, const pt_conv_shape *s, const float *x, float *cols);
 pt_status pt_backend_col2im(pt_backend *be, const pt_conv_shape *s, const float *cols, float *dx);
-/* A convolution as one op, so that a device runs it through cuDNN: x is
- * [N, C, H, W] (NCHW), w is [O, C, k, k] (o = O output channels), and the
- * output and its gradient are rows [N*OH*OW, O] (NHWC), as an im2col GEMM
- * gives them. Operands as for pt_backend_gemm (values in their format,
- * their trans flags ignored), products exact and summed in fp32; each
- * output is rounded once to out_fmt (fp32 storage). Operands in fp32,
- * tf32, bf16 and fp16 (pt_backend_supports PT_OP_CONV); fp8 convolutions
- * run as im2col GEMMs (pt_backend_im2col + pt_backend_gemm).
- *   fwd:        y = round_out(x (*) w + bias[O])
- *   bwd_data:   dx = round_out(dy (*)^T w)      (dx [N, C, H, W], overwritten)
- *   bwd_filter: dw = beta * dw + dy^T (*) x     (dw [O, C*k*k], fp32)
+/* A convolution as one op, so that a device runs it through cuDNN: x and
+ * dx are [N, C, H, W], y and dy [N, O, OH, OW] (all NCHW), w is [O, C, k, k]
+ * (o = O output channels). Operands as for pt_backend_gemm (values in
+ * their format, their trans flags ignored), products exact and summed in
+ * fp32; each output is rounded once to out_fmt (fp32 storage). Operands in
+ * fp32, tf32, bf16 and fp16 (pt_backend_supports PT_OP_CONV); fp8
+ * convolutions run as im2col GEMMs (pt_backend_im2col + pt_backend_gemm).
+ *   fwd:        y = round_out(x (*) w + bias[O])     (y overwritten)
+ *   bwd_data:   dx = round_out(dy (*)^T w)           (dx overwritten)
+ *   bwd_filter: dw = beta * dw + dy^T (*) x          (dw [O, C*k*k], fp32)
  * On the CPU each is exactly the im2col GEMM (bwd_data: col2im of the fp32
  * column gradients, then one rounding). */
 pt_status pt_backend_conv_fwd(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *x, const pt_operand *w,

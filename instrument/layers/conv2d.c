@@ -1,10 +1,11 @@
-/* conv2d: the output as rows [N*P, O] (NHWC), turned into NCHW. Where the
- * backend convolves the layer's formats directly (fp32, tf32, bf16, fp16:
- * cuDNN on a GPU), x is the operand and the backend's convolutions give the
- * rows and the gradients. Otherwise (fp8) it is a GEMM over im2col rows:
- * cols[N*P, C*k*k] x W^T[C*k*k, O], whose backward runs the same two GEMMs
- * as linear on those rows and folds the input gradient back with col2im.
- * Both give the same values: an im2col GEMM is how the CPU convolves. */
+/* conv2d. Where the backend convolves the layer's formats directly (fp32,
+ * tf32, bf16, fp16: cuDNN on a GPU), its convolutions take x, dy and the
+ * weights as they are (NCHW), and only the bias gradient reads dy as rows
+ * [N*P, O]. Otherwise (fp8) it is a GEMM over im2col rows: cols[N*P,
+ * C*k*k] x W^T[C*k*k, O] gives the output as rows, turned into NCHW; the
+ * backward runs the same two GEMMs as linear on those rows and folds the
+ * input gradient back with col2im. Both give the same values: an im2col
+ * GEMM is how the CPU convolves. */
 #include "../net.h"
 
 bool pt_conv2d_direct(const pt_net *n, const pt_net_layer *l)
@@ -32,9 +33,9 @@ pt_status pt_conv2d_forward(pt_net *n, pt_net_layer *l, int rows)
     else if ((st = pt_net_operand(n, l, PT_OPND_W, l->w, l->nw, l->fmt.fwd, l->wbuf, true, &l->w_op)))
         return st;
     pt_format out_fmt = pt_gemm_out_format(l->fmt.fwd);
+    if (direct) return pt_backend_conv_fwd(n->be, &cs, o, &l->x_op, &l->w_op, l->b, out_fmt, l->y);
     pt_gemm g = {(int)m, o, ckk, l->x_op, l->w_op, l->b, out_fmt, 0.0f};
-    st = direct ? pt_backend_conv_fwd(n->be, &cs, o, &l->x_op, &l->w_op, l->b, out_fmt, l->rows)
-                : pt_backend_gemm(n->be, &g, l->rows);
+    st = pt_backend_gemm(n->be, &g, l->rows);
     return st ? st : pt_backend_rows_to_nchw(n->be, l->rows, l->y, rows, o, p, false);
 }
 
@@ -46,11 +47,13 @@ pt_status pt_conv2d_backward(pt_net *n, pt_net_layer *l, int rows)
     int m = rows * p;
     bool direct = pt_conv2d_direct(n, l);
     pt_status st;
-    if ((st = pt_backend_rows_to_nchw(n->be, l->drows, l->dy, rows, o, p, true))) return st;
+    if ((!direct || l->gb) && (st = pt_backend_rows_to_nchw(n->be, l->drows, l->dy, rows, o, p, true))) return st;
     float *dx = pt_grad_target(n, l, 0);
     size_t nx = (size_t)rows * (size_t)l->in_size;
     if (direct) {
-        if ((st = pt_gemm_layer_backward(n, l, l->drows, m, o, ckk, dx, false, &cs))) return st;
+        if ((l->gb && (st = pt_backend_bias_grad(n->be, l->drows, l->gb, m, o, n->grad_beta))) ||
+            (st = pt_gemm_layer_backward(n, l, l->dy, m, o, ckk, dx, false, &cs)))
+            return st;
     } else {
         if ((st = pt_gemm_layer_backward(n, l, l->drows, m, o, ckk, dx ? l->dcols : NULL, false, NULL))) return st;
         if (dx && ((st = pt_backend_memset(n->be, dx, 0, nx * sizeof(float))) ||

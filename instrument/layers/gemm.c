@@ -43,7 +43,7 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
     st = conv ? pt_backend_conv_bwd_filter(n->be, conv, out, &g_op, &x_op, n->grad_beta, l->gw)
               : pt_backend_gemm(n->be, &gw, l->gw);
     if (st) return st;
-    if (l->gb && (st = pt_backend_bias_grad(n->be, dy_rows, l->gb, m_rows, out, n->grad_beta))) return st;
+    if (l->gb && !conv && (st = pt_backend_bias_grad(n->be, dy_rows, l->gb, m_rows, out, n->grad_beta))) return st;
     if (!dx_rows) return PT_OK;
     /* dgrad: dx[m_rows, k_in] = dy [m_rows, out] x W [out, k_in] */
     pt_operand gd, wd;

@@ -8,7 +8,7 @@
 #include "../stats_keys.h"
 #include "cpu.h"
 
-#define CPU_SCRATCH_SLOTS 5
+#define CPU_SCRATCH_SLOTS 6
 
 typedef struct cpu_backend {
     float *scratch[CPU_SCRATCH_SLOTS];

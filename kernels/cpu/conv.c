@@ -1,7 +1,8 @@
 /* The CPU's convolutions: exactly the im2col GEMMs a conv2d layer would
- * run, over x decoded to fp32 (its values in their format; im2col only
- * copies them, so decoding before or after it is the same). The
- * reference the CUDA backend's cuDNN convolutions are compared against. */
+ * run, over operands decoded to fp32 (their values in their format; im2col
+ * and the NCHW <-> rows transposes only move them, so decoding before or
+ * after is the same). The reference the CUDA backend's cuDNN convolutions
+ * are compared against. */
 #include <string.h>
 
 #include "../formats_impl.h"
@@ -17,16 +18,33 @@ static pt_status columns(pt_backend *be, const pt_conv_shape *s, const pt_operan
     return st ? st : pt_cpu_im2col(be, s, x32, *cols);
 }
 
+/* dy [N, O, OH, OW] as fp32 rows [N*OH*OW, O], in scratch slot 5 */
+static pt_status dy_rows(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *dy, pt_operand *rows)
+{
+    int p = s->oh * s->ow;
+    size_t ny = (size_t)s->n * p * o;
+    const float *dy32;
+    float *r;
+    pt_status st = pt_cpu_operand_f32(be, 0, dy, ny, &dy32);
+    if (!st) st = pt_cpu_scratch(be, 5, ny, &r);
+    if (!st) st = pt_cpu_rows_to_nchw(be, r, (float *)dy32, s->n, o, p, true);
+    *rows = (pt_operand){r, PT_FMT_FP32, NULL, false};
+    return st;
+}
+
 pt_status pt_cpu_conv_fwd(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *x, const pt_operand *w,
                           const float *bias, pt_format out_fmt, float *y)
 {
-    float *cols;
+    int p = s->oh * s->ow;
+    float *cols, *rows;
     pt_status st = columns(be, s, x, &cols);
+    if (!st) st = pt_cpu_scratch(be, 5, (size_t)s->n * p * o, &rows);
     if (st) return st;
     pt_operand a = {cols, PT_FMT_FP32, NULL, false}, b = *w;
     b.trans = true;
-    pt_gemm g = {s->n * s->oh * s->ow, o, s->c * s->k * s->k, a, b, bias, out_fmt, 0.0f};
-    return pt_cpu_gemm(be, &g, y);
+    pt_gemm g = {s->n * p, o, s->c * s->k * s->k, a, b, bias, out_fmt, 0.0f};
+    if ((st = pt_cpu_gemm(be, &g, rows))) return st;
+    return pt_cpu_rows_to_nchw(be, rows, y, s->n, o, p, false);
 }
 
 pt_status pt_cpu_conv_bwd_data(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *dy,
@@ -35,10 +53,11 @@ pt_status pt_cpu_conv_bwd_data(pt_backend *be, const pt_conv_shape *s, int o, co
     int m = s->n * s->oh * s->ow, ckk = s->c * s->k * s->k;
     size_t nx = (size_t)s->n * s->c * s->h * s->w;
     float *dcols;
-    pt_status st = pt_cpu_scratch(be, 3, (size_t)m * ckk, &dcols);
+    pt_operand a, b = *w;
+    pt_status st = dy_rows(be, s, o, dy, &a);
+    if (!st) st = pt_cpu_scratch(be, 3, (size_t)m * ckk, &dcols);
     if (st) return st;
-    pt_operand a = *dy, b = *w;
-    a.trans = b.trans = false;
+    b.trans = false;
     pt_gemm g = {m, ckk, o, a, b, NULL, PT_FMT_FP32, 0.0f};
     if ((st = pt_cpu_gemm(be, &g, dcols))) return st;
     memset(dx, 0, nx * sizeof *dx);
@@ -51,9 +70,11 @@ pt_status pt_cpu_conv_bwd_filter(pt_backend *be, const pt_conv_shape *s, int o, 
                                  const pt_operand *x, float beta, float *dw)
 {
     float *cols;
-    pt_status st = columns(be, s, x, &cols);
+    pt_operand a;
+    pt_status st = dy_rows(be, s, o, dy, &a);
+    if (!st) st = columns(be, s, x, &cols);
     if (st) return st;
-    pt_operand a = *dy, b = {cols, PT_FMT_FP32, NULL, false};
+    pt_operand b = {cols, PT_FMT_FP32, NULL, false};
     a.trans = true;
     pt_gemm g = {o, s->c * s->k * s->k, s->n * s->oh * s->ow, a, b, NULL, PT_FMT_FP32, beta};
     return pt_cpu_gemm(be, &g, dw);

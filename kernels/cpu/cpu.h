@@ -4,10 +4,10 @@
 
 #include "../backend_impl.h"
 
-/* A scratch buffer of at least n floats, one per slot (0..4), owned by the
+/* A scratch buffer of at least n floats, one per slot (0..5), owned by the
  * backend and reused across calls: the GEMM decodes its operands into 0
  * and 1 and rounds its output in 2; the convolutions keep their columns in
- * 3 and a decoded x in 4. */
+ * 3, a decoded x in 4 and their output rows in 5. */
 pt_status pt_cpu_scratch(pt_backend *be, int slot, size_t n, float **out);
 
 /* fp32 view of a GEMM operand (in slot when it must be decoded). */
@@ -15,6 +15,7 @@ pt_status pt_cpu_operand_f32(pt_backend *be, int slot, const pt_operand *o, size
 pt_status pt_cpu_gemm(pt_backend *be, const pt_gemm *g, float *c);
 pt_status pt_cpu_im2col(pt_backend *be, const pt_conv_shape *s, const float *x, float *cols);
 pt_status pt_cpu_col2im(pt_backend *be, const pt_conv_shape *s, const float *cols, float *dx);
+pt_status pt_cpu_rows_to_nchw(pt_backend *be, const float *rows, float *nchw, int n, int c, int p, bool backward);
 
 /* conv.c: the convolutions as im2col GEMMs (backend.h) */
 pt_status pt_cpu_conv_fwd(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *x, const pt_operand *w,

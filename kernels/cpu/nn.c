@@ -291,7 +291,7 @@ pt_status pt_cpu_col2im(pt_backend *be, const pt_conv_shape *s, const float *col
     return PT_OK;
 }
 
-static pt_status cpu_rows_to_nchw(pt_backend *be, const float *rows, float *nchw, int n, int c,
+pt_status pt_cpu_rows_to_nchw(pt_backend *be, const float *rows, float *nchw, int n, int c,
                                   int p, bool backward)
 {
     (void)be;
@@ -490,7 +490,7 @@ const pt_nn_ops pt_cpu_nn_ops = {
     .conv_fwd = pt_cpu_conv_fwd,
     .conv_bwd_data = pt_cpu_conv_bwd_data,
     .conv_bwd_filter = pt_cpu_conv_bwd_filter,
-    .rows_to_nchw = cpu_rows_to_nchw,
+    .rows_to_nchw = pt_cpu_rows_to_nchw,
     .pool_fwd = cpu_pool_fwd,
     .pool_bwd = cpu_pool_bwd,
     .unscale_check = cpu_unscale_check,

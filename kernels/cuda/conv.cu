@@ -14,8 +14,9 @@
  * Algorithms are cuDNN's heuristic choice among the deterministic ones,
  * found once per shape: a run and its resumption agree bit for bit.
  *
- * The output and its gradient are NHWC rows [N*OH*OW, O] (what the layer
- * turns into NCHW); x and dx are NCHW. */
+ * Every tensor is NCHW: cuDNN's deterministic backward-data algorithms
+ * (tried on an H100) take no mixed layouts. */
+#include <stdio.h>
 #include <string.h>
 
 #ifdef PT_HAVE_CUDNN
@@ -75,9 +76,7 @@ static pt_status descs_make(const pt_conv_shape *s, int o, descs *d)
     PT_CUDNN_CHECK(cudnnCreateFilterDescriptor(&d->w));
     PT_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&d->conv));
     PT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->n, s->c, s->h, s->w));
-    /* rows [N, OH, OW, O]: NHWC */
-    PT_CUDNN_CHECK(cudnnSetTensor4dDescriptorEx(d->y, CUDNN_DATA_FLOAT, s->n, o, s->oh, s->ow, s->oh * s->ow * o, 1,
-                                                s->ow * o, o));
+    PT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->n, o, s->oh, s->ow));
     PT_CUDNN_CHECK(cudnnSetFilter4dDescriptor(d->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, o, s->c, s->k, s->k));
     PT_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(d->conv, s->pad, s->pad, s->stride, s->stride, 1, 1,
                                                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
@@ -93,6 +92,11 @@ static pt_status descs_make(const pt_conv_shape *s, int o, descs *d)
  * ran without error, and for fp32 uses FMA kernels only. */
 #define PICK(perf, found, fma, out)                                                                 \
     do {                                                                                            \
+        for (int i_ = 0, at_ = 0; i_ < (found) && at_ < (int)sizeof offered - 40; i_++)            \
+            at_ += snprintf(offered + at_, sizeof offered - at_, "%s%d (%s, %s, math %d)", i_ ? "; " : "", \
+                            (int)(perf)[i_].algo, cudnnGetErrorString((perf)[i_].status),           \
+                            (perf)[i_].determinism == CUDNN_DETERMINISTIC ? "deterministic" : "not deterministic", \
+                            (int)(perf)[i_].mathType);                                              \
         for (int i_ = 0; i_ < (found); i_++)                                                        \
             if ((perf)[i_].status == CUDNN_STATUS_SUCCESS && (perf)[i_].determinism == CUDNN_DETERMINISTIC && \
                 (!(fma) || (perf)[i_].mathType == CUDNN_FMA_MATH)) {                                \
@@ -117,6 +121,7 @@ static pt_status plan_for(pt_backend *be, cudnnHandle_t h, int kind, const pt_co
     }
     PT_CUDNN_CHECK(cudnnSetConvolutionMathType(d->conv, fma ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH));
     int found = 0;
+    char offered[512] = "none";
     enum { N = 16 };
     if (kind == 0) {
         cudnnConvolutionFwdAlgoPerf_t perf[N];
@@ -134,8 +139,8 @@ static pt_status plan_for(pt_backend *be, cudnnHandle_t h, int kind, const pt_co
     static const char *what[] = {"forward", "backward-data", "backward-filter"};
     if (key.algo < 0)
         return pt_fail(PT_ERR_CUDA, "conv: cuDNN has no deterministic %s%s algorithm for %dx%dx%dx%d, %d filters "
-                       "of %dx%d, stride %d, padding %d", fma ? "fp32 (FMA) " : "", what[kind], s->n, s->c, s->h,
-                       s->w, o, s->k, s->k, s->stride, s->pad);
+                       "of %dx%d, stride %d, padding %d (cuDNN offered: %s)", fma ? "fp32 (FMA) " : "", what[kind],
+                       s->n, s->c, s->h, s->w, o, s->k, s->k, s->stride, s->pad, offered);
     if (c->ndnn_plans == PT_DNN_PLANS) c->ndnn_plans = 0; /* a run has few shapes; start over past that */
     c->dnn_plans[c->ndnn_plans] = key;
     *out = &c->dnn_plans[c->ndnn_plans++];
@@ -175,7 +180,7 @@ pt_status pt_cuda_conv_fwd(pt_backend *be, const pt_conv_shape *s, int o, const 
     descs_free(&d);
     if (st) return st;
     PT_CUDNN_CHECK(e);
-    return pt_cuda_bias_round(be, y, s->n * s->oh * s->ow, o, bias, out_fmt);
+    return pt_cuda_nchw_bias_round(be, y, s->n, o, s->oh * s->ow, bias, out_fmt);
 }
 
 pt_status pt_cuda_conv_bwd_data(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *dy,
@@ -198,7 +203,7 @@ pt_status pt_cuda_conv_bwd_data(pt_backend *be, const pt_conv_shape *s, int o, c
     descs_free(&d);
     if (st) return st;
     PT_CUDNN_CHECK(e);
-    return pt_cuda_bias_round(be, dx, s->n * s->c, s->h * s->w, NULL, out_fmt);
+    return pt_cuda_nchw_bias_round(be, dx, s->n, s->c, s->h * s->w, NULL, out_fmt);
 }
 
 pt_status pt_cuda_conv_bwd_filter(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *dy,

@@ -67,6 +67,8 @@ pt_status pt_cuda_scratch(cuda_backend *c, int slot, size_t n, float **out);
 pt_status pt_cuda_operand_f32(pt_backend *be, int slot, const pt_operand *o, size_t n, const float **out);
 /* c[rows, cols] = round_out(c + bias[col]) (bias may be NULL): a GEMM's tail */
 pt_status pt_cuda_bias_round(pt_backend *be, float *c, int rows, int cols, const float *bias, pt_format out_fmt);
+/* y[n, c, p] = round_out(y + bias[c]) over NCHW (bias may be NULL): a convolution's tail */
+pt_status pt_cuda_nchw_bias_round(pt_backend *be, float *y, int n, int c, int p, const float *bias, pt_format out_fmt);
 
 /* conv.cu: convolutions and pooling through cuDNN (backend.h); without
  * cuDNN (have_cudnn false) the convolutions are unsupported and pooling

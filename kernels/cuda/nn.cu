@@ -352,6 +352,20 @@ pt_status pt_cuda_bias_round(pt_backend *be, float *c, int rows, int cols, const
     return out_fmt != PT_FMT_FP32 ? cu_round(be, out_fmt, c, n) : PT_OK;
 }
 
+template <int F> __global__ void nchw_bias_round_kernel(float *y, const float *bias, size_t n, int c, int p)
+{
+    GRID_STRIDE(i, n) y[i] = dev_round<F>(bias ? y[i] + bias[(i / p) % c] : y[i]);
+}
+
+pt_status pt_cuda_nchw_bias_round(pt_backend *be, float *y, int n_, int c, int p, const float *bias, pt_format out_fmt)
+{
+    size_t n = (size_t)n_ * c * p;
+    if (!n || (!bias && out_fmt == PT_FMT_FP32)) return PT_OK;
+    DISPATCH_FMT(out_fmt, nchw_bias_round_kernel, y, bias, n, c, p);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
 /* The values of a GEMM or convolution operand in fp32 storage: fp32 as it
  * is, tf32 rounded and 16-bit or fp8 formats decoded (scaled back) into
  * scratch slot `slot`. */
