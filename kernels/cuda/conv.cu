@@ -17,6 +17,7 @@
  * Every tensor is NCHW: cuDNN's deterministic backward-data algorithms
  * (tried on an H100) take no mixed layouts. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef PT_HAVE_CUDNN
@@ -36,8 +37,8 @@ static pt_status handle(pt_backend *be, cudnnHandle_t *h)
         cudnnHandle_t made;
         PT_CUDNN_CHECK(cudnnCreate(&made));
         c->dnn = made;
+        PT_CUDNN_CHECK(cudnnSetStream(made, c->stream));
     }
-    PT_CUDNN_CHECK(cudnnSetStream(DNN(c), c->stream));
     *h = DNN(c);
     return PT_OK;
 }
@@ -47,11 +48,6 @@ bool pt_cuda_conv_supports(const cuda_backend *c, pt_format f)
     return c->have_cudnn && (f == PT_FMT_FP32 || f == PT_FMT_TF32 || f == PT_FMT_BF16 || f == PT_FMT_FP16);
 }
 
-void pt_cuda_conv_release(cuda_backend *c)
-{
-    if (c->dnn) cudnnDestroy(DNN(c));
-    c->dnn = NULL;
-}
 
 /* The descriptors of one convolution; destroyed by descs_free. */
 typedef struct descs {
@@ -62,15 +58,16 @@ typedef struct descs {
 
 static void descs_free(descs *d)
 {
+    if (!d) return;
     if (d->x) cudnnDestroyTensorDescriptor(d->x);
     if (d->y) cudnnDestroyTensorDescriptor(d->y);
     if (d->w) cudnnDestroyFilterDescriptor(d->w);
     if (d->conv) cudnnDestroyConvolutionDescriptor(d->conv);
+    free(d);
 }
 
 static pt_status descs_make(const pt_conv_shape *s, int o, descs *d)
 {
-    memset(d, 0, sizeof *d);
     PT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d->x));
     PT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d->y));
     PT_CUDNN_CHECK(cudnnCreateFilterDescriptor(&d->w));
@@ -106,19 +103,10 @@ static pt_status descs_make(const pt_conv_shape *s, int o, descs *d)
             }                                                                                       \
     } while (0)
 
-static pt_status plan_for(pt_backend *be, cudnnHandle_t h, int kind, const pt_conv_shape *s, int o, bool fma,
-                          descs *d, const pt_dnn_plan **out)
+/* The first algorithm of cuDNN's ranked list that PICK takes, into out */
+static pt_status pick(cudnnHandle_t h, int kind, const pt_conv_shape *s, int o, bool fma, descs *d, pt_dnn_plan *out)
 {
-    cuda_backend *c = pt_cuda_impl(be);
-    pt_dnn_plan key = {kind, s->n, s->c, s->h, s->w, s->k, s->stride, s->pad, o, fma, -1, 0, 0};
-    for (int i = 0; i < c->ndnn_plans; i++) {
-        const pt_dnn_plan *p = &c->dnn_plans[i];
-        if (p->kind == kind && p->n == s->n && p->c == s->c && p->h == s->h && p->w == s->w && p->k == s->k &&
-            p->stride == s->stride && p->pad == s->pad && p->o == o && p->fma == fma) {
-            *out = p;
-            return PT_OK;
-        }
-    }
+    pt_dnn_plan key = *out;
     PT_CUDNN_CHECK(cudnnSetConvolutionMathType(d->conv, fma ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH));
     int found = 0;
     char offered[512] = "none";
@@ -141,22 +129,59 @@ static pt_status plan_for(pt_backend *be, cudnnHandle_t h, int kind, const pt_co
         return pt_fail(PT_ERR_CUDA, "conv: cuDNN has no deterministic %s%s algorithm for %dx%dx%dx%d, %d filters "
                        "of %dx%d, stride %d, padding %d (cuDNN offered: %s)", fma ? "fp32 (FMA) " : "", what[kind],
                        s->n, s->c, s->h, s->w, o, s->k, s->k, s->stride, s->pad, offered);
-    if (c->ndnn_plans == PT_DNN_PLANS) c->ndnn_plans = 0; /* a run has few shapes; start over past that */
+    *out = key;
+    return PT_OK;
+}
+
+/* The plan of a convolution, from the cache or made: the algorithm from
+ * cuDNN's ranked list, and descriptors set to its math type. */
+static pt_status plan_for(pt_backend *be, cudnnHandle_t h, int kind, const pt_conv_shape *s, int o, bool fma,
+                          const pt_dnn_plan **out)
+{
+    cuda_backend *c = pt_cuda_impl(be);
+    pt_dnn_plan key = {kind, s->n, s->c, s->h, s->w, s->k, s->stride, s->pad, o, fma, -1, 0, 0, NULL};
+    for (int i = 0; i < c->ndnn_plans; i++) {
+        const pt_dnn_plan *p = &c->dnn_plans[i];
+        if (p->kind == kind && p->n == s->n && p->c == s->c && p->h == s->h && p->w == s->w && p->k == s->k &&
+            p->stride == s->stride && p->pad == s->pad && p->o == o && p->fma == fma) {
+            *out = p;
+            return PT_OK;
+        }
+    }
+    descs *d = (descs *)calloc(1, sizeof *d);
+    if (!d) return pt_fail(PT_ERR_NOMEM, "out of memory");
+    pt_status st = descs_make(s, o, d);
+    if (st) {
+        descs_free(d);
+        return st;
+    }
+    key.descs = d;
+    st = pick(h, kind, s, o, fma, d, &key);
+    if (!st && cudnnSetConvolutionMathType(d->conv, (cudnnMathType_t)key.math) != CUDNN_STATUS_SUCCESS)
+        st = pt_fail(PT_ERR_CUDA, "conv: cudnnSetConvolutionMathType failed");
+    if (st) {
+        descs_free(d);
+        return st;
+    }
+    if (c->ndnn_plans == PT_DNN_PLANS) { /* a run has few shapes; start over past that */
+        for (int i = 0; i < c->ndnn_plans; i++) descs_free((descs *)c->dnn_plans[i].descs);
+        c->ndnn_plans = 0;
+    }
     c->dnn_plans[c->ndnn_plans] = key;
     *out = &c->dnn_plans[c->ndnn_plans++];
     return PT_OK;
 }
 
-/* What a convolution needs before cuDNN runs: the handle, descriptors with
- * the plan's math type, the plan, and its workspace. */
+
+/* What a convolution needs before cuDNN runs: the handle, the plan with its
+ * descriptors, and its workspace. */
 static pt_status prepare(pt_backend *be, int kind, const pt_conv_shape *s, int o, pt_format f, cudnnHandle_t *h,
-                         descs *d, const pt_dnn_plan **p, float **ws)
+                         const descs **d, const pt_dnn_plan **p, float **ws)
 {
     pt_status st = handle(be, h);
-    if (!st) st = descs_make(s, o, d);
-    if (!st) st = plan_for(be, *h, kind, s, o, f == PT_FMT_FP32, d, p);
+    if (!st) st = plan_for(be, *h, kind, s, o, f == PT_FMT_FP32, p);
     if (st) return st;
-    PT_CUDNN_CHECK(cudnnSetConvolutionMathType(d->conv, (cudnnMathType_t)(*p)->math));
+    *d = (const descs *)(*p)->descs;
     *ws = NULL;
     return (*p)->workspace ? pt_cuda_scratch(pt_cuda_impl(be), 3, ((*p)->workspace + 3) / 4, ws) : PT_OK;
 }
@@ -166,7 +191,7 @@ pt_status pt_cuda_conv_fwd(pt_backend *be, const pt_conv_shape *s, int o, const 
 {
     if (!s->n) return PT_OK;
     cudnnHandle_t h;
-    descs d;
+    const descs *d;
     const pt_dnn_plan *p;
     float *ws;
     const float *x32, *w32;
@@ -175,9 +200,8 @@ pt_status pt_cuda_conv_fwd(pt_backend *be, const pt_conv_shape *s, int o, const 
     if (!st) st = pt_cuda_operand_f32(be, 0, x, (size_t)s->n * s->c * s->h * s->w, &x32);
     if (!st) st = pt_cuda_operand_f32(be, 1, w, (size_t)o * s->c * s->k * s->k, &w32);
     cudnnStatus_t e = st ? CUDNN_STATUS_SUCCESS
-                         : cudnnConvolutionForward(h, &one, d.x, x32, d.w, w32, d.conv,
-                                                   (cudnnConvolutionFwdAlgo_t)p->algo, ws, p->workspace, &zero, d.y, y);
-    descs_free(&d);
+                         : cudnnConvolutionForward(h, &one, d->x, x32, d->w, w32, d->conv,
+                                                   (cudnnConvolutionFwdAlgo_t)p->algo, ws, p->workspace, &zero, d->y, y);
     if (st) return st;
     PT_CUDNN_CHECK(e);
     return pt_cuda_nchw_bias_round(be, y, s->n, o, s->oh * s->ow, bias, out_fmt);
@@ -188,7 +212,7 @@ pt_status pt_cuda_conv_bwd_data(pt_backend *be, const pt_conv_shape *s, int o, c
 {
     if (!s->n) return PT_OK;
     cudnnHandle_t h;
-    descs d;
+    const descs *d;
     const pt_dnn_plan *p;
     float *ws;
     const float *dy32, *w32;
@@ -197,10 +221,9 @@ pt_status pt_cuda_conv_bwd_data(pt_backend *be, const pt_conv_shape *s, int o, c
     if (!st) st = pt_cuda_operand_f32(be, 0, dy, (size_t)s->n * s->oh * s->ow * o, &dy32);
     if (!st) st = pt_cuda_operand_f32(be, 1, w, (size_t)o * s->c * s->k * s->k, &w32);
     cudnnStatus_t e = st ? CUDNN_STATUS_SUCCESS
-                         : cudnnConvolutionBackwardData(h, &one, d.w, w32, d.y, dy32, d.conv,
+                         : cudnnConvolutionBackwardData(h, &one, d->w, w32, d->y, dy32, d->conv,
                                                         (cudnnConvolutionBwdDataAlgo_t)p->algo, ws, p->workspace,
-                                                        &zero, d.x, dx);
-    descs_free(&d);
+                                                        &zero, d->x, dx);
     if (st) return st;
     PT_CUDNN_CHECK(e);
     return pt_cuda_nchw_bias_round(be, dx, s->n, s->c, s->h * s->w, NULL, out_fmt);
@@ -211,7 +234,7 @@ pt_status pt_cuda_conv_bwd_filter(pt_backend *be, const pt_conv_shape *s, int o,
 {
     if (!s->n) return PT_OK;
     cudnnHandle_t h;
-    descs d;
+    const descs *d;
     const pt_dnn_plan *p;
     float *ws;
     const float *dy32, *x32;
@@ -220,10 +243,9 @@ pt_status pt_cuda_conv_bwd_filter(pt_backend *be, const pt_conv_shape *s, int o,
     if (!st) st = pt_cuda_operand_f32(be, 0, dy, (size_t)s->n * s->oh * s->ow * o, &dy32);
     if (!st) st = pt_cuda_operand_f32(be, 1, x, (size_t)s->n * s->c * s->h * s->w, &x32);
     cudnnStatus_t e = st ? CUDNN_STATUS_SUCCESS
-                         : cudnnConvolutionBackwardFilter(h, &one, d.x, x32, d.y, dy32, d.conv,
+                         : cudnnConvolutionBackwardFilter(h, &one, d->x, x32, d->y, dy32, d->conv,
                                                           (cudnnConvolutionBwdFilterAlgo_t)p->algo, ws,
-                                                          p->workspace, &beta, d.w, dw);
-    descs_free(&d);
+                                                          p->workspace, &beta, d->w, dw);
     if (st) return st;
     PT_CUDNN_CHECK(e);
     return PT_OK;
@@ -238,16 +260,17 @@ typedef struct pool_descs {
 
 static void pool_free(pool_descs *d)
 {
+    if (!d) return;
     if (d->pool) cudnnDestroyPoolingDescriptor(d->pool);
     if (d->x) cudnnDestroyTensorDescriptor(d->x);
     if (d->y) cudnnDestroyTensorDescriptor(d->y);
+    free(d);
 }
 
 /* max: the deterministic max pooling, NaN propagated; average: divided by
  * k*k, padding included (the CPU's semantics) */
 static pt_status pool_make(bool max, const pt_conv_shape *s, pool_descs *d)
 {
-    memset(d, 0, sizeof *d);
     PT_CUDNN_CHECK(cudnnCreatePoolingDescriptor(&d->pool));
     PT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d->x));
     PT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d->y));
@@ -260,18 +283,43 @@ static pt_status pool_make(bool max, const pt_conv_shape *s, pool_descs *d)
     return PT_OK;
 }
 
+/* The descriptors of a pooling shape, from the cache or made */
+static pt_status pool_for(pt_backend *be, bool max, const pt_conv_shape *s, const pool_descs **out)
+{
+    cuda_backend *c = pt_cuda_impl(be);
+    for (int i = 0; i < c->ndnn_pools; i++) {
+        const pt_dnn_pool *p = &c->dnn_pools[i];
+        if (p->max == max && !memcmp(&p->s, s, sizeof *s)) {
+            *out = (const pool_descs *)p->descs;
+            return PT_OK;
+        }
+    }
+    pool_descs *d = (pool_descs *)calloc(1, sizeof *d);
+    if (!d) return pt_fail(PT_ERR_NOMEM, "out of memory");
+    pt_status st = pool_make(max, s, d);
+    if (st) {
+        pool_free(d);
+        return st;
+    }
+    if (c->ndnn_pools == PT_DNN_POOLS) {
+        for (int i = 0; i < c->ndnn_pools; i++) pool_free((pool_descs *)c->dnn_pools[i].descs);
+        c->ndnn_pools = 0;
+    }
+    c->dnn_pools[c->ndnn_pools++] = (pt_dnn_pool){max, *s, d};
+    *out = d;
+    return PT_OK;
+}
+
 pt_status pt_cuda_pool_fwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *x, float *y)
 {
     if (!s->n) return PT_OK;
     cudnnHandle_t h;
-    pool_descs d;
+    const pool_descs *d;
     const float one = 1.0f, zero = 0.0f;
     pt_status st = handle(be, &h);
-    if (!st) st = pool_make(max, s, &d);
-    cudnnStatus_t e = st ? CUDNN_STATUS_SUCCESS : cudnnPoolingForward(h, d.pool, &one, d.x, x, &zero, d.y, y);
-    pool_free(&d);
+    if (!st) st = pool_for(be, max, s, &d);
     if (st) return st;
-    PT_CUDNN_CHECK(e);
+    PT_CUDNN_CHECK(cudnnPoolingForward(h, d->pool, &one, d->x, x, &zero, d->y, y));
     return PT_OK;
 }
 
@@ -280,17 +328,23 @@ pt_status pt_cuda_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, con
 {
     if (!s->n) return PT_OK;
     cudnnHandle_t h;
-    pool_descs d;
+    const pool_descs *d;
     const float one = 1.0f;
     pt_status st = handle(be, &h);
-    if (!st) st = pool_make(max, s, &d);
-    /* beta 1: added into dx, as the backend's pooling backward does */
-    cudnnStatus_t e = st ? CUDNN_STATUS_SUCCESS
-                         : cudnnPoolingBackward(h, d.pool, &one, d.y, y, d.y, dy, d.x, x, &one, d.x, dx);
-    pool_free(&d);
+    if (!st) st = pool_for(be, max, s, &d);
     if (st) return st;
-    PT_CUDNN_CHECK(e);
+    /* beta 1: added into dx, as the backend's pooling backward does */
+    PT_CUDNN_CHECK(cudnnPoolingBackward(h, d->pool, &one, d->y, y, d->y, dy, d->x, x, &one, d->x, dx));
     return PT_OK;
+}
+
+void pt_cuda_conv_release(cuda_backend *c)
+{
+    for (int i = 0; i < c->ndnn_plans; i++) descs_free((descs *)c->dnn_plans[i].descs);
+    for (int i = 0; i < c->ndnn_pools; i++) pool_free((pool_descs *)c->dnn_pools[i].descs);
+    c->ndnn_plans = c->ndnn_pools = 0;
+    if (c->dnn) cudnnDestroy(DNN(c));
+    c->dnn = NULL;
 }
 
 #else /* built without cuDNN: no convolution ops; pooling on nn.cu's kernels */

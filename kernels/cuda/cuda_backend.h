@@ -29,9 +29,18 @@ typedef struct pt_dnn_plan {
     bool fma; /* fp32: no tensor cores */
     int algo, math;
     size_t workspace;
+    void *descs; /* its cuDNN descriptors, made once (conv.cu) */
 } pt_dnn_plan;
 
+/* A pooling shape's cuDNN descriptors, made once. */
+typedef struct pt_dnn_pool {
+    bool max;
+    pt_conv_shape s;
+    void *descs;
+} pt_dnn_pool;
+
 #define PT_DNN_PLANS 64
+#define PT_DNN_POOLS 16
 #define PT_CUDA_SCRATCH 4
 
 typedef struct cuda_backend {
@@ -54,6 +63,8 @@ typedef struct cuda_backend {
     void *dnn;                /* cudnnHandle_t, made at the first convolution or pooling */
     pt_dnn_plan dnn_plans[PT_DNN_PLANS];
     int ndnn_plans;
+    pt_dnn_pool dnn_pools[PT_DNN_POOLS];
+    int ndnn_pools;
 } cuda_backend;
 
 static inline cuda_backend *pt_cuda_impl(const pt_backend *be) { return (cuda_backend *)be->impl; }
