@@ -4,10 +4,11 @@
  * on the CPU through Debian's python3-torch).
  * Targets on the CPU (issue 4): our fp32 step no slower than PyTorch's; our
  * emulated bf16 step at most 1.5x our fp32 step.
- * With --model cnn, the Fashion-MNIST CNN (examples/fmnist-cnn, batch 64);
+ * With --model cnn, the Fashion-MNIST CNN (examples/fmnist-cnn, batch 64),
+ * or with --model cnn-wide bench/cnn-wide.json (batch 256, 16x32x32 input);
  * on cuda its convolutions go through cuDNN, and the same steps with
  * PRECTUNE_CUDNN=0 (im2col GEMMs) are measured too.
- * usage: bench_step [--device cpu|cuda] [--data SPEC] [--model mlp|cnn] [steps, default 300]
+ * usage: bench_step [--device cpu|cuda] [--data SPEC] [--model mlp|cnn|cnn-wide] [steps, default 300]
  * (PT_PYTHON: the python that has torch; default /usr/bin/python3) */
 #include <math.h>
 #include <stdbool.h>
@@ -27,13 +28,14 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--data") && i + 1 < argc) spec = argv[++i];
         else if (!strcmp(argv[i], "--model") && i + 1 < argc) which = argv[++i];
         else if ((steps = atoi(argv[i])) <= 0) {
-            fprintf(stderr, "usage: bench_step [--device cpu|cuda] [--data SPEC] [--model mlp|cnn] [steps]\n");
+            fprintf(stderr, "usage: bench_step [--device cpu|cuda] [--data SPEC] [--model mlp|cnn|cnn-wide] [steps]\n");
             return 2;
         }
     }
-    bool cnn = !strcmp(which, "cnn");
-    const char *model = cnn ? PT_SOURCE_DIR "/examples/fmnist-cnn/model.json"
-                            : PT_SOURCE_DIR "/examples/fmnist-mlp/model.json";
+    bool wide = !strcmp(which, "cnn-wide"), cnn = wide || !strcmp(which, "cnn");
+    const char *model = wide  ? PT_SOURCE_DIR "/bench/cnn-wide.json"
+                        : cnn ? PT_SOURCE_DIR "/examples/fmnist-cnn/model.json"
+                              : PT_SOURCE_DIR "/examples/fmnist-mlp/model.json";
     pt_data_options o = pt_data_options_default();
     pt_data data;
     if (pt_data_open(spec, &o, &data)) {
@@ -66,7 +68,9 @@ int main(int argc, char **argv)
     }
     if (p) pclose(p);
     printf("bench_step: %s, AdamW, %d timed steps on %s; %s\n",
-           cnn ? "fmnist-cnn (2 conv 3x3, max pooling, 2 linear), batch 64" : "fmnist-mlp 784-512-512-10, batch 128",
+           wide  ? "cnn-wide (bench/cnn-wide.json: 3 conv 3x3 of 64-128 channels on 32x32, batch 256)"
+           : cnn ? "fmnist-cnn (2 conv 3x3, max pooling, 2 linear), batch 64"
+                 : "fmnist-mlp 784-512-512-10, batch 128",
            steps, device, version);
     printf("%-34s %10s %14s\n", "step", "ms/step", "ratio");
     printf("%-34s %10.2f %14s\n", "pytorch fp32 (reference)", torch32, "1.00");

@@ -1,7 +1,8 @@
 # The PyTorch reference for bench/step: the same MLP (784-512-512-10,
 # GELU), batch 128, cross-entropy, AdamW (lr 1e-3, wd 0.01), on the CPU
 # (as many threads as cores) or on CUDA (argument 2); or (argument 3 "cnn")
-# the Fashion-MNIST CNN of examples/fmnist-cnn, batch 64; fp32 and bf16 autocast,
+# the Fashion-MNIST CNN of examples/fmnist-cnn, batch 64, or ("cnn-wide")
+# bench/cnn-wide.json, batch 256; fp32 and bf16 autocast,
 # PyTorch's default AdamW implementation for the device. Prints
 # "fp32 <ms/step>" and "bf16 <ms/step>". On the CPU machine run with Debian's
 # python3-torch; on the GPU machine with its PyTorch.
@@ -18,6 +19,11 @@ if cnn:
                           nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                           nn.Linear(32 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.2), nn.Linear(128, 10)).to(dev)
     batch, shape = 64, (1, 28, 28)
+elif len(sys.argv) > 3 and sys.argv[3] == "cnn-wide":
+    model = nn.Sequential(nn.Conv2d(16, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(128 * 8 * 8, 10)).to(dev)
+    batch, shape = 256, (16, 32, 32)
 else:
     model = nn.Sequential(nn.Linear(784, 512), nn.GELU(), nn.Linear(512, 512), nn.GELU(), nn.Linear(512, 10)).to(dev)
     batch, shape = 128, (784,)
