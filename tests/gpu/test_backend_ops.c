@@ -579,7 +579,7 @@ END_TEST
 /* `steps` steps on both backends under a policy (NULL: fp32), the losses
  * compared at every step. */
 static void train_both_policy(const pt_model_spec *spec, const pt_data *data, const char *what, const char *policy,
-                              int steps, double tol)
+                              int steps, double tol, int early, double early_tol)
 {
     pt_policy pol;
     if (policy) ck_assert_int_eq(pt_policy_load(policy, &pol), PT_OK);
@@ -596,7 +596,8 @@ static void train_both_policy(const pt_model_spec *spec, const pt_data *data, co
         double rel = fabs(a.loss - b.loss) / fabs(a.loss);
         if (rel > worst) worst = rel;
         if (rel > 1e-3 && first_past < 0) first_past = i;
-        ck_assert_msg(rel < tol, "%s, step %d: cpu loss %.8g, cuda %.8g", what, i, a.loss, b.loss);
+        ck_assert_msg(rel < (i < early ? early_tol : tol), "%s, step %d: cpu loss %.8g, cuda %.8g", what, i, a.loss,
+                      b.loss);
         ck_assert_int_eq(a.skipped, b.skipped);
         /* after the first step, the recipe's states of the tensors that the two
          * backends hold bit for bit alike (the data entering the first layer,
@@ -622,7 +623,7 @@ static void train_both_policy(const pt_model_spec *spec, const pt_data *data, co
 
 static void train_both(const pt_model_spec *spec, const pt_data *data, const char *what)
 {
-    train_both_policy(spec, data, what, NULL, 200, 1e-3);
+    train_both_policy(spec, data, what, NULL, 200, 1e-3, 0, 0);
 }
 
 /* Rows picked by index (a data set kept on the device): exact copies. */
@@ -684,14 +685,14 @@ START_TEST(test_train_agrees)
      * 3.9-6.0% (current) on ten machines, each repeatable on its machine
      * bit for bit. Hence 10%: what this checks is that the device
      * recipe follows the host's, not that two accumulation orders agree. */
-    train_both_policy(&spec, &data, "synthetic csv", PT_SOURCE_DIR "/policies/presets/fp8-hybrid.json", 100, 0.1);
+    train_both_policy(&spec, &data, "synthetic csv", PT_SOURCE_DIR "/policies/presets/fp8-hybrid.json", 100, 0.1, 0, 0);
     char cur[64];
     snprintf(cur, sizeof cur, "/tmp/pt_current_%d.json", getpid());
     FILE *pf = fopen(cur, "w");
     fputs("{\"prectune_policy\": 1, \"default\": {\"fwd\": \"fp8_e4m3\", \"dgrad\": \"fp8_e5m2\", \"wgrad\": "
           "\"fp8_e5m2\"}, \"fp8\": {\"recipe\": \"current\"}}", pf);
     fclose(pf);
-    train_both_policy(&spec, &data, "synthetic csv", cur, 100, 0.1);
+    train_both_policy(&spec, &data, "synthetic csv", cur, 100, 0.1, 0, 0);
     unlink(cur);
     pt_data_free(&data), pt_model_spec_free(&spec);
     unlink(csv);
@@ -720,13 +721,16 @@ END_TEST
  * cuDNN, dropout), fp32 for 200 steps and bf16 (the bf16-amp preset: bf16
  * convolutions on TF32 tensor cores, exact products) for 100, where the
  * data set is installed; and the same fp32 run with the convolutions as
- * im2col GEMMs (PRECTUNE_CUDNN=0), printed beside it. A CNN does not hold
- * the MLP's 1e-3: a ReLU before a max pooling turns a last-bit difference
- * of accumulation order into another winner of a window, and the gradient
- * then takes another path. On an H100 the cuDNN run parted from the CPU by
- * 1.25e-3 at step 119; hence 1e-2. (On a synthetic set the CNN learns next
- * to nothing, AdamW follows the signs of gradients that are noise, and the
- * runs part by 1.2e-3 at step 73.) */
+ * im2col GEMMs (PRECTUNE_CUDNN=0). A CNN holds the MLP's 1e-3 only for a
+ * while: a ReLU before a max pooling turns a last-bit difference of
+ * accumulation order into another winner of a window, the gradient takes
+ * another path, and the runs part. On an H100 both GPU paths first passed
+ * 1e-3 at step 119 (worst over 200 steps: cuDNN 3.8%, im2col 2.3%), and
+ * bf16 passed 1e-2 at step 62. So: fp32 within 1e-3 for 100 steps, bf16
+ * within 1e-2 for 50, then within 10% (no divergence). A wrong convolution
+ * fails at the first steps. (On a synthetic set the CNN learns next to
+ * nothing, AdamW follows the signs of gradients that are noise, and the
+ * runs part by step 73.) */
 START_TEST(test_train_agrees_cnn)
 {
     const char *ds = getenv("PT_TEST_FMNIST") ? getenv("PT_TEST_FMNIST") : "fashion-mnist";
@@ -738,16 +742,16 @@ START_TEST(test_train_agrees_cnn)
     }
     pt_model_spec spec;
     ck_assert_int_eq(pt_model_spec_load(PT_SOURCE_DIR "/examples/fmnist-cnn/model.json", &spec), PT_OK);
-    train_both_policy(&spec, &data, "fashion-mnist cnn, cuDNN", NULL, 200, 0.2);
+    train_both_policy(&spec, &data, "fashion-mnist cnn, cuDNN", NULL, 200, 0.1, 100, 1e-3);
     pt_backend *dnn = gpu;
     setenv("PRECTUNE_CUDNN", "0", 1);
     ck_assert_int_eq(pt_backend_open("cuda", &gpu), PT_OK);
     unsetenv("PRECTUNE_CUDNN");
-    train_both_policy(&spec, &data, "fashion-mnist cnn, im2col GEMMs", NULL, 200, 0.2);
+    train_both_policy(&spec, &data, "fashion-mnist cnn, im2col GEMMs", NULL, 200, 0.1, 100, 1e-3);
     pt_backend_close(gpu);
     gpu = dnn;
     train_both_policy(&spec, &data, "fashion-mnist cnn", PT_SOURCE_DIR "/policies/presets/bf16-amp.json",
-                      100, 1e-2);
+                      100, 0.1, 50, 1e-2);
     pt_data_free(&data), pt_model_spec_free(&spec);
 }
 END_TEST
