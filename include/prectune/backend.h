@@ -261,9 +261,11 @@ pt_status pt_backend_rows_to_nchw(pt_backend *be, const float *rows, float *nchw
  * OH, OW] (fp32). Max pooling takes the first largest value of a window (a
  * NaN wins) and records its index (int32 per output) in argmax; average
  * pooling divides by k*k, padding included. The backward adds into dx
- * (zero it first): max pooling's gradient goes to the recorded index, or,
- * on a backend that pools through cuDNN, to the first largest value of x
- * found again from x and y (the same place). */
+ * (zero it first): max pooling's gradient goes to the recorded index. A
+ * backend that pools through cuDNN (CUDA) writes no argmax and finds the
+ * place again from x and y; on ties it picks the same one (checked on the
+ * H100 with ReLU outputs, where most windows tie at zero), and a window
+ * with a NaN gives a NaN either way. */
 pt_status pt_backend_pool_fwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *x,
                               float *y, int32_t *argmax);
 pt_status pt_backend_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *x, const float *y,

@@ -173,37 +173,45 @@ static pt_status plan_for(pt_backend *be, cudnnHandle_t h, int kind, const pt_co
 }
 
 
-/* What a convolution needs before cuDNN runs: the handle, the plan with its
- * descriptors, and its workspace. */
-static pt_status prepare(pt_backend *be, int kind, const pt_conv_shape *s, int o, pt_format f, cudnnHandle_t *h,
-                         const descs **d, const pt_dnn_plan **p, float **ws)
+/* What a convolution needs before cuDNN runs: the handle, the plan with
+ * its descriptors and workspace, and the values of its two operands (a, b;
+ * na and nb of them) in fp32 storage. */
+typedef struct conv_run {
+    cudnnHandle_t h;
+    const descs *d;
+    const pt_dnn_plan *p;
+    float *ws;
+    const float *a, *b;
+} conv_run;
+
+static pt_status prepare(pt_backend *be, int kind, const pt_conv_shape *s, int o, const pt_operand *a, size_t na,
+                         const pt_operand *b, size_t nb, conv_run *r)
 {
-    pt_status st = handle(be, h);
-    if (!st) st = plan_for(be, *h, kind, s, o, f == PT_FMT_FP32, p);
+    pt_status st = handle(be, &r->h);
+    if (!st) st = plan_for(be, r->h, kind, s, o, a->fmt == PT_FMT_FP32, &r->p);
     if (st) return st;
-    *d = (const descs *)(*p)->descs;
-    *ws = NULL;
-    return (*p)->workspace ? pt_cuda_scratch(pt_cuda_impl(be), 3, ((*p)->workspace + 3) / 4, ws) : PT_OK;
+    r->d = (const descs *)r->p->descs;
+    r->ws = NULL;
+    if (r->p->workspace && (st = pt_cuda_scratch(pt_cuda_impl(be), 3, (r->p->workspace + 3) / 4, &r->ws))) return st;
+    if (!(st = pt_cuda_operand_f32(be, 0, a, na, &r->a))) st = pt_cuda_operand_f32(be, 1, b, nb, &r->b);
+    return st;
 }
+
+static size_t x_count(const pt_conv_shape *s) { return (size_t)s->n * s->c * s->h * s->w; }
+static size_t y_count(const pt_conv_shape *s, int o) { return (size_t)s->n * o * s->oh * s->ow; }
+static size_t w_count(const pt_conv_shape *s, int o) { return (size_t)o * s->c * s->k * s->k; }
 
 pt_status pt_cuda_conv_fwd(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *x, const pt_operand *w,
                            const float *bias, pt_format out_fmt, float *y)
 {
     if (!s->n) return PT_OK;
-    cudnnHandle_t h;
-    const descs *d;
-    const pt_dnn_plan *p;
-    float *ws;
-    const float *x32, *w32;
+    conv_run r;
     const float one = 1.0f, zero = 0.0f;
-    pt_status st = prepare(be, 0, s, o, x->fmt, &h, &d, &p, &ws);
-    if (!st) st = pt_cuda_operand_f32(be, 0, x, (size_t)s->n * s->c * s->h * s->w, &x32);
-    if (!st) st = pt_cuda_operand_f32(be, 1, w, (size_t)o * s->c * s->k * s->k, &w32);
-    cudnnStatus_t e = st ? CUDNN_STATUS_SUCCESS
-                         : cudnnConvolutionForward(h, &one, d->x, x32, d->w, w32, d->conv,
-                                                   (cudnnConvolutionFwdAlgo_t)p->algo, ws, p->workspace, &zero, d->y, y);
+    pt_status st = prepare(be, 0, s, o, x, x_count(s), w, w_count(s, o), &r);
     if (st) return st;
-    PT_CUDNN_CHECK(e);
+    PT_CUDNN_CHECK(cudnnConvolutionForward(r.h, &one, r.d->x, r.a, r.d->w, r.b, r.d->conv,
+                                           (cudnnConvolutionFwdAlgo_t)r.p->algo, r.ws, r.p->workspace, &zero, r.d->y,
+                                           y));
     return pt_cuda_nchw_bias_round(be, y, s->n, o, s->oh * s->ow, bias, out_fmt);
 }
 
@@ -211,21 +219,13 @@ pt_status pt_cuda_conv_bwd_data(pt_backend *be, const pt_conv_shape *s, int o, c
                                 const pt_operand *w, pt_format out_fmt, float *dx)
 {
     if (!s->n) return PT_OK;
-    cudnnHandle_t h;
-    const descs *d;
-    const pt_dnn_plan *p;
-    float *ws;
-    const float *dy32, *w32;
+    conv_run r;
     const float one = 1.0f, zero = 0.0f;
-    pt_status st = prepare(be, 1, s, o, dy->fmt, &h, &d, &p, &ws);
-    if (!st) st = pt_cuda_operand_f32(be, 0, dy, (size_t)s->n * s->oh * s->ow * o, &dy32);
-    if (!st) st = pt_cuda_operand_f32(be, 1, w, (size_t)o * s->c * s->k * s->k, &w32);
-    cudnnStatus_t e = st ? CUDNN_STATUS_SUCCESS
-                         : cudnnConvolutionBackwardData(h, &one, d->w, w32, d->y, dy32, d->conv,
-                                                        (cudnnConvolutionBwdDataAlgo_t)p->algo, ws, p->workspace,
-                                                        &zero, d->x, dx);
+    pt_status st = prepare(be, 1, s, o, dy, y_count(s, o), w, w_count(s, o), &r);
     if (st) return st;
-    PT_CUDNN_CHECK(e);
+    PT_CUDNN_CHECK(cudnnConvolutionBackwardData(r.h, &one, r.d->w, r.b, r.d->y, r.a, r.d->conv,
+                                                (cudnnConvolutionBwdDataAlgo_t)r.p->algo, r.ws, r.p->workspace, &zero,
+                                                r.d->x, dx));
     return pt_cuda_nchw_bias_round(be, dx, s->n, s->c, s->h * s->w, NULL, out_fmt);
 }
 
@@ -233,21 +233,13 @@ pt_status pt_cuda_conv_bwd_filter(pt_backend *be, const pt_conv_shape *s, int o,
                                   const pt_operand *x, float beta, float *dw)
 {
     if (!s->n) return PT_OK;
-    cudnnHandle_t h;
-    const descs *d;
-    const pt_dnn_plan *p;
-    float *ws;
-    const float *dy32, *x32;
+    conv_run r;
     const float one = 1.0f;
-    pt_status st = prepare(be, 2, s, o, dy->fmt, &h, &d, &p, &ws);
-    if (!st) st = pt_cuda_operand_f32(be, 0, dy, (size_t)s->n * s->oh * s->ow * o, &dy32);
-    if (!st) st = pt_cuda_operand_f32(be, 1, x, (size_t)s->n * s->c * s->h * s->w, &x32);
-    cudnnStatus_t e = st ? CUDNN_STATUS_SUCCESS
-                         : cudnnConvolutionBackwardFilter(h, &one, d->x, x32, d->y, dy32, d->conv,
-                                                          (cudnnConvolutionBwdFilterAlgo_t)p->algo, ws,
-                                                          p->workspace, &beta, d->w, dw);
+    pt_status st = prepare(be, 2, s, o, dy, y_count(s, o), x, x_count(s), &r);
     if (st) return st;
-    PT_CUDNN_CHECK(e);
+    PT_CUDNN_CHECK(cudnnConvolutionBackwardFilter(r.h, &one, r.d->x, r.b, r.d->y, r.a, r.d->conv,
+                                                  (cudnnConvolutionBwdFilterAlgo_t)r.p->algo, r.ws, r.p->workspace,
+                                                  &beta, r.d->w, dw));
     return PT_OK;
 }
 
