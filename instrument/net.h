@@ -38,6 +38,7 @@ typedef struct pt_net_layer {
     pt_operand x_op, w_op;    /* the forward GEMM's operands, reused by the backward */
     bool x_ready;             /* the producer of this layer's input wrote its cast (in fmt.fwd) into saved */
     bool dy_ready;            /* the reader of this layer's output wrote dy's cast (in fmt.wgrad) into gbuf */
+    bool db_ready;            /* ... and the bias gradient of this step's dy into gb */
     const float *x_ready_inv, *dy_ready_inv; /* their descales (fp8), or NULL */
     pt_fp8_state fp8[PT_OPND_COUNT];
     pt_fp8_recipe recipe;     /* the policy's, or the layer's own delayed/current */

@@ -345,6 +345,17 @@ pt_status pt_backend_act_bwd_cast(pt_backend *be, pt_act a, const float *x, cons
         return pt_fail(PT_ERR_INVALID, "act_bwd_cast: to %s (bf16, fp16 or fp8 only)", pt_format_info(f) ? pt_format_info(f)->name : "?");
     NN_CALL(act_bwd_cast, a, x, dy, dx, n, f, scale, amax, flags, dxc);
 }
+pt_status pt_backend_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
+                                  pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, int cols,
+                                  float *db, float beta)
+{
+    if (f != PT_FMT_FP32 && !low_format(f))
+        return pt_fail(PT_ERR_INVALID, "act_bwd_bias: to %s (fp32: no cast; bf16, fp16 or fp8)",
+                       pt_format_info(f) ? pt_format_info(f)->name : "?");
+    if (cols <= 0 || n % (size_t)cols)
+        return pt_fail(PT_ERR_INVALID, "act_bwd_bias: %zu values are not rows of %d columns", n, cols);
+    NN_CALL(act_bwd_bias, a, x, dy, dx, n, f, scale, amax, flags, dxc, cols, db, beta);
+}
 pt_status pt_backend_add(pt_backend *be, const float *a, const float *b, float *y, size_t n)
 {
     NN_CALL(add, a, b, y, n);

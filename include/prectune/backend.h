@@ -173,6 +173,14 @@ pt_status pt_backend_act_bwd_cast(pt_backend *be, pt_act a, const float *x, cons
                                   pt_format f, const float *scale, float *amax, unsigned flags, void *dxc);
 pt_status pt_backend_act_bwd(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx,
                              size_t n);
+/* act_bwd (f fp32: no cast; dxc, scale and amax unused) or act_bwd_cast
+ * that also sums dx by column, as the bias gradient of the linear layer
+ * before the activation: dx viewed as [n / cols, cols], db = beta * db +
+ * the sum over its rows, exactly pt_backend_bias_grad(dx, db, n / cols,
+ * cols, beta), in the same pass. */
+pt_status pt_backend_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
+                                  pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, int cols,
+                                  float *db, float beta);
 /* y = a + b;  y += a (accumulate, for a value read by two layers). */
 pt_status pt_backend_add(pt_backend *be, const float *a, const float *b, float *y, size_t n);
 pt_status pt_backend_acc(pt_backend *be, const float *a, float *y, size_t n);

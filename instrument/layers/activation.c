@@ -15,22 +15,19 @@ static bool fusable(const pt_net_layer *g, pt_format f)
            ((f == PT_FMT_E4M3 || f == PT_FMT_E5M2) && g->recipe.kind == PT_FP8_DELAYED);
 }
 
-/* The activation's pass writing also the operand of GEMM layer g for
- * `role` (x of its forward, or dy of its weight gradient) in format f into
- * buf, with the recipe's scale and amax; g then finds it ready. */
-static pt_status fused_cast(pt_net *n, pt_net_layer *l, pt_net_layer *g, int role, pt_format f, void *buf, bool bwd,
-                            const float *dy, float *out, size_t cnt, bool *ready, const float **ready_inv)
+/* The activation's forward pass writing also the x operand of the linear
+ * layer g after it, cast to f into buf, with the recipe's scale and amax; g
+ * then finds it ready. */
+static pt_status fused_fwd(pt_net *n, pt_net_layer *l, pt_net_layer *g, pt_format f, size_t cnt)
 {
     pt_cast_plan p;
-    pt_status st = pt_net_cast_plan(n, g, role, f, NULL, cnt, buf, &p);
+    pt_status st = pt_net_cast_plan(n, g, PT_OPND_X, f, NULL, cnt, g->saved, &p);
     if (!st)
-        st = bwd ? pt_backend_act_bwd_cast(n->be, act_of(l), pt_layer_input(n, l, 0), dy, out, cnt, f, p.scale,
-                                           p.amax, p.flags, buf)
-                 : pt_backend_act_fwd_cast(n->be, act_of(l), pt_layer_input(n, l, 0), out, cnt, f, p.scale, p.amax,
-                                           p.flags, buf);
-    if (!st) st = pt_net_cast_done(n, g, role, f, &p);
-    *ready = st == PT_OK;
-    *ready_inv = p.scale_inv;
+        st = pt_backend_act_fwd_cast(n->be, act_of(l), pt_layer_input(n, l, 0), l->y, cnt, f, p.scale, p.amax, p.flags,
+                                     g->saved);
+    if (!st) st = pt_net_cast_done(n, g, PT_OPND_X, f, &p);
+    g->x_ready = st == PT_OK;
+    g->x_ready_inv = p.scale_inv;
     return st;
 }
 
@@ -42,14 +39,35 @@ pt_status pt_activation_forward(pt_net *n, pt_net_layer *l, int rows)
     pt_net_layer *c = l + 1 < n->L + n->nlayers ? l + 1 : NULL;
     if (c && l->consumers == 1 && c->spec->type == PT_LAYER_LINEAR && pt_layer_input(n, c, 0) == l->y &&
         fusable(c, c->fmt.fwd))
-        return fused_cast(n, l, c, PT_OPND_X, c->fmt.fwd, c->saved, false, NULL, l->y, cnt, &c->x_ready,
-                          &c->x_ready_inv);
+        return fused_fwd(n, l, c, c->fmt.fwd, cnt);
     return pt_backend_act_fwd(n->be, act_of(l), pt_layer_input(n, l, 0), l->y, cnt);
 }
 
+/* The activation's backward pass writing dx = p's dy (p the linear layer
+ * before it) and what p's backward would read it again for: dy cast to
+ * p's wgrad format (where that cast can be fused) and p's bias gradient.
+ * p then finds them ready (dy_ready, db_ready). */
+static pt_status fused_bwd(pt_net *n, pt_net_layer *l, pt_net_layer *p, float *dx, size_t cnt)
+{
+    pt_format f = fusable(p, p->fmt.wgrad) ? p->fmt.wgrad : PT_FMT_FP32;
+    pt_cast_plan pl = {NULL, NULL, 0, NULL};
+    const float *x = pt_layer_input(n, l, 0);
+    pt_status st = f == PT_FMT_FP32 ? PT_OK : pt_net_cast_plan(n, p, PT_OPND_DY, f, NULL, cnt, p->gbuf, &pl);
+    if (!st)
+        st = p->gb ? pt_backend_act_bwd_bias(n->be, act_of(l), x, l->dy, dx, cnt, f, pl.scale, pl.amax, pl.flags,
+                                             f == PT_FMT_FP32 ? NULL : p->gbuf, p->spec->out, p->gb, n->grad_beta)
+                   : pt_backend_act_bwd_cast(n->be, act_of(l), x, l->dy, dx, cnt, f, pl.scale, pl.amax, pl.flags,
+                                             p->gbuf);
+    if (!st && f != PT_FMT_FP32) st = pt_net_cast_done(n, p, PT_OPND_DY, f, &pl);
+    p->dy_ready = st == PT_OK && f != PT_FMT_FP32;
+    p->dy_ready_inv = pl.scale_inv;
+    p->db_ready = st == PT_OK && p->gb;
+    return st;
+}
+
 /* When the input comes from a linear layer alone (no other reader adds to
- * its gradient) whose weight-gradient GEMM takes a cast operand, that
- * operand is written in the same pass. */
+ * its gradient), its weight gradient's cast operand (where fusable) and
+ * its bias gradient are made in the activation's pass. */
 pt_status pt_activation_backward(pt_net *n, pt_net_layer *l, int rows)
 {
     float *dx = pt_grad_target(n, l, 0);
@@ -57,9 +75,8 @@ pt_status pt_activation_backward(pt_net *n, pt_net_layer *l, int rows)
     size_t cnt = (size_t)rows * (size_t)l->spec->size;
     int pi = l->spec->in_index[0];
     pt_net_layer *p = pi >= 0 ? &n->L[pi] : NULL;
-    if (p && p->spec->type == PT_LAYER_LINEAR && dx == p->dy && fusable(p, p->fmt.wgrad))
-        return fused_cast(n, l, p, PT_OPND_DY, p->fmt.wgrad, p->gbuf, true, l->dy, dx, cnt, &p->dy_ready,
-                          &p->dy_ready_inv);
+    if (p && p->spec->type == PT_LAYER_LINEAR && dx == p->dy && (fusable(p, p->fmt.wgrad) || p->gb))
+        return fused_bwd(n, l, p, dx, cnt);
     pt_status st = pt_backend_act_bwd(n->be, act_of(l), pt_layer_input(n, l, 0), l->dy, dx, cnt);
     return st ? st : pt_grad_done(n, l, 0, dx, cnt);
 }

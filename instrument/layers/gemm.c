@@ -21,6 +21,8 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
     pt_status st;
     /* wgrad: gw[out, k_in] += dy^T [out, m_rows] x [m_rows, k_in] */
     pt_operand g_op, x_op;
+    bool db_ready = l->db_ready && dy_rows == l->dy; /* its reader summed it (pt_activation_backward) */
+    l->db_ready = false;
     if (l->dy_ready && dy_rows == l->dy) /* its reader wrote it (pt_activation_backward) */
         g_op = (pt_operand){l->gbuf, f.wgrad, l->dy_ready_inv, true};
     else if ((st = pt_net_operand(n, l, PT_OPND_DY, dy_rows, ndy, f.wgrad, l->gbuf, true, &g_op)))
@@ -43,7 +45,8 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
     st = conv ? pt_backend_conv_bwd_filter(n->be, conv, out, &g_op, &x_op, n->grad_beta, l->gw)
               : pt_backend_gemm(n->be, &gw, l->gw);
     if (st) return st;
-    if (l->gb && !conv && (st = pt_backend_bias_grad(n->be, dy_rows, l->gb, m_rows, out, n->grad_beta))) return st;
+    if (l->gb && !conv && !db_ready && (st = pt_backend_bias_grad(n->be, dy_rows, l->gb, m_rows, out, n->grad_beta)))
+        return st;
     if (!dx_rows) return PT_OK;
     /* dgrad: dx[m_rows, k_in] = dy [m_rows, out] x W [out, k_in] */
     pt_operand gd, wd;

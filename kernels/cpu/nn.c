@@ -466,6 +466,17 @@ static pt_status cpu_act_bwd_cast(pt_backend *be, pt_act a, const float *x, cons
     return be->ops->cast(be, f, dx, dxc, n, scale, amax, flags);
 }
 
+/* the two passes in sequence: the same values as the activation's backward
+ * followed by the bias gradient of its result */
+static pt_status cpu_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
+                                  pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, int cols,
+                                  float *db, float beta)
+{
+    pt_status st = f == PT_FMT_FP32 ? cpu_act_bwd(be, a, x, dy, dx, n)
+                                    : cpu_act_bwd_cast(be, a, x, dy, dx, n, f, scale, amax, flags, dxc);
+    return st ? st : cpu_bias_grad(be, dx, db, (int)(n / (size_t)cols), cols, beta);
+}
+
 const pt_nn_ops pt_cpu_nn_ops = {
     .gemm = pt_cpu_gemm,
     .decode = cpu_decode,
@@ -474,6 +485,7 @@ const pt_nn_ops pt_cpu_nn_ops = {
     .act_bwd = cpu_act_bwd,
     .act_fwd_cast = cpu_act_fwd_cast,
     .act_bwd_cast = cpu_act_bwd_cast,
+    .act_bwd_bias = cpu_act_bwd_bias,
     .add = cpu_add,
     .acc = cpu_acc,
     .bias_grad = cpu_bias_grad,

@@ -664,6 +664,97 @@ static pt_status cu_bias_grad(pt_backend *be, const float *dy, float *db, int ro
     return PT_OK;
 }
 
+/* The activation's backward (and, with CAST, its result cast to F as
+ * act_cast4_kernel casts it) with the bias gradient's first pass: a block
+ * of 32 float4 columns x BG_CHUNK rows, each column's rows added in
+ * bias_grad_partial4_kernel's order, so the partial sums are the same. */
+template <int F, typename T, bool CAST>
+__global__ void act_bwd_bias4_kernel(int a, const float4 *x, const float4 *dy, float4 *dx, codes4<T> *codes, int rows,
+                                     int n4, float4 *part, const float *scale_p, float *amax_p, int sat)
+{
+    __shared__ float4 sh[8][33];
+    float scale = CAST && scale_p ? *scale_p : 1.0f;
+    unsigned amax = 0;
+    int j = blockIdx.x * 32 + threadIdx.x, r0 = blockIdx.y * BG_CHUNK;
+    int r1 = min(rows, r0 + BG_CHUNK);
+    float4 s = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (j < n4)
+        for (int i = r0 + threadIdx.y; i < r1; i += 8) {
+            size_t k = (size_t)i * n4 + j;
+            float4 v = act4(true, a, x[k], dy[k]);
+            dx[k] = v;
+            s.x += v.x, s.y += v.y, s.z += v.z, s.w += v.w;
+            if (CAST) {
+                amax = max(amax, max(max(__float_as_uint(v.x) & 0x7fffffffu, __float_as_uint(v.y) & 0x7fffffffu),
+                                     max(__float_as_uint(v.z) & 0x7fffffffu, __float_as_uint(v.w) & 0x7fffffffu)));
+                codes4<T> c;
+                c.v[0] = (T)pt_dev_encode<F>(v.x * scale, sat), c.v[1] = (T)pt_dev_encode<F>(v.y * scale, sat);
+                c.v[2] = (T)pt_dev_encode<F>(v.z * scale, sat), c.v[3] = (T)pt_dev_encode<F>(v.w * scale, sat);
+                codes[k] = c;
+            }
+        }
+    sh[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && j < n4) {
+        float4 t = sh[0][threadIdx.x];
+        for (int y = 1; y < 8; y++) {
+            float4 u = sh[y][threadIdx.x];
+            t.x += u.x, t.y += u.y, t.z += u.z, t.w += u.w;
+        }
+        part[(size_t)blockIdx.y * n4 + j] = t;
+    }
+    if (CAST && amax_p) {
+        amax = __reduce_max_sync(0xffffffffu, amax);
+        if ((threadIdx.x & 31) == 0 && amax) atomicMax((unsigned *)amax_p, amax);
+    }
+}
+
+static pt_status cu_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
+                                 pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, int cols,
+                                 float *db, float beta)
+{
+    int rows = (int)(n / (size_t)cols);
+    if (!rows || !vec4((size_t)cols, x, dy, dx) || (f != PT_FMT_FP32 && (uintptr_t)dxc % 16)) {
+        /* the two passes (the same values) */
+        pt_status st = f == PT_FMT_FP32 ? cu_act_bwd(be, a, x, dy, dx, n)
+                                        : act_cast(be, true, a, x, dy, dx, n, f, scale, amax, flags, dxc);
+        return st ? st : cu_bias_grad(be, dx, db, rows, cols, beta);
+    }
+    int chunks = (rows + BG_CHUNK - 1) / BG_CHUNK, n4 = cols / 4, sat = (flags & PT_CAST_SATURATE) != 0;
+    float *part;
+    pt_status st = pt_cuda_scratch(pt_cuda_impl(be), 2, (size_t)chunks * (size_t)cols, &part);
+    if (st) return st;
+    dim3 grid((unsigned)(n4 + 31) / 32, (unsigned)chunks), block(32, 8);
+    const float4 *x4 = (const float4 *)x, *d4 = (const float4 *)dy;
+    float4 *o4 = (float4 *)dx, *p4 = (float4 *)part;
+    switch (f) {
+    case PT_FMT_FP32:
+        act_bwd_bias4_kernel<PT_FMT_FP32, uint8_t, false><<<grid, block, 0, S(be)>>>(a, x4, d4, o4, NULL, rows, n4, p4,
+                                                                                      NULL, NULL, 0);
+        break;
+    case PT_FMT_BF16:
+        act_bwd_bias4_kernel<PT_FMT_BF16, uint16_t, true><<<grid, block, 0, S(be)>>>(
+            a, x4, d4, o4, (codes4<uint16_t> *)dxc, rows, n4, p4, scale, amax, sat);
+        break;
+    case PT_FMT_FP16:
+        act_bwd_bias4_kernel<PT_FMT_FP16, uint16_t, true><<<grid, block, 0, S(be)>>>(
+            a, x4, d4, o4, (codes4<uint16_t> *)dxc, rows, n4, p4, scale, amax, sat);
+        break;
+    case PT_FMT_E4M3:
+        act_bwd_bias4_kernel<PT_FMT_E4M3, uint8_t, true><<<grid, block, 0, S(be)>>>(
+            a, x4, d4, o4, (codes4<uint8_t> *)dxc, rows, n4, p4, scale, amax, sat);
+        break;
+    default:
+        act_bwd_bias4_kernel<PT_FMT_E5M2, uint8_t, true><<<grid, block, 0, S(be)>>>(
+            a, x4, d4, o4, (codes4<uint8_t> *)dxc, rows, n4, p4, scale, amax, sat);
+        break;
+    }
+    PT_CUDA_CHECK_LAUNCH();
+    bias_grad_sum_kernel<<<(cols + THREADS - 1) / THREADS, THREADS, 0, S(be)>>>(part, chunks, db, cols, beta);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
 /* dst row r = src row idx[r], 4-byte words */
 __global__ void gather_rows_kernel(const uint32_t *src, size_t words, const int32_t *idx, int rows, uint32_t *dst)
 {
@@ -1167,6 +1258,7 @@ const pt_nn_ops pt_cuda_nn_ops = {
     /* .act_bwd = */ cu_act_bwd,
     /* .act_fwd_cast = */ cu_act_fwd_cast,
     /* .act_bwd_cast = */ cu_act_bwd_cast,
+    /* .act_bwd_bias = */ cu_act_bwd_bias,
     /* .add = */ cu_add,
     /* .acc = */ cu_acc,
     /* .bias_grad = */ cu_bias_grad,
