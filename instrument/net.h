@@ -39,6 +39,8 @@ typedef struct pt_net_layer {
     bool x_ready;             /* the producer of this layer's input wrote its cast (in fmt.fwd) into saved */
     bool dy_ready;            /* the reader of this layer's output wrote dy's cast (in fmt.wgrad) into gbuf */
     bool db_ready;            /* ... and the bias gradient of this step's dy into gb */
+    pt_gemm_tail x_tail;      /* activations: what the GEMM that wrote x (the forward's input) left to do */
+    pt_gemm_tail dy_tail;     /* ... and the GEMM that wrote dy (c NULL: nothing) */
     const float *x_ready_inv, *dy_ready_inv; /* their descales (fp8), or NULL */
     pt_fp8_state fp8[PT_OPND_COUNT];
     pt_fp8_recipe recipe;     /* the policy's, or the layer's own delayed/current */
@@ -148,6 +150,10 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
 /* Whether conv2d layer l runs as the backend's convolutions (every format
  * of the layer one they take: not fp8) rather than as im2col GEMMs. */
 bool pt_conv2d_direct(const pt_net *n, const pt_net_layer *l);
+/* Whether l is a relu or gelu: a GEMM writing what l alone reads (its
+ * input, or its dy) can leave its bias and rounding to l's pass
+ * (pt_gemm.defer_tail, l->x_tail / l->dy_tail). */
+bool pt_layer_is_activation(const pt_net_layer *l);
 
 pt_status pt_linear_forward(pt_net *n, pt_net_layer *l, int rows);
 pt_status pt_linear_backward(pt_net *n, pt_net_layer *l, int rows);

@@ -301,6 +301,8 @@ pt_status pt_backend_gemm(pt_backend *be, const pt_gemm *g, float *c)
 {
     if (g->m < 0 || g->n < 0 || g->k < 0)
         return pt_fail(PT_ERR_INVALID, "gemm: negative shape %dx%dx%d", g->m, g->n, g->k);
+    if (g->defer_tail && g->beta != 0.0f)
+        return pt_fail(PT_ERR_INVALID, "gemm: a deferred tail needs beta 0 (got %g)", (double)g->beta);
     if (!be->ops->nn || !be->ops->nn->gemm)
         return pt_fail(PT_ERR_UNSUPPORTED, "%s: operation 'gemm' is not available on this backend", be->name);
     char name[48] = "gemm";
@@ -331,12 +333,22 @@ static bool low_format(pt_format f)
 {
     return f == PT_FMT_BF16 || f == PT_FMT_FP16 || f == PT_FMT_E4M3 || f == PT_FMT_E5M2;
 }
-pt_status pt_backend_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
-                                  const float *scale, float *amax, unsigned flags, void *yc)
+static pt_status tail_check(const char *op, const pt_gemm_tail *t, const float *x, size_t n)
 {
-    if (!low_format(f))
-        return pt_fail(PT_ERR_INVALID, "act_fwd_cast: to %s (bf16, fp16 or fp8 only)", pt_format_info(f) ? pt_format_info(f)->name : "?");
-    NN_CALL(act_fwd_cast, a, x, y, n, f, scale, amax, flags, yc);
+    if (t && (t->c != x || t->cols <= 0 || n % (size_t)t->cols || (unsigned)t->fmt >= PT_FMT_COUNT))
+        return pt_fail(PT_ERR_INVALID, "%s: a GEMM's tail must be on the op's input, in rows of its bias", op);
+    return PT_OK;
+}
+
+pt_status pt_backend_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
+                                  const float *scale, float *amax, unsigned flags, void *yc, const pt_gemm_tail *tail)
+{
+    if (f != PT_FMT_FP32 && !low_format(f))
+        return pt_fail(PT_ERR_INVALID, "act_fwd_cast: to %s (fp32: no cast; bf16, fp16 or fp8)",
+                       pt_format_info(f) ? pt_format_info(f)->name : "?");
+    pt_status st = tail_check("act_fwd_cast", tail, x, n);
+    if (st) return st;
+    NN_CALL(act_fwd_cast, a, x, y, n, f, scale, amax, flags, yc, tail);
 }
 pt_status pt_backend_act_bwd_cast(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
                                   pt_format f, const float *scale, float *amax, unsigned flags, void *dxc)
@@ -347,14 +359,16 @@ pt_status pt_backend_act_bwd_cast(pt_backend *be, pt_act a, const float *x, cons
 }
 pt_status pt_backend_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
                                   pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, int cols,
-                                  float *db, float beta)
+                                  float *db, float beta, const pt_gemm_tail *tail)
 {
     if (f != PT_FMT_FP32 && !low_format(f))
         return pt_fail(PT_ERR_INVALID, "act_bwd_bias: to %s (fp32: no cast; bf16, fp16 or fp8)",
                        pt_format_info(f) ? pt_format_info(f)->name : "?");
     if (cols <= 0 || n % (size_t)cols)
         return pt_fail(PT_ERR_INVALID, "act_bwd_bias: %zu values are not rows of %d columns", n, cols);
-    NN_CALL(act_bwd_bias, a, x, dy, dx, n, f, scale, amax, flags, dxc, cols, db, beta);
+    pt_status st = tail_check("act_bwd_bias", tail, dy, n);
+    if (st) return st;
+    NN_CALL(act_bwd_bias, a, x, dy, dx, n, f, scale, amax, flags, dxc, cols, db, beta, tail);
 }
 pt_status pt_backend_add(pt_backend *be, const float *a, const float *b, float *y, size_t n)
 {

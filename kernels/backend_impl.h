@@ -20,12 +20,12 @@ typedef struct pt_nn_ops {
     pt_status (*act_bwd)(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx,
                          size_t n);
     pt_status (*act_fwd_cast)(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
-                              const float *scale, float *amax, unsigned flags, void *yc);
+                              const float *scale, float *amax, unsigned flags, void *yc, const pt_gemm_tail *tail);
     pt_status (*act_bwd_cast)(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
                               pt_format f, const float *scale, float *amax, unsigned flags, void *dxc);
     pt_status (*act_bwd_bias)(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
                               pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, int cols,
-                              float *db, float beta);
+                              float *db, float beta, const pt_gemm_tail *tail);
     pt_status (*add)(pt_backend *be, const float *a, const float *b, float *y, size_t n);
     pt_status (*acc)(pt_backend *be, const float *a, float *y, size_t n);
     pt_status (*bias_grad)(pt_backend *be, const float *dy, float *db, int rows, int n, float beta);

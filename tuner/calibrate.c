@@ -70,9 +70,9 @@ pt_status pt_device_calibrate(pt_backend *be, pt_device_table *t)
         }
         const float *sc = f == PT_FMT_E4M3 ? scale : NULL;
         /* forward x W^T, input gradient dy W, weight gradient dy^T x */
-        pt_gemm gs[3] = {{s, s, s, {pa, f, sc, false}, {pb, f, sc, true}, NULL, PT_FMT_FP32, 0.0f},
-                         {s, s, s, {pg, fg, sc, false}, {pb, f, sc, false}, NULL, PT_FMT_FP32, 0.0f},
-                         {s, s, s, {pg, fg, sc, true}, {pa, f, sc, false}, NULL, PT_FMT_FP32, 0.0f}};
+        pt_gemm gs[3] = {{s, s, s, {pa, f, sc, false}, {pb, f, sc, true}, NULL, PT_FMT_FP32, 0.0f, false},
+                         {s, s, s, {pg, fg, sc, false}, {pb, f, sc, false}, NULL, PT_FMT_FP32, 0.0f, false},
+                         {s, s, s, {pg, fg, sc, true}, {pa, f, sc, false}, NULL, PT_FMT_FP32, 0.0f, false}};
         double total = 0;
         for (int k = 0; k < 3 && !st; k++) {
             double secs;

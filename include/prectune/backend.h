@@ -144,14 +144,28 @@ typedef struct pt_operand {
 
 /* C[m,n] = round_out(A'[m,k] x B'[k,n] + bias[n]) + beta * C, accumulated in
  * fp32 (A' is A or A^T per a.trans; stored A is [m,k] or [k,m]). The sum
- * before beta*C is rounded to out_fmt (fp32 storage). */
+ * before beta*C is rounded to out_fmt (fp32 storage). With defer_tail
+ * (beta 0), C is left as the fp32 sum alone: the bias and the rounding
+ * are the next pass's to make (pt_gemm_tail), with the same arithmetic. */
 typedef struct pt_gemm {
     int m, n, k;
     pt_operand a, b;
     const float *bias; /* n values, or NULL */
     pt_format out_fmt;
     float beta; /* 0: overwrite C, 1: accumulate (gradient accumulation) */
+    bool defer_tail;
 } pt_gemm;
+
+/* What a GEMM with defer_tail left undone, for the pass that reads its
+ * output next: c[i] = round_fmt(c[i] + bias[i % cols]) (bias may be NULL),
+ * made before that pass uses c[i] and written back, so that c holds what
+ * the GEMM would have written. */
+typedef struct pt_gemm_tail {
+    float *c;
+    const float *bias;
+    int cols;
+    pt_format fmt;
+} pt_gemm_tail;
 pt_status pt_backend_gemm(pt_backend *be, const pt_gemm *g, float *c);
 
 /* out[i] = decode(in[i]) * scale_inv (scale_inv in backend memory, or NULL). */
@@ -165,9 +179,12 @@ typedef enum pt_act { PT_ACT_RELU = 0, PT_ACT_GELU } pt_act;
 pt_status pt_backend_act_fwd(pt_backend *be, pt_act a, const float *x, float *y, size_t n);
 /* act_fwd that also writes y cast to f into yc, exactly as
  * pt_backend_cast(f, y, yc, n, scale, amax, flags) would: the next GEMM's
- * operand, made in the same pass. f: bf16, fp16, e4m3 or e5m2. */
+ * operand, made in the same pass. f: bf16, fp16, e4m3 or e5m2, or fp32 for
+ * no cast (yc, scale, amax unused). With tail (its c is x), x is first
+ * finished as the GEMM that wrote it deferred (pt_gemm_tail). */
 pt_status pt_backend_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
-                                  const float *scale, float *amax, unsigned flags, void *yc);
+                                  const float *scale, float *amax, unsigned flags, void *yc,
+                                  const pt_gemm_tail *tail);
 /* act_bwd that also writes dx cast to f into dxc (as pt_backend_cast). */
 pt_status pt_backend_act_bwd_cast(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
                                   pt_format f, const float *scale, float *amax, unsigned flags, void *dxc);
@@ -177,10 +194,11 @@ pt_status pt_backend_act_bwd(pt_backend *be, pt_act a, const float *x, const flo
  * that also sums dx by column, as the bias gradient of the linear layer
  * before the activation: dx viewed as [n / cols, cols], db = beta * db +
  * the sum over its rows, exactly pt_backend_bias_grad(dx, db, n / cols,
- * cols, beta), in the same pass. */
+ * cols, beta), in the same pass (db NULL: no sums). With tail (its c is
+ * dy), dy is first finished as the GEMM that wrote it deferred. */
 pt_status pt_backend_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
                                   pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, int cols,
-                                  float *db, float beta);
+                                  float *db, float beta, const pt_gemm_tail *tail);
 /* y = a + b;  y += a (accumulate, for a value read by two layers). */
 pt_status pt_backend_add(pt_backend *be, const float *a, const float *b, float *y, size_t n);
 pt_status pt_backend_acc(pt_backend *be, const float *a, float *y, size_t n);

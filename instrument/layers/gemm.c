@@ -41,7 +41,7 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
         if ((st = pt_net_operand(n, l, PT_OPND_X, x32, nx, f.wgrad, l->xbuf, false, &x_op))) return st;
     }
     x_op.trans = false;
-    pt_gemm gw = {out, k_in, m_rows, g_op, x_op, NULL, PT_FMT_FP32, n->grad_beta};
+    pt_gemm gw = {out, k_in, m_rows, g_op, x_op, NULL, PT_FMT_FP32, n->grad_beta, false};
     st = conv ? pt_backend_conv_bwd_filter(n->be, conv, out, &g_op, &x_op, n->grad_beta, l->gw)
               : pt_backend_gemm(n->be, &gw, l->gw);
     if (st) return st;
@@ -62,7 +62,14 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
         return st;
     }
     wd.trans = false;
-    if (conv) return pt_backend_conv_bwd_data(n->be, conv, out, &gd, &wd, pt_gemm_out_format(f.dgrad), dx_rows);
-    pt_gemm gx = {m_rows, k_in, out, gd, wd, NULL, pt_gemm_out_format(f.dgrad), dx_acc ? 1.0f : 0.0f};
-    return pt_backend_gemm(n->be, &gx, dx_rows);
+    pt_format out_fmt = pt_gemm_out_format(f.dgrad);
+    if (conv) return pt_backend_conv_bwd_data(n->be, conv, out, &gd, &wd, out_fmt, dx_rows);
+    /* the activation before this layer, reading dx alone, rounds it in its own pass */
+    int pi = l->spec->in_index[0];
+    pt_net_layer *p = pi >= 0 ? &n->L[pi] : NULL;
+    bool defer = out_fmt != PT_FMT_FP32 && !dx_acc && p && pt_layer_is_activation(p) && dx_rows == p->dy;
+    pt_gemm gx = {m_rows, k_in, out, gd, wd, NULL, out_fmt, dx_acc ? 1.0f : 0.0f, defer};
+    if ((st = pt_backend_gemm(n->be, &gx, dx_rows))) return st;
+    if (defer) p->dy_tail = (pt_gemm_tail){dx_rows, NULL, k_in, out_fmt};
+    return PT_OK;
 }

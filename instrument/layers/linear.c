@@ -16,8 +16,15 @@ pt_status pt_linear_forward(pt_net *n, pt_net_layer *l, int rows)
         l->w_op = (pt_operand){l->wbuf, l->fmt.fwd, NULL, true};
     else if ((st = pt_net_operand(n, l, PT_OPND_W, l->w, l->nw, l->fmt.fwd, l->wbuf, true, &l->w_op)))
         return st;
-    pt_gemm g = {rows, out, in, l->x_op, l->w_op, l->b, pt_gemm_out_format(l->fmt.fwd), 0.0f};
-    return pt_backend_gemm(n->be, &g, l->y);
+    /* an activation reading the output alone adds the bias and rounds it in its own pass */
+    pt_format out_fmt = pt_gemm_out_format(l->fmt.fwd);
+    pt_net_layer *c = l + 1 < n->L + n->nlayers ? l + 1 : NULL;
+    bool defer = out_fmt != PT_FMT_FP32 && l->consumers == 1 && c && pt_layer_is_activation(c) &&
+                 pt_layer_input(n, c, 0) == l->y;
+    pt_gemm g = {rows, out, in, l->x_op, l->w_op, l->b, out_fmt, 0.0f, defer};
+    pt_status st2 = pt_backend_gemm(n->be, &g, l->y);
+    if (!st2 && defer) c->x_tail = (pt_gemm_tail){l->y, l->b, out, out_fmt};
+    return st2;
 }
 
 pt_status pt_linear_backward(pt_net *n, pt_net_layer *l, int rows)

@@ -46,7 +46,7 @@ pt_status pt_cpu_gemm(pt_backend *be, const pt_gemm *g, float *c)
     int lda = g->a.trans ? g->m : g->k, ldb = g->b.trans ? g->k : g->n;
     CBLAS_TRANSPOSE ta = g->a.trans ? CblasTrans : CblasNoTrans;
     CBLAS_TRANSPOSE tb = g->b.trans ? CblasTrans : CblasNoTrans;
-    if (g->out_fmt == PT_FMT_FP32 && !g->bias) {
+    if ((g->out_fmt == PT_FMT_FP32 && !g->bias) || g->defer_tail) {
         if (g->m && g->n)
             cblas_sgemm(CblasRowMajor, ta, tb, g->m, g->n, g->k, 1.0f, a, lda, b, ldb, g->beta, c,
                         g->n);
@@ -98,11 +98,22 @@ static pt_status cpu_act_fwd(pt_backend *be, pt_act a, const float *x, float *y,
 
 /* the activation, then the backend's own cast of its result: the same
  * codes and amax as the two ops one after the other, by construction */
-static pt_status cpu_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
-                                  const float *scale, float *amax, unsigned flags, void *yc)
+/* a GEMM's deferred tail, as pt_cpu_gemm would have made it: the bias
+ * added in fp32, then the rounding */
+static void finish_tail(const pt_gemm_tail *t, size_t n)
 {
+    if (!t) return;
+    if (t->bias)
+        for (size_t i = 0; i < n; i++) t->c[i] += t->bias[i % (size_t)t->cols];
+    pt_round_array(t->fmt, t->c, n, 0);
+}
+
+static pt_status cpu_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
+                                  const float *scale, float *amax, unsigned flags, void *yc, const pt_gemm_tail *tail)
+{
+    finish_tail(tail, n);
     cpu_act_fwd(be, a, x, y, n);
-    return be->ops->cast(be, f, y, yc, n, scale, amax, flags);
+    return f == PT_FMT_FP32 ? PT_OK : be->ops->cast(be, f, y, yc, n, scale, amax, flags);
 }
 
 static pt_status cpu_act_bwd(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx,
@@ -470,11 +481,12 @@ static pt_status cpu_act_bwd_cast(pt_backend *be, pt_act a, const float *x, cons
  * followed by the bias gradient of its result */
 static pt_status cpu_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
                                   pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, int cols,
-                                  float *db, float beta)
+                                  float *db, float beta, const pt_gemm_tail *tail)
 {
+    finish_tail(tail, n);
     pt_status st = f == PT_FMT_FP32 ? cpu_act_bwd(be, a, x, dy, dx, n)
                                     : cpu_act_bwd_cast(be, a, x, dy, dx, n, f, scale, amax, flags, dxc);
-    return st ? st : cpu_bias_grad(be, dx, db, (int)(n / (size_t)cols), cols, beta);
+    return st || !db ? st : cpu_bias_grad(be, dx, db, (int)(n / (size_t)cols), cols, beta);
 }
 
 const pt_nn_ops pt_cpu_nn_ops = {

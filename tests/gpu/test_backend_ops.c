@@ -95,7 +95,7 @@ static void gemm_case(pt_format fa, pt_format fb, int m, int n, int k, bool ta, 
     float *cc = malloc((size_t)m * n * 4);
     memcpy(cc, c, (size_t)m * n * 4);
     pt_gemm gc = {m, n, k, {pa, fa, t->bits == 8 ? &ia : NULL, ta}, {pb, fb, tbf->bits == 8 ? &ib : NULL, tb},
-                  with_bias ? bias : NULL, out, beta};
+                  with_bias ? bias : NULL, out, beta, false};
     ck_assert_int_eq(pt_backend_gemm(cpu, &gc, cc), PT_OK);
     void *da = up(pa, (size_t)m * k * t->storage_bytes), *db = up(pb, (size_t)k * n * tbf->storage_bytes);
     float *dc = up(c, (size_t)m * n * 4), *dbias = up(bias, (size_t)n * 4);
@@ -180,7 +180,7 @@ static void fused_cast_matches(bool bwd, pt_act a, const float *dx, const float 
         unsigned flags = f8 ? PT_CAST_SATURATE : 0;
         const float *scale = f8 ? dscale : NULL;
         pt_status st = bwd ? pt_backend_act_bwd_cast(gpu, a, dx, dy, dout, n, (pt_format)f, scale, damax, flags, dc)
-                           : pt_backend_act_fwd_cast(gpu, a, dx, dout, n, (pt_format)f, scale, damax, flags, dc);
+                           : pt_backend_act_fwd_cast(gpu, a, dx, dout, n, (pt_format)f, scale, damax, flags, dc, NULL);
         ck_assert_msg(st == PT_OK, "%s", pt_last_error());
         ck_assert_int_eq(pt_backend_cast(gpu, (pt_format)f, dout, dc2, n, scale, damax2, flags), PT_OK);
         float *g2 = down(dout, n);
