@@ -52,14 +52,44 @@ pt_status pt_device_table_load(const char *path, pt_device_table *t)
 }
 
 static bool low(pt_format f) { return f != PT_FMT_FP32 && f != PT_FMT_TF32; }
+
+/* How many layers read layer i's output (the last one's also the loss). */
+static int readers(const pt_model_spec *s, int i)
+{
+    int r = i == s->nlayers - 1;
+    for (int k = 0; k < s->nlayers; k++)
+        for (int t = 0; t < (s->layers[k].type == PT_LAYER_ADD ? 2 : 1); t++) r += s->layers[k].in_index[t] == i;
+    return r;
+}
+
+static bool is_act(const pt_layer_spec *l) { return l->type == PT_LAYER_RELU || l->type == PT_LAYER_GELU; }
+
+/* A linear layer whose output a relu/gelu alone reads next: that pass adds
+ * the bias and rounds the output (pt_gemm.defer_tail), and its backward
+ * sums the bias gradient (pt_backend_act_bwd_bias). */
+static bool act_after(const pt_model_spec *s, int i)
+{
+    return s->layers[i].type == PT_LAYER_LINEAR && i + 1 < s->nlayers && is_act(&s->layers[i + 1]) &&
+           s->layers[i + 1].in_index[0] == i && readers(s, i) == 1;
+}
+
+/* A linear layer whose input a relu/gelu gives it alone: that activation's
+ * backward rounds the input gradient. */
+static bool act_before(const pt_model_spec *s, int i)
+{
+    int j = s->layers[i].in_index[0];
+    return s->layers[i].type == PT_LAYER_LINEAR && j >= 0 && is_act(&s->layers[j]) && readers(s, j) == 1;
+}
 static bool fp8(pt_format f) { return f == PT_FMT_E4M3 || f == PT_FMT_E5M2; }
 
 /* The passes over memory a step makes besides the GEMMs, as prectune's
  * trainer makes them (instrument/, kernels/): each costs its bytes at the
  * measured bandwidth. Per GEMM layer: the casts of its operands (read
  * fp32, write the format), the rounding of a low-precision GEMM's fp32
- * output to its output format (read + write), the bias gradient (read dy)
- * and, for fp8, the byte transposes that put the backward GEMMs' operands
+ * output to its output format (read + write; a write where a relu or gelu
+ * alone reads the output next, or the input gradient before, and makes it
+ * in its own pass), the bias gradient (read dy; none where that activation
+ * sums it) and, for fp8, the byte transposes that put the backward GEMMs' operands
  * in the layout the fp8 kernels take. Per other layer: the forward (read
  * its input, write its output) and the backward (read input and output
  * gradient, write the input gradient). Per step: the batch gather, the
@@ -106,13 +136,14 @@ void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_de
         if (low(f.fwd)) cast_bytes += (m * k + (w_copy ? 0 : w)) * (4 + pt_format_info(f.fwd)->storage_bytes);
         if (low(f.dgrad) && !first) cast_bytes += m * n * (4 + pt_format_info(f.dgrad)->storage_bytes);
         if (low(f.wgrad) && (f.wgrad != f.dgrad || first)) cast_bytes += m * n * (4 + pt_format_info(f.wgrad)->storage_bytes);
-        /* outputs rounded to the output format; fp8 backward operands transposed */
-        if (low(f.fwd)) cast_bytes += m * n * 8;
-        if (low(f.dgrad) && !first) cast_bytes += m * k * 8;
+        /* outputs rounded to the output format (a pass, or a write in the
+         * activation's pass); fp8 backward operands transposed */
+        if (low(f.fwd)) cast_bytes += m * n * (act_after(spec, i) ? 4 : 8);
+        if (low(f.dgrad) && !first) cast_bytes += m * k * (act_before(spec, i) ? 4 : 8);
         if (fp8(f.wgrad)) cast_bytes += 2 * (m * k + m * n);
         if (fp8(f.dgrad) && !first) cast_bytes += 2 * w;
         out->cast_ms += cast_bytes / (dev->gbs * 1e9) * 1e3;
-        if (l->bias) pass_bytes += m * n * 4;
+        if (l->bias && !act_after(spec, i)) pass_bytes += m * n * 4;
         if (l->type == PT_LAYER_CONV2D) pass_bytes += 2 * (m * k * 8) + 2 * (m * n * 8); /* im2col, col2im, layouts */
         /* the forward's input kept for the weight gradient, in its format */
         out->activation_bytes += m * k * (low(f.fwd) ? pt_format_info(f.fwd)->storage_bytes : 4);
