@@ -10,13 +10,17 @@
 
 #include "../backend_impl.h"
 
-/* cuBLASLt's choice of algorithm for one GEMM shape, found once per run:
- * the heuristic query costs tens of microseconds per call, and one
- * algorithm per shape keeps a run's GEMMs the same from step to step. */
+/* cuBLASLt's choice of algorithm for one GEMM shape, with its descriptors,
+ * made once per run: the heuristic query costs tens of microseconds per
+ * call, the descriptors a few more (a small model's step is launch-bound),
+ * and one algorithm per shape keeps a run's GEMMs the same from step to
+ * step. A call sets only its pointers (bias, fp8 descales) on them. */
 typedef struct pt_lt_plan {
     uint64_t m, n, k;
     int ta, tb, fmt_a, fmt_b, bias;
     cublasLtMatmulAlgo_t algo;
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t la, lb, lc;
 } pt_lt_plan;
 
 #define PT_LT_PLANS 64

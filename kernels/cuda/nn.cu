@@ -54,12 +54,16 @@ pt_status pt_cuda_nn_init(cuda_backend *c)
     return PT_OK;
 }
 
+static void lt_plan_free(pt_lt_plan *p);
+
 void pt_cuda_nn_release(cuda_backend *c)
 {
     if (c->lt) cublasLtDestroy(c->lt);
     cudaFree(c->workspace);
     cudaFree(c->partials);
     for (int i = 0; i < PT_CUDA_SCRATCH; i++) cudaFree(c->scratch[i]);
+    for (int i = 0; i < c->nplans; i++) lt_plan_free(&c->plans[i]);
+    c->nplans = 0;
     pt_cuda_conv_release(c);
     cudaFree(c->descales);
     if (c->copied) cudaEventDestroy(c->copied);
@@ -260,6 +264,15 @@ static pt_status aligned_descale(cuda_backend *cb, int at, const float **s)
     return PT_OK;
 }
 
+static void lt_plan_free(pt_lt_plan *p)
+{
+    if (p->lc) cublasLtMatrixLayoutDestroy(p->lc);
+    if (p->lb) cublasLtMatrixLayoutDestroy(p->lb);
+    if (p->la) cublasLtMatrixLayoutDestroy(p->la);
+    if (p->op) cublasLtMatmulDescDestroy(p->op);
+    p->op = NULL, p->la = p->lb = p->lc = NULL;
+}
+
 /* C[m,n] (row-major) = op(A)[m,k] op(B)[k,n]: in cuBLASLt's column-major
  * terms that is C^T[n,m] = op(B)^T op(A)^T, so B goes first. Operands
  * cuBLASLt takes as they are: fp32, tf32 (fp32 storage, tf32 compute),
@@ -295,18 +308,11 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
         a.scale_inv = b.scale_inv = NULL;
     }
     pt_format f = a.fmt;
-    cublasComputeType_t ct = f == PT_FMT_TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32
-                           : f == PT_FMT_FP32 ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F;
-    cublasLtMatmulDesc_t op = NULL;
-    cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
-    cublasLtMatmulPreference_t pref = NULL;
     cublasOperation_t ta = b.trans ? CUBLAS_OP_T : CUBLAS_OP_N, tb = a.trans ? CUBLAS_OP_T : CUBLAS_OP_N;
     uint64_t M = (uint64_t)g->n, N = (uint64_t)g->m, K = (uint64_t)g->k;
-    int64_t lda = b.trans ? (int64_t)K : (int64_t)M, ldb = a.trans ? (int64_t)N : (int64_t)K;
     float alpha = 1.0f, beta = g->beta;
     /* fp8 with an fp32 output takes no fp32 bias epilogue: the bias is added after */
     bool bias = g->bias != NULL && !fp8 && !g->defer_tail;
-    cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
 #define LT(x)                                                                                     \
     do {                                                                                          \
         cublasStatus_t e_ = (x);                                                                  \
@@ -314,51 +320,72 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
             st = pt_fail(PT_ERR_CUDA, "%s: %s [gemm %dx%dx%d, %s x %s]", #x, cublasLtGetStatusString(e_), g->m, \
                          g->n, g->k, pt_format_info(a.fmt)->name, pt_format_info(b.fmt)->name);   \
     } while (0)
-    LT(cublasLtMatmulDescCreate(&op, ct, CUDA_R_32F));
-    LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
-    LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-    LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
-    if (bias) LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g->bias, sizeof g->bias));
-    if (fp8) { /* cuBLASLt's A is our b */
-        LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &b.scale_inv, sizeof b.scale_inv));
-        LT(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &a.scale_inv, sizeof a.scale_inv));
-    }
-    LT(cublasLtMatrixLayoutCreate(&la, lt_type(b.fmt), ta == CUBLAS_OP_N ? M : K, ta == CUBLAS_OP_N ? K : M, lda));
-    LT(cublasLtMatrixLayoutCreate(&lb, lt_type(a.fmt), tb == CUBLAS_OP_N ? K : N, tb == CUBLAS_OP_N ? N : K, ldb));
-    LT(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, M, N, (int64_t)M));
-    LT(cublasLtMatmulPreferenceCreate(&pref));
-    LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cb->workspace_bytes,
-                                            sizeof cb->workspace_bytes));
-    pt_lt_plan key = {M, N, K, (int)ta, (int)tb, (int)a.fmt, (int)b.fmt, bias, {}};
-    const cublasLtMatmulAlgo_t *algo = NULL;
-    for (int i = 0; i < cb->nplans && !algo; i++) {
-        const pt_lt_plan *p = &cb->plans[i];
+    pt_lt_plan key = {M, N, K, (int)ta, (int)tb, (int)a.fmt, (int)b.fmt, bias, {}, NULL, NULL, NULL, NULL};
+    pt_lt_plan *plan = NULL;
+    for (int i = 0; i < cb->nplans && !plan; i++) {
+        pt_lt_plan *p = &cb->plans[i];
         if (p->m == M && p->n == N && p->k == K && p->ta == key.ta && p->tb == key.tb && p->fmt_a == key.fmt_a &&
             p->fmt_b == key.fmt_b && p->bias == key.bias)
-            algo = &p->algo;
+            plan = p;
     }
-    cublasLtMatmulHeuristicResult_t heur;
-    if (!algo && !st) {
+    if (!plan) { /* the descriptors and the algorithm of a new shape */
+        cublasComputeType_t ct = f == PT_FMT_TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32
+                               : f == PT_FMT_FP32 ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F;
+        int64_t lda = b.trans ? (int64_t)K : (int64_t)M, ldb = a.trans ? (int64_t)N : (int64_t)K;
+        cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+        cublasLtMatmulPreference_t pref = NULL;
+        LT(cublasLtMatmulDescCreate(&key.op, ct, CUDA_R_32F));
+        LT(cublasLtMatmulDescSetAttribute(key.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+        LT(cublasLtMatmulDescSetAttribute(key.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+        LT(cublasLtMatmulDescSetAttribute(key.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+        LT(cublasLtMatrixLayoutCreate(&key.la, lt_type(b.fmt), ta == CUBLAS_OP_N ? M : K, ta == CUBLAS_OP_N ? K : M,
+                                      lda));
+        LT(cublasLtMatrixLayoutCreate(&key.lb, lt_type(a.fmt), tb == CUBLAS_OP_N ? K : N, tb == CUBLAS_OP_N ? N : K,
+                                      ldb));
+        LT(cublasLtMatrixLayoutCreate(&key.lc, CUDA_R_32F, M, N, (int64_t)M));
+        LT(cublasLtMatmulPreferenceCreate(&pref));
+        LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cb->workspace_bytes,
+                                                sizeof cb->workspace_bytes));
+        /* the heuristic sees the pointers' attributes set (bias, descales), as the call will */
+        if (bias) LT(cublasLtMatmulDescSetAttribute(key.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g->bias, sizeof g->bias));
+        if (fp8) { /* cuBLASLt's A is our b */
+            LT(cublasLtMatmulDescSetAttribute(key.op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &b.scale_inv,
+                                              sizeof b.scale_inv));
+            LT(cublasLtMatmulDescSetAttribute(key.op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &a.scale_inv,
+                                              sizeof a.scale_inv));
+        }
+        cublasLtMatmulHeuristicResult_t heur;
         int found = 0;
-        LT(cublasLtMatmulAlgoGetHeuristic(cb->lt, op, la, lb, lc, lc, pref, 1, &heur, &found));
+        LT(cublasLtMatmulAlgoGetHeuristic(cb->lt, key.op, key.la, key.lb, key.lc, key.lc, pref, 1, &heur, &found));
+        if (pref) cublasLtMatmulPreferenceDestroy(pref);
         if (!st && !found)
             st = pt_fail(PT_ERR_CUDA, "cuBLASLt has no algorithm for a %dx%dx%d %s x %s GEMM", g->m, g->n, g->k,
                          pt_format_info(a.fmt)->name, pt_format_info(b.fmt)->name);
-        algo = &heur.algo;
-        if (!st && cb->nplans < PT_LT_PLANS) {
-            key.algo = heur.algo;
-            cb->plans[cb->nplans++] = key;
+        if (st) {
+            lt_plan_free(&key);
+            return st;
+        }
+        key.algo = heur.algo;
+        if (cb->nplans == PT_LT_PLANS) { /* a run has few shapes; start over past that */
+            for (int i = 0; i < cb->nplans; i++) lt_plan_free(&cb->plans[i]);
+            cb->nplans = 0;
+        }
+        cb->plans[cb->nplans] = key;
+        plan = &cb->plans[cb->nplans++];
+    } else {
+        if (bias) LT(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g->bias,
+                                                    sizeof g->bias));
+        if (fp8) {
+            LT(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &b.scale_inv,
+                                              sizeof b.scale_inv));
+            LT(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &a.scale_inv,
+                                              sizeof a.scale_inv));
         }
     }
     if (!st)
-        LT(cublasLtMatmul(cb->lt, op, &alpha, b.data, la, a.data, lb, &beta, c, lc, c, lc, algo,
-                          cb->workspace, cb->workspace_bytes, cb->stream));
+        LT(cublasLtMatmul(cb->lt, plan->op, &alpha, b.data, plan->la, a.data, plan->lb, &beta, c, plan->lc, c, plan->lc,
+                          &plan->algo, cb->workspace, cb->workspace_bytes, cb->stream));
 #undef LT
-    if (pref) cublasLtMatmulPreferenceDestroy(pref);
-    if (lc) cublasLtMatrixLayoutDestroy(lc);
-    if (lb) cublasLtMatrixLayoutDestroy(lb);
-    if (la) cublasLtMatrixLayoutDestroy(la);
-    if (op) cublasLtMatmulDescDestroy(op);
     /* the bias cuBLASLt did not add, and the rounding of the output to out_fmt */
     if (st || g->defer_tail) return st;
     return pt_cuda_bias_round(be, c, g->m, g->n, fp8 ? g->bias : NULL, g->out_fmt);
