@@ -670,7 +670,7 @@ static pt_status cu_scale(pt_backend *be, float *x, size_t n, float s)
  * column, 8 row lanes per column added in a fixed order; then one thread per
  * column adds the chunks in order. One thread per column over all rows
  * left most of the GPU idle (0.15 ms for 4096 x 4096). */
-#define BG_CHUNK 128
+#define BG_CHUNK 64
 
 __global__ void bias_grad_partial_kernel(const float *dy, float *part, int rows, int n)
 {
@@ -761,13 +761,25 @@ __global__ void act_bwd_bias4_kernel(int a, const float4 *x, const float4 *dy, f
     int j = blockIdx.x * 32 + threadIdx.x, r0 = blockIdx.y * BG_CHUNK;
     int r1 = min(rows, r0 + BG_CHUNK);
     float4 s = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    if (j < n4)
-#pragma unroll 4
-        for (int i = r0 + threadIdx.y; i < r1; i += 8) {
-            size_t k = (size_t)i * n4 + j;
-            float4 d = dy[k];
+    /* the loads of four rows issued before their arithmetic (on the H100,
+     * 0.071 ms for 4096 x 4096 against 0.078 row by row: the speed of the
+     * plain elementwise pass); the rows still added in order */
+    enum { AHEAD = 4 };
+    for (int i0 = r0 + threadIdx.y; j < n4 && i0 < r1; i0 += 8 * AHEAD) {
+        float4 xa[AHEAD], da[AHEAD];
+#pragma unroll
+        for (int u = 0; u < AHEAD; u++)
+            if (i0 + 8 * u < r1) {
+                size_t k = (size_t)(i0 + 8 * u) * n4 + j;
+                xa[u] = x[k], da[u] = dy[k];
+            }
+#pragma unroll
+        for (int u = 0; u < AHEAD; u++) {
+            if (i0 + 8 * u >= r1) break;
+            size_t k = (size_t)(i0 + 8 * u) * n4 + j;
+            float4 d = da[u];
             if (tail.c) d = finish4(tail, k, d);
-            float4 v = act4(true, a, x[k], d);
+            float4 v = act4(true, a, xa[u], d);
             dx[k] = v;
             s.x += v.x, s.y += v.y, s.z += v.z, s.w += v.w;
             if (CAST) {
@@ -779,6 +791,7 @@ __global__ void act_bwd_bias4_kernel(int a, const float4 *x, const float4 *dy, f
                 codes[k] = c;
             }
         }
+    }
     sh[threadIdx.y][threadIdx.x] = s;
     __syncthreads();
     if (part && threadIdx.y == 0 && j < n4) {
