@@ -6,8 +6,9 @@
  * emulated bf16 step at most 1.5x our fp32 step.
  * With --model cnn, the Fashion-MNIST CNN (examples/fmnist-cnn, batch 64),
  * or with --model cnn-wide bench/cnn-wide.json (batch 256, 16x32x32 input);
- * on cuda its convolutions go through cuDNN, and the same steps with
- * PRECTUNE_CUDNN=0 (im2col GEMMs) are measured too.
+ * on cuda its convolutions go through cuDNN where they are large enough,
+ * and the same steps with PRECTUNE_CUDNN=1 (all on cuDNN) and =0 (all as
+ * im2col GEMMs) are measured too.
  * usage: bench_step [--device cpu|cuda] [--data SPEC] [--model mlp|cnn|cnn-wide] [steps, default 300]
  * (PT_PYTHON: the python that has torch; default /usr/bin/python3) */
 #include <math.h>
@@ -45,9 +46,12 @@ int main(int argc, char **argv)
     double ours32 = bench_ms_per_step(device, model, PT_SOURCE_DIR "/policies/presets/fp32.json", steps, &data);
     double ours16 = bench_ms_per_step(device, model, PT_SOURCE_DIR "/policies/presets/bf16-amp.json", steps, &data);
     double ours8 = bench_ms_per_step(device, model, PT_SOURCE_DIR "/policies/presets/fp8-hybrid.json", steps, &data);
-    double im32 = NAN, im16 = NAN;
+    double im32 = NAN, im16 = NAN, dnn32 = NAN, dnn16 = NAN;
     int cpu = strncmp(device, "cuda", 4) != 0;
-    if (cnn && !cpu) { /* the same steps with the convolutions as im2col GEMMs */
+    if (cnn && !cpu) { /* the same steps with every convolution on cuDNN, then as im2col GEMMs */
+        setenv("PRECTUNE_CUDNN", "1", 1);
+        dnn32 = bench_ms_per_step(device, model, PT_SOURCE_DIR "/policies/presets/fp32.json", steps, &data);
+        dnn16 = bench_ms_per_step(device, model, PT_SOURCE_DIR "/policies/presets/bf16-amp.json", steps, &data);
         setenv("PRECTUNE_CUDNN", "0", 1);
         im32 = bench_ms_per_step(device, model, PT_SOURCE_DIR "/policies/presets/fp32.json", steps, &data);
         im16 = bench_ms_per_step(device, model, PT_SOURCE_DIR "/policies/presets/bf16-amp.json", steps, &data);
@@ -82,8 +86,12 @@ int main(int argc, char **argv)
            ours16, ours16 / ours32, cpu ? " (target <= 1.50)" : "");
     printf("%-34s %10.3f %10.2f vs prectune fp32\n", cpu ? "prectune fp8 hybrid (emulated)" : "prectune fp8 hybrid", ours8, ours8 / ours32);
     if (!isnan(im32)) {
-        printf("%-34s %10.3f %10.2f: cuDNN's step vs this\n", "prectune fp32, im2col GEMMs", im32, ours32 / im32);
-        printf("%-34s %10.3f %10.2f: cuDNN's step vs this\n", "prectune bf16, im2col GEMMs", im16, ours16 / im16);
+        printf("%-34s %10.3f %10.2f vs im2col\n", "prectune fp32, all on cuDNN", dnn32, dnn32 / im32);
+        printf("%-34s %10.3f %10.2f vs im2col\n", "prectune bf16, all on cuDNN", dnn16, dnn16 / im16);
+        printf("%-34s %10.3f %10.2f: the default (by size) vs this\n", "prectune fp32, im2col GEMMs", im32,
+               ours32 / im32);
+        printf("%-34s %10.3f %10.2f: the default (by size) vs this\n", "prectune bf16, im2col GEMMs", im16,
+               ours16 / im16);
     }
     pt_data_free(&data);
     return 0;

@@ -242,7 +242,8 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
         if (pt_layer_has_gemm(s->type)) {
             /* a conv2d's x operand is its im2col rows, unless the backend
              * convolves its formats directly (then it is x itself) */
-            bool cols = s->type == PT_LAYER_CONV2D && !pt_conv2d_direct(n, l);
+            l->conv_direct = s->type == PT_LAYER_CONV2D && pt_conv2d_direct(n, l);
+            bool cols = s->type == PT_LAYER_CONV2D && !l->conv_direct;
             size_t x_count = cols ? (size_t)batch * (size_t)l->cs.oh * (size_t)l->cs.ow * (size_t)l->fan_in : in;
             size_t dy_count = nout;
             if (cols && ((st = alloc_f(n, x_count, &l->cols)) || (st = alloc_f(n, x_count, &l->dcols))))

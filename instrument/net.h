@@ -39,6 +39,7 @@ typedef struct pt_net_layer {
     bool x_ready;             /* the producer of this layer's input wrote its cast (in fmt.fwd) into saved */
     bool dy_ready;            /* the reader of this layer's output wrote dy's cast (in fmt.wgrad) into gbuf */
     bool db_ready;            /* ... and the bias gradient of this step's dy into gb */
+    bool conv_direct;         /* conv2d: the backend's convolutions, not im2col GEMMs (pt_conv2d_direct) */
     pt_gemm_tail x_tail;      /* activations: what the GEMM that wrote x (the forward's input) left to do */
     pt_gemm_tail dy_tail;     /* ... and the GEMM that wrote dy (c NULL: nothing) */
     const float *x_ready_inv, *dy_ready_inv; /* their descales (fp8), or NULL */
@@ -144,11 +145,19 @@ bool pt_format_is_fp8(pt_format f);
  * With conv (a conv2d layer whose formats the backend convolves directly:
  * pt_conv2d_direct), dy, x_op and dx_rows are the layer's NCHW tensors, the
  * two GEMMs are the backend's convolutions, and the bias gradient is left
- * to the caller. */
+ * to the caller. With dx_fp32, dx_rows is left unrounded (an im2col
+ * convolution rounds its input gradient once, after col2im). */
 pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_rows, int m_rows,
-                                 int out, int k_in, float *dx_rows, bool dx_acc, const pt_conv_shape *conv);
+                                 int out, int k_in, float *dx_rows, bool dx_acc, const pt_conv_shape *conv,
+                                 bool dx_fp32);
 /* Whether conv2d layer l runs as the backend's convolutions (every format
- * of the layer one they take: not fp8) rather than as im2col GEMMs. */
+ * of the layer one they take: not fp8) rather than as im2col GEMMs: where
+ * its forward is 1 GFLOP a step or more (on the H100, cuDNN took 0.47-0.69
+ * of the im2col step on convolutions of 5-19 GFLOP, and 1.7-2.1x on ones
+ * of 0.01-0.12), or always with PRECTUNE_CUDNN=1, never with =0. The two
+ * give the same values (one rounding of the input gradient after its
+ * columns are folded back; statistics of x itself), up to the order of
+ * the sums. Decided once, at pt_net_create (l->conv_direct). */
 bool pt_conv2d_direct(const pt_net *n, const pt_net_layer *l);
 /* Whether l is a relu or gelu: a GEMM writing what l alone reads (its
  * input, or its dy) can leave its bias and rounding to l's pass

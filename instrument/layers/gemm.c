@@ -13,7 +13,8 @@ static bool reuse_forward(pt_format fwd, pt_format bwd)
 }
 
 pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_rows, int m_rows,
-                                 int out, int k_in, float *dx_rows, bool dx_acc, const pt_conv_shape *conv)
+                                 int out, int k_in, float *dx_rows, bool dx_acc, const pt_conv_shape *conv,
+                                 bool dx_fp32)
 {
     pt_layer_formats f = l->fmt;
     size_t ndy = (size_t)m_rows * (size_t)out;
@@ -62,7 +63,7 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
         return st;
     }
     wd.trans = false;
-    pt_format out_fmt = pt_gemm_out_format(f.dgrad);
+    pt_format out_fmt = dx_fp32 ? PT_FMT_FP32 : pt_gemm_out_format(f.dgrad);
     if (conv) return pt_backend_conv_bwd_data(n->be, conv, out, &gd, &wd, out_fmt, dx_rows);
     /* the activation before this layer, reading dx alone, rounds it in its own pass */
     int pi = l->spec->in_index[0];

@@ -31,7 +31,7 @@ pt_status pt_linear_backward(pt_net *n, pt_net_layer *l, int rows)
 {
     int in = (int)l->in_size, out = l->spec->out;
     float *dx = pt_grad_target(n, l, 0);
-    pt_status st = pt_gemm_layer_backward(n, l, l->dy, rows, out, in, dx, false, NULL);
+    pt_status st = pt_gemm_layer_backward(n, l, l->dy, rows, out, in, dx, false, NULL, false);
     if (!st && dx) st = pt_grad_done(n, l, 0, dx, (size_t)rows * in);
     return st;
 }

@@ -720,8 +720,9 @@ END_TEST
 /* The Fashion-MNIST CNN of the examples (convolutions and pooling through
  * cuDNN, dropout), fp32 for 200 steps and bf16 (the bf16-amp preset: bf16
  * convolutions on TF32 tensor cores, exact products) for 100, where the
- * data set is installed; and the same fp32 run with the convolutions as
- * im2col GEMMs (PRECTUNE_CUDNN=0). A CNN holds the MLP's 1e-3 only for a
+ * data set is installed (PRECTUNE_CUDNN=1: its convolutions are below the
+ * size where cuDNN is chosen by itself); and the same fp32 run with the
+ * convolutions as im2col GEMMs (PRECTUNE_CUDNN=0). A CNN holds the MLP's 1e-3 only for a
  * while: a ReLU before a max pooling turns a last-bit difference of
  * accumulation order into another winner of a window, the gradient takes
  * another path, and the runs part. On an H100 both GPU paths first passed
@@ -742,16 +743,18 @@ START_TEST(test_train_agrees_cnn)
     }
     pt_model_spec spec;
     ck_assert_int_eq(pt_model_spec_load(PT_SOURCE_DIR "/examples/fmnist-cnn/model.json", &spec), PT_OK);
+    setenv("PRECTUNE_CUDNN", "1", 1); /* its convolutions are small: cuDNN only when asked */
     train_both_policy(&spec, &data, "fashion-mnist cnn, cuDNN", NULL, 200, 0.1, 100, 1e-3);
     pt_backend *dnn = gpu;
     setenv("PRECTUNE_CUDNN", "0", 1);
     ck_assert_int_eq(pt_backend_open("cuda", &gpu), PT_OK);
-    unsetenv("PRECTUNE_CUDNN");
     train_both_policy(&spec, &data, "fashion-mnist cnn, im2col GEMMs", NULL, 200, 0.1, 100, 1e-3);
     pt_backend_close(gpu);
     gpu = dnn;
+    setenv("PRECTUNE_CUDNN", "1", 1);
     train_both_policy(&spec, &data, "fashion-mnist cnn", PT_SOURCE_DIR "/policies/presets/bf16-amp.json",
                       100, 0.1, 50, 1e-2);
+    unsetenv("PRECTUNE_CUDNN");
     pt_data_free(&data), pt_model_spec_free(&spec);
 }
 END_TEST
