@@ -1,7 +1,8 @@
 /* The backward of a GEMM layer (linear, conv2d), shared: the weight
  * gradient in the wgrad format, then the input gradient in the dgrad
  * format (for a conv2d that the backend convolves directly, its two
- * backward convolutions). In a backward GEMM the gradient takes the backward format; the
+ * backward convolutions). In a backward GEMM the gradient takes the
+ * backward format; the
  * other operand keeps its forward copy when the formats agree or both are
  * fp8 (the "hybrid" recipe: e4m3 forward copies, e5m2 gradients),
  * otherwise it is cast to the backward format. */

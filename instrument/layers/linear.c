@@ -22,9 +22,9 @@ pt_status pt_linear_forward(pt_net *n, pt_net_layer *l, int rows)
     bool defer = out_fmt != PT_FMT_FP32 && l->consumers == 1 && c && pt_layer_is_activation(c) &&
                  pt_layer_input(n, c, 0) == l->y;
     pt_gemm g = {rows, out, in, l->x_op, l->w_op, l->b, out_fmt, 0.0f, defer};
-    pt_status st2 = pt_backend_gemm(n->be, &g, l->y);
-    if (!st2 && defer) c->x_tail = (pt_gemm_tail){l->y, l->b, out, out_fmt};
-    return st2;
+    if ((st = pt_backend_gemm(n->be, &g, l->y))) return st;
+    if (defer) c->x_tail = (pt_gemm_tail){l->y, l->b, out, out_fmt};
+    return PT_OK;
 }
 
 pt_status pt_linear_backward(pt_net *n, pt_net_layer *l, int rows)

@@ -532,6 +532,18 @@ template <typename T> struct __align__(4 * sizeof(T)) codes4 {
     T v[4];
 };
 
+/* four values cast as the cast kernel casts them (codes of v * scale), their
+ * largest magnitude taken into amax as bits (a NaN's exceed an inf's) */
+template <int F, typename T> __device__ __forceinline__ codes4<T> cast4(float4 v, float scale, int sat, unsigned &amax)
+{
+    amax = max(amax, max(max(__float_as_uint(v.x) & 0x7fffffffu, __float_as_uint(v.y) & 0x7fffffffu),
+                         max(__float_as_uint(v.z) & 0x7fffffffu, __float_as_uint(v.w) & 0x7fffffffu)));
+    codes4<T> c;
+    c.v[0] = (T)pt_dev_encode<F>(v.x * scale, sat), c.v[1] = (T)pt_dev_encode<F>(v.y * scale, sat);
+    c.v[2] = (T)pt_dev_encode<F>(v.z * scale, sat), c.v[3] = (T)pt_dev_encode<F>(v.w * scale, sat);
+    return c;
+}
+
 template <int F, typename T, bool CAST = true>
 __global__ void act_cast4_kernel(bool bwd, int a, const float4 *x, const float4 *dy, float4 *out, codes4<T> *codes,
                                  size_t n4, const float *scale_p, float *amax_p, int sat, tail4 tail = tail4{})
@@ -546,13 +558,7 @@ __global__ void act_cast4_kernel(bool bwd, int a, const float4 *x, const float4 
         }
         float4 v = act4(bwd, a, xv, dv);
         out[i] = v;
-        if (!CAST) continue;
-        amax = max(amax, max(max(__float_as_uint(v.x) & 0x7fffffffu, __float_as_uint(v.y) & 0x7fffffffu),
-                             max(__float_as_uint(v.z) & 0x7fffffffu, __float_as_uint(v.w) & 0x7fffffffu)));
-        codes4<T> c;
-        c.v[0] = (T)pt_dev_encode<F>(v.x * scale, sat), c.v[1] = (T)pt_dev_encode<F>(v.y * scale, sat);
-        c.v[2] = (T)pt_dev_encode<F>(v.z * scale, sat), c.v[3] = (T)pt_dev_encode<F>(v.w * scale, sat);
-        codes[i] = c;
+        if (CAST) codes[i] = cast4<F, T>(v, scale, sat, amax);
     }
     if (amax_p) {
         amax = __reduce_max_sync(0xffffffffu, amax);
@@ -782,14 +788,7 @@ __global__ void act_bwd_bias4_kernel(int a, const float4 *x, const float4 *dy, f
             float4 v = act4(true, a, xa[u], d);
             dx[k] = v;
             s.x += v.x, s.y += v.y, s.z += v.z, s.w += v.w;
-            if (CAST) {
-                amax = max(amax, max(max(__float_as_uint(v.x) & 0x7fffffffu, __float_as_uint(v.y) & 0x7fffffffu),
-                                     max(__float_as_uint(v.z) & 0x7fffffffu, __float_as_uint(v.w) & 0x7fffffffu)));
-                codes4<T> c;
-                c.v[0] = (T)pt_dev_encode<F>(v.x * scale, sat), c.v[1] = (T)pt_dev_encode<F>(v.y * scale, sat);
-                c.v[2] = (T)pt_dev_encode<F>(v.z * scale, sat), c.v[3] = (T)pt_dev_encode<F>(v.w * scale, sat);
-                codes[k] = c;
-            }
+            if (CAST) codes[k] = cast4<F, T>(v, scale, sat, amax);
         }
     }
     sh[threadIdx.y][threadIdx.x] = s;
