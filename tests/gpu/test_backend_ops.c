@@ -202,6 +202,117 @@ static void fused_cast_matches(bool bwd, pt_act a, const float *dx, const float 
     pt_backend_free(gpu, dscale), pt_backend_free(gpu, damax), pt_backend_free(gpu, damax2);
 }
 
+/* The fused ops of a GEMM layer's neighbourhood, CPU against CUDA, on odd
+ * shapes (columns not a multiple of 4 take the one-value kernels) and a
+ * large one, for relu and gelu, each cast format (fp32: none) and three
+ * tails (none; bf16 with a bias; fp16 without):
+ * - act_fwd_cast: x finished by the tail (bit for bit), y (2 ulp of erff),
+ *   the codes (decoded, within the format's rounding), amax;
+ * - act_bwd_bias: dy finished, dx, the codes, amax, and the bias sums added
+ *   onto what db held (fp32 sums in another order);
+ * - a GEMM with defer_tail: the fp32 sum alone, bias and rounding left. */
+static void decode_codes(pt_backend *be, pt_format f, const void *codes, size_t n, float *out)
+{
+    ck_assert_int_eq(pt_backend_decode(be, f, codes, out, n, NULL), PT_OK);
+}
+
+static void tail_case(int rows, int cols, pt_act a, pt_format f, int tk)
+{
+    size_t n = (size_t)rows * cols, es = f == PT_FMT_FP32 ? 4 : (size_t)pt_format_info(f)->storage_bytes;
+    float *x = rnd(n, 3), *dy = rnd(n, 1), *bias = rnd(cols, 1), *db = rnd(cols, 1), *y = malloc(n * 4);
+    float *x2 = malloc(n * 4), *dy2 = malloc(n * 4), *cd = malloc(n * 4), *gd = malloc(n * 4);
+    memcpy(x2, x, n * 4), memcpy(dy2, dy, n * 4);
+    void *codes = malloc(n * es);
+    const float sc = 8.0f;
+    bool f8 = pt_format_is_fp8(f);
+    unsigned flags = f8 ? PT_CAST_SATURATE : 0;
+    float hamax = 0, *Dx = up(x, n * 4), *Ddy = up(dy, n * 4), *Dbias = up(bias, cols * 4), *Ddb = up(db, cols * 4);
+    float *Dscale = up(&sc, 4), *Damax = up(&hamax, 4), *Dy;
+    void *Dcodes;
+    pt_backend_alloc(gpu, n * 4, (void **)&Dy), pt_backend_alloc(gpu, n * es, &Dcodes);
+    pt_format tf = tk == 1 ? PT_FMT_BF16 : PT_FMT_FP16;
+    char what[160];
+    snprintf(what, sizeof what, "%dx%d act %d to %s, tail %d", rows, cols, a, pt_format_info(f)->name, tk);
+    for (int bwd = 0; bwd < 2; bwd++) {
+        float *hin = bwd ? dy2 : x2, *din = bwd ? Ddy : Dx;
+        pt_gemm_tail ht = {hin, tk == 1 ? bias : NULL, cols, tf}, gt = {din, tk == 1 ? Dbias : NULL, cols, tf};
+        hamax = 0;
+        ck_assert_int_eq(pt_backend_upload(gpu, Damax, &hamax, 4), PT_OK);
+        pt_status sh, sg;
+        if (!bwd) {
+            sh = pt_backend_act_fwd_cast(cpu, a, x2, y, n, f, f8 ? &sc : NULL, &hamax, flags, codes, tk ? &ht : NULL);
+            sg = pt_backend_act_fwd_cast(gpu, a, Dx, Dy, n, f, f8 ? Dscale : NULL, Damax, flags, Dcodes,
+                                         tk ? &gt : NULL);
+        } else {
+            sh = pt_backend_act_bwd_bias(cpu, a, x2, dy2, y, n, f, f8 ? &sc : NULL, &hamax, flags, codes, cols, db, 1.0f,
+                                         tk ? &ht : NULL);
+            sg = pt_backend_act_bwd_bias(gpu, a, Dx, Ddy, Dy, n, f, f8 ? Dscale : NULL, Damax, flags, Dcodes, cols,
+                                         Ddb, 1.0f, tk ? &gt : NULL);
+        }
+        ck_assert_msg(sh == PT_OK && sg == PT_OK, "%s: %s", what, pt_last_error());
+        float *g = down(din, n);
+        ck_assert_msg(!memcmp(g, hin, n * 4), "%s, %s: the input finished by the tail differs", what,
+                      bwd ? "bwd" : "fwd");
+        free(g);
+        g = down(Dy, n);
+        compare(what, g, y, n, 1e-12);
+        free(g);
+        if (f != PT_FMT_FP32) {
+            unsigned char *gc = malloc(n * es);
+            float gamax;
+            ck_assert_int_eq(pt_backend_download(gpu, gc, Dcodes, n * es), PT_OK);
+            ck_assert_int_eq(pt_backend_download(gpu, &gamax, Damax, 4), PT_OK);
+            decode_codes(cpu, f, codes, n, cd), decode_codes(cpu, f, gc, n, gd);
+            compare(what, gd, cd, n, f8 ? 1e-3 : 1e-5); /* a code may fall on the other side of a tie */
+            ck_assert_msg(fabsf(gamax - hamax) <= 1e-6f * hamax, "%s: amax cuda %g, cpu %g", what, (double)gamax,
+                          (double)hamax);
+            free(gc);
+        }
+        if (bwd) {
+            g = down(Ddb, cols);
+            compare(what, g, db, cols, 1e-12);
+            free(g);
+        }
+    }
+    free(x), free(dy), free(bias), free(db), free(y), free(x2), free(dy2), free(cd), free(gd), free(codes);
+    void *fr[] = {Dx, Ddy, Dbias, Ddb, Dscale, Damax, Dy, Dcodes};
+    for (int i = 0; i < 8; i++) pt_backend_free(gpu, fr[i]);
+}
+
+START_TEST(test_fused_tails)
+{
+    const int shapes[][2] = {{1, 1}, {7, 33}, {33, 100}, {5, 1000}, {1024, 1024}};
+    const pt_format fmts[] = {PT_FMT_FP32, PT_FMT_BF16, PT_FMT_FP16, PT_FMT_E4M3, PT_FMT_E5M2};
+    for (int s = 0; s < 5; s++)
+        for (int a = 0; a < 2; a++)
+            for (int f = 0; f < 5; f++)
+                for (int tk = 0; tk < 3; tk++) tail_case(shapes[s][0], shapes[s][1], (pt_act)a, fmts[f], tk);
+    /* a GEMM with its tail deferred leaves the fp32 sum alone, as the CPU's */
+    const pt_format gf[] = {PT_FMT_BF16, PT_FMT_E4M3};
+    for (int i = 0; i < 2; i++) {
+        int m = 64, nn = 48, k = 32;
+        float *a = rnd((size_t)m * k, 1), *b = rnd((size_t)nn * k, 1), *bias = rnd(nn, 1), *c = malloc((size_t)m * nn * 4);
+        size_t es = (size_t)pt_format_info(gf[i])->storage_bytes;
+        void *qa = malloc((size_t)m * k * es), *qb = malloc((size_t)nn * k * es);
+        pt_backend_cast(cpu, gf[i], a, qa, (size_t)m * k, NULL, NULL, PT_CAST_SATURATE);
+        pt_backend_cast(cpu, gf[i], b, qb, (size_t)nn * k, NULL, NULL, PT_CAST_SATURATE);
+        pt_gemm g = {m, nn, k, {qa, gf[i], NULL, false}, {qb, gf[i], NULL, true}, bias, pt_gemm_out_format(gf[i]),
+                     0.0f, true};
+        ck_assert_int_eq(pt_backend_gemm(cpu, &g, c), PT_OK);
+        void *Da = up(qa, (size_t)m * k * es), *Db = up(qb, (size_t)nn * k * es);
+        float *Dbias = up(bias, nn * 4), *Dc;
+        pt_backend_alloc(gpu, (size_t)m * nn * 4, (void **)&Dc);
+        g.a.data = Da, g.b.data = Db, g.bias = Dbias;
+        ck_assert_msg(pt_backend_gemm(gpu, &g, Dc) == PT_OK, "%s", pt_last_error());
+        float *got = down(Dc, (size_t)m * nn);
+        compare(gf[i] == PT_FMT_BF16 ? "gemm bf16, tail deferred" : "gemm e4m3, tail deferred", got, c,
+                (size_t)m * nn, 1e-6);
+        free(a), free(b), free(bias), free(c), free(qa), free(qb), free(got);
+        pt_backend_free(gpu, Da), pt_backend_free(gpu, Db), pt_backend_free(gpu, Dbias), pt_backend_free(gpu, Dc);
+    }
+}
+END_TEST
+
 START_TEST(test_elementwise)
 {
     /* multiples of 4 take the four-a-thread kernels, the others one value a thread */
@@ -770,6 +881,7 @@ int main(void)
     TCase *tc = tcase_create("backend_ops");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_elementwise);
+    tcase_add_test(tc, test_fused_tails);
     tcase_add_test(tc, test_rows);
     tcase_add_test(tc, test_gather_rows);
     tcase_add_test(tc, test_conv_pool);
