@@ -255,7 +255,9 @@ static void tail_case(int rows, int cols, pt_act a, pt_format f, int tk)
                       bwd ? "bwd" : "fwd");
         free(g);
         g = down(Dy, n);
-        compare(what, g, y, n, 1e-12);
+        /* gelu's 1 + erf(x / sqrt 2) cancels for negative x: on a single value
+         * erff's ulp between CUDA and glibc reaches 2e-5 relative at x = -3 */
+        compare(what, g, y, n, 1e-8);
         free(g);
         if (f != PT_FMT_FP32) {
             unsigned char *gc = malloc(n * es);
@@ -263,7 +265,16 @@ static void tail_case(int rows, int cols, pt_act a, pt_format f, int tk)
             ck_assert_int_eq(pt_backend_download(gpu, gc, Dcodes, n * es), PT_OK);
             ck_assert_int_eq(pt_backend_download(gpu, &gamax, Damax, 4), PT_OK);
             decode_codes(cpu, f, codes, n, cd), decode_codes(cpu, f, gc, n, gd);
-            compare(what, gd, cd, n, f8 ? 1e-3 : 1e-5); /* a code may fall on the other side of a tie */
+            /* the same codes, but for a value that those ulps put on the other side of
+             * a rounding boundary: then one step of the format apart, and rare */
+            size_t apart = 0;
+            for (size_t i = 0; i < n; i++)
+                if (gd[i] != cd[i]) {
+                    apart++;
+                    ck_assert_msg(fabsf(gd[i] - cd[i]) <= 0.25f * fabsf(cd[i]) + 1e-30f, "%s: code %zu: %g vs %g",
+                                  what, i, (double)gd[i], (double)cd[i]);
+                }
+            ck_assert_msg(apart <= 1 + n / 1000, "%s: %zu of %zu codes differ", what, apart, n);
             ck_assert_msg(fabsf(gamax - hamax) <= 1e-6f * hamax, "%s: amax cuda %g, cpu %g", what, (double)gamax,
                           (double)hamax);
             free(gc);
