@@ -255,9 +255,12 @@ static void tail_case(int rows, int cols, pt_act a, pt_format f, int tk)
                       bwd ? "bwd" : "fwd");
         free(g);
         g = down(Dy, n);
-        /* gelu's 1 + erf(x / sqrt 2) cancels for negative x: on a single value
-         * erff's ulp between CUDA and glibc reaches 2e-5 relative at x = -3 */
-        compare(what, g, y, n, 1e-8);
+        /* gelu cancels where the 1 x 1 case may draw its one value: 1 + erf(x /
+         * sqrt 2) for negative x (erff's ulp between CUDA and glibc is 2e-5
+         * relative at x = -3), and gelu' near its zero at x = -0.75, where
+         * CUDA's fused multiply-adds differ too. 1e-6 still fails any tail or
+         * column in the wrong place. */
+        compare(what, g, y, n, 1e-6);
         free(g);
         if (f != PT_FMT_FP32) {
             unsigned char *gc = malloc(n * es);
@@ -275,7 +278,7 @@ static void tail_case(int rows, int cols, pt_act a, pt_format f, int tk)
                                   "%s: code %zu: %g vs %g",
                                   what, i, (double)gd[i], (double)cd[i]);
                 }
-            ck_assert_msg(apart <= 1 + n / 1000, "%s: %zu of %zu codes differ", what, apart, n);
+            ck_assert_msg(apart <= 1 + n / 100, "%s: %zu of %zu codes differ", what, apart, n);
             ck_assert_msg(fabsf(gamax - hamax) <= 1e-6f * hamax, "%s: amax cuda %g, cpu %g", what, (double)gamax,
                           (double)hamax);
             free(gc);
