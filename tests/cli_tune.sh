@@ -56,6 +56,11 @@ for k in fp32 tf32 bf16 fp16 fp8_e4m3 copy_gb_per_s; do
     check "calibrated $k" "\"$k\":	" "$(cat cal.json)"
 done
 check "calibrated table names the backend" '"device":	"cpu (calibrated by prectune' "$(cat cal.json)"
+check "calibrated table: the CPU convolves as im2col GEMMs" '"cudnn_convolutions":	false' "$(cat cal.json)"
+sed 's/"cudnn_convolutions":.*false/"cudnn_convolutions": "yes"/' cal.json > badcal.json
+err=$("$bin" tune "$ex/model.json" --data "csv:$ex/sensors.csv" --device-table badcal.json 2>&1)
+status "a table with cudnn_convolutions not a boolean" 2 $?
+check "names the file and the field" "badcal.json: cudnn_convolutions: expected true or false" "$err"
 check "the policy's estimate uses it" "on cpu (calibrated by prectune" "$out"
 "$bin" tune "$ex/model.json" --data "csv:$ex/sensors.csv" --label state --no-standardize --probe-steps 20 \
     --budget-runs 3 --db cal.db --out cal2.policy.json --device-table cal.json --quiet > /dev/null 2>&1

@@ -97,6 +97,8 @@ pt_status pt_device_calibrate(pt_backend *be, pt_device_table *t)
         strftime(day, sizeof day, "%Y-%m-%d", localtime(&now));
         snprintf(t->name, sizeof t->name, "%s (calibrated by prectune %s, %s)", pt_backend_name(be), PT_VERSION_STRING,
                  day);
+        /* a device whose convolutions go to cuDNN (on the CPU they are im2col GEMMs either way) */
+        t->cudnn_conv = pt_backend_is_device(be) && pt_backend_supports(be, PT_OP_CONV, PT_FMT_BF16);
     }
 out:
     pt_backend_free(be, a), pt_backend_free(be, b), pt_backend_free(be, c);
@@ -113,6 +115,7 @@ pt_status pt_device_table_write(const pt_device_table *t, const char *path)
     static const char *const keys[] = {"fp32", "tf32", "bf16", "fp16", "fp8_e4m3"};
     for (int f = 0; f < 5; f++) cJSON_AddNumberToObject(g, keys[f], t->tflops[f]);
     cJSON_AddNumberToObject(o, "copy_gb_per_s", t->gbs);
+    cJSON_AddBoolToObject(o, "cudnn_convolutions", t->cudnn_conv);
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     if (!text) return pt_fail(PT_ERR_NOMEM, "%s: out of memory", path);

@@ -23,6 +23,7 @@ void pt_device_table_h100(pt_device_table *t)
     t->tflops[PT_FMT_E4M3] = 1418.0;
     t->tflops[PT_FMT_E5M2] = 1418.0;
     t->gbs = 3000.7;
+    t->cudnn_conv = true;
 }
 
 pt_status pt_device_table_load(const char *path, pt_device_table *t)
@@ -35,7 +36,10 @@ pt_status pt_device_table_load(const char *path, pt_device_table *t)
     const cJSON *g = cJSON_GetObjectItemCaseSensitive(root, "gemm_tflops");
     const cJSON *bw = cJSON_GetObjectItemCaseSensitive(root, "copy_gb_per_s");
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "device");
+    const cJSON *dnn = cJSON_GetObjectItemCaseSensitive(root, "cudnn_convolutions");
     memset(t, 0, sizeof *t);
+    bool dnn_bad = dnn && !cJSON_IsBool(dnn);
+    t->cudnn_conv = cJSON_IsTrue(dnn); /* absent (tables of earlier versions): im2col GEMMs */
     static const char *const keys[PT_FMT_COUNT] = {"fp32", "tf32", "bf16", "fp16", "fp8_e4m3", "fp8_e4m3"};
     for (int f = 0; g && f < PT_FMT_COUNT; f++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(g, keys[f]);
@@ -48,10 +52,37 @@ pt_status pt_device_table_load(const char *path, pt_device_table *t)
         if (!(t->tflops[f] > 0))
             return pt_fail(PT_ERR_INVALID, "%s: gemm_tflops.%s: expected a positive number", path, keys[f]);
     if (!(t->gbs > 0)) return pt_fail(PT_ERR_INVALID, "%s: copy_gb_per_s: expected a positive number", path);
+    if (dnn_bad) return pt_fail(PT_ERR_INVALID, "%s: cudnn_convolutions: expected true or false", path);
     return PT_OK;
 }
 
 static bool low(pt_format f) { return f != PT_FMT_FP32 && f != PT_FMT_TF32; }
+static bool fp8(pt_format f) { return f == PT_FMT_E4M3 || f == PT_FMT_E5M2; }
+
+/* Whether a convolution runs on cuDNN, by the trainer's rule
+ * (pt_conv2d_direct): a device that has it, no fp8 format, a forward of 1
+ * GFLOP a step or more; PRECTUNE_CUDNN=1 always, =0 never. */
+static bool conv_direct(const pt_device_table *dev, pt_layer_formats f, double flops)
+{
+    const char *env = getenv("PRECTUNE_CUDNN");
+    if (!dev->cudnn_conv || (env && !strcmp(env, "0")) || fp8(f.fwd) || fp8(f.wgrad) || fp8(f.dgrad)) return false;
+    return (env && !strcmp(env, "1")) || flops >= 1e9;
+}
+
+/* A convolution's throughput: on cuDNN, fp32 runs on FMA kernels and every
+ * other format on TF32 tensor cores (the operands decoded to fp32: exact
+ * products); as im2col GEMMs, the format's own. */
+static double conv_rate(const pt_device_table *dev, pt_format f, bool direct)
+{
+    return !direct ? dev->tflops[f] : f == PT_FMT_FP32 ? dev->tflops[PT_FMT_FP32] : dev->tflops[PT_FMT_TF32];
+}
+
+/* Bytes per value of making an operand fp32 for cuDNN: a 16-bit one read
+ * and written as fp32; a tf32 one copied and rounded in place. */
+static double decode_bytes(pt_format f)
+{
+    return f == PT_FMT_FP32 ? 0 : f == PT_FMT_TF32 ? 16 : 2 + 4;
+}
 
 /* How many layers read layer i's output (the last one's also the loss). */
 static int readers(const pt_model_spec *s, int i)
@@ -80,7 +111,6 @@ static bool act_before(const pt_model_spec *s, int i)
     int j = s->layers[i].in_index[0];
     return s->layers[i].type == PT_LAYER_LINEAR && j >= 0 && is_act(&s->layers[j]) && readers(s, j) == 1;
 }
-static bool fp8(pt_format f) { return f == PT_FMT_E4M3 || f == PT_FMT_E5M2; }
 
 /* The passes over memory a step makes besides the GEMMs, as prectune's
  * trainer makes them (instrument/, kernels/): each costs its bytes at the
@@ -119,6 +149,7 @@ void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_de
         }
         pt_layer_formats f = pt_policy_formats(p, l->name);
         double m, n, k; /* GEMM shape of the forward */
+        double xin = b * in; /* the layer's input */
         if (l->type == PT_LAYER_LINEAR) m = b, n = l->out, k = in;
         else {
             const int *ish = j < 0 ? spec->input : spec->layers[j].shape;
@@ -127,26 +158,35 @@ void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_de
         double w = n * k;
         params += w + (l->bias ? n : 0);
         double flops = 2 * m * n * k;
-        out->gemm_ms += flops / (dev->tflops[f.fwd] * 1e12) * 1e3;
-        out->gemm_ms += flops / (dev->tflops[f.wgrad] * 1e12) * 1e3;
-        if (!first) out->gemm_ms += flops / (dev->tflops[f.dgrad] * 1e12) * 1e3;
+        bool conv = l->type == PT_LAYER_CONV2D, direct = conv && conv_direct(dev, f, flops);
+        double xop = conv && !direct ? m * k : xin; /* the x operand: im2col's columns, or x */
+        out->gemm_ms += flops / (conv_rate(dev, f.fwd, direct) * 1e12) * 1e3;
+        out->gemm_ms += flops / (conv_rate(dev, f.wgrad, direct) * 1e12) * 1e3;
+        if (!first) out->gemm_ms += flops / (conv_rate(dev, f.dgrad, direct) * 1e12) * 1e3;
         /* casts: read fp32, write the format */
         double cast_bytes = 0;
         bool w_copy = pt_layer_reads_weight_copy(f, w16); /* AdamW writes its weights' cast */
-        if (low(f.fwd)) cast_bytes += (m * k + (w_copy ? 0 : w)) * (4 + pt_format_info(f.fwd)->storage_bytes);
+        if (low(f.fwd)) cast_bytes += (xop + (w_copy ? 0 : w)) * (4 + pt_format_info(f.fwd)->storage_bytes);
         if (low(f.dgrad) && !first) cast_bytes += m * n * (4 + pt_format_info(f.dgrad)->storage_bytes);
         if (low(f.wgrad) && (f.wgrad != f.dgrad || first)) cast_bytes += m * n * (4 + pt_format_info(f.wgrad)->storage_bytes);
         /* outputs rounded to the output format (a pass, or a write in the
-         * activation's pass); fp8 backward operands transposed */
+         * activation's pass; a convolution's input gradient once, after its
+         * columns are folded back); fp8 backward operands transposed */
         if (low(f.fwd)) cast_bytes += m * n * (act_after(spec, i) ? 4 : 8);
-        if (low(f.dgrad) && !first) cast_bytes += m * k * (act_before(spec, i) ? 4 : 8);
+        if (low(f.dgrad) && !first) cast_bytes += conv ? xin * 8 : m * k * (act_before(spec, i) ? 4 : 8);
         if (fp8(f.wgrad)) cast_bytes += 2 * (m * k + m * n);
         if (fp8(f.dgrad) && !first) cast_bytes += 2 * w;
+        /* on cuDNN, each convolution's two operands are made fp32 first */
+        if (direct) {
+            cast_bytes += (xin + w) * decode_bytes(f.fwd) + (m * n + xin) * decode_bytes(f.wgrad);
+            if (!first) cast_bytes += (m * n + w) * decode_bytes(f.dgrad);
+        }
         out->cast_ms += cast_bytes / (dev->gbs * 1e9) * 1e3;
         if (l->bias && !act_after(spec, i)) pass_bytes += m * n * 4;
-        if (l->type == PT_LAYER_CONV2D) pass_bytes += 2 * (m * k * 8) + 2 * (m * n * 8); /* im2col, col2im, layouts */
+        if (conv) /* im2col, col2im and the output's two layouts; on cuDNN the bias gradient's rows */
+            pass_bytes += direct ? (l->bias ? m * n * 8 : 0) : 2 * (m * k * 8) + 2 * (m * n * 8);
         /* the forward's input kept for the weight gradient, in its format */
-        out->activation_bytes += m * k * (low(f.fwd) ? pt_format_info(f.fwd)->storage_bytes : 4);
+        out->activation_bytes += xop * (low(f.fwd) ? pt_format_info(f.fwd)->storage_bytes : 4);
     }
     bool scaled = p->loss_scale.mode != PT_SCALE_NONE;
     pass_bytes += b * input * 8 + params * (scaled ? 8 : 4); /* gather; check (and unscale) */

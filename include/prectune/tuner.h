@@ -27,6 +27,7 @@ typedef struct pt_device_table {
     char name[128];
     double tflops[PT_FMT_COUNT]; /* dense GEMM TFLOP/s per format (fp8: both fp8 formats) */
     double gbs;                  /* memory bandwidth (read + write) GB/s */
+    bool cudnn_conv;             /* large convolutions run on cuDNN (pt_conv2d_direct), not as im2col GEMMs */
 } pt_device_table;
 
 /* The shipped table: the H100 as measured by bench/device_throughput.py. */
