@@ -278,6 +278,48 @@ START_TEST(test_conv_ops)
 }
 END_TEST
 
+/* A GEMM that defers its tail (pt_gemm.defer_tail) leaves the fp32 sum, and
+ * the pass that finishes it (act_fwd_cast's or act_bwd_bias's tail) makes
+ * exactly what the GEMM would have written: bit for bit, for each output
+ * format, with and without a bias. */
+START_TEST(test_gemm_tail)
+{
+    pt_backend *be;
+    ck_assert_int_eq(pt_backend_open("cpu", &be), PT_OK);
+    enum { M = 9, N = 12, K = 33 };
+    float a[M * K], b[N * K], bias[N], want[M * N], c[M * N], y[M * N], dx[M * N], x[M * N];
+    for (int i = 0; i < M * K; i++) a[i] = (float)sin(0.7 * i) * 3;
+    for (int i = 0; i < N * K; i++) b[i] = (float)cos(1.3 * i);
+    for (int i = 0; i < N; i++) bias[i] = 0.37f * (float)(i - 5);
+    for (int i = 0; i < M * N; i++) x[i] = (float)sin(0.3 * i);
+    const pt_format outs[] = {PT_FMT_BF16, PT_FMT_FP16, PT_FMT_E4M3, PT_FMT_FP32};
+    for (int o = 0; o < 4; o++)
+        for (int wb = 0; wb < 2; wb++)
+            for (int bwd = 0; bwd < 2; bwd++) {
+                pt_gemm g = {M, N, K, {a, PT_FMT_FP32, NULL, false}, {b, PT_FMT_FP32, NULL, true}, wb ? bias : NULL,
+                             outs[o], 0.0f, false};
+                ck_assert_int_eq(pt_backend_gemm(be, &g, want), PT_OK);
+                g.defer_tail = true;
+                ck_assert_int_eq(pt_backend_gemm(be, &g, c), PT_OK);
+                pt_gemm_tail t = {c, wb ? bias : NULL, N, outs[o]};
+                pt_status st = bwd ? pt_backend_act_bwd_bias(be, PT_ACT_GELU, x, c, dx, M * N, PT_FMT_FP32, NULL, NULL,
+                                                             0, NULL, N, NULL, 0.0f, &t)
+                                   : pt_backend_act_fwd_cast(be, PT_ACT_GELU, c, y, M * N, PT_FMT_FP32, NULL, NULL, 0,
+                                                             NULL, &t);
+                ck_assert_int_eq(st, PT_OK);
+                ck_assert_msg(!memcmp(c, want, sizeof want), "%s%s, %s: the finished tail differs from the GEMM's output",
+                              pt_format_info(outs[o])->name, wb ? " with bias" : "", bwd ? "bwd" : "fwd");
+            }
+    /* a deferred tail needs beta 0, and a tail must be on the op's input */
+    pt_gemm g = {M, N, K, {a, PT_FMT_FP32, NULL, false}, {b, PT_FMT_FP32, NULL, true}, NULL, PT_FMT_BF16, 1.0f, true};
+    ck_assert_int_eq(pt_backend_gemm(be, &g, c), PT_ERR_INVALID);
+    pt_gemm_tail t = {y, NULL, N, PT_FMT_BF16};
+    ck_assert_int_eq(pt_backend_act_fwd_cast(be, PT_ACT_GELU, c, y, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, &t),
+                     PT_ERR_INVALID);
+    pt_backend_close(be);
+}
+END_TEST
+
 START_TEST(test_layernorm_format)
 {
     pt_backend *be;
@@ -310,6 +352,7 @@ int main(void)
     tcase_add_test(tc, test_cast);
     tcase_add_test(tc, test_layernorm_format);
     tcase_add_test(tc, test_conv_ops);
+    tcase_add_test(tc, test_gemm_tail);
     suite_add_tcase(s, tc);
     return pt_check_run(s, CK_FORK_GETENV);
 }
