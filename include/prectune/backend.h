@@ -283,10 +283,11 @@ pt_status pt_backend_conv_bwd_filter(pt_backend *be, const pt_conv_shape *s, int
 pt_status pt_backend_rows_to_nchw(pt_backend *be, const float *rows, float *nchw, int n, int c,
                                   int p, bool backward);
 
-/* Pooling k x k, stride s, zero padding pad, over x[N, C, H, W] -> y[N, C,
- * OH, OW] (fp32). Max pooling takes the first largest value of a window (a
- * NaN wins) and records its index (int32 per output) in argmax; average
- * pooling divides by k*k, padding included. The backward adds into dx
+/* Pooling k x k, stride s, padding pad, over x[N, C, H, W] -> y[N, C, OH,
+ * OW] (fp32). Max pooling takes the first largest value of a window's
+ * positions inside x (a NaN wins) and records its index (int32 per output)
+ * in argmax; average pooling divides the window's sum by k*k, the padding
+ * counted as zeros. The backward adds into dx
  * (zero it first): max pooling's gradient goes to the recorded index. A
  * backend that pools through cuDNN (CUDA) writes no argmax and finds the
  * place again from x and y; on ties it picks the same one (checked on the
