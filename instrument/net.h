@@ -151,11 +151,8 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
                                  int out, int k_in, float *dx_rows, bool dx_acc, const pt_conv_shape *conv,
                                  bool dx_fp32);
 /* Whether conv2d layer l runs as the backend's convolutions (every format
- * of the layer one they take: not fp8) rather than as im2col GEMMs: where
- * its forward is 1 GFLOP a step or more (on the H100, cuDNN took 0.47-0.69
- * of the im2col step on convolutions of 5-19 GFLOP, and 1.7-2.1x on ones
- * of 0.01-0.12), or always with PRECTUNE_CUDNN=1, never with =0. The two
- * give the same values (one rounding of the input gradient after its
+ * of the layer one they take: not fp8) rather than as im2col GEMMs, by
+ * pt_conv_runs_direct's rule. The two give the same values (one rounding of the input gradient after its
  * columns are folded back; statistics of x itself), up to the order of
  * the sums. Decided once, at pt_net_create (l->conv_direct). */
 bool pt_conv2d_direct(const pt_net *n, const pt_net_layer *l);

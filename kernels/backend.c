@@ -468,6 +468,18 @@ pt_status pt_backend_conv_bwd_filter(pt_backend *be, const pt_conv_shape *s, int
     if (st) return st;
     NN_CALL(conv_bwd_filter, s, o, dy, x, beta, dw);
 }
+int pt_cudnn_setting(void)
+{
+    const char *env = getenv("PRECTUNE_CUDNN");
+    return env && !strcmp(env, "0") ? 0 : env && !strcmp(env, "1") ? 1 : -1;
+}
+
+bool pt_conv_runs_direct(bool supported, double fwd_flops)
+{
+    int set = pt_cudnn_setting();
+    return supported && set != 0 && (set == 1 || fwd_flops >= 1e9);
+}
+
 pt_status pt_backend_im2col(pt_backend *be, const pt_conv_shape *s, const float *x, float *cols)
 {
     NN_CALL(im2col, s, x, cols);

@@ -60,13 +60,10 @@ static bool low(pt_format f) { return f != PT_FMT_FP32 && f != PT_FMT_TF32; }
 static bool fp8(pt_format f) { return f == PT_FMT_E4M3 || f == PT_FMT_E5M2; }
 
 /* Whether a convolution runs on cuDNN, by the trainer's rule
- * (pt_conv2d_direct): a device that has it, no fp8 format, a forward of 1
- * GFLOP a step or more; PRECTUNE_CUDNN=1 always, =0 never. */
+ * (pt_conv_runs_direct): on a device that has it, in no fp8 format. */
 static bool conv_direct(const pt_device_table *dev, pt_layer_formats f, double flops)
 {
-    const char *env = getenv("PRECTUNE_CUDNN");
-    if (!dev->cudnn_conv || (env && !strcmp(env, "0")) || fp8(f.fwd) || fp8(f.wgrad) || fp8(f.dgrad)) return false;
-    return (env && !strcmp(env, "1")) || flops >= 1e9;
+    return pt_conv_runs_direct(dev->cudnn_conv && !fp8(f.fwd) && !fp8(f.wgrad) && !fp8(f.dgrad), flops);
 }
 
 /* A convolution's throughput: on cuDNN, fp32 runs on FMA kernels and every

@@ -278,6 +278,15 @@ pt_status pt_backend_conv_bwd_data(pt_backend *be, const pt_conv_shape *s, int o
                                    const pt_operand *w, pt_format out_fmt, float *dx);
 pt_status pt_backend_conv_bwd_filter(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *dy,
                                      const pt_operand *x, float beta, float *dw);
+/* Whether a convolution whose forward is fwd_flops a step runs as these
+ * ops rather than as im2col GEMMs, given that the backend takes its formats
+ * (supported): from 1 GFLOP a step (on the H100, cuDNN took 0.47-0.69 of
+ * the im2col step on convolutions of 5-19 GFLOP, and 1.7-2.1x on ones of
+ * 0.01-0.12); with PRECTUNE_CUDNN=1 always, =0 never. The trainer and the
+ * cost model decide with it. */
+bool pt_conv_runs_direct(bool supported, double fwd_flops);
+/* PRECTUNE_CUDNN: 0 or 1 as set, -1 when unset (or set to anything else). */
+int pt_cudnn_setting(void);
 
 /* rows[N*P, C] <-> NCHW [N, C, P] (P = H*W) */
 pt_status pt_backend_rows_to_nchw(pt_backend *be, const float *rows, float *nchw, int n, int c,

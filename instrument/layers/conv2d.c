@@ -7,19 +7,14 @@
  * runs the same two GEMMs as linear on those rows, folds the input
  * gradient back with col2im and rounds it once. Both give the same values:
  * an im2col GEMM is how the CPU convolves. */
-#include <stdlib.h>
-#include <string.h>
-
 #include "../net.h"
 
 bool pt_conv2d_direct(const pt_net *n, const pt_net_layer *l)
 {
-    const char *env = getenv("PRECTUNE_CUDNN");
-    if ((env && !strcmp(env, "0")) || !pt_backend_supports(n->be, PT_OP_CONV, l->fmt.fwd) ||
-        !pt_backend_supports(n->be, PT_OP_CONV, l->fmt.wgrad) || !pt_backend_supports(n->be, PT_OP_CONV, l->fmt.dgrad))
-        return false;
-    double flops = 2.0 * n->batch * l->cs.oh * l->cs.ow * (double)l->spec->out * l->fan_in;
-    return (env && !strcmp(env, "1")) || flops >= 1e9;
+    bool supported = pt_backend_supports(n->be, PT_OP_CONV, l->fmt.fwd) &&
+                     pt_backend_supports(n->be, PT_OP_CONV, l->fmt.wgrad) &&
+                     pt_backend_supports(n->be, PT_OP_CONV, l->fmt.dgrad);
+    return pt_conv_runs_direct(supported, 2.0 * n->batch * l->cs.oh * l->cs.ow * (double)l->spec->out * l->fan_in);
 }
 
 pt_status pt_conv2d_forward(pt_net *n, pt_net_layer *l, int rows)

@@ -9,7 +9,6 @@
 #include <cuda_fp8.h>
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "../rng.h"
 #include "check.h"
@@ -48,8 +47,7 @@ pt_status pt_cuda_nn_init(cuda_backend *c)
 #ifdef PT_HAVE_CUDNN
     /* PRECTUNE_CUDNN=0: convolutions as im2col GEMMs and pooling on our own
      * kernels (to compare, or to step around a cuDNN problem) */
-    const char *dnn = getenv("PRECTUNE_CUDNN");
-    c->have_cudnn = !(dnn && !strcmp(dnn, "0"));
+    c->have_cudnn = pt_cudnn_setting() != 0;
 #endif
     return PT_OK;
 }
