@@ -123,6 +123,21 @@ int pt_model_spec_find(const pt_model_spec *s, const char *name)
     return -1;
 }
 
+int pt_model_readers(const pt_model_spec *s, int i)
+{
+    int r = i == s->nlayers - 1;
+    for (int k = 0; k < s->nlayers; k++)
+        for (int t = 0; t < (s->layers[k].type == PT_LAYER_ADD ? 2 : 1); t++) r += s->layers[k].in_index[t] == i;
+    return r;
+}
+
+bool pt_model_activation_after(const pt_model_spec *s, int i)
+{
+    const pt_layer_spec *c = i + 1 < s->nlayers ? &s->layers[i + 1] : NULL;
+    return s->layers[i].type == PT_LAYER_LINEAR && c && (c->type == PT_LAYER_RELU || c->type == PT_LAYER_GELU) &&
+           c->in_index[0] == i && pt_model_readers(s, i) == 1;
+}
+
 void pt_model_spec_free(pt_model_spec *s)
 {
     free(s->layers);

@@ -182,9 +182,7 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
         l->recipe = pt_policy_fp8_recipe(policy, s->name);
         int j = s->in_index[0];
         l->in_size = j < 0 ? in_size : spec->layers[j].size;
-        int nin = s->type == PT_LAYER_ADD ? 2 : 1;
-        for (int k = 0; k < nin; k++)
-            if (s->in_index[k] >= 0) n->L[s->in_index[k]].consumers++;
+        l->consumers = pt_model_readers(spec, i);
         if (s->type == PT_LAYER_LINEAR) {
             l->fan_in = (int)l->in_size;
             l->nw = (size_t)s->out * (size_t)l->in_size;
@@ -210,7 +208,6 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
             (size_t)s->shape[1] * (size_t)s->shape[2] * (size_t)l->fan_in > max_size)
             max_size = (size_t)s->shape[1] * (size_t)s->shape[2] * (size_t)l->fan_in;
     }
-    n->L[n->nlayers - 1].consumers++; /* the loss */
     n->nparams = offs;
     size_t np = offs ? offs : 1;
     if ((st = alloc_f(n, np, &n->params)) || (st = alloc_f(n, np, &n->grads)) ||

@@ -81,32 +81,14 @@ static double decode_bytes(pt_format f)
     return f == PT_FMT_FP32 ? 0 : f == PT_FMT_TF32 ? 16 : 2 + 4;
 }
 
-/* How many layers read layer i's output (the last one's also the loss). */
-static int readers(const pt_model_spec *s, int i)
-{
-    int r = i == s->nlayers - 1;
-    for (int k = 0; k < s->nlayers; k++)
-        for (int t = 0; t < (s->layers[k].type == PT_LAYER_ADD ? 2 : 1); t++) r += s->layers[k].in_index[t] == i;
-    return r;
-}
-
 static bool is_act(const pt_layer_spec *l) { return l->type == PT_LAYER_RELU || l->type == PT_LAYER_GELU; }
-
-/* A linear layer whose output a relu/gelu alone reads next: that pass adds
- * the bias and rounds the output (pt_gemm.defer_tail), and its backward
- * sums the bias gradient (pt_backend_act_bwd_bias). */
-static bool act_after(const pt_model_spec *s, int i)
-{
-    return s->layers[i].type == PT_LAYER_LINEAR && i + 1 < s->nlayers && is_act(&s->layers[i + 1]) &&
-           s->layers[i + 1].in_index[0] == i && readers(s, i) == 1;
-}
 
 /* A linear layer whose input a relu/gelu gives it alone: that activation's
  * backward rounds the input gradient. */
 static bool act_before(const pt_model_spec *s, int i)
 {
     int j = s->layers[i].in_index[0];
-    return s->layers[i].type == PT_LAYER_LINEAR && j >= 0 && is_act(&s->layers[j]) && readers(s, j) == 1;
+    return s->layers[i].type == PT_LAYER_LINEAR && j >= 0 && is_act(&s->layers[j]) && pt_model_readers(s, j) == 1;
 }
 
 /* The passes over memory a step makes besides the GEMMs, as prectune's
@@ -169,7 +151,7 @@ void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_de
         /* outputs rounded to the output format (a pass, or a write in the
          * activation's pass; a convolution's input gradient once, after its
          * columns are folded back); fp8 backward operands transposed */
-        if (low(f.fwd)) cast_bytes += m * n * (act_after(spec, i) ? 4 : 8);
+        if (low(f.fwd)) cast_bytes += m * n * (pt_model_activation_after(spec, i) ? 4 : 8);
         if (low(f.dgrad) && !first) cast_bytes += conv ? xin * 8 : m * k * (act_before(spec, i) ? 4 : 8);
         if (fp8(f.wgrad)) cast_bytes += 2 * (m * k + m * n);
         if (fp8(f.dgrad) && !first) cast_bytes += 2 * w;
@@ -179,7 +161,7 @@ void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_de
             if (!first) cast_bytes += (m * n + w) * decode_bytes(f.dgrad);
         }
         out->cast_ms += cast_bytes / (dev->gbs * 1e9) * 1e3;
-        if (l->bias && !act_after(spec, i)) pass_bytes += m * n * 4;
+        if (l->bias && !pt_model_activation_after(spec, i)) pass_bytes += m * n * 4;
         if (conv) /* im2col, col2im and the output's two layouts; on cuDNN the bias gradient's rows */
             pass_bytes += direct ? (l->bias ? m * n * 8 : 0) : 2 * (m * k * 8) + 2 * (m * n * 8);
         /* the forward's input kept for the weight gradient, in its format */

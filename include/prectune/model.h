@@ -99,6 +99,16 @@ int64_t pt_model_parameters(const pt_model_spec *s);
 /* Index of the layer with this name, -1 if none. */
 int pt_model_spec_find(const pt_model_spec *s, const char *name);
 
+/* How many layers read layer i's output (the loss counts as one for the
+ * last layer). */
+int pt_model_readers(const pt_model_spec *s, int i);
+
+/* Whether layer i is a linear layer whose output the next layer, a relu or
+ * gelu, alone reads: the trainer leaves that GEMM's bias and rounding, and
+ * its bias gradient, to the activation's passes, and the cost model counts
+ * them so. */
+bool pt_model_activation_after(const pt_model_spec *s, int i);
+
 /* Reads a whole file into a NUL-terminated buffer (caller frees). */
 pt_status pt_read_file(const char *path, char **out, size_t *len);
 

@@ -18,9 +18,8 @@ pt_status pt_linear_forward(pt_net *n, pt_net_layer *l, int rows)
         return st;
     /* an activation reading the output alone adds the bias and rounds it in its own pass */
     pt_format out_fmt = pt_gemm_out_format(l->fmt.fwd);
-    pt_net_layer *c = l + 1 < n->L + n->nlayers ? l + 1 : NULL;
-    bool defer = out_fmt != PT_FMT_FP32 && l->consumers == 1 && c && pt_layer_is_activation(c) &&
-                 pt_layer_input(n, c, 0) == l->y;
+    bool defer = out_fmt != PT_FMT_FP32 && pt_model_activation_after(n->spec, l->index);
+    pt_net_layer *c = l + 1;
     pt_gemm g = {rows, out, in, l->x_op, l->w_op, l->b, out_fmt, 0.0f, defer};
     if ((st = pt_backend_gemm(n->be, &g, l->y))) return st;
     if (defer) c->x_tail = (pt_gemm_tail){l->y, l->b, out, out_fmt};
