@@ -96,8 +96,6 @@ static pt_status cpu_act_fwd(pt_backend *be, pt_act a, const float *x, float *y,
     return PT_OK;
 }
 
-/* the activation, then the backend's own cast of its result: the same
- * codes and amax as the two ops one after the other, by construction */
 /* a GEMM's deferred tail, as pt_cpu_gemm would have made it: the bias
  * added in fp32, then the rounding */
 static void finish_tail(const pt_gemm_tail *t, size_t n)
@@ -108,6 +106,8 @@ static void finish_tail(const pt_gemm_tail *t, size_t n)
     pt_round_array(t->fmt, t->c, n, 0);
 }
 
+/* the activation, then the backend's own cast of its result: the same
+ * codes and amax as the two ops one after the other, by construction */
 static pt_status cpu_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
                                   const float *scale, float *amax, unsigned flags, void *yc, const pt_gemm_tail *tail)
 {
