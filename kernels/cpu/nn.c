@@ -36,6 +36,18 @@ pt_status pt_cpu_operand_f32(pt_backend *be, int slot, const pt_operand *o, size
     return PT_OK;
 }
 
+/* a GEMM's tail: the bias added in fp32, then the rounding to its output
+ * format; pt_cpu_gemm's own, or the one it deferred (pt_gemm.defer_tail) */
+static void finish_tail(const pt_gemm_tail *t, size_t n)
+{
+    if (!t) return;
+    size_t cols = (size_t)t->cols;
+    if (t->bias)
+        for (size_t r = 0; r < n; r += cols)
+            for (size_t j = 0; j < cols; j++) t->c[r + j] += t->bias[j];
+    pt_round_array(t->fmt, t->c, n, 0);
+}
+
 pt_status pt_cpu_gemm(pt_backend *be, const pt_gemm *g, float *c)
 {
     size_t mk = (size_t)g->m * g->k, kn = (size_t)g->k * g->n, mn = (size_t)g->m * g->n;
@@ -56,12 +68,7 @@ pt_status pt_cpu_gemm(pt_backend *be, const pt_gemm *g, float *c)
     if ((st = pt_cpu_scratch(be, 2, mn, &t))) return st;
     if (g->m && g->n)
         cblas_sgemm(CblasRowMajor, ta, tb, g->m, g->n, g->k, 1.0f, a, lda, b, ldb, 0.0f, t, g->n);
-    for (int i = 0; i < g->m; i++) {
-        float *ti = t + (size_t)i * g->n;
-        if (g->bias)
-            for (int j = 0; j < g->n; j++) ti[j] += g->bias[j];
-    }
-    pt_round_array(g->out_fmt, t, mn, 0);
+    finish_tail(&(pt_gemm_tail){t, g->bias, g->n, g->out_fmt}, mn);
     if (g->beta == 0.0f) memcpy(c, t, mn * sizeof *c);
     else
         for (size_t i = 0; i < mn; i++) c[i] = t[i] + g->beta * c[i];
@@ -94,16 +101,6 @@ static pt_status cpu_act_fwd(pt_backend *be, pt_act a, const float *x, float *y,
     else /* exact GELU, as torch.nn.GELU() */
         for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * INV_SQRT2));
     return PT_OK;
-}
-
-/* a GEMM's deferred tail, as pt_cpu_gemm would have made it: the bias
- * added in fp32, then the rounding */
-static void finish_tail(const pt_gemm_tail *t, size_t n)
-{
-    if (!t) return;
-    if (t->bias)
-        for (size_t i = 0; i < n; i++) t->c[i] += t->bias[i % (size_t)t->cols];
-    pt_round_array(t->fmt, t->c, n, 0);
 }
 
 /* the activation, then the backend's own cast of its result: the same
