@@ -139,6 +139,7 @@ pt_status pt_instrument_step(pt_trainer *t, int64_t step, bool nonfinite, const 
     }
     pt_net *n = t->net;
     int rows = t->spec->train.batch;
+    if ((st = pt_net_materialize(n))) return st;
     pt_stats_req req[4 * 64];
     pt_stats_req *reqs = n->nlayers <= 64 ? req : malloc(sizeof *reqs * (size_t)max_requests(n));
     if (!reqs) return pt_fail(PT_ERR_NOMEM, "out of memory");
@@ -181,7 +182,9 @@ pt_status pt_instrument_drift(pt_trainer *t, int64_t step)
         (st = pt_backend_copy(t->be, s->targets, n->targets, (size_t)rows * sizeof(float))))
         return st;
     n->train = s->train = false;
-    if ((st = pt_net_forward(n, rows, 0.0f)) || (st = pt_net_forward(s, rows, 0.0f))) return st;
+    if ((st = pt_net_forward(n, rows, 0.0f)) || (st = pt_net_forward(s, rows, 0.0f)) ||
+        (st = pt_net_materialize(n)) || (st = pt_net_materialize(s)))
+        return st;
     for (int i = 0; i < n->nlayers; i++) {
         size_t cnt = (size_t)rows * (size_t)n->L[i].spec->size;
         if ((st = pt_backend_download(t->be, t->drift_a, n->L[i].y, cnt * sizeof(float))) ||

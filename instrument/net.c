@@ -335,9 +335,33 @@ static pt_status in_layer(pt_status st, const pt_net_layer *l, const char *pass)
                    pt_last_error());
 }
 
+pt_status pt_net_materialize(pt_net *n)
+{
+    pt_status st;
+    for (int pass = 0; pass < 2; pass++) /* the forwards' first: the backwards read x finished */
+        for (int i = 0; i < n->nlayers; i++)
+            if (pt_layer_is_activation(&n->L[i]) &&
+                (st = in_layer(pt_activation_materialize(n, &n->L[i], n->rows, pass == 1), &n->L[i],
+                               "materialize")))
+                return st;
+    return PT_OK;
+}
+
 pt_status pt_net_forward(pt_net *n, int rows, float grad_scale)
 {
     pt_status st;
+    /* what the last backward left raw is made before this forward writes the
+     * x it depends on, when no backward follows to write it again */
+    for (int i = 0; i < n->nlayers; i++) {
+        pt_net_layer *l = &n->L[i];
+        if (!l->dx_lazy && !l->dy_tail.c) continue;
+        if (grad_scale == 0.0f) {
+            if ((st = pt_net_materialize(n))) return st;
+            break;
+        }
+        l->dx_lazy = false, l->dy_tail.c = NULL;
+    }
+    n->rows = rows;
     for (int i = 0; i < n->nlayers; i++)
         if ((st = in_layer(pt_layer_forward(n, &n->L[i], rows), &n->L[i], "forward"))) return st;
     pt_net_layer *last = &n->L[n->nlayers - 1];

@@ -41,7 +41,11 @@ typedef struct pt_net_layer {
     bool db_ready;            /* ... and the bias gradient of this step's dy into gb */
     bool conv_direct;         /* conv2d: the backend's convolutions, not im2col GEMMs (pt_conv2d_direct) */
     pt_gemm_tail x_tail;      /* activations: what the GEMM that wrote x (the forward's input) left to do */
-    pt_gemm_tail dy_tail;     /* ... and the GEMM that wrote dy (c NULL: nothing) */
+    pt_gemm_tail dy_tail;     /* ... and the GEMM that wrote dy (c NULL: nothing); both kept raw
+                                 until pt_net_materialize */
+    bool y_lazy;              /* activations: y not written (its one reader took the cast) */
+    bool dx_lazy;             /* ... dx (the linear layer before's dy) not written (its cast and
+                                 bias sums were all that layer's backward read) */
     const float *x_ready_inv, *dy_ready_inv; /* their descales (fp8), or NULL */
     pt_fp8_state fp8[PT_OPND_COUNT];
     pt_fp8_recipe recipe;     /* the policy's, or the layer's own delayed/current */
@@ -53,6 +57,7 @@ struct pt_net {
     const pt_model_spec *spec;
     const pt_policy *policy;
     int batch;                /* rows allocated */
+    int rows;                 /* rows of the last forward */
     pt_net_layer *L;
     int nlayers;
     float *params, *grads, *opt_m, *opt_v; /* fp32 master state, contiguous */
@@ -94,6 +99,13 @@ pt_status pt_net_init_params(pt_net *n, uint64_t seed);
 pt_status pt_net_forward(pt_net *n, int rows, float grad_scale);
 /* Backward: parameter gradients accumulate into n->grads. */
 pt_status pt_net_backward(pt_net *n, int rows);
+/* The step leaves some layers' y and dy raw or unwritten where the step
+ * itself does not read them (an activation's input and dy as the GEMMs
+ * wrote them, before bias and rounding; its output and input gradient
+ * where only their casts are read). This makes every y and dy hold its
+ * values, for a reader outside the step (statistics, drift, downloads):
+ * the same values the step used, made by the same passes. */
+pt_status pt_net_materialize(pt_net *n);
 
 /* The layers (one file each under layers/) */
 pt_status pt_layer_forward(pt_net *n, pt_net_layer *l, int rows);
@@ -169,6 +181,8 @@ pt_status pt_pool_forward(pt_net *n, pt_net_layer *l, int rows);
 pt_status pt_pool_backward(pt_net *n, pt_net_layer *l, int rows);
 pt_status pt_activation_forward(pt_net *n, pt_net_layer *l, int rows);
 pt_status pt_activation_backward(pt_net *n, pt_net_layer *l, int rows);
+/* pt_net_materialize for an activation: its forward's (x, y), or its backward's (dy, dx) */
+pt_status pt_activation_materialize(pt_net *n, pt_net_layer *l, int rows, bool backward);
 pt_status pt_layernorm_forward(pt_net *n, pt_net_layer *l, int rows);
 pt_status pt_layernorm_backward(pt_net *n, pt_net_layer *l, int rows);
 pt_status pt_dropout_forward(pt_net *n, pt_net_layer *l, int rows);

@@ -346,6 +346,7 @@ pt_status pt_backend_act_fwd_cast(pt_backend *be, pt_act a, const float *x, floa
     if (f != PT_FMT_FP32 && !low_format(f))
         return pt_fail(PT_ERR_INVALID, "act_fwd_cast: to %s (fp32: no cast; bf16, fp16 or fp8)",
                        pt_format_info(f) ? pt_format_info(f)->name : "?");
+    if (!y && f == PT_FMT_FP32) return pt_fail(PT_ERR_INVALID, "act_fwd_cast: no output (y NULL and no cast)");
     pt_status st = tail_check("act_fwd_cast", tail, x, n);
     if (st) return st;
     NN_CALL(act_fwd_cast, a, x, y, n, f, scale, amax, flags, yc, tail);
@@ -359,16 +360,20 @@ pt_status pt_backend_act_bwd_cast(pt_backend *be, pt_act a, const float *x, cons
 }
 pt_status pt_backend_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
                                   pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, int cols,
-                                  float *db, float beta, const pt_gemm_tail *tail)
+                                  float *db, float beta, const pt_gemm_tail *x_tail, const pt_gemm_tail *dy_tail)
 {
     if (f != PT_FMT_FP32 && !low_format(f))
         return pt_fail(PT_ERR_INVALID, "act_bwd_bias: to %s (fp32: no cast; bf16, fp16 or fp8)",
                        pt_format_info(f) ? pt_format_info(f)->name : "?");
     if (cols <= 0 || n % (size_t)cols)
         return pt_fail(PT_ERR_INVALID, "act_bwd_bias: %zu values are not rows of %d columns", n, cols);
-    pt_status st = tail_check("act_bwd_bias", tail, dy, n);
+    if (!dx && f == PT_FMT_FP32) return pt_fail(PT_ERR_INVALID, "act_bwd_bias: no output (dx NULL and no cast)");
+    if (dx == dy && dy_tail && dy_tail->keep_raw)
+        return pt_fail(PT_ERR_INVALID, "act_bwd_bias: dx is dy, which its tail keeps raw");
+    pt_status st = tail_check("act_bwd_bias", x_tail, x, n);
+    if (!st) st = tail_check("act_bwd_bias", dy_tail, dy, n);
     if (st) return st;
-    NN_CALL(act_bwd_bias, a, x, dy, dx, n, f, scale, amax, flags, dxc, cols, db, beta, tail);
+    NN_CALL(act_bwd_bias, a, x, dy, dx, n, f, scale, amax, flags, dxc, cols, db, beta, x_tail, dy_tail);
 }
 pt_status pt_backend_add(pt_backend *be, const float *a, const float *b, float *y, size_t n)
 {

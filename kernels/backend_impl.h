@@ -25,7 +25,7 @@ typedef struct pt_nn_ops {
                               pt_format f, const float *scale, float *amax, unsigned flags, void *dxc);
     pt_status (*act_bwd_bias)(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
                               pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, int cols,
-                              float *db, float beta, const pt_gemm_tail *tail);
+                              float *db, float beta, const pt_gemm_tail *x_tail, const pt_gemm_tail *dy_tail);
     pt_status (*add)(pt_backend *be, const float *a, const float *b, float *y, size_t n);
     pt_status (*acc)(pt_backend *be, const float *a, float *y, size_t n);
     pt_status (*bias_grad)(pt_backend *be, const float *dy, float *db, int rows, int n, float beta);

@@ -279,15 +279,18 @@ START_TEST(test_conv_ops)
 END_TEST
 
 /* A GEMM that defers its tail (pt_gemm.defer_tail) leaves the fp32 sum, and
- * the pass that finishes it (act_fwd_cast's or act_bwd_bias's tail) makes
- * exactly what the GEMM would have written: bit for bit, for each output
- * format, with and without a bias. */
+ * the pass that finishes it (act_fwd_cast's tail on x, act_bwd_bias's on x
+ * or dy) uses exactly what the GEMM would have written: bit for bit, for
+ * each output format, with and without a bias; written back into c, or
+ * with keep_raw c left as the sums. An output left unwritten (NULL) still
+ * has its cast made. */
 START_TEST(test_gemm_tail)
 {
     pt_backend *be;
     ck_assert_int_eq(pt_backend_open("cpu", &be), PT_OK);
     enum { M = 9, N = 12, K = 33 };
-    float a[M * K], b[N * K], bias[N], want[M * N], c[M * N], y[M * N], dx[M * N], x[M * N];
+    float a[M * K], b[N * K], bias[N], want[M * N], raw[M * N], c[M * N], y[M * N], ref[M * N], x[M * N];
+    uint16_t codes[M * N], ref_codes[M * N];
     for (int i = 0; i < M * K; i++) a[i] = (float)sin(0.7 * i) * 3;
     for (int i = 0; i < N * K; i++) b[i] = (float)cos(1.3 * i);
     for (int i = 0; i < N; i++) bias[i] = 0.37f * (float)(i - 5);
@@ -295,26 +298,65 @@ START_TEST(test_gemm_tail)
     const pt_format outs[] = {PT_FMT_BF16, PT_FMT_FP16, PT_FMT_E4M3, PT_FMT_FP32};
     for (int o = 0; o < 4; o++)
         for (int wb = 0; wb < 2; wb++)
-            for (int bwd = 0; bwd < 2; bwd++) {
-                pt_gemm g = {M, N, K, {a, PT_FMT_FP32, NULL, false}, {b, PT_FMT_FP32, NULL, true}, wb ? bias : NULL,
-                             outs[o], 0.0f, false};
-                ck_assert_int_eq(pt_backend_gemm(be, &g, want), PT_OK);
-                g.defer_tail = true;
-                ck_assert_int_eq(pt_backend_gemm(be, &g, c), PT_OK);
-                pt_gemm_tail t = {c, wb ? bias : NULL, N, outs[o]};
-                pt_status st = bwd ? pt_backend_act_bwd_bias(be, PT_ACT_GELU, x, c, dx, M * N, PT_FMT_FP32, NULL, NULL,
-                                                             0, NULL, N, NULL, 0.0f, &t)
-                                   : pt_backend_act_fwd_cast(be, PT_ACT_GELU, c, y, M * N, PT_FMT_FP32, NULL, NULL, 0,
-                                                             NULL, &t);
-                ck_assert_int_eq(st, PT_OK);
-                ck_assert_msg(!memcmp(c, want, sizeof want), "%s%s, %s: the finished tail differs from the GEMM's output",
-                              pt_format_info(outs[o])->name, wb ? " with bias" : "", bwd ? "bwd" : "fwd");
-            }
-    /* a deferred tail needs beta 0, and a tail must be on the op's input */
+            for (int pass = 0; pass < 3; pass++) /* forward; backward, tail on dy; backward, tail on x */
+                for (int keep = 0; keep < 2; keep++)
+                    for (int cast = 0; cast < 2; cast++) {
+                        pt_gemm g = {M, N, K, {a, PT_FMT_FP32, NULL, false}, {b, PT_FMT_FP32, NULL, true},
+                                     wb ? bias : NULL, outs[o], 0.0f, false};
+                        ck_assert_int_eq(pt_backend_gemm(be, &g, want), PT_OK);
+                        g.defer_tail = true;
+                        ck_assert_int_eq(pt_backend_gemm(be, &g, raw), PT_OK);
+                        memcpy(c, raw, sizeof c);
+                        pt_gemm_tail t = {c, wb ? bias : NULL, N, outs[o], keep};
+                        pt_format cf = cast ? PT_FMT_BF16 : PT_FMT_FP32;
+                        float *out = cast ? NULL : y;
+                        pt_status st;
+                        if (pass == 0) {
+                            pt_backend_act_fwd(be, PT_ACT_GELU, want, ref, M * N);
+                            st = pt_backend_act_fwd_cast(be, PT_ACT_GELU, c, out, M * N, cf, NULL, NULL, 0, codes, &t);
+                        } else if (pass == 1) {
+                            pt_backend_act_bwd(be, PT_ACT_GELU, x, want, ref, M * N);
+                            st = pt_backend_act_bwd_bias(be, PT_ACT_GELU, x, c, out, M * N, cf, NULL, NULL, 0, codes,
+                                                         N, NULL, 0.0f, NULL, &t);
+                        } else {
+                            pt_backend_act_bwd(be, PT_ACT_GELU, want, x, ref, M * N);
+                            st = pt_backend_act_bwd_bias(be, PT_ACT_GELU, c, x, out, M * N, cf, NULL, NULL, 0, codes,
+                                                         N, NULL, 0.0f, &t, NULL);
+                        }
+                        ck_assert_int_eq(st, PT_OK);
+                        const char *what = pass == 0 ? "fwd" : pass == 1 ? "bwd, dy" : "bwd, x";
+                        ck_assert_msg(!memcmp(c, keep ? raw : want, sizeof c),
+                                      "%s%s, %s%s: the GEMM's output is not what the tail leaves in it",
+                                      pt_format_info(outs[o])->name, wb ? " with bias" : "", what,
+                                      keep ? ", kept raw" : "");
+                        if (cast) {
+                            pt_backend_cast(be, PT_FMT_BF16, ref, ref_codes, M * N, NULL, NULL, 0);
+                            ck_assert_msg(!memcmp(codes, ref_codes, sizeof codes), "%s%s, %s: the cast differs",
+                                          pt_format_info(outs[o])->name, wb ? " with bias" : "", what);
+                        } else {
+                            ck_assert_msg(!memcmp(y, ref, sizeof y), "%s%s, %s: the output differs",
+                                          pt_format_info(outs[o])->name, wb ? " with bias" : "", what);
+                        }
+                    }
+    /* a deferred tail needs beta 0, a tail must be on the op's input, an
+     * output may be left unwritten only where there is a cast, and dy kept
+     * raw cannot be dx */
     pt_gemm g = {M, N, K, {a, PT_FMT_FP32, NULL, false}, {b, PT_FMT_FP32, NULL, true}, NULL, PT_FMT_BF16, 1.0f, true};
     ck_assert_int_eq(pt_backend_gemm(be, &g, c), PT_ERR_INVALID);
-    pt_gemm_tail t = {y, NULL, N, PT_FMT_BF16};
+    pt_gemm_tail t = {y, NULL, N, PT_FMT_BF16, false};
     ck_assert_int_eq(pt_backend_act_fwd_cast(be, PT_ACT_GELU, c, y, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, &t),
+                     PT_ERR_INVALID);
+    ck_assert_int_eq(pt_backend_act_bwd_bias(be, PT_ACT_GELU, x, c, y, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, N,
+                                             NULL, 0.0f, &t, NULL),
+                     PT_ERR_INVALID);
+    ck_assert_int_eq(pt_backend_act_fwd_cast(be, PT_ACT_GELU, c, NULL, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, NULL),
+                     PT_ERR_INVALID);
+    ck_assert_int_eq(pt_backend_act_bwd_bias(be, PT_ACT_GELU, x, c, NULL, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, N,
+                                             NULL, 0.0f, NULL, NULL),
+                     PT_ERR_INVALID);
+    pt_gemm_tail kept = {c, NULL, N, PT_FMT_BF16, true};
+    ck_assert_int_eq(pt_backend_act_bwd_bias(be, PT_ACT_GELU, x, c, c, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, N,
+                                             NULL, 0.0f, NULL, &kept),
                      PT_ERR_INVALID);
     pt_backend_close(be);
 }

@@ -91,17 +91,45 @@ static bool act_before(const pt_model_spec *s, int i)
     return s->layers[i].type == PT_LAYER_LINEAR && j >= 0 && is_act(&s->layers[j]) && pt_model_readers(s, j) == 1;
 }
 
+/* An activation whose one reader is a linear layer taking its x operand
+ * in a 16-bit or fp8 format: its forward pass writes that cast alone, its
+ * own output left unwritten (instrument/layers/activation.c; an fp8 layer
+ * under current scaling, whose cast needs the amax first, is taken as one
+ * under delayed scaling here). */
+static bool act_casts_next(const pt_model_spec *s, const pt_policy *p, int i)
+{
+    if (i < 0 || !is_act(&s->layers[i]) || i + 1 >= s->nlayers || pt_model_readers(s, i) != 1) return false;
+    const pt_layer_spec *c = &s->layers[i + 1];
+    return c->type == PT_LAYER_LINEAR && c->in_index[0] == i && low(pt_policy_formats(p, c->name).fwd);
+}
+
+/* An activation whose input a linear layer gives it alone, that layer's
+ * backward GEMMs taking dy in one low format: the activation's backward
+ * writes that cast and the bias sums alone, its dx left unwritten. */
+static bool act_dx_unwritten(const pt_model_spec *s, const pt_policy *p, int i)
+{
+    int j = s->layers[i].in_index[0];
+    if (!is_act(&s->layers[i]) || j < 0 || s->layers[j].type != PT_LAYER_LINEAR || pt_model_readers(s, j) != 1)
+        return false;
+    pt_layer_formats f = pt_policy_formats(p, s->layers[j].name);
+    return low(f.wgrad) && f.wgrad == f.dgrad;
+}
+
 /* The passes over memory a step makes besides the GEMMs, as prectune's
  * trainer makes them (instrument/, kernels/): each costs its bytes at the
  * measured bandwidth. Per GEMM layer: the casts of its operands (read
- * fp32, write the format), the rounding of a low-precision GEMM's fp32
- * output to its output format (read + write; a write where a relu or gelu
- * alone reads the output next, or the input gradient before, and makes it
- * in its own pass), the bias gradient (read dy; none where that activation
- * sums it) and, for fp8, the byte transposes that put the backward GEMMs' operands
+ * fp32, write the format; counted so also where a relu or gelu makes the
+ * cast in its own pass, which stands in for the launches, which this model
+ * does not count), the rounding of a low-precision GEMM's fp32 output to
+ * its output format (read + write; none where a relu or gelu alone reads
+ * the output next, or the input gradient before: it rounds the sums as it
+ * reads them, leaving them raw), the bias gradient (read dy; none where
+ * that activation sums it) and, for fp8, the byte transposes that put the backward GEMMs' operands
  * in the layout the fp8 kernels take. Per other layer: the forward (read
- * its input, write its output) and the backward (read input and output
- * gradient, write the input gradient). Per step: the batch gather, the
+ * its input, write its output: not for an activation that writes the next
+ * layer's cast instead) and the backward (read input and output gradient,
+ * write the input gradient: not where an activation writes the cast alone).
+ * Per step: the batch gather, the
  * gradients checked (read; and written back unscaled under a loss scale),
  * and AdamW over the fp32 master state (read w, g, m, v; write w, m, v),
  * which also writes the weights' 16-bit copy when layers read their
@@ -124,6 +152,8 @@ void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_de
             out->activation_bytes += b * in * 4;
             if (l->type == PT_LAYER_LAYERNORM) params += 2 * out_sz;
             if (l->type != PT_LAYER_FLATTEN) pass_bytes += b * (in + out_sz) * 4 + b * (in + 2 * out_sz) * 4;
+            if (act_casts_next(spec, p, i)) pass_bytes -= b * out_sz * 4;
+            if (act_dx_unwritten(spec, p, i)) pass_bytes -= b * in * 4;
             continue;
         }
         pt_layer_formats f = pt_policy_formats(p, l->name);
@@ -148,11 +178,12 @@ void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_de
         if (low(f.fwd)) cast_bytes += (xop + (w_copy ? 0 : w)) * (4 + pt_format_info(f.fwd)->storage_bytes);
         if (low(f.dgrad) && !first) cast_bytes += m * n * (4 + pt_format_info(f.dgrad)->storage_bytes);
         if (low(f.wgrad) && (f.wgrad != f.dgrad || first)) cast_bytes += m * n * (4 + pt_format_info(f.wgrad)->storage_bytes);
-        /* outputs rounded to the output format (a pass, or a write in the
-         * activation's pass; a convolution's input gradient once, after its
-         * columns are folded back); fp8 backward operands transposed */
-        if (low(f.fwd)) cast_bytes += m * n * (pt_model_activation_after(spec, i) ? 4 : 8);
-        if (low(f.dgrad) && !first) cast_bytes += conv ? xin * 8 : m * k * (act_before(spec, i) ? 4 : 8);
+        /* outputs rounded to the output format (a pass, or none where the
+         * activation rounds them as it reads them; a convolution's input
+         * gradient once, after its columns are folded back); fp8 backward
+         * operands transposed */
+        if (low(f.fwd)) cast_bytes += m * n * (pt_model_activation_after(spec, i) ? 0 : 8);
+        if (low(f.dgrad) && !first) cast_bytes += conv ? xin * 8 : m * k * (act_before(spec, i) ? 0 : 8);
         if (fp8(f.wgrad)) cast_bytes += 2 * (m * k + m * n);
         if (fp8(f.dgrad) && !first) cast_bytes += 2 * w;
         /* on cuDNN, each convolution's two operands are made fp32 first */

@@ -158,13 +158,15 @@ typedef struct pt_gemm {
 
 /* What a GEMM with defer_tail left undone, for the pass that reads its
  * output next: c[i] = round_fmt(c[i] + bias[i % cols]) (bias may be NULL),
- * made before that pass uses c[i] and written back, so that c holds what
- * the GEMM would have written. */
+ * made before that pass uses c[i], and written back, so that c holds what
+ * the GEMM would have written; with keep_raw, not written back: c keeps
+ * the fp32 sums, and the tail stays to be made by every later reader. */
 typedef struct pt_gemm_tail {
     float *c;
     const float *bias;
     int cols;
     pt_format fmt;
+    bool keep_raw;
 } pt_gemm_tail;
 pt_status pt_backend_gemm(pt_backend *be, const pt_gemm *g, float *c);
 
@@ -181,7 +183,8 @@ pt_status pt_backend_act_fwd(pt_backend *be, pt_act a, const float *x, float *y,
  * pt_backend_cast(f, y, yc, n, scale, amax, flags) would: the next GEMM's
  * operand, made in the same pass. f: bf16, fp16, e4m3 or e5m2, or fp32 for
  * no cast (yc, scale, amax unused). With tail (its c is x), x is first
- * finished as the GEMM that wrote it deferred (pt_gemm_tail). */
+ * finished as the GEMM that wrote it deferred (pt_gemm_tail). y may be
+ * NULL where there is a cast: y is then not written, the cast alone is. */
 pt_status pt_backend_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
                                   const float *scale, float *amax, unsigned flags, void *yc,
                                   const pt_gemm_tail *tail);
@@ -194,11 +197,13 @@ pt_status pt_backend_act_bwd(pt_backend *be, pt_act a, const float *x, const flo
  * that also sums dx by column, as the bias gradient of the linear layer
  * before the activation: dx viewed as [n / cols, cols], db = beta * db +
  * the sum over its rows, exactly pt_backend_bias_grad(dx, db, n / cols,
- * cols, beta), in the same pass (db NULL: no sums). With tail (its c is
- * dy), dy is first finished as the GEMM that wrote it deferred. */
+ * cols, beta), in the same pass (db NULL: no sums). With x_tail (its c is
+ * x) and dy_tail (its c is dy), x and dy are first finished as the GEMMs
+ * that wrote them deferred. dx may be NULL where there is a cast: dx is
+ * then not written, the cast and the sums alone are. */
 pt_status pt_backend_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
                                   pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, int cols,
-                                  float *db, float beta, const pt_gemm_tail *tail);
+                                  float *db, float beta, const pt_gemm_tail *x_tail, const pt_gemm_tail *dy_tail);
 /* y = a + b;  y += a (accumulate, for a value read by two layers). */
 pt_status pt_backend_add(pt_backend *be, const float *a, const float *b, float *y, size_t n);
 pt_status pt_backend_acc(pt_backend *be, const float *a, float *y, size_t n);

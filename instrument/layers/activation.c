@@ -20,20 +20,27 @@ bool pt_layer_is_activation(const pt_net_layer *l)
     return l->spec->type == PT_LAYER_RELU || l->spec->type == PT_LAYER_GELU;
 }
 
+/* The GEMM tail left on x (NULL: none). It is kept raw: the backward
+ * pass finishes x again as it reads it. */
+static const pt_gemm_tail *x_tail(const pt_net_layer *l)
+{
+    return l->x_tail.c ? &l->x_tail : NULL;
+}
+
 /* The activation's forward pass, finishing its input as the GEMM before it
  * deferred (l->x_tail), and writing also the x operand of the linear layer
  * g after it cast to f (when g is not NULL), with the recipe's scale and
- * amax; g then finds it ready. */
+ * amax; g then finds it ready, and y itself, which nothing else reads in
+ * the step, is left to pt_net_materialize. */
 static pt_status fused_fwd(pt_net *n, pt_net_layer *l, pt_net_layer *g, size_t cnt)
 {
     pt_format f = g ? g->fmt.fwd : PT_FMT_FP32;
     pt_cast_plan p = {NULL, NULL, 0, NULL};
-    const pt_gemm_tail *tail = l->x_tail.c ? &l->x_tail : NULL;
     pt_status st = g ? pt_net_cast_plan(n, g, PT_OPND_X, f, NULL, cnt, g->saved, &p) : PT_OK;
     if (!st)
-        st = pt_backend_act_fwd_cast(n->be, act_of(l), pt_layer_input(n, l, 0), l->y, cnt, f, p.scale, p.amax, p.flags,
-                                     g ? g->saved : NULL, tail);
-    l->x_tail.c = NULL;
+        st = pt_backend_act_fwd_cast(n->be, act_of(l), pt_layer_input(n, l, 0), g ? NULL : l->y, cnt, f, p.scale,
+                                     p.amax, p.flags, g ? g->saved : NULL, x_tail(l));
+    l->y_lazy = g && st == PT_OK;
     if (!g) return st;
     if (!st) st = pt_net_cast_done(n, g, PT_OPND_X, f, &p);
     g->x_ready = st == PT_OK;
@@ -47,6 +54,7 @@ pt_status pt_activation_forward(pt_net *n, pt_net_layer *l, int rows)
 {
     size_t cnt = (size_t)rows * (size_t)l->spec->size;
     pt_net_layer *c = l + 1 < n->L + n->nlayers ? l + 1 : NULL;
+    l->y_lazy = false;
     if (c && l->consumers == 1 && c->spec->type == PT_LAYER_LINEAR && pt_layer_input(n, c, 0) == l->y &&
         fusable(c, c->fmt.fwd))
         return fused_fwd(n, l, c, cnt);
@@ -54,23 +62,27 @@ pt_status pt_activation_forward(pt_net *n, pt_net_layer *l, int rows)
     return pt_backend_act_fwd(n->be, act_of(l), pt_layer_input(n, l, 0), l->y, cnt);
 }
 
-/* The activation's backward pass, finishing dy as the GEMM that wrote it
- * deferred (l->dy_tail), and writing dx; when dx is p's dy (p the linear
- * layer before it; else p is NULL), also what p's backward would read it
- * again for: dy cast to p's wgrad format (where that cast can be fused)
- * and p's bias gradient. p then finds them ready (dy_ready, db_ready). */
+/* The activation's backward pass, finishing x and dy as the GEMMs that
+ * wrote them deferred (l->x_tail, l->dy_tail), and writing dx; when dx is
+ * p's dy (p the linear layer before it; else p is NULL), also what p's
+ * backward would read it again for: dy cast to p's wgrad format (where
+ * that cast can be fused) and p's bias gradient. p then finds them ready
+ * (dy_ready, db_ready), and when its input-gradient GEMM takes the same
+ * cast, dx itself is left to pt_net_materialize. */
 static pt_status fused_bwd(pt_net *n, pt_net_layer *l, pt_net_layer *p, float *dx, size_t cnt)
 {
     pt_format f = p && fusable(p, p->fmt.wgrad) ? p->fmt.wgrad : PT_FMT_FP32;
     pt_cast_plan pl = {NULL, NULL, 0, NULL};
     const float *x = pt_layer_input(n, l, 0);
-    const pt_gemm_tail *tail = l->dy_tail.c ? &l->dy_tail : NULL;
+    const pt_gemm_tail *dyt = l->dy_tail.c ? &l->dy_tail : NULL;
     int cols = p ? p->spec->out : (int)l->spec->size;
+    bool lazy = f != PT_FMT_FP32 && p->fmt.dgrad == p->fmt.wgrad;
     pt_status st = f == PT_FMT_FP32 ? PT_OK : pt_net_cast_plan(n, p, PT_OPND_DY, f, NULL, cnt, p->gbuf, &pl);
     if (!st)
-        st = pt_backend_act_bwd_bias(n->be, act_of(l), x, l->dy, dx, cnt, f, pl.scale, pl.amax, pl.flags,
-                                     f == PT_FMT_FP32 ? NULL : p->gbuf, cols, p ? p->gb : NULL, n->grad_beta, tail);
-    l->dy_tail.c = NULL;
+        st = pt_backend_act_bwd_bias(n->be, act_of(l), x, l->dy, lazy ? NULL : dx, cnt, f, pl.scale, pl.amax, pl.flags,
+                                     f == PT_FMT_FP32 ? NULL : p->gbuf, cols, p ? p->gb : NULL, n->grad_beta,
+                                     x_tail(l), dyt);
+    l->dx_lazy = lazy && st == PT_OK;
     if (!p) return st;
     if (!st && f != PT_FMT_FP32) st = pt_net_cast_done(n, p, PT_OPND_DY, f, &pl);
     p->dy_ready = st == PT_OK && f != PT_FMT_FP32;
@@ -85,16 +97,42 @@ static pt_status fused_bwd(pt_net *n, pt_net_layer *l, pt_net_layer *p, float *d
 pt_status pt_activation_backward(pt_net *n, pt_net_layer *l, int rows)
 {
     float *dx = pt_grad_target(n, l, 0);
-    if (!dx) {
-        l->dy_tail.c = NULL;
-        return PT_OK;
-    }
+    l->dx_lazy = false;
+    if (!dx) return PT_OK;
     size_t cnt = (size_t)rows * (size_t)l->spec->size;
     int pi = l->spec->in_index[0];
     pt_net_layer *p = pi >= 0 ? &n->L[pi] : NULL;
     if (p && p->spec->type == PT_LAYER_LINEAR && dx == p->dy && (fusable(p, p->fmt.wgrad) || p->gb))
         return fused_bwd(n, l, p, dx, cnt);
-    pt_status st = l->dy_tail.c ? fused_bwd(n, l, NULL, dx, cnt)
-                                : pt_backend_act_bwd(n->be, act_of(l), pt_layer_input(n, l, 0), l->dy, dx, cnt);
+    pt_status st = l->dy_tail.c || l->x_tail.c
+                       ? fused_bwd(n, l, NULL, dx, cnt)
+                       : pt_backend_act_bwd(n->be, act_of(l), pt_layer_input(n, l, 0), l->dy, dx, cnt);
     return st ? st : pt_grad_done(n, l, 0, dx, cnt);
+}
+
+pt_status pt_activation_materialize(pt_net *n, pt_net_layer *l, int rows, bool backward)
+{
+    size_t cnt = (size_t)rows * (size_t)l->spec->size;
+    float *x = pt_layer_input(n, l, 0);
+    pt_status st = PT_OK;
+    if (!backward && (l->x_tail.c || l->y_lazy)) {
+        /* x finished in place, and y written (again, where it was: the same values) */
+        pt_gemm_tail t = l->x_tail;
+        t.keep_raw = false;
+        st = pt_backend_act_fwd_cast(n->be, act_of(l), x, l->y, cnt, PT_FMT_FP32, NULL, NULL, 0, NULL,
+                                     t.c ? &t : NULL);
+        l->x_tail.c = NULL, l->y_lazy = false;
+    } else if (backward && l->dx_lazy) {
+        /* dx into the linear layer's dy, which it is (fused_bwd); dy finished in place */
+        pt_gemm_tail t = l->dy_tail;
+        t.keep_raw = false;
+        st = pt_backend_act_bwd_bias(n->be, act_of(l), x, l->dy, n->L[l->spec->in_index[0]].dy, cnt, PT_FMT_FP32,
+                                     NULL, NULL, 0, NULL, (int)l->spec->size, NULL, 0.0f, NULL, t.c ? &t : NULL);
+        l->dy_tail.c = NULL, l->dx_lazy = false;
+    } else if (backward && l->dy_tail.c) {
+        /* dx was written: dy alone to finish (the tail of an input-gradient GEMM has no bias) */
+        st = pt_backend_round(n->be, l->dy_tail.fmt, l->dy, cnt);
+        l->dy_tail.c = NULL;
+    }
+    return st;
 }

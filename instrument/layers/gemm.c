@@ -66,12 +66,13 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
     wd.trans = false;
     pt_format out_fmt = dx_fp32 ? PT_FMT_FP32 : pt_gemm_out_format(f.dgrad);
     if (conv) return pt_backend_conv_bwd_data(n->be, conv, out, &gd, &wd, out_fmt, dx_rows);
-    /* the activation before this layer, reading dx alone, rounds it in its own pass */
+    /* the activation before this layer, reading dx alone, rounds it in its
+     * own pass, leaving dx raw until something else reads it */
     int pi = l->spec->in_index[0];
     pt_net_layer *p = pi >= 0 ? &n->L[pi] : NULL;
     bool defer = out_fmt != PT_FMT_FP32 && !dx_acc && p && pt_layer_is_activation(p) && dx_rows == p->dy;
     pt_gemm gx = {m_rows, k_in, out, gd, wd, NULL, out_fmt, dx_acc ? 1.0f : 0.0f, defer};
     if ((st = pt_backend_gemm(n->be, &gx, dx_rows))) return st;
-    if (defer) p->dy_tail = (pt_gemm_tail){dx_rows, NULL, k_in, out_fmt};
+    if (defer) p->dy_tail = (pt_gemm_tail){dx_rows, NULL, k_in, out_fmt, true};
     return PT_OK;
 }

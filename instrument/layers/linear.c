@@ -16,13 +16,15 @@ pt_status pt_linear_forward(pt_net *n, pt_net_layer *l, int rows)
         l->w_op = (pt_operand){l->wbuf, l->fmt.fwd, NULL, true};
     else if ((st = pt_net_operand(n, l, PT_OPND_W, l->w, l->nw, l->fmt.fwd, l->wbuf, true, &l->w_op)))
         return st;
-    /* an activation reading the output alone adds the bias and rounds it in its own pass */
+    /* an activation reading the output alone adds the bias and rounds it in
+     * its own passes, forward and backward: y keeps the GEMM's fp32 sums
+     * until something else reads it (pt_net_materialize) */
     pt_format out_fmt = pt_gemm_out_format(l->fmt.fwd);
     bool defer = out_fmt != PT_FMT_FP32 && pt_model_activation_after(n->spec, l->index);
     pt_net_layer *c = l + 1;
     pt_gemm g = {rows, out, in, l->x_op, l->w_op, l->b, out_fmt, 0.0f, defer};
     if ((st = pt_backend_gemm(n->be, &g, l->y))) return st;
-    if (defer) c->x_tail = (pt_gemm_tail){l->y, l->b, out, out_fmt};
+    if (defer) c->x_tail = (pt_gemm_tail){l->y, l->b, out, out_fmt, true};
     return PT_OK;
 }
 

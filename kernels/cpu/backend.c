@@ -8,8 +8,6 @@
 #include "../stats_keys.h"
 #include "cpu.h"
 
-#define CPU_SCRATCH_SLOTS 6
-
 typedef struct cpu_backend {
     float *scratch[CPU_SCRATCH_SLOTS];
     size_t cap[CPU_SCRATCH_SLOTS];

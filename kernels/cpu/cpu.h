@@ -4,10 +4,13 @@
 
 #include "../backend_impl.h"
 
-/* A scratch buffer of at least n floats, one per slot (0..5), owned by the
+/* A scratch buffer of at least n floats, one per slot (0..8), owned by the
  * backend and reused across calls: the GEMM decodes its operands into 0
  * and 1 and rounds its output in 2; the convolutions keep their columns in
- * 3, a decoded x in 4 and their output rows in 5. */
+ * 3, a decoded x in 4 and their output rows in 5; the activation passes
+ * finish a raw x and dy (pt_gemm_tail.keep_raw) in CPU_SLOT_X and
+ * CPU_SLOT_DY, and write an output nobody keeps in CPU_SLOT_OUT. */
+enum { CPU_SLOT_X = 6, CPU_SLOT_DY, CPU_SLOT_OUT, CPU_SCRATCH_SLOTS };
 pt_status pt_cpu_scratch(pt_backend *be, int slot, size_t n, float **out);
 
 /* fp32 view of a GEMM operand (in slot when it must be decoded). */

@@ -36,16 +36,34 @@ pt_status pt_cpu_operand_f32(pt_backend *be, int slot, const pt_operand *o, size
     return PT_OK;
 }
 
-/* a GEMM's tail: the bias added in fp32, then the rounding to its output
- * format; pt_cpu_gemm's own, or the one it deferred (pt_gemm.defer_tail) */
-static void finish_tail(const pt_gemm_tail *t, size_t n)
+/* a GEMM's tail on c: the bias added in fp32, then the rounding to its
+ * output format; pt_cpu_gemm's own, or the one it deferred
+ * (pt_gemm.defer_tail) */
+static void finish_tail(const pt_gemm_tail *t, float *c, size_t n)
 {
-    if (!t) return;
     size_t cols = (size_t)t->cols;
     if (t->bias)
         for (size_t r = 0; r < n; r += cols)
-            for (size_t j = 0; j < cols; j++) t->c[r + j] += t->bias[j];
-    pt_round_array(t->fmt, t->c, n, 0);
+            for (size_t j = 0; j < cols; j++) c[r + j] += t->bias[j];
+    pt_round_array(t->fmt, c, n, 0);
+}
+
+/* The input x of a pass, finished by the tail t (NULL: x as it is): in
+ * place, or with t->keep_raw in scratch slot `slot`, leaving x raw. */
+static pt_status tail_input(pt_backend *be, const pt_gemm_tail *t, const float *x, size_t n, int slot,
+                            const float **out)
+{
+    *out = x;
+    if (!t) return PT_OK;
+    float *c = t->c;
+    if (t->keep_raw) {
+        pt_status st = pt_cpu_scratch(be, slot, n, &c);
+        if (st) return st;
+        memcpy(c, t->c, n * sizeof *c);
+    }
+    finish_tail(t, c, n);
+    *out = c;
+    return PT_OK;
 }
 
 pt_status pt_cpu_gemm(pt_backend *be, const pt_gemm *g, float *c)
@@ -68,7 +86,7 @@ pt_status pt_cpu_gemm(pt_backend *be, const pt_gemm *g, float *c)
     if ((st = pt_cpu_scratch(be, 2, mn, &t))) return st;
     if (g->m && g->n)
         cblas_sgemm(CblasRowMajor, ta, tb, g->m, g->n, g->k, 1.0f, a, lda, b, ldb, 0.0f, t, g->n);
-    finish_tail(&(pt_gemm_tail){t, g->bias, g->n, g->out_fmt}, mn);
+    finish_tail(&(pt_gemm_tail){t, g->bias, g->n, g->out_fmt, false}, t, mn);
     if (g->beta == 0.0f) memcpy(c, t, mn * sizeof *c);
     else
         for (size_t i = 0; i < mn; i++) c[i] = t[i] + g->beta * c[i];
@@ -108,7 +126,9 @@ static pt_status cpu_act_fwd(pt_backend *be, pt_act a, const float *x, float *y,
 static pt_status cpu_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
                                   const float *scale, float *amax, unsigned flags, void *yc, const pt_gemm_tail *tail)
 {
-    finish_tail(tail, n);
+    pt_status st = tail_input(be, tail, x, n, CPU_SLOT_X, &x);
+    if (!st && !y) st = pt_cpu_scratch(be, CPU_SLOT_OUT, n, &y);
+    if (st) return st;
     cpu_act_fwd(be, a, x, y, n);
     return f == PT_FMT_FP32 ? PT_OK : be->ops->cast(be, f, y, yc, n, scale, amax, flags);
 }
@@ -478,10 +498,13 @@ static pt_status cpu_act_bwd_cast(pt_backend *be, pt_act a, const float *x, cons
  * followed by the bias gradient of its result */
 static pt_status cpu_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
                                   pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, int cols,
-                                  float *db, float beta, const pt_gemm_tail *tail)
+                                  float *db, float beta, const pt_gemm_tail *x_tail, const pt_gemm_tail *dy_tail)
 {
-    finish_tail(tail, n);
-    pt_status st = f == PT_FMT_FP32 ? cpu_act_bwd(be, a, x, dy, dx, n)
+    pt_status st = tail_input(be, x_tail, x, n, CPU_SLOT_X, &x);
+    if (!st) st = tail_input(be, dy_tail, dy, n, CPU_SLOT_DY, &dy);
+    if (!st && !dx) st = pt_cpu_scratch(be, CPU_SLOT_OUT, n, &dx);
+    if (st) return st;
+    st = f == PT_FMT_FP32 ? cpu_act_bwd(be, a, x, dy, dx, n)
                                     : cpu_act_bwd_cast(be, a, x, dy, dx, n, f, scale, amax, flags, dxc);
     return st || !db ? st : cpu_bias_grad(be, dx, db, (int)(n / (size_t)cols), cols, beta);
 }

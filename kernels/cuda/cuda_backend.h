@@ -45,7 +45,11 @@ typedef struct pt_dnn_pool {
 
 #define PT_DNN_PLANS 64
 #define PT_DNN_POOLS 16
-#define PT_CUDA_SCRATCH 4
+#define PT_CUDA_SCRATCH 7
+/* the activation passes' slots where they cannot fuse the GEMMs' tails:
+ * a raw input finished (x forward, dy backward), x backward, and an output
+ * nobody keeps */
+enum { PT_SLOT_IN = 4, PT_SLOT_X, PT_SLOT_OUT };
 
 typedef struct cuda_backend {
     int device;
@@ -55,7 +59,7 @@ typedef struct cuda_backend {
     size_t workspace_bytes;
     float *scratch[PT_CUDA_SCRATCH]; /* 0, 1: operands decoded for a GEMM that cuBLASLt cannot take as
                                         they are, or for a convolution; 2: partial column sums of
-                                        bias_grad; 3: cuDNN's workspace */
+                                        bias_grad; 3: cuDNN's workspace; 4-6: PT_SLOT_* */
     size_t scratch_cap[PT_CUDA_SCRATCH];
     double *partials;         /* per-block partial sums (deterministic reductions) */
     pt_lt_plan plans[PT_LT_PLANS];

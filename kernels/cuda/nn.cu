@@ -113,22 +113,44 @@ __device__ __forceinline__ float round_rt(int f, float v)
 }
 
 /* A GEMM's deferred tail on four values of a row (pt_gemm_tail): the bias
- * added, then the rounding, as bias_round4_kernel makes them. */
+ * added, then the rounding, as bias_round4_kernel makes them; written
+ * back unless the tail keeps c raw. */
 struct tail4 {
     float4 *c;          /* NULL: no tail */
     const float4 *bias; /* NULL: none */
     size_t cols4;
     int fmt;
+    bool write;
 };
 
-__device__ __forceinline__ float4 finish4(const tail4 &t, size_t i, float4 v)
+static tail4 tail4_of(const pt_gemm_tail *t)
+{
+    if (!t) return tail4{};
+    return tail4{(float4 *)t->c, (const float4 *)t->bias, (size_t)t->cols / 4, (int)t->fmt, !t->keep_raw};
+}
+
+/* whether the four-a-thread kernels can take the tail (whole float4s of a row) */
+static bool tail_vec(const pt_gemm_tail *t)
+{
+    return !t || (t->cols % 4 == 0 && (uintptr_t)t->bias % 16 == 0);
+}
+
+/* the bias column of float4 i: a 32-bit remainder where the indices allow
+ * (narrow; a 64-bit one costs more than the rest of an activation's pass) */
+__device__ __forceinline__ size_t col4(const tail4 &t, size_t i, bool narrow)
+{
+    if (!t.bias) return 0;
+    return narrow ? (size_t)((unsigned)i % (unsigned)t.cols4) : i % t.cols4;
+}
+
+__device__ __forceinline__ float4 finish4(const tail4 &t, size_t i, size_t col, float4 v)
 {
     if (t.bias) {
-        float4 b = t.bias[i % t.cols4];
+        float4 b = t.bias[col];
         v.x += b.x, v.y += b.y, v.z += b.z, v.w += b.w;
     }
     v.x = round_rt(t.fmt, v.x), v.y = round_rt(t.fmt, v.y), v.z = round_rt(t.fmt, v.z), v.w = round_rt(t.fmt, v.w);
-    t.c[i] = v;
+    if (t.write) t.c[i] = v;
     return v;
 }
 
@@ -542,20 +564,24 @@ template <int F, typename T> __device__ __forceinline__ codes4<T> cast4(float4 v
     return c;
 }
 
+/* out NULL: not written (the codes alone); tail on the input (x forward, dy
+ * backward) and xtail on x backward: the GEMMs' tails */
 template <int F, typename T, bool CAST = true>
 __global__ void act_cast4_kernel(bool bwd, int a, const float4 *x, const float4 *dy, float4 *out, codes4<T> *codes,
-                                 size_t n4, const float *scale_p, float *amax_p, int sat, tail4 tail = tail4{})
+                                 size_t n4, const float *scale_p, float *amax_p, int sat, tail4 tail, tail4 xtail)
 {
     float scale = scale_p ? *scale_p : 1.0f;
     unsigned amax = 0;
+    bool narrow = n4 <= 0xffffffffu;
     GRID_STRIDE(i, n4) {
         float4 xv = x[i], dv = bwd ? dy[i] : xv;
-        if (tail.c) { /* the GEMM's tail on the input: x forward, dy backward */
-            if (bwd) dv = finish4(tail, i, dv);
-            else xv = dv = finish4(tail, i, xv);
+        if (tail.c) {
+            if (bwd) dv = finish4(tail, i, col4(tail, i, narrow), dv);
+            else xv = dv = finish4(tail, i, col4(tail, i, narrow), xv);
         }
+        if (xtail.c) xv = finish4(xtail, i, col4(xtail, i, narrow), xv);
         float4 v = act4(bwd, a, xv, dv);
-        out[i] = v;
+        if (out) out[i] = v;
         if (CAST) codes[i] = cast4<F, T>(v, scale, sat, amax);
     }
     if (amax_p) {
@@ -566,49 +592,70 @@ __global__ void act_cast4_kernel(bool bwd, int a, const float4 *x, const float4 
 
 static pt_status cu_act_bwd(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n);
 
+/* The input x of a pass finished by the tail t (NULL: x as it is) in a
+ * pass of its own: in place, or with t->keep_raw in scratch `slot`. */
+static pt_status finished_input(pt_backend *be, const pt_gemm_tail *t, const float *x, size_t n, int slot,
+                                const float **out)
+{
+    *out = x;
+    if (!t) return PT_OK;
+    float *c = t->c;
+    pt_status st;
+    if (t->keep_raw) {
+        if ((st = pt_cuda_scratch(pt_cuda_impl(be), slot, n, &c))) return st;
+        PT_CUDA_CHECK(cudaMemcpyAsync(c, t->c, n * sizeof(float), cudaMemcpyDeviceToDevice, S(be)));
+    }
+    *out = c;
+    return pt_cuda_bias_round(be, c, (int)(n / (size_t)t->cols), t->cols, t->bias, t->fmt);
+}
+
 /* The activation (or its backward) with its result cast to f (fp32: no
- * cast), and with t the tail of the GEMM that wrote its input. */
+ * cast; out NULL: the codes alone), with t the tail of the GEMM that wrote
+ * its input (x forward, dy backward) and xt that of x backward. */
 static pt_status act_cast(pt_backend *be, bool bwd, pt_act a, const float *x, const float *dy, float *out, size_t n,
                           pt_format f, const float *scale, float *amax, unsigned flags, void *codes,
-                          const pt_gemm_tail *t = NULL)
+                          const pt_gemm_tail *t = NULL, const pt_gemm_tail *xt = NULL)
 {
     if (!n) return PT_OK;
     int sat = (flags & PT_CAST_SATURATE) != 0;
-    bool tail_vec = !t || (t->cols % 4 == 0 && (uintptr_t)t->bias % 16 == 0);
-    if (vec4(n, x, bwd ? dy : x, out) && (uintptr_t)codes % 16 == 0 && tail_vec) {
+    if (vec4(n, x, bwd ? dy : x, out) && (uintptr_t)codes % 16 == 0 && tail_vec(t) && tail_vec(xt)) {
         unsigned g4 = blocks_for(n / 4);
         const float4 *x4 = (const float4 *)x, *d4 = (const float4 *)dy;
         float4 *o4 = (float4 *)out;
         size_t n4 = n / 4;
-        tail4 t4 = {};
-        if (t) t4 = tail4{(float4 *)t->c, (const float4 *)t->bias, (size_t)t->cols / 4, (int)t->fmt};
+        tail4 t4 = tail4_of(t), xt4 = tail4_of(xt);
         switch (f) {
         case PT_FMT_FP32:
             act_cast4_kernel<PT_FMT_FP32, uint8_t, false><<<g4, THREADS, 0, S(be)>>>(bwd, a, x4, d4, o4, NULL, n4, NULL,
-                                                                                      NULL, 0, t4);
+                                                                                      NULL, 0, t4, xt4);
             break;
         case PT_FMT_BF16:
             act_cast4_kernel<PT_FMT_BF16, uint16_t><<<g4, THREADS, 0, S(be)>>>(bwd, a, x4, d4, o4, (codes4<uint16_t> *)codes,
-                                                                                n4, scale, amax, sat, t4);
+                                                                                n4, scale, amax, sat, t4, xt4);
             break;
         case PT_FMT_FP16:
             act_cast4_kernel<PT_FMT_FP16, uint16_t><<<g4, THREADS, 0, S(be)>>>(bwd, a, x4, d4, o4, (codes4<uint16_t> *)codes,
-                                                                                n4, scale, amax, sat, t4);
+                                                                                n4, scale, amax, sat, t4, xt4);
             break;
         case PT_FMT_E4M3:
             act_cast4_kernel<PT_FMT_E4M3, uint8_t><<<g4, THREADS, 0, S(be)>>>(bwd, a, x4, d4, o4, (codes4<uint8_t> *)codes,
-                                                                               n4, scale, amax, sat, t4);
+                                                                               n4, scale, amax, sat, t4, xt4);
             break;
         default:
             act_cast4_kernel<PT_FMT_E5M2, uint8_t><<<g4, THREADS, 0, S(be)>>>(bwd, a, x4, d4, o4, (codes4<uint8_t> *)codes,
-                                                                               n4, scale, amax, sat, t4);
+                                                                               n4, scale, amax, sat, t4, xt4);
             break;
         }
         PT_CUDA_CHECK_LAUNCH();
         return PT_OK;
     }
-    /* the tail as its own pass, then the activation */
-    pt_status st = t ? pt_cuda_bias_round(be, t->c, (int)(n / (size_t)t->cols), t->cols, t->bias, t->fmt) : PT_OK;
+    /* the tails as passes of their own, then the activation */
+    const float *in;
+    pt_status st = finished_input(be, t, bwd ? dy : x, n, PT_SLOT_IN, &in);
+    if (!st && bwd) dy = in;
+    else if (!st) x = in;
+    if (!st && bwd) st = finished_input(be, xt, x, n, PT_SLOT_X, &x);
+    if (!st && !out) st = pt_cuda_scratch(pt_cuda_impl(be), PT_SLOT_OUT, n, &out);
     if (st) return st;
     if (f == PT_FMT_FP32) return bwd ? cu_act_bwd(be, a, x, dy, out, n) : cu_act_fwd(be, a, x, out, n);
     unsigned g = blocks_for(n);
@@ -757,7 +804,8 @@ static pt_status cu_bias_grad(pt_backend *be, const float *dy, float *db, int ro
  * bias_grad_partial4_kernel's order, so the partial sums are the same. */
 template <int F, typename T, bool CAST>
 __global__ void act_bwd_bias4_kernel(int a, const float4 *x, const float4 *dy, float4 *dx, codes4<T> *codes, int rows,
-                                     int n4, float4 *part, const float *scale_p, float *amax_p, int sat, tail4 tail)
+                                     int n4, float4 *part, const float *scale_p, float *amax_p, int sat, tail4 tail,
+                                     tail4 xtail)
 {
     __shared__ float4 sh[8][33];
     float scale = CAST && scale_p ? *scale_p : 1.0f;
@@ -781,10 +829,11 @@ __global__ void act_bwd_bias4_kernel(int a, const float4 *x, const float4 *dy, f
         for (int u = 0; u < AHEAD; u++) {
             if (i0 + 8 * u >= r1) break;
             size_t k = (size_t)(i0 + 8 * u) * n4 + j;
-            float4 d = da[u];
-            if (tail.c) d = finish4(tail, k, d);
-            float4 v = act4(true, a, xa[u], d);
-            dx[k] = v;
+            float4 d = da[u], xv = xa[u];
+            if (tail.c) d = finish4(tail, k, j, d);
+            if (xtail.c) xv = finish4(xtail, k, j, xv);
+            float4 v = act4(true, a, xv, d);
+            if (dx) dx[k] = v;
             s.x += v.x, s.y += v.y, s.z += v.z, s.w += v.w;
             if (CAST) codes[k] = cast4<F, T>(v, scale, sat, amax);
         }
@@ -807,44 +856,44 @@ __global__ void act_bwd_bias4_kernel(int a, const float4 *x, const float4 *dy, f
 
 static pt_status cu_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
                                  pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, int cols,
-                                 float *db, float beta, const pt_gemm_tail *tail)
+                                 float *db, float beta, const pt_gemm_tail *x_tail, const pt_gemm_tail *dy_tail)
 {
     int rows = (int)(n / (size_t)cols);
-    bool tail_vec = !tail || (tail->cols % 4 == 0 && (uintptr_t)tail->bias % 16 == 0);
-    if (!rows || !vec4((size_t)cols, x, dy, dx) || (f != PT_FMT_FP32 && (uintptr_t)dxc % 16) || !tail_vec) {
+    if (!rows || !vec4((size_t)cols, x, dy, dx) || (f != PT_FMT_FP32 && (uintptr_t)dxc % 16) || !tail_vec(dy_tail) ||
+        !tail_vec(x_tail) || (dy_tail && dy_tail->cols != cols) || (x_tail && x_tail->cols != cols)) {
         /* the passes one by one (the same values) */
-        pt_status st = act_cast(be, true, a, x, dy, dx, n, f, scale, amax, flags, dxc, tail);
+        pt_status st = dx || !db ? PT_OK : pt_cuda_scratch(pt_cuda_impl(be), PT_SLOT_OUT, n, &dx);
+        if (!st) st = act_cast(be, true, a, x, dy, dx, n, f, scale, amax, flags, dxc, dy_tail, x_tail);
         return st || !db ? st : cu_bias_grad(be, dx, db, rows, cols, beta);
     }
     int chunks = (rows + BG_CHUNK - 1) / BG_CHUNK, n4 = cols / 4, sat = (flags & PT_CAST_SATURATE) != 0;
     float *part = NULL;
     pt_status st = db ? pt_cuda_scratch(pt_cuda_impl(be), 2, (size_t)chunks * (size_t)cols, &part) : PT_OK;
     if (st) return st;
-    tail4 t4 = {};
-    if (tail) t4 = tail4{(float4 *)tail->c, (const float4 *)tail->bias, (size_t)tail->cols / 4, (int)tail->fmt};
+    tail4 t4 = tail4_of(dy_tail), xt4 = tail4_of(x_tail);
     dim3 grid((unsigned)(n4 + 31) / 32, (unsigned)chunks), block(32, 8);
     const float4 *x4 = (const float4 *)x, *d4 = (const float4 *)dy;
     float4 *o4 = (float4 *)dx, *p4 = (float4 *)part;
     switch (f) {
     case PT_FMT_FP32:
         act_bwd_bias4_kernel<PT_FMT_FP32, uint8_t, false><<<grid, block, 0, S(be)>>>(a, x4, d4, o4, NULL, rows, n4, p4,
-                                                                                      NULL, NULL, 0, t4);
+                                                                                      NULL, NULL, 0, t4, xt4);
         break;
     case PT_FMT_BF16:
         act_bwd_bias4_kernel<PT_FMT_BF16, uint16_t, true><<<grid, block, 0, S(be)>>>(
-            a, x4, d4, o4, (codes4<uint16_t> *)dxc, rows, n4, p4, scale, amax, sat, t4);
+            a, x4, d4, o4, (codes4<uint16_t> *)dxc, rows, n4, p4, scale, amax, sat, t4, xt4);
         break;
     case PT_FMT_FP16:
         act_bwd_bias4_kernel<PT_FMT_FP16, uint16_t, true><<<grid, block, 0, S(be)>>>(
-            a, x4, d4, o4, (codes4<uint16_t> *)dxc, rows, n4, p4, scale, amax, sat, t4);
+            a, x4, d4, o4, (codes4<uint16_t> *)dxc, rows, n4, p4, scale, amax, sat, t4, xt4);
         break;
     case PT_FMT_E4M3:
         act_bwd_bias4_kernel<PT_FMT_E4M3, uint8_t, true><<<grid, block, 0, S(be)>>>(
-            a, x4, d4, o4, (codes4<uint8_t> *)dxc, rows, n4, p4, scale, amax, sat, t4);
+            a, x4, d4, o4, (codes4<uint8_t> *)dxc, rows, n4, p4, scale, amax, sat, t4, xt4);
         break;
     default:
         act_bwd_bias4_kernel<PT_FMT_E5M2, uint8_t, true><<<grid, block, 0, S(be)>>>(
-            a, x4, d4, o4, (codes4<uint8_t> *)dxc, rows, n4, p4, scale, amax, sat, t4);
+            a, x4, d4, o4, (codes4<uint8_t> *)dxc, rows, n4, p4, scale, amax, sat, t4, xt4);
         break;
     }
     PT_CUDA_CHECK_LAUNCH();
