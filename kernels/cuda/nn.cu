@@ -566,6 +566,22 @@ template <int F, typename T> __device__ __forceinline__ codes4<T> cast4(float4 v
 
 /* out NULL: not written (the codes alone); tail on the input (x forward, dy
  * backward) and xtail on x backward: the GEMMs' tails */
+template <int F, typename T, bool CAST>
+__device__ __forceinline__ void act_cast4_at(bool bwd, int a, size_t i, float4 xv, float4 dv, float4 *out,
+                                             codes4<T> *codes, float scale, int sat, unsigned &amax,
+                                             const tail4 &tail, const tail4 &xtail, bool narrow)
+{
+    if (tail.c) {
+        if (bwd) dv = finish4(tail, i, col4(tail, i, narrow), dv);
+        else xv = dv = finish4(tail, i, col4(tail, i, narrow), xv);
+    }
+    if (xtail.c) xv = finish4(xtail, i, col4(xtail, i, narrow), xv);
+    float4 v = act4(bwd, a, xv, dv);
+    if (out) out[i] = v;
+    if (CAST) codes[i] = cast4<F, T>(v, scale, sat, amax);
+}
+
+/* two float4s a thread loaded before either is used */
 template <int F, typename T, bool CAST = true>
 __global__ void act_cast4_kernel(bool bwd, int a, const float4 *x, const float4 *dy, float4 *out, codes4<T> *codes,
                                  size_t n4, const float *scale_p, float *amax_p, int sat, tail4 tail, tail4 xtail)
@@ -573,16 +589,13 @@ __global__ void act_cast4_kernel(bool bwd, int a, const float4 *x, const float4 
     float scale = scale_p ? *scale_p : 1.0f;
     unsigned amax = 0;
     bool narrow = n4 <= 0xffffffffu;
-    GRID_STRIDE(i, n4) {
-        float4 xv = x[i], dv = bwd ? dy[i] : xv;
-        if (tail.c) {
-            if (bwd) dv = finish4(tail, i, col4(tail, i, narrow), dv);
-            else xv = dv = finish4(tail, i, col4(tail, i, narrow), xv);
-        }
-        if (xtail.c) xv = finish4(xtail, i, col4(xtail, i, narrow), xv);
-        float4 v = act4(bwd, a, xv, dv);
-        if (out) out[i] = v;
-        if (CAST) codes[i] = cast4<F, T>(v, scale, sat, amax);
+    size_t stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n4; i += 2 * stride) {
+        size_t i2 = i + stride;
+        float4 xa = x[i], da = bwd ? dy[i] : xa, xb = xa, db = da;
+        if (i2 < n4) xb = x[i2], db = bwd ? dy[i2] : xb;
+        act_cast4_at<F, T, CAST>(bwd, a, i, xa, da, out, codes, scale, sat, amax, tail, xtail, narrow);
+        if (i2 < n4) act_cast4_at<F, T, CAST>(bwd, a, i2, xb, db, out, codes, scale, sat, amax, tail, xtail, narrow);
     }
     if (amax_p) {
         amax = __reduce_max_sync(0xffffffffu, amax);
@@ -1284,27 +1297,42 @@ __global__ void unscale_kernel(float *g, size_t n, float inv, bool write, int32_
     unscale_block_end(s, bad, flags, partials);
 }
 
-/* the same, four values a thread (the sum's order is another fixed one) */
+/* the same, four values a thread (the sum's order is another fixed one),
+ * two float4s loaded before either is used */
+__device__ __forceinline__ double unscale4(float4 *g, size_t i, float4 v, float inv, bool write, int &bad)
+{
+    v.x *= inv, v.y *= inv, v.z *= inv, v.w *= inv;
+    if (write) g[i] = v;
+    bad |= !isfinite(v.x) | !isfinite(v.y) | !isfinite(v.z) | !isfinite(v.w);
+    return (double)v.x * v.x + (double)v.y * v.y + (double)v.z * v.z + (double)v.w * v.w;
+}
+
 __global__ void unscale4_kernel(float4 *g, size_t n4, float inv, bool write, int32_t *flags, double *partials)
 {
     double s = 0;
     int bad = 0;
-    GRID_STRIDE(i, n4) {
-        float4 v = g[i];
-        v.x *= inv, v.y *= inv, v.z *= inv, v.w *= inv;
-        if (write) g[i] = v;
-        bad |= !isfinite(v.x) | !isfinite(v.y) | !isfinite(v.z) | !isfinite(v.w);
-        s += (double)v.x * v.x + (double)v.y * v.y + (double)v.z * v.z + (double)v.w * v.w;
+    size_t stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n4; i += 2 * stride) {
+        float4 a = g[i], b = i + stride < n4 ? g[i + stride] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        s += unscale4(g, i, a, inv, write, bad);
+        if (i + stride < n4) s += unscale4(g, i + stride, b, inv, write, bad);
     }
     unscale_block_end(s, bad, flags, partials);
 }
 
+/* the blocks' sums added in a fixed tree by one block of PARTIALS threads
+ * (one thread adding them in a row waited on each load: 20 us of the
+ * check's 110 on the H100) */
 __global__ void sum_partials_kernel(const double *partials, int n, double *out)
 {
-    if (threadIdx.x || blockIdx.x) return;
-    double s = 0;
-    for (int i = 0; i < n; i++) s += partials[i];
-    *out = s;
+    __shared__ double sh[PARTIALS];
+    sh[threadIdx.x] = (int)threadIdx.x < n ? partials[threadIdx.x] : 0.0;
+    __syncthreads();
+    for (int o = PARTIALS / 2; o; o >>= 1) {
+        if (threadIdx.x < o) sh[threadIdx.x] += sh[threadIdx.x + o];
+        __syncthreads();
+    }
+    if (!threadIdx.x) *out = sh[0];
 }
 
 static pt_status cu_unscale_check(pt_backend *be, float *g, size_t n, float inv, bool write, int32_t *flags,
@@ -1315,7 +1343,7 @@ static pt_status cu_unscale_check(pt_backend *be, float *g, size_t n, float inv,
     if (v4) unscale4_kernel<<<grid, THREADS, 0, S(be)>>>((float4 *)g, n / 4, inv, write, flags, pt_cuda_impl(be)->partials);
     else unscale_kernel<<<grid, THREADS, 0, S(be)>>>(g, n, inv, write, flags, pt_cuda_impl(be)->partials);
     PT_CUDA_CHECK_LAUNCH();
-    sum_partials_kernel<<<1, 32, 0, S(be)>>>(pt_cuda_impl(be)->partials, (int)grid, sumsq);
+    sum_partials_kernel<<<1, PARTIALS, 0, S(be)>>>(pt_cuda_impl(be)->partials, (int)grid, sumsq);
     PT_CUDA_CHECK_LAUNCH();
     return PT_OK;
 }
