@@ -350,17 +350,9 @@ pt_status pt_net_materialize(pt_net *n)
 pt_status pt_net_forward(pt_net *n, int rows, float grad_scale)
 {
     pt_status st;
-    /* what the last backward left raw is made before this forward writes the
-     * x it depends on, when no backward follows to write it again */
-    for (int i = 0; i < n->nlayers; i++) {
-        pt_net_layer *l = &n->L[i];
-        if (!l->dx_lazy && !l->dy_tail.c) continue;
-        if (grad_scale == 0.0f) {
-            if ((st = pt_net_materialize(n))) return st;
-            break;
-        }
-        l->dx_lazy = false, l->dy_tail.c = NULL;
-    }
+    /* what the last backward left raw can no longer be made once this
+     * forward writes the x it depends on (pt_net_materialize) */
+    for (int i = 0; i < n->nlayers; i++) n->L[i].dx_lazy = false, n->L[i].dy_tail.c = NULL;
     n->rows = rows;
     for (int i = 0; i < n->nlayers; i++)
         if ((st = in_layer(pt_layer_forward(n, &n->L[i], rows), &n->L[i], "forward"))) return st;

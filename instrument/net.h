@@ -104,7 +104,9 @@ pt_status pt_net_backward(pt_net *n, int rows);
  * wrote them, before bias and rounding; its output and input gradient
  * where only their casts are read). This makes every y and dy hold its
  * values, for a reader outside the step (statistics, drift, downloads):
- * the same values the step used, made by the same passes. */
+ * the same values the step used, made by the same passes. Call it before
+ * the optimizer changes the biases (the tails add them) and before the
+ * next forward (after which the last backward's gradients stay as it left them). */
 pt_status pt_net_materialize(pt_net *n);
 
 /* The layers (one file each under layers/) */
