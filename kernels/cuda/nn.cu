@@ -260,13 +260,41 @@ static bool fp8_fits(const pt_gemm *g)
 /* An fp8 operand stored [k][cols] (k rows) transposed into scratch slot,
  * so that k is contiguous (a byte copy: the values and their scale are the
  * same); its trans flag flips with it. */
+/* The same for rows and cols multiples of 4 and word-aligned data (the fp8
+ * GEMMs' shapes are multiples of 16): 64 x 64 tiles moved as 32-bit words,
+ * four bytes of a column packed into each word written. On the H100 the
+ * byte kernel above moved 16 MB in about 45 us, a third of the copy
+ * bandwidth, and the backward's fp8 GEMMs paid for three such transposes
+ * a layer. */
+__global__ void transpose_u8x4_kernel(const uint32_t *in, uint32_t *out, int rows, int cols)
+{
+    __shared__ uint32_t t[64][17]; /* 64 rows of 64 bytes, a row pitch of 68 bytes */
+    int c0 = blockIdx.x * 64, r0 = blockIdx.y * 64, cw = cols / 4, rw = rows / 4;
+    for (int y = threadIdx.y; y < 64; y += 16) {
+        int r = r0 + y, w = c0 / 4 + threadIdx.x;
+        t[y][threadIdx.x] = r < rows && w < cw ? in[(size_t)r * cw + w] : 0u;
+    }
+    __syncthreads();
+    const uint8_t *tb = (const uint8_t *)t;
+    for (int y = threadIdx.y; y < 64; y += 16) {
+        int c = c0 + y, w = r0 / 4 + threadIdx.x; /* output row c, its word w: input rows 4w .. 4w + 3 */
+        if (c >= cols || w >= rw) continue;
+        const uint8_t *b = tb + 4 * threadIdx.x * 68 + y;
+        out[(size_t)c * rw + w] = (uint32_t)b[0] | (uint32_t)b[68] << 8 | (uint32_t)b[136] << 16 | (uint32_t)b[204] << 24;
+    }
+}
+
 static pt_status k_contiguous(cuda_backend *cb, int slot, pt_operand *o, int k, int cols)
 {
     float *t;
     pt_status st = pt_cuda_scratch(cb, slot, ((size_t)k * cols + 3) / 4, &t);
     if (st) return st;
-    transpose_u8_kernel<<<dim3((unsigned)(cols + 31) / 32, (unsigned)(k + 31) / 32), dim3(32, 8), 0, cb->stream>>>(
-        (const uint8_t *)o->data, (uint8_t *)t, k, cols);
+    if (k % 4 == 0 && cols % 4 == 0 && (uintptr_t)o->data % 4 == 0)
+        transpose_u8x4_kernel<<<dim3((unsigned)(cols + 63) / 64, (unsigned)(k + 63) / 64), dim3(16, 16), 0,
+                                cb->stream>>>((const uint32_t *)o->data, (uint32_t *)t, k, cols);
+    else
+        transpose_u8_kernel<<<dim3((unsigned)(cols + 31) / 32, (unsigned)(k + 31) / 32), dim3(32, 8), 0, cb->stream>>>(
+            (const uint8_t *)o->data, (uint8_t *)t, k, cols);
     PT_CUDA_CHECK_LAUNCH();
     o->data = t, o->trans = !o->trans;
     return PT_OK;
