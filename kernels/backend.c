@@ -351,13 +351,6 @@ pt_status pt_backend_act_fwd_cast(pt_backend *be, pt_act a, const float *x, floa
     if (st) return st;
     NN_CALL(act_fwd_cast, a, x, y, n, f, scale, amax, flags, yc, tail);
 }
-pt_status pt_backend_act_bwd_cast(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
-                                  pt_format f, const float *scale, float *amax, unsigned flags, void *dxc)
-{
-    if (!low_format(f))
-        return pt_fail(PT_ERR_INVALID, "act_bwd_cast: to %s (bf16, fp16 or fp8 only)", pt_format_info(f) ? pt_format_info(f)->name : "?");
-    NN_CALL(act_bwd_cast, a, x, dy, dx, n, f, scale, amax, flags, dxc);
-}
 pt_status pt_backend_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
                                   pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, int cols,
                                   float *db, float beta, const pt_gemm_tail *x_tail, const pt_gemm_tail *dy_tail)

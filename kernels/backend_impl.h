@@ -21,8 +21,6 @@ typedef struct pt_nn_ops {
                          size_t n);
     pt_status (*act_fwd_cast)(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
                               const float *scale, float *amax, unsigned flags, void *yc, const pt_gemm_tail *tail);
-    pt_status (*act_bwd_cast)(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
-                              pt_format f, const float *scale, float *amax, unsigned flags, void *dxc);
     pt_status (*act_bwd_bias)(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
                               pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, int cols,
                               float *db, float beta, const pt_gemm_tail *x_tail, const pt_gemm_tail *dy_tail);

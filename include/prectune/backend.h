@@ -188,13 +188,11 @@ pt_status pt_backend_act_fwd(pt_backend *be, pt_act a, const float *x, float *y,
 pt_status pt_backend_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
                                   const float *scale, float *amax, unsigned flags, void *yc,
                                   const pt_gemm_tail *tail);
-/* act_bwd that also writes dx cast to f into dxc (as pt_backend_cast). */
-pt_status pt_backend_act_bwd_cast(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
-                                  pt_format f, const float *scale, float *amax, unsigned flags, void *dxc);
 pt_status pt_backend_act_bwd(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx,
                              size_t n);
-/* act_bwd (f fp32: no cast; dxc, scale and amax unused) or act_bwd_cast
- * that also sums dx by column, as the bias gradient of the linear layer
+/* act_bwd (f fp32: no cast; dxc, scale and amax unused), or act_bwd that
+ * also writes dx cast to f into dxc (as pt_backend_cast), that also sums
+ * dx by column, as the bias gradient of the linear layer
  * before the activation: dx viewed as [n / cols, cols], db = beta * db +
  * the sum over its rows, exactly pt_backend_bias_grad(dx, db, n / cols,
  * cols, beta), in the same pass (db NULL: no sums). With x_tail (its c is

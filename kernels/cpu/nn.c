@@ -487,13 +487,6 @@ static pt_status cpu_fp8_record(pt_backend *be, const pt_fp8_recipe *r, pt_forma
     return PT_OK;
 }
 
-static pt_status cpu_act_bwd_cast(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
-                                  pt_format f, const float *scale, float *amax, unsigned flags, void *dxc)
-{
-    cpu_act_bwd(be, a, x, dy, dx, n);
-    return be->ops->cast(be, f, dx, dxc, n, scale, amax, flags);
-}
-
 /* the two passes in sequence: the same values as the activation's backward
  * followed by the bias gradient of its result */
 static pt_status cpu_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
@@ -504,9 +497,9 @@ static pt_status cpu_act_bwd_bias(pt_backend *be, pt_act a, const float *x, cons
     if (!st) st = tail_input(be, dy_tail, dy, n, CPU_SLOT_DY, &dy);
     if (!st && !dx) st = pt_cpu_scratch(be, CPU_SLOT_OUT, n, &dx);
     if (st) return st;
-    st = f == PT_FMT_FP32 ? cpu_act_bwd(be, a, x, dy, dx, n)
-                                    : cpu_act_bwd_cast(be, a, x, dy, dx, n, f, scale, amax, flags, dxc);
-    return st || !db ? st : cpu_bias_grad(be, dx, db, (int)(n / (size_t)cols), cols, beta);
+    cpu_act_bwd(be, a, x, dy, dx, n);
+    if (f != PT_FMT_FP32 && (st = be->ops->cast(be, f, dx, dxc, n, scale, amax, flags))) return st;
+    return db ? cpu_bias_grad(be, dx, db, (int)(n / (size_t)cols), cols, beta) : PT_OK;
 }
 
 const pt_nn_ops pt_cpu_nn_ops = {
@@ -516,7 +509,6 @@ const pt_nn_ops pt_cpu_nn_ops = {
     .act_fwd = cpu_act_fwd,
     .act_bwd = cpu_act_bwd,
     .act_fwd_cast = cpu_act_fwd_cast,
-    .act_bwd_cast = cpu_act_bwd_cast,
     .act_bwd_bias = cpu_act_bwd_bias,
     .add = cpu_add,
     .acc = cpu_acc,

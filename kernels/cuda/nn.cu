@@ -112,9 +112,10 @@ __device__ __forceinline__ float round_rt(int f, float v)
     }
 }
 
-/* A GEMM's deferred tail on four values of a row (pt_gemm_tail): the bias
- * added, then the rounding, as bias_round4_kernel makes them; written
- * back unless the tail keeps c raw. */
+/* A GEMM's tail on four values of a row: the bias added, then the
+ * rounding; the GEMM's own (bias_round4_kernel), or one it deferred
+ * (pt_gemm_tail) to the pass that reads its output, written back unless
+ * that tail keeps c raw. */
 struct tail4 {
     float4 *c;          /* NULL: no tail */
     const float4 *bias; /* NULL: none */
@@ -185,15 +186,9 @@ static pt_status cu_round(pt_backend *be, pt_format f, float *x, size_t n)
  * an fp32 output), in one pass instead of a bias pass and a rounding pass */
 template <int F> __global__ void bias_round4_kernel(float4 *x, const float4 *bias, size_t n4, size_t cols4)
 {
-    GRID_STRIDE(i, n4) {
-        float4 v = x[i];
-        if (bias) {
-            float4 b = bias[i % cols4];
-            v.x += b.x, v.y += b.y, v.z += b.z, v.w += b.w;
-        }
-        v.x = dev_round<F>(v.x), v.y = dev_round<F>(v.y), v.z = dev_round<F>(v.z), v.w = dev_round<F>(v.w);
-        x[i] = v;
-    }
+    tail4 t = {x, bias, cols4, F, true};
+    bool narrow = n4 <= 0xffffffffu;
+    GRID_STRIDE(i, n4) finish4(t, i, col4(t, i, narrow), x[i]);
 }
 
 /* ---- GEMM through cuBLASLt ---------------------------------------------- */
@@ -328,6 +323,26 @@ static void lt_plan_free(pt_lt_plan *p)
  * e5m2 x e4m3) with their descales, where fp8_fits; other fp8 shapes and
  * mixed formats are decoded to fp32 first (exact products, fp32
  * accumulation: the emulation of the GEMM). */
+/* A call's own pointers in the plan's descriptor: the bias (where cuBLASLt
+ * adds it) and the fp8 descales (cuBLASLt's A is our b). st: the status so
+ * far, returned unless this fails first. */
+static pt_status call_pointers(cublasLtMatmulDesc_t op, const pt_gemm *g, const pt_operand *a, const pt_operand *b,
+                               bool bias, bool fp8, pt_status st)
+{
+    cublasStatus_t e = CUBLAS_STATUS_SUCCESS;
+    if (bias) e = cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g->bias, sizeof g->bias);
+    if (fp8 && e == CUBLAS_STATUS_SUCCESS)
+        e = cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &b->scale_inv,
+                                           sizeof b->scale_inv);
+    if (fp8 && e == CUBLAS_STATUS_SUCCESS)
+        e = cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &a->scale_inv,
+                                           sizeof a->scale_inv);
+    if (e != CUBLAS_STATUS_SUCCESS && !st)
+        st = pt_fail(PT_ERR_CUDA, "cublasLtMatmulDescSetAttribute (the call's pointers): %s [gemm %dx%dx%d]",
+                     cublasLtGetStatusString(e), g->m, g->n, g->k);
+    return st;
+}
+
 static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
 {
     cuda_backend *cb = pt_cuda_impl(be);
@@ -395,13 +410,7 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
         LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cb->workspace_bytes,
                                                 sizeof cb->workspace_bytes));
         /* the heuristic sees the pointers' attributes set (bias, descales), as the call will */
-        if (bias) LT(cublasLtMatmulDescSetAttribute(key.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g->bias, sizeof g->bias));
-        if (fp8) { /* cuBLASLt's A is our b */
-            LT(cublasLtMatmulDescSetAttribute(key.op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &b.scale_inv,
-                                              sizeof b.scale_inv));
-            LT(cublasLtMatmulDescSetAttribute(key.op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &a.scale_inv,
-                                              sizeof a.scale_inv));
-        }
+        st = call_pointers(key.op, g, &a, &b, bias, fp8, st);
         cublasLtMatmulHeuristicResult_t heur;
         int found = 0;
         LT(cublasLtMatmulAlgoGetHeuristic(cb->lt, key.op, key.la, key.lb, key.lc, key.lc, pref, 1, &heur, &found));
@@ -421,14 +430,7 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
         cb->plans[cb->nplans] = key;
         plan = &cb->plans[cb->nplans++];
     } else {
-        if (bias) LT(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g->bias,
-                                                    sizeof g->bias));
-        if (fp8) {
-            LT(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &b.scale_inv,
-                                              sizeof b.scale_inv));
-            LT(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &a.scale_inv,
-                                              sizeof a.scale_inv));
-        }
+        st = call_pointers(plan->op, g, &a, &b, bias, fp8, st);
     }
     if (!st)
         LT(cublasLtMatmul(cb->lt, plan->op, &alpha, b.data, plan->la, a.data, plan->lb, &beta, c, plan->lc, c, plan->lc,
@@ -724,11 +726,6 @@ static pt_status cu_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float
     return act_cast(be, false, a, x, NULL, y, n, f, scale, amax, flags, yc, tail);
 }
 
-static pt_status cu_act_bwd_cast(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
-                                 pt_format f, const float *scale, float *amax, unsigned flags, void *dxc)
-{
-    return act_cast(be, true, a, x, dy, dx, n, f, scale, amax, flags, dxc);
-}
 static pt_status cu_act_bwd(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n)
 {
     if (n && vec4(n, x, dy, dx))
@@ -1511,7 +1508,6 @@ const pt_nn_ops pt_cuda_nn_ops = {
     /* .act_fwd = */ cu_act_fwd,
     /* .act_bwd = */ cu_act_bwd,
     /* .act_fwd_cast = */ cu_act_fwd_cast,
-    /* .act_bwd_cast = */ cu_act_bwd_cast,
     /* .act_bwd_bias = */ cu_act_bwd_bias,
     /* .add = */ cu_add,
     /* .acc = */ cu_acc,

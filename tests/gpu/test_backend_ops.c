@@ -159,9 +159,10 @@ START_TEST(test_gemm)
 }
 END_TEST
 
-/* act_fwd_cast / act_bwd_cast on the GPU against act_fwd / act_bwd followed
- * by the cast op on the GPU, for every cast format (fp8 with a scale, as a
- * recipe gives): the same fp32 output (want), the same codes, the same amax */
+/* act_fwd_cast / act_bwd_bias (one row, no sums) on the GPU against act_fwd /
+ * act_bwd followed by the cast op on the GPU, for every cast format (fp8
+ * with a scale, as a recipe gives): the same fp32 output (want), the same
+ * codes, the same amax */
 static void fused_cast_matches(bool bwd, pt_act a, const float *dx, const float *dy, float *dout, const float *want,
                                size_t n)
 {
@@ -179,7 +180,8 @@ static void fused_cast_matches(bool bwd, pt_act a, const float *dx, const float 
         ck_assert_int_eq(pt_backend_memset(gpu, damax2, 0, 4), PT_OK);
         unsigned flags = f8 ? PT_CAST_SATURATE : 0;
         const float *scale = f8 ? dscale : NULL;
-        pt_status st = bwd ? pt_backend_act_bwd_cast(gpu, a, dx, dy, dout, n, (pt_format)f, scale, damax, flags, dc)
+        pt_status st = bwd ? pt_backend_act_bwd_bias(gpu, a, dx, dy, dout, n, (pt_format)f, scale, damax, flags, dc,
+                                                     (int)n, NULL, 0.0f, NULL, NULL)
                            : pt_backend_act_fwd_cast(gpu, a, dx, dout, n, (pt_format)f, scale, damax, flags, dc, NULL);
         ck_assert_msg(st == PT_OK, "%s", pt_last_error());
         ck_assert_int_eq(pt_backend_cast(gpu, (pt_format)f, dout, dc2, n, scale, damax2, flags), PT_OK);
