@@ -138,6 +138,13 @@ bool pt_model_activation_after(const pt_model_spec *s, int i)
            c->in_index[0] == i && pt_model_readers(s, i) == 1;
 }
 
+bool pt_model_activation_before(const pt_model_spec *s, int i)
+{
+    int j = s->layers[i].in_index[0];
+    return s->layers[i].type == PT_LAYER_LINEAR && j >= 0 &&
+           (s->layers[j].type == PT_LAYER_RELU || s->layers[j].type == PT_LAYER_GELU) && pt_model_readers(s, j) == 1;
+}
+
 void pt_model_spec_free(pt_model_spec *s)
 {
     free(s->layers);

@@ -83,14 +83,6 @@ static double decode_bytes(pt_format f)
 
 static bool is_act(const pt_layer_spec *l) { return l->type == PT_LAYER_RELU || l->type == PT_LAYER_GELU; }
 
-/* A linear layer whose input a relu/gelu gives it alone: that activation's
- * backward rounds the input gradient. */
-static bool act_before(const pt_model_spec *s, int i)
-{
-    int j = s->layers[i].in_index[0];
-    return s->layers[i].type == PT_LAYER_LINEAR && j >= 0 && is_act(&s->layers[j]) && pt_model_readers(s, j) == 1;
-}
-
 /* An activation whose one reader is a linear layer taking its x operand
  * in a 16-bit or fp8 format: its forward pass writes that cast alone, its
  * own output left unwritten (instrument/layers/activation.c; an fp8 layer
@@ -183,7 +175,7 @@ void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_de
          * gradient once, after its columns are folded back); fp8 backward
          * operands transposed */
         if (low(f.fwd)) cast_bytes += m * n * (pt_model_activation_after(spec, i) ? 0 : 8);
-        if (low(f.dgrad) && !first) cast_bytes += conv ? xin * 8 : m * k * (act_before(spec, i) ? 0 : 8);
+        if (low(f.dgrad) && !first) cast_bytes += conv ? xin * 8 : m * k * (pt_model_activation_before(spec, i) ? 0 : 8);
         if (fp8(f.wgrad)) cast_bytes += 2 * (m * k + m * n);
         if (fp8(f.dgrad) && !first) cast_bytes += 2 * w;
         /* on cuDNN, each convolution's two operands are made fp32 first */

@@ -108,6 +108,10 @@ int pt_model_readers(const pt_model_spec *s, int i);
  * its bias gradient, to the activation's passes, and the cost model counts
  * them so. */
 bool pt_model_activation_after(const pt_model_spec *s, int i);
+/* Whether layer i is a linear layer whose input a relu or gelu gives it
+ * alone: that activation's backward pass rounds the input gradient the
+ * layer's GEMM writes, in the trainer and in the cost model. */
+bool pt_model_activation_before(const pt_model_spec *s, int i);
 
 /* Reads a whole file into a NUL-terminated buffer (caller frees). */
 pt_status pt_read_file(const char *path, char **out, size_t *len);

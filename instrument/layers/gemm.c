@@ -66,11 +66,14 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
     wd.trans = false;
     pt_format out_fmt = dx_fp32 ? PT_FMT_FP32 : pt_gemm_out_format(f.dgrad);
     if (conv) return pt_backend_conv_bwd_data(n->be, conv, out, &gd, &wd, out_fmt, dx_rows);
-    /* the activation before this layer, reading dx alone, rounds it in its
-     * own pass, leaving dx raw until something else reads it */
-    int pi = l->spec->in_index[0];
-    pt_net_layer *p = pi >= 0 ? &n->L[pi] : NULL;
-    bool defer = out_fmt != PT_FMT_FP32 && !dx_acc && p && pt_layer_is_activation(p) && dx_rows == p->dy;
+    /* the activation before this layer, giving it its input alone, rounds dx
+     * in its own pass, leaving it raw until something else reads it
+     * (pt_model_activation_before; dx is then that activation's dy) */
+    bool defer = out_fmt != PT_FMT_FP32 && pt_model_activation_before(n->spec, l->index);
+    pt_net_layer *p = defer ? &n->L[l->spec->in_index[0]] : NULL;
+    if (defer && (dx_acc || dx_rows != p->dy))
+        return pt_fail(PT_ERR_INVALID, "layer '%s': the input gradient of a layer an activation alone feeds is "
+                                       "not that activation's dy", l->spec->name);
     pt_gemm gx = {m_rows, k_in, out, gd, wd, NULL, out_fmt, dx_acc ? 1.0f : 0.0f, defer};
     if ((st = pt_backend_gemm(n->be, &gx, dx_rows))) return st;
     if (defer) p->dy_tail = (pt_gemm_tail){dx_rows, NULL, k_in, out_fmt, true};
