@@ -51,6 +51,10 @@ pt_status pt_net_cast_plan(pt_net *n, pt_net_layer *l, int role, pt_format f, co
     /* 16-byte slots: 1/scale and amax each start one (cuBLASLt reads 1/scale) */
     float *inv = l->scales + 8 * role + 4, *amax = l->scales + 8 * PT_OPND_COUNT + 4 * role;
     pt_status st;
+    if (l->fp8_batched[role] && n->train) { /* scaled with the others as the forward started */
+        *p = (pt_cast_plan){&sd->scale, amax, PT_CAST_SATURATE, inv};
+        return PT_OK;
+    }
     if (r->kind == PT_FP8_CURRENT && !x)
         return pt_fail(PT_ERR_INVALID, "layer '%s': current fp8 scaling needs the tensor before its cast",
                        l->spec->name);
@@ -67,6 +71,7 @@ pt_status pt_net_cast_plan(pt_net *n, pt_net_layer *l, int role, pt_format f, co
 pt_status pt_net_cast_done(pt_net *n, pt_net_layer *l, int role, pt_format f, const pt_cast_plan *p)
 {
     if (!p->amax || !n->train) return PT_OK; /* evaluation does not move the history */
+    if (l->fp8_batched[role]) return PT_OK; /* recorded with the others as the backward ends */
     pt_fp8_state *sd = n->fp8_dev + (size_t)(l - n->L) * PT_OPND_COUNT + role;
     return pt_backend_fp8_record(n->be, &l->recipe, f, sd, p->amax);
 }
@@ -145,6 +150,48 @@ static pt_status alloc_f(pt_net *n, size_t count, float **p)
 {
     pt_status st = pt_backend_alloc(n->be, count * sizeof(float), (void **)p);
     if (!st) st = pt_backend_memset(n->be, *p, 0, count * sizeof(float));
+    return st;
+}
+
+/* The one fp8 format role `role` of l is cast in a training micro-batch,
+ * or fp32 where it is cast in none, or twice (an input gradient in another
+ * fp8 format than the weight gradient's): the forward's copy is reused by
+ * a backward GEMM in fp8 (pt_gemm_layer_backward), and a role cast only
+ * by the backward is cast there once. */
+static pt_format fp8_role_format(const pt_net_layer *l, int role)
+{
+    pt_layer_formats f = l->fmt;
+    bool fw = pt_format_is_fp8(f.fwd), wg = pt_format_is_fp8(f.wgrad);
+    bool dg = pt_format_is_fp8(f.dgrad) && l->spec->in_index[0] >= 0; /* an input gradient to make */
+    if (role == PT_OPND_X) return fw ? f.fwd : wg ? f.wgrad : PT_FMT_FP32;
+    if (role == PT_OPND_W) return fw ? f.fwd : dg ? f.dgrad : PT_FMT_FP32;
+    if (wg && dg && f.dgrad != f.wgrad) return PT_FMT_FP32;
+    return wg ? f.wgrad : dg ? f.dgrad : PT_FMT_FP32;
+}
+
+/* n->fp8_batch: the delayed recipe's roles, in backend memory */
+static pt_status fp8_batch_create(pt_net *n)
+{
+    pt_fp8_entry *e = malloc(sizeof *e * (size_t)n->nlayers * PT_OPND_COUNT);
+    if (!e) return pt_fail(PT_ERR_NOMEM, "out of memory");
+    int k = 0;
+    for (int i = 0; i < n->nlayers; i++) {
+        pt_net_layer *l = &n->L[i];
+        if (!pt_layer_has_gemm(l->spec->type) || l->recipe.kind != PT_FP8_DELAYED) continue;
+        for (int r = 0; r < PT_OPND_COUNT; r++) {
+            pt_format f = fp8_role_format(l, r);
+            if (f == PT_FMT_FP32) continue;
+            e[k++] = (pt_fp8_entry){l->recipe, n->fp8_dev + (size_t)i * PT_OPND_COUNT + r, l->scales + 8 * r + 4,
+                                    l->scales + 8 * PT_OPND_COUNT + 4 * r, pt_format_info(f)->max_finite,
+                                    pt_format_overflow_threshold(f)};
+            l->fp8_batched[r] = true;
+        }
+    }
+    pt_status st = PT_OK;
+    if (k && !(st = pt_backend_alloc(n->be, sizeof *e * (size_t)k, (void **)&n->fp8_batch)))
+        st = pt_backend_upload(n->be, n->fp8_batch, e, sizeof *e * (size_t)k);
+    n->fp8_nbatch = st ? 0 : k;
+    free(e);
     return st;
 }
 
@@ -271,7 +318,8 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
     /* the fp8 scaling states, in backend memory, where the recipe runs */
     size_t fp8_bytes = (size_t)n->nlayers * PT_OPND_COUNT * sizeof(pt_fp8_state);
     if (uses_fp8 && ((st = pt_backend_alloc_host(be, fp8_bytes, (void **)&n->fp8_host)) ||
-                     (st = pt_backend_alloc(be, fp8_bytes, (void **)&n->fp8_dev)) || (st = pt_net_fp8_push(n))))
+                     (st = pt_backend_alloc(be, fp8_bytes, (void **)&n->fp8_dev)) || (st = pt_net_fp8_push(n)) ||
+                     (st = fp8_batch_create(n))))
         goto fail;
     *out = n;
     return PT_OK;
@@ -291,7 +339,7 @@ void pt_net_destroy(pt_net *n)
         for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) pt_backend_free(be, bufs[k]);
     }
     void *bufs[] = {n->params, n->grads, n->opt_m, n->opt_v, n->input, n->labels, n->targets,
-                    n->loss_rows, n->scratch, n->fp8_dev, n->w16};
+                    n->loss_rows, n->scratch, n->fp8_dev, n->w16, n->fp8_batch};
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) pt_backend_free(be, bufs[k]);
     pt_backend_free_host(be, n->fp8_host);
     free(n->L);
@@ -354,6 +402,7 @@ pt_status pt_net_forward(pt_net *n, int rows, float grad_scale)
      * forward writes the x it depends on (pt_net_materialize) */
     for (int i = 0; i < n->nlayers; i++) n->L[i].dx_lazy = false, n->L[i].dy_tail.c = NULL;
     n->rows = rows;
+    if (n->train && (st = pt_backend_fp8_scale_many(n->be, n->fp8_batch, n->fp8_nbatch))) return st;
     for (int i = 0; i < n->nlayers; i++)
         if ((st = in_layer(pt_layer_forward(n, &n->L[i], rows), &n->L[i], "forward"))) return st;
     pt_net_layer *last = &n->L[n->nlayers - 1];
@@ -376,5 +425,5 @@ pt_status pt_net_backward(pt_net *n, int rows)
             return st;
     for (int i = n->nlayers - 1; i >= 0; i--)
         if ((st = in_layer(pt_layer_backward(n, &n->L[i], rows), &n->L[i], "backward"))) return st;
-    return PT_OK;
+    return n->train ? pt_backend_fp8_record_many(n->be, n->fp8_batch, n->fp8_nbatch) : PT_OK;
 }

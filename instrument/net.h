@@ -49,6 +49,8 @@ typedef struct pt_net_layer {
     const float *x_ready_inv, *dy_ready_inv; /* their descales (fp8), or NULL */
     pt_fp8_state fp8[PT_OPND_COUNT];
     pt_fp8_recipe recipe;     /* the policy's, or the layer's own delayed/current */
+    bool fp8_batched[PT_OPND_COUNT]; /* the role's one fp8 cast a micro-batch is scaled and recorded with
+                                        the others (n->fp8_batch) */
     float *scales;            /* backend memory: scale and 1/scale per operand role */
 } pt_net_layer;
 
@@ -82,6 +84,12 @@ struct pt_net {
      * NULL when no layer uses fp8), and what pt_net_fp8_pull read of them */
     pt_fp8_state *fp8_dev;
     pt_fp8_state *fp8_host;           /* the staging copy of fp8_dev for pull and push */
+    /* the delayed recipe's roles cast once in fp8 a training micro-batch:
+     * scaled in one launch as the forward starts and recorded in one as the
+     * backward ends (pt_backend_fp8_scale_many), not one launch a cast each
+     * (backend memory; NULL when none) */
+    pt_fp8_entry *fp8_batch;
+    int fp8_nbatch;
     int64_t fp8_clamps, fp8_nan_amax; /* totals so far */
     int64_t fp8_saturated;            /* operands whose cast clamped since the previous pull */
     char sat_what[200];               /* the first of them, in words */

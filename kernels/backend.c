@@ -424,6 +424,16 @@ pt_status pt_backend_fp8_record(pt_backend *be, const pt_fp8_recipe *r, pt_forma
                                                              pt_format_info(f) ? pt_format_info(f)->name : "?");
     NN_CALL(fp8_record, r, f, s, amax);
 }
+pt_status pt_backend_fp8_scale_many(pt_backend *be, const pt_fp8_entry *e, int n)
+{
+    if (n <= 0) return PT_OK;
+    NN_CALL(fp8_scale_many, e, n);
+}
+pt_status pt_backend_fp8_record_many(pt_backend *be, const pt_fp8_entry *e, int n)
+{
+    if (n <= 0) return PT_OK;
+    NN_CALL(fp8_record_many, e, n);
+}
 pt_status pt_backend_gather_rows(pt_backend *be, const void *src, size_t row_bytes,
                                  const int32_t *idx, int rows, void *dst)
 {

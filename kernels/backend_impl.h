@@ -46,6 +46,8 @@ typedef struct pt_nn_ops {
                            const float *amax_now, float *scale_inv, float *amax_reset);
     pt_status (*fp8_record)(pt_backend *be, const pt_fp8_recipe *r, pt_format f, pt_fp8_state *s,
                             const float *amax);
+    pt_status (*fp8_scale_many)(pt_backend *be, const pt_fp8_entry *e, int n);
+    pt_status (*fp8_record_many)(pt_backend *be, const pt_fp8_entry *e, int n);
     pt_status (*im2col)(pt_backend *be, const pt_conv_shape *s, const float *x, float *cols);
     pt_status (*col2im)(pt_backend *be, const pt_conv_shape *s, const float *cols, float *dx);
     pt_status (*conv_fwd)(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *x, const pt_operand *w,

@@ -243,6 +243,21 @@ pt_status pt_backend_fp8_scale(pt_backend *be, const pt_fp8_recipe *r, pt_format
                                const float *amax_now, float *scale_inv, float *amax_reset);
 pt_status pt_backend_fp8_record(pt_backend *be, const pt_fp8_recipe *r, pt_format f, pt_fp8_state *s,
                                 const float *amax);
+/* Those steps for many scaling states in one launch each: for entry i,
+ * fp8_scale_many makes pt_backend_fp8_scale(recipe, f, state, NULL,
+ * scale_inv, amax) and fp8_record_many pt_backend_fp8_record(recipe, f,
+ * state, amax), f the fp8 format whose max_finite and overflow threshold
+ * the entry holds. The entries are in backend memory; a delayed recipe's
+ * states (a current one's scale needs its tensor's amax first). */
+typedef struct pt_fp8_entry {
+    pt_fp8_recipe recipe;
+    pt_fp8_state *state;
+    float *scale_inv, *amax;
+    double max_finite;
+    float overflow;
+} pt_fp8_entry;
+pt_status pt_backend_fp8_scale_many(pt_backend *be, const pt_fp8_entry *e, int n);
+pt_status pt_backend_fp8_record_many(pt_backend *be, const pt_fp8_entry *e, int n);
 
 /* Rows of a table in backend memory, picked by index: dst row r = src row
  * idx[r], each row_bytes long (a multiple of 4). idx is in backend memory

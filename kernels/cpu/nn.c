@@ -487,6 +487,23 @@ static pt_status cpu_fp8_record(pt_backend *be, const pt_fp8_recipe *r, pt_forma
     return PT_OK;
 }
 
+static pt_status cpu_fp8_scale_many(pt_backend *be, const pt_fp8_entry *e, int n)
+{
+    (void)be;
+    for (int i = 0; i < n; i++) {
+        *e[i].scale_inv = 1.0f / pt_fp8_scale_logic(e[i].state, &e[i].recipe, e[i].max_finite, 0.0f);
+        *e[i].amax = 0.0f;
+    }
+    return PT_OK;
+}
+
+static pt_status cpu_fp8_record_many(pt_backend *be, const pt_fp8_entry *e, int n)
+{
+    (void)be;
+    for (int i = 0; i < n; i++) pt_fp8_record_logic(e[i].state, &e[i].recipe, e[i].overflow, *e[i].amax);
+    return PT_OK;
+}
+
 /* the two passes in sequence: the same values as the activation's backward
  * followed by the bias gradient of its result */
 static pt_status cpu_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
@@ -521,6 +538,8 @@ const pt_nn_ops pt_cpu_nn_ops = {
     .gather_rows = cpu_gather_rows,
     .fp8_scale = cpu_fp8_scale,
     .fp8_record = cpu_fp8_record,
+    .fp8_scale_many = cpu_fp8_scale_many,
+    .fp8_record_many = cpu_fp8_record_many,
     .im2col = pt_cpu_im2col,
     .col2im = pt_cpu_col2im,
     .conv_fwd = pt_cpu_conv_fwd,

@@ -1061,6 +1061,38 @@ static pt_status cu_fp8_scale(pt_backend *be, const pt_fp8_recipe *r, pt_format 
     return PT_OK;
 }
 
+/* fp8_scale_kernel and fp8_record_kernel for many states, a thread each */
+__global__ void fp8_scale_many_kernel(const pt_fp8_entry *e, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    pt_fp8_entry x = e[i];
+    *x.scale_inv = 1.0f / pt_fp8_scale_logic(x.state, &x.recipe, x.max_finite, 0.0f);
+    *x.amax = 0.0f;
+}
+
+__global__ void fp8_record_many_kernel(const pt_fp8_entry *e, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    pt_fp8_entry x = e[i];
+    pt_fp8_record_logic(x.state, &x.recipe, x.overflow, *x.amax);
+}
+
+static pt_status cu_fp8_scale_many(pt_backend *be, const pt_fp8_entry *e, int n)
+{
+    fp8_scale_many_kernel<<<(n + 63) / 64, 64, 0, S(be)>>>(e, n);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+static pt_status cu_fp8_record_many(pt_backend *be, const pt_fp8_entry *e, int n)
+{
+    fp8_record_many_kernel<<<(n + 63) / 64, 64, 0, S(be)>>>(e, n);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
 static pt_status cu_fp8_record(pt_backend *be, const pt_fp8_recipe *r, pt_format f, pt_fp8_state *s,
                                const float *amax)
 {
@@ -1600,6 +1632,8 @@ const pt_nn_ops pt_cuda_nn_ops = {
     /* .gather_rows = */ cu_gather_rows,
     /* .fp8_scale = */ cu_fp8_scale,
     /* .fp8_record = */ cu_fp8_record,
+    /* .fp8_scale_many = */ cu_fp8_scale_many,
+    /* .fp8_record_many = */ cu_fp8_record_many,
     /* .im2col = */ cu_im2col,
     /* .col2im = */ cu_col2im,
     /* .conv_fwd = */ pt_cuda_conv_fwd,
