@@ -9,6 +9,7 @@
 
 #include "check_run.h"
 #include "prectune/backend.h"
+#include "prectune/fp8.h"
 
 START_TEST(test_open)
 {
@@ -362,6 +363,45 @@ START_TEST(test_gemm_tail)
 }
 END_TEST
 
+/* The batched fp8 steps (pt_backend_fp8_scale_many / _record_many) leave
+ * every state and 1/scale as the steps one by one do, through histories
+ * that see a zero, a NaN and an amax past the scale (the counters move). */
+START_TEST(test_fp8_many)
+{
+    pt_backend *be;
+    ck_assert_int_eq(pt_backend_open("cpu", &be), PT_OK);
+    enum { N = 3 };
+    pt_fp8_recipe r[N] = {{PT_FP8_DELAYED, 4, true, 0}, {PT_FP8_DELAYED, 2, false, 1}, {PT_FP8_DELAYED, 16, true, 0}};
+    const pt_format f[N] = {PT_FMT_E4M3, PT_FMT_E5M2, PT_FMT_E4M3};
+    pt_fp8_state one[N], many[N];
+    float inv1[N], inv2[N], amax1[N], amax2[N];
+    pt_fp8_entry e[N];
+    for (int i = 0; i < N; i++) {
+        pt_fp8_state_init(&one[i]), pt_fp8_state_init(&many[i]);
+        e[i] = (pt_fp8_entry){r[i], &many[i], &inv2[i], &amax2[i], pt_format_info(f[i])->max_finite,
+                              pt_format_overflow_threshold(f[i])};
+    }
+    const float seq[] = {3.0f, 0.5f, 0.0f, 40.0f, NAN, 1e-30f, 7.0f, 2000.0f, 0.25f};
+    for (int t = 0; t < 9; t++) {
+        for (int i = 0; i < N; i++)
+            ck_assert_int_eq(pt_backend_fp8_scale(be, &r[i], f[i], &one[i], NULL, &inv1[i], &amax1[i]), PT_OK);
+        ck_assert_int_eq(pt_backend_fp8_scale_many(be, e, N), PT_OK);
+        for (int i = 0; i < N; i++) {
+            ck_assert_msg(!memcmp(&inv1[i], &inv2[i], 4) && amax1[i] == 0.0f && amax2[i] == 0.0f,
+                          "step %d, state %d: 1/scale %g one by one, %g batched", t, i, (double)inv1[i],
+                          (double)inv2[i]);
+            amax1[i] = amax2[i] = seq[(t + 2 * i) % 9] * (float)(i + 1);
+            ck_assert_int_eq(pt_backend_fp8_record(be, &r[i], f[i], &one[i], &amax1[i]), PT_OK);
+        }
+        ck_assert_int_eq(pt_backend_fp8_record_many(be, e, N), PT_OK);
+        for (int i = 0; i < N; i++)
+            ck_assert_msg(!memcmp(&one[i], &many[i], sizeof one[i]), "step %d, state %d differs", t, i);
+    }
+    ck_assert(one[0].nan_amax > 0 && one[0].saturated > 0); /* the sequence reached both */
+    pt_backend_close(be);
+}
+END_TEST
+
 START_TEST(test_layernorm_format)
 {
     pt_backend *be;
@@ -395,6 +435,7 @@ int main(void)
     tcase_add_test(tc, test_layernorm_format);
     tcase_add_test(tc, test_conv_ops);
     tcase_add_test(tc, test_gemm_tail);
+    tcase_add_test(tc, test_fp8_many);
     suite_add_tcase(s, tc);
     return pt_check_run(s, CK_FORK_GETENV);
 }

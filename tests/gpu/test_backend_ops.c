@@ -15,6 +15,7 @@
 #include "../../instrument/net.h"
 #include "gpu_skip.h"
 #include "prectune/backend.h"
+#include "prectune/fp8.h"
 #include "prectune/trainer.h"
 
 static pt_backend *cpu, *gpu;
@@ -343,6 +344,47 @@ START_TEST(test_fused_tails)
         free(a), free(b), free(bias), free(c), free(qa), free(qb), free(got);
         pt_backend_free(gpu, Da), pt_backend_free(gpu, Db), pt_backend_free(gpu, Dbias), pt_backend_free(gpu, Dc);
     }
+}
+END_TEST
+
+/* The batched fp8 steps on the GPU against the CPU's, bit for bit (states
+ * and 1/scale), through a history that sees a zero, a NaN and a clamp. */
+START_TEST(test_fp8_many)
+{
+    enum { N = 3 };
+    pt_fp8_recipe r[N] = {{PT_FP8_DELAYED, 4, true, 0}, {PT_FP8_DELAYED, 2, false, 1}, {PT_FP8_DELAYED, 16, true, 0}};
+    const pt_format f[N] = {PT_FMT_E4M3, PT_FMT_E5M2, PT_FMT_E4M3};
+    pt_fp8_state hs[N], gs[N];
+    float hinv[N], hamax[N], ginv[N];
+    for (int i = 0; i < N; i++) pt_fp8_state_init(&hs[i]);
+    pt_fp8_state *Ds = up(hs, sizeof hs);
+    float *Dinv, *Damax;
+    pt_backend_alloc(gpu, sizeof hinv, (void **)&Dinv), pt_backend_alloc(gpu, sizeof hamax, (void **)&Damax);
+    pt_fp8_entry he[N], ge[N];
+    for (int i = 0; i < N; i++) {
+        double mf = pt_format_info(f[i])->max_finite;
+        float ov = pt_format_overflow_threshold(f[i]);
+        he[i] = (pt_fp8_entry){r[i], &hs[i], &hinv[i], &hamax[i], mf, ov};
+        ge[i] = (pt_fp8_entry){r[i], Ds + i, Dinv + i, Damax + i, mf, ov};
+    }
+    pt_fp8_entry *De = up(ge, sizeof ge);
+    const float seq[] = {3.0f, 0.5f, 0.0f, 40.0f, NAN, 1e-30f, 7.0f, 2000.0f, 0.25f};
+    for (int t = 0; t < 9; t++) {
+        ck_assert_int_eq(pt_backend_fp8_scale_many(cpu, he, N), PT_OK);
+        ck_assert_int_eq(pt_backend_fp8_scale_many(gpu, De, N), PT_OK);
+        ck_assert_int_eq(pt_backend_sync(gpu), PT_OK);
+        ck_assert_int_eq(pt_backend_download(gpu, ginv, Dinv, sizeof ginv), PT_OK);
+        ck_assert_msg(!memcmp(ginv, hinv, sizeof ginv), "step %d: 1/scale differs", t);
+        for (int i = 0; i < N; i++) hamax[i] = seq[(t + 2 * i) % 9] * (float)(i + 1);
+        ck_assert_int_eq(pt_backend_upload(gpu, Damax, hamax, sizeof hamax), PT_OK);
+        ck_assert_int_eq(pt_backend_fp8_record_many(cpu, he, N), PT_OK);
+        ck_assert_int_eq(pt_backend_fp8_record_many(gpu, De, N), PT_OK);
+        ck_assert_int_eq(pt_backend_sync(gpu), PT_OK);
+        ck_assert_int_eq(pt_backend_download(gpu, gs, Ds, sizeof gs), PT_OK);
+        ck_assert_msg(!memcmp(gs, hs, sizeof gs), "step %d: the states differ", t);
+    }
+    void *fr[] = {Ds, Dinv, Damax, De};
+    for (int i = 0; i < 4; i++) pt_backend_free(gpu, fr[i]);
 }
 END_TEST
 
@@ -929,6 +971,7 @@ int main(void)
      * test_train_agrees's data set (and so its measured fp8 bound) is what
      * they leave it at */
     tcase_add_test(tc, test_fused_tails);
+    tcase_add_test(tc, test_fp8_many);
     suite_add_tcase(s, tc);
     int rc = pt_check_run(s, CK_NOFORK);
     pt_backend_close(gpu);
