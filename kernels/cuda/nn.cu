@@ -252,9 +252,6 @@ static bool fp8_fits(const pt_gemm *g)
            g->n % 16 == 0 && g->k % 16 == 0 && (uintptr_t)g->a.data % 16 == 0 && (uintptr_t)g->b.data % 16 == 0;
 }
 
-/* An fp8 operand stored [k][cols] (k rows) transposed into scratch slot,
- * so that k is contiguous (a byte copy: the values and their scale are the
- * same); its trans flag flips with it. */
 /* The same for rows and cols multiples of 4 and word-aligned data (the fp8
  * GEMMs' shapes are multiples of 16): 64 x 64 tiles moved as 32-bit words,
  * four bytes of a column packed into each word written. On the H100 the
@@ -279,6 +276,9 @@ __global__ void transpose_u8x4_kernel(const uint32_t *in, uint32_t *out, int row
     }
 }
 
+/* An fp8 operand stored [k][cols] (k rows) transposed into scratch slot,
+ * so that k is contiguous (a byte copy: the values and their scale are the
+ * same); its trans flag flips with it. */
 static pt_status k_contiguous(cuda_backend *cb, int slot, pt_operand *o, int k, int cols)
 {
     float *t;
@@ -316,13 +316,6 @@ static void lt_plan_free(pt_lt_plan *p)
     p->op = NULL, p->la = p->lb = p->lc = NULL;
 }
 
-/* C[m,n] (row-major) = op(A)[m,k] op(B)[k,n]: in cuBLASLt's column-major
- * terms that is C^T[n,m] = op(B)^T op(A)^T, so B goes first. Operands
- * cuBLASLt takes as they are: fp32, tf32 (fp32 storage, tf32 compute),
- * bf16 and fp16 of the same format, and fp8 (e4m3 x e4m3, e4m3 x e5m2,
- * e5m2 x e4m3) with their descales, where fp8_fits; other fp8 shapes and
- * mixed formats are decoded to fp32 first (exact products, fp32
- * accumulation: the emulation of the GEMM). */
 /* A call's own pointers in the plan's descriptor: the bias (where cuBLASLt
  * adds it) and the fp8 descales (cuBLASLt's A is our b). st: the status so
  * far, returned unless this fails first. */
@@ -343,6 +336,13 @@ static pt_status call_pointers(cublasLtMatmulDesc_t op, const pt_gemm *g, const 
     return st;
 }
 
+/* C[m,n] (row-major) = op(A)[m,k] op(B)[k,n]: in cuBLASLt's column-major
+ * terms that is C^T[n,m] = op(B)^T op(A)^T, so B goes first. Operands
+ * cuBLASLt takes as they are: fp32, tf32 (fp32 storage, tf32 compute),
+ * bf16 and fp16 of the same format, and fp8 (e4m3 x e4m3, e4m3 x e5m2,
+ * e5m2 x e4m3) with their descales, where fp8_fits; other fp8 shapes and
+ * mixed formats are decoded to fp32 first (exact products, fp32
+ * accumulation: the emulation of the GEMM). */
 static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
 {
     cuda_backend *cb = pt_cuda_impl(be);
@@ -582,6 +582,19 @@ template <typename T> struct __align__(4 * sizeof(T)) codes4 {
     T v[4];
 };
 
+/* A four-a-thread kernel's launch for cast format f: LAUNCH(F, T, CAST),
+ * with the format, its code type and whether there is a cast (fp32: none;
+ * the launch then passes no codes, scale or amax: CAST_ARG) */
+#define CAST_DISPATCH(f, LAUNCH)                              \
+    switch (f) {                                              \
+    case PT_FMT_FP32: LAUNCH(PT_FMT_FP32, uint8_t, false); break; \
+    case PT_FMT_BF16: LAUNCH(PT_FMT_BF16, uint16_t, true); break; \
+    case PT_FMT_FP16: LAUNCH(PT_FMT_FP16, uint16_t, true); break; \
+    case PT_FMT_E4M3: LAUNCH(PT_FMT_E4M3, uint8_t, true); break;  \
+    default: LAUNCH(PT_FMT_E5M2, uint8_t, true); break;           \
+    }
+#define CAST_ARG(CAST, x) ((CAST) ? (x) : NULL)
+
 /* four values cast as the cast kernel casts them (codes of v * scale), their
  * largest magnitude taken into amax as bits (a NaN's exceed an inf's) */
 template <int F, typename T> __device__ __forceinline__ codes4<T> cast4(float4 v, float scale, int sat, unsigned &amax)
@@ -708,28 +721,12 @@ static pt_status act_cast(pt_backend *be, bool bwd, pt_act a, const float *x, co
         const float4 *x4 = (const float4 *)x;
         float4 *o4 = (float4 *)out;
         tail4 t4 = tail4_of(t);
-        switch (f) {
-        case PT_FMT_FP32:
-            act_fwd_rows4_kernel<PT_FMT_FP32, uint8_t, false><<<grid, block, 0, S(be)>>>(a, x4, o4, NULL, rows, n4, NULL,
-                                                                                          NULL, 0, t4);
-            break;
-        case PT_FMT_BF16:
-            act_fwd_rows4_kernel<PT_FMT_BF16, uint16_t, true><<<grid, block, 0, S(be)>>>(
-                a, x4, o4, (codes4<uint16_t> *)codes, rows, n4, scale, amax, sat, t4);
-            break;
-        case PT_FMT_FP16:
-            act_fwd_rows4_kernel<PT_FMT_FP16, uint16_t, true><<<grid, block, 0, S(be)>>>(
-                a, x4, o4, (codes4<uint16_t> *)codes, rows, n4, scale, amax, sat, t4);
-            break;
-        case PT_FMT_E4M3:
-            act_fwd_rows4_kernel<PT_FMT_E4M3, uint8_t, true><<<grid, block, 0, S(be)>>>(
-                a, x4, o4, (codes4<uint8_t> *)codes, rows, n4, scale, amax, sat, t4);
-            break;
-        default:
-            act_fwd_rows4_kernel<PT_FMT_E5M2, uint8_t, true><<<grid, block, 0, S(be)>>>(
-                a, x4, o4, (codes4<uint8_t> *)codes, rows, n4, scale, amax, sat, t4);
-            break;
-        }
+#define LAUNCH(F, T, CAST)                                                                                           \
+    act_fwd_rows4_kernel<F, T, CAST><<<grid, block, 0, S(be)>>>(a, x4, o4, CAST_ARG(CAST, (codes4<T> *)codes), rows, \
+                                                                 n4, CAST_ARG(CAST, scale), CAST_ARG(CAST, amax),     \
+                                                                 CAST ? sat : 0, t4)
+        CAST_DISPATCH(f, LAUNCH)
+#undef LAUNCH
         PT_CUDA_CHECK_LAUNCH();
         return PT_OK;
     }
@@ -739,28 +736,12 @@ static pt_status act_cast(pt_backend *be, bool bwd, pt_act a, const float *x, co
         float4 *o4 = (float4 *)out;
         size_t n4 = n / 4;
         tail4 t4 = tail4_of(t), xt4 = tail4_of(xt);
-        switch (f) {
-        case PT_FMT_FP32:
-            act_cast4_kernel<PT_FMT_FP32, uint8_t, false><<<g4, THREADS, 0, S(be)>>>(bwd, a, x4, d4, o4, NULL, n4, NULL,
-                                                                                      NULL, 0, t4, xt4);
-            break;
-        case PT_FMT_BF16:
-            act_cast4_kernel<PT_FMT_BF16, uint16_t><<<g4, THREADS, 0, S(be)>>>(bwd, a, x4, d4, o4, (codes4<uint16_t> *)codes,
-                                                                                n4, scale, amax, sat, t4, xt4);
-            break;
-        case PT_FMT_FP16:
-            act_cast4_kernel<PT_FMT_FP16, uint16_t><<<g4, THREADS, 0, S(be)>>>(bwd, a, x4, d4, o4, (codes4<uint16_t> *)codes,
-                                                                                n4, scale, amax, sat, t4, xt4);
-            break;
-        case PT_FMT_E4M3:
-            act_cast4_kernel<PT_FMT_E4M3, uint8_t><<<g4, THREADS, 0, S(be)>>>(bwd, a, x4, d4, o4, (codes4<uint8_t> *)codes,
-                                                                               n4, scale, amax, sat, t4, xt4);
-            break;
-        default:
-            act_cast4_kernel<PT_FMT_E5M2, uint8_t><<<g4, THREADS, 0, S(be)>>>(bwd, a, x4, d4, o4, (codes4<uint8_t> *)codes,
-                                                                               n4, scale, amax, sat, t4, xt4);
-            break;
-        }
+#define LAUNCH(F, T, CAST)                                                                                          \
+    act_cast4_kernel<F, T, CAST><<<g4, THREADS, 0, S(be)>>>(bwd, a, x4, d4, o4, CAST_ARG(CAST, (codes4<T> *)codes), \
+                                                            n4, CAST_ARG(CAST, scale), CAST_ARG(CAST, amax),         \
+                                                            CAST ? sat : 0, t4, xt4)
+        CAST_DISPATCH(f, LAUNCH)
+#undef LAUNCH
         PT_CUDA_CHECK_LAUNCH();
         return PT_OK;
     }
@@ -923,14 +904,14 @@ __global__ void act_bwd_bias4_kernel(int a, const float4 *x, const float4 *dy, f
     int j = blockIdx.x * 32 + threadIdx.x, r0 = blockIdx.y * BG_CHUNK;
     int r1 = min(rows, r0 + BG_CHUNK);
     float4 s = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    /* the loads of four rows issued before their arithmetic (on the H100,
-     * 0.071 ms for 4096 x 4096 against 0.078 row by row: the speed of the
-     * plain elementwise pass); the rows still added in order */
     /* x's bias loaded once (the GEMM's tail on x), then added as finish4 adds it */
     float4 xb = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     if (j < n4 && xtail.bias) xb = xtail.bias[j];
     tail4 xnb = xtail;
     xnb.bias = NULL;
+    /* the loads of four rows issued before their arithmetic (on the H100,
+     * 0.071 ms for 4096 x 4096 against 0.078 row by row: the speed of the
+     * plain elementwise pass); the rows still added in order */
     enum { AHEAD = 4 };
     for (int i0 = r0 + threadIdx.y; j < n4 && i0 < r1; i0 += 8 * AHEAD) {
         float4 xa[AHEAD], da[AHEAD];
@@ -992,28 +973,12 @@ static pt_status cu_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const
     dim3 grid((unsigned)(n4 + 31) / 32, (unsigned)chunks), block(32, 8);
     const float4 *x4 = (const float4 *)x, *d4 = (const float4 *)dy;
     float4 *o4 = (float4 *)dx, *p4 = (float4 *)part;
-    switch (f) {
-    case PT_FMT_FP32:
-        act_bwd_bias4_kernel<PT_FMT_FP32, uint8_t, false><<<grid, block, 0, S(be)>>>(a, x4, d4, o4, NULL, rows, n4, p4,
-                                                                                      NULL, NULL, 0, t4, xt4);
-        break;
-    case PT_FMT_BF16:
-        act_bwd_bias4_kernel<PT_FMT_BF16, uint16_t, true><<<grid, block, 0, S(be)>>>(
-            a, x4, d4, o4, (codes4<uint16_t> *)dxc, rows, n4, p4, scale, amax, sat, t4, xt4);
-        break;
-    case PT_FMT_FP16:
-        act_bwd_bias4_kernel<PT_FMT_FP16, uint16_t, true><<<grid, block, 0, S(be)>>>(
-            a, x4, d4, o4, (codes4<uint16_t> *)dxc, rows, n4, p4, scale, amax, sat, t4, xt4);
-        break;
-    case PT_FMT_E4M3:
-        act_bwd_bias4_kernel<PT_FMT_E4M3, uint8_t, true><<<grid, block, 0, S(be)>>>(
-            a, x4, d4, o4, (codes4<uint8_t> *)dxc, rows, n4, p4, scale, amax, sat, t4, xt4);
-        break;
-    default:
-        act_bwd_bias4_kernel<PT_FMT_E5M2, uint8_t, true><<<grid, block, 0, S(be)>>>(
-            a, x4, d4, o4, (codes4<uint8_t> *)dxc, rows, n4, p4, scale, amax, sat, t4, xt4);
-        break;
-    }
+#define LAUNCH(F, T, CAST)                                                                                        \
+    act_bwd_bias4_kernel<F, T, CAST><<<grid, block, 0, S(be)>>>(a, x4, d4, o4, CAST_ARG(CAST, (codes4<T> *)dxc),  \
+                                                                 rows, n4, p4, CAST_ARG(CAST, scale),              \
+                                                                 CAST_ARG(CAST, amax), CAST ? sat : 0, t4, xt4)
+    CAST_DISPATCH(f, LAUNCH)
+#undef LAUNCH
     PT_CUDA_CHECK_LAUNCH();
     if (!db) return PT_OK;
     bias_grad_sum_kernel<<<(cols + THREADS - 1) / THREADS, THREADS, 0, S(be)>>>(part, chunks, db, cols, beta);
