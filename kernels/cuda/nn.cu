@@ -673,7 +673,7 @@ __global__ void act_fwd_rows4_kernel(int a, const float4 *x, float4 *out, codes4
             if (i0 + 8 * u >= r1) break;
             size_t k = (size_t)(i0 + 8 * u) * n4 + j;
             float4 v = xa[u];
-            v.x += b.x, v.y += b.y, v.z += b.z, v.w += b.w;
+            if (tail.bias) v.x += b.x, v.y += b.y, v.z += b.z, v.w += b.w; /* none: -0 stays -0, as on the CPU */
             v = finish4(nb, k, 0, v);
             v = act4(false, a, v, v);
             if (out) out[k] = v;
@@ -928,7 +928,7 @@ __global__ void act_bwd_bias4_kernel(int a, const float4 *x, const float4 *dy, f
             float4 d = da[u], xv = xa[u];
             if (tail.c) d = finish4(tail, k, j, d);
             if (xtail.c) {
-                xv.x += xb.x, xv.y += xb.y, xv.z += xb.z, xv.w += xb.w;
+                if (xtail.bias) xv.x += xb.x, xv.y += xb.y, xv.z += xb.z, xv.w += xb.w;
                 xv = finish4(xnb, k, 0, xv);
             }
             float4 v = act4(true, a, xv, d);
