@@ -76,25 +76,33 @@ pt_status pt_net_cast_done(pt_net *n, pt_net_layer *l, int role, pt_format f, co
     return pt_backend_fp8_record(n->be, &l->recipe, f, sd, p->amax);
 }
 
+/* pt_net_operand, with the transposed copy when buf_t is not NULL */
+static pt_status operand(pt_net *n, pt_net_layer *l, int role, const float *x, size_t count, int rows, int cols,
+                         pt_format f, void *buf, void *buf_t, bool trans, pt_operand *op)
+{
+    *op = (pt_operand){x, f, NULL, trans, NULL};
+    if (f == PT_FMT_FP32 || f == PT_FMT_TF32) return PT_OK; /* fp32 storage: the GEMM reads (and for tf32 rounds) it */
+    pt_cast_plan p;
+    pt_status st = pt_net_cast_plan(n, l, role, f, x, count, buf, &p);
+    if (!st)
+        st = buf_t ? pt_backend_cast_t(n->be, f, x, rows, cols, buf, buf_t, p.scale, p.amax, p.flags)
+                   : pt_backend_cast(n->be, f, x, buf, count, p.scale, p.amax, p.flags);
+    if (!st) st = pt_net_cast_done(n, l, role, f, &p);
+    if (st) return st;
+    *op = (pt_operand){buf, f, p.scale_inv, trans, buf_t};
+    return PT_OK;
+}
+
 pt_status pt_net_operand(pt_net *n, pt_net_layer *l, int role, const float *x, size_t count,
                          pt_format f, void *buf, bool trans, pt_operand *op)
 {
-    op->trans = trans;
-    op->fmt = f;
-    op->scale_inv = NULL;
-    if (f == PT_FMT_FP32 || f == PT_FMT_TF32) {
-        op->data = x; /* fp32 storage: the GEMM reads (and for tf32 rounds) it */
-        return PT_OK;
-    }
-    pt_cast_plan p;
-    pt_status st;
-    if ((st = pt_net_cast_plan(n, l, role, f, x, count, buf, &p)) ||
-        (st = pt_backend_cast(n->be, f, x, buf, count, p.scale, p.amax, p.flags)) ||
-        (st = pt_net_cast_done(n, l, role, f, &p)))
-        return st;
-    op->data = buf;
-    op->scale_inv = p.scale_inv;
-    return PT_OK;
+    return operand(n, l, role, x, count, 0, 0, f, buf, NULL, trans, op);
+}
+
+pt_status pt_net_operand_t(pt_net *n, pt_net_layer *l, int role, const float *x, int rows, int cols, pt_format f,
+                           void *buf, void *buf_t, bool trans, pt_operand *op)
+{
+    return operand(n, l, role, x, (size_t)rows * (size_t)cols, rows, cols, f, buf, buf_t, trans, op);
 }
 
 pt_status pt_net_fp8_pull(pt_net *n)
@@ -311,6 +319,18 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
                 (st = pt_backend_alloc(be, sz_g, &l->gbuf)) ||
                 (st = pt_backend_alloc(be, sz_x, &l->xbuf)))
                 goto fail;
+            /* the transposed copies the backward's fp8 GEMMs read: x and w
+             * where they reuse the forward's casts (w only where there is
+             * an input gradient), dy where the weight gradient is fp8 */
+            if (pt_backend_fp8_twins(be) && s->type == PT_LAYER_LINEAR) {
+                bool fx = pt_format_is_fp8(f.fwd);
+                if ((fx && pt_gemm_reuses_forward(f.fwd, f.wgrad) &&
+                     (st = pt_backend_alloc(be, x_count, &l->saved_t))) ||
+                    (fx && pt_gemm_reuses_forward(f.fwd, f.dgrad) && s->in_index[0] >= 0 &&
+                     (st = pt_backend_alloc(be, l->nw, &l->wbuf_t))) ||
+                    (pt_format_is_fp8(f.wgrad) && (st = pt_backend_alloc(be, dy_count, &l->gbuf_t))))
+                    goto fail;
+            }
         }
         if (s->type == PT_LAYER_LAYERNORM && (st = alloc_f(n, 2 * (size_t)batch, &l->aux))) goto fail;
         if (s->type == PT_LAYER_MAXPOOL && (st = alloc_f(n, nout, &l->aux))) goto fail;
@@ -334,8 +354,9 @@ void pt_net_destroy(pt_net *n)
     pt_backend *be = n->be;
     for (int i = 0; i < n->nlayers; i++) {
         pt_net_layer *l = &n->L[i];
-        void *bufs[] = {l->y, l->dy, l->saved, l->w_mirror ? NULL : l->wbuf, l->gbuf, l->xbuf, l->cols, l->dcols,
-                        l->rows, l->drows, l->aux, l->scales};
+        void *bufs[] = {l->y,    l->dy,     l->saved,  l->w_mirror ? NULL : l->wbuf, l->gbuf, l->xbuf,
+                        l->cols, l->dcols,  l->rows,   l->drows, l->aux, l->scales, l->saved_t, l->wbuf_t,
+                        l->gbuf_t};
         for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) pt_backend_free(be, bufs[k]);
     }
     void *bufs[] = {n->params, n->grads, n->opt_m, n->opt_v, n->input, n->labels, n->targets,

@@ -31,6 +31,9 @@ typedef struct pt_net_layer {
     void *wbuf;               /* weights cast to a GEMM format (a slice of n->w16 when w_mirror) */
     bool w_mirror;            /* wbuf is this layer's slice of the weights' copy the optimizer writes */
     void *gbuf, *xbuf;        /* dy / x cast for the backward GEMMs */
+    void *saved_t, *wbuf_t, *gbuf_t; /* fp8 linear layers on a backend that wants them
+                                        (pt_backend_fp8_twins): x, w and dy's casts transposed,
+                                        made with them (pt_operand.data_t); else NULL */
     float *cols, *dcols;      /* conv2d: im2col rows and their gradient */
     float *rows, *drows;      /* conv2d: output as rows [N*P, O] */
     float *aux;               /* layernorm: mean, rstd; pools: argmax */
@@ -131,6 +134,10 @@ float *pt_layer_input_grad(pt_net *n, pt_net_layer *l, int i, bool *acc);
  * layer's state for `role`). */
 pt_status pt_net_operand(pt_net *n, pt_net_layer *l, int role, const float *x, size_t count,
                          pt_format f, void *buf, bool trans, pt_operand *op);
+/* The same for x as [rows, cols], with buf_t (not NULL: f is fp8) the
+ * cast's transposed copy, made in the same pass (op->data_t). */
+pt_status pt_net_operand_t(pt_net *n, pt_net_layer *l, int role, const float *x, int rows, int cols, pt_format f,
+                           void *buf, void *buf_t, bool trans, pt_operand *op);
 /* How an operand of a layer's GEMM is cast to f (see pt_backend_cast): the
  * scale, amax and flags of the cast, after the fp8 recipe's scale step
  * (x, the tensor itself, is needed only by current scaling: NULL where a
@@ -157,6 +164,10 @@ pt_status pt_net_fp8_push(pt_net *n);
 pt_status pt_net_fp8_pull_start(pt_net *n);
 pt_status pt_net_fp8_pull_finish(pt_net *n);
 
+/* Whether a backward GEMM in format bwd reads the forward's cast of an
+ * operand (the formats agree, or both are fp8: the "hybrid" recipe's e4m3
+ * forward copies beside e5m2 gradients) rather than a cast of its own. */
+bool pt_gemm_reuses_forward(pt_format fwd, pt_format bwd);
 /* The output format of a GEMM whose inputs are in f (fp8 GEMMs write bf16). */
 pt_format pt_gemm_out_format(pt_format f);
 bool pt_format_is_fp8(pt_format f);

@@ -134,6 +134,7 @@ void pt_backend_close(pt_backend *be)
 const char *pt_backend_name(const pt_backend *be) { return be->name; }
 int64_t pt_backend_fp8_emulated(const pt_backend *be) { return be->fp8_emulated; }
 bool pt_backend_is_device(const pt_backend *be) { return be->is_device; }
+bool pt_backend_fp8_twins(const pt_backend *be) { return be->fp8_twins; }
 
 bool pt_backend_supports(const pt_backend *be, pt_op op, pt_format f)
 {
@@ -287,6 +288,22 @@ pt_status pt_backend_cast(pt_backend *be, pt_format to, const float *in, void *o
     PROFILED(name, be->ops->cast(be, to, in, out, n, scale, amax, flags));
 }
 
+pt_status pt_backend_cast_t(pt_backend *be, pt_format to, const float *in, int rows, int cols, void *out,
+                            void *out_t, const float *scale, float *amax, unsigned flags)
+{
+    if (to != PT_FMT_E4M3 && to != PT_FMT_E5M2)
+        return pt_fail(PT_ERR_INVALID, "cast_t: to %s (a transposed copy of the codes is for fp8 formats)",
+                       pt_format_info(to) ? pt_format_info(to)->name : "?");
+    if (rows < 0 || cols < 0) return pt_fail(PT_ERR_INVALID, "cast_t: negative shape %dx%d", rows, cols);
+    if (rows && cols && (!in || !out || !out_t)) return pt_fail(PT_ERR_INVALID, "cast_t: NULL input or output");
+    if (!rows || !cols) return PT_OK;
+    if (!be->ops->nn || !be->ops->nn->cast_t)
+        return pt_fail(PT_ERR_UNSUPPORTED, "%s: operation 'cast_t' is not available on this backend", be->name);
+    char name[48] = "cast_t";
+    if (be->prof) snprintf(name, sizeof name, "cast_t to %s%s", pt_format_info(to)->name, amax ? " + amax" : "");
+    PROFILED(name, be->ops->nn->cast_t(be, to, in, rows, cols, out, out_t, scale, amax, flags));
+}
+
 /* ---- training ops: dispatch ------------------------------------------------ */
 
 #define NN_CALL(op, ...)                                                                  \
@@ -340,20 +357,35 @@ static pt_status tail_check(const char *op, const pt_gemm_tail *t, const float *
     return PT_OK;
 }
 
+/* a transposed copy of the codes: fp8 only, [n / cols, cols] */
+static pt_status twin_check(const char *op, pt_format f, const void *codes_t, size_t n, int cols)
+{
+    if (!codes_t) return PT_OK;
+    if (f != PT_FMT_E4M3 && f != PT_FMT_E5M2)
+        return pt_fail(PT_ERR_INVALID, "%s: a transposed copy of the codes is for fp8 (1-byte) formats, not %s", op,
+                       pt_format_info(f) ? pt_format_info(f)->name : "?");
+    if (cols <= 0 || n % (size_t)cols || n / (size_t)cols > INT32_MAX)
+        return pt_fail(PT_ERR_INVALID, "%s: %zu values are not rows of %d columns", op, n, cols);
+    return PT_OK;
+}
+
 pt_status pt_backend_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
-                                  const float *scale, float *amax, unsigned flags, void *yc, const pt_gemm_tail *tail)
+                                  const float *scale, float *amax, unsigned flags, void *yc, void *yc_t, int cols,
+                                  const pt_gemm_tail *tail)
 {
     if (f != PT_FMT_FP32 && !low_format(f))
         return pt_fail(PT_ERR_INVALID, "act_fwd_cast: to %s (fp32: no cast; bf16, fp16 or fp8)",
                        pt_format_info(f) ? pt_format_info(f)->name : "?");
     if (!y && f == PT_FMT_FP32) return pt_fail(PT_ERR_INVALID, "act_fwd_cast: no output (y NULL and no cast)");
     pt_status st = tail_check("act_fwd_cast", tail, x, n);
+    if (!st) st = twin_check("act_fwd_cast", f, yc_t, n, cols);
     if (st) return st;
-    NN_CALL(act_fwd_cast, a, x, y, n, f, scale, amax, flags, yc, tail);
+    NN_CALL(act_fwd_cast, a, x, y, n, f, scale, amax, flags, yc, yc_t, cols, tail);
 }
 pt_status pt_backend_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
-                                  pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, int cols,
-                                  float *db, float beta, const pt_gemm_tail *x_tail, const pt_gemm_tail *dy_tail)
+                                  pt_format f, const float *scale, float *amax, unsigned flags, void *dxc,
+                                  void *dxc_t, int cols, float *db, float beta, const pt_gemm_tail *x_tail,
+                                  const pt_gemm_tail *dy_tail)
 {
     if (f != PT_FMT_FP32 && !low_format(f))
         return pt_fail(PT_ERR_INVALID, "act_bwd_bias: to %s (fp32: no cast; bf16, fp16 or fp8)",
@@ -365,8 +397,9 @@ pt_status pt_backend_act_bwd_bias(pt_backend *be, pt_act a, const float *x, cons
         return pt_fail(PT_ERR_INVALID, "act_bwd_bias: dx is dy, which its tail keeps raw");
     pt_status st = tail_check("act_bwd_bias", x_tail, x, n);
     if (!st) st = tail_check("act_bwd_bias", dy_tail, dy, n);
+    if (!st) st = twin_check("act_bwd_bias", f, dxc_t, n, cols);
     if (st) return st;
-    NN_CALL(act_bwd_bias, a, x, dy, dx, n, f, scale, amax, flags, dxc, cols, db, beta, x_tail, dy_tail);
+    NN_CALL(act_bwd_bias, a, x, dy, dx, n, f, scale, amax, flags, dxc, dxc_t, cols, db, beta, x_tail, dy_tail);
 }
 pt_status pt_backend_add(pt_backend *be, const float *a, const float *b, float *y, size_t n)
 {

@@ -20,10 +20,14 @@ typedef struct pt_nn_ops {
     pt_status (*act_bwd)(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx,
                          size_t n);
     pt_status (*act_fwd_cast)(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
-                              const float *scale, float *amax, unsigned flags, void *yc, const pt_gemm_tail *tail);
+                              const float *scale, float *amax, unsigned flags, void *yc, void *yc_t, int cols,
+                              const pt_gemm_tail *tail);
     pt_status (*act_bwd_bias)(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
-                              pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, int cols,
-                              float *db, float beta, const pt_gemm_tail *x_tail, const pt_gemm_tail *dy_tail);
+                              pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, void *dxc_t,
+                              int cols, float *db, float beta, const pt_gemm_tail *x_tail,
+                              const pt_gemm_tail *dy_tail);
+    pt_status (*cast_t)(pt_backend *be, pt_format to, const float *in, int rows, int cols, void *out, void *out_t,
+                        const float *scale, float *amax, unsigned flags);
     pt_status (*add)(pt_backend *be, const float *a, const float *b, float *y, size_t n);
     pt_status (*acc)(pt_backend *be, const float *a, float *y, size_t n);
     pt_status (*bias_grad)(pt_backend *be, const float *dy, float *db, int rows, int n, float beta);
@@ -99,6 +103,7 @@ typedef struct pt_backend_ops {
 struct pt_backend {
     const pt_backend_ops *ops;
     bool is_device;
+    bool fp8_twins; /* pt_backend_fp8_twins */
     char name[320];
     void *impl;
     pt_op_profile *prof; /* NULL unless pt_backend_profile(be, true) */

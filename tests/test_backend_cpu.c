@@ -158,6 +158,59 @@ START_TEST(test_cast)
 }
 END_TEST
 
+/* The transposed copies of fp8 codes (pt_operand.data_t): cast_t's codes
+ * are pt_backend_cast's, with the same amax, and its copy holds code
+ * [r][c] at [c][r], for each encoding computed here by pt_encode; the
+ * activation passes write the same copy of their own codes; a 16-bit
+ * format has none. */
+START_TEST(test_cast_twins)
+{
+    pt_backend *be;
+    ck_assert_int_eq(pt_backend_open("cpu", &be), PT_OK);
+    enum { R = 3, C = 5 };
+    float x[R * C], y[R * C], amax = 0.0f, amax2 = 0.0f, scale = 4.0f;
+    for (int i = 0; i < R * C; i++) x[i] = (float)(i - 7) * 0.37f;
+    x[4] = 900.0f; /* past e4m3's 448 once scaled: saturates */
+    uint8_t c1[R * C], ct[R * C], c2[R * C];
+    ck_assert_int_eq(pt_backend_cast_t(be, PT_FMT_E4M3, x, R, C, c1, ct, &scale, &amax, PT_CAST_SATURATE), PT_OK);
+    ck_assert_int_eq(pt_backend_cast(be, PT_FMT_E4M3, x, c2, R * C, &scale, &amax2, PT_CAST_SATURATE), PT_OK);
+    ck_assert(!memcmp(c1, c2, sizeof c1) && amax == 900.0f && amax2 == 900.0f);
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) {
+            ck_assert_uint_eq(c1[r * C + c], pt_encode(PT_FMT_E4M3, x[r * C + c] * scale, 1));
+            ck_assert_uint_eq(ct[c * R + r], c1[r * C + c]);
+        }
+    /* the activation passes: relu's output is x's positive part */
+    pt_act relu = PT_ACT_RELU;
+    memset(ct, 0, sizeof ct);
+    ck_assert_int_eq(pt_backend_act_fwd_cast(be, relu, x, y, R * C, PT_FMT_E5M2, NULL, NULL, 0, c1, ct, C, NULL), PT_OK);
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) {
+            ck_assert_uint_eq(c1[r * C + c], pt_encode(PT_FMT_E5M2, x[r * C + c] > 0 ? x[r * C + c] : 0.0f, 0));
+            ck_assert_uint_eq(ct[c * R + r], c1[r * C + c]);
+        }
+    float dy[R * C], db[C] = {0};
+    for (int i = 0; i < R * C; i++) dy[i] = 0.25f * (float)(i % 4) - 0.3f;
+    memset(ct, 0, sizeof ct);
+    ck_assert_int_eq(pt_backend_act_bwd_bias(be, relu, x, dy, y, R * C, PT_FMT_E5M2, NULL, NULL, 0, c1, ct, C, db,
+                                             0.0f, NULL, NULL),
+                     PT_OK);
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) {
+            ck_assert_uint_eq(c1[r * C + c], pt_encode(PT_FMT_E5M2, x[r * C + c] > 0 ? dy[r * C + c] : 0.0f, 0));
+            ck_assert_uint_eq(ct[c * R + r], c1[r * C + c]);
+        }
+    /* 16-bit codes have no transposed copy; rows must be whole */
+    uint16_t h[R * C];
+    ck_assert_int_eq(pt_backend_cast_t(be, PT_FMT_BF16, x, R, C, h, ct, NULL, NULL, 0), PT_ERR_INVALID);
+    ck_assert_int_eq(pt_backend_act_fwd_cast(be, relu, x, y, R * C, PT_FMT_BF16, NULL, NULL, 0, h, ct, C, NULL),
+                     PT_ERR_INVALID);
+    ck_assert_int_eq(pt_backend_act_fwd_cast(be, relu, x, y, R * C, PT_FMT_E4M3, NULL, NULL, 0, c1, ct, 4, NULL),
+                     PT_ERR_INVALID);
+    pt_backend_close(be);
+}
+END_TEST
+
 /* A layer norm computed in fp16 (a model cast to half): values derived by
  * hand. eps = 1e-8 is 0 in fp16 (below half its smallest subnormal,
  * 2^-25), so a constant row is 0 * inf = NaN; in fp32 and bf16 (which
@@ -217,8 +270,8 @@ START_TEST(test_conv_ops)
                 for (size_t i = 0; i < nw; i++) w[i] = bf16_of(w[i]);
                 for (size_t i = 0; i < ny; i++) dy[i] = bf16_of(dy[i]);
             }
-            pt_operand X = {bf ? (void *)x16 : x, f, NULL, false}, W = {bf ? (void *)w16 : w, f, NULL, true};
-            pt_operand DY = {bf ? (void *)dy16 : dy, f, NULL, false};
+            pt_operand X = {bf ? (void *)x16 : x, f, NULL, false, NULL}, W = {bf ? (void *)w16 : w, f, NULL, true, NULL};
+            pt_operand DY = {bf ? (void *)dy16 : dy, f, NULL, false, NULL};
             double tol = 1e-5; /* fp32 accumulation against double */
             ck_assert_int_eq(pt_backend_conv_fwd(be, &s, o, &X, &W, b, f, y), PT_OK);
             for (int n = 0; n < s.n; n++)
@@ -272,7 +325,7 @@ START_TEST(test_conv_ops)
     /* fp8 operands are refused, naming the op (the layer runs im2col GEMMs for them) */
     pt_conv_shape s = shapes[0];
     float d[8] = {0};
-    pt_operand q = {d, PT_FMT_E4M3, NULL, false};
+    pt_operand q = {d, PT_FMT_E4M3, NULL, false, NULL};
     ck_assert_int_eq(pt_backend_conv_fwd(be, &s, 4, &q, &q, NULL, PT_FMT_BF16, d), PT_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(pt_last_error(), "conv_fwd"));
     pt_backend_close(be);
@@ -302,7 +355,7 @@ START_TEST(test_gemm_tail)
             for (int pass = 0; pass < 3; pass++) /* forward; backward, tail on dy; backward, tail on x */
                 for (int keep = 0; keep < 2; keep++)
                     for (int cast = 0; cast < 2; cast++) {
-                        pt_gemm g = {M, N, K, {a, PT_FMT_FP32, NULL, false}, {b, PT_FMT_FP32, NULL, true},
+                        pt_gemm g = {M, N, K, {a, PT_FMT_FP32, NULL, false, NULL}, {b, PT_FMT_FP32, NULL, true, NULL},
                                      wb ? bias : NULL, outs[o], 0.0f, false};
                         ck_assert_int_eq(pt_backend_gemm(be, &g, want), PT_OK);
                         g.defer_tail = true;
@@ -314,14 +367,14 @@ START_TEST(test_gemm_tail)
                         pt_status st;
                         if (pass == 0) {
                             pt_backend_act_fwd(be, PT_ACT_GELU, want, ref, M * N);
-                            st = pt_backend_act_fwd_cast(be, PT_ACT_GELU, c, out, M * N, cf, NULL, NULL, 0, codes, &t);
+                            st = pt_backend_act_fwd_cast(be, PT_ACT_GELU, c, out, M * N, cf, NULL, NULL, 0, codes, NULL, 0, &t);
                         } else if (pass == 1) {
                             pt_backend_act_bwd(be, PT_ACT_GELU, x, want, ref, M * N);
-                            st = pt_backend_act_bwd_bias(be, PT_ACT_GELU, x, c, out, M * N, cf, NULL, NULL, 0, codes,
+                            st = pt_backend_act_bwd_bias(be, PT_ACT_GELU, x, c, out, M * N, cf, NULL, NULL, 0, codes, NULL,
                                                          N, NULL, 0.0f, NULL, &t);
                         } else {
                             pt_backend_act_bwd(be, PT_ACT_GELU, want, x, ref, M * N);
-                            st = pt_backend_act_bwd_bias(be, PT_ACT_GELU, c, x, out, M * N, cf, NULL, NULL, 0, codes,
+                            st = pt_backend_act_bwd_bias(be, PT_ACT_GELU, c, x, out, M * N, cf, NULL, NULL, 0, codes, NULL,
                                                          N, NULL, 0.0f, &t, NULL);
                         }
                         ck_assert_int_eq(st, PT_OK);
@@ -342,21 +395,21 @@ START_TEST(test_gemm_tail)
     /* a deferred tail needs beta 0, a tail must be on the op's input, an
      * output may be left unwritten only where there is a cast, and dy kept
      * raw cannot be dx */
-    pt_gemm g = {M, N, K, {a, PT_FMT_FP32, NULL, false}, {b, PT_FMT_FP32, NULL, true}, NULL, PT_FMT_BF16, 1.0f, true};
+    pt_gemm g = {M, N, K, {a, PT_FMT_FP32, NULL, false, NULL}, {b, PT_FMT_FP32, NULL, true, NULL}, NULL, PT_FMT_BF16, 1.0f, true};
     ck_assert_int_eq(pt_backend_gemm(be, &g, c), PT_ERR_INVALID);
     pt_gemm_tail t = {y, NULL, N, PT_FMT_BF16, false};
-    ck_assert_int_eq(pt_backend_act_fwd_cast(be, PT_ACT_GELU, c, y, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, &t),
+    ck_assert_int_eq(pt_backend_act_fwd_cast(be, PT_ACT_GELU, c, y, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, NULL, 0, &t),
                      PT_ERR_INVALID);
-    ck_assert_int_eq(pt_backend_act_bwd_bias(be, PT_ACT_GELU, x, c, y, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, N,
+    ck_assert_int_eq(pt_backend_act_bwd_bias(be, PT_ACT_GELU, x, c, y, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, NULL, N,
                                              NULL, 0.0f, &t, NULL),
                      PT_ERR_INVALID);
-    ck_assert_int_eq(pt_backend_act_fwd_cast(be, PT_ACT_GELU, c, NULL, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, NULL),
+    ck_assert_int_eq(pt_backend_act_fwd_cast(be, PT_ACT_GELU, c, NULL, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, NULL, 0, NULL),
                      PT_ERR_INVALID);
-    ck_assert_int_eq(pt_backend_act_bwd_bias(be, PT_ACT_GELU, x, c, NULL, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, N,
+    ck_assert_int_eq(pt_backend_act_bwd_bias(be, PT_ACT_GELU, x, c, NULL, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, NULL, N,
                                              NULL, 0.0f, NULL, NULL),
                      PT_ERR_INVALID);
     pt_gemm_tail kept = {c, NULL, N, PT_FMT_BF16, true};
-    ck_assert_int_eq(pt_backend_act_bwd_bias(be, PT_ACT_GELU, x, c, c, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, N,
+    ck_assert_int_eq(pt_backend_act_bwd_bias(be, PT_ACT_GELU, x, c, c, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, NULL, N,
                                              NULL, 0.0f, NULL, &kept),
                      PT_ERR_INVALID);
     pt_backend_close(be);
@@ -432,6 +485,7 @@ int main(void)
     tcase_add_test(tc, test_profile);
     tcase_add_test(tc, test_async_copy);
     tcase_add_test(tc, test_cast);
+    tcase_add_test(tc, test_cast_twins);
     tcase_add_test(tc, test_layernorm_format);
     tcase_add_test(tc, test_conv_ops);
     tcase_add_test(tc, test_gemm_tail);

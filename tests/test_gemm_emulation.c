@@ -39,12 +39,12 @@ static void check_gemm(pt_format f, int m, int n, int k, bool ta, bool tb, float
     /* fp8 operands carry a scale; the GEMM multiplies by its inverse */
     float sa = (f == PT_FMT_E4M3 || f == PT_FMT_E5M2) ? 16.0f : 1.0f, sb = (f == PT_FMT_E4M3 || f == PT_FMT_E5M2) ? 8.0f : 1.0f;
     float ia = 1 / sa, ib = 1 / sb;
-    pt_operand oa = {a, f, NULL, ta}, ob = {b, f, NULL, tb};
+    pt_operand oa = {a, f, NULL, ta, NULL}, ob = {b, f, NULL, tb, NULL};
     if (f != PT_FMT_FP32 && f != PT_FMT_TF32) {
         ck_assert_int_eq(pt_backend_cast(be, f, a, qa, (size_t)m * k, &sa, NULL, PT_CAST_SATURATE), PT_OK);
         ck_assert_int_eq(pt_backend_cast(be, f, b, qb, (size_t)k * n, &sb, NULL, PT_CAST_SATURATE), PT_OK);
-        oa = (pt_operand){qa, f, &ia, ta};
-        ob = (pt_operand){qb, f, &ib, tb};
+        oa = (pt_operand){qa, f, &ia, ta, NULL};
+        ob = (pt_operand){qb, f, &ib, tb, NULL};
     }
     pt_format out = f == PT_FMT_E4M3 || f == PT_FMT_E5M2 ? PT_FMT_BF16 : f == PT_FMT_TF32 ? PT_FMT_FP32 : f;
     pt_gemm g = {m, n, k, oa, ob, with_bias ? bias : NULL, out, beta, false};

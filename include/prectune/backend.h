@@ -43,6 +43,11 @@ void pt_backend_close(pt_backend *be);
 const char *pt_backend_name(const pt_backend *be);
 /* True when the backend's memory is not host memory. */
 bool pt_backend_is_device(const pt_backend *be);
+/* Whether the backend's fp8 GEMMs read both operands with k contiguous
+ * (cuBLASLt's "TN" rule), so that a pass casting an fp8 operand should
+ * also write its transpose (pt_operand.data_t): the backward's GEMMs then
+ * need no transpose passes of their own. */
+bool pt_backend_fp8_twins(const pt_backend *be);
 /* Whether an operation is available for this format on this backend. */
 bool pt_backend_supports(const pt_backend *be, pt_op op, pt_format f);
 /* True when this binary was built with the CUDA backend. */
@@ -124,6 +129,11 @@ pt_status pt_stats_batch_wait(pt_stats_batch *b, const pt_stats **results, int *
  * NaN is never hidden by the reduction. */
 pt_status pt_backend_cast(pt_backend *be, pt_format to, const float *in, void *out, size_t n,
                           const float *scale, float *amax, unsigned flags);
+/* pt_backend_cast of a [rows, cols] matrix to an fp8 format (1-byte codes)
+ * that also writes the codes transposed into out_t ([cols, rows]): both
+ * layouts of a GEMM operand in one pass (pt_operand.data_t). */
+pt_status pt_backend_cast_t(pt_backend *be, pt_format to, const float *in, int rows, int cols, void *out,
+                            void *out_t, const float *scale, float *amax, unsigned flags);
 
 /* ---- training ops -----------------------------------------------------------
  * Everything a layer or the trainer computes goes through these, so that
@@ -140,6 +150,10 @@ typedef struct pt_operand {
     pt_format fmt;
     const float *scale_inv;
     bool trans; /* use the transpose of the stored matrix */
+    /* NULL, or the same codes stored transposed (data [r][c], data_t
+     * [c][r]), written by the pass that cast them (pt_backend_fp8_twins):
+     * a GEMM may read either */
+    const void *data_t;
 } pt_operand;
 
 /* C[m,n] = round_out(A'[m,k] x B'[k,n] + bias[n]) + beta * C, accumulated in
@@ -184,9 +198,12 @@ pt_status pt_backend_act_fwd(pt_backend *be, pt_act a, const float *x, float *y,
  * operand, made in the same pass. f: bf16, fp16, e4m3 or e5m2, or fp32 for
  * no cast (yc, scale, amax unused). With tail (its c is x), x is first
  * finished as the GEMM that wrote it deferred (pt_gemm_tail). y may be
- * NULL where there is a cast: y is then not written, the cast alone is. */
+ * NULL where there is a cast: y is then not written, the cast alone is.
+ * yc_t (f fp8 only; else NULL): the codes also written transposed, y
+ * viewed as [n / cols, cols] (as pt_backend_cast_t); cols is read only
+ * with yc_t. */
 pt_status pt_backend_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
-                                  const float *scale, float *amax, unsigned flags, void *yc,
+                                  const float *scale, float *amax, unsigned flags, void *yc, void *yc_t, int cols,
                                   const pt_gemm_tail *tail);
 pt_status pt_backend_act_bwd(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx,
                              size_t n);
@@ -198,10 +215,13 @@ pt_status pt_backend_act_bwd(pt_backend *be, pt_act a, const float *x, const flo
  * cols, beta), in the same pass (db NULL: no sums). With x_tail (its c is
  * x) and dy_tail (its c is dy), x and dy are first finished as the GEMMs
  * that wrote them deferred. dx may be NULL where there is a cast: dx is
- * then not written, the cast and the sums alone are. */
+ * then not written, the cast and the sums alone are. dxc_t (f fp8 only;
+ * else NULL): the codes also written transposed ([cols, n / cols], as
+ * pt_backend_cast_t). */
 pt_status pt_backend_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
-                                  pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, int cols,
-                                  float *db, float beta, const pt_gemm_tail *x_tail, const pt_gemm_tail *dy_tail);
+                                  pt_format f, const float *scale, float *amax, unsigned flags, void *dxc,
+                                  void *dxc_t, int cols, float *db, float beta, const pt_gemm_tail *x_tail,
+                                  const pt_gemm_tail *dy_tail);
 /* y = a + b;  y += a (accumulate, for a value read by two layers). */
 pt_status pt_backend_add(pt_backend *be, const float *a, const float *b, float *y, size_t n);
 pt_status pt_backend_acc(pt_backend *be, const float *a, float *y, size_t n);

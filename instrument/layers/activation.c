@@ -39,7 +39,8 @@ static pt_status fused_fwd(pt_net *n, pt_net_layer *l, pt_net_layer *g, size_t c
     pt_status st = g ? pt_net_cast_plan(n, g, PT_OPND_X, f, NULL, cnt, g->saved, &p) : PT_OK;
     if (!st)
         st = pt_backend_act_fwd_cast(n->be, act_of(l), pt_layer_input(n, l, 0), g ? NULL : l->y, cnt, f, p.scale,
-                                     p.amax, p.flags, g ? g->saved : NULL, x_tail(l));
+                                     p.amax, p.flags, g ? g->saved : NULL, g ? g->saved_t : NULL,
+                                     g ? (int)g->in_size : 0, x_tail(l));
     l->y_lazy = g && st == PT_OK;
     if (!g) return st;
     if (!st) st = pt_net_cast_done(n, g, PT_OPND_X, f, &p);
@@ -80,8 +81,8 @@ static pt_status fused_bwd(pt_net *n, pt_net_layer *l, pt_net_layer *p, float *d
     pt_status st = f == PT_FMT_FP32 ? PT_OK : pt_net_cast_plan(n, p, PT_OPND_DY, f, NULL, cnt, p->gbuf, &pl);
     if (!st)
         st = pt_backend_act_bwd_bias(n->be, act_of(l), x, l->dy, lazy ? NULL : dx, cnt, f, pl.scale, pl.amax, pl.flags,
-                                     f == PT_FMT_FP32 ? NULL : p->gbuf, cols, p ? p->gb : NULL, n->grad_beta,
-                                     x_tail(l), dyt);
+                                     f == PT_FMT_FP32 ? NULL : p->gbuf, f == PT_FMT_FP32 ? NULL : p->gbuf_t, cols,
+                                     p ? p->gb : NULL, n->grad_beta, x_tail(l), dyt);
     l->dx_lazy = lazy && st == PT_OK;
     if (!p) return st;
     if (!st && f != PT_FMT_FP32) st = pt_net_cast_done(n, p, PT_OPND_DY, f, &pl);
@@ -119,7 +120,7 @@ pt_status pt_activation_materialize(pt_net *n, pt_net_layer *l, int rows, bool b
         /* x finished in place, and y written (again, where it was: the same values) */
         pt_gemm_tail t = l->x_tail;
         t.keep_raw = false;
-        st = pt_backend_act_fwd_cast(n->be, act_of(l), x, l->y, cnt, PT_FMT_FP32, NULL, NULL, 0, NULL,
+        st = pt_backend_act_fwd_cast(n->be, act_of(l), x, l->y, cnt, PT_FMT_FP32, NULL, NULL, 0, NULL, NULL, 0,
                                      t.c ? &t : NULL);
         l->x_tail.c = NULL, l->y_lazy = false;
     } else if (backward && l->dx_lazy) {
@@ -127,7 +128,8 @@ pt_status pt_activation_materialize(pt_net *n, pt_net_layer *l, int rows, bool b
         pt_gemm_tail t = l->dy_tail;
         t.keep_raw = false;
         st = pt_backend_act_bwd_bias(n->be, act_of(l), x, l->dy, n->L[l->spec->in_index[0]].dy, cnt, PT_FMT_FP32,
-                                     NULL, NULL, 0, NULL, (int)l->spec->size, NULL, 0.0f, NULL, t.c ? &t : NULL);
+                                     NULL, NULL, 0, NULL, NULL, (int)l->spec->size, NULL, 0.0f, NULL,
+                                     t.c ? &t : NULL);
         l->dy_tail.c = NULL, l->dx_lazy = false;
     } else if (backward && l->dy_tail.c) {
         /* dx was written: dy alone to finish (the tail of an input-gradient GEMM has no bias) */

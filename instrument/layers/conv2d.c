@@ -32,7 +32,7 @@ pt_status pt_conv2d_forward(pt_net *n, pt_net_layer *l, int rows)
         st = pt_net_operand(n, l, PT_OPND_X, l->cols, m * (size_t)ckk, l->fmt.fwd, l->saved, false, &l->x_op);
     if (st) return st;
     if (l->w_mirror && n->w16_valid) /* the optimizer wrote the cast (pt_adamw.copy) */
-        l->w_op = (pt_operand){l->wbuf, l->fmt.fwd, NULL, true};
+        l->w_op = (pt_operand){l->wbuf, l->fmt.fwd, NULL, true, NULL};
     else if ((st = pt_net_operand(n, l, PT_OPND_W, l->w, l->nw, l->fmt.fwd, l->wbuf, true, &l->w_op)))
         return st;
     pt_format out_fmt = pt_gemm_out_format(l->fmt.fwd);

@@ -8,7 +8,7 @@
  * otherwise it is cast to the backward format. */
 #include "../net.h"
 
-static bool reuse_forward(pt_format fwd, pt_format bwd)
+bool pt_gemm_reuses_forward(pt_format fwd, pt_format bwd)
 {
     return fwd == bwd || (pt_format_is_fp8(fwd) && pt_format_is_fp8(bwd));
 }
@@ -26,11 +26,12 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
     bool db_ready = l->db_ready && dy_rows == l->dy; /* its reader summed it (pt_activation_backward) */
     l->db_ready = false;
     if (l->dy_ready && dy_rows == l->dy) /* its reader wrote it (pt_activation_backward) */
-        g_op = (pt_operand){l->gbuf, f.wgrad, l->dy_ready_inv, true};
-    else if ((st = pt_net_operand(n, l, PT_OPND_DY, dy_rows, ndy, f.wgrad, l->gbuf, true, &g_op)))
+        g_op = (pt_operand){l->gbuf, f.wgrad, l->dy_ready_inv, true, l->gbuf_t};
+    else if ((st = pt_net_operand_t(n, l, PT_OPND_DY, dy_rows, m_rows, out, f.wgrad, l->gbuf, l->gbuf_t, true,
+                                    &g_op)))
         return st;
     l->dy_ready = false;
-    if (reuse_forward(f.fwd, f.wgrad)) {
+    if (pt_gemm_reuses_forward(f.fwd, f.wgrad)) {
         x_op = l->x_op;
     } else {
         /* the forward kept x in its own format: that is all there is of it */
@@ -58,7 +59,7 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
     } else if ((st = pt_net_operand(n, l, PT_OPND_DY, dy_rows, ndy, f.dgrad, l->gbuf, false, &gd))) {
         return st;
     }
-    if (reuse_forward(f.fwd, f.dgrad)) {
+    if (pt_gemm_reuses_forward(f.fwd, f.dgrad)) {
         wd = l->w_op;
     } else if ((st = pt_net_operand(n, l, PT_OPND_W, l->w, l->nw, f.dgrad, l->wbuf, false, &wd))) {
         return st;

@@ -7,14 +7,14 @@ pt_status pt_linear_forward(pt_net *n, pt_net_layer *l, int rows)
     int in = (int)l->in_size, out = l->spec->out;
     pt_status st = PT_OK;
     if (l->x_ready) /* the activation before wrote it (pt_activation_forward) */
-        l->x_op = (pt_operand){l->saved, l->fmt.fwd, l->x_ready_inv, false};
+        l->x_op = (pt_operand){l->saved, l->fmt.fwd, l->x_ready_inv, false, l->saved_t};
     else
-        st = pt_net_operand(n, l, PT_OPND_X, x, (size_t)rows * in, l->fmt.fwd, l->saved, false, &l->x_op);
+        st = pt_net_operand_t(n, l, PT_OPND_X, x, rows, in, l->fmt.fwd, l->saved, l->saved_t, false, &l->x_op);
     l->x_ready = false;
     if (st) return st;
     if (l->w_mirror && n->w16_valid) /* the optimizer wrote the cast (pt_adamw.copy) */
-        l->w_op = (pt_operand){l->wbuf, l->fmt.fwd, NULL, true};
-    else if ((st = pt_net_operand(n, l, PT_OPND_W, l->w, l->nw, l->fmt.fwd, l->wbuf, true, &l->w_op)))
+        l->w_op = (pt_operand){l->wbuf, l->fmt.fwd, NULL, true, NULL};
+    else if ((st = pt_net_operand_t(n, l, PT_OPND_W, l->w, out, in, l->fmt.fwd, l->wbuf, l->wbuf_t, true, &l->w_op)))
         return st;
     /* an activation reading the output alone adds the bias and rounds it in
      * its own passes, forward and backward: y keeps the GEMM's fp32 sums

@@ -28,7 +28,7 @@ static pt_status dy_rows(pt_backend *be, const pt_conv_shape *s, int o, const pt
     pt_status st = pt_cpu_operand_f32(be, 0, dy, ny, &dy32);
     if (!st) st = pt_cpu_scratch(be, 5, ny, &r);
     if (!st) st = pt_cpu_rows_to_nchw(be, r, (float *)dy32, s->n, o, p, true);
-    *rows = (pt_operand){r, PT_FMT_FP32, NULL, false};
+    *rows = (pt_operand){r, PT_FMT_FP32, NULL, false, NULL};
     return st;
 }
 
@@ -40,7 +40,7 @@ pt_status pt_cpu_conv_fwd(pt_backend *be, const pt_conv_shape *s, int o, const p
     pt_status st = columns(be, s, x, &cols);
     if (!st) st = pt_cpu_scratch(be, 5, (size_t)s->n * p * o, &rows);
     if (st) return st;
-    pt_operand a = {cols, PT_FMT_FP32, NULL, false}, b = *w;
+    pt_operand a = {cols, PT_FMT_FP32, NULL, false, NULL}, b = *w;
     b.trans = true;
     pt_gemm g = {s->n * p, o, s->c * s->k * s->k, a, b, bias, out_fmt, 0.0f, false};
     if ((st = pt_cpu_gemm(be, &g, rows))) return st;
@@ -74,7 +74,7 @@ pt_status pt_cpu_conv_bwd_filter(pt_backend *be, const pt_conv_shape *s, int o, 
     pt_status st = dy_rows(be, s, o, dy, &a);
     if (!st) st = columns(be, s, x, &cols);
     if (st) return st;
-    pt_operand b = {cols, PT_FMT_FP32, NULL, false};
+    pt_operand b = {cols, PT_FMT_FP32, NULL, false, NULL};
     a.trans = true;
     pt_gemm g = {o, s->c * s->k * s->k, s->n * s->oh * s->ow, a, b, NULL, PT_FMT_FP32, beta, false};
     return pt_cpu_gemm(be, &g, dw);

@@ -123,14 +123,37 @@ static pt_status cpu_act_fwd(pt_backend *be, pt_act a, const float *x, float *y,
 
 /* the activation, then the backend's own cast of its result: the same
  * codes and amax as the two ops one after the other, by construction */
+/* out[c][r] = in[r][c] for 1-byte codes: the transposed copy of an fp8 operand */
+static void transpose_codes(const uint8_t *in, uint8_t *out, int rows, int cols)
+{
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) out[(size_t)c * rows + r] = in[(size_t)r * cols + c];
+}
+
+/* a cast, and (out_t not NULL) its codes transposed, y being [n / cols, cols] */
+static pt_status cast_twins(pt_backend *be, pt_format f, const float *y, void *out, void *out_t, size_t n, int cols,
+                            const float *scale, float *amax, unsigned flags)
+{
+    pt_status st = be->ops->cast(be, f, y, out, n, scale, amax, flags);
+    if (!st && out_t) transpose_codes(out, out_t, (int)(n / (size_t)cols), cols);
+    return st;
+}
+
+static pt_status cpu_cast_t(pt_backend *be, pt_format to, const float *in, int rows, int cols, void *out,
+                            void *out_t, const float *scale, float *amax, unsigned flags)
+{
+    return cast_twins(be, to, in, out, out_t, (size_t)rows * (size_t)cols, cols, scale, amax, flags);
+}
+
 static pt_status cpu_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
-                                  const float *scale, float *amax, unsigned flags, void *yc, const pt_gemm_tail *tail)
+                                  const float *scale, float *amax, unsigned flags, void *yc, void *yc_t, int cols,
+                                  const pt_gemm_tail *tail)
 {
     pt_status st = tail_input(be, tail, x, n, CPU_SLOT_X, &x);
     if (!st && !y) st = pt_cpu_scratch(be, CPU_SLOT_OUT, n, &y);
     if (st) return st;
     cpu_act_fwd(be, a, x, y, n);
-    return f == PT_FMT_FP32 ? PT_OK : be->ops->cast(be, f, y, yc, n, scale, amax, flags);
+    return f == PT_FMT_FP32 ? PT_OK : cast_twins(be, f, y, yc, yc_t, n, cols, scale, amax, flags);
 }
 
 static pt_status cpu_act_bwd(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx,
@@ -507,15 +530,16 @@ static pt_status cpu_fp8_record_many(pt_backend *be, const pt_fp8_entry *e, int 
 /* the two passes in sequence: the same values as the activation's backward
  * followed by the bias gradient of its result */
 static pt_status cpu_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
-                                  pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, int cols,
-                                  float *db, float beta, const pt_gemm_tail *x_tail, const pt_gemm_tail *dy_tail)
+                                  pt_format f, const float *scale, float *amax, unsigned flags, void *dxc,
+                                  void *dxc_t, int cols, float *db, float beta, const pt_gemm_tail *x_tail,
+                                  const pt_gemm_tail *dy_tail)
 {
     pt_status st = tail_input(be, x_tail, x, n, CPU_SLOT_X, &x);
     if (!st) st = tail_input(be, dy_tail, dy, n, CPU_SLOT_DY, &dy);
     if (!st && !dx) st = pt_cpu_scratch(be, CPU_SLOT_OUT, n, &dx);
     if (st) return st;
     cpu_act_bwd(be, a, x, dy, dx, n);
-    if (f != PT_FMT_FP32 && (st = be->ops->cast(be, f, dx, dxc, n, scale, amax, flags))) return st;
+    if (f != PT_FMT_FP32 && (st = cast_twins(be, f, dx, dxc, dxc_t, n, cols, scale, amax, flags))) return st;
     return db ? cpu_bias_grad(be, dx, db, (int)(n / (size_t)cols), cols, beta) : PT_OK;
 }
 
@@ -527,6 +551,7 @@ const pt_nn_ops pt_cpu_nn_ops = {
     .act_bwd = cpu_act_bwd,
     .act_fwd_cast = cpu_act_fwd_cast,
     .act_bwd_bias = cpu_act_bwd_bias,
+    .cast_t = cpu_cast_t,
     .add = cpu_add,
     .acc = cpu_acc,
     .bias_grad = cpu_bias_grad,

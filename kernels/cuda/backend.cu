@@ -357,6 +357,7 @@ extern "C" pt_status pt_backend_cuda_create(int device, pt_backend **out)
     }
     be->ops = &cuda_ops;
     be->is_device = true;
+    be->fp8_twins = true; /* cuBLASLt's fp8 GEMMs take k-contiguous operands alone */
     be->impl = c;
     c->device = device;
     c->stream = stream;

@@ -14,6 +14,7 @@
 #include "check.h"
 #include "cuda_backend.h"
 #include "encode.cuh"
+#include "kernels.h"
 #include "../fp8_logic.h"
 #include "../optim_gate.h"
 
@@ -276,21 +277,34 @@ __global__ void transpose_u8x4_kernel(const uint32_t *in, uint32_t *out, int row
     }
 }
 
-/* An fp8 operand stored [k][cols] (k rows) transposed into scratch slot,
- * so that k is contiguous (a byte copy: the values and their scale are the
- * same); its trans flag flips with it. */
+/* out[c][r] = in[r][c] for 1-byte codes, [rows, cols] */
+static pt_status transpose_codes(cudaStream_t stream, const void *in, void *out, int rows, int cols)
+{
+    if (rows % 4 == 0 && cols % 4 == 0 && (uintptr_t)in % 4 == 0 && (uintptr_t)out % 4 == 0)
+        transpose_u8x4_kernel<<<dim3((unsigned)(cols + 63) / 64, (unsigned)(rows + 63) / 64), dim3(16, 16), 0,
+                                stream>>>((const uint32_t *)in, (uint32_t *)out, rows, cols);
+    else
+        transpose_u8_kernel<<<dim3((unsigned)(cols + 31) / 32, (unsigned)(rows + 31) / 32), dim3(32, 8), 0, stream>>>(
+            (const uint8_t *)in, (uint8_t *)out, rows, cols);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+/* An fp8 operand stored [k][cols] (k rows) made k-contiguous: its twin
+ * where the pass that cast it wrote one (pt_operand.data_t), else
+ * transposed into scratch slot (a byte copy: the values and their scale
+ * are the same); its trans flag flips with it. */
 static pt_status k_contiguous(cuda_backend *cb, int slot, pt_operand *o, int k, int cols)
 {
+    if (o->data_t) {
+        const void *d = o->data;
+        o->data = o->data_t, o->data_t = d, o->trans = !o->trans;
+        return PT_OK;
+    }
     float *t;
     pt_status st = pt_cuda_scratch(cb, slot, ((size_t)k * cols + 3) / 4, &t);
+    if (!st) st = transpose_codes(cb->stream, o->data, t, k, cols);
     if (st) return st;
-    if (k % 4 == 0 && cols % 4 == 0 && (uintptr_t)o->data % 4 == 0)
-        transpose_u8x4_kernel<<<dim3((unsigned)(cols + 63) / 64, (unsigned)(k + 63) / 64), dim3(16, 16), 0,
-                                cb->stream>>>((const uint32_t *)o->data, (uint32_t *)t, k, cols);
-    else
-        transpose_u8_kernel<<<dim3((unsigned)(cols + 31) / 32, (unsigned)(k + 31) / 32), dim3(32, 8), 0, cb->stream>>>(
-            (const uint8_t *)o->data, (uint8_t *)t, k, cols);
-    PT_CUDA_CHECK_LAUNCH();
     o->data = t, o->trans = !o->trans;
     return PT_OK;
 }
@@ -504,8 +518,12 @@ pt_status pt_cuda_operand_f32(pt_backend *be, int slot, const pt_operand *o, siz
 #define INV_SQRT2 0.70710678118654752440f
 #define INV_SQRT2PI 0.39894228040143267794f
 
+/* not a pt_act: the value as it is (a plain cast through the activation's rows kernel) */
+#define ACT_IDENTITY (-1)
+
 __device__ __forceinline__ float act_val(int a, float x)
 {
+    if (a == ACT_IDENTITY) return x;
     return a == PT_ACT_RELU ? (x > 0.0f ? x : 0.0f) : 0.5f * x * (1.0f + erff(x * INV_SQRT2));
 }
 
@@ -607,6 +625,42 @@ template <int F, typename T> __device__ __forceinline__ codes4<T> cast4(float4 v
     return c;
 }
 
+/* The fp8 codes of a block's 64 rows x 128 columns (32 float4 columns),
+ * gathered in shared memory as its threads cast them (put), then written
+ * transposed into out_t ([cols, rows]) by the whole block (store): the
+ * transposed copy of an operand (pt_operand.data_t) made in the pass that
+ * casts it, where a transpose pass of its own would read and write it all
+ * again. Rows of 132 bytes; words where the rows allow, else bytes. */
+struct codes_tile {
+    uint32_t w[64][33];
+};
+
+template <typename T> __device__ __forceinline__ void tile_put(codes_tile &t, int r, int c4, codes4<T> c)
+{
+    if (sizeof(T) == 1) t.w[r][c4] = *(const uint32_t *)c.v;
+}
+
+/* after a __syncthreads; r0, c0: the tile's first row and (byte) column */
+__device__ void tile_store(const codes_tile &t, uint8_t *out_t, int rows, int cols, int r0, int c0)
+{
+    const uint8_t *tb = (const uint8_t *)t.w;
+    int tid = threadIdx.y * blockDim.x + threadIdx.x, nt = blockDim.x * blockDim.y, nr = min(64, rows - r0);
+    if (rows % 4 == 0 && (uintptr_t)out_t % 4 == 0) {
+        for (int i = tid; i < 128 * 16; i += nt) { /* 16 threads a transposed row: its 64 bytes */
+            int c = i >> 4, w = i & 15;
+            if (c0 + c >= cols || 4 * w >= nr) continue;
+            const uint8_t *b = tb + 4 * w * 132 + c;
+            uint32_t v = (uint32_t)b[0] | (uint32_t)b[132] << 8 | (uint32_t)b[264] << 16 | (uint32_t)b[396] << 24;
+            *(uint32_t *)(out_t + (size_t)(c0 + c) * rows + r0 + 4 * w) = v;
+        }
+    } else {
+        for (int i = tid; i < 128 * 64; i += nt) {
+            int c = i >> 6, r = i & 63;
+            if (c0 + c < cols && r < nr) out_t[(size_t)(c0 + c) * rows + r0 + r] = tb[r * 132 + c];
+        }
+    }
+}
+
 /* out NULL: not written (the codes alone); tail on the input (x forward, dy
  * backward) and xtail on x backward: the GEMMs' tails */
 template <int F, typename T, bool CAST>
@@ -652,9 +706,10 @@ __global__ void act_cast4_kernel(bool bwd, int a, const float4 *x, const float4 
  * kernel above took a remainder and a bias load per float4: 0.058 ms for
  * 4096 x 4096 on the H100, 62% of the copy bandwidth). */
 template <int F, typename T, bool CAST>
-__global__ void act_fwd_rows4_kernel(int a, const float4 *x, float4 *out, codes4<T> *codes, int rows, int n4,
-                                     const float *scale_p, float *amax_p, int sat, tail4 tail)
+__global__ void act_fwd_rows4_kernel(int a, const float4 *x, float4 *out, codes4<T> *codes, uint8_t *codes_t,
+                                     int rows, int n4, const float *scale_p, float *amax_p, int sat, tail4 tail)
 {
+    __shared__ codes_tile tile;
     float scale = CAST && scale_p ? *scale_p : 1.0f;
     unsigned amax = 0;
     int j = blockIdx.x * 32 + threadIdx.x, r0 = blockIdx.y * 64, r1 = min(rows, r0 + 64);
@@ -677,8 +732,16 @@ __global__ void act_fwd_rows4_kernel(int a, const float4 *x, float4 *out, codes4
             v = finish4(nb, k, 0, v);
             v = act4(false, a, v, v);
             if (out) out[k] = v;
-            if (CAST) codes[k] = cast4<F, T>(v, scale, sat, amax);
+            if (CAST) {
+                codes4<T> c = cast4<F, T>(v, scale, sat, amax);
+                codes[k] = c;
+                if (codes_t) tile_put(tile, i0 + 8 * u - r0, threadIdx.x, c);
+            }
         }
+    }
+    if (CAST && codes_t) {
+        __syncthreads();
+        tile_store(tile, codes_t, rows, 4 * n4, r0, 128 * blockIdx.x);
     }
     if (CAST && amax_p) {
         amax = __reduce_max_sync(0xffffffffu, amax);
@@ -705,31 +768,50 @@ static pt_status finished_input(pt_backend *be, const pt_gemm_tail *t, const flo
     return pt_cuda_bias_round(be, c, (int)(n / (size_t)t->cols), t->cols, t->bias, t->fmt);
 }
 
+/* The forward by rows (act_fwd_rows4_kernel) of x viewed as [n / cols,
+ * cols], where the shapes allow it (else false): with t the tail of the
+ * GEMM that wrote x (NULL: none; its rows are cols wide), a an activation
+ * or ACT_IDENTITY (a cast), codes_t the transposed codes (or NULL). */
+static bool act_fwd_rows(pt_backend *be, int a, const float *x, float *out, size_t n, int cols, pt_format f,
+                         const float *scale, float *amax, int sat, void *codes, void *codes_t, const pt_gemm_tail *t,
+                         pt_status *st)
+{
+    if (t && codes_t && t->cols != cols) return false;
+    if (t) cols = t->cols;
+    if (cols <= 0 || cols % 4 || n % (size_t)cols || n / (size_t)cols > 64 * 65535ull || !vec4(n, x, x, out) ||
+        (uintptr_t)codes % 16 || !tail_vec(t))
+        return false;
+    int rows = (int)(n / (size_t)cols), n4 = cols / 4;
+    dim3 grid((unsigned)(n4 + 31) / 32, (unsigned)(rows + 63) / 64), block(32, 8);
+    const float4 *x4 = (const float4 *)x;
+    float4 *o4 = (float4 *)out;
+    tail4 t4 = tail4_of(t);
+#define LAUNCH(F, T, CAST)                                                                                         \
+    act_fwd_rows4_kernel<F, T, CAST><<<grid, block, 0, S(be)>>>(a, x4, o4, CAST_ARG(CAST, (codes4<T> *)codes),     \
+                                                                 CAST_ARG(CAST, (uint8_t *)codes_t), rows, n4,      \
+                                                                 CAST_ARG(CAST, scale), CAST_ARG(CAST, amax),       \
+                                                                 CAST ? sat : 0, t4)
+    CAST_DISPATCH(f, LAUNCH)
+#undef LAUNCH
+    cudaError_t e = cudaGetLastError();
+    *st = e == cudaSuccess ? PT_OK : pt_fail(PT_ERR_CUDA, "act_fwd_rows4_kernel: %s", cudaGetErrorString(e));
+    return true;
+}
+
 /* The activation (or its backward) with its result cast to f (fp32: no
  * cast; out NULL: the codes alone), with t the tail of the GEMM that wrote
- * its input (x forward, dy backward) and xt that of x backward. */
+ * its input (x forward, dy backward) and xt that of x backward; codes_t
+ * (fp8, or NULL): the codes also transposed, as [cols, n / cols]. */
 static pt_status act_cast(pt_backend *be, bool bwd, pt_act a, const float *x, const float *dy, float *out, size_t n,
                           pt_format f, const float *scale, float *amax, unsigned flags, void *codes,
-                          const pt_gemm_tail *t = NULL, const pt_gemm_tail *xt = NULL)
+                          const pt_gemm_tail *t = NULL, const pt_gemm_tail *xt = NULL, void *codes_t = NULL,
+                          int cols = 0)
 {
     if (!n) return PT_OK;
     int sat = (flags & PT_CAST_SATURATE) != 0;
-    if (!bwd && t && vec4(n, x, x, out) && (uintptr_t)codes % 16 == 0 && tail_vec(t) &&
-        n / (size_t)t->cols <= 64 * 65535ull) {
-        int rows = (int)(n / (size_t)t->cols), n4 = t->cols / 4;
-        dim3 grid((unsigned)(n4 + 31) / 32, (unsigned)(rows + 63) / 64), block(32, 8);
-        const float4 *x4 = (const float4 *)x;
-        float4 *o4 = (float4 *)out;
-        tail4 t4 = tail4_of(t);
-#define LAUNCH(F, T, CAST)                                                                                           \
-    act_fwd_rows4_kernel<F, T, CAST><<<grid, block, 0, S(be)>>>(a, x4, o4, CAST_ARG(CAST, (codes4<T> *)codes), rows, \
-                                                                 n4, CAST_ARG(CAST, scale), CAST_ARG(CAST, amax),     \
-                                                                 CAST ? sat : 0, t4)
-        CAST_DISPATCH(f, LAUNCH)
-#undef LAUNCH
-        PT_CUDA_CHECK_LAUNCH();
-        return PT_OK;
-    }
+    pt_status st = PT_OK;
+    if (!bwd && (t || codes_t) && act_fwd_rows(be, a, x, out, n, cols, f, scale, amax, sat, codes, codes_t, t, &st))
+        return st;
     if (vec4(n, x, bwd ? dy : x, out) && (uintptr_t)codes % 16 == 0 && tail_vec(t) && tail_vec(xt)) {
         unsigned g4 = blocks_for(n / 4);
         const float4 *x4 = (const float4 *)x, *d4 = (const float4 *)dy;
@@ -743,11 +825,11 @@ static pt_status act_cast(pt_backend *be, bool bwd, pt_act a, const float *x, co
         CAST_DISPATCH(f, LAUNCH)
 #undef LAUNCH
         PT_CUDA_CHECK_LAUNCH();
-        return PT_OK;
+        return codes_t ? transpose_codes(S(be), codes, codes_t, (int)(n / (size_t)cols), cols) : PT_OK;
     }
     /* the tails as passes of their own, then the activation */
     const float *in;
-    pt_status st = finished_input(be, t, bwd ? dy : x, n, PT_SLOT_IN, &in);
+    st = finished_input(be, t, bwd ? dy : x, n, PT_SLOT_IN, &in);
     if (!st && bwd) dy = in;
     else if (!st) x = in;
     if (!st && bwd) st = finished_input(be, xt, x, n, PT_SLOT_X, &x);
@@ -770,13 +852,28 @@ static pt_status act_cast(pt_backend *be, bool bwd, pt_act a, const float *x, co
         break;
     }
     PT_CUDA_CHECK_LAUNCH();
-    return PT_OK;
+    return codes_t ? transpose_codes(S(be), codes, codes_t, (int)(n / (size_t)cols), cols) : PT_OK;
 }
 
 static pt_status cu_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
-                                 const float *scale, float *amax, unsigned flags, void *yc, const pt_gemm_tail *tail)
+                                 const float *scale, float *amax, unsigned flags, void *yc, void *yc_t, int cols,
+                                 const pt_gemm_tail *tail)
 {
-    return act_cast(be, false, a, x, NULL, y, n, f, scale, amax, flags, yc, tail);
+    return act_cast(be, false, a, x, NULL, y, n, f, scale, amax, flags, yc, tail, NULL, yc_t, cols);
+}
+
+/* a cast to fp8 with the codes also transposed: the forward rows kernel
+ * with no activation where the shapes allow, else a cast and a transpose */
+static pt_status cu_cast_t(pt_backend *be, pt_format to, const float *in, int rows, int cols, void *out, void *out_t,
+                           const float *scale, float *amax, unsigned flags)
+{
+    size_t n = (size_t)rows * (size_t)cols;
+    pt_status st = PT_OK;
+    if (act_fwd_rows(be, ACT_IDENTITY, in, NULL, n, cols, to, scale, amax, (flags & PT_CAST_SATURATE) != 0, out,
+                     out_t, NULL, &st))
+        return st;
+    st = pt_cuda_cast_launch((int)to, in, out, n, scale, amax, flags, S(be));
+    return st ? st : transpose_codes(S(be), out, out_t, rows, cols);
 }
 
 static pt_status cu_act_bwd(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n)
@@ -812,7 +909,7 @@ static pt_status cu_scale(pt_backend *be, float *x, size_t n, float s)
  * column, 8 row lanes per column added in a fixed order; then one thread per
  * column adds the chunks in order. One thread per column over all rows
  * left most of the GPU idle (0.15 ms for 4096 x 4096). */
-#define BG_CHUNK 64
+#define BG_CHUNK 64 /* also the rows of act_bwd_bias4_kernel's codes_tile */
 
 __global__ void bias_grad_partial_kernel(const float *dy, float *part, int rows, int n)
 {
@@ -894,11 +991,12 @@ static pt_status cu_bias_grad(pt_backend *be, const float *dy, float *db, int ro
  * of 32 float4 columns x BG_CHUNK rows, each column's rows added in
  * bias_grad_partial4_kernel's order, so the partial sums are the same. */
 template <int F, typename T, bool CAST>
-__global__ void act_bwd_bias4_kernel(int a, const float4 *x, const float4 *dy, float4 *dx, codes4<T> *codes, int rows,
-                                     int n4, float4 *part, const float *scale_p, float *amax_p, int sat, tail4 tail,
-                                     tail4 xtail)
+__global__ void act_bwd_bias4_kernel(int a, const float4 *x, const float4 *dy, float4 *dx, codes4<T> *codes,
+                                     uint8_t *codes_t, int rows, int n4, float4 *part, const float *scale_p,
+                                     float *amax_p, int sat, tail4 tail, tail4 xtail)
 {
     __shared__ float4 sh[8][33];
+    __shared__ codes_tile tile;
     float scale = CAST && scale_p ? *scale_p : 1.0f;
     unsigned amax = 0;
     int j = blockIdx.x * 32 + threadIdx.x, r0 = blockIdx.y * BG_CHUNK;
@@ -934,11 +1032,16 @@ __global__ void act_bwd_bias4_kernel(int a, const float4 *x, const float4 *dy, f
             float4 v = act4(true, a, xv, d);
             if (dx) dx[k] = v;
             s.x += v.x, s.y += v.y, s.z += v.z, s.w += v.w;
-            if (CAST) codes[k] = cast4<F, T>(v, scale, sat, amax);
+            if (CAST) {
+                codes4<T> c = cast4<F, T>(v, scale, sat, amax);
+                codes[k] = c;
+                if (codes_t) tile_put(tile, i0 + 8 * u - r0, threadIdx.x, c);
+            }
         }
     }
     sh[threadIdx.y][threadIdx.x] = s;
     __syncthreads();
+    if (CAST && codes_t) tile_store(tile, codes_t, rows, 4 * n4, r0, 128 * blockIdx.x);
     if (part && threadIdx.y == 0 && j < n4) {
         float4 t = sh[0][threadIdx.x];
         for (int y = 1; y < 8; y++) {
@@ -954,15 +1057,16 @@ __global__ void act_bwd_bias4_kernel(int a, const float4 *x, const float4 *dy, f
 }
 
 static pt_status cu_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
-                                 pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, int cols,
-                                 float *db, float beta, const pt_gemm_tail *x_tail, const pt_gemm_tail *dy_tail)
+                                 pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, void *dxc_t,
+                                 int cols, float *db, float beta, const pt_gemm_tail *x_tail,
+                                 const pt_gemm_tail *dy_tail)
 {
     int rows = (int)(n / (size_t)cols);
     if (!rows || !vec4((size_t)cols, x, dy, dx) || (f != PT_FMT_FP32 && (uintptr_t)dxc % 16) || !tail_vec(dy_tail) ||
         !tail_vec(x_tail) || (dy_tail && dy_tail->cols != cols) || (x_tail && x_tail->cols != cols)) {
         /* the passes one by one (the same values) */
         pt_status st = dx || !db ? PT_OK : pt_cuda_scratch(pt_cuda_impl(be), PT_SLOT_OUT, n, &dx);
-        if (!st) st = act_cast(be, true, a, x, dy, dx, n, f, scale, amax, flags, dxc, dy_tail, x_tail);
+        if (!st) st = act_cast(be, true, a, x, dy, dx, n, f, scale, amax, flags, dxc, dy_tail, x_tail, dxc_t, cols);
         return st || !db ? st : cu_bias_grad(be, dx, db, rows, cols, beta);
     }
     int chunks = (rows + BG_CHUNK - 1) / BG_CHUNK, n4 = cols / 4, sat = (flags & PT_CAST_SATURATE) != 0;
@@ -975,8 +1079,9 @@ static pt_status cu_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const
     float4 *o4 = (float4 *)dx, *p4 = (float4 *)part;
 #define LAUNCH(F, T, CAST)                                                                                        \
     act_bwd_bias4_kernel<F, T, CAST><<<grid, block, 0, S(be)>>>(a, x4, d4, o4, CAST_ARG(CAST, (codes4<T> *)dxc),  \
-                                                                 rows, n4, p4, CAST_ARG(CAST, scale),              \
-                                                                 CAST_ARG(CAST, amax), CAST ? sat : 0, t4, xt4)
+                                                                 CAST_ARG(CAST, (uint8_t *)dxc_t), rows, n4, p4,   \
+                                                                 CAST_ARG(CAST, scale), CAST_ARG(CAST, amax),      \
+                                                                 CAST ? sat : 0, t4, xt4)
     CAST_DISPATCH(f, LAUNCH)
 #undef LAUNCH
     PT_CUDA_CHECK_LAUNCH();
@@ -1586,6 +1691,7 @@ const pt_nn_ops pt_cuda_nn_ops = {
     /* .act_bwd = */ cu_act_bwd,
     /* .act_fwd_cast = */ cu_act_fwd_cast,
     /* .act_bwd_bias = */ cu_act_bwd_bias,
+    /* .cast_t = */ cu_cast_t,
     /* .add = */ cu_add,
     /* .acc = */ cu_acc,
     /* .bias_grad = */ cu_bias_grad,

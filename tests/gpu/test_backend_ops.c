@@ -95,7 +95,7 @@ static void gemm_case(pt_format fa, pt_format fb, int m, int n, int k, bool ta, 
     if (beta != 0) out = PT_FMT_FP32;
     float *cc = malloc((size_t)m * n * 4);
     memcpy(cc, c, (size_t)m * n * 4);
-    pt_gemm gc = {m, n, k, {pa, fa, t->bits == 8 ? &ia : NULL, ta}, {pb, fb, tbf->bits == 8 ? &ib : NULL, tb},
+    pt_gemm gc = {m, n, k, {pa, fa, t->bits == 8 ? &ia : NULL, ta, NULL}, {pb, fb, tbf->bits == 8 ? &ib : NULL, tb, NULL},
                   with_bias ? bias : NULL, out, beta, false};
     ck_assert_int_eq(pt_backend_gemm(cpu, &gc, cc), PT_OK);
     void *da = up(pa, (size_t)m * k * t->storage_bytes), *db = up(pb, (size_t)k * n * tbf->storage_bytes);
@@ -181,9 +181,9 @@ static void fused_cast_matches(bool bwd, pt_act a, const float *dx, const float 
         ck_assert_int_eq(pt_backend_memset(gpu, damax2, 0, 4), PT_OK);
         unsigned flags = f8 ? PT_CAST_SATURATE : 0;
         const float *scale = f8 ? dscale : NULL;
-        pt_status st = bwd ? pt_backend_act_bwd_bias(gpu, a, dx, dy, dout, n, (pt_format)f, scale, damax, flags, dc,
+        pt_status st = bwd ? pt_backend_act_bwd_bias(gpu, a, dx, dy, dout, n, (pt_format)f, scale, damax, flags, dc, NULL,
                                                      (int)n, NULL, 0.0f, NULL, NULL)
-                           : pt_backend_act_fwd_cast(gpu, a, dx, dout, n, (pt_format)f, scale, damax, flags, dc, NULL);
+                           : pt_backend_act_fwd_cast(gpu, a, dx, dout, n, (pt_format)f, scale, damax, flags, dc, NULL, 0, NULL);
         ck_assert_msg(st == PT_OK, "%s", pt_last_error());
         ck_assert_int_eq(pt_backend_cast(gpu, (pt_format)f, dout, dc2, n, scale, damax2, flags), PT_OK);
         float *g2 = down(dout, n);
@@ -224,6 +224,17 @@ static void decode_codes(pt_backend *be, pt_format f, const void *codes, size_t 
     ck_assert_int_eq(pt_backend_decode(be, f, codes, out, n, NULL), PT_OK);
 }
 
+/* codes_t is codes ([rows, cols], 1-byte) transposed, byte for byte */
+static void check_twin(const char *what, const char *who, const unsigned char *codes, const unsigned char *codes_t,
+                       int rows, int cols)
+{
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            ck_assert_msg(codes_t[(size_t)c * rows + r] == codes[(size_t)r * cols + c],
+                          "%s: %s's transposed codes at [%d][%d]: 0x%02x, its codes 0x%02x", what, who, c, r,
+                          codes_t[(size_t)c * rows + r], codes[(size_t)r * cols + c]);
+}
+
 static void tail_case(int rows, int cols, pt_act a, pt_format f, int tk, int pass)
 {
     size_t n = (size_t)rows * cols, es = f == PT_FMT_FP32 ? 4 : (size_t)pt_format_info(f)->storage_bytes;
@@ -233,6 +244,10 @@ static void tail_case(int rows, int cols, pt_act a, pt_format f, int tk, int pas
     void *codes = malloc(n * es);
     const float sc = 8.0f;
     bool f8 = pt_format_is_fp8(f), keep = tk >= 3, bwd = pass > 0, no_out = tk == 4 && f != PT_FMT_FP32;
+    /* fp8: the codes also transposed (pt_operand.data_t) */
+    unsigned char *codes_t = f8 ? malloc(n) : NULL;
+    void *Dcodes_t = NULL;
+    if (f8) pt_backend_alloc(gpu, n, &Dcodes_t);
     unsigned flags = f8 ? PT_CAST_SATURATE : 0;
     float hamax = 0, *Dx = up(x, n * 4), *Ddy = up(dy, n * 4), *Dbias = up(bias, cols * 4), *Ddb = up(db, cols * 4);
     float *Dscale = up(&sc, 4), *Damax = up(&hamax, 4), *Dy;
@@ -251,15 +266,16 @@ static void tail_case(int rows, int cols, pt_act a, pt_format f, int tk, int pas
     const pt_gemm_tail *hT = tk ? &ht : NULL, *gT = tk ? &gt : NULL;
     pt_status sh, sg;
     if (!bwd) {
-        sh = pt_backend_act_fwd_cast(cpu, a, x, no_out ? NULL : y, n, f, f8 ? &sc : NULL, &hamax, flags, codes, hT);
+        sh = pt_backend_act_fwd_cast(cpu, a, x, no_out ? NULL : y, n, f, f8 ? &sc : NULL, &hamax, flags, codes,
+                                     codes_t, cols, hT);
         sg = pt_backend_act_fwd_cast(gpu, a, Dx, no_out ? NULL : Dy, n, f, f8 ? Dscale : NULL, Damax, flags, Dcodes,
-                                     gT);
+                                     Dcodes_t, cols, gT);
     } else {
         bool on_x = pass == 2;
         sh = pt_backend_act_bwd_bias(cpu, a, x, dy, no_out ? NULL : y, n, f, f8 ? &sc : NULL, &hamax, flags, codes,
-                                     cols, db, 1.0f, on_x ? hT : NULL, on_x ? NULL : hT);
+                                     codes_t, cols, db, 1.0f, on_x ? hT : NULL, on_x ? NULL : hT);
         sg = pt_backend_act_bwd_bias(gpu, a, Dx, Ddy, no_out ? NULL : Dy, n, f, f8 ? Dscale : NULL, Damax, flags,
-                                     Dcodes, cols, Ddb, 1.0f, on_x ? gT : NULL, on_x ? NULL : gT);
+                                     Dcodes, Dcodes_t, cols, Ddb, 1.0f, on_x ? gT : NULL, on_x ? NULL : gT);
     }
     ck_assert_msg(sh == PT_OK && sg == PT_OK, "%s: %s", what, pt_last_error());
     float *g = down(din, n);
@@ -289,6 +305,12 @@ static void tail_case(int rows, int cols, pt_act a, pt_format f, int tk, int pas
                               "%s: code %zu: %g vs %g", what, i, (double)gd[i], (double)cd[i]);
             }
         ck_assert_msg(apart <= 1 + n / 100, "%s: %zu of %zu codes differ", what, apart, n);
+        if (f8) {
+            unsigned char *gct = malloc(n);
+            ck_assert_int_eq(pt_backend_download(gpu, gct, Dcodes_t, n), PT_OK);
+            check_twin(what, "cpu", codes, codes_t, rows, cols), check_twin(what, "cuda", gc, gct, rows, cols);
+            free(gct);
+        }
         if (!no_out) {
             /* each backend's amax is that of its own output, exactly (the
              * outputs themselves are compared above) */
@@ -308,16 +330,17 @@ static void tail_case(int rows, int cols, pt_act a, pt_format f, int tk, int pas
         compare(what, g, db, cols, 1e-12);
         free(g);
     }
-    free(x), free(dy), free(bias), free(db), free(y), free(cd), free(gd), free(codes), free(raw);
-    void *fr[] = {Dx, Ddy, Dbias, Ddb, Dscale, Damax, Dy, Dcodes};
-    for (int i = 0; i < 8; i++) pt_backend_free(gpu, fr[i]);
+    free(x), free(dy), free(bias), free(db), free(y), free(cd), free(gd), free(codes), free(raw), free(codes_t);
+    void *fr[] = {Dx, Ddy, Dbias, Ddb, Dscale, Damax, Dy, Dcodes, Dcodes_t};
+    for (int i = 0; i < 9; i++) pt_backend_free(gpu, fr[i]);
 }
 
 START_TEST(test_fused_tails)
 {
-    const int shapes[][2] = {{1, 1}, {7, 33}, {33, 100}, {5, 1000}, {1024, 1024}};
+    /* 68 x 132: whole words of rows in a partial tile of the rows kernels */
+    const int shapes[][2] = {{1, 1}, {7, 33}, {33, 100}, {5, 1000}, {68, 132}, {1024, 1024}};
     const pt_format fmts[] = {PT_FMT_FP32, PT_FMT_BF16, PT_FMT_FP16, PT_FMT_E4M3, PT_FMT_E5M2};
-    for (int s = 0; s < 5; s++)
+    for (int s = 0; s < 6; s++)
         for (int a = 0; a < 2; a++)
             for (int f = 0; f < 5; f++)
                 for (int tk = 0; tk < 5; tk++)
@@ -331,7 +354,7 @@ START_TEST(test_fused_tails)
         void *qa = malloc((size_t)m * k * es), *qb = malloc((size_t)nn * k * es);
         pt_backend_cast(cpu, gf[i], a, qa, (size_t)m * k, NULL, NULL, PT_CAST_SATURATE);
         pt_backend_cast(cpu, gf[i], b, qb, (size_t)nn * k, NULL, NULL, PT_CAST_SATURATE);
-        pt_gemm g = {m, nn, k, {qa, gf[i], NULL, false}, {qb, gf[i], NULL, true}, bias, pt_gemm_out_format(gf[i]),
+        pt_gemm g = {m, nn, k, {qa, gf[i], NULL, false, NULL}, {qb, gf[i], NULL, true, NULL}, bias, pt_gemm_out_format(gf[i]),
                      0.0f, true};
         ck_assert_int_eq(pt_backend_gemm(cpu, &g, c), PT_OK);
         void *Da = up(qa, (size_t)m * k * es), *Db = up(qb, (size_t)nn * k * es);
@@ -350,6 +373,56 @@ END_TEST
 
 /* The batched fp8 steps on the GPU against the CPU's, bit for bit (states
  * and 1/scale), through a history that sees a zero, a NaN and a clamp. */
+/* pt_backend_cast_t, CPU against CUDA on shapes that take the rows kernel
+ * (whole and partial tiles, words and bytes of rows) and those that do
+ * not: the codes bit for bit (and the same as pt_backend_cast's), amax
+ * (with a NaN, an inf and values past the format's range among the
+ * inputs), and the transposed copy the transpose of the codes. */
+START_TEST(test_cast_twins)
+{
+    const int shapes[][2] = {{1, 1}, {7, 33}, {5, 100}, {68, 132}, {130, 256}, {1024, 4096}};
+    const pt_format fmts[] = {PT_FMT_E4M3, PT_FMT_E5M2};
+    for (int s = 0; s < 6; s++)
+        for (int fi = 0; fi < 2; fi++)
+            for (int sat = 0; sat < 2; sat++) {
+                int rows = shapes[s][0], cols = shapes[s][1];
+                size_t n = (size_t)rows * cols;
+                pt_format f = fmts[fi];
+                unsigned flags = sat ? PT_CAST_SATURATE : 0;
+                float *x = rnd(n, 4), sc = 16.0f, hamax = 0, gamax, gamax2;
+                if (n > 3) x[n / 2] = 1e6f, x[n / 3] = -INFINITY;
+                if (n > 7 && sat) x[n - 2] = NAN;
+                unsigned char *hc = malloc(n), *hct = malloc(n), *gc = malloc(n), *gct = malloc(n), *gc2 = malloc(n);
+                float *Dx = up(x, n * 4), *Dsc = up(&sc, 4), *Damax = up(&hamax, 4), *Damax2 = up(&hamax, 4);
+                void *Dc, *Dct, *Dc2;
+                pt_backend_alloc(gpu, n, &Dc), pt_backend_alloc(gpu, n, &Dct), pt_backend_alloc(gpu, n, &Dc2);
+                char what[96];
+                snprintf(what, sizeof what, "cast_t %dx%d to %s%s", rows, cols, pt_format_info(f)->name,
+                         sat ? ", saturating" : "");
+                ck_assert_msg(pt_backend_cast_t(cpu, f, x, rows, cols, hc, hct, &sc, &hamax, flags) == PT_OK &&
+                                  pt_backend_cast_t(gpu, f, Dx, rows, cols, Dc, Dct, Dsc, Damax, flags) == PT_OK &&
+                                  pt_backend_cast(gpu, f, Dx, Dc2, n, Dsc, Damax2, flags) == PT_OK,
+                              "%s: %s", what, pt_last_error());
+                ck_assert_int_eq(pt_backend_download(gpu, gc, Dc, n), PT_OK);
+                ck_assert_int_eq(pt_backend_download(gpu, gct, Dct, n), PT_OK);
+                ck_assert_int_eq(pt_backend_download(gpu, gc2, Dc2, n), PT_OK);
+                ck_assert_int_eq(pt_backend_download(gpu, &gamax, Damax, 4), PT_OK);
+                ck_assert_int_eq(pt_backend_download(gpu, &gamax2, Damax2, 4), PT_OK);
+                ck_assert_msg(!memcmp(gc, hc, n), "%s: the codes differ from the cpu's", what);
+                ck_assert_msg(!memcmp(gc, gc2, n), "%s: the codes differ from pt_backend_cast's", what);
+                /* a NaN among the inputs makes each amax a NaN (their payloads may differ) */
+                bool same = isnan(hamax) ? isnan(gamax) && isnan(gamax2) : gamax == hamax && gamax2 == hamax;
+                ck_assert_msg(same,
+                              "%s: amax %g, cpu %g, pt_backend_cast %g", what, (double)gamax, (double)hamax,
+                              (double)gamax2);
+                check_twin(what, "cpu", hc, hct, rows, cols), check_twin(what, "cuda", gc, gct, rows, cols);
+                free(x), free(hc), free(hct), free(gc), free(gct), free(gc2);
+                void *fr[] = {Dx, Dsc, Damax, Damax2, Dc, Dct, Dc2};
+                for (int i = 0; i < 7; i++) pt_backend_free(gpu, fr[i]);
+            }
+}
+END_TEST
+
 START_TEST(test_fp8_many)
 {
     enum { N = 3 };
@@ -643,11 +716,11 @@ static void conv_case(pt_format f, pt_conv_shape s, int o)
     }
     pt_format out = f == PT_FMT_TF32 ? PT_FMT_FP32 : f;
     float *y = malloc(ny * 4), *dx = malloc(nx * 4), *dw = rnd(nw, 1);
-    pt_operand X = {px, f, NULL, false}, W = {pw, f, NULL, true}, DY = {pdy, f, NULL, false};
+    pt_operand X = {px, f, NULL, false, NULL}, W = {pw, f, NULL, true, NULL}, DY = {pdy, f, NULL, false, NULL};
     void *Dx = up(px, nx * sb), *Dw = up(pw, nw * sb), *Ddy = up(pdy, ny * sb);
     float *Db = up(b, o * 4), *Ddw = up(dw, nw * 4), *Dy, *Ddx;
     pt_backend_alloc(gpu, ny * 4, (void **)&Dy), pt_backend_alloc(gpu, nx * 4, (void **)&Ddx);
-    pt_operand GX = {Dx, f, NULL, false}, GW = {Dw, f, NULL, true}, GDY = {Ddy, f, NULL, false};
+    pt_operand GX = {Dx, f, NULL, false, NULL}, GW = {Dw, f, NULL, true, NULL}, GDY = {Ddy, f, NULL, false, NULL};
     ck_assert_int_eq(pt_backend_conv_fwd(cpu, &s, o, &X, &W, b, out, y), PT_OK);
     ck_assert_msg(pt_backend_conv_fwd(gpu, &s, o, &GX, &GW, Db, out, Dy) == PT_OK, "%s", pt_last_error());
     ck_assert_int_eq(pt_backend_conv_bwd_data(cpu, &s, o, &DY, &W, out, dx), PT_OK);
@@ -973,6 +1046,7 @@ int main(void)
      * they leave it at */
     tcase_add_test(tc, test_fused_tails);
     tcase_add_test(tc, test_fp8_many);
+    tcase_add_test(tc, test_cast_twins);
     suite_add_tcase(s, tc);
     int rc = pt_check_run(s, CK_NOFORK);
     pt_backend_close(gpu);
