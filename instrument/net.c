@@ -319,6 +319,17 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
                 (st = pt_backend_alloc(be, sz_g, &l->gbuf)) ||
                 (st = pt_backend_alloc(be, sz_x, &l->xbuf)))
                 goto fail;
+            /* the 16-bit outputs that an activation alone reads: the
+             * forward GEMM's (the activation's x), the input-gradient
+             * GEMM's (its dy), written as codes (pt_gemm.pack) */
+            if (s->type == PT_LAYER_LINEAR) {
+                pt_format fo = pt_gemm_out_format(f.fwd), go = pt_gemm_out_format(f.dgrad);
+                bool o16 = fo == PT_FMT_BF16 || fo == PT_FMT_FP16, g16 = go == PT_FMT_BF16 || go == PT_FMT_FP16;
+                if ((o16 && pt_model_activation_after(spec, i) && (st = pt_backend_alloc(be, nout * 2, &l->y16))) ||
+                    (g16 && pt_model_activation_before(spec, i) &&
+                     (st = pt_backend_alloc(be, in * 2, &n->L[s->in_index[0]].dy16))))
+                    goto fail;
+            }
             /* the transposed copies the backward's fp8 GEMMs read: x and w
              * where they reuse the forward's casts (w only where there is
              * an input gradient), dy where the weight gradient is fp8 */
@@ -356,7 +367,7 @@ void pt_net_destroy(pt_net *n)
         pt_net_layer *l = &n->L[i];
         void *bufs[] = {l->y,    l->dy,     l->saved,  l->w_mirror ? NULL : l->wbuf, l->gbuf, l->xbuf,
                         l->cols, l->dcols,  l->rows,   l->drows, l->aux, l->scales, l->saved_t, l->wbuf_t,
-                        l->gbuf_t};
+                        l->gbuf_t, l->y16,   l->dy16};
         for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) pt_backend_free(be, bufs[k]);
     }
     void *bufs[] = {n->params, n->grads, n->opt_m, n->opt_v, n->input, n->labels, n->targets,

@@ -46,6 +46,11 @@ typedef struct pt_net_layer {
     pt_gemm_tail x_tail;      /* activations: what the GEMM that wrote x (the forward's input) left to do */
     pt_gemm_tail dy_tail;     /* ... and the GEMM that wrote dy (c NULL: nothing); both kept raw
                                  until pt_net_materialize */
+    void *y16;                /* linear layers an activation alone reads: their GEMM's 16-bit output
+                                 as codes (pt_gemm.pack), which the activation's x_tail names;
+                                 y itself is left to pt_net_materialize (NULL: none) */
+    void *dy16;               /* activations before a linear layer: its input-gradient GEMM's 16-bit
+                                 output so (dy_tail) */
     bool y_lazy;              /* activations: y not written (its one reader took the cast) */
     bool dx_lazy;             /* ... dx (the linear layer before's dy) not written (its cast and
                                  bias sums were all that layer's backward read) */

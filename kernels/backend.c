@@ -314,12 +314,17 @@ pt_status pt_backend_cast_t(pt_backend *be, pt_format to, const float *in, int r
         PROFILED(#op, be->ops->nn->op(be, __VA_ARGS__));                                  \
     } while (0)
 
-pt_status pt_backend_gemm(pt_backend *be, const pt_gemm *g, float *c)
+pt_status pt_backend_gemm(pt_backend *be, const pt_gemm *g, void *c)
 {
     if (g->m < 0 || g->n < 0 || g->k < 0)
         return pt_fail(PT_ERR_INVALID, "gemm: negative shape %dx%dx%d", g->m, g->n, g->k);
     if (g->defer_tail && g->beta != 0.0f)
         return pt_fail(PT_ERR_INVALID, "gemm: a deferred tail needs beta 0 (got %g)", (double)g->beta);
+    if (g->pack && (g->beta != 0.0f || g->defer_tail || (g->out_fmt != PT_FMT_BF16 && g->out_fmt != PT_FMT_FP16)))
+        return pt_fail(PT_ERR_INVALID, "gemm: a packed output is bf16 or fp16, with beta 0 and its tail made (got "
+                                       "%s, beta %g%s)",
+                       pt_format_info(g->out_fmt) ? pt_format_info(g->out_fmt)->name : "?", (double)g->beta,
+                       g->defer_tail ? ", deferred" : "");
     if (!be->ops->nn || !be->ops->nn->gemm)
         return pt_fail(PT_ERR_UNSUPPORTED, "%s: operation 'gemm' is not available on this backend", be->name);
     char name[48] = "gemm";
@@ -354,6 +359,8 @@ static pt_status tail_check(const char *op, const pt_gemm_tail *t, const float *
 {
     if (t && (t->c != x || t->cols <= 0 || n % (size_t)t->cols || (unsigned)t->fmt >= PT_FMT_COUNT))
         return pt_fail(PT_ERR_INVALID, "%s: a GEMM's tail must be on the op's input, in rows of its bias", op);
+    if (t && t->packed && (t->bias || (t->fmt != PT_FMT_BF16 && t->fmt != PT_FMT_FP16)))
+        return pt_fail(PT_ERR_INVALID, "%s: a packed tail holds finished bf16 or fp16 values (no bias left)", op);
     return PT_OK;
 }
 

@@ -12,7 +12,7 @@ extern "C" {
 /* The training ops (see backend.h); a backend that lacks one leaves it
  * NULL and callers get PT_ERR_UNSUPPORTED naming the op. */
 typedef struct pt_nn_ops {
-    pt_status (*gemm)(pt_backend *be, const pt_gemm *g, float *c);
+    pt_status (*gemm)(pt_backend *be, const pt_gemm *g, void *c);
     pt_status (*decode)(pt_backend *be, pt_format from, const void *in, float *out, size_t n,
                         const float *scale_inv);
     pt_status (*round)(pt_backend *be, pt_format f, float *x, size_t n);

@@ -219,7 +219,8 @@ END_TEST
  * (an oracle that shares no code with im2col): forward with bias, both
  * backwards, on shapes with padding, stride 2 and one output row; then in
  * bf16, where the operands are the bf16 roundings of the same values and
- * each output is the bf16 rounding of the exact result (one rounding). */
+ * each output is the bf16 rounding of the exact result plus the bias in
+ * bf16, as a GEMM writing bf16 adds it (one rounding of the sum). */
 static double conv_ref(const pt_conv_shape *s, const float *x, const float *w, int n, int o, int oy, int ox)
 {
     double acc = 0;
@@ -277,7 +278,7 @@ START_TEST(test_conv_ops)
             for (int n = 0; n < s.n; n++)
                 for (int q = 0; q < p; q++)
                     for (int oc = 0; oc < o; oc++) {
-                        double want = conv_ref(&s, x, w, n, oc, q / s.ow, q % s.ow) + b[oc];
+                        double want = conv_ref(&s, x, w, n, oc, q / s.ow, q % s.ow) + (bf ? bf16_of(b[oc]) : b[oc]);
                         float got = y[((size_t)n * o + oc) * p + q];
                         if (bf) {
                             ck_assert_msg(got == bf16_of(got), "bf16 output not rounded");
@@ -356,12 +357,12 @@ START_TEST(test_gemm_tail)
                 for (int keep = 0; keep < 2; keep++)
                     for (int cast = 0; cast < 2; cast++) {
                         pt_gemm g = {M, N, K, {a, PT_FMT_FP32, NULL, false, NULL}, {b, PT_FMT_FP32, NULL, true, NULL},
-                                     wb ? bias : NULL, outs[o], 0.0f, false};
+                                     wb ? bias : NULL, outs[o], 0.0f, false, false};
                         ck_assert_int_eq(pt_backend_gemm(be, &g, want), PT_OK);
                         g.defer_tail = true;
                         ck_assert_int_eq(pt_backend_gemm(be, &g, raw), PT_OK);
                         memcpy(c, raw, sizeof c);
-                        pt_gemm_tail t = {c, wb ? bias : NULL, N, outs[o], keep};
+                        pt_gemm_tail t = {c, wb ? bias : NULL, N, outs[o], keep, NULL};
                         pt_format cf = cast ? PT_FMT_BF16 : PT_FMT_FP32;
                         float *out = cast ? NULL : y;
                         pt_status st;
@@ -395,9 +396,9 @@ START_TEST(test_gemm_tail)
     /* a deferred tail needs beta 0, a tail must be on the op's input, an
      * output may be left unwritten only where there is a cast, and dy kept
      * raw cannot be dx */
-    pt_gemm g = {M, N, K, {a, PT_FMT_FP32, NULL, false, NULL}, {b, PT_FMT_FP32, NULL, true, NULL}, NULL, PT_FMT_BF16, 1.0f, true};
+    pt_gemm g = {M, N, K, {a, PT_FMT_FP32, NULL, false, NULL}, {b, PT_FMT_FP32, NULL, true, NULL}, NULL, PT_FMT_BF16, 1.0f, true, false};
     ck_assert_int_eq(pt_backend_gemm(be, &g, c), PT_ERR_INVALID);
-    pt_gemm_tail t = {y, NULL, N, PT_FMT_BF16, false};
+    pt_gemm_tail t = {y, NULL, N, PT_FMT_BF16, false, NULL};
     ck_assert_int_eq(pt_backend_act_fwd_cast(be, PT_ACT_GELU, c, y, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, NULL, 0, &t),
                      PT_ERR_INVALID);
     ck_assert_int_eq(pt_backend_act_bwd_bias(be, PT_ACT_GELU, x, c, y, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, NULL, N,
@@ -408,7 +409,7 @@ START_TEST(test_gemm_tail)
     ck_assert_int_eq(pt_backend_act_bwd_bias(be, PT_ACT_GELU, x, c, NULL, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, NULL, N,
                                              NULL, 0.0f, NULL, NULL),
                      PT_ERR_INVALID);
-    pt_gemm_tail kept = {c, NULL, N, PT_FMT_BF16, true};
+    pt_gemm_tail kept = {c, NULL, N, PT_FMT_BF16, true, NULL};
     ck_assert_int_eq(pt_backend_act_bwd_bias(be, PT_ACT_GELU, x, c, c, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, NULL, N,
                                              NULL, 0.0f, NULL, &kept),
                      PT_ERR_INVALID);
@@ -419,6 +420,75 @@ END_TEST
 /* The batched fp8 steps (pt_backend_fp8_scale_many / _record_many) leave
  * every state and 1/scale as the steps one by one do, through histories
  * that see a zero, a NaN and an amax past the scale (the counters move). */
+/* The bias of a GEMM writing a 16-bit format is added in that format
+ * (pt_gemm): each output is round(sum + round(bias)), the sum in double
+ * here (k = 3: exact in fp32 too), against a bias whose own rounding
+ * moves the result. A packed output (pt_gemm.pack) holds the codes of
+ * exactly those values; a pass reading them as a packed tail gives what it
+ * gives on the fp32 values, writes them decoded unless kept raw (c then
+ * untouched), and a packed tail has no bias left to add. */
+START_TEST(test_gemm_pack)
+{
+    pt_backend *be;
+    ck_assert_int_eq(pt_backend_open("cpu", &be), PT_OK);
+    enum { M = 5, N = 6, K = 3 };
+    float a[M * K], b[N * K], bias[N], full[M * N], c[M * N], y1[M * N], y2[M * N], dx1[M * N], dx2[M * N];
+    uint16_t packed[M * N], codes[M * N];
+    for (int i = 0; i < M * K; i++) a[i] = 0.25f * (float)(i % 7) - 0.5f;
+    for (int i = 0; i < N * K; i++) b[i] = 0.125f * (float)(i % 5) + 0.0625f;
+    for (int j = 0; j < N; j++) bias[j] = 1.0f + (float)j * 0x1p-10f; /* off the bf16 grid past j = 0 */
+    const pt_format outs[] = {PT_FMT_BF16, PT_FMT_FP16};
+    for (int o = 0; o < 2; o++) {
+        pt_format f = outs[o];
+        pt_gemm g = {M, N, K, {a, PT_FMT_FP32, NULL, false, NULL}, {b, PT_FMT_FP32, NULL, true, NULL}, bias, f, 0.0f,
+                     false, false};
+        ck_assert_int_eq(pt_backend_gemm(be, &g, full), PT_OK);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                double sum = 0;
+                for (int p = 0; p < K; p++) sum += (double)a[i * K + p] * b[j * K + p];
+                float want = pt_round(f, (float)sum + pt_round(f, bias[j], 0), 0);
+                ck_assert_msg(full[i * N + j] == want, "%s [%d][%d]: %g, want %g", pt_format_info(f)->name, i, j,
+                              (double)full[i * N + j], (double)want);
+            }
+        g.pack = true;
+        ck_assert_int_eq(pt_backend_gemm(be, &g, packed), PT_OK);
+        for (int i = 0; i < M * N; i++) ck_assert_uint_eq(packed[i], pt_encode(f, full[i], 0));
+        /* the activation passes on the packed codes against the same on the values */
+        for (int keep = 0; keep < 2; keep++) {
+            for (int i = 0; i < M * N; i++) c[i] = -7.0f;
+            pt_gemm_tail t = {c, NULL, N, f, keep, packed};
+            ck_assert_int_eq(pt_backend_act_fwd_cast(be, PT_ACT_GELU, c, y1, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL,
+                                                     NULL, 0, &t),
+                             PT_OK);
+            ck_assert_int_eq(pt_backend_act_fwd(be, PT_ACT_GELU, full, y2, M * N), PT_OK);
+            ck_assert(!memcmp(y1, y2, sizeof y1));
+            for (int i = 0; i < M * N; i++) ck_assert(keep ? c[i] == -7.0f : c[i] == full[i]);
+            for (int i = 0; i < M * N; i++) c[i] = -7.0f;
+            ck_assert_int_eq(pt_backend_act_bwd_bias(be, PT_ACT_GELU, full, c, dx1, M * N, PT_FMT_BF16, NULL, NULL, 0,
+                                                     codes, NULL, N, NULL, 0.0f, NULL, &t),
+                             PT_OK);
+            ck_assert_int_eq(pt_backend_act_bwd(be, PT_ACT_GELU, full, full, dx2, M * N), PT_OK);
+            ck_assert(!memcmp(dx1, dx2, sizeof dx1));
+            for (int i = 0; i < M * N; i++) ck_assert(keep ? c[i] == -7.0f : c[i] == full[i]);
+        }
+        pt_gemm_tail bad = {c, bias, N, f, true, packed};
+        ck_assert_int_eq(pt_backend_act_fwd_cast(be, PT_ACT_GELU, c, y1, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, NULL,
+                                                 0, &bad),
+                         PT_ERR_INVALID);
+    }
+    /* a packed output is bf16 or fp16, overwritten, its tail made */
+    pt_gemm g = {M, N, K, {a, PT_FMT_FP32, NULL, false, NULL}, {b, PT_FMT_FP32, NULL, true, NULL}, NULL, PT_FMT_FP32,
+                 0.0f, false, true};
+    ck_assert_int_eq(pt_backend_gemm(be, &g, packed), PT_ERR_INVALID);
+    g.out_fmt = PT_FMT_BF16, g.beta = 1.0f;
+    ck_assert_int_eq(pt_backend_gemm(be, &g, packed), PT_ERR_INVALID);
+    g.beta = 0.0f, g.defer_tail = true;
+    ck_assert_int_eq(pt_backend_gemm(be, &g, packed), PT_ERR_INVALID);
+    pt_backend_close(be);
+}
+END_TEST
+
 START_TEST(test_fp8_many)
 {
     pt_backend *be;
@@ -490,6 +560,7 @@ int main(void)
     tcase_add_test(tc, test_conv_ops);
     tcase_add_test(tc, test_gemm_tail);
     tcase_add_test(tc, test_fp8_many);
+    tcase_add_test(tc, test_gemm_pack);
     suite_add_tcase(s, tc);
     return pt_check_run(s, CK_FORK_GETENV);
 }

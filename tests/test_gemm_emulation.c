@@ -47,7 +47,7 @@ static void check_gemm(pt_format f, int m, int n, int k, bool ta, bool tb, float
         ob = (pt_operand){qb, f, &ib, tb, NULL};
     }
     pt_format out = f == PT_FMT_E4M3 || f == PT_FMT_E5M2 ? PT_FMT_BF16 : f == PT_FMT_TF32 ? PT_FMT_FP32 : f;
-    pt_gemm g = {m, n, k, oa, ob, with_bias ? bias : NULL, out, beta, false};
+    pt_gemm g = {m, n, k, oa, ob, with_bias ? bias : NULL, out, beta, false, false};
     ck_assert_int_eq(pt_backend_gemm(be, &g, c), PT_OK);
     /* the reference: decoded operands, fp64 accumulation */
     double u_out = ldexp(1.0, -pt_format_info(out)->man_bits - 1);
@@ -64,7 +64,10 @@ static void check_gemm(pt_format f, int m, int n, int k, bool ta, bool tb, float
                 s += ad * bd;
                 mag += fabs(ad * bd);
             }
-            if (with_bias) s += bias[j], mag += fabs(bias[j]);
+            if (with_bias) { /* added in the output format (pt_gemm) */
+                double bj = pt_round(out, bias[j], 0);
+                s += bj, mag += fabs(bj);
+            }
             double want = s + beta * c0[i * n + j];
             double tol = (k + 2) * 0x1p-24 * mag + u_out * fabs(s) + 1e-30 + fabs(beta) * 0x1p-24 * fabs(c0[i * n + j]);
             double err = fabs(c[i * n + j] - want);

@@ -156,11 +156,17 @@ typedef struct pt_operand {
     const void *data_t;
 } pt_operand;
 
-/* C[m,n] = round_out(A'[m,k] x B'[k,n] + bias[n]) + beta * C, accumulated in
- * fp32 (A' is A or A^T per a.trans; stored A is [m,k] or [k,m]). The sum
- * before beta*C is rounded to out_fmt (fp32 storage). With defer_tail
- * (beta 0), C is left as the fp32 sum alone: the bias and the rounding
- * are the next pass's to make (pt_gemm_tail), with the same arithmetic. */
+/* C[m,n] = round_out(A'[m,k] x B'[k,n] + round_out(bias[n])) + beta * C,
+ * accumulated in fp32 (A' is A or A^T per a.trans; stored A is [m,k] or
+ * [k,m]). The bias is added in the output format, as autocast's linear
+ * layers add it (and cuBLASLt's 16-bit epilogues take it): rounded to
+ * out_fmt, then added to the fp32 sum, which is rounded once. C is fp32
+ * storage. With defer_tail (beta 0), C is left as the fp32 sum alone: the
+ * bias and the rounding are the next pass's to make (pt_gemm_tail), with
+ * the same arithmetic. With pack (beta 0, out_fmt bf16 or fp16, no
+ * defer_tail), C holds the same values as out_fmt's 16-bit codes, two
+ * bytes a value: the output of a GEMM that a pass reading 16-bit inputs
+ * alone reads (pt_gemm_tail.packed). */
 typedef struct pt_gemm {
     int m, n, k;
     pt_operand a, b;
@@ -168,21 +174,27 @@ typedef struct pt_gemm {
     pt_format out_fmt;
     float beta; /* 0: overwrite C, 1: accumulate (gradient accumulation) */
     bool defer_tail;
+    bool pack;
 } pt_gemm;
 
 /* What a GEMM with defer_tail left undone, for the pass that reads its
- * output next: c[i] = round_fmt(c[i] + bias[i % cols]) (bias may be NULL),
- * made before that pass uses c[i], and written back, so that c holds what
- * the GEMM would have written; with keep_raw, not written back: c keeps
- * the fp32 sums, and the tail stays to be made by every later reader. */
+ * output next: c[i] = round_fmt(c[i] + round_fmt(bias[i % cols])) (bias
+ * may be NULL), made before that pass uses c[i], and written back, so
+ * that c holds what the GEMM would have written; with keep_raw, not
+ * written back: c keeps the fp32 sums, and the tail stays to be made by
+ * every later reader. Or, with packed (the codes a GEMM with pack wrote;
+ * bias NULL, fmt that GEMM's out_fmt), the values are finished there: the
+ * pass reads them from packed, and writes them decoded into c unless
+ * keep_raw (c is then neither read nor written). */
 typedef struct pt_gemm_tail {
     float *c;
     const float *bias;
     int cols;
     pt_format fmt;
     bool keep_raw;
+    const void *packed;
 } pt_gemm_tail;
-pt_status pt_backend_gemm(pt_backend *be, const pt_gemm *g, float *c);
+pt_status pt_backend_gemm(pt_backend *be, const pt_gemm *g, void *c);
 
 /* out[i] = decode(in[i]) * scale_inv (scale_inv in backend memory, or NULL). */
 pt_status pt_backend_decode(pt_backend *be, pt_format from, const void *in, float *out, size_t n,

@@ -132,8 +132,10 @@ pt_status pt_activation_materialize(pt_net *n, pt_net_layer *l, int rows, bool b
                                      t.c ? &t : NULL);
         l->dy_tail.c = NULL, l->dx_lazy = false;
     } else if (backward && l->dy_tail.c) {
-        /* dx was written: dy alone to finish (the tail of an input-gradient GEMM has no bias) */
-        st = pt_backend_round(n->be, l->dy_tail.fmt, l->dy, cnt);
+        /* dx was written: dy alone to finish (the tail of an input-gradient GEMM has no bias), or to
+         * decode from the GEMM's codes */
+        st = l->dy_tail.packed ? pt_backend_decode(n->be, l->dy_tail.fmt, l->dy_tail.packed, l->dy, cnt, NULL)
+                               : pt_backend_round(n->be, l->dy_tail.fmt, l->dy, cnt);
         l->dy_tail.c = NULL;
     }
     return st;

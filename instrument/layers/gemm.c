@@ -44,7 +44,7 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
         if ((st = pt_net_operand(n, l, PT_OPND_X, x32, nx, f.wgrad, l->xbuf, false, &x_op))) return st;
     }
     x_op.trans = false;
-    pt_gemm gw = {out, k_in, m_rows, g_op, x_op, NULL, PT_FMT_FP32, n->grad_beta, false};
+    pt_gemm gw = {out, k_in, m_rows, g_op, x_op, NULL, PT_FMT_FP32, n->grad_beta, false, false};
     st = conv ? pt_backend_conv_bwd_filter(n->be, conv, out, &g_op, &x_op, n->grad_beta, l->gw)
               : pt_backend_gemm(n->be, &gw, l->gw);
     if (st) return st;
@@ -67,16 +67,18 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
     wd.trans = false;
     pt_format out_fmt = dx_fp32 ? PT_FMT_FP32 : pt_gemm_out_format(f.dgrad);
     if (conv) return pt_backend_conv_bwd_data(n->be, conv, out, &gd, &wd, out_fmt, dx_rows);
-    /* the activation before this layer, giving it its input alone, rounds dx
-     * in its own pass, leaving it raw until something else reads it
+    /* the activation before this layer, giving it its input alone, reads dx
+     * as the GEMM's 16-bit codes (its dy16), or rounds dx in its own pass,
+     * leaving it raw; dx itself is made when something else reads it
      * (pt_model_activation_before; dx is then that activation's dy) */
-    bool defer = out_fmt != PT_FMT_FP32 && pt_model_activation_before(n->spec, l->index);
-    pt_net_layer *p = defer ? &n->L[l->spec->in_index[0]] : NULL;
-    if (defer && (dx_acc || dx_rows != p->dy))
+    bool after = out_fmt != PT_FMT_FP32 && pt_model_activation_before(n->spec, l->index);
+    pt_net_layer *p = after ? &n->L[l->spec->in_index[0]] : NULL;
+    if (after && (dx_acc || dx_rows != p->dy))
         return pt_fail(PT_ERR_INVALID, "layer '%s': the input gradient of a layer an activation alone feeds is "
                                        "not that activation's dy", l->spec->name);
-    pt_gemm gx = {m_rows, k_in, out, gd, wd, NULL, out_fmt, dx_acc ? 1.0f : 0.0f, defer};
-    if ((st = pt_backend_gemm(n->be, &gx, dx_rows))) return st;
-    if (defer) p->dy_tail = (pt_gemm_tail){dx_rows, NULL, k_in, out_fmt, true};
+    bool pack = after && p->dy16;
+    pt_gemm gx = {m_rows, k_in, out, gd, wd, NULL, out_fmt, dx_acc ? 1.0f : 0.0f, after && !pack, pack};
+    if ((st = pt_backend_gemm(n->be, &gx, pack ? p->dy16 : (void *)dx_rows))) return st;
+    if (after) p->dy_tail = (pt_gemm_tail){dx_rows, NULL, k_in, out_fmt, true, pack ? p->dy16 : NULL};
     return PT_OK;
 }

@@ -16,15 +16,17 @@ pt_status pt_linear_forward(pt_net *n, pt_net_layer *l, int rows)
         l->w_op = (pt_operand){l->wbuf, l->fmt.fwd, NULL, true, NULL};
     else if ((st = pt_net_operand_t(n, l, PT_OPND_W, l->w, out, in, l->fmt.fwd, l->wbuf, l->wbuf_t, true, &l->w_op)))
         return st;
-    /* an activation reading the output alone adds the bias and rounds it in
-     * its own passes, forward and backward: y keeps the GEMM's fp32 sums
-     * until something else reads it (pt_net_materialize) */
+    /* an activation reading the output alone reads it as the GEMM's 16-bit
+     * codes (l->y16, pt_gemm.pack), forward and backward; else, where it
+     * has no such copy, it adds the bias and rounds the GEMM's fp32 sums in
+     * its own passes. y itself is left until something else reads it
+     * (pt_net_materialize). */
     pt_format out_fmt = pt_gemm_out_format(l->fmt.fwd);
-    bool defer = out_fmt != PT_FMT_FP32 && pt_model_activation_after(n->spec, l->index);
+    bool after = out_fmt != PT_FMT_FP32 && pt_model_activation_after(n->spec, l->index), pack = after && l->y16;
     pt_net_layer *c = l + 1;
-    pt_gemm g = {rows, out, in, l->x_op, l->w_op, l->b, out_fmt, 0.0f, defer};
-    if ((st = pt_backend_gemm(n->be, &g, l->y))) return st;
-    if (defer) c->x_tail = (pt_gemm_tail){l->y, l->b, out, out_fmt, true};
+    pt_gemm g = {rows, out, in, l->x_op, l->w_op, l->b, out_fmt, 0.0f, after && !pack, pack};
+    if ((st = pt_backend_gemm(n->be, &g, pack ? l->y16 : (void *)l->y))) return st;
+    if (after) c->x_tail = (pt_gemm_tail){l->y, pack ? NULL : l->b, out, out_fmt, true, pack ? l->y16 : NULL};
     return PT_OK;
 }
 

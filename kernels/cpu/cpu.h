@@ -15,7 +15,7 @@ pt_status pt_cpu_scratch(pt_backend *be, int slot, size_t n, float **out);
 
 /* fp32 view of a GEMM operand (in slot when it must be decoded). */
 pt_status pt_cpu_operand_f32(pt_backend *be, int slot, const pt_operand *o, size_t n, const float **out);
-pt_status pt_cpu_gemm(pt_backend *be, const pt_gemm *g, float *c);
+pt_status pt_cpu_gemm(pt_backend *be, const pt_gemm *g, void *c);
 pt_status pt_cpu_im2col(pt_backend *be, const pt_conv_shape *s, const float *x, float *cols);
 pt_status pt_cpu_col2im(pt_backend *be, const pt_conv_shape *s, const float *cols, float *dx);
 pt_status pt_cpu_rows_to_nchw(pt_backend *be, const float *rows, float *nchw, int n, int c, int p, bool backward);

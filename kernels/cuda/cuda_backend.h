@@ -17,7 +17,7 @@
  * step. A call sets only its pointers (bias, fp8 descales) on them. */
 typedef struct pt_lt_plan {
     uint64_t m, n, k;
-    int ta, tb, fmt_a, fmt_b, bias;
+    int ta, tb, fmt_a, fmt_b, bias, out; /* out: the output's cudaDataType_t */
     cublasLtMatmulAlgo_t algo;
     cublasLtMatmulDesc_t op;
     cublasLtMatrixLayout_t la, lb, lc;
@@ -45,11 +45,12 @@ typedef struct pt_dnn_pool {
 
 #define PT_DNN_PLANS 64
 #define PT_DNN_POOLS 16
-#define PT_CUDA_SCRATCH 7
+#define PT_CUDA_SCRATCH 9
 /* the activation passes' slots where they cannot fuse the GEMMs' tails:
  * a raw input finished (x forward, dy backward), x backward, and an output
- * nobody keeps */
-enum { PT_SLOT_IN = 4, PT_SLOT_X, PT_SLOT_OUT };
+ * nobody keeps; a packed GEMM's bias codes, and its fp32 output where
+ * cuBLASLt cannot write the codes itself */
+enum { PT_SLOT_IN = 4, PT_SLOT_X, PT_SLOT_OUT, PT_SLOT_BIAS, PT_SLOT_PACK };
 
 typedef struct cuda_backend {
     int device;
@@ -59,7 +60,7 @@ typedef struct cuda_backend {
     size_t workspace_bytes;
     float *scratch[PT_CUDA_SCRATCH]; /* 0, 1: operands decoded for a GEMM that cuBLASLt cannot take as
                                         they are, or for a convolution; 2: partial column sums of
-                                        bias_grad; 3: cuDNN's workspace; 4-6: PT_SLOT_* */
+                                        bias_grad; 3: cuDNN's workspace; 4-8: PT_SLOT_* */
     size_t scratch_cap[PT_CUDA_SCRATCH];
     double *partials;         /* per-block partial sums (deterministic reductions) */
     pt_lt_plan plans[PT_LT_PLANS];

@@ -123,18 +123,67 @@ struct tail4 {
     size_t cols4;
     int fmt;
     bool write;
+    const uint2 *packed; /* the finished values as four 16-bit codes (pt_gemm_tail.packed), or NULL */
 };
 
 static tail4 tail4_of(const pt_gemm_tail *t)
 {
     if (!t) return tail4{};
-    return tail4{(float4 *)t->c, (const float4 *)t->bias, (size_t)t->cols / 4, (int)t->fmt, !t->keep_raw};
+    return tail4{(float4 *)t->c, (const float4 *)t->bias, (size_t)t->cols / 4, (int)t->fmt, !t->keep_raw,
+                 (const uint2 *)t->packed};
 }
 
 /* whether the four-a-thread kernels can take the tail (whole float4s of a row) */
 static bool tail_vec(const pt_gemm_tail *t)
 {
-    return !t || (t->cols % 4 == 0 && (uintptr_t)t->bias % 16 == 0);
+    return !t || (t->cols % 4 == 0 && (uintptr_t)t->bias % 16 == 0 && (uintptr_t)t->packed % 8 == 0);
+}
+
+/* four bf16 or fp16 codes (the first in the low bits) decoded: exact */
+__device__ __forceinline__ float4 unpack4(int fmt, uint2 p)
+{
+    if (fmt == PT_FMT_BF16)
+        return make_float4(__uint_as_float(p.x << 16), __uint_as_float(p.x & 0xffff0000u), __uint_as_float(p.y << 16),
+                           __uint_as_float(p.y & 0xffff0000u));
+    return make_float4(__half2float(__ushort_as_half((unsigned short)(p.x & 0xffffu))),
+                       __half2float(__ushort_as_half((unsigned short)(p.x >> 16))),
+                       __half2float(__ushort_as_half((unsigned short)(p.y & 0xffffu))),
+                       __half2float(__ushort_as_half((unsigned short)(p.y >> 16))));
+}
+
+/* an op's input at float4 i: as stored in x, or its packed tail's values */
+__device__ __forceinline__ float4 load4(const tail4 &t, const float4 *x, size_t i)
+{
+    return t.packed ? unpack4(t.fmt, t.packed[i]) : x[i];
+}
+
+/* The rows kernels' loads issued ahead of their arithmetic: float4s of
+ * x, or with PK (a packed tail) its four 16-bit codes, unpacked at use, so
+ * that twice the rows are in flight in the same registers: a pass reading
+ * 2-byte values is bound by how many loads it keeps in flight. */
+template <bool PK> struct raw4 {
+    typedef float4 type;
+};
+template <> struct raw4<true> {
+    typedef uint2 type;
+};
+template <bool PK>
+__device__ __forceinline__ typename raw4<PK>::type load_raw(const tail4 &t, const float4 *x, size_t i);
+template <> __device__ __forceinline__ float4 load_raw<false>(const tail4 &t, const float4 *x, size_t i)
+{
+    return x[i];
+}
+template <> __device__ __forceinline__ uint2 load_raw<true>(const tail4 &t, const float4 *x, size_t i)
+{
+    return t.packed[i];
+}
+__device__ __forceinline__ float4 as4(int fmt, float4 v) { return v; }
+__device__ __forceinline__ float4 as4(int fmt, uint2 v) { return unpack4(fmt, v); }
+
+/* a bias's four values rounded to the GEMM's output format, as it adds them */
+__device__ __forceinline__ float4 round4(int fmt, float4 b)
+{
+    return make_float4(round_rt(fmt, b.x), round_rt(fmt, b.y), round_rt(fmt, b.z), round_rt(fmt, b.w));
 }
 
 /* the bias column of float4 i: a 32-bit remainder where the indices allow
@@ -145,13 +194,16 @@ __device__ __forceinline__ size_t col4(const tail4 &t, size_t i, bool narrow)
     return narrow ? (size_t)((unsigned)i % (unsigned)t.cols4) : i % t.cols4;
 }
 
+/* v (a packed tail's: load4's, finished) written back where the tail says */
 __device__ __forceinline__ float4 finish4(const tail4 &t, size_t i, size_t col, float4 v)
 {
-    if (t.bias) {
-        float4 b = t.bias[col];
-        v.x += b.x, v.y += b.y, v.z += b.z, v.w += b.w;
+    if (!t.packed) {
+        if (t.bias) {
+            float4 b = round4(t.fmt, t.bias[col]);
+            v.x += b.x, v.y += b.y, v.z += b.z, v.w += b.w;
+        }
+        v = round4(t.fmt, v);
     }
-    v.x = round_rt(t.fmt, v.x), v.y = round_rt(t.fmt, v.y), v.z = round_rt(t.fmt, v.z), v.w = round_rt(t.fmt, v.w);
     if (t.write) t.c[i] = v;
     return v;
 }
@@ -234,10 +286,10 @@ __global__ void transpose_u8_kernel(const uint8_t *in, uint8_t *out, int rows, i
     }
 }
 
-/* y[rows, n] += bias[n] */
-__global__ void add_bias_kernel(float *y, const float *bias, size_t rows, int n)
+/* y[rows, n] = round_F(y + round_F(bias[n])): a GEMM's tail, one value a thread */
+template <int F> __global__ void bias_round_kernel(float *y, const float *bias, size_t n, int cols)
 {
-    GRID_STRIDE(i, rows * (size_t)n) y[i] += bias[i % (size_t)n];
+    GRID_STRIDE(i, n) y[i] = dev_round<F>(bias ? y[i] + dev_round<F>(bias[i % (size_t)cols]) : y[i]);
 }
 
 /* fp8 through cuBLASLt's fp8 kernels, which take only the "TN" layout
@@ -333,11 +385,11 @@ static void lt_plan_free(pt_lt_plan *p)
 /* A call's own pointers in the plan's descriptor: the bias (where cuBLASLt
  * adds it) and the fp8 descales (cuBLASLt's A is our b). st: the status so
  * far, returned unless this fails first. */
-static pt_status call_pointers(cublasLtMatmulDesc_t op, const pt_gemm *g, const pt_operand *a, const pt_operand *b,
-                               bool bias, bool fp8, pt_status st)
+static pt_status call_pointers(cublasLtMatmulDesc_t op, const void *bias_ptr, const pt_gemm *g, const pt_operand *a,
+                               const pt_operand *b, bool bias, bool fp8, pt_status st)
 {
     cublasStatus_t e = CUBLAS_STATUS_SUCCESS;
-    if (bias) e = cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g->bias, sizeof g->bias);
+    if (bias) e = cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr, sizeof bias_ptr);
     if (fp8 && e == CUBLAS_STATUS_SUCCESS)
         e = cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &b->scale_inv,
                                            sizeof b->scale_inv);
@@ -350,15 +402,68 @@ static pt_status call_pointers(cublasLtMatmulDesc_t op, const pt_gemm *g, const 
     return st;
 }
 
+/* bias[n] as out_fmt's 16-bit codes, in scratch: a packed GEMM's bias,
+ * which cuBLASLt's 16-bit epilogue takes in the output's type */
+template <int F> __global__ void bias_codes_kernel(const float *bias, uint16_t *codes, int n)
+{
+    GRID_STRIDE(i, (size_t)n) codes[i] = (uint16_t)pt_dev_encode<F>(bias[i], 0);
+}
+
+static pt_status bias_codes(pt_backend *be, const float *bias, int n, pt_format f, const void **out)
+{
+    float *buf;
+    pt_status st = pt_cuda_scratch(pt_cuda_impl(be), PT_SLOT_BIAS, ((size_t)n + 1) / 2, &buf);
+    if (st) return st;
+    if (f == PT_FMT_BF16)
+        bias_codes_kernel<PT_FMT_BF16><<<blocks_for((size_t)n), THREADS, 0, S(be)>>>(bias, (uint16_t *)buf, n);
+    else
+        bias_codes_kernel<PT_FMT_FP16><<<blocks_for((size_t)n), THREADS, 0, S(be)>>>(bias, (uint16_t *)buf, n);
+    PT_CUDA_CHECK_LAUNCH();
+    *out = buf;
+    return PT_OK;
+}
+
+/* out[i] = the codes of x[i], finished values (exact) */
+template <int F> __global__ void pack_kernel(const float *x, uint16_t *out, size_t n)
+{
+    GRID_STRIDE(i, n) out[i] = (uint16_t)pt_dev_encode<F>(x[i], 0);
+}
+
+static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, void *out);
+
+/* A packed GEMM (pt_gemm.pack) as the finished fp32 output, then a pass
+ * that packs it: where cuBLASLt does not write the 16-bit output itself
+ * (operands it takes only decoded, or a shape with no such algorithm) */
+static pt_status gemm_packed_by_pass(pt_backend *be, const pt_gemm *g, void *out)
+{
+    size_t n = (size_t)g->m * g->n;
+    float *t;
+    pt_gemm fin = *g;
+    fin.pack = false;
+    pt_status st = pt_cuda_scratch(pt_cuda_impl(be), PT_SLOT_PACK, n, &t);
+    if (!st) st = cu_gemm(be, &fin, t);
+    if (st || !n) return st;
+    if (g->out_fmt == PT_FMT_BF16)
+        pack_kernel<PT_FMT_BF16><<<blocks_for(n), THREADS, 0, S(be)>>>(t, (uint16_t *)out, n);
+    else
+        pack_kernel<PT_FMT_FP16><<<blocks_for(n), THREADS, 0, S(be)>>>(t, (uint16_t *)out, n);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
 /* C[m,n] (row-major) = op(A)[m,k] op(B)[k,n]: in cuBLASLt's column-major
  * terms that is C^T[n,m] = op(B)^T op(A)^T, so B goes first. Operands
  * cuBLASLt takes as they are: fp32, tf32 (fp32 storage, tf32 compute),
  * bf16 and fp16 of the same format, and fp8 (e4m3 x e4m3, e4m3 x e5m2,
  * e5m2 x e4m3) with their descales, where fp8_fits; other fp8 shapes and
  * mixed formats are decoded to fp32 first (exact products, fp32
- * accumulation: the emulation of the GEMM). */
-static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
+ * accumulation: the emulation of the GEMM). An fp32 output takes its bias
+ * in cuBLASLt's epilogue; a 16-bit one rounded to its format first
+ * (pt_gemm), in our tail pass, or for a packed output (pt_gemm.pack) as
+ * codes in cuBLASLt's 16-bit epilogue, which writes the codes itself. */
+static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, void *out)
 {
+    float *c = (float *)out;
     cuda_backend *cb = pt_cuda_impl(be);
     if (!g->m || !g->n) return PT_OK;
     pt_operand a = g->a, b = g->b;
@@ -384,12 +489,17 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
         a.data = da, b.data = db, a.fmt = b.fmt = PT_FMT_FP32;
         a.scale_inv = b.scale_inv = NULL;
     }
+    if (g->pack && !native) return gemm_packed_by_pass(be, g, out);
     pt_format f = a.fmt;
     cublasOperation_t ta = b.trans ? CUBLAS_OP_T : CUBLAS_OP_N, tb = a.trans ? CUBLAS_OP_T : CUBLAS_OP_N;
     uint64_t M = (uint64_t)g->n, N = (uint64_t)g->m, K = (uint64_t)g->k;
     float alpha = 1.0f, beta = g->beta;
-    /* fp8 with an fp32 output takes no fp32 bias epilogue: the bias is added after */
-    bool bias = g->bias != NULL && !fp8 && !g->defer_tail;
+    /* the bias in cuBLASLt's epilogue: an fp32 output's as it is (fp8 takes
+     * none with an fp32 output), a packed output's as its codes */
+    cudaDataType_t out_type = g->pack ? lt_type(g->out_fmt) : CUDA_R_32F;
+    bool bias = g->bias != NULL && !g->defer_tail && (g->pack || (!fp8 && g->out_fmt == PT_FMT_FP32));
+    const void *bias_ptr = g->bias;
+    if (bias && g->pack && (st = bias_codes(be, g->bias, g->n, g->out_fmt, &bias_ptr))) return st;
 #define LT(x)                                                                                     \
     do {                                                                                          \
         cublasStatus_t e_ = (x);                                                                  \
@@ -397,12 +507,13 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
             st = pt_fail(PT_ERR_CUDA, "%s: %s [gemm %dx%dx%d, %s x %s]", #x, cublasLtGetStatusString(e_), g->m, \
                          g->n, g->k, pt_format_info(a.fmt)->name, pt_format_info(b.fmt)->name);   \
     } while (0)
-    pt_lt_plan key = {M, N, K, (int)ta, (int)tb, (int)a.fmt, (int)b.fmt, bias, {}, NULL, NULL, NULL, NULL};
+    pt_lt_plan key = {M, N, K, (int)ta, (int)tb, (int)a.fmt, (int)b.fmt, bias, (int)out_type,
+                      {}, NULL, NULL, NULL, NULL};
     pt_lt_plan *plan = NULL;
     for (int i = 0; i < cb->nplans && !plan; i++) {
         pt_lt_plan *p = &cb->plans[i];
         if (p->m == M && p->n == N && p->k == K && p->ta == key.ta && p->tb == key.tb && p->fmt_a == key.fmt_a &&
-            p->fmt_b == key.fmt_b && p->bias == key.bias)
+            p->fmt_b == key.fmt_b && p->bias == key.bias && p->out == key.out)
             plan = p;
     }
     if (!plan) { /* the descriptors and the algorithm of a new shape */
@@ -415,16 +526,20 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
         LT(cublasLtMatmulDescSetAttribute(key.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
         LT(cublasLtMatmulDescSetAttribute(key.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
         LT(cublasLtMatmulDescSetAttribute(key.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+        if (bias) {
+            int32_t bt = (int32_t)out_type;
+            LT(cublasLtMatmulDescSetAttribute(key.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
+        }
         LT(cublasLtMatrixLayoutCreate(&key.la, lt_type(b.fmt), ta == CUBLAS_OP_N ? M : K, ta == CUBLAS_OP_N ? K : M,
                                       lda));
         LT(cublasLtMatrixLayoutCreate(&key.lb, lt_type(a.fmt), tb == CUBLAS_OP_N ? K : N, tb == CUBLAS_OP_N ? N : K,
                                       ldb));
-        LT(cublasLtMatrixLayoutCreate(&key.lc, CUDA_R_32F, M, N, (int64_t)M));
+        LT(cublasLtMatrixLayoutCreate(&key.lc, out_type, M, N, (int64_t)M));
         LT(cublasLtMatmulPreferenceCreate(&pref));
         LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cb->workspace_bytes,
                                                 sizeof cb->workspace_bytes));
         /* the heuristic sees the pointers' attributes set (bias, descales), as the call will */
-        st = call_pointers(key.op, g, &a, &b, bias, fp8, st);
+        st = call_pointers(key.op, bias_ptr, g, &a, &b, bias, fp8, st);
         cublasLtMatmulHeuristicResult_t heur;
         int found = 0;
         LT(cublasLtMatmulAlgoGetHeuristic(cb->lt, key.op, key.la, key.lb, key.lc, key.lc, pref, 1, &heur, &found));
@@ -434,7 +549,9 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
                          pt_format_info(a.fmt)->name, pt_format_info(b.fmt)->name);
         if (st) {
             lt_plan_free(&key);
-            return st;
+            if (!g->pack) return st;
+            pt_clear_error(); /* no 16-bit output for this shape: our own pass packs it */
+            return gemm_packed_by_pass(be, g, out);
         }
         key.algo = heur.algo;
         if (cb->nplans == PT_LT_PLANS) { /* a run has few shapes; start over past that */
@@ -444,15 +561,15 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, float *c)
         cb->plans[cb->nplans] = key;
         plan = &cb->plans[cb->nplans++];
     } else {
-        st = call_pointers(plan->op, g, &a, &b, bias, fp8, st);
+        st = call_pointers(plan->op, bias_ptr, g, &a, &b, bias, fp8, st);
     }
     if (!st)
         LT(cublasLtMatmul(cb->lt, plan->op, &alpha, b.data, plan->la, a.data, plan->lb, &beta, c, plan->lc, c, plan->lc,
                           &plan->algo, cb->workspace, cb->workspace_bytes, cb->stream));
 #undef LT
     /* the bias cuBLASLt did not add, and the rounding of the output to out_fmt */
-    if (st || g->defer_tail) return st;
-    return pt_cuda_bias_round(be, c, g->m, g->n, fp8 ? g->bias : NULL, g->out_fmt);
+    if (st || g->defer_tail || g->pack) return st;
+    return pt_cuda_bias_round(be, c, g->m, g->n, bias ? NULL : g->bias, g->out_fmt);
 }
 
 pt_status pt_cuda_bias_round(pt_backend *be, float *c, int rows, int cols, const float *bias, pt_format out_fmt)
@@ -470,16 +587,14 @@ pt_status pt_cuda_bias_round(pt_backend *be, float *c, int rows, int cols, const
         PT_CUDA_CHECK_LAUNCH();
         return PT_OK;
     }
-    if (bias) {
-        add_bias_kernel<<<blocks_for(n), THREADS, 0, S(be)>>>(c, bias, (size_t)rows, cols);
-        PT_CUDA_CHECK_LAUNCH();
-    }
-    return out_fmt != PT_FMT_FP32 ? cu_round(be, out_fmt, c, n) : PT_OK;
+    DISPATCH_FMT(out_fmt, bias_round_kernel, c, bias, n, cols);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
 }
 
 template <int F> __global__ void nchw_bias_round_kernel(float *y, const float *bias, size_t n, int c, int p)
 {
-    GRID_STRIDE(i, n) y[i] = dev_round<F>(bias ? y[i] + bias[(i / p) % c] : y[i]);
+    GRID_STRIDE(i, n) y[i] = dev_round<F>(bias ? y[i] + dev_round<F>(bias[(i / p) % c]) : y[i]);
 }
 
 pt_status pt_cuda_nchw_bias_round(pt_backend *be, float *y, int n_, int c, int p, const float *bias, pt_format out_fmt)
@@ -689,8 +804,9 @@ __global__ void act_cast4_kernel(bool bwd, int a, const float4 *x, const float4 
     size_t stride = (size_t)gridDim.x * blockDim.x;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n4; i += 2 * stride) {
         size_t i2 = i + stride;
-        float4 xa = x[i], da = bwd ? dy[i] : xa, xb = xa, db = da;
-        if (i2 < n4) xb = x[i2], db = bwd ? dy[i2] : xb;
+        const tail4 &tx = bwd ? xtail : tail; /* the tail on x */
+        float4 xa = load4(tx, x, i), da = bwd ? load4(tail, dy, i) : xa, xb = xa, db = da;
+        if (i2 < n4) xb = load4(tx, x, i2), db = bwd ? load4(tail, dy, i2) : xb;
         act_cast4_at<F, T, CAST>(bwd, a, i, xa, da, out, codes, scale, sat, amax, tail, xtail, narrow);
         if (i2 < n4) act_cast4_at<F, T, CAST>(bwd, a, i2, xb, db, out, codes, scale, sat, amax, tail, xtail, narrow);
     }
@@ -705,7 +821,7 @@ __global__ void act_cast4_kernel(bool bwd, int a, const float4 *x, const float4 
  * and four rows' loads issued before their arithmetic (the grid-stride
  * kernel above took a remainder and a bias load per float4: 0.058 ms for
  * 4096 x 4096 on the H100, 62% of the copy bandwidth). */
-template <int F, typename T, bool CAST>
+template <int F, typename T, bool CAST, bool PK>
 __global__ void act_fwd_rows4_kernel(int a, const float4 *x, float4 *out, codes4<T> *codes, uint8_t *codes_t,
                                      int rows, int n4, const float *scale_p, float *amax_p, int sat, tail4 tail)
 {
@@ -714,20 +830,20 @@ __global__ void act_fwd_rows4_kernel(int a, const float4 *x, float4 *out, codes4
     unsigned amax = 0;
     int j = blockIdx.x * 32 + threadIdx.x, r0 = blockIdx.y * 64, r1 = min(rows, r0 + 64);
     float4 b = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    if (j < n4 && tail.bias) b = tail.bias[j];
+    if (j < n4 && tail.bias) b = round4(tail.fmt, tail.bias[j]);
     tail4 nb = tail; /* the bias added here, once loaded */
     nb.bias = NULL;
-    enum { AHEAD = 4 };
+    enum { AHEAD = PK ? 8 : 4 };
     for (int i0 = r0 + threadIdx.y; j < n4 && i0 < r1; i0 += 8 * AHEAD) {
-        float4 xa[AHEAD];
+        typename raw4<PK>::type xa[AHEAD];
 #pragma unroll
         for (int u = 0; u < AHEAD; u++)
-            if (i0 + 8 * u < r1) xa[u] = x[(size_t)(i0 + 8 * u) * n4 + j];
+            if (i0 + 8 * u < r1) xa[u] = load_raw<PK>(tail, x, (size_t)(i0 + 8 * u) * n4 + j);
 #pragma unroll
         for (int u = 0; u < AHEAD; u++) {
             if (i0 + 8 * u >= r1) break;
             size_t k = (size_t)(i0 + 8 * u) * n4 + j;
-            float4 v = xa[u];
+            float4 v = as4(tail.fmt, xa[u]);
             if (tail.bias) v.x += b.x, v.y += b.y, v.z += b.z, v.w += b.w; /* none: -0 stays -0, as on the CPU */
             v = finish4(nb, k, 0, v);
             v = act4(false, a, v, v);
@@ -760,11 +876,10 @@ static pt_status finished_input(pt_backend *be, const pt_gemm_tail *t, const flo
     if (!t) return PT_OK;
     float *c = t->c;
     pt_status st;
-    if (t->keep_raw) {
-        if ((st = pt_cuda_scratch(pt_cuda_impl(be), slot, n, &c))) return st;
-        PT_CUDA_CHECK(cudaMemcpyAsync(c, t->c, n * sizeof(float), cudaMemcpyDeviceToDevice, S(be)));
-    }
+    if (t->keep_raw && (st = pt_cuda_scratch(pt_cuda_impl(be), slot, n, &c))) return st;
     *out = c;
+    if (t->packed) return cu_decode(be, t->fmt, t->packed, c, n, NULL); /* finished values */
+    if (t->keep_raw) PT_CUDA_CHECK(cudaMemcpyAsync(c, t->c, n * sizeof(float), cudaMemcpyDeviceToDevice, S(be)));
     return pt_cuda_bias_round(be, c, (int)(n / (size_t)t->cols), t->cols, t->bias, t->fmt);
 }
 
@@ -786,13 +901,17 @@ static bool act_fwd_rows(pt_backend *be, int a, const float *x, float *out, size
     const float4 *x4 = (const float4 *)x;
     float4 *o4 = (float4 *)out;
     tail4 t4 = tail4_of(t);
-#define LAUNCH(F, T, CAST)                                                                                         \
-    act_fwd_rows4_kernel<F, T, CAST><<<grid, block, 0, S(be)>>>(a, x4, o4, CAST_ARG(CAST, (codes4<T> *)codes),     \
-                                                                 CAST_ARG(CAST, (uint8_t *)codes_t), rows, n4,      \
-                                                                 CAST_ARG(CAST, scale), CAST_ARG(CAST, amax),       \
-                                                                 CAST ? sat : 0, t4)
+#define LAUNCH_PK(F, T, CAST, PK)                                                                           \
+    act_fwd_rows4_kernel<F, T, CAST, PK><<<grid, block, 0, S(be)>>>(a, x4, o4, CAST_ARG(CAST, (codes4<T> *)codes), \
+                                                                     CAST_ARG(CAST, (uint8_t *)codes_t), rows, n4,  \
+                                                                     CAST_ARG(CAST, scale), CAST_ARG(CAST, amax),   \
+                                                                     CAST ? sat : 0, t4)
+#define LAUNCH(F, T, CAST)                \
+    if (t4.packed) LAUNCH_PK(F, T, CAST, true); \
+    else LAUNCH_PK(F, T, CAST, false)
     CAST_DISPATCH(f, LAUNCH)
 #undef LAUNCH
+#undef LAUNCH_PK
     cudaError_t e = cudaGetLastError();
     *st = e == cudaSuccess ? PT_OK : pt_fail(PT_ERR_CUDA, "act_fwd_rows4_kernel: %s", cudaGetErrorString(e));
     return true;
@@ -990,7 +1109,7 @@ static pt_status cu_bias_grad(pt_backend *be, const float *dy, float *db, int ro
  * act_cast4_kernel casts it) with the bias gradient's first pass: a block
  * of 32 float4 columns x BG_CHUNK rows, each column's rows added in
  * bias_grad_partial4_kernel's order, so the partial sums are the same. */
-template <int F, typename T, bool CAST>
+template <int F, typename T, bool CAST, bool PK>
 __global__ void act_bwd_bias4_kernel(int a, const float4 *x, const float4 *dy, float4 *dx, codes4<T> *codes,
                                      uint8_t *codes_t, int rows, int n4, float4 *part, const float *scale_p,
                                      float *amax_p, int sat, tail4 tail, tail4 xtail)
@@ -1004,26 +1123,26 @@ __global__ void act_bwd_bias4_kernel(int a, const float4 *x, const float4 *dy, f
     float4 s = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     /* x's bias loaded once (the GEMM's tail on x), then added as finish4 adds it */
     float4 xb = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    if (j < n4 && xtail.bias) xb = xtail.bias[j];
+    if (j < n4 && xtail.bias) xb = round4(xtail.fmt, xtail.bias[j]);
     tail4 xnb = xtail;
     xnb.bias = NULL;
     /* the loads of four rows issued before their arithmetic (on the H100,
      * 0.071 ms for 4096 x 4096 against 0.078 row by row: the speed of the
      * plain elementwise pass); the rows still added in order */
-    enum { AHEAD = 4 };
+    enum { AHEAD = PK ? 8 : 4 };
     for (int i0 = r0 + threadIdx.y; j < n4 && i0 < r1; i0 += 8 * AHEAD) {
-        float4 xa[AHEAD], da[AHEAD];
+        typename raw4<PK>::type xa[AHEAD], da[AHEAD];
 #pragma unroll
         for (int u = 0; u < AHEAD; u++)
             if (i0 + 8 * u < r1) {
                 size_t k = (size_t)(i0 + 8 * u) * n4 + j;
-                xa[u] = x[k], da[u] = dy[k];
+                xa[u] = load_raw<PK>(xtail, x, k), da[u] = load_raw<PK>(tail, dy, k);
             }
 #pragma unroll
         for (int u = 0; u < AHEAD; u++) {
             if (i0 + 8 * u >= r1) break;
             size_t k = (size_t)(i0 + 8 * u) * n4 + j;
-            float4 d = da[u], xv = xa[u];
+            float4 d = as4(tail.fmt, da[u]), xv = as4(xtail.fmt, xa[u]);
             if (tail.c) d = finish4(tail, k, j, d);
             if (xtail.c) {
                 if (xtail.bias) xv.x += xb.x, xv.y += xb.y, xv.z += xb.z, xv.w += xb.w;
@@ -1063,8 +1182,10 @@ static pt_status cu_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const
 {
     int rows = (int)(n / (size_t)cols);
     if (!rows || !vec4((size_t)cols, x, dy, dx) || (f != PT_FMT_FP32 && (uintptr_t)dxc % 16) || !tail_vec(dy_tail) ||
-        !tail_vec(x_tail) || (dy_tail && dy_tail->cols != cols) || (x_tail && x_tail->cols != cols)) {
-        /* the passes one by one (the same values) */
+        !tail_vec(x_tail) || (dy_tail && dy_tail->cols != cols) || (x_tail && x_tail->cols != cols) ||
+        (dy_tail && dy_tail->packed) != (x_tail && x_tail->packed)) {
+        /* the passes one by one (the same values); also where one input alone is packed (the kernel
+         * reads both packed or neither) */
         pt_status st = dx || !db ? PT_OK : pt_cuda_scratch(pt_cuda_impl(be), PT_SLOT_OUT, n, &dx);
         if (!st) st = act_cast(be, true, a, x, dy, dx, n, f, scale, amax, flags, dxc, dy_tail, x_tail, dxc_t, cols);
         return st || !db ? st : cu_bias_grad(be, dx, db, rows, cols, beta);
@@ -1077,13 +1198,17 @@ static pt_status cu_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const
     dim3 grid((unsigned)(n4 + 31) / 32, (unsigned)chunks), block(32, 8);
     const float4 *x4 = (const float4 *)x, *d4 = (const float4 *)dy;
     float4 *o4 = (float4 *)dx, *p4 = (float4 *)part;
-#define LAUNCH(F, T, CAST)                                                                                        \
-    act_bwd_bias4_kernel<F, T, CAST><<<grid, block, 0, S(be)>>>(a, x4, d4, o4, CAST_ARG(CAST, (codes4<T> *)dxc),  \
-                                                                 CAST_ARG(CAST, (uint8_t *)dxc_t), rows, n4, p4,   \
-                                                                 CAST_ARG(CAST, scale), CAST_ARG(CAST, amax),      \
-                                                                 CAST ? sat : 0, t4, xt4)
+#define LAUNCH_PK(F, T, CAST, PK)                                                                           \
+    act_bwd_bias4_kernel<F, T, CAST, PK><<<grid, block, 0, S(be)>>>(a, x4, d4, o4, CAST_ARG(CAST, (codes4<T> *)dxc), \
+                                                                     CAST_ARG(CAST, (uint8_t *)dxc_t), rows, n4, p4, \
+                                                                     CAST_ARG(CAST, scale), CAST_ARG(CAST, amax),    \
+                                                                     CAST ? sat : 0, t4, xt4)
+#define LAUNCH(F, T, CAST)                \
+    if (t4.packed) LAUNCH_PK(F, T, CAST, true); \
+    else LAUNCH_PK(F, T, CAST, false)
     CAST_DISPATCH(f, LAUNCH)
 #undef LAUNCH
+#undef LAUNCH_PK
     PT_CUDA_CHECK_LAUNCH();
     if (!db) return PT_OK;
     bias_grad_sum_kernel<<<(cols + THREADS - 1) / THREADS, THREADS, 0, S(be)>>>(part, chunks, db, cols, beta);

@@ -96,7 +96,7 @@ static void gemm_case(pt_format fa, pt_format fb, int m, int n, int k, bool ta, 
     float *cc = malloc((size_t)m * n * 4);
     memcpy(cc, c, (size_t)m * n * 4);
     pt_gemm gc = {m, n, k, {pa, fa, t->bits == 8 ? &ia : NULL, ta, NULL}, {pb, fb, tbf->bits == 8 ? &ib : NULL, tb, NULL},
-                  with_bias ? bias : NULL, out, beta, false};
+                  with_bias ? bias : NULL, out, beta, false, false};
     ck_assert_int_eq(pt_backend_gemm(cpu, &gc, cc), PT_OK);
     void *da = up(pa, (size_t)m * k * t->storage_bytes), *db = up(pb, (size_t)k * n * tbf->storage_bytes);
     float *dc = up(c, (size_t)m * n * 4), *dbias = up(bias, (size_t)n * 4);
@@ -207,10 +207,11 @@ static void fused_cast_matches(bool bwd, pt_act a, const float *dx, const float 
 
 /* The fused ops of a GEMM layer's neighbourhood, CPU against CUDA, on odd
  * shapes (columns not a multiple of 4 take the one-value kernels) and a
- * large one, for relu and gelu, each cast format (fp32: none), five tails
+ * large one, for relu and gelu, each cast format (fp32: none), seven tails
  * (none; bf16 with a bias, fp16 without, each written back; the same two
  * kept raw, the fp16 one with the output left unwritten where there is a
- * cast), and three passes (forward, tail on x; backward, tail on dy;
+ * cast; a packed bf16 output kept raw, a packed fp16 one written), and
+ * three passes (forward, tail on x; backward, tail on dy;
  * backward, tail on x):
  * - the tail's input: finished bit for bit, or left as it was;
  * - the output (NMSE 1e-6: erff and FMAs differ where gelu cancels), the
@@ -218,7 +219,11 @@ static void fused_cast_matches(bool bwd, pt_act a, const float *dx, const float 
  *   amax (of its own output, exactly);
  * - backward: the bias sums added onto what db held (fp32 sums in another
  *   order);
- * - a GEMM with defer_tail: the fp32 sum alone, bias and rounding left. */
+ * - a GEMM with defer_tail: the fp32 sum alone, bias and rounding left;
+ * - a GEMM with pack (bf16, fp16 and e4m3 inputs): codes of the values the
+ *   CPU's GEMM and the GPU's unpacked GEMM write, but for a sum that the
+ *   order of its terms puts on the other side of a rounding boundary (one
+ *   step of the format, on at most 1% of values; fp8 against the CPU, 10%). */
 static void decode_codes(pt_backend *be, pt_format f, const void *codes, size_t n, float *out)
 {
     ck_assert_int_eq(pt_backend_decode(be, f, codes, out, n, NULL), PT_OK);
@@ -243,7 +248,9 @@ static void tail_case(int rows, int cols, pt_act a, pt_format f, int tk, int pas
     x[0] = dy[0] = -0.0f; /* a GEMM's sum of -0: a tail without a bias keeps its sign, as the CPU's */
     void *codes = malloc(n * es);
     const float sc = 8.0f;
-    bool f8 = pt_format_is_fp8(f), keep = tk >= 3, bwd = pass > 0, no_out = tk == 4 && f != PT_FMT_FP32;
+    /* tails 5 and 6: the GEMM's output packed (its finished values as 16-bit codes), kept raw or written */
+    bool packed = tk >= 5, f8 = pt_format_is_fp8(f), keep = tk >= 3 && tk != 6, bwd = pass > 0,
+         no_out = tk == 4 && f != PT_FMT_FP32;
     /* fp8: the codes also transposed (pt_operand.data_t) */
     unsigned char *codes_t = f8 ? malloc(n) : NULL;
     void *Dcodes_t = NULL;
@@ -256,14 +263,25 @@ static void tail_case(int rows, int cols, pt_act a, pt_format f, int tk, int pas
     ck_assert_int_eq(pt_backend_memset(gpu, Dy, 0, n * 4), PT_OK);
     memset(y, 0, n * 4);
     pt_format tf = tk % 2 ? PT_FMT_BF16 : PT_FMT_FP16;
-    const float *tb = tk % 2 ? bias : NULL, *Dtb = tk % 2 ? Dbias : NULL;
+    const float *tb = tk % 2 && !packed ? bias : NULL, *Dtb = tk % 2 && !packed ? Dbias : NULL;
     char what[160];
     snprintf(what, sizeof what, "%dx%d act %d to %s, tail %d, %s", rows, cols, a, pt_format_info(f)->name, tk,
-             pass == 0 ? "fwd" : pass == 1 ? "bwd (tail on dy)" : "bwd (tail on x)");
+             pass == 0 ? "fwd" : pass == 1 ? "bwd (tail on dy)" : packed ? "bwd (packed x and dy)" : "bwd (tail on x)");
     float *hin = pass == 1 ? dy : x, *din = pass == 1 ? Ddy : Dx, *raw = malloc(n * 4);
     memcpy(raw, hin, n * 4);
-    pt_gemm_tail ht = {hin, tb, cols, tf, keep}, gt = {din, Dtb, cols, tf, keep};
+    uint16_t *pk = packed ? malloc(n * 2) : NULL;
+    for (size_t i = 0; packed && i < n; i++) pk[i] = (uint16_t)pt_encode(tf, hin[i], 0);
+    void *Dpk = packed ? up(pk, n * 2) : NULL;
+    pt_gemm_tail ht = {hin, tb, cols, tf, keep, pk}, gt = {din, Dtb, cols, tf, keep, Dpk};
     const pt_gemm_tail *hT = tk ? &ht : NULL, *gT = tk ? &gt : NULL;
+    /* packed, backward, tail on x: dy packed as well (the kernel that reads both packed) */
+    bool both = packed && pass == 2;
+    uint16_t *pk2 = both ? malloc(n * 2) : NULL;
+    for (size_t i = 0; both && i < n; i++) pk2[i] = (uint16_t)pt_encode(tf, dy[i], 0);
+    void *Dpk2 = both ? up(pk2, n * 2) : NULL;
+    pt_gemm_tail ho = {dy, NULL, cols, tf, keep, pk2}, go = {Ddy, NULL, cols, tf, keep, Dpk2};
+    float *raw2 = malloc(n * 4);
+    memcpy(raw2, dy, n * 4);
     pt_status sh, sg;
     if (!bwd) {
         sh = pt_backend_act_fwd_cast(cpu, a, x, no_out ? NULL : y, n, f, f8 ? &sc : NULL, &hamax, flags, codes,
@@ -273,15 +291,22 @@ static void tail_case(int rows, int cols, pt_act a, pt_format f, int tk, int pas
     } else {
         bool on_x = pass == 2;
         sh = pt_backend_act_bwd_bias(cpu, a, x, dy, no_out ? NULL : y, n, f, f8 ? &sc : NULL, &hamax, flags, codes,
-                                     codes_t, cols, db, 1.0f, on_x ? hT : NULL, on_x ? NULL : hT);
+                                     codes_t, cols, db, 1.0f, on_x ? hT : NULL, on_x ? (both ? &ho : NULL) : hT);
         sg = pt_backend_act_bwd_bias(gpu, a, Dx, Ddy, no_out ? NULL : Dy, n, f, f8 ? Dscale : NULL, Damax, flags,
-                                     Dcodes, Dcodes_t, cols, Ddb, 1.0f, on_x ? gT : NULL, on_x ? NULL : gT);
+                                     Dcodes, Dcodes_t, cols, Ddb, 1.0f, on_x ? gT : NULL,
+                                     on_x ? (both ? &go : NULL) : gT);
     }
     ck_assert_msg(sh == PT_OK && sg == PT_OK, "%s: %s", what, pt_last_error());
     float *g = down(din, n);
     ck_assert_msg(!memcmp(g, hin, n * 4), "%s: the input finished by the tail differs", what);
     if (keep) ck_assert_msg(!memcmp(hin, raw, n * 4), "%s: the input kept raw was written", what);
     free(g);
+    if (both) {
+        g = down(Ddy, n);
+        ck_assert_msg(!memcmp(g, dy, n * 4), "%s: dy finished by its packed tail differs", what);
+        if (keep) ck_assert_msg(!memcmp(dy, raw2, n * 4), "%s: dy kept raw was written", what);
+        free(g);
+    }
     /* the codes' own check below stands for an output left unwritten: then
      * neither backend wrote y (both still zero) */
     g = down(Dy, n);
@@ -330,7 +355,9 @@ static void tail_case(int rows, int cols, pt_act a, pt_format f, int tk, int pas
         compare(what, g, db, cols, 1e-12);
         free(g);
     }
-    free(x), free(dy), free(bias), free(db), free(y), free(cd), free(gd), free(codes), free(raw), free(codes_t);
+    free(x), free(dy), free(bias), free(db), free(y), free(cd), free(gd), free(codes), free(raw), free(codes_t), free(pk);
+    free(pk2), free(raw2);
+    pt_backend_free(gpu, Dpk), pt_backend_free(gpu, Dpk2);
     void *fr[] = {Dx, Ddy, Dbias, Ddb, Dscale, Damax, Dy, Dcodes, Dcodes_t};
     for (int i = 0; i < 9; i++) pt_backend_free(gpu, fr[i]);
 }
@@ -343,7 +370,7 @@ START_TEST(test_fused_tails)
     for (int s = 0; s < 6; s++)
         for (int a = 0; a < 2; a++)
             for (int f = 0; f < 5; f++)
-                for (int tk = 0; tk < 5; tk++)
+                for (int tk = 0; tk < 7; tk++)
                     for (int pass = 0; pass < 3; pass++) tail_case(shapes[s][0], shapes[s][1], (pt_act)a, fmts[f], tk, pass);
     /* a GEMM with its tail deferred leaves the fp32 sum alone, as the CPU's */
     const pt_format gf[] = {PT_FMT_BF16, PT_FMT_E4M3};
@@ -355,7 +382,7 @@ START_TEST(test_fused_tails)
         pt_backend_cast(cpu, gf[i], a, qa, (size_t)m * k, NULL, NULL, PT_CAST_SATURATE);
         pt_backend_cast(cpu, gf[i], b, qb, (size_t)nn * k, NULL, NULL, PT_CAST_SATURATE);
         pt_gemm g = {m, nn, k, {qa, gf[i], NULL, false, NULL}, {qb, gf[i], NULL, true, NULL}, bias, pt_gemm_out_format(gf[i]),
-                     0.0f, true};
+                     0.0f, true, false};
         ck_assert_int_eq(pt_backend_gemm(cpu, &g, c), PT_OK);
         void *Da = up(qa, (size_t)m * k * es), *Db = up(qb, (size_t)nn * k * es);
         float *Dbias = up(bias, nn * 4), *Dc;
@@ -368,11 +395,61 @@ START_TEST(test_fused_tails)
         free(a), free(b), free(bias), free(c), free(qa), free(qb), free(got);
         pt_backend_free(gpu, Da), pt_backend_free(gpu, Db), pt_backend_free(gpu, Dbias), pt_backend_free(gpu, Dc);
     }
+    const pt_format pf[] = {PT_FMT_BF16, PT_FMT_FP16, PT_FMT_E4M3};
+    for (int i = 0; i < 3; i++)
+        for (int wb = 0; wb < 2; wb++) {
+            int m = 128, nn = 96, k = 256;
+            size_t mn = (size_t)m * nn, es = (size_t)pt_format_info(pf[i])->storage_bytes;
+            pt_format of = pt_gemm_out_format(pf[i]);
+            float *a = rnd((size_t)m * k, 1), *b = rnd((size_t)nn * k, 1), *bias = rnd(nn, 1);
+            float *c = malloc(mn * 4), *hp = malloc(mn * 4), *gp = malloc(mn * 4);
+            void *qa = malloc((size_t)m * k * es), *qb = malloc((size_t)nn * k * es);
+            uint16_t *hcodes = malloc(mn * 2), *gcodes = malloc(mn * 2);
+            pt_backend_cast(cpu, pf[i], a, qa, (size_t)m * k, NULL, NULL, PT_CAST_SATURATE);
+            pt_backend_cast(cpu, pf[i], b, qb, (size_t)nn * k, NULL, NULL, PT_CAST_SATURATE);
+            pt_gemm g = {m, nn, k, {qa, pf[i], NULL, false, NULL}, {qb, pf[i], NULL, true, NULL}, wb ? bias : NULL, of,
+                         0.0f, false, true};
+            ck_assert_int_eq(pt_backend_gemm(cpu, &g, hcodes), PT_OK);
+            void *Da = up(qa, (size_t)m * k * es), *Db = up(qb, (size_t)nn * k * es), *Dcodes;
+            float *Dbias = up(bias, nn * 4), *Dc;
+            pt_backend_alloc(gpu, mn * 4, (void **)&Dc), pt_backend_alloc(gpu, mn * 2, &Dcodes);
+            g.a.data = Da, g.b.data = Db, g.bias = wb ? Dbias : NULL;
+            ck_assert_msg(pt_backend_gemm(gpu, &g, Dcodes) == PT_OK, "%s", pt_last_error());
+            g.pack = false;
+            ck_assert_msg(pt_backend_gemm(gpu, &g, Dc) == PT_OK, "%s", pt_last_error());
+            ck_assert_int_eq(pt_backend_download(gpu, gcodes, Dcodes, mn * 2), PT_OK);
+            float *unpacked = down(Dc, mn);
+            decode_codes(cpu, of, hcodes, mn, hp), decode_codes(cpu, of, gcodes, mn, gp);
+            const float *refs[2] = {hp, unpacked};
+            for (int r = 0; r < 2; r++) {
+                size_t apart = 0;
+                for (size_t j = 0; j < mn; j++)
+                    if (gp[j] != refs[r][j]) {
+                        apart++;
+                        /* one step, or near a sum's cancellation the sums' own differences:
+                         * fp32's, or the fp8 tensor cores' narrower accumulation (sums of
+                         * 256 terms near 16 here) */
+                        float slack = pt_format_is_fp8(pf[i]) ? 2e-3f : 1e-4f;
+                        ck_assert_msg(fabsf(gp[j] - refs[r][j]) <= 0x1p-7f * fabsf(refs[r][j]) + slack,
+                                      "packed gemm %s%s: [%zu] %g, %s %g", pt_format_info(pf[i])->name,
+                                      wb ? " with bias" : "", j, (double)gp[j], r ? "unpacked" : "cpu",
+                                      (double)refs[r][j]);
+                    }
+                /* fp8 against the CPU's fp32 sums: the tensor cores' narrower sums move more of them
+                 * (4% measured on the H100), each within the bound above */
+                size_t most = pt_format_is_fp8(pf[i]) && r == 0 ? mn / 10 : 1 + mn / 100;
+                ck_assert_msg(apart <= most, "packed gemm %s%s: %zu of %zu values differ from the %s's",
+                              pt_format_info(pf[i])->name, wb ? " with bias" : "", apart, mn,
+                              r ? "unpacked GEMM" : "cpu");
+            }
+            free(a), free(b), free(bias), free(c), free(hp), free(gp), free(qa), free(qb), free(hcodes), free(gcodes);
+            free(unpacked);
+            void *fr[] = {Da, Db, Dbias, Dc, Dcodes};
+            for (int j = 0; j < 5; j++) pt_backend_free(gpu, fr[j]);
+        }
 }
 END_TEST
 
-/* The batched fp8 steps on the GPU against the CPU's, bit for bit (states
- * and 1/scale), through a history that sees a zero, a NaN and a clamp. */
 /* pt_backend_cast_t, CPU against CUDA on shapes that take the rows kernel
  * (whole and partial tiles, words and bytes of rows) and those that do
  * not: the codes bit for bit (and the same as pt_backend_cast's), amax
@@ -423,6 +500,8 @@ START_TEST(test_cast_twins)
 }
 END_TEST
 
+/* The batched fp8 steps on the GPU against the CPU's, bit for bit (states
+ * and 1/scale), through a history that sees a zero, a NaN and a clamp. */
 START_TEST(test_fp8_many)
 {
     enum { N = 3 };
