@@ -402,31 +402,31 @@ static pt_status call_pointers(cublasLtMatmulDesc_t op, const void *bias_ptr, co
     return st;
 }
 
-/* bias[n] as out_fmt's 16-bit codes, in scratch: a packed GEMM's bias,
- * which cuBLASLt's 16-bit epilogue takes in the output's type */
-template <int F> __global__ void bias_codes_kernel(const float *bias, uint16_t *codes, int n)
+/* out[i] = the 16-bit codes of x[i] (values already in F: exact) */
+template <int F> __global__ void pack_kernel(const float *x, uint16_t *out, size_t n)
 {
-    GRID_STRIDE(i, (size_t)n) codes[i] = (uint16_t)pt_dev_encode<F>(bias[i], 0);
+    GRID_STRIDE(i, n) out[i] = (uint16_t)pt_dev_encode<F>(x[i], 0);
 }
 
+static pt_status pack(pt_backend *be, pt_format f, const float *x, void *out, size_t n)
+{
+    if (!n) return PT_OK;
+    if (f == PT_FMT_BF16) pack_kernel<PT_FMT_BF16><<<blocks_for(n), THREADS, 0, S(be)>>>(x, (uint16_t *)out, n);
+    else pack_kernel<PT_FMT_FP16><<<blocks_for(n), THREADS, 0, S(be)>>>(x, (uint16_t *)out, n);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+/* bias[n] as out_fmt's 16-bit codes, in scratch: a packed GEMM's bias,
+ * which cuBLASLt's 16-bit epilogue takes in the output's type (rounded:
+ * the bias a GEMM writing that format adds) */
 static pt_status bias_codes(pt_backend *be, const float *bias, int n, pt_format f, const void **out)
 {
     float *buf;
     pt_status st = pt_cuda_scratch(pt_cuda_impl(be), PT_SLOT_BIAS, ((size_t)n + 1) / 2, &buf);
-    if (st) return st;
-    if (f == PT_FMT_BF16)
-        bias_codes_kernel<PT_FMT_BF16><<<blocks_for((size_t)n), THREADS, 0, S(be)>>>(bias, (uint16_t *)buf, n);
-    else
-        bias_codes_kernel<PT_FMT_FP16><<<blocks_for((size_t)n), THREADS, 0, S(be)>>>(bias, (uint16_t *)buf, n);
-    PT_CUDA_CHECK_LAUNCH();
+    if (!st) st = pack(be, f, bias, buf, (size_t)n);
     *out = buf;
-    return PT_OK;
-}
-
-/* out[i] = the codes of x[i], finished values (exact) */
-template <int F> __global__ void pack_kernel(const float *x, uint16_t *out, size_t n)
-{
-    GRID_STRIDE(i, n) out[i] = (uint16_t)pt_dev_encode<F>(x[i], 0);
+    return st;
 }
 
 static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, void *out);
@@ -442,25 +442,9 @@ static pt_status gemm_packed_by_pass(pt_backend *be, const pt_gemm *g, void *out
     fin.pack = false;
     pt_status st = pt_cuda_scratch(pt_cuda_impl(be), PT_SLOT_PACK, n, &t);
     if (!st) st = cu_gemm(be, &fin, t);
-    if (st || !n) return st;
-    if (g->out_fmt == PT_FMT_BF16)
-        pack_kernel<PT_FMT_BF16><<<blocks_for(n), THREADS, 0, S(be)>>>(t, (uint16_t *)out, n);
-    else
-        pack_kernel<PT_FMT_FP16><<<blocks_for(n), THREADS, 0, S(be)>>>(t, (uint16_t *)out, n);
-    PT_CUDA_CHECK_LAUNCH();
-    return PT_OK;
+    return st ? st : pack(be, g->out_fmt, t, out, n);
 }
 
-/* C[m,n] (row-major) = op(A)[m,k] op(B)[k,n]: in cuBLASLt's column-major
- * terms that is C^T[n,m] = op(B)^T op(A)^T, so B goes first. Operands
- * cuBLASLt takes as they are: fp32, tf32 (fp32 storage, tf32 compute),
- * bf16 and fp16 of the same format, and fp8 (e4m3 x e4m3, e4m3 x e5m2,
- * e5m2 x e4m3) with their descales, where fp8_fits; other fp8 shapes and
- * mixed formats are decoded to fp32 first (exact products, fp32
- * accumulation: the emulation of the GEMM). An fp32 output takes its bias
- * in cuBLASLt's epilogue; a 16-bit one rounded to its format first
- * (pt_gemm), in our tail pass, or for a packed output (pt_gemm.pack) as
- * codes in cuBLASLt's 16-bit epilogue, which writes the codes itself. */
 static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, void *out)
 {
     float *c = (float *)out;
@@ -727,6 +711,10 @@ template <typename T> struct __align__(4 * sizeof(T)) codes4 {
     default: LAUNCH(PT_FMT_E5M2, uint8_t, true); break;           \
     }
 #define CAST_ARG(CAST, x) ((CAST) ? (x) : NULL)
+/* a rows kernel's launch L(F, T, CAST, PK) with PK (packed inputs) as packed says */
+#define PK_SPLIT(L, packed, F, T, CAST) \
+    if (packed) L(F, T, CAST, true);    \
+    else L(F, T, CAST, false)
 
 /* four values cast as the cast kernel casts them (codes of v * scale), their
  * largest magnitude taken into amax as bits (a NaN's exceed an inf's) */
@@ -906,9 +894,7 @@ static bool act_fwd_rows(pt_backend *be, int a, const float *x, float *out, size
                                                                      CAST_ARG(CAST, (uint8_t *)codes_t), rows, n4,  \
                                                                      CAST_ARG(CAST, scale), CAST_ARG(CAST, amax),   \
                                                                      CAST ? sat : 0, t4)
-#define LAUNCH(F, T, CAST)                \
-    if (t4.packed) LAUNCH_PK(F, T, CAST, true); \
-    else LAUNCH_PK(F, T, CAST, false)
+#define LAUNCH(F, T, CAST) PK_SPLIT(LAUNCH_PK, t4.packed, F, T, CAST)
     CAST_DISPATCH(f, LAUNCH)
 #undef LAUNCH
 #undef LAUNCH_PK
@@ -1203,9 +1189,7 @@ static pt_status cu_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const
                                                                      CAST_ARG(CAST, (uint8_t *)dxc_t), rows, n4, p4, \
                                                                      CAST_ARG(CAST, scale), CAST_ARG(CAST, amax),    \
                                                                      CAST ? sat : 0, t4, xt4)
-#define LAUNCH(F, T, CAST)                \
-    if (t4.packed) LAUNCH_PK(F, T, CAST, true); \
-    else LAUNCH_PK(F, T, CAST, false)
+#define LAUNCH(F, T, CAST) PK_SPLIT(LAUNCH_PK, t4.packed, F, T, CAST)
     CAST_DISPATCH(f, LAUNCH)
 #undef LAUNCH
 #undef LAUNCH_PK
