@@ -27,6 +27,7 @@ const char *pt_layer_type_name(pt_layer_type t)
 }
 
 bool pt_layer_has_gemm(pt_layer_type t) { return t == PT_LAYER_LINEAR || t == PT_LAYER_CONV2D; }
+bool pt_layer_is_act(pt_layer_type t) { return t == PT_LAYER_RELU || t == PT_LAYER_GELU; }
 
 pt_status pt_read_file(const char *path, char **out, size_t *len)
 {
@@ -134,15 +135,15 @@ int pt_model_readers(const pt_model_spec *s, int i)
 bool pt_model_activation_after(const pt_model_spec *s, int i)
 {
     const pt_layer_spec *c = i + 1 < s->nlayers ? &s->layers[i + 1] : NULL;
-    return s->layers[i].type == PT_LAYER_LINEAR && c && (c->type == PT_LAYER_RELU || c->type == PT_LAYER_GELU) &&
-           c->in_index[0] == i && pt_model_readers(s, i) == 1;
+    return s->layers[i].type == PT_LAYER_LINEAR && c && pt_layer_is_act(c->type) && c->in_index[0] == i &&
+           pt_model_readers(s, i) == 1;
 }
 
 bool pt_model_activation_before(const pt_model_spec *s, int i)
 {
     int j = s->layers[i].in_index[0];
-    return s->layers[i].type == PT_LAYER_LINEAR && j >= 0 &&
-           (s->layers[j].type == PT_LAYER_RELU || s->layers[j].type == PT_LAYER_GELU) && pt_model_readers(s, j) == 1;
+    return s->layers[i].type == PT_LAYER_LINEAR && j >= 0 && pt_layer_is_act(s->layers[j].type) &&
+           pt_model_readers(s, j) == 1;
 }
 
 void pt_model_spec_free(pt_model_spec *s)

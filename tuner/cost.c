@@ -81,8 +81,6 @@ static double decode_bytes(pt_format f)
     return f == PT_FMT_FP32 ? 0 : f == PT_FMT_TF32 ? 16 : 2 + 4;
 }
 
-static bool is_act(const pt_layer_spec *l) { return l->type == PT_LAYER_RELU || l->type == PT_LAYER_GELU; }
-
 /* An activation whose one reader is a linear layer taking its x operand
  * in a 16-bit or fp8 format: its forward pass writes that cast alone, its
  * own output left unwritten (instrument/layers/activation.c; an fp8 layer
@@ -90,7 +88,7 @@ static bool is_act(const pt_layer_spec *l) { return l->type == PT_LAYER_RELU || 
  * under delayed scaling here). */
 static bool act_casts_next(const pt_model_spec *s, const pt_policy *p, int i)
 {
-    if (i < 0 || !is_act(&s->layers[i]) || i + 1 >= s->nlayers || pt_model_readers(s, i) != 1) return false;
+    if (i < 0 || !pt_layer_is_act(s->layers[i].type) || i + 1 >= s->nlayers || pt_model_readers(s, i) != 1) return false;
     const pt_layer_spec *c = &s->layers[i + 1];
     return c->type == PT_LAYER_LINEAR && c->in_index[0] == i && low(pt_policy_formats(p, c->name).fwd);
 }
@@ -101,7 +99,7 @@ static bool act_casts_next(const pt_model_spec *s, const pt_policy *p, int i)
 static bool act_dx_unwritten(const pt_model_spec *s, const pt_policy *p, int i)
 {
     int j = s->layers[i].in_index[0];
-    if (!is_act(&s->layers[i]) || j < 0 || s->layers[j].type != PT_LAYER_LINEAR || pt_model_readers(s, j) != 1)
+    if (!pt_layer_is_act(s->layers[i].type) || j < 0 || s->layers[j].type != PT_LAYER_LINEAR || pt_model_readers(s, j) != 1)
         return false;
     pt_layer_formats f = pt_policy_formats(p, s->layers[j].name);
     return low(f.wgrad) && f.wgrad == f.dgrad;

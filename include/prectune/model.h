@@ -32,6 +32,9 @@ typedef enum pt_layer_type {
 const char *pt_layer_type_name(pt_layer_type t);
 /* Layers with a GEMM (linear, conv2d): the ones a policy gives formats. */
 bool pt_layer_has_gemm(pt_layer_type t);
+/* The elementwise activations (relu, gelu): a GEMM's output that one of
+ * them alone reads can be left to its pass (pt_model_activation_after). */
+bool pt_layer_is_act(pt_layer_type t);
 
 typedef enum pt_loss_type { PT_LOSS_SOFTMAX_CE = 0, PT_LOSS_MSE } pt_loss_type;
 typedef enum pt_optim_type { PT_OPTIM_ADAMW = 0, PT_OPTIM_SGD } pt_optim_type;

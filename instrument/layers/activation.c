@@ -17,7 +17,7 @@ static bool fusable(const pt_net_layer *g, pt_format f)
 
 bool pt_layer_is_activation(const pt_net_layer *l)
 {
-    return l->spec->type == PT_LAYER_RELU || l->spec->type == PT_LAYER_GELU;
+    return pt_layer_is_act(l->spec->type);
 }
 
 /* The GEMM tail left on x (NULL: none). It is kept raw: the backward
