@@ -211,10 +211,6 @@ START_TEST(test_cast_twins)
 }
 END_TEST
 
-/* A layer norm computed in fp16 (a model cast to half): values derived by
- * hand. eps = 1e-8 is 0 in fp16 (below half its smallest subnormal,
- * 2^-25), so a constant row is 0 * inf = NaN; in fp32 and bf16 (which
- * holds 1e-8) it gives beta; eps = 1e-5 is the fp16 subnormal 168 * 2^-24. */
 /* The convolution ops against a direct convolution written out in double
  * (an oracle that shares no code with im2col): forward with bias, both
  * backwards, on shapes with padding, stride 2 and one output row; then in
@@ -417,9 +413,6 @@ START_TEST(test_gemm_tail)
 }
 END_TEST
 
-/* The batched fp8 steps (pt_backend_fp8_scale_many / _record_many) leave
- * every state and 1/scale as the steps one by one do, through histories
- * that see a zero, a NaN and an amax past the scale (the counters move). */
 /* The bias of a GEMM writing a 16-bit format is added in that format
  * (pt_gemm): each output is round(sum + round(bias)), the sum in double
  * here (k = 3: exact in fp32 too), against a bias whose own rounding
@@ -489,6 +482,9 @@ START_TEST(test_gemm_pack)
 }
 END_TEST
 
+/* The batched fp8 steps (pt_backend_fp8_scale_many / _record_many) leave
+ * every state and 1/scale as the steps one by one do, through histories
+ * that see a zero, a NaN and an amax past the scale (the counters move). */
 START_TEST(test_fp8_many)
 {
     pt_backend *be;
@@ -525,6 +521,10 @@ START_TEST(test_fp8_many)
 }
 END_TEST
 
+/* A layer norm computed in fp16 (a model cast to half): values derived by
+ * hand. eps = 1e-8 is 0 in fp16 (below half its smallest subnormal,
+ * 2^-25), so a constant row is 0 * inf = NaN; in fp32 and bf16 (which
+ * holds 1e-8) it gives beta; eps = 1e-5 is the fp16 subnormal 168 * 2^-24. */
 START_TEST(test_layernorm_format)
 {
     pt_backend *be;

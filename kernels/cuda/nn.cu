@@ -454,6 +454,8 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, void *out)
     bool fp8 = fp8_fits(g);
     bool native = fp8 || (a.fmt == b.fmt && (a.fmt == PT_FMT_FP32 || a.fmt == PT_FMT_TF32 || a.fmt == PT_FMT_BF16 ||
                                              a.fmt == PT_FMT_FP16) && !a.scale_inv && !b.scale_inv);
+    /* operands cuBLASLt takes only decoded: the fp32 GEMM below, packed after (decoded and counted once) */
+    if (g->pack && !native) return gemm_packed_by_pass(be, g, out);
     pt_status st = PT_OK;
     if (fp8) {
         /* TN: b stored [n][k], a stored [m][k] */
@@ -473,7 +475,6 @@ static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, void *out)
         a.data = da, b.data = db, a.fmt = b.fmt = PT_FMT_FP32;
         a.scale_inv = b.scale_inv = NULL;
     }
-    if (g->pack && !native) return gemm_packed_by_pass(be, g, out);
     pt_format f = a.fmt;
     cublasOperation_t ta = b.trans ? CUBLAS_OP_T : CUBLAS_OP_N, tb = a.trans ? CUBLAS_OP_T : CUBLAS_OP_N;
     uint64_t M = (uint64_t)g->n, N = (uint64_t)g->m, K = (uint64_t)g->k;

@@ -416,7 +416,10 @@ START_TEST(test_fused_tails)
             float *Dbias = up(bias, nn * 4), *Dc;
             pt_backend_alloc(gpu, mn * 4, (void **)&Dc), pt_backend_alloc(gpu, mn * 2, &Dcodes);
             g.a.data = Da, g.b.data = Db, g.bias = wb ? Dbias : NULL;
+            int64_t emulated = pt_backend_fp8_emulated(gpu);
             ck_assert_msg(pt_backend_gemm(gpu, &g, Dcodes) == PT_OK, "%s", pt_last_error());
+            /* the decoded fp8 GEMM counted once, as an unpacked one is */
+            ck_assert_int_eq(pt_backend_fp8_emulated(gpu) - emulated, i == 3 ? 1 : 0);
             g.pack = false;
             ck_assert_msg(pt_backend_gemm(gpu, &g, Dc) == PT_OK, "%s", pt_last_error());
             ck_assert_int_eq(pt_backend_download(gpu, gcodes, Dcodes, mn * 2), PT_OK);
