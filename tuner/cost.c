@@ -112,10 +112,14 @@ static bool act_dx_unwritten(const pt_model_spec *s, const pt_policy *p, int i)
  * cast in its own pass, which stands in for the launches, which this model
  * does not count), the rounding of a low-precision GEMM's fp32 output to
  * its output format (read + write; none where a relu or gelu alone reads
- * the output next, or the input gradient before: it rounds the sums as it
- * reads them, leaving them raw), the bias gradient (read dy; none where
- * that activation sums it) and, for fp8, the byte transposes that put the backward GEMMs' operands
- * in the layout the fp8 kernels take. Per other layer: the forward (read
+ * the output next, or the input gradient before: the GEMM writes it in
+ * that format, which the activation reads), the bias gradient (read dy;
+ * none where that activation sums it) and, for fp8, the byte transposes
+ * that put the backward GEMMs' operands in the layout the fp8 kernels
+ * take (counted as passes of their own, read + write, where the CUDA
+ * trainer now writes them with the casts: an over-count this model keeps,
+ * its estimate for the issue-5 MLP's fp8 policy having measured exact).
+ * Per other layer: the forward (read
  * its input, write its output: not for an activation that writes the next
  * layer's cast instead) and the backward (read input and output gradient,
  * write the input gradient: not where an activation writes the cast alone).
