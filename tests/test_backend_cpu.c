@@ -353,7 +353,7 @@ START_TEST(test_gemm_tail)
                 for (int keep = 0; keep < 2; keep++)
                     for (int cast = 0; cast < 2; cast++) {
                         pt_gemm g = {M, N, K, {a, PT_FMT_FP32, NULL, false, NULL}, {b, PT_FMT_FP32, NULL, true, NULL},
-                                     wb ? bias : NULL, outs[o], 0.0f, false, false};
+                                     wb ? bias : NULL, outs[o], 0.0f, false, false, NULL};
                         ck_assert_int_eq(pt_backend_gemm(be, &g, want), PT_OK);
                         g.defer_tail = true;
                         ck_assert_int_eq(pt_backend_gemm(be, &g, raw), PT_OK);
@@ -392,7 +392,7 @@ START_TEST(test_gemm_tail)
     /* a deferred tail needs beta 0, a tail must be on the op's input, an
      * output may be left unwritten only where there is a cast, and dy kept
      * raw cannot be dx */
-    pt_gemm g = {M, N, K, {a, PT_FMT_FP32, NULL, false, NULL}, {b, PT_FMT_FP32, NULL, true, NULL}, NULL, PT_FMT_BF16, 1.0f, true, false};
+    pt_gemm g = {M, N, K, {a, PT_FMT_FP32, NULL, false, NULL}, {b, PT_FMT_FP32, NULL, true, NULL}, NULL, PT_FMT_BF16, 1.0f, true, false, NULL};
     ck_assert_int_eq(pt_backend_gemm(be, &g, c), PT_ERR_INVALID);
     pt_gemm_tail t = {y, NULL, N, PT_FMT_BF16, false, NULL};
     ck_assert_int_eq(pt_backend_act_fwd_cast(be, PT_ACT_GELU, c, y, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, NULL, 0, &t),
@@ -434,7 +434,7 @@ START_TEST(test_gemm_pack)
     for (int o = 0; o < 2; o++) {
         pt_format f = outs[o];
         pt_gemm g = {M, N, K, {a, PT_FMT_FP32, NULL, false, NULL}, {b, PT_FMT_FP32, NULL, true, NULL}, bias, f, 0.0f,
-                     false, false};
+                     false, false, NULL};
         ck_assert_int_eq(pt_backend_gemm(be, &g, full), PT_OK);
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) {
@@ -472,7 +472,7 @@ START_TEST(test_gemm_pack)
     }
     /* a packed output is bf16 or fp16, overwritten, its tail made */
     pt_gemm g = {M, N, K, {a, PT_FMT_FP32, NULL, false, NULL}, {b, PT_FMT_FP32, NULL, true, NULL}, NULL, PT_FMT_FP32,
-                 0.0f, false, true};
+                 0.0f, false, true, NULL};
     ck_assert_int_eq(pt_backend_gemm(be, &g, packed), PT_ERR_INVALID);
     g.out_fmt = PT_FMT_BF16, g.beta = 1.0f;
     ck_assert_int_eq(pt_backend_gemm(be, &g, packed), PT_ERR_INVALID);

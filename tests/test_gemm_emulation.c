@@ -47,7 +47,7 @@ static void check_gemm(pt_format f, int m, int n, int k, bool ta, bool tb, float
         ob = (pt_operand){qb, f, &ib, tb, NULL};
     }
     pt_format out = f == PT_FMT_E4M3 || f == PT_FMT_E5M2 ? PT_FMT_BF16 : f == PT_FMT_TF32 ? PT_FMT_FP32 : f;
-    pt_gemm g = {m, n, k, oa, ob, with_bias ? bias : NULL, out, beta, false, false};
+    pt_gemm g = {m, n, k, oa, ob, with_bias ? bias : NULL, out, beta, false, false, NULL};
     ck_assert_int_eq(pt_backend_gemm(be, &g, c), PT_OK);
     /* the reference: decoded operands, fp64 accumulation */
     double u_out = ldexp(1.0, -pt_format_info(out)->man_bits - 1);

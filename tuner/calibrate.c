@@ -75,9 +75,9 @@ pt_status pt_device_calibrate(pt_backend *be, pt_device_table *t)
         bool tw = f == PT_FMT_E4M3 && pt_backend_fp8_twins(be);
         const void *ta = tw ? pa : NULL, *tb = tw ? pb : NULL, *tg = tw ? pg : NULL;
         /* forward x W^T, input gradient dy W, weight gradient dy^T x */
-        pt_gemm gs[3] = {{s, s, s, {pa, f, sc, false, ta}, {pb, f, sc, true, tb}, NULL, PT_FMT_FP32, 0.0f, false, false},
-                         {s, s, s, {pg, fg, sc, false, tg}, {pb, f, sc, false, tb}, NULL, PT_FMT_FP32, 0.0f, false, false},
-                         {s, s, s, {pg, fg, sc, true, tg}, {pa, f, sc, false, ta}, NULL, PT_FMT_FP32, 0.0f, false, false}};
+        pt_gemm gs[3] = {{s, s, s, {pa, f, sc, false, ta}, {pb, f, sc, true, tb}, NULL, PT_FMT_FP32, 0.0f, false, false, NULL},
+                         {s, s, s, {pg, fg, sc, false, tg}, {pb, f, sc, false, tb}, NULL, PT_FMT_FP32, 0.0f, false, false, NULL},
+                         {s, s, s, {pg, fg, sc, true, tg}, {pa, f, sc, false, ta}, NULL, PT_FMT_FP32, 0.0f, false, false, NULL}};
         double total = 0;
         for (int k = 0; k < 3 && !st; k++) {
             double secs;

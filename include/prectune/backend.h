@@ -175,6 +175,10 @@ typedef struct pt_gemm {
     float beta; /* 0: overwrite C, 1: accumulate (gradient accumulation) */
     bool defer_tail;
     bool pack;
+    /* with pack: the bias as out_fmt's 16-bit codes where the caller has
+     * them (the optimizer's 16-bit copy of the parameters, made with the
+     * same rounding), or NULL: the backend rounds bias itself */
+    const void *bias_codes;
 } pt_gemm;
 
 /* What a GEMM with defer_tail left undone, for the pass that reads its

@@ -37,7 +37,7 @@ pt_status pt_conv2d_forward(pt_net *n, pt_net_layer *l, int rows)
         return st;
     pt_format out_fmt = pt_gemm_out_format(l->fmt.fwd);
     if (direct) return pt_backend_conv_fwd(n->be, &cs, o, &l->x_op, &l->w_op, l->b, out_fmt, l->y);
-    pt_gemm g = {(int)m, o, ckk, l->x_op, l->w_op, l->b, out_fmt, 0.0f, false, false};
+    pt_gemm g = {(int)m, o, ckk, l->x_op, l->w_op, l->b, out_fmt, 0.0f, false, false, NULL};
     st = pt_backend_gemm(n->be, &g, l->rows);
     return st ? st : pt_backend_rows_to_nchw(n->be, l->rows, l->y, rows, o, p, false);
 }

@@ -24,7 +24,10 @@ pt_status pt_linear_forward(pt_net *n, pt_net_layer *l, int rows)
     pt_format out_fmt = pt_gemm_out_format(l->fmt.fwd);
     bool after = out_fmt != PT_FMT_FP32 && pt_model_activation_after(n->spec, l->index), pack = after && l->y16;
     pt_net_layer *c = l + 1;
-    pt_gemm g = {rows, out, in, l->x_op, l->w_op, l->b, out_fmt, 0.0f, after && !pack, pack};
+    pt_gemm g = {rows, out, in, l->x_op, l->w_op, l->b, out_fmt, 0.0f, after && !pack, pack, NULL};
+    /* the bias's codes from the optimizer's copy, where it wrote them in the output's format */
+    if (pack && l->b && l->w_mirror && n->w16_valid && n->w16_fmt == out_fmt)
+        g.bias_codes = (const char *)n->w16 + 2 * (size_t)(l->b - n->params);
     if ((st = pt_backend_gemm(n->be, &g, pack ? l->y16 : (void *)l->y))) return st;
     if (after) c->x_tail = (pt_gemm_tail){l->y, pack ? NULL : l->b, out, out_fmt, true, pack ? l->y16 : NULL};
     return PT_OK;

@@ -42,7 +42,7 @@ pt_status pt_cpu_conv_fwd(pt_backend *be, const pt_conv_shape *s, int o, const p
     if (st) return st;
     pt_operand a = {cols, PT_FMT_FP32, NULL, false, NULL}, b = *w;
     b.trans = true;
-    pt_gemm g = {s->n * p, o, s->c * s->k * s->k, a, b, bias, out_fmt, 0.0f, false, false};
+    pt_gemm g = {s->n * p, o, s->c * s->k * s->k, a, b, bias, out_fmt, 0.0f, false, false, NULL};
     if ((st = pt_cpu_gemm(be, &g, rows))) return st;
     return pt_cpu_rows_to_nchw(be, rows, y, s->n, o, p, false);
 }
@@ -58,7 +58,7 @@ pt_status pt_cpu_conv_bwd_data(pt_backend *be, const pt_conv_shape *s, int o, co
     if (!st) st = pt_cpu_scratch(be, 3, (size_t)m * ckk, &dcols);
     if (st) return st;
     b.trans = false;
-    pt_gemm g = {m, ckk, o, a, b, NULL, PT_FMT_FP32, 0.0f, false, false};
+    pt_gemm g = {m, ckk, o, a, b, NULL, PT_FMT_FP32, 0.0f, false, false, NULL};
     if ((st = pt_cpu_gemm(be, &g, dcols))) return st;
     memset(dx, 0, nx * sizeof *dx);
     if ((st = pt_cpu_col2im(be, s, dcols, dx))) return st;
@@ -76,6 +76,6 @@ pt_status pt_cpu_conv_bwd_filter(pt_backend *be, const pt_conv_shape *s, int o, 
     if (st) return st;
     pt_operand b = {cols, PT_FMT_FP32, NULL, false, NULL};
     a.trans = true;
-    pt_gemm g = {o, s->c * s->k * s->k, s->n * s->oh * s->ow, a, b, NULL, PT_FMT_FP32, beta, false, false};
+    pt_gemm g = {o, s->c * s->k * s->k, s->n * s->oh * s->ow, a, b, NULL, PT_FMT_FP32, beta, false, false, NULL};
     return pt_cpu_gemm(be, &g, dw);
 }

@@ -63,6 +63,8 @@ typedef struct cuda_backend {
                                         bias_grad; 3: cuDNN's workspace; 4-8: PT_SLOT_* */
     size_t scratch_cap[PT_CUDA_SCRATCH];
     double *partials;         /* per-block partial sums (deterministic reductions) */
+    unsigned *done;           /* act_packed.cu's counters of blocks finished, a column group each */
+    int done_cap;
     pt_lt_plan plans[PT_LT_PLANS];
     int nplans;
     float *descales;          /* [0]: 1.0f, the descale of an fp8 operand given none; [4], [8]:
@@ -89,6 +91,18 @@ pt_status pt_cuda_operand_f32(pt_backend *be, int slot, const pt_operand *o, siz
 pt_status pt_cuda_bias_round(pt_backend *be, float *c, int rows, int cols, const float *bias, pt_format out_fmt);
 /* y[n, c, p] = round_out(y + bias[c]) over NCHW (bias may be NULL): a convolution's tail */
 pt_status pt_cuda_nchw_bias_round(pt_backend *be, float *y, int n, int c, int p, const float *bias, pt_format out_fmt);
+
+/* act_packed.cu: the activation passes on a GEMM's packed 16-bit output,
+ * with their result cast to bf16 or fp16 (or fp32 alone): the forward
+ * (backend.h's act_fwd_cast with tail t) and the backward with the bias
+ * gradient (act_bwd_bias with tails xt and dyt). false where the shapes,
+ * alignments or tails do not suit them (the general kernels then run);
+ * true with *st the launch's status. */
+bool pt_cuda_act_fwd_packed(pt_backend *be, int a, const pt_gemm_tail *t, float *out, size_t n, pt_format f,
+                            const float *scale, float *amax, int sat, void *codes, pt_status *st);
+bool pt_cuda_act_bwd_packed(pt_backend *be, int a, const pt_gemm_tail *xt, const pt_gemm_tail *dyt, float *dx,
+                            size_t n, int cols, pt_format f, const float *scale, float *amax, int sat, void *codes,
+                            float *db, float beta, pt_status *st);
 
 /* conv.cu: convolutions and pooling through cuDNN (backend.h); without
  * cuDNN (have_cudnn false) the convolutions are unsupported and pooling

@@ -1,0 +1,67 @@
+/* Device helpers of the activation passes, shared by nn.cu (the general
+ * kernels) and act_packed.cu (those on packed 16-bit GEMM outputs): the
+ * activations and their gradients, and the four-value casts and decodes. */
+#ifndef PT_CUDA_ACT_CUH
+#define PT_CUDA_ACT_CUH
+
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+#include "encode.cuh"
+#include "prectune/backend.h"
+
+#define INV_SQRT2 0.70710678118654752440f
+#define INV_SQRT2PI 0.39894228040143267794f
+
+/* not a pt_act: the value as it is (a plain cast through the activation's rows kernel) */
+#define ACT_IDENTITY (-1)
+
+__device__ __forceinline__ float act_val(int a, float x)
+{
+    if (a == ACT_IDENTITY) return x;
+    return a == PT_ACT_RELU ? (x > 0.0f ? x : 0.0f) : 0.5f * x * (1.0f + erff(x * INV_SQRT2));
+}
+
+__device__ __forceinline__ float act_grad(int a, float x, float dy)
+{
+    if (a == PT_ACT_RELU) return x > 0.0f ? dy : 0.0f;
+    float cdf = 0.5f * (1.0f + erff(x * INV_SQRT2)), pdf = INV_SQRT2PI * expf(-0.5f * x * x);
+    return dy * (cdf + x * pdf);
+}
+
+__device__ __forceinline__ float4 act4(bool bwd, int a, float4 x, float4 dy)
+{
+    if (bwd) return make_float4(act_grad(a, x.x, dy.x), act_grad(a, x.y, dy.y), act_grad(a, x.z, dy.z), act_grad(a, x.w, dy.w));
+    return make_float4(act_val(a, x.x), act_val(a, x.y), act_val(a, x.z), act_val(a, x.w));
+}
+
+/* four bf16 or fp16 codes (the first in the low bits) decoded: exact */
+__device__ __forceinline__ float4 unpack4(int fmt, uint2 p)
+{
+    if (fmt == PT_FMT_BF16)
+        return make_float4(__uint_as_float(p.x << 16), __uint_as_float(p.x & 0xffff0000u), __uint_as_float(p.y << 16),
+                           __uint_as_float(p.y & 0xffff0000u));
+    return make_float4(__half2float(__ushort_as_half((unsigned short)(p.x & 0xffffu))),
+                       __half2float(__ushort_as_half((unsigned short)(p.x >> 16))),
+                       __half2float(__ushort_as_half((unsigned short)(p.y & 0xffffu))),
+                       __half2float(__ushort_as_half((unsigned short)(p.y >> 16))));
+}
+
+/* four codes stored together (8 or 4 bytes) */
+template <typename T> struct __align__(4 * sizeof(T)) codes4 {
+    T v[4];
+};
+
+/* four values cast as the cast kernel casts them (codes of v * scale), their
+ * largest magnitude taken into amax as bits (a NaN's exceed an inf's) */
+template <int F, typename T> __device__ __forceinline__ codes4<T> cast4(float4 v, float scale, int sat, unsigned &amax)
+{
+    amax = max(amax, max(max(__float_as_uint(v.x) & 0x7fffffffu, __float_as_uint(v.y) & 0x7fffffffu),
+                         max(__float_as_uint(v.z) & 0x7fffffffu, __float_as_uint(v.w) & 0x7fffffffu)));
+    codes4<T> c;
+    c.v[0] = (T)pt_dev_encode<F>(v.x * scale, sat), c.v[1] = (T)pt_dev_encode<F>(v.y * scale, sat);
+    c.v[2] = (T)pt_dev_encode<F>(v.z * scale, sat), c.v[3] = (T)pt_dev_encode<F>(v.w * scale, sat);
+    return c;
+}
+
+#endif
