@@ -64,4 +64,28 @@ template <int F, typename T> __device__ __forceinline__ codes4<T> cast4(float4 v
     return c;
 }
 
+/* The bias gradient's chunk sums (part, [chunks, cols]) added into db by
+ * the block of a column group that finishes last (done[group] counts the
+ * group's blocks, and is reset by that block): what bias_grad_sum_kernel
+ * would add in a launch of its own, in the same order (chunk by chunk).
+ * Every thread of the block calls it once its part is written; c is the
+ * column it adds (one past cols: none). */
+__device__ __forceinline__ void bias_sums_last(const float *part, int cols, unsigned chunks, float *db, float beta,
+                                               unsigned *done, unsigned group, int c)
+{
+    __shared__ bool last;
+    bool first = threadIdx.x == 0 && threadIdx.y == 0;
+    __threadfence();
+    __syncthreads();
+    if (first) last = atomicAdd(&done[group], 1u) == chunks - 1;
+    __syncthreads();
+    if (!last) return;
+    if (c < cols) {
+        float sum = 0.0f;
+        for (unsigned ch = 0; ch < chunks; ch++) sum += __ldcg(part + (size_t)ch * cols + c);
+        db[c] = beta == 0.0f ? sum : db[c] * beta + sum; /* 0: db is not read */
+    }
+    if (first) done[group] = 0;
+}
+
 #endif

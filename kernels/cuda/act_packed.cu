@@ -113,7 +113,6 @@ __global__ void __launch_bounds__(ACT_THREADS)
 {
     enum { AHEAD = 4 };
     __shared__ float4 sh[8][2][33];
-    __shared__ bool last;
     float scale = CAST && scale_p ? *scale_p : 1.0f;
     unsigned amax = 0;
     int j = blockIdx.x * 32 + threadIdx.x, r0 = blockIdx.y * ACT_CHUNK, r1 = min(rows, r0 + ACT_CHUNK);
@@ -153,24 +152,12 @@ __global__ void __launch_bounds__(ACT_THREADS)
         }
         part[(size_t)blockIdx.y * 2 * n8 + 2 * j + h] = t;
     }
-    if (!db) return;
-    __threadfence();
-    __syncthreads();
-    if (threadIdx.x == 0 && threadIdx.y == 0) last = atomicAdd(&done[blockIdx.x], 1u) == gridDim.y - 1;
-    __syncthreads();
-    if (!last) return;
-    int cols = 8 * n8, c = blockIdx.x * 256 + threadIdx.y * 32 + threadIdx.x;
-    if (c < cols) {
-        const float *p = (const float *)part;
-        float sum = 0.0f;
-        for (unsigned ch = 0; ch < gridDim.y; ch++) sum += __ldcg(p + (size_t)ch * cols + c);
-        db[c] = beta == 0.0f ? sum : db[c] * beta + sum; /* 0: db is not read */
-    }
-    if (threadIdx.x == 0 && threadIdx.y == 0) done[blockIdx.x] = 0;
+    if (db)
+        bias_sums_last((const float *)part, 8 * n8, gridDim.y, db, beta, done, blockIdx.x,
+                       blockIdx.x * 256 + threadIdx.y * 32 + threadIdx.x);
 }
 
-/* the column groups' counters of the last-block sums, zeroed once */
-static pt_status done_counters(cuda_backend *c, int groups, unsigned **out)
+pt_status pt_cuda_done_counters(cuda_backend *c, int groups, unsigned **out)
 {
     if (c->done_cap < groups) {
         cudaFree(c->done);
@@ -198,7 +185,7 @@ bool pt_cuda_act_bwd_packed(pt_backend *be, int a, const pt_gemm_tail *xt, const
     float *part = NULL;
     unsigned *done = NULL;
     if (db && ((*st = pt_cuda_scratch(c, 2, (size_t)chunks * (size_t)cols, &part)) ||
-               (*st = done_counters(c, groups, &done))))
+               (*st = pt_cuda_done_counters(c, groups, &done))))
         return true;
     dim3 grid((unsigned)groups, (unsigned)chunks), block(32, 8);
     const uint4 *x = (const uint4 *)xt->packed, *d = (const uint4 *)dyt->packed;

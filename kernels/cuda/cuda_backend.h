@@ -100,6 +100,8 @@ pt_status pt_cuda_nchw_bias_round(pt_backend *be, float *y, int n, int c, int p,
  * true with *st the launch's status. */
 bool pt_cuda_act_fwd_packed(pt_backend *be, int a, const pt_gemm_tail *t, float *out, size_t n, pt_format f,
                             const float *scale, float *amax, int sat, void *codes, pt_status *st);
+/* the counters of bias_sums_last (act.cuh), a column group each, zeroed */
+pt_status pt_cuda_done_counters(cuda_backend *c, int groups, unsigned **out);
 bool pt_cuda_act_bwd_packed(pt_backend *be, int a, const pt_gemm_tail *xt, const pt_gemm_tail *dyt, float *dx,
                             size_t n, int cols, pt_format f, const float *scale, float *amax, int sat, void *codes,
                             float *db, float beta, pt_status *st);
