@@ -64,6 +64,15 @@ template <int F, typename T> __device__ __forceinline__ codes4<T> cast4(float4 v
     return c;
 }
 
+/* a warp's amax into *amax_p (bits; NaN's exceed inf's), where there is
+ * one; every lane of the warp calls it */
+__device__ __forceinline__ void amax_flush(unsigned amax, float *amax_p)
+{
+    if (!amax_p) return;
+    amax = __reduce_max_sync(0xffffffffu, amax);
+    if ((threadIdx.x & 31) == 0 && amax) atomicMax((unsigned *)amax_p, amax);
+}
+
 /* The bias gradient's chunk sums (part, [chunks, cols]) added into db by
  * the block of a column group that finishes last (done[group] counts the
  * group's blocks, and is reset by that block): what bias_grad_sum_kernel

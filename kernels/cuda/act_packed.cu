@@ -25,14 +25,6 @@ __device__ __forceinline__ void unpack8(int fmt, uint4 r, float4 &lo, float4 &hi
     hi = unpack4(fmt, make_uint2(r.z, r.w));
 }
 
-/* a warp's amax into *amax_p (bits; NaN's exceed inf's), where there is one */
-__device__ __forceinline__ void amax_flush(unsigned amax, float *amax_p)
-{
-    if (!amax_p) return;
-    amax = __reduce_max_sync(0xffffffffu, amax);
-    if ((threadIdx.x & 31) == 0 && amax) atomicMax((unsigned *)amax_p, amax);
-}
-
 /* y = act(x) over n8 items of eight values: codes in F (CAST) and fp32
  * out (where not NULL) */
 template <int F, typename T, bool CAST>
@@ -94,10 +86,10 @@ bool pt_cuda_act_fwd_packed(pt_backend *be, int a, const pt_gemm_tail *t, float 
     return true;
 }
 
-/* The backward's bias gradient is summed as nn.cu's bias_grad_partial4 and
- * bias_grad_sum kernels sum it: per chunk of this many rows, 8 row lanes a
- * column (lane y adds rows y, y + 8, ... in order), the lanes added in
- * order; then the chunks added in order. */
+/* The backward's bias gradient is summed as nn.cu's bias_grad_partial4
+ * kernel sums it: per chunk of this many rows, 8 row lanes a column (lane
+ * y adds rows y, y + 8, ... in order), the lanes added in order; then the
+ * chunks added in order (bias_sums_last). */
 #define ACT_CHUNK 64
 
 /* dx = act'(x) dy, codes in F (CAST) and fp32 dx (where not NULL), with the

@@ -659,10 +659,7 @@ __global__ void act_cast_kernel(bool bwd, int a, const float *x, const float *dy
         amax = max(amax, __float_as_uint(v) & 0x7fffffffu);
         codes[i] = (T)pt_dev_encode<F>(v * scale, sat);
     }
-    if (amax_p) {
-        amax = __reduce_max_sync(0xffffffffu, amax);
-        if ((threadIdx.x & 31) == 0 && amax) atomicMax((unsigned *)amax_p, amax);
-    }
+    amax_flush(amax, amax_p);
 }
 
 
@@ -754,10 +751,7 @@ __global__ void act_cast4_kernel(bool bwd, int a, const float4 *x, const float4 
         act_cast4_at<F, T, CAST>(bwd, a, i, xa, da, out, codes, scale, sat, amax, tail, xtail, narrow);
         if (i2 < n4) act_cast4_at<F, T, CAST>(bwd, a, i2, xb, db, out, codes, scale, sat, amax, tail, xtail, narrow);
     }
-    if (amax_p) {
-        amax = __reduce_max_sync(0xffffffffu, amax);
-        if ((threadIdx.x & 31) == 0 && amax) atomicMax((unsigned *)amax_p, amax);
-    }
+    amax_flush(amax, amax_p);
 }
 
 /* The forward with the tail of the GEMM that wrote x, by rows: a block of
@@ -803,10 +797,7 @@ __global__ void act_fwd_rows4_kernel(int a, const float4 *x, float4 *out, codes4
         __syncthreads();
         tile_store(tile, codes_t, rows, 4 * n4, r0, 128 * blockIdx.x);
     }
-    if (CAST && amax_p) {
-        amax = __reduce_max_sync(0xffffffffu, amax);
-        if ((threadIdx.x & 31) == 0 && amax) atomicMax((unsigned *)amax_p, amax);
-    }
+    if (CAST) amax_flush(amax, amax_p);
 }
 
 static pt_status cu_act_bwd(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n);
@@ -1057,9 +1048,10 @@ static pt_status cu_bias_grad(pt_backend *be, const float *dy, float *db, int ro
 }
 
 /* The activation's backward (and, with CAST, its result cast to F as
- * act_cast4_kernel casts it) with the bias gradient's first pass: a block
- * of 32 float4 columns x BG_CHUNK rows, each column's rows added in
- * bias_grad_partial4_kernel's order, so the partial sums are the same. */
+ * act_cast4_kernel casts it) with the bias gradient: a block of 32 float4
+ * columns x BG_CHUNK rows, each column's rows added in
+ * bias_grad_partial4_kernel's order, so the partial sums are the same, and
+ * with db, the chunks added by bias_sums_last. */
 template <int F, typename T, bool CAST, bool PK>
 __global__ void act_bwd_bias4_kernel(int a, const float4 *x, const float4 *dy, float4 *dx, codes4<T> *codes,
                                      uint8_t *codes_t, int rows, int n4, float4 *part, float *db, float beta,
@@ -1121,10 +1113,7 @@ __global__ void act_bwd_bias4_kernel(int a, const float4 *x, const float4 *dy, f
         }
         part[(size_t)blockIdx.y * n4 + j] = t;
     }
-    if (CAST && amax_p) {
-        amax = __reduce_max_sync(0xffffffffu, amax);
-        if ((threadIdx.x & 31) == 0 && amax) atomicMax((unsigned *)amax_p, amax);
-    }
+    if (CAST) amax_flush(amax, amax_p);
     int tid = threadIdx.y * 32 + threadIdx.x;
     if (db) bias_sums_last((const float *)part, 4 * n4, gridDim.y, db, beta, done, blockIdx.x,
                            tid < 128 ? blockIdx.x * 128 + tid : 4 * n4);
