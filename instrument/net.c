@@ -30,6 +30,8 @@ pt_format pt_gemm_out_format(pt_format f)
     return f == PT_FMT_E4M3 || f == PT_FMT_E5M2 ? PT_FMT_BF16 : f == PT_FMT_TF32 ? PT_FMT_FP32 : f;
 }
 
+void *pt_net_w16_of(const pt_net *n, const float *p) { return (char *)n->w16 + 2 * (size_t)(p - n->params); }
+
 /* Bytes of a cast copy of count values in f (none for fp32 and tf32, which
  * GEMMs read from the fp32 data itself). */
 static size_t cast_bytes(pt_format f, size_t count)
@@ -313,7 +315,7 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
                               ? cast_bytes(f.dgrad, dy_count) : cast_bytes(f.wgrad, dy_count);
             size_t sz_x = f.wgrad == f.fwd ? 0 : cast_bytes(f.wgrad, x_count);
             l->w_mirror = n->w16 && pt_layer_reads_weight_copy(f, n->w16_fmt);
-            if (l->w_mirror) l->wbuf = (char *)n->w16 + 2 * (size_t)(l->w - n->params);
+            if (l->w_mirror) l->wbuf = pt_net_w16_of(n, l->w);
             if ((st = pt_backend_alloc(be, sz_saved, &l->saved)) ||
                 (!l->w_mirror && (st = pt_backend_alloc(be, sz_w, &l->wbuf))) ||
                 (st = pt_backend_alloc(be, sz_g, &l->gbuf)) ||

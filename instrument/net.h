@@ -175,6 +175,9 @@ pt_status pt_net_fp8_pull_finish(pt_net *n);
 bool pt_gemm_reuses_forward(pt_format fwd, pt_format bwd);
 /* The output format of a GEMM whose inputs are in f (fp8 GEMMs write bf16). */
 pt_format pt_gemm_out_format(pt_format f);
+/* the codes of parameter p (a pointer into n->params) in n->w16, the
+ * weights' 16-bit copy */
+void *pt_net_w16_of(const pt_net *n, const float *p);
 bool pt_format_is_fp8(pt_format f);
 
 /* The GEMM layers' shared backward: given dy as rows [m_rows, out] and the

@@ -27,7 +27,7 @@ pt_status pt_linear_forward(pt_net *n, pt_net_layer *l, int rows)
     pt_gemm g = {rows, out, in, l->x_op, l->w_op, l->b, out_fmt, 0.0f, after && !pack, pack, NULL};
     /* the bias's codes from the optimizer's copy, where it wrote them in the output's format */
     if (pack && l->b && l->w_mirror && n->w16_valid && n->w16_fmt == out_fmt)
-        g.bias_codes = (const char *)n->w16 + 2 * (size_t)(l->b - n->params);
+        g.bias_codes = pt_net_w16_of(n, l->b);
     if ((st = pt_backend_gemm(n->be, &g, pack ? l->y16 : (void *)l->y))) return st;
     if (after) c->x_tail = (pt_gemm_tail){l->y, pack ? NULL : l->b, out, out_fmt, true, pack ? l->y16 : NULL};
     return PT_OK;

@@ -73,6 +73,13 @@ __device__ __forceinline__ void amax_flush(unsigned amax, float *amax_p)
     if ((threadIdx.x & 31) == 0 && amax) atomicMax((unsigned *)amax_p, amax);
 }
 
+/* The rows of a bias gradient's chunk: every kernel that sums one (nn.cu's
+ * bias_grad_partial and act_bwd_bias4 kernels, act_packed.cu's backward)
+ * adds a chunk's rows in 8 row lanes a column (lane y adds rows y, y + 8,
+ * ... in order), the lanes in order; the same chunks, so the same sums.
+ * Also the rows of act_bwd_bias4_kernel's codes_tile. */
+#define BG_CHUNK 64
+
 /* The bias gradient's chunk sums (part, [chunks, cols]) added into db by
  * the block of a column group that finishes last (done[group] counts the
  * group's blocks, and is reset by that block): what bias_grad_sum_kernel

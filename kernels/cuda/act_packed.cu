@@ -59,12 +59,13 @@ static bool plain_packed(const pt_gemm_tail *t)
            (t->fmt == PT_FMT_BF16 || t->fmt == PT_FMT_FP16);
 }
 
-static bool out16(pt_format f) { return f == PT_FMT_FP32 || f == PT_FMT_BF16 || f == PT_FMT_FP16; }
+/* the outputs these kernels write: fp32, or codes in bf16 or fp16 */
+static bool wide_out(pt_format f) { return f == PT_FMT_FP32 || f == PT_FMT_BF16 || f == PT_FMT_FP16; }
 
 bool pt_cuda_act_fwd_packed(pt_backend *be, int a, const pt_gemm_tail *t, float *out, size_t n, pt_format f,
                             const float *scale, float *amax, int sat, void *codes, pt_status *st)
 {
-    if (!n || n % 8 || !plain_packed(t) || !out16(f) || (uintptr_t)out % 16 || (uintptr_t)codes % 16 ||
+    if (!n || n % 8 || !plain_packed(t) || !wide_out(f) || (uintptr_t)out % 16 || (uintptr_t)codes % 16 ||
         (f == PT_FMT_FP32 && !out))
         return false;
     size_t n8 = n / 8, per = ACT_FWD_ITEMS * ACT_THREADS;
@@ -86,15 +87,9 @@ bool pt_cuda_act_fwd_packed(pt_backend *be, int a, const pt_gemm_tail *t, float 
     return true;
 }
 
-/* The backward's bias gradient is summed as nn.cu's bias_grad_partial4
- * kernel sums it: per chunk of this many rows, 8 row lanes a column (lane
- * y adds rows y, y + 8, ... in order), the lanes added in order; then the
- * chunks added in order (bias_sums_last). */
-#define ACT_CHUNK 64
-
 /* dx = act'(x) dy, codes in F (CAST) and fp32 dx (where not NULL), with the
  * partial column sums of the chunk into part ([chunks, cols]). A block:
- * 32 items of eight columns x ACT_CHUNK rows. Where db is not NULL, the
+ * 32 items of eight columns x BG_CHUNK rows. Where db is not NULL, the
  * last block of a column group to finish (done[blockIdx.x], reset after)
  * adds the chunks into db, in order: bias_grad_sum_kernel's launch saved. */
 template <int F, typename T, bool CAST>
@@ -107,7 +102,7 @@ __global__ void __launch_bounds__(ACT_THREADS)
     __shared__ float4 sh[8][2][33];
     float scale = CAST && scale_p ? *scale_p : 1.0f;
     unsigned amax = 0;
-    int j = blockIdx.x * 32 + threadIdx.x, r0 = blockIdx.y * ACT_CHUNK, r1 = min(rows, r0 + ACT_CHUNK);
+    int j = blockIdx.x * 32 + threadIdx.x, r0 = blockIdx.y * BG_CHUNK, r1 = min(rows, r0 + BG_CHUNK);
     float4 s0 = make_float4(0.0f, 0.0f, 0.0f, 0.0f), s1 = s0;
     for (int i0 = r0 + threadIdx.y; j < n8 && i0 < r1; i0 += 8 * AHEAD) {
         uint4 xr[AHEAD], dr[AHEAD];
@@ -169,11 +164,11 @@ bool pt_cuda_act_bwd_packed(pt_backend *be, int a, const pt_gemm_tail *xt, const
 {
     int rows = cols > 0 ? (int)(n / (size_t)cols) : 0;
     if (!rows || cols % 8 || n % (size_t)cols || !plain_packed(xt) || !plain_packed(dyt) || xt->cols != cols ||
-        dyt->cols != cols || !out16(f) || (uintptr_t)dx % 16 || (uintptr_t)codes % 16 || (f == PT_FMT_FP32 && !dx) ||
-        (rows + ACT_CHUNK - 1) / ACT_CHUNK > 65535)
+        dyt->cols != cols || !wide_out(f) || (uintptr_t)dx % 16 || (uintptr_t)codes % 16 ||
+        (f == PT_FMT_FP32 && !dx) || (rows + BG_CHUNK - 1) / BG_CHUNK > 65535)
         return false;
     cuda_backend *c = pt_cuda_impl(be);
-    int n8 = cols / 8, chunks = (rows + ACT_CHUNK - 1) / ACT_CHUNK, groups = (n8 + 31) / 32;
+    int n8 = cols / 8, chunks = (rows + BG_CHUNK - 1) / BG_CHUNK, groups = (n8 + 31) / 32;
     float *part = NULL;
     unsigned *done = NULL;
     if (db && ((*st = pt_cuda_scratch(c, 2, (size_t)chunks * (size_t)cols, &part)) ||

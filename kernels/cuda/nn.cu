@@ -436,6 +436,17 @@ static pt_status gemm_packed_by_pass(pt_backend *be, const pt_gemm *g, void *out
     return st ? st : pack(be, g->out_fmt, t, out, n);
 }
 
+/* C[m,n] (row-major) = op(A)[m,k] op(B)[k,n]: in cuBLASLt's column-major
+ * terms that is C^T[n,m] = op(B)^T op(A)^T, so B goes first. Operands
+ * cuBLASLt takes as they are: fp32, tf32 (fp32 storage, tf32 compute),
+ * bf16 and fp16 of the same format, and fp8 (e4m3 x e4m3, e4m3 x e5m2,
+ * e5m2 x e4m3) with their descales, where fp8_fits; other fp8 shapes and
+ * mixed formats are decoded to fp32 first (exact products, fp32
+ * accumulation: the emulation of the GEMM). An fp32 output takes its bias
+ * in cuBLASLt's epilogue; a 16-bit one rounded to its format first
+ * (pt_gemm), in our tail pass, or for a packed output (pt_gemm.pack) as
+ * codes in cuBLASLt's 16-bit epilogue (the caller's pt_gemm.bias_codes, or
+ * made here), which writes the codes itself. */
 static pt_status cu_gemm(pt_backend *be, const pt_gemm *g, void *out)
 {
     float *c = (float *)out;
@@ -964,7 +975,6 @@ static pt_status cu_scale(pt_backend *be, float *x, size_t n, float s)
  * (bias_sums_last), or, with no rows, bias_grad_sum_kernel. One thread per
  * column over all rows left most of the GPU idle (0.15 ms for 4096 x
  * 4096); a launch of its own for the chunks' sums cost 4.7 us. */
-#define BG_CHUNK 64 /* also the rows of act_bwd_bias4_kernel's codes_tile */
 
 __global__ void bias_grad_partial_kernel(const float *dy, float *part, int rows, int n, float *db, float beta,
                                          unsigned *done)
