@@ -157,6 +157,11 @@ START_TEST(test_gemm)
     misaligned_scales = false;
     gemm_case(PT_FMT_E4M3, PT_FMT_E4M3, 4096, 4096, 1024, false, true, 0.0f, true);
     gemm_case(PT_FMT_E5M2, PT_FMT_E4M3, 4096, 1024, 4096, true, false, 1.0f, false);
+    /* tf32 with neither operand k-contiguous (a weight gradient): the smaller one is transposed first,
+     * a where m <= n (the MLP's head, 16 x 4096 x 4096), else b (its first layer, 4096 x 1024 x 4096) */
+    gemm_case(PT_FMT_TF32, PT_FMT_TF32, 48, 300, 129, true, false, 1.0f, true);
+    gemm_case(PT_FMT_TF32, PT_FMT_TF32, 16, 4096, 4096, true, false, 0.0f, false);
+    gemm_case(PT_FMT_TF32, PT_FMT_TF32, 4096, 1024, 4096, true, false, 1.0f, false);
 }
 END_TEST
 
