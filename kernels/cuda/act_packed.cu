@@ -1,11 +1,15 @@
 /* The activation passes on a GEMM's packed 16-bit output
- * (pt_gemm_tail.packed) with their result cast to a 16-bit format: the
- * forward of a bf16 or fp16 MLP layer, and its backward with the bias
- * gradient. Eight values a thread, in 16-byte loads and stores, the
- * loads issued before their arithmetic: nn.cu's rows kernels, four values
- * a thread in 8-byte accesses, ran these passes at 1.5-1.6 TB/s on the
- * H100. The same values as those kernels: the activation, the cast, the
- * amax, and the bias gradient's sums in the same order. */
+ * (pt_gemm_tail.packed) with their result cast (bf16, fp16, or fp8 with
+ * the transposed codes the backward's GEMMs read), or in fp32 alone: the
+ * forward of an MLP layer, and its backward with the bias gradient. Eight
+ * values a thread, in 16-byte loads, the loads issued before their
+ * arithmetic: nn.cu's rows kernels, four values a thread in 8-byte
+ * accesses, ran these passes at 1.5-1.6 TB/s on the H100 (fp8's, with the
+ * transposed codes, at 1.1-1.4). The same values as those kernels: the
+ * activation, the cast, the amax, the bias gradient's sums in the same
+ * order, and the same transposed codes. */
+#include <limits.h>
+
 #include "act.cuh"
 #include "check.h"
 #include "cuda_backend.h"
@@ -13,7 +17,7 @@
 #define ACT_THREADS 256
 #define ACT_FWD_ITEMS 2 /* eight-value items a thread of the forward */
 
-/* eight codes stored together (16 or 8 bytes) */
+/* eight codes stored together (16, 8 bytes for fp8) */
 template <typename T> struct __align__(8 * sizeof(T)) codes8 {
     codes4<T> lo, hi;
 };
@@ -59,47 +63,80 @@ static bool plain_packed(const pt_gemm_tail *t)
            (t->fmt == PT_FMT_BF16 || t->fmt == PT_FMT_FP16);
 }
 
-/* the outputs these kernels write: fp32, or codes in bf16 or fp16 */
-static bool wide_out(pt_format f) { return f == PT_FMT_FP32 || f == PT_FMT_BF16 || f == PT_FMT_FP16; }
+static bool is_fp8(pt_format f) { return f == PT_FMT_E4M3 || f == PT_FMT_E5M2; }
 
-bool pt_cuda_act_fwd_packed(pt_backend *be, int a, const pt_gemm_tail *t, float *out, size_t n, pt_format f,
-                            const float *scale, float *amax, int sat, void *codes, pt_status *st)
+/* the outputs these kernels write: fp32 (out, 16-byte aligned), or codes
+ * in bf16 or fp16 (16-byte aligned) or fp8 (8), with fp32 out or not */
+static bool outputs_fit(pt_format f, const void *codes, const float *out)
 {
-    if (!n || n % 8 || !plain_packed(t) || !wide_out(f) || (uintptr_t)out % 16 || (uintptr_t)codes % 16 ||
-        (f == PT_FMT_FP32 && !out))
-        return false;
-    size_t n8 = n / 8, per = ACT_FWD_ITEMS * ACT_THREADS;
-    unsigned grid = (unsigned)((n8 + per - 1) / per);
-    cudaStream_t s = pt_cuda_impl(be)->stream;
-    const uint4 *x = (const uint4 *)t->packed;
-    float4 *o = (float4 *)out;
-    if (f == PT_FMT_FP32)
-        act_fwd_packed_kernel<PT_FMT_FP32, uint16_t, false><<<grid, ACT_THREADS, 0, s>>>(a, t->fmt, x, o, NULL, n8,
-                                                                                        NULL, NULL, 0);
-    else if (f == PT_FMT_BF16)
-        act_fwd_packed_kernel<PT_FMT_BF16, uint16_t, true><<<grid, ACT_THREADS, 0, s>>>(
-            a, t->fmt, x, o, (codes8<uint16_t> *)codes, n8, scale, amax, sat);
-    else
-        act_fwd_packed_kernel<PT_FMT_FP16, uint16_t, true><<<grid, ACT_THREADS, 0, s>>>(
-            a, t->fmt, x, o, (codes8<uint16_t> *)codes, n8, scale, amax, sat);
+    if ((uintptr_t)out % 16) return false;
+    if (f == PT_FMT_FP32) return out != NULL;
+    if (f != PT_FMT_BF16 && f != PT_FMT_FP16 && !is_fp8(f)) return false;
+    return (uintptr_t)codes % (is_fp8(f) ? 8 : 16) == 0;
+}
+
+/* the rows kernel's shape: rows of cols (a multiple of 8), chunks a grid
+ * column; with codes_t (fp8 only), rows a multiple of 4 and codes_t
+ * word-aligned */
+static bool rows_fit(size_t n, int cols, pt_format f, const void *codes_t)
+{
+    if (cols <= 0 || cols % 8 || n % (size_t)cols) return false;
+    size_t rows = n / (size_t)cols;
+    if (!rows || rows > INT_MAX || (rows + BG_CHUNK - 1) / BG_CHUNK > 65535) return false;
+    return !codes_t || (is_fp8(f) && rows % 4 == 0 && (uintptr_t)codes_t % 4 == 0);
+}
+
+/* a launch L(F, T, CAST) for output format f */
+#define OUT_DISPATCH(f, L)                                   \
+    switch (f) {                                             \
+    case PT_FMT_FP32: L(PT_FMT_FP32, uint16_t, false); break; \
+    case PT_FMT_BF16: L(PT_FMT_BF16, uint16_t, true); break;  \
+    case PT_FMT_FP16: L(PT_FMT_FP16, uint16_t, true); break;  \
+    case PT_FMT_E4M3: L(PT_FMT_E4M3, uint8_t, true); break;   \
+    default: L(PT_FMT_E5M2, uint8_t, true); break;            \
+    }
+
+static bool launched(const char *kernel, pt_status *st)
+{
     cudaError_t e = cudaGetLastError();
-    *st = e == cudaSuccess ? PT_OK : pt_fail(PT_ERR_CUDA, "act_fwd_packed_kernel: %s", cudaGetErrorString(e));
+    *st = e == cudaSuccess ? PT_OK : pt_fail(PT_ERR_CUDA, "%s: %s", kernel, cudaGetErrorString(e));
     return true;
 }
 
-/* dx = act'(x) dy, codes in F (CAST) and fp32 dx (where not NULL), with the
- * partial column sums of the chunk into part ([chunks, cols]). A block:
- * 32 items of eight columns x BG_CHUNK rows. Where db is not NULL, the
- * last block of a column group to finish (done[blockIdx.x], reset after)
- * adds the chunks into db, in order: bias_grad_sum_kernel's launch saved. */
-template <int F, typename T, bool CAST>
-__global__ void __launch_bounds__(ACT_THREADS)
-    act_bwd_packed_kernel(int a, int xfmt, int dfmt, const uint4 *x, const uint4 *dy, float4 *dx, codes8<T> *codes,
-                          int rows, int n8, float4 *part, float *db, float beta, unsigned *done, const float *scale_p,
-                          float *amax_p, int sat)
+/* The fp8 codes of a block's BG_CHUNK rows x 256 columns, gathered in
+ * shared memory as its threads cast them (rows of 65 words), then written
+ * transposed into codes_t ([cols, rows], rows a multiple of 4, 4-byte
+ * aligned) by the whole block: 16 threads a transposed row, a word each. */
+__device__ __forceinline__ void tile8_store(const uint32_t (*tile)[65], uint8_t *codes_t, int rows, int cols, int r0,
+                                            int c0)
 {
-    enum { AHEAD = 4 };
-    __shared__ float4 sh[8][2][33];
+    const uint8_t *tb = (const uint8_t *)tile;
+    int tid = threadIdx.y * blockDim.x + threadIdx.x, nr = min(BG_CHUNK, rows - r0);
+    for (int i = tid; i < 256 * (BG_CHUNK / 4); i += blockDim.x * blockDim.y) {
+        int c = i / (BG_CHUNK / 4), w = i % (BG_CHUNK / 4);
+        if (c0 + c >= cols || 4 * w >= nr) continue;
+        const uint8_t *p = tb + 4 * w * 260 + c;
+        *(uint32_t *)(codes_t + (size_t)(c0 + c) * rows + r0 + 4 * w) =
+            (uint32_t)p[0] | (uint32_t)p[260] << 8 | (uint32_t)p[520] << 16 | (uint32_t)p[780] << 24;
+    }
+}
+
+/* BWD: dx = act'(x) dy, else y = act(x); codes in F (CAST), fp32 out
+ * (where not NULL), with codes_t (fp8 only, else NULL) the codes also
+ * transposed, and in the backward the partial column sums of the chunk
+ * into part ([chunks, cols]). A block: 32 items of eight columns x
+ * BG_CHUNK rows. Where db is not NULL, the last block of a column group
+ * to finish (done[blockIdx.x], reset after) adds the chunks into db, in
+ * order: bias_grad_sum_kernel's launch saved. */
+template <int F, typename T, bool CAST, bool BWD>
+__global__ void __launch_bounds__(ACT_THREADS)
+    act_rows8_kernel(int a, int xfmt, int dfmt, const uint4 *x, const uint4 *dy, float4 *out, codes8<T> *codes,
+                     uint8_t *codes_t, int rows, int n8, float4 *part, float *db, float beta, unsigned *done,
+                     const float *scale_p, float *amax_p, int sat)
+{
+    enum { AHEAD = 4, TR = CAST && sizeof(T) == 1 };
+    __shared__ float4 sh[BWD ? 8 : 1][2][33];
+    __shared__ uint32_t tile[TR ? BG_CHUNK : 1][65];
     float scale = CAST && scale_p ? *scale_p : 1.0f;
     unsigned amax = 0;
     int j = blockIdx.x * 32 + threadIdx.x, r0 = blockIdx.y * BG_CHUNK, r1 = min(rows, r0 + BG_CHUNK);
@@ -110,7 +147,8 @@ __global__ void __launch_bounds__(ACT_THREADS)
         for (int u = 0; u < AHEAD; u++)
             if (i0 + 8 * u < r1) {
                 size_t k = (size_t)(i0 + 8 * u) * n8 + j;
-                xr[u] = x[k], dr[u] = dy[k];
+                xr[u] = x[k];
+                if (BWD) dr[u] = dy[k];
             }
 #pragma unroll
         for (int u = 0; u < AHEAD; u++) {
@@ -118,16 +156,31 @@ __global__ void __launch_bounds__(ACT_THREADS)
             size_t k = (size_t)(i0 + 8 * u) * n8 + j;
             float4 xl, xh, dl, dh;
             unpack8(xfmt, xr[u], xl, xh);
-            unpack8(dfmt, dr[u], dl, dh);
-            float4 lo = act4(true, a, xl, dl), hi = act4(true, a, xh, dh);
-            if (dx) dx[2 * k] = lo, dx[2 * k + 1] = hi;
-            s0.x += lo.x, s0.y += lo.y, s0.z += lo.z, s0.w += lo.w;
-            s1.x += hi.x, s1.y += hi.y, s1.z += hi.z, s1.w += hi.w;
-            if (CAST) codes[k] = codes8<T>{cast4<F, T>(lo, scale, sat, amax), cast4<F, T>(hi, scale, sat, amax)};
+            if (BWD) unpack8(dfmt, dr[u], dl, dh);
+            else dl = xl, dh = xh;
+            float4 lo = act4(BWD, a, xl, dl), hi = act4(BWD, a, xh, dh);
+            if (out) out[2 * k] = lo, out[2 * k + 1] = hi;
+            if (BWD) {
+                s0.x += lo.x, s0.y += lo.y, s0.z += lo.z, s0.w += lo.w;
+                s1.x += hi.x, s1.y += hi.y, s1.z += hi.z, s1.w += hi.w;
+            }
+            if (CAST) {
+                codes8<T> c{cast4<F, T>(lo, scale, sat, amax), cast4<F, T>(hi, scale, sat, amax)};
+                codes[k] = c;
+                if (TR && codes_t) {
+                    int rl = i0 + 8 * u - r0;
+                    tile[rl][2 * threadIdx.x] = *(const uint32_t *)c.lo.v;
+                    tile[rl][2 * threadIdx.x + 1] = *(const uint32_t *)c.hi.v;
+                }
+            }
         }
     }
     if (CAST) amax_flush(amax, amax_p);
-    if (!part) return;
+    if (TR && codes_t) {
+        __syncthreads();
+        tile8_store(tile, codes_t, rows, 8 * n8, r0, 256 * blockIdx.x);
+    }
+    if (!BWD || !part) return;
     sh[threadIdx.y][0][threadIdx.x] = s0, sh[threadIdx.y][1][threadIdx.x] = s1;
     __syncthreads();
     if (threadIdx.y < 2 && j < n8) { /* row 0 the low four columns, row 1 the high */
@@ -158,17 +211,50 @@ pt_status pt_cuda_done_counters(cuda_backend *c, int groups, unsigned **out)
     return PT_OK;
 }
 
+bool pt_cuda_act_fwd_packed(pt_backend *be, int a, const pt_gemm_tail *t, float *out, size_t n, int cols,
+                            pt_format f, const float *scale, float *amax, int sat, void *codes, void *codes_t,
+                            pt_status *st)
+{
+    if (!n || n % 8 || !plain_packed(t) || !outputs_fit(f, codes, out) ||
+        (codes_t && !rows_fit(n, cols, f, codes_t)))
+        return false;
+    cudaStream_t s = pt_cuda_impl(be)->stream;
+    const uint4 *x = (const uint4 *)t->packed;
+    float4 *o = (float4 *)out;
+    if (!codes_t) { /* a flat pass */
+        size_t n8 = n / 8, per = ACT_FWD_ITEMS * ACT_THREADS;
+        unsigned grid = (unsigned)((n8 + per - 1) / per);
+#define LAUNCH(F, T, CAST)                                                                                          \
+    act_fwd_packed_kernel<F, T, CAST><<<grid, ACT_THREADS, 0, s>>>(a, t->fmt, x, o, (codes8<T> *)codes, n8, scale, \
+                                                                   amax, sat)
+        OUT_DISPATCH(f, LAUNCH)
+#undef LAUNCH
+        return launched("act_fwd_packed_kernel", st);
+    }
+    /* by rows, for the transposed codes */
+    int rows = (int)(n / (size_t)cols), n8 = cols / 8;
+    dim3 grid((unsigned)(n8 + 31) / 32, (unsigned)((rows + BG_CHUNK - 1) / BG_CHUNK)), block(32, 8);
+    if (f == PT_FMT_E4M3)
+        act_rows8_kernel<PT_FMT_E4M3, uint8_t, true, false><<<grid, block, 0, s>>>(
+            a, t->fmt, 0, x, NULL, o, (codes8<uint8_t> *)codes, (uint8_t *)codes_t, rows, n8, NULL, NULL, 0.0f, NULL,
+            scale, amax, sat);
+    else
+        act_rows8_kernel<PT_FMT_E5M2, uint8_t, true, false><<<grid, block, 0, s>>>(
+            a, t->fmt, 0, x, NULL, o, (codes8<uint8_t> *)codes, (uint8_t *)codes_t, rows, n8, NULL, NULL, 0.0f, NULL,
+            scale, amax, sat);
+    return launched("act_rows8_kernel", st);
+}
+
 bool pt_cuda_act_bwd_packed(pt_backend *be, int a, const pt_gemm_tail *xt, const pt_gemm_tail *dyt, float *dx,
                             size_t n, int cols, pt_format f, const float *scale, float *amax, int sat, void *codes,
-                            float *db, float beta, pt_status *st)
+                            void *codes_t, float *db, float beta, pt_status *st)
 {
-    int rows = cols > 0 ? (int)(n / (size_t)cols) : 0;
-    if (!rows || cols % 8 || n % (size_t)cols || !plain_packed(xt) || !plain_packed(dyt) || xt->cols != cols ||
-        dyt->cols != cols || !wide_out(f) || (uintptr_t)dx % 16 || (uintptr_t)codes % 16 ||
-        (f == PT_FMT_FP32 && !dx) || (rows + BG_CHUNK - 1) / BG_CHUNK > 65535)
+    if (!rows_fit(n, cols, f, codes_t) || !plain_packed(xt) || !plain_packed(dyt) || xt->cols != cols ||
+        dyt->cols != cols || !outputs_fit(f, codes, dx))
         return false;
     cuda_backend *c = pt_cuda_impl(be);
-    int n8 = cols / 8, chunks = (rows + BG_CHUNK - 1) / BG_CHUNK, groups = (n8 + 31) / 32;
+    int rows = (int)(n / (size_t)cols), n8 = cols / 8, chunks = (rows + BG_CHUNK - 1) / BG_CHUNK,
+        groups = (n8 + 31) / 32;
     float *part = NULL;
     unsigned *done = NULL;
     if (db && ((*st = pt_cuda_scratch(c, 2, (size_t)chunks * (size_t)cols, &part)) ||
@@ -177,16 +263,12 @@ bool pt_cuda_act_bwd_packed(pt_backend *be, int a, const pt_gemm_tail *xt, const
     dim3 grid((unsigned)groups, (unsigned)chunks), block(32, 8);
     const uint4 *x = (const uint4 *)xt->packed, *d = (const uint4 *)dyt->packed;
     float4 *o = (float4 *)dx, *p = (float4 *)part;
-    if (f == PT_FMT_FP32)
-        act_bwd_packed_kernel<PT_FMT_FP32, uint16_t, false><<<grid, block, 0, c->stream>>>(
-            a, xt->fmt, dyt->fmt, x, d, o, NULL, rows, n8, p, db, beta, done, NULL, NULL, 0);
-    else if (f == PT_FMT_BF16)
-        act_bwd_packed_kernel<PT_FMT_BF16, uint16_t, true><<<grid, block, 0, c->stream>>>(
-            a, xt->fmt, dyt->fmt, x, d, o, (codes8<uint16_t> *)codes, rows, n8, p, db, beta, done, scale, amax, sat);
-    else
-        act_bwd_packed_kernel<PT_FMT_FP16, uint16_t, true><<<grid, block, 0, c->stream>>>(
-            a, xt->fmt, dyt->fmt, x, d, o, (codes8<uint16_t> *)codes, rows, n8, p, db, beta, done, scale, amax, sat);
-    cudaError_t e = cudaGetLastError();
-    *st = e == cudaSuccess ? PT_OK : pt_fail(PT_ERR_CUDA, "act_bwd_packed_kernel: %s", cudaGetErrorString(e));
-    return true;
+#define LAUNCH(F, T, CAST)                                                                                        \
+    act_rows8_kernel<F, T, CAST, true><<<grid, block, 0, c->stream>>>(a, xt->fmt, dyt->fmt, x, d, o,            \
+                                                                      (codes8<T> *)codes, (uint8_t *)codes_t,   \
+                                                                      rows, n8, p, db, beta, done, scale, amax, \
+                                                                      sat)
+    OUT_DISPATCH(f, LAUNCH)
+#undef LAUNCH
+    return launched("act_rows8_kernel", st);
 }

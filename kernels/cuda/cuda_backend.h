@@ -93,18 +93,20 @@ pt_status pt_cuda_bias_round(pt_backend *be, float *c, int rows, int cols, const
 pt_status pt_cuda_nchw_bias_round(pt_backend *be, float *y, int n, int c, int p, const float *bias, pt_format out_fmt);
 
 /* act_packed.cu: the activation passes on a GEMM's packed 16-bit output,
- * with their result cast to bf16 or fp16 (or fp32 alone): the forward
+ * with their result cast to bf16, fp16 or fp8 (with codes_t, fp8's
+ * transposed codes, [cols, n / cols]), or fp32 alone: the forward
  * (backend.h's act_fwd_cast with tail t) and the backward with the bias
  * gradient (act_bwd_bias with tails xt and dyt). false where the shapes,
  * alignments or tails do not suit them (the general kernels then run);
  * true with *st the launch's status. */
-bool pt_cuda_act_fwd_packed(pt_backend *be, int a, const pt_gemm_tail *t, float *out, size_t n, pt_format f,
-                            const float *scale, float *amax, int sat, void *codes, pt_status *st);
+bool pt_cuda_act_fwd_packed(pt_backend *be, int a, const pt_gemm_tail *t, float *out, size_t n, int cols,
+                            pt_format f, const float *scale, float *amax, int sat, void *codes, void *codes_t,
+                            pt_status *st);
 /* the counters of bias_sums_last (act.cuh), a column group each, zeroed */
 pt_status pt_cuda_done_counters(cuda_backend *c, int groups, unsigned **out);
 bool pt_cuda_act_bwd_packed(pt_backend *be, int a, const pt_gemm_tail *xt, const pt_gemm_tail *dyt, float *dx,
                             size_t n, int cols, pt_format f, const float *scale, float *amax, int sat, void *codes,
-                            float *db, float beta, pt_status *st);
+                            void *codes_t, float *db, float beta, pt_status *st);
 
 /* conv.cu: convolutions and pooling through cuDNN (backend.h); without
  * cuDNN (have_cudnn false) the convolutions are unsupported and pooling

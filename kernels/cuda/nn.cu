@@ -913,7 +913,7 @@ static pt_status act_cast(pt_backend *be, bool bwd, pt_act a, const float *x, co
     if (!n) return PT_OK;
     int sat = (flags & PT_CAST_SATURATE) != 0;
     pt_status st = PT_OK;
-    if (!bwd && !codes_t && pt_cuda_act_fwd_packed(be, a, t, out, n, f, scale, amax, sat, codes, &st)) return st;
+    if (!bwd && pt_cuda_act_fwd_packed(be, a, t, out, n, cols, f, scale, amax, sat, codes, codes_t, &st)) return st;
     if (!bwd && (t || codes_t) && act_fwd_rows(be, a, x, out, n, cols, f, scale, amax, sat, codes, codes_t, t, &st))
         return st;
     if (vec4(n, x, bwd ? dy : x, out) && (uintptr_t)codes % 16 == 0 && tail_vec(t) && tail_vec(xt)) {
@@ -1175,8 +1175,8 @@ static pt_status cu_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const
                                  const pt_gemm_tail *dy_tail)
 {
     pt_status st;
-    if (!dxc_t && pt_cuda_act_bwd_packed(be, a, x_tail, dy_tail, dx, n, cols, f, scale, amax,
-                                         (flags & PT_CAST_SATURATE) != 0, dxc, db, beta, &st))
+    if (pt_cuda_act_bwd_packed(be, a, x_tail, dy_tail, dx, n, cols, f, scale, amax, (flags & PT_CAST_SATURATE) != 0,
+                               dxc, dxc_t, db, beta, &st))
         return st;
     int rows = (int)(n / (size_t)cols);
     if (!rows || !vec4((size_t)cols, x, dy, dx) || (f != PT_FMT_FP32 && (uintptr_t)dxc % 16) || !tail_vec(dy_tail) ||

@@ -376,14 +376,15 @@ static void tail_case(int rows, int cols, pt_act a, pt_format f, int tk, int pas
  * reset by the first). */
 static void packed_act_case(int rows, int cols, pt_act a, pt_format tf, pt_format f)
 {
-    size_t n = (size_t)rows * cols, es = f == PT_FMT_FP32 ? 0 : 2;
+    size_t n = (size_t)rows * cols, es = f == PT_FMT_FP32 ? 0 : (size_t)pt_format_info(f)->storage_bytes;
+    bool fp8 = es == 1; /* with the transposed codes */
     float *x = rnd(n, 3), *dy = rnd(n, 1), *db = rnd(cols, 1);
     uint16_t *px = calloc(n + 8, 2), *pd = calloc(n + 8, 2);
     for (size_t i = 0; i < n; i++) px[i + 4] = (uint16_t)pt_encode(tf, x[i], 0), pd[i + 4] = (uint16_t)pt_encode(tf, dy[i], 0);
     uint16_t *Dpx = up(px, (n + 8) * 2), *Dpd = up(pd, (n + 8) * 2);
     float *Dx = up(x, n * 4), *Ddy = up(dy, n * 4);
     char what[120];
-    unsigned char *res[2][4] = {{0}};
+    unsigned char *res[2][6] = {{0}};
     for (int path = 0; path < 2; path++) { /* 0: aligned (act_packed.cu), 1: 8 bytes past */
         if (path == 0) {
             ck_assert_int_eq(pt_backend_upload(gpu, Dpx, px + 4, n * 2), PT_OK);
@@ -395,18 +396,40 @@ static void packed_act_case(int rows, int cols, pt_act a, pt_format tf, pt_forma
         const uint16_t *cx = path ? Dpx + 4 : Dpx, *cd = path ? Dpd + 4 : Dpd;
         pt_gemm_tail xt = {Dx, NULL, cols, tf, true, cx}, dt = {Ddy, NULL, cols, tf, true, cd};
         float zero = 0, *Damax = up(&zero, 4), *Ddb = up(db, cols * 4), *Dout;
-        void *Dcodes = NULL;
+        void *Dcodes = NULL, *Dcodes_t = NULL;
         pt_backend_alloc(gpu, n * 4, (void **)&Dout);
         if (es) pt_backend_alloc(gpu, n * es, &Dcodes);
+        if (fp8) pt_backend_alloc(gpu, n, &Dcodes_t);
+        size_t cw = (n * es + 3) / 4; /* the codes' size in floats */
         snprintf(what, sizeof what, "%dx%d act %d, %s codes to %s", rows, cols, a, pt_format_info(tf)->name,
                  pt_format_info(f)->name);
-        pt_status st = pt_backend_act_fwd_cast(gpu, a, Dx, Dout, n, f, NULL, Damax, 0, Dcodes, NULL, cols, &xt);
+        pt_status st = pt_backend_act_fwd_cast(gpu, a, Dx, Dout, n, f, NULL, Damax, 0, Dcodes, Dcodes_t, cols, &xt);
         ck_assert_msg(st == PT_OK, "%s fwd: %s", what, pt_last_error());
-        unsigned char *y = (unsigned char *)down(Dout, n), *c = es ? (unsigned char *)down(Dcodes, n / 2) : NULL;
+        unsigned char *y = (unsigned char *)down(Dout, n), *c = es ? (unsigned char *)down(Dcodes, cw) : NULL;
+        res[path][4] = fp8 ? (unsigned char *)down(Dcodes_t, cw) : NULL;
+        if (fp8) { /* without the transposed codes (a flat pass): the same codes */
+            void *D2;
+            pt_backend_alloc(gpu, n, &D2);
+            ck_assert_int_eq(pt_backend_act_fwd_cast(gpu, a, Dx, NULL, n, f, NULL, NULL, 0, D2, NULL, cols, &xt), PT_OK);
+            unsigned char *c2 = (unsigned char *)down(D2, cw);
+            ck_assert_msg(!memcmp(c2, c, n), "%s, path %d: the codes without the transposed ones differ", what, path);
+            free(c2);
+            pt_backend_free(gpu, D2);
+        }
         for (int k = 0; k < 2 && !st; k++)
-            st = pt_backend_act_bwd_bias(gpu, a, Dx, Ddy, Dout, n, f, NULL, Damax, 0, Dcodes, NULL, cols, Ddb,
+            st = pt_backend_act_bwd_bias(gpu, a, Dx, Ddy, Dout, n, f, NULL, Damax, 0, Dcodes, Dcodes_t, cols, Ddb,
                                          (float)k, &xt, &dt);
         ck_assert_msg(st == PT_OK, "%s bwd: %s", what, pt_last_error());
+        res[path][5] = fp8 ? (unsigned char *)down(Dcodes_t, cw) : NULL;
+        if (fp8) { /* the transposed codes are the codes' transpose */
+            unsigned char *bc = (unsigned char *)down(Dcodes, cw);
+            for (int r = 0; r < rows; r++)
+                for (int j = 0; j < cols; j++)
+                    ck_assert_msg(res[path][5][(size_t)j * rows + r] == bc[(size_t)r * cols + j],
+                                  "%s, path %d: the backward's transposed codes at [%d][%d]", what, path, j, r);
+            free(bc);
+        }
+        pt_backend_free(gpu, Dcodes_t);
         res[path][0] = y, res[path][1] = c;
         res[path][2] = (unsigned char *)down(Dout, n);
         res[path][3] = malloc(cols * 4 + 4); /* db, then amax */
@@ -419,20 +442,24 @@ static void packed_act_case(int rows, int cols, pt_act a, pt_format tf, pt_forma
     ck_assert_msg(!memcmp(res[0][2], res[1][2], n * 4), "%s: the backward's fp32 dx differs", what);
     ck_assert_msg(!memcmp(res[0][3], res[1][3], cols * 4), "%s: the bias gradient differs", what);
     ck_assert_msg(!es || !memcmp(res[0][3] + cols * 4, res[1][3] + cols * 4, 4), "%s: amax differs", what);
+    ck_assert_msg(!fp8 || !memcmp(res[0][4], res[1][4], n), "%s: the forward's transposed codes differ", what);
+    ck_assert_msg(!fp8 || !memcmp(res[0][5], res[1][5], n), "%s: the backward's transposed codes differ", what);
     for (int p = 0; p < 2; p++)
-        for (int k = 0; k < 4; k++) free(res[p][k]);
+        for (int k = 0; k < 6; k++) free(res[p][k]);
     free(x), free(dy), free(db), free(px), free(pd);
     pt_backend_free(gpu, Dpx), pt_backend_free(gpu, Dpd), pt_backend_free(gpu, Dx), pt_backend_free(gpu, Ddy);
 }
 
 START_TEST(test_packed_act)
 {
-    const int shapes[][2] = {{1, 8}, {7, 40}, {65, 1000}, {130, 4096}, {1024, 256}};
-    const pt_format tfs[] = {PT_FMT_BF16, PT_FMT_FP16}, fs[] = {PT_FMT_FP32, PT_FMT_BF16, PT_FMT_FP16};
-    for (int s = 0; s < 5; s++)
+    /* 68 x 1000: a partial chunk of rows and a partial column group (fp8's transposed codes) */
+    const int shapes[][2] = {{1, 8}, {7, 40}, {65, 1000}, {130, 4096}, {1024, 256}, {68, 1000}, {256, 4096}};
+    const pt_format tfs[] = {PT_FMT_BF16, PT_FMT_FP16},
+                    fs[] = {PT_FMT_FP32, PT_FMT_BF16, PT_FMT_FP16, PT_FMT_E4M3, PT_FMT_E5M2};
+    for (int s = 0; s < 7; s++)
         for (int a = 0; a < 2; a++)
             for (int t = 0; t < 2; t++)
-                for (int f = 0; f < 3; f++) packed_act_case(shapes[s][0], shapes[s][1], (pt_act)a, tfs[t], fs[f]);
+                for (int f = 0; f < 5; f++) packed_act_case(shapes[s][0], shapes[s][1], (pt_act)a, tfs[t], fs[f]);
 }
 END_TEST
 
