@@ -3,9 +3,10 @@
  * format, against PyTorch on the same GPU in the same run
  * (bench/torch_mlp4096.py: eager fp32, tf32, bf16, fp16 + GradScaler,
  * torch.compile bf16). The data are random, as in the PyTorch reference:
- * 16 batches of N(0,1) features and uniform labels, uploaded per step by the
- * trainer (PyTorch keeps one batch on the device; the 16 MiB upload is part
- * of our figure).
+ * 16 batches of N(0,1) features and uniform labels, kept in the device's
+ * memory by the trainer (PT_RESIDENT_BYTES), a batch gathered there each
+ * step (PyTorch keeps one batch on the device; the gather, about 20 us, is
+ * part of our figure).
  * usage: bench_mlp4096_step [--device cuda[:N]] [--profile] [--policy P.json] [steps, default 50]
  * (--profile: then the op profile of 10 steps of each format; --policy: a
  * tuned policy of bench/mlp4096.json timed too, against our bf16-amp and
