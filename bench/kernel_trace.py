@@ -6,7 +6,8 @@
 # wall clock, over 50 untraced steps before and after the trace.
 # usage (on the GPU machine, after a CUDA build):
 #   python3 bench/kernel_trace.py BUILD/libprectune.so POLICY.json [steps traced, default 8]
-#   (env MODEL, default bench/mlp4096.json; DATA, default synthetic:65536,1024,16; WARM, default 20)
+#   (env PT_TRACE_MODEL, default bench/mlp4096.json; PT_TRACE_DATA, default synthetic:65536,1024,16;
+#    PT_TRACE_WARM, warm-up steps, default 20)
 import ctypes as C, os, sys, time
 import torch
 from torch.profiler import profile, ProfilerActivity
@@ -15,8 +16,8 @@ if len(sys.argv) < 3:
     sys.exit("usage: kernel_trace.py LIBPRECTUNE.so POLICY.json [steps]")
 lib = C.CDLL(sys.argv[1])
 policy, N = sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 8
-model = os.environ.get("MODEL", "bench/mlp4096.json")
-data_spec = os.environ.get("DATA", "synthetic:65536,1024,16")
+model = os.environ.get("PT_TRACE_MODEL", "bench/mlp4096.json")
+data_spec = os.environ.get("PT_TRACE_DATA", "synthetic:65536,1024,16")
 torch.zeros(1, device="cuda")  # the profiler's CUDA context first
 
 class Opaque(C.Structure):  # room for the library's structs (pt_model_spec, pt_policy, pt_data, ...)
@@ -44,7 +45,7 @@ def wall(label, n=50):
     for _ in range(n): step()
     print(f"{label}: {(time.perf_counter() - t0) / n * 1e3:.3f} ms/step by the wall clock over {n} steps")
 
-for _ in range(int(os.environ.get("WARM", "20"))): step()
+for _ in range(int(os.environ.get("PT_TRACE_WARM", "20"))): step()
 wall("before the trace")
 with profile(activities=[ProfilerActivity.CUDA]) as prof:
     for _ in range(N): step()
