@@ -73,6 +73,18 @@ __device__ __forceinline__ void amax_flush(unsigned amax, float *amax_p)
     if ((threadIdx.x & 31) == 0 && amax) atomicMax((unsigned *)amax_p, amax);
 }
 
+/* A kernel's launch for cast format f: LAUNCH(F, T, CAST), with the
+ * format, its code type and whether there is a cast (fp32: none; the
+ * launch then passes no codes, scale or amax) */
+#define CAST_DISPATCH(f, LAUNCH)                                  \
+    switch (f) {                                                  \
+    case PT_FMT_FP32: LAUNCH(PT_FMT_FP32, uint8_t, false); break; \
+    case PT_FMT_BF16: LAUNCH(PT_FMT_BF16, uint16_t, true); break; \
+    case PT_FMT_FP16: LAUNCH(PT_FMT_FP16, uint16_t, true); break; \
+    case PT_FMT_E4M3: LAUNCH(PT_FMT_E4M3, uint8_t, true); break;  \
+    default: LAUNCH(PT_FMT_E5M2, uint8_t, true); break;           \
+    }
+
 /* The rows of a bias gradient's chunk: every kernel that sums one (nn.cu's
  * bias_grad_partial and act_bwd_bias4 kernels, act_packed.cu's backward)
  * adds a chunk's rows in 8 row lanes a column (lane y adds rows y, y + 8,

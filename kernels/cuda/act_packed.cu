@@ -86,16 +86,6 @@ static bool rows_fit(size_t n, int cols, pt_format f, const void *codes_t)
     return !codes_t || (is_fp8(f) && rows % 4 == 0 && (uintptr_t)codes_t % 4 == 0);
 }
 
-/* a launch L(F, T, CAST) for output format f */
-#define OUT_DISPATCH(f, L)                                   \
-    switch (f) {                                             \
-    case PT_FMT_FP32: L(PT_FMT_FP32, uint16_t, false); break; \
-    case PT_FMT_BF16: L(PT_FMT_BF16, uint16_t, true); break;  \
-    case PT_FMT_FP16: L(PT_FMT_FP16, uint16_t, true); break;  \
-    case PT_FMT_E4M3: L(PT_FMT_E4M3, uint8_t, true); break;   \
-    default: L(PT_FMT_E5M2, uint8_t, true); break;            \
-    }
-
 static bool launched(const char *kernel, pt_status *st)
 {
     cudaError_t e = cudaGetLastError();
@@ -227,7 +217,7 @@ bool pt_cuda_act_fwd_packed(pt_backend *be, int a, const pt_gemm_tail *t, float 
 #define LAUNCH(F, T, CAST)                                                                                          \
     act_fwd_packed_kernel<F, T, CAST><<<grid, ACT_THREADS, 0, s>>>(a, t->fmt, x, o, (codes8<T> *)codes, n8, scale, \
                                                                    amax, sat)
-        OUT_DISPATCH(f, LAUNCH)
+        CAST_DISPATCH(f, LAUNCH)
 #undef LAUNCH
         return launched("act_fwd_packed_kernel", st);
     }
@@ -268,7 +258,7 @@ bool pt_cuda_act_bwd_packed(pt_backend *be, int a, const pt_gemm_tail *xt, const
                                                                       (codes8<T> *)codes, (uint8_t *)codes_t,   \
                                                                       rows, n8, p, db, beta, done, scale, amax, \
                                                                       sat)
-    OUT_DISPATCH(f, LAUNCH)
+    CAST_DISPATCH(f, LAUNCH)
 #undef LAUNCH
     return launched("act_rows8_kernel", st);
 }

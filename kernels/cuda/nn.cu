@@ -261,10 +261,10 @@ static cudaDataType_t lt_type(pt_format f)
     }
 }
 
-/* out[c][r] = in[r][c] for 1-byte elements, through 32 x 32 tiles */
-__global__ void transpose_u8_kernel(const uint8_t *in, uint8_t *out, int rows, int cols)
+/* out[c][r] = in[r][c] for 1-byte codes or 4-byte values, through 32 x 32 tiles */
+template <typename T> __global__ void transpose_kernel(const T *in, T *out, int rows, int cols)
 {
-    __shared__ uint8_t t[32][33];
+    __shared__ T t[32][33];
     int c0 = blockIdx.x * 32, r0 = blockIdx.y * 32;
     for (int y = threadIdx.y; y < 32; y += 8) {
         int r = r0 + y, c = c0 + threadIdx.x;
@@ -327,7 +327,7 @@ static pt_status transpose_codes(cudaStream_t stream, const void *in, void *out,
         transpose_u8x4_kernel<<<dim3((unsigned)(cols + 63) / 64, (unsigned)(rows + 63) / 64), dim3(16, 16), 0,
                                 stream>>>((const uint32_t *)in, (uint32_t *)out, rows, cols);
     else
-        transpose_u8_kernel<<<dim3((unsigned)(cols + 31) / 32, (unsigned)(rows + 31) / 32), dim3(32, 8), 0, stream>>>(
+        transpose_kernel<uint8_t><<<dim3((unsigned)(cols + 31) / 32, (unsigned)(rows + 31) / 32), dim3(32, 8), 0, stream>>>(
             (const uint8_t *)in, (uint8_t *)out, rows, cols);
     PT_CUDA_CHECK_LAUNCH();
     return PT_OK;
@@ -352,22 +352,6 @@ static pt_status k_contiguous(cuda_backend *cb, int slot, pt_operand *o, int k, 
     return PT_OK;
 }
 
-/* out[c][r] = in[r][c] for 4-byte values, through 32 x 32 tiles */
-__global__ void transpose_f32_kernel(const float *in, float *out, int rows, int cols)
-{
-    __shared__ float t[32][33];
-    int c0 = blockIdx.x * 32, r0 = blockIdx.y * 32;
-    for (int y = threadIdx.y; y < 32; y += 8) {
-        int r = r0 + y, c = c0 + threadIdx.x;
-        if (r < rows && c < cols) t[y][threadIdx.x] = in[(size_t)r * cols + c];
-    }
-    __syncthreads();
-    for (int y = threadIdx.y; y < 32; y += 8) {
-        int c = c0 + y, r = r0 + threadIdx.x;
-        if (r < rows && c < cols) out[(size_t)c * rows + r] = t[threadIdx.x][y];
-    }
-}
-
 /* A tf32 operand stored [k][cols] made k-contiguous in scratch slot (a
  * copy of the same fp32 values); its trans flag flips with it. Hopper's
  * tf32 tensor-core instructions read both operands k-contiguous; cuBLASLt's
@@ -380,7 +364,7 @@ static pt_status k_contiguous_f32(cuda_backend *cb, int slot, pt_operand *o, int
     float *t;
     pt_status st = pt_cuda_scratch(cb, slot, (size_t)k * cols, &t);
     if (st) return st;
-    transpose_f32_kernel<<<dim3((unsigned)(cols + 31) / 32, (unsigned)(k + 31) / 32), dim3(32, 8), 0, cb->stream>>>(
+    transpose_kernel<float><<<dim3((unsigned)(cols + 31) / 32, (unsigned)(k + 31) / 32), dim3(32, 8), 0, cb->stream>>>(
         (const float *)o->data, t, k, cols);
     PT_CUDA_CHECK_LAUNCH();
     o->data = t, o->trans = !o->trans;
@@ -714,17 +698,6 @@ __global__ void act_cast_kernel(bool bwd, int a, const float *x, const float *dy
 }
 
 
-/* A four-a-thread kernel's launch for cast format f: LAUNCH(F, T, CAST),
- * with the format, its code type and whether there is a cast (fp32: none;
- * the launch then passes no codes, scale or amax: CAST_ARG) */
-#define CAST_DISPATCH(f, LAUNCH)                              \
-    switch (f) {                                              \
-    case PT_FMT_FP32: LAUNCH(PT_FMT_FP32, uint8_t, false); break; \
-    case PT_FMT_BF16: LAUNCH(PT_FMT_BF16, uint16_t, true); break; \
-    case PT_FMT_FP16: LAUNCH(PT_FMT_FP16, uint16_t, true); break; \
-    case PT_FMT_E4M3: LAUNCH(PT_FMT_E4M3, uint8_t, true); break;  \
-    default: LAUNCH(PT_FMT_E5M2, uint8_t, true); break;           \
-    }
 #define CAST_ARG(CAST, x) ((CAST) ? (x) : NULL)
 /* a rows kernel's launch L(F, T, CAST, PK) with PK (packed inputs) as packed says */
 #define PK_SPLIT(L, packed, F, T, CAST) \
