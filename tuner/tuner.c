@@ -5,6 +5,7 @@
 #include "prectune/tuner.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +170,11 @@ static pt_status probe(tuner *T, const int *rungs, const pt_scaler_config *ls, u
     pt_policy_free(&pol);
     if (!st) T->probes_run++;
     if (!st) note_step_time(T, rungs, r, steps);
+    /* a crash at a fixed point, for the test of resuming after kill -9
+     * (tests/cli_tune.sh): killed as kill -9 kills, once this many probes
+     * are stored */
+    const char *kill_at = getenv("PRECTUNE_TEST_KILL_AFTER_PROBES");
+    if (!st && kill_at && T->probes_run >= atoi(kill_at)) raise(SIGKILL);
     return st;
 }
 
