@@ -89,8 +89,49 @@ __device__ __forceinline__ void amax_flush(unsigned amax, float *amax_p)
  * bias_grad_partial and act_bwd_bias4 kernels, act_packed.cu's backward)
  * adds a chunk's rows in 8 row lanes a column (lane y adds rows y, y + 8,
  * ... in order), the lanes in order; the same chunks, so the same sums.
- * Also the rows of act_bwd_bias4_kernel's codes_tile. */
+ * Also the rows of a codes_tile. */
 #define BG_CHUNK 64
+
+/* The fp8 codes of a block's BG_CHUNK rows x 4 W columns, gathered in
+ * shared memory as its threads cast them (tile_put), then written
+ * transposed into out_t ([cols, rows]) by the whole block (tile_store):
+ * the transposed copy of an operand (pt_operand.data_t) made in the pass
+ * that casts it, where a transpose pass of its own would read and write it
+ * all again. Rows of 4 W + 4 bytes. nn.cu's rows kernels: W 32;
+ * act_packed.cu's: W 64. */
+template <int W> struct codes_tile {
+    uint32_t w[BG_CHUNK][W + 1];
+};
+
+/* four codes at row r, word c4 (fp8 only: wider codes are not transposed) */
+template <int W, typename T> __device__ __forceinline__ void tile_put(codes_tile<W> &t, int r, int c4, codes4<T> c)
+{
+    if (sizeof(T) == 1) t.w[r][c4] = *(const uint32_t *)c.v;
+}
+
+/* after a __syncthreads; r0, c0: the tile's first row and (byte) column.
+ * Words where the rows allow, 16 threads a transposed row; else bytes. */
+template <int W>
+__device__ void tile_store(const codes_tile<W> &t, uint8_t *out_t, int rows, int cols, int r0, int c0)
+{
+    enum { P = 4 * (W + 1), C = 4 * W, WR = BG_CHUNK / 4 };
+    const uint8_t *tb = (const uint8_t *)t.w;
+    int tid = threadIdx.y * blockDim.x + threadIdx.x, nt = blockDim.x * blockDim.y, nr = min(BG_CHUNK, rows - r0);
+    if (rows % 4 == 0 && (uintptr_t)out_t % 4 == 0) {
+        for (int i = tid; i < C * WR; i += nt) {
+            int c = i / WR, w = i % WR;
+            if (c0 + c >= cols || 4 * w >= nr) continue;
+            const uint8_t *b = tb + 4 * w * P + c;
+            uint32_t v = (uint32_t)b[0] | (uint32_t)b[P] << 8 | (uint32_t)b[2 * P] << 16 | (uint32_t)b[3 * P] << 24;
+            *(uint32_t *)(out_t + (size_t)(c0 + c) * rows + r0 + 4 * w) = v;
+        }
+    } else {
+        for (int i = tid; i < C * BG_CHUNK; i += nt) {
+            int c = i / BG_CHUNK, r = i % BG_CHUNK;
+            if (c0 + c < cols && r < nr) out_t[(size_t)(c0 + c) * rows + r0 + r] = tb[r * P + c];
+        }
+    }
+}
 
 /* The bias gradient's chunk sums (part, [chunks, cols]) added into db by
  * the block of a column group that finishes last (done[group] counts the

@@ -76,14 +76,13 @@ static bool outputs_fit(pt_format f, const void *codes, const float *out)
 }
 
 /* the rows kernel's shape: rows of cols (a multiple of 8), chunks a grid
- * column; with codes_t (fp8 only), rows a multiple of 4 and codes_t
- * word-aligned */
+ * column; codes_t with fp8 codes only */
 static bool rows_fit(size_t n, int cols, pt_format f, const void *codes_t)
 {
     if (cols <= 0 || cols % 8 || n % (size_t)cols) return false;
     size_t rows = n / (size_t)cols;
     if (!rows || rows > INT_MAX || (rows + BG_CHUNK - 1) / BG_CHUNK > 65535) return false;
-    return !codes_t || (is_fp8(f) && rows % 4 == 0 && (uintptr_t)codes_t % 4 == 0);
+    return !codes_t || is_fp8(f);
 }
 
 static bool launched(const char *kernel, pt_status *st)
@@ -91,24 +90,6 @@ static bool launched(const char *kernel, pt_status *st)
     cudaError_t e = cudaGetLastError();
     *st = e == cudaSuccess ? PT_OK : pt_fail(PT_ERR_CUDA, "%s: %s", kernel, cudaGetErrorString(e));
     return true;
-}
-
-/* The fp8 codes of a block's BG_CHUNK rows x 256 columns, gathered in
- * shared memory as its threads cast them (rows of 65 words), then written
- * transposed into codes_t ([cols, rows], rows a multiple of 4, 4-byte
- * aligned) by the whole block: 16 threads a transposed row, a word each. */
-__device__ __forceinline__ void tile8_store(const uint32_t (*tile)[65], uint8_t *codes_t, int rows, int cols, int r0,
-                                            int c0)
-{
-    const uint8_t *tb = (const uint8_t *)tile;
-    int tid = threadIdx.y * blockDim.x + threadIdx.x, nr = min(BG_CHUNK, rows - r0);
-    for (int i = tid; i < 256 * (BG_CHUNK / 4); i += blockDim.x * blockDim.y) {
-        int c = i / (BG_CHUNK / 4), w = i % (BG_CHUNK / 4);
-        if (c0 + c >= cols || 4 * w >= nr) continue;
-        const uint8_t *p = tb + 4 * w * 260 + c;
-        *(uint32_t *)(codes_t + (size_t)(c0 + c) * rows + r0 + 4 * w) =
-            (uint32_t)p[0] | (uint32_t)p[260] << 8 | (uint32_t)p[520] << 16 | (uint32_t)p[780] << 24;
-    }
 }
 
 /* BWD: dx = act'(x) dy, else y = act(x); codes in F (CAST), fp32 out
@@ -126,7 +107,7 @@ __global__ void __launch_bounds__(ACT_THREADS)
 {
     enum { AHEAD = 4, TR = CAST && sizeof(T) == 1 };
     __shared__ float4 sh[BWD ? 8 : 1][2][33];
-    __shared__ uint32_t tile[TR ? BG_CHUNK : 1][65];
+    __shared__ codes_tile<TR ? 64 : 1> tile; /* 256 columns */
     float scale = CAST && scale_p ? *scale_p : 1.0f;
     unsigned amax = 0;
     int j = blockIdx.x * 32 + threadIdx.x, r0 = blockIdx.y * BG_CHUNK, r1 = min(rows, r0 + BG_CHUNK);
@@ -158,9 +139,8 @@ __global__ void __launch_bounds__(ACT_THREADS)
                 codes8<T> c{cast4<F, T>(lo, scale, sat, amax), cast4<F, T>(hi, scale, sat, amax)};
                 codes[k] = c;
                 if (TR && codes_t) {
-                    int rl = i0 + 8 * u - r0;
-                    tile[rl][2 * threadIdx.x] = *(const uint32_t *)c.lo.v;
-                    tile[rl][2 * threadIdx.x + 1] = *(const uint32_t *)c.hi.v;
+                    tile_put(tile, i0 + 8 * u - r0, 2 * threadIdx.x, c.lo);
+                    tile_put(tile, i0 + 8 * u - r0, 2 * threadIdx.x + 1, c.hi);
                 }
             }
         }
@@ -168,7 +148,7 @@ __global__ void __launch_bounds__(ACT_THREADS)
     if (CAST) amax_flush(amax, amax_p);
     if (TR && codes_t) {
         __syncthreads();
-        tile8_store(tile, codes_t, rows, 8 * n8, r0, 256 * blockIdx.x);
+        tile_store(tile, codes_t, rows, 8 * n8, r0, 256 * blockIdx.x);
     }
     if (!BWD || !part) return;
     sh[threadIdx.y][0][threadIdx.x] = s0, sh[threadIdx.y][1][threadIdx.x] = s1;

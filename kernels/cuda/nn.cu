@@ -141,7 +141,6 @@ static bool tail_vec(const pt_gemm_tail *t)
     return !t || (t->cols % 4 == 0 && (uintptr_t)t->bias % 16 == 0 && (uintptr_t)t->packed % 8 == 0);
 }
 
-
 /* an op's input at float4 i: as stored in x, or its packed tail's values */
 __device__ __forceinline__ float4 load4(const tail4 &t, const float4 *x, size_t i)
 {
@@ -643,7 +642,6 @@ pt_status pt_cuda_operand_f32(pt_backend *be, int slot, const pt_operand *o, siz
 
 /* ---- elementwise ----------------------------------------------------------- */
 
-
 __global__ void act_fwd_kernel(int a, const float *x, float *y, size_t n) { GRID_STRIDE(i, n) y[i] = act_val(a, x[i]); }
 
 __global__ void act_bwd_kernel(int a, const float *x, const float *dy, float *dx, size_t n)
@@ -658,7 +656,6 @@ static bool vec4(size_t n, const void *a, const void *b, const void *c)
 {
     return n % 4 == 0 && (uintptr_t)a % 16 == 0 && (uintptr_t)b % 16 == 0 && (uintptr_t)c % 16 == 0;
 }
-
 
 __global__ void act4_kernel(bool bwd, int a, const float4 *x, const float4 *dy, float4 *out, size_t n4)
 {
@@ -697,49 +694,11 @@ __global__ void act_cast_kernel(bool bwd, int a, const float *x, const float *dy
     amax_flush(amax, amax_p);
 }
 
-
 #define CAST_ARG(CAST, x) ((CAST) ? (x) : NULL)
 /* a rows kernel's launch L(F, T, CAST, PK) with PK (packed inputs) as packed says */
 #define PK_SPLIT(L, packed, F, T, CAST) \
     if (packed) L(F, T, CAST, true);    \
     else L(F, T, CAST, false)
-
-
-/* The fp8 codes of a block's 64 rows x 128 columns (32 float4 columns),
- * gathered in shared memory as its threads cast them (put), then written
- * transposed into out_t ([cols, rows]) by the whole block (store): the
- * transposed copy of an operand (pt_operand.data_t) made in the pass that
- * casts it, where a transpose pass of its own would read and write it all
- * again. Rows of 132 bytes; words where the rows allow, else bytes. */
-struct codes_tile {
-    uint32_t w[64][33];
-};
-
-template <typename T> __device__ __forceinline__ void tile_put(codes_tile &t, int r, int c4, codes4<T> c)
-{
-    if (sizeof(T) == 1) t.w[r][c4] = *(const uint32_t *)c.v;
-}
-
-/* after a __syncthreads; r0, c0: the tile's first row and (byte) column */
-__device__ void tile_store(const codes_tile &t, uint8_t *out_t, int rows, int cols, int r0, int c0)
-{
-    const uint8_t *tb = (const uint8_t *)t.w;
-    int tid = threadIdx.y * blockDim.x + threadIdx.x, nt = blockDim.x * blockDim.y, nr = min(64, rows - r0);
-    if (rows % 4 == 0 && (uintptr_t)out_t % 4 == 0) {
-        for (int i = tid; i < 128 * 16; i += nt) { /* 16 threads a transposed row: its 64 bytes */
-            int c = i >> 4, w = i & 15;
-            if (c0 + c >= cols || 4 * w >= nr) continue;
-            const uint8_t *b = tb + 4 * w * 132 + c;
-            uint32_t v = (uint32_t)b[0] | (uint32_t)b[132] << 8 | (uint32_t)b[264] << 16 | (uint32_t)b[396] << 24;
-            *(uint32_t *)(out_t + (size_t)(c0 + c) * rows + r0 + 4 * w) = v;
-        }
-    } else {
-        for (int i = tid; i < 128 * 64; i += nt) {
-            int c = i >> 6, r = i & 63;
-            if (c0 + c < cols && r < nr) out_t[(size_t)(c0 + c) * rows + r0 + r] = tb[r * 132 + c];
-        }
-    }
-}
 
 /* out NULL: not written (the codes alone); tail on the input (x forward, dy
  * backward) and xtail on x backward: the GEMMs' tails */
@@ -787,7 +746,7 @@ template <int F, typename T, bool CAST, bool PK>
 __global__ void act_fwd_rows4_kernel(int a, const float4 *x, float4 *out, codes4<T> *codes, uint8_t *codes_t,
                                      int rows, int n4, const float *scale_p, float *amax_p, int sat, tail4 tail)
 {
-    __shared__ codes_tile tile;
+    __shared__ codes_tile<32> tile;
     float scale = CAST && scale_p ? *scale_p : 1.0f;
     unsigned amax = 0;
     int j = blockIdx.x * 32 + threadIdx.x, r0 = blockIdx.y * 64, r1 = min(rows, r0 + 64);
@@ -1082,7 +1041,7 @@ __global__ void act_bwd_bias4_kernel(int a, const float4 *x, const float4 *dy, f
                                      tail4 xtail)
 {
     __shared__ float4 sh[8][33];
-    __shared__ codes_tile tile;
+    __shared__ codes_tile<32> tile;
     float scale = CAST && scale_p ? *scale_p : 1.0f;
     unsigned amax = 0;
     int j = blockIdx.x * 32 + threadIdx.x, r0 = blockIdx.y * BG_CHUNK;
