@@ -132,20 +132,6 @@ int pt_model_readers(const pt_model_spec *s, int i)
     return r;
 }
 
-bool pt_model_activation_after(const pt_model_spec *s, int i)
-{
-    const pt_layer_spec *c = i + 1 < s->nlayers ? &s->layers[i + 1] : NULL;
-    return s->layers[i].type == PT_LAYER_LINEAR && c && pt_layer_is_act(c->type) && c->in_index[0] == i &&
-           pt_model_readers(s, i) == 1;
-}
-
-bool pt_model_activation_before(const pt_model_spec *s, int i)
-{
-    int j = s->layers[i].in_index[0];
-    return s->layers[i].type == PT_LAYER_LINEAR && j >= 0 && pt_layer_is_act(s->layers[j].type) &&
-           pt_model_readers(s, j) == 1;
-}
-
 void pt_model_spec_free(pt_model_spec *s)
 {
     free(s->layers);

@@ -23,12 +23,12 @@ float *pt_layer_input_grad(pt_net *n, pt_net_layer *l, int i, bool *acc)
     return n->L[j].dy;
 }
 
-bool pt_format_is_fp8(pt_format f) { return f == PT_FMT_E4M3 || f == PT_FMT_E5M2; }
-
-pt_format pt_gemm_out_format(pt_format f)
+float *pt_net_descale(const pt_net_layer *l, int role, pt_format f)
 {
-    return f == PT_FMT_E4M3 || f == PT_FMT_E5M2 ? PT_FMT_BF16 : f == PT_FMT_TF32 ? PT_FMT_FP32 : f;
+    return pt_format_is_fp8(f) ? l->scales + PT_SCALE_DESCALE(role) : NULL;
 }
+
+float *pt_net_amax_slot(const pt_net_layer *l, int role) { return l->scales + PT_SCALE_AMAX(role); }
 
 void *pt_net_w16_of(const pt_net *n, const float *p) { return (char *)n->w16 + 2 * (size_t)(p - n->params); }
 
@@ -50,8 +50,7 @@ pt_status pt_net_cast_plan(pt_net *n, pt_net_layer *l, int role, pt_format f, co
      * copy (l->fp8) is brought up to date by pt_net_fp8_pull. */
     pt_fp8_state *sd = n->fp8_dev + (size_t)(l - n->L) * PT_OPND_COUNT + role;
     const pt_fp8_recipe *r = &l->recipe;
-    /* 16-byte slots: 1/scale and amax each start one (cuBLASLt reads 1/scale) */
-    float *inv = l->scales + 8 * role + 4, *amax = l->scales + 8 * PT_OPND_COUNT + 4 * role;
+    float *inv = pt_net_descale(l, role, f), *amax = pt_net_amax_slot(l, role);
     pt_status st;
     if (l->fp8_batched[role] && n->train) { /* scaled with the others as the forward started */
         *p = (pt_cast_plan){&sd->scale, amax, PT_CAST_SATURATE, inv};
@@ -191,8 +190,8 @@ static pt_status fp8_batch_create(pt_net *n)
         for (int r = 0; r < PT_OPND_COUNT; r++) {
             pt_format f = fp8_role_format(l, r);
             if (f == PT_FMT_FP32) continue;
-            e[k++] = (pt_fp8_entry){l->recipe, n->fp8_dev + (size_t)i * PT_OPND_COUNT + r, l->scales + 8 * r + 4,
-                                    l->scales + 8 * PT_OPND_COUNT + 4 * r, pt_format_info(f)->max_finite,
+            e[k++] = (pt_fp8_entry){l->recipe, n->fp8_dev + (size_t)i * PT_OPND_COUNT + r, pt_net_descale(l, r, f),
+                                    pt_net_amax_slot(l, r), pt_format_info(f)->max_finite,
                                     pt_format_overflow_threshold(f)};
             l->fp8_batched[r] = true;
         }
@@ -205,8 +204,54 @@ static pt_status fp8_batch_create(pt_net *n)
     return st;
 }
 
+void pt_plan_caps_of(pt_backend *be, pt_plan_caps *caps)
+{
+    caps->fp8_twins = pt_backend_fp8_twins(be);
+    for (int f = 0; f < PT_FMT_COUNT; f++) caps->conv[f] = pt_backend_supports(be, PT_OP_CONV, (pt_format)f);
+}
+
 pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_policy *policy,
                         int batch, pt_net **out)
+{
+    return pt_net_create_plan(be, spec, policy, batch, pt_plan_fusion_setting(), out);
+}
+
+/* The buffers through which the plan has a layer's pass write for, or read
+ * from, a neighbour (the pt_net_layer fields after `plan`). */
+static void bind(pt_net *n)
+{
+    for (int i = 0; i < n->nlayers; i++) {
+        pt_net_layer *l = &n->L[i];
+        const pt_plan_layer *p = l->plan;
+        int j = l->spec->in_index[0];
+        if (p->x_codes) {
+            const pt_net_layer *q = &n->L[j];
+            l->x_tail = (pt_gemm_tail){q->y, NULL, q->spec->out, pt_gemm_out_format(q->plan->fmt.fwd), true, q->y16};
+        }
+        if (p->dy_codes) {
+            /* the linear layer this activation alone feeds */
+            for (int k = i + 1; k < n->nlayers; k++)
+                if (n->L[k].spec->in_index[0] == i && n->L[k].plan->dx_codes) {
+                    l->dy_tail = (pt_gemm_tail){l->dy, NULL, (int)l->spec->size,
+                                                pt_gemm_out_format(n->L[k].plan->fmt.dgrad), true, l->dy16};
+                    n->L[k].dx16 = l->dy16;
+                }
+        }
+        if (p->cast_for >= 0) {
+            const pt_net_layer *g = &n->L[p->cast_for];
+            l->cast_out = g->saved, l->cast_out_t = g->saved_t, l->cast_cols = (int)g->in_size;
+        }
+        if (p->in_grad_of >= 0) {
+            pt_net_layer *q = &n->L[p->in_grad_of];
+            bool cast = p->in_grad_fmt != PT_FMT_FP32;
+            l->grad_out = cast ? q->gbuf : NULL, l->grad_out_t = cast ? q->gbuf_t : NULL;
+            l->db_out = q->gb, l->grad_cols = q->spec->out, l->dx_out = q->dy;
+        }
+    }
+}
+
+pt_status pt_net_create_plan(pt_backend *be, const pt_model_spec *spec, const pt_policy *policy, int batch,
+                             bool fused, pt_net **out)
 {
     pt_status st = pt_policy_check_model(policy, spec);
     if (st) return st;
@@ -219,9 +264,13 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
     n->nlayers = spec->nlayers;
     n->L = calloc((size_t)spec->nlayers, sizeof *n->L);
     n->grad_beta = 1.0f;
-    if (!n->L) {
+    pt_plan_caps caps;
+    pt_plan_caps_of(be, &caps);
+    if (!n->L || (st = pt_plan_build(spec, policy, &caps, batch, fused, &n->plan))) {
+        if (!n->L) st = pt_fail(PT_ERR_NOMEM, "out of memory");
+        free(n->L);
         free(n);
-        return pt_fail(PT_ERR_NOMEM, "out of memory");
+        return st;
     }
     int64_t in_size = 1;
     for (int d = 0; d < spec->ninput; d++) in_size *= spec->input[d];
@@ -233,13 +282,12 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
         const pt_layer_spec *s = &spec->layers[i];
         l->spec = s;
         l->index = i;
-        l->fmt = pt_policy_formats(policy, s->name);
-        if (!pt_layer_has_gemm(s->type)) l->fmt = (pt_layer_formats){PT_FMT_FP32, PT_FMT_FP32, PT_FMT_FP32};
-        if (s->type == PT_LAYER_LAYERNORM) l->fmt.fwd = pt_policy_norm_format(policy, s->name);
-        l->recipe = pt_policy_fp8_recipe(policy, s->name);
+        l->plan = &n->plan.L[i];
+        l->fmt = l->plan->fmt;
+        l->recipe = l->plan->recipe;
         int j = s->in_index[0];
         l->in_size = j < 0 ? in_size : spec->layers[j].size;
-        l->consumers = pt_model_readers(spec, i);
+        l->consumers = l->plan->readers;
         if (s->type == PT_LAYER_LINEAR) {
             l->fan_in = (int)l->in_size;
             l->nw = (size_t)s->out * (size_t)l->in_size;
@@ -276,7 +324,7 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
         (st = alloc_f(n, (size_t)batch * max_size, &n->scratch)))
         goto fail;
     /* the weights' 16-bit copy, for the layers that read their weights in it */
-    n->w16_fmt = pt_policy_weight_copy_format(policy, spec);
+    n->w16_fmt = n->plan.w16_fmt;
     if (n->w16_fmt != PT_FMT_FP32 && (st = pt_backend_alloc(be, np * 2, &n->w16))) goto fail;
     bool uses_fp8 = false;
     offs = 0;
@@ -289,15 +337,14 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
         l->b = l->nb ? n->params + offs : NULL, l->gb = l->nb ? n->grads + offs : NULL;
         offs += l->nb;
         if ((st = alloc_f(n, nout, &l->y)) || (st = alloc_f(n, nout, &l->dy)) ||
-            (st = alloc_f(n, 12 * PT_OPND_COUNT, &l->scales)))
+            (st = alloc_f(n, PT_SCALE_SLOTS, &l->scales)))
             goto fail;
         for (int r = 0; r < PT_OPND_COUNT; r++) pt_fp8_state_init(&l->fp8[r]);
         uses_fp8 |= pt_format_is_fp8(l->fmt.fwd) || pt_format_is_fp8(l->fmt.dgrad) || pt_format_is_fp8(l->fmt.wgrad);
         if (pt_layer_has_gemm(s->type)) {
             /* a conv2d's x operand is its im2col rows, unless the backend
              * convolves its formats directly (then it is x itself) */
-            l->conv_direct = s->type == PT_LAYER_CONV2D && pt_conv2d_direct(n, l);
-            bool cols = s->type == PT_LAYER_CONV2D && !l->conv_direct;
+            bool cols = s->type == PT_LAYER_CONV2D && !l->plan->conv_direct;
             size_t x_count = cols ? (size_t)batch * (size_t)l->cs.oh * (size_t)l->cs.ow * (size_t)l->fan_in : in;
             size_t dy_count = nout;
             if (cols && ((st = alloc_f(n, x_count, &l->cols)) || (st = alloc_f(n, x_count, &l->dcols))))
@@ -314,37 +361,24 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
             size_t sz_g = cast_bytes(f.dgrad, dy_count) > cast_bytes(f.wgrad, dy_count)
                               ? cast_bytes(f.dgrad, dy_count) : cast_bytes(f.wgrad, dy_count);
             size_t sz_x = f.wgrad == f.fwd ? 0 : cast_bytes(f.wgrad, x_count);
-            l->w_mirror = n->w16 && pt_layer_reads_weight_copy(f, n->w16_fmt);
-            if (l->w_mirror) l->wbuf = pt_net_w16_of(n, l->w);
+            bool w_copy = l->plan->w_from_copy;
+            if (w_copy) l->wbuf = pt_net_w16_of(n, l->w);
             if ((st = pt_backend_alloc(be, sz_saved, &l->saved)) ||
-                (!l->w_mirror && (st = pt_backend_alloc(be, sz_w, &l->wbuf))) ||
+                (!w_copy && (st = pt_backend_alloc(be, sz_w, &l->wbuf))) ||
                 (st = pt_backend_alloc(be, sz_g, &l->gbuf)) ||
                 (st = pt_backend_alloc(be, sz_x, &l->xbuf)))
                 goto fail;
-            /* the 16-bit outputs that an activation alone reads: the
-             * forward GEMM's (the activation's x), the input-gradient
-             * GEMM's (its dy), written as codes (pt_gemm.pack) */
-            if (s->type == PT_LAYER_LINEAR) {
-                pt_format fo = pt_gemm_out_format(f.fwd), go = pt_gemm_out_format(f.dgrad);
-                bool o16 = fo == PT_FMT_BF16 || fo == PT_FMT_FP16, g16 = go == PT_FMT_BF16 || go == PT_FMT_FP16;
-                if ((o16 && pt_model_activation_after(spec, i) && (st = pt_backend_alloc(be, nout * 2, &l->y16))) ||
-                    (g16 && pt_model_activation_before(spec, i) &&
-                     (st = pt_backend_alloc(be, in * 2, &n->L[s->in_index[0]].dy16))))
-                    goto fail;
-            }
-            /* the transposed copies the backward's fp8 GEMMs read: x and w
-             * where they reuse the forward's casts (w only where there is
-             * an input gradient), dy where the weight gradient is fp8 */
-            if (pt_backend_fp8_twins(be) && s->type == PT_LAYER_LINEAR) {
-                bool fx = pt_format_is_fp8(f.fwd);
-                if ((fx && pt_gemm_reuses_forward(f.fwd, f.wgrad) &&
-                     (st = pt_backend_alloc(be, x_count, &l->saved_t))) ||
-                    (fx && pt_gemm_reuses_forward(f.fwd, f.dgrad) && s->in_index[0] >= 0 &&
-                     (st = pt_backend_alloc(be, l->nw, &l->wbuf_t))) ||
-                    (pt_format_is_fp8(f.wgrad) && (st = pt_backend_alloc(be, dy_count, &l->gbuf_t))))
-                    goto fail;
-            }
+            /* the 16-bit codes an activation reads of this GEMM's output,
+             * and the transposed copies the backward's fp8 GEMMs read */
+            const pt_plan_layer *p = l->plan;
+            if ((p->y_codes && (st = pt_backend_alloc(be, nout * 2, &l->y16))) ||
+                (p->x_t && (st = pt_backend_alloc(be, x_count, &l->saved_t))) ||
+                (p->w_t && (st = pt_backend_alloc(be, l->nw, &l->wbuf_t))) ||
+                (p->dy_t && (st = pt_backend_alloc(be, dy_count, &l->gbuf_t))))
+                goto fail;
         }
+        /* an activation's dy as the codes of the input-gradient GEMM after it */
+        if (l->plan->dy_codes && (st = pt_backend_alloc(be, nout * 2, &l->dy16))) goto fail;
         if (s->type == PT_LAYER_LAYERNORM && (st = alloc_f(n, 2 * (size_t)batch, &l->aux))) goto fail;
         if (s->type == PT_LAYER_MAXPOOL && (st = alloc_f(n, nout, &l->aux))) goto fail;
     }
@@ -354,6 +388,7 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
                      (st = pt_backend_alloc(be, fp8_bytes, (void **)&n->fp8_dev)) || (st = pt_net_fp8_push(n)) ||
                      (st = fp8_batch_create(n))))
         goto fail;
+    bind(n);
     *out = n;
     return PT_OK;
 fail:
@@ -367,7 +402,7 @@ void pt_net_destroy(pt_net *n)
     pt_backend *be = n->be;
     for (int i = 0; i < n->nlayers; i++) {
         pt_net_layer *l = &n->L[i];
-        void *bufs[] = {l->y,    l->dy,     l->saved,  l->w_mirror ? NULL : l->wbuf, l->gbuf, l->xbuf,
+        void *bufs[] = {l->y,    l->dy,     l->saved,  l->plan->w_from_copy ? NULL : l->wbuf, l->gbuf, l->xbuf,
                         l->cols, l->dcols,  l->rows,   l->drows, l->aux, l->scales, l->saved_t, l->wbuf_t,
                         l->gbuf_t, l->y16,   l->dy16};
         for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) pt_backend_free(be, bufs[k]);
@@ -376,6 +411,7 @@ void pt_net_destroy(pt_net *n)
                     n->loss_rows, n->scratch, n->fp8_dev, n->w16, n->fp8_batch};
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) pt_backend_free(be, bufs[k]);
     pt_backend_free_host(be, n->fp8_host);
+    pt_plan_free(&n->plan);
     free(n->L);
     free(n);
 }
@@ -420,21 +456,25 @@ static pt_status in_layer(pt_status st, const pt_net_layer *l, const char *pass)
 pt_status pt_net_materialize(pt_net *n)
 {
     pt_status st;
-    for (int pass = 0; pass < 2; pass++) /* the forwards' first: the backwards read x finished */
+    for (int pass = 0; pass < 2; pass++) { /* the forwards' first: the backwards read x finished */
+        if (!(pass ? n->bwd_unwritten : n->fwd_unwritten)) continue;
         for (int i = 0; i < n->nlayers; i++)
-            if (pt_layer_is_activation(&n->L[i]) &&
-                (st = in_layer(pt_activation_materialize(n, &n->L[i], n->rows, pass == 1), &n->L[i],
-                               "materialize")))
+            if (pt_layer_is_act(n->L[i].spec->type) &&
+                (st = in_layer(pt_activation_materialize(n, &n->L[i], n->rows, pass == 1), &n->L[i], "materialize")))
                 return st;
+        if (pass) n->bwd_unwritten = false;
+        else n->fwd_unwritten = false;
+    }
     return PT_OK;
 }
 
 pt_status pt_net_forward(pt_net *n, int rows, float grad_scale)
 {
     pt_status st;
-    /* what the last backward left raw can no longer be made once this
-     * forward writes the x it depends on (pt_net_materialize) */
-    for (int i = 0; i < n->nlayers; i++) n->L[i].dx_lazy = false, n->L[i].dy_tail.c = NULL;
+    /* what the last backward left unwritten can no longer be made once
+     * this forward writes the x it depends on (pt_net_materialize) */
+    n->bwd_unwritten = false;
+    n->fwd_unwritten = true;
     n->rows = rows;
     if (n->train && (st = pt_backend_fp8_scale_many(n->be, n->fp8_batch, n->fp8_nbatch))) return st;
     for (int i = 0; i < n->nlayers; i++)
@@ -457,6 +497,7 @@ pt_status pt_net_backward(pt_net *n, int rows)
             (st = pt_backend_memset(n->be, n->L[i].dy, 0,
                                     (size_t)rows * (size_t)n->L[i].spec->size * sizeof(float))))
             return st;
+    n->bwd_unwritten = true;
     for (int i = n->nlayers - 1; i >= 0; i--)
         if ((st = in_layer(pt_layer_backward(n, &n->L[i], rows), &n->L[i], "backward"))) return st;
     return n->train ? pt_backend_fp8_record_many(n->be, n->fp8_batch, n->fp8_nbatch) : PT_OK;

@@ -9,10 +9,19 @@
 #include "prectune/model.h"
 #include "prectune/policy.h"
 
+#include "plan.h"
+
 /* fp8 scaling state per GEMM operand role */
 enum { PT_OPND_X = 0, PT_OPND_W, PT_OPND_DY, PT_OPND_COUNT };
 
 typedef struct pt_net pt_net;
+
+/* A layer's scales buffer (pt_net_layer.scales), in floats: each role's
+ * 1/scale (the GEMM's descale, which cuBLASLt reads) and amax (what its
+ * cast reduces into) start 16-byte slots of their own. */
+#define PT_SCALE_DESCALE(role) (8 * (role) + 4)
+#define PT_SCALE_AMAX(role) (8 * PT_OPND_COUNT + 4 * (role))
+#define PT_SCALE_SLOTS (12 * PT_OPND_COUNT)
 
 typedef struct pt_net_layer {
     const pt_layer_spec *spec;
@@ -28,8 +37,7 @@ typedef struct pt_net_layer {
     float *y, *dy;
     /* the GEMM input kept for the backward, in the forward format's storage */
     void *saved;
-    void *wbuf;               /* weights cast to a GEMM format (a slice of n->w16 when w_mirror) */
-    bool w_mirror;            /* wbuf is this layer's slice of the weights' copy the optimizer writes */
+    void *wbuf;               /* weights cast to a GEMM format (a slice of n->w16 with plan w_from_copy) */
     void *gbuf, *xbuf;        /* dy / x cast for the backward GEMMs */
     void *saved_t, *wbuf_t, *gbuf_t; /* fp8 linear layers on a backend that wants them
                                         (pt_backend_fp8_twins): x, w and dy's casts transposed,
@@ -39,27 +47,26 @@ typedef struct pt_net_layer {
     float *aux;               /* layernorm: mean, rstd; pools: argmax */
     pt_conv_shape cs;
     pt_operand x_op, w_op;    /* the forward GEMM's operands, reused by the backward */
-    bool x_ready;             /* the producer of this layer's input wrote its cast (in fmt.fwd) into saved */
-    bool dy_ready;            /* the reader of this layer's output wrote dy's cast (in fmt.wgrad) into gbuf */
-    bool db_ready;            /* ... and the bias gradient of this step's dy into gb */
-    bool conv_direct;         /* conv2d: the backend's convolutions, not im2col GEMMs (pt_conv2d_direct) */
-    pt_gemm_tail x_tail;      /* activations: what the GEMM that wrote x (the forward's input) left to do */
-    pt_gemm_tail dy_tail;     /* ... and the GEMM that wrote dy (c NULL: nothing); both kept raw
-                                 until pt_net_materialize */
-    void *y16;                /* linear layers an activation alone reads: their GEMM's 16-bit output
-                                 as codes (pt_gemm.pack), which the activation's x_tail names;
-                                 y itself is left to pt_net_materialize (NULL: none) */
-    void *dy16;               /* activations before a linear layer: its input-gradient GEMM's 16-bit
-                                 output so (dy_tail) */
-    bool y_lazy;              /* activations: y not written (its one reader took the cast) */
-    bool dx_lazy;             /* ... dx (the linear layer before's dy) not written (its cast and
-                                 bias sums were all that layer's backward read) */
-    const float *x_ready_inv, *dy_ready_inv; /* their descales (fp8), or NULL */
+    const pt_plan_layer *plan; /* this layer's entry of the step plan (n->plan) */
+    /* where the plan has this layer's passes write for, or read from, a
+     * neighbour: buffers bound once at pt_net_create, so that a layer
+     * reads and writes its own fields only */
+    void *y16;                /* linear, plan y_codes: the forward GEMM's 16-bit codes */
+    void *dy16;               /* activation, plan dy_codes: the input-gradient GEMM's codes of dy */
+    void *dx16;               /* linear, plan dx_codes: where its input-gradient GEMM writes them */
+    pt_gemm_tail x_tail;      /* activation, plan x_codes: its input as the GEMM before left it */
+    pt_gemm_tail dy_tail;     /* activation, plan dy_codes: its dy so */
+    void *cast_out, *cast_out_t; /* activation, plan cast_for: that layer's x cast and transposed copy */
+    int cast_cols;            /* ... its input's columns */
+    void *grad_out, *grad_out_t; /* activation, plan in_grad_of: that layer's dy cast and transposed copy */
+    float *db_out;            /* ... and its bias gradient (NULL: none) */
+    int grad_cols;            /* ... its output's columns */
+    float *dx_out;            /* activation, plan in_grad_of: its input gradient (that layer's dy) */
     pt_fp8_state fp8[PT_OPND_COUNT];
     pt_fp8_recipe recipe;     /* the policy's, or the layer's own delayed/current */
     bool fp8_batched[PT_OPND_COUNT]; /* the role's one fp8 cast a micro-batch is scaled and recorded with
                                         the others (n->fp8_batch) */
-    float *scales;            /* backend memory: scale and 1/scale per operand role */
+    float *scales;            /* backend memory: 1/scale and amax per operand role (PT_SCALE_*) */
 } pt_net_layer;
 
 struct pt_net {
@@ -70,6 +77,9 @@ struct pt_net {
     int rows;                 /* rows of the last forward */
     pt_net_layer *L;
     int nlayers;
+    pt_plan plan;             /* the step plan (plan.h) */
+    bool fwd_unwritten;       /* the last forward left tensors to pt_net_materialize */
+    bool bwd_unwritten;       /* ... and the last backward */
     float *params, *grads, *opt_m, *opt_v; /* fp32 master state, contiguous */
     /* the weights in the one 16-bit format of the layers whose forward and
      * input-gradient GEMMs read them in it (NULL when none): AdamW writes it
@@ -103,8 +113,14 @@ struct pt_net {
     char sat_what[200];               /* the first of them, in words */
 };
 
+/* The net under the step plan PRECTUNE_FUSE selects (pt_plan_fusion_setting). */
 pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_policy *policy,
                         int batch, pt_net **out);
+/* ... under the fused plan or the plan with no fusion. */
+pt_status pt_net_create_plan(pt_backend *be, const pt_model_spec *spec, const pt_policy *policy, int batch,
+                             bool fused, pt_net **out);
+/* The plan's view of a backend's capabilities. */
+void pt_plan_caps_of(pt_backend *be, pt_plan_caps *caps);
 void pt_net_destroy(pt_net *n);
 /* Initial weights as PyTorch's defaults do it (uniform +-1/sqrt(fan_in)). */
 pt_status pt_net_init_params(pt_net *n, uint64_t seed);
@@ -115,14 +131,14 @@ pt_status pt_net_init_params(pt_net *n, uint64_t seed);
 pt_status pt_net_forward(pt_net *n, int rows, float grad_scale);
 /* Backward: parameter gradients accumulate into n->grads. */
 pt_status pt_net_backward(pt_net *n, int rows);
-/* The step leaves some layers' y and dy raw or unwritten where the step
- * itself does not read them (an activation's input and dy as the GEMMs
- * wrote them, before bias and rounding; its output and input gradient
- * where only their casts are read). This makes every y and dy hold its
- * values, for a reader outside the step (statistics, drift, downloads):
- * the same values the step used, made by the same passes. Call it before
- * the optimizer changes the biases (the tails add them) and before the
- * next forward (after which the last backward's gradients stay as it left them). */
+/* The step plan leaves some tensors unwritten or as codes where the step
+ * itself does not read them (plan.h): an activation's input and dy as the
+ * GEMMs' 16-bit codes, its output and input gradient where only their
+ * casts are read. This makes every y and dy hold its values, for a reader
+ * outside the step (statistics, drift, downloads): the same values the
+ * step used, made by the same passes. Call it before the optimizer changes
+ * the biases and before the next forward (after which the last backward's
+ * gradients stay as it left them). */
 pt_status pt_net_materialize(pt_net *n);
 
 /* The layers (one file each under layers/) */
@@ -169,39 +185,25 @@ pt_status pt_net_fp8_push(pt_net *n);
 pt_status pt_net_fp8_pull_start(pt_net *n);
 pt_status pt_net_fp8_pull_finish(pt_net *n);
 
-/* Whether a backward GEMM in format bwd reads the forward's cast of an
- * operand (the formats agree, or both are fp8: the "hybrid" recipe's e4m3
- * forward copies beside e5m2 gradients) rather than a cast of its own. */
-bool pt_gemm_reuses_forward(pt_format fwd, pt_format bwd);
-/* The output format of a GEMM whose inputs are in f (fp8 GEMMs write bf16). */
-pt_format pt_gemm_out_format(pt_format f);
 /* the codes of parameter p (a pointer into n->params) in n->w16, the
  * weights' 16-bit copy */
 void *pt_net_w16_of(const pt_net *n, const float *p);
-bool pt_format_is_fp8(pt_format f);
+/* The descale a GEMM reads for role's operand cast in f (NULL unless fp8),
+ * and the amax slot its cast reduces into. */
+float *pt_net_descale(const pt_net_layer *l, int role, pt_format f);
+float *pt_net_amax_slot(const pt_net_layer *l, int role);
 
 /* The GEMM layers' shared backward: given dy as rows [m_rows, out] and the
  * forward operands in l->x_op / l->w_op, accumulates the weight (and bias)
  * gradients and writes dx_rows [m_rows, k_in] (unless dx_rows is NULL).
  * With conv (a conv2d layer whose formats the backend convolves directly:
- * pt_conv2d_direct), dy, x_op and dx_rows are the layer's NCHW tensors, the
+ * plan conv_direct), dy, x_op and dx_rows are the layer's NCHW tensors, the
  * two GEMMs are the backend's convolutions, and the bias gradient is left
  * to the caller. With dx_fp32, dx_rows is left unrounded (an im2col
  * convolution rounds its input gradient once, after col2im). */
 pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_rows, int m_rows,
                                  int out, int k_in, float *dx_rows, bool dx_acc, const pt_conv_shape *conv,
                                  bool dx_fp32);
-/* Whether conv2d layer l runs as the backend's convolutions (every format
- * of the layer one they take: not fp8) rather than as im2col GEMMs, by
- * pt_conv_runs_direct's rule. The two give the same values (one rounding of the input gradient after its
- * columns are folded back; statistics of x itself), up to the order of
- * the sums. Decided once, at pt_net_create (l->conv_direct). */
-bool pt_conv2d_direct(const pt_net *n, const pt_net_layer *l);
-/* Whether l is a relu or gelu: a GEMM writing what l alone reads (its
- * input, or its dy) can leave its bias and rounding to l's pass
- * (pt_gemm.defer_tail, l->x_tail / l->dy_tail). */
-bool pt_layer_is_activation(const pt_net_layer *l);
-
 pt_status pt_linear_forward(pt_net *n, pt_net_layer *l, int rows);
 pt_status pt_linear_backward(pt_net *n, pt_net_layer *l, int rows);
 pt_status pt_conv2d_forward(pt_net *n, pt_net_layer *l, int rows);
@@ -210,7 +212,8 @@ pt_status pt_pool_forward(pt_net *n, pt_net_layer *l, int rows);
 pt_status pt_pool_backward(pt_net *n, pt_net_layer *l, int rows);
 pt_status pt_activation_forward(pt_net *n, pt_net_layer *l, int rows);
 pt_status pt_activation_backward(pt_net *n, pt_net_layer *l, int rows);
-/* pt_net_materialize for an activation: its forward's (x, y), or its backward's (dy, dx) */
+/* pt_net_materialize for an activation: its forward's (x, y), or its backward's (dy, dx), where the plan
+ * left them unwritten */
 pt_status pt_activation_materialize(pt_net *n, pt_net_layer *l, int rows, bool backward);
 pt_status pt_layernorm_forward(pt_net *n, pt_net_layer *l, int rows);
 pt_status pt_layernorm_backward(pt_net *n, pt_net_layer *l, int rows);

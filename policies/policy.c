@@ -333,22 +333,6 @@ pt_layer_formats pt_policy_formats(const pt_policy *p, const char *layer)
     return f;
 }
 
-pt_format pt_policy_weight_copy_format(const pt_policy *p, const pt_model_spec *m)
-{
-    for (int i = 0; i < m->nlayers; i++) {
-        pt_layer_formats f = pt_policy_formats(p, m->layers[i].name);
-        if (pt_layer_has_gemm(m->layers[i].type) && (f.fwd == PT_FMT_BF16 || f.fwd == PT_FMT_FP16) &&
-            f.dgrad == f.fwd)
-            return f.fwd;
-    }
-    return PT_FMT_FP32;
-}
-
-bool pt_layer_reads_weight_copy(pt_layer_formats f, pt_format copy)
-{
-    return copy != PT_FMT_FP32 && f.fwd == copy && f.dgrad == copy;
-}
-
 pt_status pt_policy_check_fingerprint(const pt_policy *p, const pt_model_spec *m, const char *model_path)
 {
     if (!p->fingerprint[0]) return PT_OK;

@@ -1,6 +1,6 @@
 /* The cost model's rules for convolutions, checked against figures derived
  * by hand from the rules the trainer follows (tuner/cost.c,
- * pt_conv2d_direct): on a device whose convolutions go to cuDNN, one of 1
+ * the step plan's conv_direct): on a device whose convolutions go to cuDNN, one of 1
  * GFLOP a step or more runs fp32 at the fp32 rate and every other format at
  * the TF32 rate (operands decoded to fp32: exact products); a smaller one,
  * an fp8 one, or any on a device without cuDNN runs as im2col GEMMs at its

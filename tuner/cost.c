@@ -11,6 +11,8 @@
 
 #include "prectune/tuner.h"
 
+#include "../instrument/plan.h"
+
 void pt_device_table_h100(pt_device_table *t)
 {
     /* policies/devices/h100.json, 2026-11-23: 8192^3 GEMMs, torch 2.11 */
@@ -59,13 +61,6 @@ pt_status pt_device_table_load(const char *path, pt_device_table *t)
 static bool low(pt_format f) { return f != PT_FMT_FP32 && f != PT_FMT_TF32; }
 static bool fp8(pt_format f) { return f == PT_FMT_E4M3 || f == PT_FMT_E5M2; }
 
-/* Whether a convolution runs on cuDNN, by the trainer's rule
- * (pt_conv_runs_direct): on a device that has it, in no fp8 format. */
-static bool conv_direct(const pt_device_table *dev, pt_layer_formats f, double flops)
-{
-    return pt_conv_runs_direct(dev->cudnn_conv && !fp8(f.fwd) && !fp8(f.wgrad) && !fp8(f.dgrad), flops);
-}
-
 /* A convolution's throughput: on cuDNN, fp32 runs on FMA kernels and every
  * other format on TF32 tensor cores (the operands decoded to fp32: exact
  * products); as im2col GEMMs, the format's own. */
@@ -81,60 +76,37 @@ static double decode_bytes(pt_format f)
     return f == PT_FMT_FP32 ? 0 : f == PT_FMT_TF32 ? 16 : 2 + 4;
 }
 
-/* An activation whose one reader is a linear layer taking its x operand
- * in a 16-bit or fp8 format: its forward pass writes that cast alone, its
- * own output left unwritten (instrument/layers/activation.c; an fp8 layer
- * under current scaling, whose cast needs the amax first, is taken as one
- * under delayed scaling here). */
-static bool act_casts_next(const pt_model_spec *s, const pt_policy *p, int i)
-{
-    if (i < 0 || !pt_layer_is_act(s->layers[i].type) || i + 1 >= s->nlayers || pt_model_readers(s, i) != 1) return false;
-    const pt_layer_spec *c = &s->layers[i + 1];
-    return c->type == PT_LAYER_LINEAR && c->in_index[0] == i && low(pt_policy_formats(p, c->name).fwd);
-}
-
-/* An activation whose input a linear layer gives it alone, that layer's
- * backward GEMMs taking dy in one low format: the activation's backward
- * writes that cast and the bias sums alone, its dx left unwritten. */
-static bool act_dx_unwritten(const pt_model_spec *s, const pt_policy *p, int i)
-{
-    int j = s->layers[i].in_index[0];
-    if (!pt_layer_is_act(s->layers[i].type) || j < 0 || s->layers[j].type != PT_LAYER_LINEAR || pt_model_readers(s, j) != 1)
-        return false;
-    pt_layer_formats f = pt_policy_formats(p, s->layers[j].name);
-    return low(f.wgrad) && f.wgrad == f.dgrad;
-}
-
-/* The passes over memory a step makes besides the GEMMs, as prectune's
- * trainer makes them (instrument/, kernels/): each costs its bytes at the
- * measured bandwidth. Per GEMM layer: the casts of its operands (read
- * fp32, write the format; counted so also where a relu or gelu makes the
- * cast in its own pass, which stands in for the launches, which this model
- * does not count), the rounding of a low-precision GEMM's fp32 output to
- * its output format (read + write; none where a relu or gelu alone reads
- * the output next, or the input gradient before: the GEMM writes it in
- * that format, which the activation reads), the bias gradient (read dy;
- * none where that activation sums it) and, for fp8, the byte transposes
- * that put the backward GEMMs' operands in the layout the fp8 kernels
- * take (counted as passes of their own, read + write, where the CUDA
- * trainer now writes them with the casts: an over-count this model keeps,
- * its estimate for the issue-5 MLP's fp8 policy having measured exact).
- * Per other layer: the forward (read
- * its input, write its output: not for an activation that writes the next
- * layer's cast instead) and the backward (read input and output gradient,
- * write the input gradient: not where an activation writes the cast alone).
- * Per step: the batch gather, the
+/* The passes over memory a step makes besides the GEMMs, as the step plan
+ * (instrument/plan.h) has the trainer make them: each costs its bytes at
+ * the measured bandwidth. Per GEMM layer: the casts of its operands (read
+ * fp32, write the format; counted so also where an activation makes the
+ * cast in its own pass, which stands in for the launches this model does
+ * not count), the rounding of a low-precision GEMM's fp32 output to its
+ * output format (read + write; none where the GEMM writes 16-bit codes
+ * for an activation), the bias gradient (read dy; none where the
+ * activation sums it) and, for fp8, the byte transposes that put the
+ * backward GEMMs' operands in the layout the fp8 kernels take (counted as
+ * passes of their own, read + write, though the plan has the casts write
+ * them: an over-count the model keeps, its fp8 estimates having measured
+ * exact with it). Per other layer: the forward (read its input, write its
+ * output: not where the plan leaves the output unwritten) and the
+ * backward (read input and output gradient, write the input gradient: not
+ * where the plan leaves it unwritten). Per step: the batch gather, the
  * gradients checked (read; and written back unscaled under a loss scale),
  * and AdamW over the fp32 master state (read w, g, m, v; write w, m, v),
- * which also writes the weights' 16-bit copy when layers read their
- * weights in bf16 or fp16 in both forward and input-gradient GEMMs (those
- * layers then cast no weights of their own: pt_adamw.copy). */
+ * which also writes the weights' 16-bit copy where the plan has one. */
 void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_device_table *dev,
                       pt_cost *out)
 {
     memset(out, 0, sizeof *out);
+    /* the trainer's plan on this device: convolutions on cuDNN where it
+     * has them, in no fp8 format */
+    pt_plan_caps caps = {.fp8_twins = true};
+    for (int f = 0; f < PT_FMT_COUNT; f++) caps.conv[f] = dev->cudnn_conv && !fp8((pt_format)f);
+    pt_plan plan;
+    if (pt_plan_build(spec, p, &caps, spec->train.batch, true, &plan)) return; /* out of memory: no estimate */
     double b = spec->train.batch, params = 0, input = 1, pass_bytes = 0;
-    pt_format w16 = pt_policy_weight_copy_format(p, spec); /* as the trainer picks it */
+    pt_format w16 = plan.w16_fmt;
     for (int d = 0; d < spec->ninput; d++) input *= spec->input[d];
     for (int i = 0; i < spec->nlayers; i++) {
         const pt_layer_spec *l = &spec->layers[i];
@@ -146,11 +118,12 @@ void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_de
             out->activation_bytes += b * in * 4;
             if (l->type == PT_LAYER_LAYERNORM) params += 2 * out_sz;
             if (l->type != PT_LAYER_FLATTEN) pass_bytes += b * (in + out_sz) * 4 + b * (in + 2 * out_sz) * 4;
-            if (act_casts_next(spec, p, i)) pass_bytes -= b * out_sz * 4;
-            if (act_dx_unwritten(spec, p, i)) pass_bytes -= b * in * 4;
+            if (plan.L[i].y_unwritten) pass_bytes -= b * out_sz * 4;
+            if (plan.L[i].dx_unwritten) pass_bytes -= b * in * 4;
             continue;
         }
-        pt_layer_formats f = pt_policy_formats(p, l->name);
+        const pt_plan_layer *pl = &plan.L[i];
+        pt_layer_formats f = pl->fmt;
         double m, n, k; /* GEMM shape of the forward */
         double xin = b * in; /* the layer's input */
         if (l->type == PT_LAYER_LINEAR) m = b, n = l->out, k = in;
@@ -161,14 +134,14 @@ void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_de
         double w = n * k;
         params += w + (l->bias ? n : 0);
         double flops = 2 * m * n * k;
-        bool conv = l->type == PT_LAYER_CONV2D, direct = conv && conv_direct(dev, f, flops);
+        bool conv = l->type == PT_LAYER_CONV2D, direct = pl->conv_direct;
         double xop = conv && !direct ? m * k : xin; /* the x operand: im2col's columns, or x */
         out->gemm_ms += flops / (conv_rate(dev, f.fwd, direct) * 1e12) * 1e3;
         out->gemm_ms += flops / (conv_rate(dev, f.wgrad, direct) * 1e12) * 1e3;
         if (!first) out->gemm_ms += flops / (conv_rate(dev, f.dgrad, direct) * 1e12) * 1e3;
         /* casts: read fp32, write the format */
         double cast_bytes = 0;
-        bool w_copy = pt_layer_reads_weight_copy(f, w16); /* AdamW writes its weights' cast */
+        bool w_copy = pl->w_from_copy; /* AdamW writes its weights' cast */
         if (low(f.fwd)) cast_bytes += (xop + (w_copy ? 0 : w)) * (4 + pt_format_info(f.fwd)->storage_bytes);
         if (low(f.dgrad) && !first) cast_bytes += m * n * (4 + pt_format_info(f.dgrad)->storage_bytes);
         if (low(f.wgrad) && (f.wgrad != f.dgrad || first)) cast_bytes += m * n * (4 + pt_format_info(f.wgrad)->storage_bytes);
@@ -176,8 +149,8 @@ void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_de
          * activation rounds them as it reads them; a convolution's input
          * gradient once, after its columns are folded back); fp8 backward
          * operands transposed */
-        if (low(f.fwd)) cast_bytes += m * n * (pt_model_activation_after(spec, i) ? 0 : 8);
-        if (low(f.dgrad) && !first) cast_bytes += conv ? xin * 8 : m * k * (pt_model_activation_before(spec, i) ? 0 : 8);
+        if (low(f.fwd)) cast_bytes += m * n * (pl->y_codes ? 0 : 8);
+        if (low(f.dgrad) && !first) cast_bytes += conv ? xin * 8 : m * k * (pl->dx_codes ? 0 : 8);
         if (fp8(f.wgrad)) cast_bytes += 2 * (m * k + m * n);
         if (fp8(f.dgrad) && !first) cast_bytes += 2 * w;
         /* on cuDNN, each convolution's two operands are made fp32 first */
@@ -186,7 +159,7 @@ void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_de
             if (!first) cast_bytes += (m * n + w) * decode_bytes(f.dgrad);
         }
         out->cast_ms += cast_bytes / (dev->gbs * 1e9) * 1e3;
-        if (l->bias && !pt_model_activation_after(spec, i)) pass_bytes += m * n * 4;
+        if (l->bias && !pl->db_by_output) pass_bytes += m * n * 4;
         if (conv) /* im2col, col2im and the output's two layouts; on cuDNN the bias gradient's rows */
             pass_bytes += direct ? (l->bias ? m * n * 8 : 0) : 2 * (m * k * 8) + 2 * (m * n * 8);
         /* the forward's input kept for the weight gradient, in its format */
@@ -198,4 +171,5 @@ void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_de
     out->optimizer_ms = params * (4 * 7 + (w16 != PT_FMT_FP32 ? 2 : 0)) / (dev->gbs * 1e9) * 1e3;
     out->pass_ms = pass_bytes / (dev->gbs * 1e9) * 1e3;
     out->step_ms = out->gemm_ms + out->cast_ms + out->pass_ms + out->optimizer_ms;
+    pt_plan_free(&plan);
 }

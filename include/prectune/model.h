@@ -32,8 +32,8 @@ typedef enum pt_layer_type {
 const char *pt_layer_type_name(pt_layer_type t);
 /* Layers with a GEMM (linear, conv2d): the ones a policy gives formats. */
 bool pt_layer_has_gemm(pt_layer_type t);
-/* The elementwise activations (relu, gelu): a GEMM's output that one of
- * them alone reads can be left to its pass (pt_model_activation_after). */
+/* The elementwise activations (relu, gelu), which the step plan fuses
+ * with the linear layers beside them (instrument/plan.h). */
 bool pt_layer_is_act(pt_layer_type t);
 
 typedef enum pt_loss_type { PT_LOSS_SOFTMAX_CE = 0, PT_LOSS_MSE } pt_loss_type;
@@ -105,16 +105,6 @@ int pt_model_spec_find(const pt_model_spec *s, const char *name);
 /* How many layers read layer i's output (the loss counts as one for the
  * last layer). */
 int pt_model_readers(const pt_model_spec *s, int i);
-
-/* Whether layer i is a linear layer whose output the next layer, a relu or
- * gelu, alone reads: the trainer leaves that GEMM's bias and rounding, and
- * its bias gradient, to the activation's passes, and the cost model counts
- * them so. */
-bool pt_model_activation_after(const pt_model_spec *s, int i);
-/* Whether layer i is a linear layer whose input a relu or gelu gives it
- * alone: that activation's backward pass rounds the input gradient the
- * layer's GEMM writes, in the trainer and in the cost model. */
-bool pt_model_activation_before(const pt_model_spec *s, int i);
 
 /* Reads a whole file into a NUL-terminated buffer (caller frees). */
 pt_status pt_read_file(const char *path, char **out, size_t *len);

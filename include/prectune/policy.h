@@ -105,13 +105,6 @@ pt_format pt_policy_norm_format(const pt_policy *p, const char *layer);
 /* The formats of a layer (tf32 applied to fp32 when the policy says so). */
 pt_layer_formats pt_policy_formats(const pt_policy *p, const char *layer);
 
-/* The weights' 16-bit copy the optimizer writes (pt_adamw.copy): its
- * format is that of the first GEMM layer whose forward and input-gradient
- * GEMMs read the weights in bf16 or fp16 alike (fp32: no copy), and a layer
- * reads its weights from it when both its formats are that one. The
- * trainer and the cost model ask these, so that they agree. */
-pt_format pt_policy_weight_copy_format(const pt_policy *p, const pt_model_spec *m);
-bool pt_layer_reads_weight_copy(pt_layer_formats f, pt_format copy);
 
 #ifdef __cplusplus
 }

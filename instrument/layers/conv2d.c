@@ -1,6 +1,6 @@
 /* conv2d. Where the layer runs as the backend's convolutions
- * (pt_conv2d_direct: fp32, tf32, bf16, fp16, cuDNN on a GPU, large enough
- * to gain from it), they take x, dy and the weights as they are (NCHW), and
+ * (the step plan's conv_direct: fp32, tf32, bf16, fp16, cuDNN on a GPU,
+ * large enough to gain from it), they take x, dy and the weights as they are (NCHW), and
  * only the bias gradient reads dy as rows [N*P, O]. Otherwise (fp8, small
  * convolutions) it is a GEMM over im2col rows: cols[N*P, C*k*k] x
  * W^T[C*k*k, O] gives the output as rows, turned into NCHW; the backward
@@ -9,21 +9,13 @@
  * an im2col GEMM is how the CPU convolves. */
 #include "../net.h"
 
-bool pt_conv2d_direct(const pt_net *n, const pt_net_layer *l)
-{
-    bool supported = pt_backend_supports(n->be, PT_OP_CONV, l->fmt.fwd) &&
-                     pt_backend_supports(n->be, PT_OP_CONV, l->fmt.wgrad) &&
-                     pt_backend_supports(n->be, PT_OP_CONV, l->fmt.dgrad);
-    return pt_conv_runs_direct(supported, 2.0 * n->batch * l->cs.oh * l->cs.ow * (double)l->spec->out * l->fan_in);
-}
-
 pt_status pt_conv2d_forward(pt_net *n, pt_net_layer *l, int rows)
 {
     pt_conv_shape cs = l->cs;
     cs.n = rows;
     int p = cs.oh * cs.ow, o = l->spec->out, ckk = l->fan_in;
     size_t m = (size_t)rows * (size_t)p;
-    bool direct = l->conv_direct;
+    bool direct = l->plan->conv_direct;
     const float *x = pt_layer_input(n, l, 0);
     pt_status st;
     if (direct)
@@ -31,7 +23,7 @@ pt_status pt_conv2d_forward(pt_net *n, pt_net_layer *l, int rows)
     else if (!(st = pt_backend_im2col(n->be, &cs, x, l->cols)))
         st = pt_net_operand(n, l, PT_OPND_X, l->cols, m * (size_t)ckk, l->fmt.fwd, l->saved, false, &l->x_op);
     if (st) return st;
-    if (l->w_mirror && n->w16_valid) /* the optimizer wrote the cast (pt_adamw.copy) */
+    if (l->plan->w_from_copy && n->w16_valid) /* the optimizer wrote the cast (pt_adamw.copy) */
         l->w_op = (pt_operand){l->wbuf, l->fmt.fwd, NULL, true, NULL};
     else if ((st = pt_net_operand(n, l, PT_OPND_W, l->w, l->nw, l->fmt.fwd, l->wbuf, true, &l->w_op)))
         return st;
@@ -48,7 +40,7 @@ pt_status pt_conv2d_backward(pt_net *n, pt_net_layer *l, int rows)
     cs.n = rows;
     int p = cs.oh * cs.ow, o = l->spec->out, ckk = l->fan_in;
     int m = rows * p;
-    bool direct = l->conv_direct;
+    bool direct = l->plan->conv_direct;
     pt_status st;
     if ((!direct || l->gb) && (st = pt_backend_rows_to_nchw(n->be, l->drows, l->dy, rows, o, p, true))) return st;
     float *dx = pt_grad_target(n, l, 0);

@@ -8,11 +8,6 @@
  * otherwise it is cast to the backward format. */
 #include "../net.h"
 
-bool pt_gemm_reuses_forward(pt_format fwd, pt_format bwd)
-{
-    return fwd == bwd || (pt_format_is_fp8(fwd) && pt_format_is_fp8(bwd));
-}
-
 pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_rows, int m_rows,
                                  int out, int k_in, float *dx_rows, bool dx_acc, const pt_conv_shape *conv,
                                  bool dx_fp32)
@@ -23,14 +18,11 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
     pt_status st;
     /* wgrad: gw[out, k_in] += dy^T [out, m_rows] x [m_rows, k_in] */
     pt_operand g_op, x_op;
-    bool db_ready = l->db_ready && dy_rows == l->dy; /* its reader summed it (pt_activation_backward) */
-    l->db_ready = false;
-    if (l->dy_ready && dy_rows == l->dy) /* its reader wrote it (pt_activation_backward) */
-        g_op = (pt_operand){l->gbuf, f.wgrad, l->dy_ready_inv, true, l->gbuf_t};
+    if (l->plan->dy_cast_by_output) /* the activation reading y wrote it */
+        g_op = (pt_operand){l->gbuf, f.wgrad, pt_net_descale(l, PT_OPND_DY, f.wgrad), true, l->gbuf_t};
     else if ((st = pt_net_operand_t(n, l, PT_OPND_DY, dy_rows, m_rows, out, f.wgrad, l->gbuf, l->gbuf_t, true,
                                     &g_op)))
         return st;
-    l->dy_ready = false;
     if (pt_gemm_reuses_forward(f.fwd, f.wgrad)) {
         x_op = l->x_op;
     } else {
@@ -48,7 +40,8 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
     st = conv ? pt_backend_conv_bwd_filter(n->be, conv, out, &g_op, &x_op, n->grad_beta, l->gw)
               : pt_backend_gemm(n->be, &gw, l->gw);
     if (st) return st;
-    if (l->gb && !conv && !db_ready && (st = pt_backend_bias_grad(n->be, dy_rows, l->gb, m_rows, out, n->grad_beta)))
+    if (l->gb && !conv && !l->plan->db_by_output &&
+        (st = pt_backend_bias_grad(n->be, dy_rows, l->gb, m_rows, out, n->grad_beta)))
         return st;
     if (!dx_rows) return PT_OK;
     /* dgrad: dx[m_rows, k_in] = dy [m_rows, out] x W [out, k_in] */
@@ -67,18 +60,10 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
     wd.trans = false;
     pt_format out_fmt = dx_fp32 ? PT_FMT_FP32 : pt_gemm_out_format(f.dgrad);
     if (conv) return pt_backend_conv_bwd_data(n->be, conv, out, &gd, &wd, out_fmt, dx_rows);
-    /* the activation before this layer, giving it its input alone, reads dx
-     * as the GEMM's 16-bit codes (its dy16), or rounds dx in its own pass,
-     * leaving it raw; dx itself is made when something else reads it
-     * (pt_model_activation_before; dx is then that activation's dy) */
-    bool after = out_fmt != PT_FMT_FP32 && pt_model_activation_before(n->spec, l->index);
-    pt_net_layer *p = after ? &n->L[l->spec->in_index[0]] : NULL;
-    if (after && (dx_acc || dx_rows != p->dy))
-        return pt_fail(PT_ERR_INVALID, "layer '%s': the input gradient of a layer an activation alone feeds is "
-                                       "not that activation's dy", l->spec->name);
-    bool pack = after && p->dy16;
-    pt_gemm gx = {m_rows, k_in, out, gd, wd, NULL, out_fmt, dx_acc ? 1.0f : 0.0f, after && !pack, pack, NULL};
-    if ((st = pt_backend_gemm(n->be, &gx, pack ? p->dy16 : (void *)dx_rows))) return st;
-    if (after) p->dy_tail = (pt_gemm_tail){dx_rows, NULL, k_in, out_fmt, true, pack ? p->dy16 : NULL};
-    return PT_OK;
+    /* with dx_codes, the activation before this layer, giving it its input
+     * alone, reads dx as the GEMM's 16-bit codes; dx itself is made when
+     * something else reads it (pt_net_materialize) */
+    bool codes = l->plan->dx_codes;
+    pt_gemm gx = {m_rows, k_in, out, gd, wd, NULL, out_fmt, dx_acc ? 1.0f : 0.0f, false, codes, NULL};
+    return pt_backend_gemm(n->be, &gx, codes ? l->dx16 : (void *)dx_rows);
 }

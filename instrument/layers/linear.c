@@ -3,34 +3,25 @@
 
 pt_status pt_linear_forward(pt_net *n, pt_net_layer *l, int rows)
 {
+    const pt_plan_layer *p = l->plan;
     const float *x = pt_layer_input(n, l, 0);
     int in = (int)l->in_size, out = l->spec->out;
     pt_status st = PT_OK;
-    if (l->x_ready) /* the activation before wrote it (pt_activation_forward) */
-        l->x_op = (pt_operand){l->saved, l->fmt.fwd, l->x_ready_inv, false, l->saved_t};
-    else
-        st = pt_net_operand_t(n, l, PT_OPND_X, x, rows, in, l->fmt.fwd, l->saved, l->saved_t, false, &l->x_op);
-    l->x_ready = false;
-    if (st) return st;
-    if (l->w_mirror && n->w16_valid) /* the optimizer wrote the cast (pt_adamw.copy) */
+    if (p->x_cast_by_input) /* the activation before wrote it */
+        l->x_op = (pt_operand){l->saved, l->fmt.fwd, pt_net_descale(l, PT_OPND_X, l->fmt.fwd), false, l->saved_t};
+    else if ((st = pt_net_operand_t(n, l, PT_OPND_X, x, rows, in, l->fmt.fwd, l->saved, l->saved_t, false, &l->x_op)))
+        return st;
+    bool w_copy = p->w_from_copy && n->w16_valid; /* the optimizer wrote the cast (pt_adamw.copy) */
+    if (w_copy)
         l->w_op = (pt_operand){l->wbuf, l->fmt.fwd, NULL, true, NULL};
     else if ((st = pt_net_operand_t(n, l, PT_OPND_W, l->w, out, in, l->fmt.fwd, l->wbuf, l->wbuf_t, true, &l->w_op)))
         return st;
-    /* an activation reading the output alone reads it as the GEMM's 16-bit
-     * codes (l->y16, pt_gemm.pack), forward and backward; else, where it
-     * has no such copy, it adds the bias and rounds the GEMM's fp32 sums in
-     * its own passes. y itself is left until something else reads it
-     * (pt_net_materialize). */
-    pt_format out_fmt = pt_gemm_out_format(l->fmt.fwd);
-    bool after = out_fmt != PT_FMT_FP32 && pt_model_activation_after(n->spec, l->index), pack = after && l->y16;
-    pt_net_layer *c = l + 1;
-    pt_gemm g = {rows, out, in, l->x_op, l->w_op, l->b, out_fmt, 0.0f, after && !pack, pack, NULL};
-    /* the bias's codes from the optimizer's copy, where it wrote them in the output's format */
-    if (pack && l->b && l->w_mirror && n->w16_valid && n->w16_fmt == out_fmt)
-        g.bias_codes = pt_net_w16_of(n, l->b);
-    if ((st = pt_backend_gemm(n->be, &g, pack ? l->y16 : (void *)l->y))) return st;
-    if (after) c->x_tail = (pt_gemm_tail){l->y, pack ? NULL : l->b, out, out_fmt, true, pack ? l->y16 : NULL};
-    return PT_OK;
+    /* with y_codes, the activation after reads the output as the GEMM's
+     * 16-bit codes, forward and backward; y itself is left until something
+     * else reads it (pt_net_materialize) */
+    pt_gemm g = {rows, out, in, l->x_op, l->w_op, l->b, pt_gemm_out_format(l->fmt.fwd), 0.0f, false, p->y_codes, NULL};
+    if (p->bias_from_copy && w_copy) g.bias_codes = pt_net_w16_of(n, l->b);
+    return pt_backend_gemm(n->be, &g, p->y_codes ? l->y16 : (void *)l->y);
 }
 
 pt_status pt_linear_backward(pt_net *n, pt_net_layer *l, int rows)
