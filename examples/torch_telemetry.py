@@ -5,7 +5,7 @@ prectune did not train.
 One row per step, layer and tensor role: x (input activation), w (weight),
 dy (output gradient), dw (weight gradient) of every nn.Linear / nn.Conv*
 module, every `every` steps and on any step whose loss or gradients are not
-finite. Columns (README, "prectune diagnose"):
+finite. Columns (docs/diagnose.md, "Runs of other frameworks"):
   step, layer, role, format, scale, count, nan, pos_inf, neg_inf, zero,
   absmax, min_nonzero, overflow_fp16, loss, loss_scale, skipped
 
