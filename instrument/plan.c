@@ -2,8 +2,9 @@
  * rule, for the trainer and the cost model alike. */
 #include "plan.h"
 
-#include "prectune/backend.h"
+#include "../kernels/ops.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,6 +151,16 @@ void pt_plan_free(pt_plan *p)
 
 static const char *fname(pt_format f) { return pt_format_info(f)->name; }
 
+/* One item of a layer's line, after a "; " from the one before. */
+static void item(FILE *f, int *n, const char *fmt, ...)
+{
+    va_list ap;
+    fputs((*n)++ ? "; " : " ", f);
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+}
+
 void pt_plan_print(const pt_plan *p, const pt_model_spec *spec, FILE *f)
 {
     fprintf(f, "step plan (%s)%s%s\n", p->fused ? "fused" : "no fusion",
@@ -159,32 +170,33 @@ void pt_plan_print(const pt_plan *p, const pt_model_spec *spec, FILE *f)
         const pt_plan_layer *l = &p->L[i];
         const pt_layer_spec *s = &spec->layers[i];
         fprintf(f, "  %-16s %-10s", s->name, pt_layer_type_name(s->type));
+        int n = 0;
         if (pt_layer_has_gemm(s->type))
-            fprintf(f, " fwd %s, dgrad %s, wgrad %s", fname(l->fmt.fwd), fname(l->fmt.dgrad), fname(l->fmt.wgrad));
-        if (l->conv_direct) fprintf(f, "; the backend's convolutions");
-        if (l->x_cast_by_input) fprintf(f, "; x cast by %s", spec->layers[s->in_index[0]].name);
-        if (l->w_from_copy) fprintf(f, "; weights from the optimizer's copy");
-        if (l->y_codes) fprintf(f, "; y as %s codes%s", fname(pt_gemm_out_format(l->fmt.fwd)),
+            item(f, &n, "fwd %s, dgrad %s, wgrad %s", fname(l->fmt.fwd), fname(l->fmt.dgrad), fname(l->fmt.wgrad));
+        if (l->conv_direct) item(f, &n, "the backend's convolutions");
+        if (l->x_cast_by_input) item(f, &n, "x cast by %s", spec->layers[s->in_index[0]].name);
+        if (l->w_from_copy) item(f, &n, "weights from the optimizer's copy");
+        if (l->y_codes) item(f, &n, "y as %s codes%s", fname(pt_gemm_out_format(l->fmt.fwd)),
                                 l->bias_from_copy ? " (bias from the copy)" : "");
         for (int k = 0; k < p->nlayers; k++)
             if (p->L[k].in_grad_of == i)
-                fprintf(f, "; %s%s%s by %s", l->dy_cast_by_output ? "dy cast" : "",
+                item(f, &n, "%s%s%s by %s", l->dy_cast_by_output ? "dy cast" : "",
                         l->dy_cast_by_output && l->db_by_output ? " and " : "",
                         l->db_by_output ? "bias gradient" : "", spec->layers[k].name);
-        if (l->dx_codes) fprintf(f, "; dx as %s codes", fname(pt_gemm_out_format(l->fmt.dgrad)));
+        if (l->dx_codes) item(f, &n, "dx as %s codes", fname(pt_gemm_out_format(l->fmt.dgrad)));
         if (l->x_t || l->w_t || l->dy_t)
-            fprintf(f, "; transposed copies:%s%s%s", l->x_t ? " x" : "", l->w_t ? " w" : "", l->dy_t ? " dy" : "");
-        if (l->x_codes) fprintf(f, "; reads x as codes");
-        if (l->dy_codes) fprintf(f, "; reads dy as codes");
-        if (l->cast_for >= 0) fprintf(f, "; writes %s's x cast (%s)", spec->layers[l->cast_for].name,
+            item(f, &n, "transposed copies:%s%s%s", l->x_t ? " x" : "", l->w_t ? " w" : "", l->dy_t ? " dy" : "");
+        if (l->x_codes) item(f, &n, "reads x as codes");
+        if (l->dy_codes) item(f, &n, "reads dy as codes");
+        if (l->cast_for >= 0) item(f, &n, "writes %s's x cast (%s)", spec->layers[l->cast_for].name,
                                       fname(p->L[l->cast_for].fmt.fwd));
         if (l->in_grad_of >= 0)
-            fprintf(f, "; writes %s's %s%s%s", spec->layers[l->in_grad_of].name,
+            item(f, &n, "writes %s's %s%s%s", spec->layers[l->in_grad_of].name,
                     l->in_grad_fmt != PT_FMT_FP32 ? "dy cast" : "",
                     l->in_grad_fmt != PT_FMT_FP32 && p->L[l->in_grad_of].db_by_output ? " and " : "",
                     p->L[l->in_grad_of].db_by_output ? "bias gradient" : "");
-        if (l->y_unwritten) fprintf(f, "; y left to materialize");
-        if (l->dx_unwritten) fprintf(f, "; dx left to materialize");
+        if (l->y_unwritten) item(f, &n, "y left to materialize");
+        if (l->dx_unwritten) item(f, &n, "dx left to materialize");
         fputc('\n', f);
     }
 }

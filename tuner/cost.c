@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../kernels/ops.h"
 #include "prectune/tuner.h"
 
 #include "../instrument/plan.h"

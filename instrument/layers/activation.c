@@ -30,8 +30,18 @@ pt_status pt_activation_forward(pt_net *n, pt_net_layer *l, int rows)
     pt_cast_plan p = {NULL, NULL, 0, NULL};
     pt_status st = g >= 0 ? pt_net_cast_plan(n, &n->L[g], PT_OPND_X, f, NULL, cnt, l->cast_out, &p) : PT_OK;
     if (!st)
-        st = pt_backend_act_fwd_cast(n->be, act_of(l), x, g >= 0 ? NULL : l->y, cnt, f, p.scale, p.amax, p.flags,
-                                     l->cast_out, l->cast_out_t, l->cast_cols, x_tail(l));
+        st = pt_backend_act_fwd_cast(n->be, &(pt_act_fwd_desc){.act = act_of(l),
+                                                               .x = x,
+                                                               .y = g >= 0 ? NULL : l->y,
+                                                               .n = cnt,
+                                                               .cols = l->cast_cols,
+                                                               .cast = {.to = f,
+                                                                        .scale = p.scale,
+                                                                        .amax = p.amax,
+                                                                        .flags = p.flags,
+                                                                        .codes = l->cast_out,
+                                                                        .codes_t = l->cast_out_t},
+                                                               .x_tail = x_tail(l)});
     if (!st && g >= 0) st = pt_net_cast_done(n, &n->L[g], PT_OPND_X, f, &p);
     return st;
 }
@@ -51,10 +61,22 @@ pt_status pt_activation_backward(pt_net *n, pt_net_layer *l, int rows)
     pt_cast_plan p = {NULL, NULL, 0, NULL};
     pt_status st = f != PT_FMT_FP32 ? pt_net_cast_plan(n, &n->L[q], PT_OPND_DY, f, NULL, cnt, l->grad_out, &p) : PT_OK;
     if (!st)
-        st = pt_backend_act_bwd_bias(n->be, act_of(l), x, l->dy, l->plan->dx_unwritten ? NULL : dx, cnt, f, p.scale,
-                                     p.amax, p.flags, l->grad_out, l->grad_out_t,
-                                     q >= 0 ? l->grad_cols : (int)l->spec->size, l->db_out, n->grad_beta, x_tail(l),
-                                     l->plan->dy_codes ? &l->dy_tail : NULL);
+        st = pt_backend_act_bwd_bias(n->be, &(pt_act_bwd_desc){.act = act_of(l),
+                                                               .x = x,
+                                                               .dy = l->dy,
+                                                               .dx = l->plan->dx_unwritten ? NULL : dx,
+                                                               .n = cnt,
+                                                               .cols = q >= 0 ? l->grad_cols : (int)l->spec->size,
+                                                               .cast = {.to = f,
+                                                                        .scale = p.scale,
+                                                                        .amax = p.amax,
+                                                                        .flags = p.flags,
+                                                                        .codes = l->grad_out,
+                                                                        .codes_t = l->grad_out_t},
+                                                               .db = l->db_out,
+                                                               .db_beta = n->grad_beta,
+                                                               .x_tail = x_tail(l),
+                                                               .dy_tail = l->plan->dy_codes ? &l->dy_tail : NULL});
     if (!st && f != PT_FMT_FP32) st = pt_net_cast_done(n, &n->L[q], PT_OPND_DY, f, &p);
     if (!st && q < 0) st = pt_grad_done(n, l, 0, dx, cnt);
     return st;
@@ -69,15 +91,20 @@ pt_status pt_activation_materialize(pt_net *n, pt_net_layer *l, int rows, bool b
         /* x finished in place, and y written (again, where it was: the same values) */
         pt_gemm_tail t = l->x_tail;
         t.keep_raw = false;
-        return pt_backend_act_fwd_cast(n->be, act_of(l), x, l->y, cnt, PT_FMT_FP32, NULL, NULL, 0, NULL, NULL, 0,
-                                       p->x_codes ? &t : NULL);
+        return pt_backend_act_fwd_cast(
+            n->be, &(pt_act_fwd_desc){.act = act_of(l), .x = x, .y = l->y, .n = cnt, .x_tail = p->x_codes ? &t : NULL});
     }
     if (backward && p->dx_unwritten) {
         /* dx into the linear layer's dy, which it is; dy finished in place */
         pt_gemm_tail t = l->dy_tail;
         t.keep_raw = false;
-        return pt_backend_act_bwd_bias(n->be, act_of(l), x, l->dy, l->dx_out, cnt, PT_FMT_FP32, NULL, NULL, 0, NULL,
-                                       NULL, (int)l->spec->size, NULL, 0.0f, NULL, p->dy_codes ? &t : NULL);
+        return pt_backend_act_bwd_bias(n->be, &(pt_act_bwd_desc){.act = act_of(l),
+                                                                 .x = x,
+                                                                 .dy = l->dy,
+                                                                 .dx = l->dx_out,
+                                                                 .n = cnt,
+                                                                 .cols = (int)l->spec->size,
+                                                                 .dy_tail = p->dy_codes ? &t : NULL});
     }
     if (backward && p->dy_codes) /* dx was written: dy alone to decode from the GEMM's codes */
         return pt_backend_decode(n->be, l->dy_tail.fmt, l->dy_tail.packed, l->dy, cnt, NULL);

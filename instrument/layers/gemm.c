@@ -19,7 +19,8 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
     /* wgrad: gw[out, k_in] += dy^T [out, m_rows] x [m_rows, k_in] */
     pt_operand g_op, x_op;
     if (l->plan->dy_cast_by_output) /* the activation reading y wrote it */
-        g_op = (pt_operand){l->gbuf, f.wgrad, pt_net_descale(l, PT_OPND_DY, f.wgrad), true, l->gbuf_t};
+        g_op = (pt_operand){.data = l->gbuf, .fmt = f.wgrad, .scale_inv = pt_net_descale(l, PT_OPND_DY, f.wgrad),
+                             .trans = true, .data_t = l->gbuf_t};
     else if ((st = pt_net_operand_t(n, l, PT_OPND_DY, dy_rows, m_rows, out, f.wgrad, l->gbuf, l->gbuf_t, true,
                                     &g_op)))
         return st;
@@ -36,7 +37,7 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
         if ((st = pt_net_operand(n, l, PT_OPND_X, x32, nx, f.wgrad, l->xbuf, false, &x_op))) return st;
     }
     x_op.trans = false;
-    pt_gemm gw = {out, k_in, m_rows, g_op, x_op, NULL, PT_FMT_FP32, n->grad_beta, false, false, NULL};
+    pt_gemm gw = {.m = out, .n = k_in, .k = m_rows, .a = g_op, .b = x_op, .out_fmt = PT_FMT_FP32, .beta = n->grad_beta};
     st = conv ? pt_backend_conv_bwd_filter(n->be, conv, out, &g_op, &x_op, n->grad_beta, l->gw)
               : pt_backend_gemm(n->be, &gw, l->gw);
     if (st) return st;
@@ -64,6 +65,7 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
      * alone, reads dx as the GEMM's 16-bit codes; dx itself is made when
      * something else reads it (pt_net_materialize) */
     bool codes = l->plan->dx_codes;
-    pt_gemm gx = {m_rows, k_in, out, gd, wd, NULL, out_fmt, dx_acc ? 1.0f : 0.0f, false, codes, NULL};
+    pt_gemm gx = {.m = m_rows, .n = k_in, .k = out, .a = gd, .b = wd, .out_fmt = out_fmt, .beta = dx_acc ? 1.0f : 0.0f,
+                  .pack = codes};
     return pt_backend_gemm(n->be, &gx, codes ? l->dx16 : (void *)dx_rows);
 }

@@ -14,7 +14,7 @@
 #include "check_run.h"
 #include "../../instrument/net.h"
 #include "gpu_skip.h"
-#include "prectune/backend.h"
+#include "kernels/ops.h"
 #include "prectune/fp8.h"
 #include "prectune/trainer.h"
 
@@ -95,8 +95,14 @@ static void gemm_case(pt_format fa, pt_format fb, int m, int n, int k, bool ta, 
     if (beta != 0) out = PT_FMT_FP32;
     float *cc = malloc((size_t)m * n * 4);
     memcpy(cc, c, (size_t)m * n * 4);
-    pt_gemm gc = {m, n, k, {pa, fa, t->bits == 8 ? &ia : NULL, ta, NULL}, {pb, fb, tbf->bits == 8 ? &ib : NULL, tb, NULL},
-                  with_bias ? bias : NULL, out, beta, false, false, NULL};
+    pt_gemm gc = {.m = m,
+                  .n = n,
+                  .k = k,
+                  .a = {.data = pa, .fmt = fa, .scale_inv = t->bits == 8 ? &ia : NULL, .trans = ta},
+                  .b = {.data = pb, .fmt = fb, .scale_inv = tbf->bits == 8 ? &ib : NULL, .trans = tb},
+                  .bias = with_bias ? bias : NULL,
+                  .out_fmt = out,
+                  .beta = beta};
     ck_assert_int_eq(pt_backend_gemm(cpu, &gc, cc), PT_OK);
     void *da = up(pa, (size_t)m * k * t->storage_bytes), *db = up(pb, (size_t)k * n * tbf->storage_bytes);
     float *dc = up(c, (size_t)m * n * 4), *dbias = up(bias, (size_t)n * 4);
@@ -186,9 +192,25 @@ static void fused_cast_matches(bool bwd, pt_act a, const float *dx, const float 
         ck_assert_int_eq(pt_backend_memset(gpu, damax2, 0, 4), PT_OK);
         unsigned flags = f8 ? PT_CAST_SATURATE : 0;
         const float *scale = f8 ? dscale : NULL;
-        pt_status st = bwd ? pt_backend_act_bwd_bias(gpu, a, dx, dy, dout, n, (pt_format)f, scale, damax, flags, dc, NULL,
-                                                     (int)n, NULL, 0.0f, NULL, NULL)
-                           : pt_backend_act_fwd_cast(gpu, a, dx, dout, n, (pt_format)f, scale, damax, flags, dc, NULL, 0, NULL);
+        pt_status st = bwd
+            ? pt_backend_act_bwd_bias(
+                  gpu,
+                  &(pt_act_bwd_desc){
+                      .act = a,
+                      .x = dx,
+                      .dy = dy,
+                      .dx = dout,
+                      .n = n,
+                      .cols = (int)n,
+                      .cast = {.to = (pt_format)f, .scale = scale, .amax = damax, .flags = flags, .codes = dc}})
+            : pt_backend_act_fwd_cast(
+                  gpu,
+                  &(pt_act_fwd_desc){
+                      .act = a,
+                      .x = dx,
+                      .y = dout,
+                      .n = n,
+                      .cast = {.to = (pt_format)f, .scale = scale, .amax = damax, .flags = flags, .codes = dc}});
         ck_assert_msg(st == PT_OK, "%s", pt_last_error());
         ck_assert_int_eq(pt_backend_cast(gpu, (pt_format)f, dout, dc2, n, scale, damax2, flags), PT_OK);
         float *g2 = down(dout, n);
@@ -278,29 +300,82 @@ static void tail_case(int rows, int cols, pt_act a, pt_format f, int tk, int pas
     uint16_t *pk = packed ? malloc(n * 2) : NULL;
     for (size_t i = 0; packed && i < n; i++) pk[i] = (uint16_t)pt_encode(tf, hin[i], 0);
     void *Dpk = packed ? up(pk, n * 2) : NULL;
-    pt_gemm_tail ht = {hin, tb, cols, tf, keep, pk}, gt = {din, Dtb, cols, tf, keep, Dpk};
+    pt_gemm_tail ht = {.c = hin, .bias = tb, .cols = cols, .fmt = tf, .keep_raw = keep, .packed = pk},
+                 gt = {.c = din, .bias = Dtb, .cols = cols, .fmt = tf, .keep_raw = keep, .packed = Dpk};
     const pt_gemm_tail *hT = tk ? &ht : NULL, *gT = tk ? &gt : NULL;
     /* packed, backward, tail on x: dy packed as well (the kernel that reads both packed) */
     bool both = packed && pass == 2;
     uint16_t *pk2 = both ? malloc(n * 2) : NULL;
     for (size_t i = 0; both && i < n; i++) pk2[i] = (uint16_t)pt_encode(tf, dy[i], 0);
     void *Dpk2 = both ? up(pk2, n * 2) : NULL;
-    pt_gemm_tail ho = {dy, NULL, cols, tf, keep, pk2}, go = {Ddy, NULL, cols, tf, keep, Dpk2};
+    pt_gemm_tail ho = {.c = dy, .cols = cols, .fmt = tf, .keep_raw = keep, .packed = pk2},
+                 go = {.c = Ddy, .cols = cols, .fmt = tf, .keep_raw = keep, .packed = Dpk2};
     float *raw2 = malloc(n * 4);
     memcpy(raw2, dy, n * 4);
     pt_status sh, sg;
     if (!bwd) {
-        sh = pt_backend_act_fwd_cast(cpu, a, x, no_out ? NULL : y, n, f, f8 ? &sc : NULL, &hamax, flags, codes,
-                                     codes_t, cols, hT);
-        sg = pt_backend_act_fwd_cast(gpu, a, Dx, no_out ? NULL : Dy, n, f, f8 ? Dscale : NULL, Damax, flags, Dcodes,
-                                     Dcodes_t, cols, gT);
+        sh = pt_backend_act_fwd_cast(cpu,
+                                     &(pt_act_fwd_desc){.act = a,
+                                                        .x = x,
+                                                        .y = no_out ? NULL : y,
+                                                        .n = n,
+                                                        .cols = cols,
+                                                        .cast = {.to = f,
+                                                                 .scale = f8 ? &sc : NULL,
+                                                                 .amax = &hamax,
+                                                                 .flags = flags,
+                                                                 .codes = codes,
+                                                                 .codes_t = codes_t},
+                                                        .x_tail = hT});
+        sg = pt_backend_act_fwd_cast(gpu,
+                                     &(pt_act_fwd_desc){.act = a,
+                                                        .x = Dx,
+                                                        .y = no_out ? NULL : Dy,
+                                                        .n = n,
+                                                        .cols = cols,
+                                                        .cast = {.to = f,
+                                                                 .scale = f8 ? Dscale : NULL,
+                                                                 .amax = Damax,
+                                                                 .flags = flags,
+                                                                 .codes = Dcodes,
+                                                                 .codes_t = Dcodes_t},
+                                                        .x_tail = gT});
     } else {
         bool on_x = pass == 2;
-        sh = pt_backend_act_bwd_bias(cpu, a, x, dy, no_out ? NULL : y, n, f, f8 ? &sc : NULL, &hamax, flags, codes,
-                                     codes_t, cols, db, 1.0f, on_x ? hT : NULL, on_x ? (both ? &ho : NULL) : hT);
-        sg = pt_backend_act_bwd_bias(gpu, a, Dx, Ddy, no_out ? NULL : Dy, n, f, f8 ? Dscale : NULL, Damax, flags,
-                                     Dcodes, Dcodes_t, cols, Ddb, 1.0f, on_x ? gT : NULL,
-                                     on_x ? (both ? &go : NULL) : gT);
+        sh = pt_backend_act_bwd_bias(cpu,
+                                     &(pt_act_bwd_desc){.act = a,
+                                                        .x = x,
+                                                        .dy = dy,
+                                                        .dx = no_out ? NULL : y,
+                                                        .n = n,
+                                                        .cols = cols,
+                                                        .cast = {.to = f,
+                                                                 .scale = f8 ? &sc : NULL,
+                                                                 .amax = &hamax,
+                                                                 .flags = flags,
+                                                                 .codes = codes,
+                                                                 .codes_t = codes_t},
+                                                        .db = db,
+                                                        .db_beta = 1.0f,
+                                                        .x_tail = on_x ? hT : NULL,
+                                                        .dy_tail = on_x ? (both ? &ho : NULL) : hT});
+        sg = pt_backend_act_bwd_bias(gpu,
+                                     &(pt_act_bwd_desc){.act = a,
+                                                        .x = Dx,
+                                                        .dy = Ddy,
+                                                        .dx = no_out ? NULL : Dy,
+                                                        .n = n,
+                                                        .cols = cols,
+                                                        .cast = {.to = f,
+                                                                 .scale = f8 ? Dscale : NULL,
+                                                                 .amax = Damax,
+                                                                 .flags = flags,
+                                                                 .codes = Dcodes,
+                                                                 .codes_t = Dcodes_t},
+                                                        .db = Ddb,
+                                                        .db_beta = 1.0f,
+                                                        .x_tail = on_x ? gT : NULL,
+                                                        .dy_tail = on_x ? (both ? &go : NULL) : gT});
     }
     ck_assert_msg(sh == PT_OK && sg == PT_OK, "%s: %s", what, pt_last_error());
     float *g = down(din, n);
@@ -394,7 +469,8 @@ static void packed_act_case(int rows, int cols, pt_act a, pt_format tf, pt_forma
             ck_assert_int_eq(pt_backend_upload(gpu, Dpd, pd, (n + 8) * 2), PT_OK);
         }
         const uint16_t *cx = path ? Dpx + 4 : Dpx, *cd = path ? Dpd + 4 : Dpd;
-        pt_gemm_tail xt = {Dx, NULL, cols, tf, true, cx}, dt = {Ddy, NULL, cols, tf, true, cd};
+        pt_gemm_tail xt = {.c = Dx, .cols = cols, .fmt = tf, .keep_raw = true, .packed = cx},
+                     dt = {.c = Ddy, .cols = cols, .fmt = tf, .keep_raw = true, .packed = cd};
         float zero = 0, *Damax = up(&zero, 4), *Ddb = up(db, cols * 4), *Dout;
         void *Dcodes = NULL, *Dcodes_t = NULL;
         pt_backend_alloc(gpu, n * 4, (void **)&Dout);
@@ -403,22 +479,46 @@ static void packed_act_case(int rows, int cols, pt_act a, pt_format tf, pt_forma
         size_t cw = (n * es + 3) / 4; /* the codes' size in floats */
         snprintf(what, sizeof what, "%dx%d act %d, %s codes to %s", rows, cols, a, pt_format_info(tf)->name,
                  pt_format_info(f)->name);
-        pt_status st = pt_backend_act_fwd_cast(gpu, a, Dx, Dout, n, f, NULL, Damax, 0, Dcodes, Dcodes_t, cols, &xt);
+        pt_status st = pt_backend_act_fwd_cast(
+            gpu,
+            &(pt_act_fwd_desc){.act = a,
+                               .x = Dx,
+                               .y = Dout,
+                               .n = n,
+                               .cols = cols,
+                               .cast = {.to = f, .amax = Damax, .codes = Dcodes, .codes_t = Dcodes_t},
+                               .x_tail = &xt});
         ck_assert_msg(st == PT_OK, "%s fwd: %s", what, pt_last_error());
         unsigned char *y = (unsigned char *)down(Dout, n), *c = es ? (unsigned char *)down(Dcodes, cw) : NULL;
         res[path][4] = fp8 ? (unsigned char *)down(Dcodes_t, cw) : NULL;
         if (fp8) { /* without the transposed codes (a flat pass): the same codes */
             void *D2;
             pt_backend_alloc(gpu, n, &D2);
-            ck_assert_int_eq(pt_backend_act_fwd_cast(gpu, a, Dx, NULL, n, f, NULL, NULL, 0, D2, NULL, cols, &xt), PT_OK);
+            ck_assert_int_eq(
+                pt_backend_act_fwd_cast(
+                    gpu,
+                    &(pt_act_fwd_desc){
+                        .act = a, .x = Dx, .n = n, .cols = cols, .cast = {.to = f, .codes = D2}, .x_tail = &xt}),
+                PT_OK);
             unsigned char *c2 = (unsigned char *)down(D2, cw);
             ck_assert_msg(!memcmp(c2, c, n), "%s, path %d: the codes without the transposed ones differ", what, path);
             free(c2);
             pt_backend_free(gpu, D2);
         }
         for (int k = 0; k < 2 && !st; k++)
-            st = pt_backend_act_bwd_bias(gpu, a, Dx, Ddy, Dout, n, f, NULL, Damax, 0, Dcodes, Dcodes_t, cols, Ddb,
-                                         (float)k, &xt, &dt);
+            st = pt_backend_act_bwd_bias(
+                gpu,
+                &(pt_act_bwd_desc){.act = a,
+                                   .x = Dx,
+                                   .dy = Ddy,
+                                   .dx = Dout,
+                                   .n = n,
+                                   .cols = cols,
+                                   .cast = {.to = f, .amax = Damax, .codes = Dcodes, .codes_t = Dcodes_t},
+                                   .db = Ddb,
+                                   .db_beta = (float)k,
+                                   .x_tail = &xt,
+                                   .dy_tail = &dt});
         ck_assert_msg(st == PT_OK, "%s bwd: %s", what, pt_last_error());
         res[path][5] = fp8 ? (unsigned char *)down(Dcodes_t, cw) : NULL;
         if (fp8) { /* the transposed codes are the codes' transpose */
@@ -482,8 +582,14 @@ START_TEST(test_fused_tails)
         void *qa = malloc((size_t)m * k * es), *qb = malloc((size_t)nn * k * es);
         pt_backend_cast(cpu, gf[i], a, qa, (size_t)m * k, NULL, NULL, PT_CAST_SATURATE);
         pt_backend_cast(cpu, gf[i], b, qb, (size_t)nn * k, NULL, NULL, PT_CAST_SATURATE);
-        pt_gemm g = {m, nn, k, {qa, gf[i], NULL, false, NULL}, {qb, gf[i], NULL, true, NULL}, bias, pt_gemm_out_format(gf[i]),
-                     0.0f, true, false, NULL};
+        pt_gemm g = {.m = m,
+                     .n = nn,
+                     .k = k,
+                     .a = {.data = qa, .fmt = gf[i]},
+                     .b = {.data = qb, .fmt = gf[i], .trans = true},
+                     .bias = bias,
+                     .out_fmt = pt_gemm_out_format(gf[i]),
+                     .defer_tail = true};
         ck_assert_int_eq(pt_backend_gemm(cpu, &g, c), PT_OK);
         void *Da = up(qa, (size_t)m * k * es), *Db = up(qb, (size_t)nn * k * es);
         float *Dbias = up(bias, nn * 4), *Dc;
@@ -509,8 +615,14 @@ START_TEST(test_fused_tails)
             uint16_t *hcodes = malloc(mn * 2), *gcodes = malloc(mn * 2);
             pt_backend_cast(cpu, pf[i], a, qa, (size_t)m * k, NULL, NULL, PT_CAST_SATURATE);
             pt_backend_cast(cpu, pf[i], b, qb, (size_t)nn * k, NULL, NULL, PT_CAST_SATURATE);
-            pt_gemm g = {m, nn, k, {qa, pf[i], NULL, false, NULL}, {qb, pf[i], NULL, true, NULL}, wb ? bias : NULL, of,
-                         0.0f, false, true, NULL};
+            pt_gemm g = {.m = m,
+                         .n = nn,
+                         .k = k,
+                         .a = {.data = qa, .fmt = pf[i]},
+                         .b = {.data = qb, .fmt = pf[i], .trans = true},
+                         .bias = wb ? bias : NULL,
+                         .out_fmt = of,
+                         .pack = true};
             ck_assert_int_eq(pt_backend_gemm(cpu, &g, hcodes), PT_OK);
             void *Da = up(qa, (size_t)m * k * es), *Db = up(qb, (size_t)nn * k * es), *Dcodes;
             float *Dbias = up(bias, nn * 4), *Dc;
@@ -712,8 +824,8 @@ START_TEST(test_elementwise)
         float *g = down(dout, n);
         compare("add", g, out, n, 0);
         free(g);
-        pt_backend_dropout(cpu, y, out, n, 0.3f, 99, false);
-        pt_backend_dropout(gpu, dy, dout, n, 0.3f, 99, false);
+        pt_backend_dropout(cpu, y, out, n, 0.3f, 99, PT_PASS_FWD);
+        pt_backend_dropout(gpu, dy, dout, n, 0.3f, 99, PT_PASS_FWD);
         g = down(dout, n);
         compare("dropout (same mask)", g, out, n, 0);
         free(g);
@@ -737,13 +849,13 @@ START_TEST(test_elementwise)
         int32_t cflags[4] = {0};
         double csum = 0;
         /* read only first: the same flag and sum, the gradients untouched */
-        pt_backend_unscale_check(gpu, dg, n, 1.0f / 64, false, flags, (double *)((char *)flags + 8));
+        pt_backend_unscale_check(gpu, dg, n, 1.0f / 64, PT_UNSCALE_READ, flags, (double *)((char *)flags + 8));
         g = down(dg, n);
         compare("unscale check without write", g, gr, n, 0);
         free(g);
-        pt_backend_unscale_check(cpu, gr, n, 1.0f / 64, true, cflags, &csum);
+        pt_backend_unscale_check(cpu, gr, n, 1.0f / 64, PT_UNSCALE_WRITE, cflags, &csum);
         pt_backend_memset(gpu, flags, 0, 16);
-        pt_backend_unscale_check(gpu, dg, n, 1.0f / 64, true, flags, (double *)((char *)flags + 8));
+        pt_backend_unscale_check(gpu, dg, n, 1.0f / 64, PT_UNSCALE_WRITE, flags, (double *)((char *)flags + 8));
         int32_t gflag;
         double gsum;
         pt_backend_sync(gpu);
@@ -924,11 +1036,11 @@ static void conv_case(pt_format f, pt_conv_shape s, int o)
     }
     pt_format out = f == PT_FMT_TF32 ? PT_FMT_FP32 : f;
     float *y = malloc(ny * 4), *dx = malloc(nx * 4), *dw = rnd(nw, 1);
-    pt_operand X = {px, f, NULL, false, NULL}, W = {pw, f, NULL, true, NULL}, DY = {pdy, f, NULL, false, NULL};
+    pt_operand X = {.data = px, .fmt = f}, W = {.data = pw, .fmt = f, .trans = true}, DY = {.data = pdy, .fmt = f};
     void *Dx = up(px, nx * sb), *Dw = up(pw, nw * sb), *Ddy = up(pdy, ny * sb);
     float *Db = up(b, o * 4), *Ddw = up(dw, nw * 4), *Dy, *Ddx;
     pt_backend_alloc(gpu, ny * 4, (void **)&Dy), pt_backend_alloc(gpu, nx * 4, (void **)&Ddx);
-    pt_operand GX = {Dx, f, NULL, false, NULL}, GW = {Dw, f, NULL, true, NULL}, GDY = {Ddy, f, NULL, false, NULL};
+    pt_operand GX = {.data = Dx, .fmt = f}, GW = {.data = Dw, .fmt = f, .trans = true}, GDY = {.data = Ddy, .fmt = f};
     ck_assert_int_eq(pt_backend_conv_fwd(cpu, &s, o, &X, &W, b, out, y), PT_OK);
     ck_assert_msg(pt_backend_conv_fwd(gpu, &s, o, &GX, &GW, Db, out, Dy) == PT_OK, "%s", pt_last_error());
     ck_assert_int_eq(pt_backend_conv_bwd_data(cpu, &s, o, &DY, &W, out, dx), PT_OK);
@@ -976,10 +1088,10 @@ START_TEST(test_conv)
     int32_t *arg = malloc(ny * 4), *Darg;
     float *Dx = up(x, nx * 4), *Ddy = up(dyv, ny * 4), *Ddx = up(dx, nx * 4), *Dy;
     pt_backend_alloc(gpu, ny * 4, (void **)&Dy), pt_backend_alloc(gpu, ny * 4, (void **)&Darg);
-    pt_backend_pool_fwd(cpu, true, &s, x, y, arg);
-    pt_backend_pool_fwd(gpu, true, &s, Dx, Dy, Darg);
-    pt_backend_pool_bwd(cpu, true, &s, x, y, dyv, arg, dx);
-    pt_backend_pool_bwd(gpu, true, &s, Dx, Dy, Ddy, Darg, Ddx);
+    pt_backend_pool_fwd(cpu, PT_POOL_MAX, &s, x, y, arg);
+    pt_backend_pool_fwd(gpu, PT_POOL_MAX, &s, Dx, Dy, Darg);
+    pt_backend_pool_bwd(cpu, PT_POOL_MAX, &s, x, y, dyv, arg, dx);
+    pt_backend_pool_bwd(gpu, PT_POOL_MAX, &s, Dx, Dy, Ddy, Darg, Ddx);
     float *got = down(Ddx, nx);
     compare("maxpool bwd, tied windows", got, dx, nx, 0);
     free(got), free(x), free(dyv), free(y), free(dx), free(arg);
@@ -1012,15 +1124,15 @@ START_TEST(test_conv_pool)
         compare("col2im", got, dx, nx, 1e-13); /* sums in another order */
         free(got);
         for (int mx = 0; mx < 2; mx++) {
-            pt_backend_pool_fwd(cpu, mx, &s, x, y, arg);
-            pt_backend_pool_fwd(gpu, mx, &s, Dx, Dy, Darg);
+            pt_backend_pool_fwd(cpu, mx ? PT_POOL_MAX : PT_POOL_AVG, &s, x, y, arg);
+            pt_backend_pool_fwd(gpu, mx ? PT_POOL_MAX : PT_POOL_AVG, &s, Dx, Dy, Darg);
             got = down(Dy, ny);
             compare(mx ? "maxpool fwd" : "avgpool fwd", got, y, ny, 1e-13);
             free(got);
             memset(dx, 0, nx * 4);
             pt_backend_memset(gpu, Ddx, 0, nx * 4);
-            pt_backend_pool_bwd(cpu, mx, &s, x, y, dyv, arg, dx);
-            pt_backend_pool_bwd(gpu, mx, &s, Dx, Dy, Ddy, Darg, Ddx);
+            pt_backend_pool_bwd(cpu, mx ? PT_POOL_MAX : PT_POOL_AVG, &s, x, y, dyv, arg, dx);
+            pt_backend_pool_bwd(gpu, mx ? PT_POOL_MAX : PT_POOL_AVG, &s, Dx, Dy, Ddy, Darg, Ddx);
             got = down(Ddx, nx);
             compare(mx ? "maxpool bwd" : "avgpool bwd", got, dx, nx, 1e-13);
             free(got);
@@ -1028,8 +1140,8 @@ START_TEST(test_conv_pool)
         int c = 5, p = (int)(ny / 5 / s.n);
         if (p > 0) {
             size_t nr = (size_t)s.n * c * p;
-            pt_backend_rows_to_nchw(cpu, x, y, s.n, c, p, false);
-            pt_backend_rows_to_nchw(gpu, Dx, Dy, s.n, c, p, false);
+            pt_backend_rows_to_nchw(cpu, x, y, s.n, c, p, PT_PASS_FWD);
+            pt_backend_rows_to_nchw(gpu, Dx, Dy, s.n, c, p, PT_PASS_FWD);
             got = down(Dy, nr);
             compare("rows_to_nchw", got, y, nr, 0);
             free(got);
