@@ -268,7 +268,9 @@ int pt_cmd_train(int argc, char **argv)
                 run_free(&r);
                 return PT_EXIT_USAGE;
             }
-            snprintf(path, sizeof path, "prectune-runs/%s-%s.db", r.spec.name, stamp);
+            char part[PT_NAME_MAX];
+            pt_cli_file_name_part(r.spec.name, part, sizeof part); /* inside prectune-runs/, whatever the name */
+            snprintf(path, sizeof path, "prectune-runs/%s-%s.db", part, stamp);
         }
         st = pt_telemetry_open(path, &r.tel);
         if (!st && resume) st = pt_telemetry_reopen_run(r.tel, fingerprint, &r.run_id);
