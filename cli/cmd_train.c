@@ -284,7 +284,7 @@ int pt_cmd_train(int argc, char **argv)
             }
             pt_run_info info = {"train", r.spec.name, fingerprint, spec_text, policy_text,
                                 r.policy.source, pt_backend_name(r.be), r.data.desc, cmd,
-                                (int64_t)r.spec.train.seed, r.spec.train.steps};
+                                (int64_t)r.spec.train.seed, r.spec.train.steps, &r.data.read};
             st = pt_telemetry_begin_run(r.tel, &info, &r.run_id);
             free(spec_text);
             free(policy_text);
