@@ -24,7 +24,7 @@ int main(int argc, char **argv)
     pt_telemetry *t;
     int64_t run;
     pt_run_info info = {"train", "long-run", "xxh64:0000000000000000", NULL, NULL, "fp32", "cpu", "synthetic",
-                        "bench", 1, steps};
+                        "bench", 1, steps, NULL};
     if (pt_telemetry_open(path, &t) || pt_telemetry_begin_run(t, &info, &run)) {
         fprintf(stderr, "%s\n", pt_last_error());
         return 1;

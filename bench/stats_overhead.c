@@ -28,7 +28,7 @@ static double run(const char *device, const char *model, const pt_data *data, in
     if (stats_every >= 0) {
         int64_t run_id;
         pt_run_info info = {"bench", b.spec.name, "xxh64:0", NULL, NULL, "bf16-amp", device, data->desc,
-                            "bench", 1, steps};
+                            "bench", 1, steps, &data->read};
         if (pt_telemetry_open(path, &tel) || pt_telemetry_begin_run(tel, &info, &run_id) ||
             pt_trainer_instrument(t, tel, run_id, stats_every, 0)) {
             fprintf(stderr, "bench_stats_overhead: %s\n", pt_last_error());

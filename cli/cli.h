@@ -3,6 +3,8 @@
 #ifndef PT_CLI_H
 #define PT_CLI_H
 
+#include <stddef.h>
+
 enum { PT_EXIT_OK = 0, PT_EXIT_FAILED = 1, PT_EXIT_USAGE = 2 };
 
 /* Prints "prectune <cmd>: <message>" to stderr and returns PT_EXIT_USAGE. */
@@ -43,6 +45,10 @@ enum { PT_OPT_LABEL = 1001, PT_OPT_HEADER, PT_OPT_NO_HEADER, PT_OPT_NO_STANDARDI
         {"val-fraction", required_argument, 0, PT_OPT_VAL_FRACTION}
 struct pt_data_options;
 int pt_cli_data_option(const char *cmd, int c, const char *arg, struct pt_data_options *o);
+
+/* The model's name as one safe component of a default file name (see
+ * file_name.c): into out (n bytes, truncated to fit). */
+void pt_cli_file_name_part(const char *name, char *out, size_t n);
 
 int pt_cmd_formats(int argc, char **argv);
 int pt_cmd_train(int argc, char **argv);

@@ -20,6 +20,7 @@ int pt_cmd_diagnose(int argc, char **argv)
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     long long run = 0;
     int json = 0, replay = 0, c;
+    unsigned given = 0; /* the data options given, PT_GIVEN_* */
     const char *patch = NULL, *data_spec = NULL, *ckpt = NULL, *device = "cpu";
     pt_data_options dopt = pt_data_options_default();
     optind = 1;
@@ -39,16 +40,23 @@ int pt_cmd_diagnose(int argc, char **argv)
         case 'D': device = optarg; break;
         case 'h':
             printf("usage: prectune diagnose RUN.db|TELEMETRY.csv [--run ID] [--json] [--patch FILE]\n"
-                   "       prectune diagnose RUN.db --replay --data SPEC --checkpoint DIR [--label ...]\n"
+                   "       prectune diagnose RUN.db --replay --checkpoint DIR [--data SPEC] [--label ...]\n"
                    "\nNames the first step and the first tensor (in execution order: forward by layer,\n"
                    "then backward in reverse) that went non-finite, separates the origin from values\n"
                    "that only carried it, shows the trend that led there, classifies the cause and\n"
                    "proposes the fix; --patch writes the patched policy. --replay trains again from the\n"
                    "latest checkpoint at or before the incident, with statistics on every step, under\n"
                    "the run's policy (the incident must come back) and under the patch (it must not).\n"
+                   "The replay reads the data as the run recorded it (its --data, --label, --header,\n"
+                   "--no-standardize, --val-fraction); an option given that differs is refused.\n"
                    "Exit 0 when the run had no incident, 1 when it had one.\n");
             return PT_EXIT_OK;
         default: {
+            given |= c == PT_OPT_LABEL               ? PT_GIVEN_LABEL
+                     : c == PT_OPT_HEADER || c == PT_OPT_NO_HEADER ? PT_GIVEN_HEADER
+                     : c == PT_OPT_NO_STANDARDIZE   ? PT_GIVEN_STANDARDIZE
+                     : c == PT_OPT_VAL_FRACTION     ? PT_GIVEN_VAL_FRACTION
+                                                    : 0u;
             int dd = pt_cli_data_option("diagnose", c, optarg, &dopt);
             if (dd < 0) return PT_EXIT_USAGE;
             if (dd == 0) return pt_cli_usage_error("diagnose", "unknown or incomplete option '%s'", argv[optind - 1]);
@@ -99,13 +107,17 @@ int pt_cmd_diagnose(int argc, char **argv)
     }
     int code = d.incident ? PT_EXIT_FAILED : PT_EXIT_OK;
     if (replay) {
-        if (!data_spec || !ckpt) {
+        if (!ckpt) {
             pt_diagnosis_free(&d);
-            return pt_cli_usage_error("diagnose", "--replay needs --data SPEC and --checkpoint DIR");
+            return pt_cli_usage_error("diagnose", "--replay needs --checkpoint DIR");
         }
         dopt.classification = true;
+        char spec_buf[1024], label_buf[256];
+        pt_data_options ro;
         pt_replay_result rr;
-        st = pt_diagnose_replay(argv[optind], &d, data_spec, &dopt, ckpt, device, &rr);
+        st = pt_replay_data(argv[optind], d.run, data_spec, &dopt, given, spec_buf, sizeof spec_buf, label_buf,
+                            sizeof label_buf, &ro);
+        if (!st) st = pt_diagnose_replay(argv[optind], &d, spec_buf, &ro, ckpt, device, &rr);
         if (st) {
             pt_diagnosis_free(&d);
             return pt_cli_lib_error("diagnose", st);

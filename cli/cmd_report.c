@@ -248,8 +248,9 @@ static void heatmaps(FILE *f, sqlite3 *db, long long run, int nlayers, char (*na
                 char color[16];
                 svg_heat_color(frac, color);
                 fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\" stroke=\"#eee\" "
-                           "stroke-width=\"0.5\"><title>%s, step %lld, %s: %.3g of %.0f values (%s)</title></rect>\n",
-                        130 + cw * col, 40 + ch * li - 2, cw, ch, color, names[li], st,
+                           "stroke-width=\"0.5\"><title>", 130 + cw * col, 40 + ch * li - 2, cw, ch, color);
+                svg_escape(f, li >= 0 && li < nlayers ? names[li] : "?");
+                fprintf(f, ", step %lld, %s: %.3g of %.0f values (%s)</title></rect>\n", st,
                         kind ? "overflow" : "underflow", frac, cnt, sfmt_name[k]);
             }
             sqlite3_finalize(s);
@@ -475,6 +476,7 @@ static int write_html(sqlite3 *db, const char *path, long long run, const char *
 
     /* layers */
     char names[256][64];
+    memset(names, 0, sizeof names);
     int nlayers = 0;
     if (sqlite3_prepare_v2(db, "SELECT DISTINCT layer_index, layer FROM layer_stats WHERE run_id = ?"
                                " UNION SELECT DISTINCT layer_index, layer FROM drift WHERE run_id = ?"

@@ -268,7 +268,9 @@ int pt_cmd_train(int argc, char **argv)
                 run_free(&r);
                 return PT_EXIT_USAGE;
             }
-            snprintf(path, sizeof path, "prectune-runs/%s-%s.db", r.spec.name, stamp);
+            char part[PT_NAME_MAX];
+            pt_cli_file_name_part(r.spec.name, part, sizeof part); /* inside prectune-runs/, whatever the name */
+            snprintf(path, sizeof path, "prectune-runs/%s-%s.db", part, stamp);
         }
         st = pt_telemetry_open(path, &r.tel);
         if (!st && resume) st = pt_telemetry_reopen_run(r.tel, fingerprint, &r.run_id);
@@ -282,7 +284,7 @@ int pt_cmd_train(int argc, char **argv)
             }
             pt_run_info info = {"train", r.spec.name, fingerprint, spec_text, policy_text,
                                 r.policy.source, pt_backend_name(r.be), r.data.desc, cmd,
-                                (int64_t)r.spec.train.seed, r.spec.train.steps};
+                                (int64_t)r.spec.train.seed, r.spec.train.steps, &r.data.read};
             st = pt_telemetry_begin_run(r.tel, &info, &r.run_id);
             free(spec_text);
             free(policy_text);

@@ -153,14 +153,15 @@ int pt_cmd_tune(int argc, char **argv)
                     o.device.tflops[PT_FMT_BF16], o.device.tflops[PT_FMT_FP16], o.device.tflops[PT_FMT_E4M3],
                     o.device.gbs);
     }
-    char dbp[4096], outp[4096];
+    char dbp[4096], outp[4096], part[PT_NAME_MAX];
+    pt_cli_file_name_part(spec.name, part, sizeof part); /* the defaults stay where they are said to be */
     if (db_path) snprintf(dbp, sizeof dbp, "%s", db_path);
     else {
         mkdir("prectune-runs", 0755);
-        snprintf(dbp, sizeof dbp, "prectune-runs/%s-tune.db", spec.name);
+        snprintf(dbp, sizeof dbp, "prectune-runs/%s-tune.db", part);
     }
     snprintf(outp, sizeof outp, "%s", out_path ? out_path : "");
-    if (!out_path) snprintf(outp, sizeof outp, "%s.policy.json", spec.name);
+    if (!out_path) snprintf(outp, sizeof outp, "%s.policy.json", part);
     if (!st) { /* before the tune, not after it: the policy's folder must take the file */
         char dir[4096];
         snprintf(dir, sizeof dir, "%s", outp);

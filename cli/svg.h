@@ -31,6 +31,9 @@ void svg_legend(svg_plot *p, int index, const char *color, const char *label, bo
 const char *svg_color(int i);
 /* A white-to-red color for a fraction in [0, 1] on a log scale from 1e-6. */
 void svg_heat_color(double frac, char out[16]);
+/* s with <, >, &, " and ' as character references: safe as HTML or SVG
+ * text and inside a quoted attribute value. Every string the report takes
+ * from a spec, a policy, a database or a CSV goes through it. */
 void svg_escape(FILE *f, const char *s);
 
 #endif

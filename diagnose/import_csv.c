@@ -157,7 +157,7 @@ pt_status pt_diagnose_import_csv(const char *csv_path, const char *db_path)
     for (int i = 0; i < 64; i++) m->map[i] = -1;
     pt_status st = pt_telemetry_open(db_path, &m->tel);
     pt_run_info info = {"imported", csv_path, NULL, NULL, NULL, "imported telemetry", "external", csv_path,
-                        "prectune diagnose", 0, 0};
+                        "prectune diagnose", 0, 0, NULL};
     if (!st) st = pt_telemetry_begin_run(m->tel, &info, &m->run);
     struct csv_parser p;
     csv_init(&p, CSV_APPEND_NULL);

@@ -124,7 +124,7 @@ static pt_status replay_one(pt_backend *be, const pt_model_spec *spec, const pt_
     if (!st && patched) pt_trainer_reset_scaler(t);
     if (!st) st = pt_telemetry_open(db, &tel);
     pt_run_info info = {"replay", spec->name, NULL, NULL, NULL, pol->source, pt_backend_name(be), data->desc,
-                        "prectune diagnose --replay", (int64_t)spec->train.seed, to};
+                        "prectune diagnose --replay", (int64_t)spec->train.seed, to, &data->read};
     if (!st) st = pt_telemetry_begin_run(tel, &info, &run);
     if (!st) st = pt_trainer_instrument(t, tel, run, 1, 1); /* statistics and the fp32 shadow every step */
     *from = t ? pt_trainer_steps_done(t) : 0;
@@ -143,6 +143,58 @@ static pt_status replay_one(pt_backend *be, const pt_model_spec *spec, const pt_
     }
     if (!st) *hit = shows(d, db, run, *from, to, what, n);
     return st;
+}
+
+static const char *header_words(int h)
+{
+    return h == 1 ? "--header" : h == 0 ? "--no-header" : "header detection (neither --header nor --no-header)";
+}
+
+pt_status pt_replay_data(const char *db_path, int64_t run, const char *data_spec, const pt_data_options *given,
+                         unsigned given_mask, char *spec_out, size_t spec_n, char *label_out, size_t label_n,
+                         pt_data_options *out)
+{
+    pt_data_read rec;
+    bool recorded;
+    pt_status st = pt_telemetry_run_data(db_path, run, &rec, &recorded);
+    if (st) return st;
+    *out = *given;
+    if (!recorded) {
+        if (!data_spec)
+            return pt_fail(PT_ERR_INVALID, "%s: run %lld did not record its data (a database from an older prectune): "
+                           "give --data SPEC and the data options it was trained with", db_path, (long long)run);
+        snprintf(spec_out, spec_n, "%s", data_spec);
+        if (given->label) snprintf(label_out, label_n, "%s", given->label), out->label = label_out;
+        return PT_OK;
+    }
+    const char *where = db_path;
+    if (data_spec) {
+        /* the same kind of data (the path may differ: another folder, a copy) */
+        size_t a = strcspn(data_spec, ":"), b = strcspn(rec.spec, ":");
+        if (a != b || strncmp(data_spec, rec.spec, a) != 0)
+            return pt_fail(PT_ERR_INVALID, "--data %s: run %lld of %s trained on %s; replay it on that data (or "
+                           "leave --data out)", data_spec, (long long)run, where, rec.spec);
+    }
+    snprintf(spec_out, spec_n, "%s", data_spec ? data_spec : rec.spec);
+    if ((given_mask & PT_GIVEN_LABEL) && strcmp(given->label ? given->label : "", rec.label) != 0)
+        return pt_fail(PT_ERR_INVALID, "--label %s: run %lld of %s read its labels from %s%s%s; leave --label out to "
+                       "replay the data as the run read them", given->label ? given->label : "", (long long)run, where,
+                       rec.label[0] ? "column '" : "the last column", rec.label, rec.label[0] ? "'" : "");
+    if ((given_mask & PT_GIVEN_HEADER) && given->header != rec.header)
+        return pt_fail(PT_ERR_INVALID, "%s: run %lld of %s read its data with %s; leave it out to replay the data as "
+                       "the run read them", header_words(given->header), (long long)run, where, header_words(rec.header));
+    if ((given_mask & PT_GIVEN_STANDARDIZE) && given->standardize != rec.standardize)
+        return pt_fail(PT_ERR_INVALID, "--no-standardize: run %lld of %s standardized its features; leave it out to "
+                       "replay the data as the run read them", (long long)run, where);
+    if ((given_mask & PT_GIVEN_VAL_FRACTION) && given->val_fraction != rec.val_fraction)
+        return pt_fail(PT_ERR_INVALID, "--val-fraction %g: run %lld of %s held out %g of its rows; leave it out to "
+                       "replay the data as the run read them", given->val_fraction, (long long)run, where,
+                       rec.val_fraction);
+    snprintf(label_out, label_n, "%s", rec.label);
+    out->label = rec.label[0] ? label_out : NULL;
+    out->header = rec.header, out->standardize = rec.standardize;
+    out->val_fraction = rec.val_fraction, out->seed = rec.seed;
+    return PT_OK;
 }
 
 pt_status pt_diagnose_replay(const char *db_path, const pt_diagnosis *d, const char *data_spec,

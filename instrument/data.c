@@ -504,6 +504,14 @@ static pt_status open_random(const char *kind, const char *args, const pt_data_o
     return PT_OK;
 }
 
+static void note_read(const char *spec, const pt_data_options *o, pt_data_read *r)
+{
+    snprintf(r->spec, sizeof r->spec, "%s", spec);
+    snprintf(r->label, sizeof r->label, "%s", o->label ? o->label : "");
+    r->header = o->header, r->standardize = o->standardize;
+    r->val_fraction = o->val_fraction, r->seed = o->seed;
+}
+
 pt_status pt_data_open(const char *spec, const pt_data_options *o, pt_data *d)
 {
     memset(d, 0, sizeof *d);
@@ -536,5 +544,9 @@ pt_status pt_data_open(const char *spec, const pt_data_options *o, pt_data *d)
                      "csv:FILE, random:N,DIM,CLASSES or synthetic:N,DIM,CLASSES", spec);
     }
     if (st) pt_data_free(d);
+    else {
+        pt_data_options def = pt_data_options_default();
+        note_read(spec, o ? o : &def, &d->read);
+    }
     return st;
 }

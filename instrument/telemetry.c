@@ -49,6 +49,13 @@ static const char *const migration[PT_TELEMETRY_SCHEMA_VERSION] = {
     [1] = "CREATE TABLE IF NOT EXISTS probes ("
           " key TEXT PRIMARY KEY, run_id INTEGER, final_loss REAL, accuracy REAL,"
           " skipped_fraction REAL, nonfinite INTEGER, diverged INTEGER, seconds REAL);",
+    /* how each run read its data, for a replay to read it the same way */
+    [2] = "ALTER TABLE runs ADD COLUMN data_spec TEXT;"
+          "ALTER TABLE runs ADD COLUMN data_label TEXT;"
+          "ALTER TABLE runs ADD COLUMN data_header INTEGER;"
+          "ALTER TABLE runs ADD COLUMN data_standardize INTEGER;"
+          "ALTER TABLE runs ADD COLUMN data_val_fraction REAL;"
+          "ALTER TABLE runs ADD COLUMN data_seed INTEGER;",
 };
 
 static const char *const role_names[PT_ROLE_COUNT] = {"x", "w", "dy", "dw"};
@@ -368,8 +375,9 @@ pt_status pt_telemetry_begin_run(pt_telemetry *t, const pt_run_info *in, int64_t
     int rc = sqlite3_prepare_v2(
         t->db,
         "INSERT INTO runs (kind, started, status, model, fingerprint, spec_json, policy_json, "
-        "policy_source, device, data, command, seed, steps, prectune_version) VALUES "
-        "(?, datetime('now'), 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "policy_source, device, data, command, seed, steps, prectune_version, data_spec, data_label, "
+        "data_header, data_standardize, data_val_fraction, data_seed) VALUES "
+        "(?, datetime('now'), 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         -1, &s, NULL);
     if (rc == SQLITE_OK) {
         bind_text(s, 1, in->kind ? in->kind : "train"), bind_text(s, 2, in->model);
@@ -378,6 +386,12 @@ pt_status pt_telemetry_begin_run(pt_telemetry *t, const pt_run_info *in, int64_t
         bind_text(s, 7, in->device), bind_text(s, 8, in->data), bind_text(s, 9, in->command);
         sqlite3_bind_int64(s, 10, in->seed), sqlite3_bind_int64(s, 11, in->steps);
         bind_text(s, 12, pt_version());
+        const pt_data_read *d = in->data_read;
+        if (d) {
+            bind_text(s, 13, d->spec), bind_text(s, 14, d->label);
+            sqlite3_bind_int(s, 15, d->header), sqlite3_bind_int(s, 16, d->standardize);
+            sqlite3_bind_double(s, 17, d->val_fraction), sqlite3_bind_int64(s, 18, (int64_t)d->seed);
+        }
         rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
         sqlite3_finalize(s);
     }
@@ -565,4 +579,35 @@ pt_status pt_telemetry_layer_summary(pt_telemetry *t, int64_t run, int layer_ind
     }
     pthread_mutex_unlock(&t->mu);
     return st;
+}
+
+pt_status pt_telemetry_run_data(const char *db_path, int64_t run, pt_data_read *out, bool *recorded)
+{
+    memset(out, 0, sizeof *out);
+    *recorded = false;
+    sqlite3 *db;
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        pt_status st = pt_fail(PT_ERR_IO, "%s: cannot open: %s", db_path, sqlite3_errmsg(db));
+        sqlite3_close(db);
+        return st;
+    }
+    sqlite3_stmt *s;
+    /* a database from before schema version 3 has no data_* columns: nothing recorded */
+    if (sqlite3_prepare_v2(db, "SELECT data_spec, data_label, data_header, data_standardize, data_val_fraction,"
+                               " data_seed FROM runs WHERE id = ?", -1, &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, run);
+        if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+            const unsigned char *spec = sqlite3_column_text(s, 0), *label = sqlite3_column_text(s, 1);
+            snprintf(out->spec, sizeof out->spec, "%s", spec ? (const char *)spec : "");
+            snprintf(out->label, sizeof out->label, "%s", label ? (const char *)label : "");
+            out->header = sqlite3_column_int(s, 2);
+            out->standardize = sqlite3_column_int(s, 3) != 0;
+            out->val_fraction = sqlite3_column_double(s, 4);
+            out->seed = (uint64_t)sqlite3_column_int64(s, 5);
+            *recorded = true;
+        }
+        sqlite3_finalize(s);
+    }
+    sqlite3_close(db);
+    return PT_OK;
 }

@@ -17,6 +17,45 @@ printf 'not a database' > "$tmp/junk.db"
 err=$("$bin" report "$tmp/junk.db" 2>&1); rc=$?
 status "junk db" 2 $rc
 
+# ---- names made to break out of the report: inert text in Chromium's DOM ------------
+# (layer names reach the heat maps' <title>s, the histograms' and the drift
+# legend's <text>s; the model's name the page's <title> and heading)
+chrome=$(command -v chromium || command -v chromium-browser || true)
+awk 'BEGIN { print "a,b,y"; for (i = 0; i < 400; i++) printf "%d,%d,%d\n", i % 7, i % 5, i % 3 }' > "$tmp/h.csv"
+cat > "$tmp/hostile.json" <<'EOF2'
+{"name": "</title><script>document.title='pwned-model'</script>", "input": [2],
+ "layers": [{"name": "</title><script>document.title='pwned'</script>", "type": "linear", "out": 8},
+            {"name": "act", "type": "gelu"},
+            {"name": "\"><img src=x onerror=\"document.title='pwned-img'\">", "type": "linear", "out": 8},
+            {"name": "]]><svg onload=\"document.title='pwned-svg'\"></svg>", "type": "linear", "out": 8},
+            {"name": "q'uo\"te&amp;<b>bold</b>", "type": "linear", "out": 3}],
+ "loss": "softmax_cross_entropy", "train": {"batch": 16, "steps": 20}}
+EOF2
+"$bin" train "$tmp/hostile.json" --data "csv:$tmp/h.csv" --stats-every 1 --drift-every 1 --db "$tmp/h.db" \
+    --policy "$src/../policies/presets/bf16-amp.json" --quiet > /dev/null 2>&1; status "train the hostile names" 0 $?
+"$bin" report "$tmp/h.db" --html "$tmp/h.html" 2>/dev/null; status "html of the hostile names" 0 $?
+html=$(cat "$tmp/h.html")
+case "$html" in *"<script"*|*"<img"*|*"<svg onload"*|*"<b>"*) echo "FAIL: a name was written into the report as markup:";
+    grep -o '.\{40\}\(<script\|<img\|<svg onload\|<b>\).\{40\}' "$tmp/h.html" | head; fail=1 ;; esac
+if [ -n "$chrome" ]; then
+    dom=$(timeout 120 "$chrome" --headless --no-sandbox --disable-gpu --dump-dom "file://$tmp/h.html" 2>/dev/null)
+    check "chromium renders the hostile report" "prectune run report" "$dom"
+    for tag in "<script" "<img" "<b>"; do
+        case "$dom" in *"$tag"*) echo "FAIL: chromium's DOM has an injected '$tag'"; fail=1 ;; esac
+    done
+    # an event handler as an attribute of an element (as text it is "&lt;svg onload=")
+    printf '%s' "$dom" | grep -Eq '<[^>]* on(load|error)=' &&
+        { echo "FAIL: chromium's DOM has an injected event handler"; fail=1; }
+    case "$dom" in *"<title>pwned"*) echo "FAIL: an injected script ran (the page's title changed)"; fail=1 ;; esac
+    check "a name in the heat maps' titles, as text" "&lt;/title&gt;&lt;script&gt;document.title='pwned'&lt;/script&gt;, step" "$dom"
+    check "a name breaking out of an attribute, as text" "\"&gt;&lt;img src=x onerror=\"document.title='pwned-img'\"&gt;" "$dom"
+    check "a name closing CDATA, as text" "]]&gt;&lt;svg onload=" "$dom"
+    check "quotes and an entity, as text" "q'uo\"te&amp;amp;&lt;b&gt;bold&lt;/b&gt;" "$dom"
+    check "the model's name in the heading, as text" "prectune run report: &lt;/title&gt;&lt;script&gt;" "$dom"
+else
+    echo "note: chromium not installed, the hostile names were checked in the HTML only"
+fi
+
 if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     echo "SKIP the report checks: Debian's dataset-fashion-mnist is not installed"
     exit 77

@@ -24,6 +24,20 @@ status "policy layer" 2 $rc; check "policy layer named" "p.json: layers.fc7: mod
 err=$("$bin" train "$spec" --data csv:/nonexistent.csv 2>&1); rc=$?
 status "missing csv" 2 $rc; check "missing csv" "/nonexistent.csv: cannot open" "$err"
 
+# ---- a model's name is no path: the default database stays in prectune-runs/ ----
+mkdir -p "$tmp/w/x"
+awk 'BEGIN { print "a,b,y"; for (i = 0; i < 200; i++) printf "%d,%d,%d\n", i % 7, i % 5, i % 2 }' > "$tmp/w/x/d.csv"
+for name in ../../esc /tmp/esc-abs; do
+    printf '{"name": "%s", "input": [2], "layers": [{"name": "fc", "type": "linear", "out": 2}],
+ "loss": "softmax_cross_entropy", "train": {"batch": 8, "steps": 2}}' "$name" > "$tmp/w/x/esc.json"
+    out=$(cd "$tmp/w/x" && "$bin" train esc.json --data csv:d.csv 2>&1); status "train a model named $name" 0 $?
+    check "the database named for it" "telemetry: prectune-runs/_" "$out"
+done
+n=$(find "$tmp" /tmp/esc-abs* -name '*esc*.db' 2>/dev/null | grep -vc "^$tmp/w/x/prectune-runs/")
+[ "$n" = 0 ] || { echo "FAIL: a model's name put a database outside prectune-runs/:"; find "$tmp" /tmp/esc-abs* -name '*esc*.db' 2>/dev/null; fail=1; }
+n=$(ls "$tmp/w/x/prectune-runs" | grep -c '^_.*esc.*\.db$')
+[ "$n" = 2 ] || { echo "FAIL: prectune-runs/ holds $n databases of the two models:"; ls -a "$tmp/w/x/prectune-runs"; fail=1; }
+
 if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     echo "SKIP the training checks: Debian's dataset-fashion-mnist is not installed"
     [ $fail = 0 ] && exit 77

@@ -81,6 +81,17 @@ check "regression validated" "reg.policy.json (validated)" "$out"
 check "an all-fp32 policy says so" "every layer stays in fp32: none gains from a lower format on this device" "$out"
 case "$out" in *accuracy*|*nan*) echo "FAIL: a regression's tune speaks of accuracy:"; echo "$out" | grep -E "accuracy|nan"; fail=1 ;; esac
 
+# a model's name is no path: tune's default policy and database stay here and in prectune-runs/
+mkdir -p nm/sub
+sed 's#"name": "reg"#"name": "../esc"#' reg.json > nm/sub/esc.json
+out=$(cd nm/sub && "$bin" tune esc.json --data csv:../../reg.csv --label y --probe-steps 10 --validate-steps 10 \
+      --formats fp32 --quiet 2>&1); status "tune of a model named ../esc" 0 $?
+check "its policy, here" "policy           _.._esc.policy.json (validated)" "$out"
+check "its database, in prectune-runs/" "reused from prectune-runs/_.._esc-tune.db" "$out"
+[ -f nm/sub/_.._esc.policy.json ] && [ -f nm/sub/prectune-runs/_.._esc-tune.db ] ||
+    { echo "FAIL: the default outputs are not where tune said"; ls -laR nm; fail=1; }
+ls nm | grep -q esc && { echo "FAIL: a model's name put a file outside its folder:"; ls nm; fail=1; }
+
 # a model whose fp32 training diverges has no baseline: tune says so and stops (exit 1)
 sed 's/"optimizer": {"type": "adamw", "lr": 3e-3}/"optimizer": {"type": "sgd", "lr": 5, "momentum": 0.9}/' reg.json > regdiv.json
 err=$("$bin" tune regdiv.json --data csv:reg.csv --label y --probe-steps 50 --db rd.db --out rd.json 2>&1)
@@ -123,42 +134,83 @@ err=$("$bin" tune "$spec" --data fashion-mnist --validate-steps 5 2>&1); status 
 check "validate-steps too few" "--validate-steps '5': expected an integer >= 10" "$err"
 
 # ---- validate: the noise floor ------------------------------------------------------------
-# With zero tolerance bf16-amp misses the loss criterion by 0.31% (0.3863
-# vs 0.3851); fp32 with seed 8 spreads 0.14 points and 2.14% loss from seed
-# 7, so the policy passes within that spread, and says so.
-out=$("$bin" validate "$spec" --data fashion-mnist --policy "$src/policies/presets/bf16-amp.json" \
-      --criteria loss_rel=0,accuracy_drop=0 2>&1); status "validate within noise" 0 $?
+# With zero tolerance fp8-hybrid misses the loss criterion (fp8 costs small-mlp
+# a few tenths of a percent of loss over its 1500 steps), well inside fp32's
+# own seed-to-seed spread (about 2%). The digits move from one CPU's OpenBLAS
+# kernels to another's; what the checks read from the output does not: the
+# spread the noise run prints is the one the widened criteria quote, and the
+# verdict follows from the numbers printed.
+sedn() { printf '%s\n' "$2" | sed -n "$1" | head -1; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && b != "" && a + 0 <= b + 0) }'; }
+out=$("$bin" validate "$spec" --data fashion-mnist --policy "$src/policies/presets/fp8-hybrid.json" \
+      --criteria loss_rel=0,accuracy_drop=0 2>&1); rc=$?
 check "noise run" "measuring fp32's own seed-to-seed spread (seed 8)" "$out"
-check "noise floor" "fp32 seed 8: spread 2.14% loss" "$out"
-check "widened loss" "(<= +2.14%, fp32's spread)" "$out"
-check "widened accuracy" "ok (drop <= 0.14 points, fp32's spread)" "$out"
-check "verdict" "validation passed within fp32's own seed-to-seed spread" "$out"
+spread=$(sedn 's/.*fp32 seed 8: spread \([0-9.]*\)% loss.*/\1/p' "$out")
+aspread=$(sedn 's/^  held-out accuracy .* spread \([0-9.]*\) points$/\1/p' "$out")
+rel=$(sedn 's/^  relative change *+*\([-0-9.]*\)%.*/\1/p' "$out")
+accs=$(sedn 's/^held-out accuracy *\([0-9.]*\)% *\([0-9.]*\)%.*/\1 \2/p' "$out")
+drop=$(echo "$accs" | awk '{ if (NF == 2) printf "%.2f", $1 - $2 }')
+[ -n "$spread" ] && [ -n "$aspread" ] && [ -n "$rel" ] && [ -n "$drop" ] ||
+    { echo "FAIL: validate within noise: no spread, change or accuracy to read in:"; echo "$out"; fail=1; }
+check "widened loss quotes the noise run's spread" "(<= +$spread%, fp32's spread)" "$out"
+le 0.001 "$rel" || { echo "FAIL: fp8-hybrid's loss change $rel% is not above fp32's"; fail=1; }
+le "$rel" "$spread" || { echo "FAIL: fp8-hybrid's loss change $rel% is beyond fp32's spread $spread%"; fail=1; }
+if le 0.001 "$aspread"; then
+    check "widened accuracy quotes the noise run's spread" "(drop <= $aspread points, fp32's spread)" "$out"
+fi
+if le "$drop" "$aspread"; then # every criterion within fp32's spread
+    status "validate within noise" 0 $rc
+    check "verdict" "validation passed within fp32's own seed-to-seed spread" "$out"
+else
+    status "validate beyond the accuracy spread" 1 $rc
+    check "verdict" "validation FAILED" "$out"
+fi
+case "$out" in *"does not reproduce itself"*) echo "FAIL: a ${spread}% spread warned as unstable fp32"; fail=1 ;; esac
 check "memory measured" "measured: +" "$out"
 check "step time after warm-up" "measured on cpu after warm-up" "$out"
-out=$("$bin" validate "$spec" --data fashion-mnist --policy "$src/policies/presets/bf16-amp.json" \
+out=$("$bin" validate "$spec" --data fashion-mnist --policy "$src/policies/presets/fp8-hybrid.json" \
       --criteria loss_rel=0,accuracy_drop=0 --no-noise-floor 2>&1); status "validate strict" 1 $?
 check "strict verdict" "validation FAILED" "$out"
 check "strict loss" "(<= +0.00%)" "$out"
-# the tuner's validation the same way, and its summary says so
+case "$out" in *"seed-to-seed"*) echo "FAIL: --no-noise-floor measured the spread"; fail=1 ;; esac
+# the tuner's validation with zero tolerance: where its policy misses, the
+# summary quotes the noise run, consistently, and a small spread is no warning
 out=$("$bin" tune "$spec" --data fashion-mnist --probe-steps 100 --formats fp32,fp16 --criteria loss_rel=0,accuracy_drop=0 \
-      --db nz.db --out nz.json --quiet 2>&1); status "tune within noise" 0 $?
-check "tune within noise" "fp32 with seed 8: loss 0.3933 (2.14% from seed 7)" "$out"
-check "tune within noise" "the policy passed within that spread, wider than the criteria" "$out"
-check "evidence: within noise" '"within_noise":	true' "$(cat nz.json)"
-case "$out" in *"does not reproduce itself"*) echo "FAIL: a 2.14% spread warned as unstable fp32"; fail=1 ;; esac
+      --db nz.db --out nz.json --quiet 2>&1); status "tune with zero tolerance" 0 $?
+case "$out" in *"does not reproduce itself"*) echo "FAIL: zero criteria warned of unstable fp32"; fail=1 ;; esac
+nl=$(sedn 's/.*fp32 with seed 8: loss [0-9.]* (\([0-9.]*\)% from seed 7).*/\1/p' "$out")
+if [ -n "$nl" ]; then
+    check "tune within noise" "the policy passed within that spread, wider than the criteria" "$out"
+    check "evidence: within noise" '"within_noise":	true' "$(cat nz.json)"
+else
+    check "tune: validated as given" "nz.json (validated)" "$out"
+fi
 # a model whose fp32 training is itself unstable (learning rate far too high):
-# the tuner's summary says what its validation is worth against a 24% spread,
-# and so does validate of bf16-amp (which fails even that spread)
-out=$("$bin" tune "$src/examples/incidents/lr-too-high.model.json" --data fashion-mnist --probe-steps 100 \
+# over its first 60 steps two fp32 seeds end some 40% apart. The tuner's
+# policy misses the accuracy criterion, passes within that spread, and the
+# summary says what such a validation is worth
+lrm="$src/examples/incidents/lr-too-high.model.json"
+out=$("$bin" tune "$lrm" --data fashion-mnist --probe-steps 100 --validate-steps 60 \
       --db lr.db --out lr.json --quiet 2>&1); status "tune of an unstable model" 0 $?
-check "unstable fp32" "fp32 does not reproduce itself at this length: two seeds end 23.9% apart in" "$out"
-out=$("$bin" validate "$src/examples/incidents/lr-too-high.model.json" --data fashion-mnist \
-      --policy "$src/policies/presets/bf16-amp.json" 2>&1)
+lsp=$(sedn 's/.*fp32 with seed 8: loss [0-9.]* (\([0-9.]*\)% from seed 7).*/\1/p' "$out")
+lsw=$(sedn 's/.*fp32 does not reproduce itself at this length: two seeds end \([0-9.]*\)% apart in.*/\1/p' "$out")
+[ -n "$lsp" ] || { echo "FAIL: the unstable model's tune measured no spread:"; echo "$out"; fail=1; }
+check "unstable fp32" "warning          fp32 does not reproduce itself at this length: two seeds end" "$out"
+[ -n "$lsp" ] && [ "$(printf '%.1f' "$lsp")" = "$lsw" ] ||
+    { echo "FAIL: the warning's spread $lsw% is not the noise run's $lsp%"; fail=1; }
+le 5 "${lsp:-0}" || { echo "FAIL: the unstable model's fp32 spread $lsp% is under ten times the criteria"; fail=1; }
+check "tune within noise" "the policy passed within that spread, wider than the criteria" "$out"
+check "evidence: within noise" '"within_noise":	true' "$(cat lr.json)"
+check "evidence: the noise run" '"noise":	{' "$(cat lr.json)"
+out=$("$bin" policy check lr.json 2>&1); status "policy check of a noise-bound policy" 0 $?
+check "policy check states the evidence" "lr.json: validated over 60 steps on cpu: passed within fp32's own seed-to-seed spread" "$out"
+# validate of bf16-amp over 100 steps fails even that spread, and warns
+out=$("$bin" validate "$lrm" --data fashion-mnist --steps 100 --policy "$src/policies/presets/bf16-amp.json" 2>&1)
 status "validate of an unstable model" 1 $?
-check "validate: unstable fp32" "warning: fp32 does not reproduce itself at this length: two seeds end 23.9% apart in" "$out"
-check "evidence: the noise run" '"noise":	{' "$(cat nz.json)"
-out=$("$bin" policy check nz.json 2>&1); status "policy check of a noise-bound policy" 0 $?
-check "policy check states the evidence" "nz.json: validated over 1500 steps on cpu: passed within fp32's own seed-to-seed spread" "$out"
+vs=$(sedn 's/.*fp32 seed 8: spread \([0-9.]*\)% loss.*/\1/p' "$out")
+check "validate: unstable fp32" "warning: fp32 does not reproduce itself at this length: two seeds end" "$out"
+[ -n "$vs" ] && check "validate's warning quotes the noise run's spread" "two seeds end $(printf '%.1f' "$vs")% apart" "$out"
+check "validate: beyond even that spread" "validation FAILED" "$out"
 err=$("$bin" validate "$spec" --data fashion-mnist --policy "$src/policies/presets/fp16-amp.json" \
       --criteria loss_rel=-1 2>&1); status "criteria value" 2 $?
 check "criteria value" "--criteria: 'loss_rel=-1': expected NAME=VALUE with VALUE >= 0" "$err"

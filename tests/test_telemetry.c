@@ -42,7 +42,7 @@ START_TEST(test_round_trip)
     pt_telemetry *t;
     ck_assert_msg(pt_telemetry_open(db_path, &t) == PT_OK, "%s", pt_last_error());
     pt_run_info info = {"train", "m", "xxh64:0123456789abcdef", "{}", NULL, "built-in fp32", "cpu",
-                        "data", "prectune train m.json", 7, 100};
+                        "data", "prectune train m.json", 7, 100, NULL};
     int64_t run;
     ck_assert_int_eq(pt_telemetry_begin_run(t, &info, &run), PT_OK);
     pt_step_record r = {.step = 3, .loss = 0.25, .scale = 65536, .skipped = true,
@@ -116,6 +116,54 @@ START_TEST(test_round_trip)
 }
 END_TEST
 
+START_TEST(test_data_read)
+{
+    /* a run records how it read its data; a database from before schema
+     * version 3 reads as "not recorded", and opening it adds the columns
+     * and keeps its runs */
+    fresh_db("dataread");
+    pt_telemetry *t;
+    ck_assert_int_eq(pt_telemetry_open(db_path, &t), PT_OK);
+    pt_data_read in = {"csv:sensors.csv", "state", 1, false, 0.25, 3};
+    pt_run_info info = {"train", "m", "xxh64:1", NULL, NULL, "p", "cpu", "d", "c", 3, 10, &in};
+    int64_t run;
+    ck_assert_int_eq(pt_telemetry_begin_run(t, &info, &run), PT_OK);
+    ck_assert_int_eq(pt_telemetry_close(t), PT_OK);
+    pt_data_read out;
+    bool rec;
+    ck_assert_int_eq(pt_telemetry_run_data(db_path, run, &out, &rec), PT_OK);
+    ck_assert(rec);
+    ck_assert_str_eq(out.spec, "csv:sensors.csv");
+    ck_assert_str_eq(out.label, "state");
+    ck_assert_int_eq(out.header, 1);
+    ck_assert(!out.standardize);
+    ck_assert(out.val_fraction == 0.25);
+    ck_assert_int_eq((int)out.seed, 3);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "ALTER TABLE runs DROP COLUMN data_spec; ALTER TABLE runs DROP COLUMN data_label;"
+                                  "ALTER TABLE runs DROP COLUMN data_header; ALTER TABLE runs DROP COLUMN data_standardize;"
+                                  "ALTER TABLE runs DROP COLUMN data_val_fraction; ALTER TABLE runs DROP COLUMN data_seed;"
+                                  "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    ck_assert_int_eq(pt_telemetry_run_data(db_path, run, &out, &rec), PT_OK);
+    ck_assert(!rec);
+    ck_assert_int_eq(pt_telemetry_open(db_path, &t), PT_OK);
+    ck_assert_int_eq(pt_telemetry_close(t), PT_OK);
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    sqlite3_stmt *q = query(db, "SELECT count(*), min(data_spec IS NULL) FROM runs");
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+    ck_assert_int_eq(sqlite3_column_int(q, 0), 1);
+    ck_assert_int_eq(sqlite3_column_int(q, 1), 1);
+    sqlite3_finalize(q);
+    q = query(db, "PRAGMA user_version");
+    ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+    ck_assert_int_eq(sqlite3_column_int(q, 0), PT_TELEMETRY_SCHEMA_VERSION);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+END_TEST
+
 START_TEST(test_kill9)
 {
     fresh_db("k9");
@@ -127,7 +175,7 @@ START_TEST(test_kill9)
         pt_telemetry *t;
         if (pt_telemetry_open(db_path, &t)) _exit(3);
         pt_telemetry_set_batch(t, 64, 5);
-        pt_run_info info = {"train", "m", "xxh64:0", NULL, NULL, NULL, "cpu", "d", "c", 1, 1000000};
+        pt_run_info info = {"train", "m", "xxh64:0", NULL, NULL, NULL, "cpu", "d", "c", 1, 1000000, NULL};
         int64_t run;
         if (pt_telemetry_begin_run(t, &info, &run)) _exit(4);
         for (int64_t i = 0;; i++) {
@@ -237,7 +285,7 @@ START_TEST(test_recorded_stats_match)
     ck_assert_msg(pt_trainer_create(be, &spec, &pol, &data, &t) == PT_OK, "%s", pt_last_error());
     pt_telemetry *tel;
     ck_assert_int_eq(pt_telemetry_open(db_path, &tel), PT_OK);
-    pt_run_info info = {"train", "t", "xxh64:1", NULL, NULL, "p", "cpu", "csv", "test", 1, 5};
+    pt_run_info info = {"train", "t", "xxh64:1", NULL, NULL, "p", "cpu", "csv", "test", 1, 5, NULL};
     int64_t run;
     ck_assert_int_eq(pt_telemetry_begin_run(tel, &info, &run), PT_OK);
     ck_assert_int_eq(pt_trainer_instrument(t, tel, run, 1, 0), PT_OK);
@@ -303,6 +351,7 @@ int main(void)
     TCase *tc = tcase_create("telemetry");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_round_trip);
+    tcase_add_test(tc, test_data_read);
     tcase_add_test(tc, test_kill9);
     tcase_add_test(tc, test_recorded_stats_match);
     suite_add_tcase(s, tc);

@@ -197,7 +197,7 @@ pt_status pt_run_policy(pt_backend *be, const pt_model_spec *model, const pt_pol
     pt_model_fingerprint(model, fp);
     char *pol_json = pt_policy_to_json(pol);
     pt_run_info info = {kind, spec.name, fp, NULL, pol_json, label, pt_backend_name(be), data->desc,
-                        "prectune tune", (int64_t)seed, steps};
+                        "prectune tune", (int64_t)seed, steps, &data->read};
     if (!st && tel) st = pt_telemetry_begin_run(tel, &info, &r->run_id);
     free(pol_json);
     if (!st && tel) st = pt_trainer_instrument(t, tel, r->run_id, stats ? 10 : 0, 0);

@@ -37,8 +37,22 @@ typedef struct pt_data_options {
 
 pt_data_options pt_data_options_default(void);
 
+/* How a dataset was read: its --data spec and the options, as a run
+ * records them so that a replay reads the same samples (label "" is the
+ * default, the last column; the options are kept for every kind of data,
+ * also where only csv uses them). */
+typedef struct pt_data_read {
+    char spec[1024];
+    char label[256];
+    int header;
+    bool standardize;
+    double val_fraction;
+    uint64_t seed;
+} pt_data_read;
+
 typedef struct pt_data {
     pt_dataset train, test;
+    pt_data_read read;     /* how it was read (pt_data_open) */
     int nclasses;          /* classification */
     int shape[3], ndim;    /* shape of one sample (images: [1, 28, 28]) */
     char desc[512];

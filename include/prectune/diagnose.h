@@ -76,6 +76,18 @@ typedef struct pt_replay_result {
 } pt_replay_result;
 
 struct pt_data_options;
+/* Which data options a replay was given (the others come from the run). */
+enum { PT_GIVEN_LABEL = 1, PT_GIVEN_HEADER = 2, PT_GIVEN_STANDARDIZE = 4, PT_GIVEN_VAL_FRACTION = 8 };
+/* How a replay of run `run` reads its data: as the run recorded it (the
+ * --data spec, when data_spec is NULL, and every option not given); an
+ * option given that differs from the recorded one, or data of another
+ * kind, is refused (PT_ERR_INVALID, naming the difference). A run that
+ * recorded nothing (older databases) is replayed with what was given.
+ * spec_out and label_out (which *out's label points into) hold the
+ * result's strings. */
+pt_status pt_replay_data(const char *db_path, int64_t run, const char *data_spec,
+                         const struct pt_data_options *given, unsigned given_mask, char *spec_out,
+                         size_t spec_n, char *label_out, size_t label_n, struct pt_data_options *out);
 /* Re-runs the incident from the latest checkpoint in ckpt_dir at or before
  * its step, with statistics every step, under the run's policy and under
  * the patch (see replay.c). */

@@ -7,8 +7,10 @@
 #ifndef PRECTUNE_TELEMETRY_H
 #define PRECTUNE_TELEMETRY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "prectune/data.h"
 #include "prectune/stats.h"
 #include "prectune/status.h"
 #include "prectune/trainer.h"
@@ -17,7 +19,7 @@
 extern "C" {
 #endif
 
-#define PT_TELEMETRY_SCHEMA_VERSION 2
+#define PT_TELEMETRY_SCHEMA_VERSION 3
 
 typedef struct pt_telemetry pt_telemetry;
 
@@ -36,7 +38,14 @@ typedef struct pt_run_info {
     const char *data;
     const char *command;
     int64_t seed, steps;
+    /* how the data were read (NULL: not recorded); a replay reads them so */
+    const struct pt_data_read *data_read;
 } pt_run_info;
+
+/* How run `run` of the database at db_path read its data (the runs
+ * table's data_* columns); *recorded is false for a run that recorded
+ * none (an imported one, or one written before schema version 3). */
+pt_status pt_telemetry_run_data(const char *db_path, int64_t run, struct pt_data_read *out, bool *recorded);
 
 /* Opens or creates the database (and its schema). */
 pt_status pt_telemetry_open(const char *path, pt_telemetry **out);
