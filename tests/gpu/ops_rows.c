@@ -10,7 +10,8 @@
 /* fp32 against fp64-accumulated moments (nmse); computed in fp16 with an
  * eps (1e-8) that is 0 there: a constant first row is 0 * inf = NaN on
  * both, the rest agrees to fp16's rounding (the moments are summed in
- * another order: 1e-5); the backward (1e-10) */
+ * another order: 1e-5); the backward (1e-10; dbeta, the sums of dy, as
+ * bias_grad's: 1e-12) */
 void op_layernorm(const op_case *cs)
 {
     int rows = cs->shape[0], c = cs->shape[1];
@@ -38,6 +39,7 @@ void op_layernorm(const op_case *cs)
     OP_OK(pt_backend_layernorm_bwd(op_gpu, Dx, Dg, Dmean, Drstd, Ddy, Ddx, Ddg, Ddb, rows, c));
     op_compare("layernorm_bwd dx", op_down(Ddx, n), dx, n, 1e-10);
     op_compare("layernorm_bwd dgamma", op_down(Ddg, c), dg, c, 1e-10);
+    op_compare("layernorm_bwd dbeta", op_down(Ddb, c), db, c, 1e-12); /* bias_grad's sums */
 }
 
 /* beta 1 onto what db holds: fp32 sums in another order */
