@@ -347,18 +347,19 @@ static void build_cases(void)
 static const op_case **sel;
 static int nsel;
 static bool verbose;
+static pt_backend *tested; /* the backend under test */
+static bool tested_is_device;
 
 START_TEST(run_case)
 {
     op_release(); /* what a failed case before this one left */
     op_cur = sel[_i];
     op_rng_state = op_cur->seed;
-    pt_backend *gpu = op_gpu;
-    bool on_device = op_on_device;
-    if (op_cur->cpu_only) op_gpu = op_cpu, op_on_device = false;
+    /* set at every case: a failed one returns from anywhere */
+    op_gpu = op_cur->cpu_only ? op_cpu : tested;
+    op_on_device = !op_cur->cpu_only && tested_is_device;
     op_cur->run(op_cur);
     op_release();
-    op_gpu = gpu, op_on_device = on_device;
     if (verbose) printf("ok %s\n", op_cur->name);
 }
 END_TEST
@@ -439,7 +440,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot open backends: %s\n", pt_last_error());
         return EXIT_FAILURE;
     }
-    op_on_device = pt_backend_is_device(op_gpu);
+    tested = op_gpu, tested_is_device = pt_backend_is_device(op_gpu);
     printf("test_backend_ops: %d of %d cases on %s\n", nsel, ncases, pt_backend_name(op_gpu));
     Suite *s = suite_create("backend_ops");
     TCase *tc = tcase_create("backend_ops");
@@ -447,7 +448,7 @@ int main(int argc, char **argv)
     tcase_add_loop_test(tc, run_case, 0, nsel);
     suite_add_tcase(s, tc);
     int rc = pt_check_run(s, CK_NOFORK);
-    pt_backend_close(op_gpu);
+    pt_backend_close(tested);
     pt_backend_close(op_cpu);
     free(sel), free(cases);
     return rc;
