@@ -82,7 +82,7 @@ pt_status pt_net_cast_done(pt_net *n, pt_net_layer *l, int role, pt_format f, co
 static pt_status operand(pt_net *n, pt_net_layer *l, int role, const float *x, size_t count, int rows, int cols,
                          pt_format f, void *buf, void *buf_t, bool trans, pt_operand *op)
 {
-    *op = (pt_operand){x, f, NULL, trans, NULL};
+    *op = (pt_operand){.data = x, .fmt = f, .trans = trans};
     if (f == PT_FMT_FP32 || f == PT_FMT_TF32) return PT_OK; /* fp32 storage: the GEMM reads (and for tf32 rounds) it */
     pt_cast_plan p;
     pt_status st = pt_net_cast_plan(n, l, role, f, x, count, buf, &p);
@@ -91,7 +91,7 @@ static pt_status operand(pt_net *n, pt_net_layer *l, int role, const float *x, s
                    : pt_backend_cast(n->be, f, x, buf, count, p.scale, p.amax, p.flags);
     if (!st) st = pt_net_cast_done(n, l, role, f, &p);
     if (st) return st;
-    *op = (pt_operand){buf, f, p.scale_inv, trans, buf_t};
+    *op = (pt_operand){.data = buf, .fmt = f, .scale_inv = p.scale_inv, .trans = trans, .data_t = buf_t};
     return PT_OK;
 }
 
@@ -191,9 +191,12 @@ static pt_status fp8_batch_create(pt_net *n)
         for (int r = 0; r < PT_OPND_COUNT; r++) {
             pt_format f = fp8_role_format(l, r);
             if (f == PT_FMT_FP32) continue;
-            e[k++] = (pt_fp8_entry){l->recipe, n->fp8_dev + (size_t)i * PT_OPND_COUNT + r, l->scales + 8 * r + 4,
-                                    l->scales + 8 * PT_OPND_COUNT + 4 * r, pt_format_info(f)->max_finite,
-                                    pt_format_overflow_threshold(f)};
+            e[k++] = (pt_fp8_entry){.recipe = l->recipe,
+                                    .state = n->fp8_dev + (size_t)i * PT_OPND_COUNT + r,
+                                    .scale_inv = l->scales + 8 * r + 4,
+                                    .amax = l->scales + 8 * PT_OPND_COUNT + 4 * r,
+                                    .max_finite = pt_format_info(f)->max_finite,
+                                    .overflow = pt_format_overflow_threshold(f)};
             l->fp8_batched[r] = true;
         }
     }
@@ -249,12 +252,12 @@ pt_status pt_net_create(pt_backend *be, const pt_model_spec *spec, const pt_poli
             l->fan_in = ish[0] * s->kernel * s->kernel;
             l->nw = (size_t)s->out * (size_t)l->fan_in;
             l->nb = s->bias ? (size_t)s->out : 0;
-            l->cs = (pt_conv_shape){batch, ish[0], ish[1], ish[2], s->kernel, s->stride, s->padding,
-                                    s->shape[1], s->shape[2]};
+            l->cs = (pt_conv_shape){.n = batch, .c = ish[0], .h = ish[1], .w = ish[2], .k = s->kernel,
+                                    .stride = s->stride, .pad = s->padding, .oh = s->shape[1], .ow = s->shape[2]};
         } else if (s->type == PT_LAYER_MAXPOOL || s->type == PT_LAYER_AVGPOOL) {
             const int *ish = j < 0 ? spec->input : spec->layers[j].shape;
-            l->cs = (pt_conv_shape){batch, ish[0], ish[1], ish[2], s->kernel, s->stride, s->padding,
-                                    s->shape[1], s->shape[2]};
+            l->cs = (pt_conv_shape){.n = batch, .c = ish[0], .h = ish[1], .w = ish[2], .k = s->kernel,
+                                    .stride = s->stride, .pad = s->padding, .oh = s->shape[1], .ow = s->shape[2]};
         } else if (s->type == PT_LAYER_LAYERNORM) {
             l->nw = l->nb = (size_t)s->size;
         }

@@ -4,7 +4,7 @@
 #ifndef PT_NET_H
 #define PT_NET_H
 
-#include "prectune/backend.h"
+#include "../kernels/ops.h"
 #include "prectune/fp8.h"
 #include "prectune/model.h"
 #include "prectune/policy.h"

@@ -232,7 +232,14 @@ static pt_status optimizer_step(pt_trainer *t, double lr, const pt_optim_gate *g
     if (o->type == PT_OPTIM_ADAMW) {
         /* the weights' 16-bit copy is written with the update: whether the
          * device applies the step or skips it, the copy matches the weights */
-        pt_adamw h = {(float)lr, o->beta1, o->beta2, o->eps, o->weight_decay, t->opt_step + 1, n->w16, n->w16_fmt};
+        pt_adamw h = {.lr = (float)lr,
+                      .beta1 = o->beta1,
+                      .beta2 = o->beta2,
+                      .eps = o->eps,
+                      .weight_decay = o->weight_decay,
+                      .step = t->opt_step + 1,
+                      .copy = n->w16,
+                      .copy_fmt = n->w16_fmt};
         pt_status st = pt_backend_adamw(t->be, &h, gate, n->params, n->grads, n->opt_m, n->opt_v, n->nparams);
         n->w16_valid = n->w16 && !st;
         return st;
@@ -290,10 +297,11 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
     double sumsq = 0, loss_sum = 0;
     float inv = (float)(1.0 / scale);
     bool early = !pt_instrument_stats_due(t, t->step) && !(t->tel && n->fp8_dev);
-    if ((st = pt_backend_unscale_check(t->be, n->grads, n->nparams, inv, !early, t->flags, sumsq_dev)) ||
+    if ((st = pt_backend_unscale_check(t->be, n->grads, n->nparams, inv, early ? PT_UNSCALE_READ : PT_UNSCALE_WRITE,
+                                       t->flags, sumsq_dev)) ||
         (st = pt_backend_download_async(t->be, t->flags_host, t->flags, 24)) || (st = pt_net_fp8_pull_start(n)))
         return st;
-    pt_optim_gate gate = {t->flags, sumsq_dev, tr->clip_norm, early ? inv : 1.0f};
+    pt_optim_gate gate = {.found = t->flags, .sumsq = sumsq_dev, .clip_norm = tr->clip_norm, .unscale = early ? inv : 1.0f};
     double lr = lr_at(t, t->sched_step);
     if (early && (st = optimizer_step(t, lr, &gate))) return st;
     if ((st = pt_backend_wait_copies(t->be)) || (st = pt_net_fp8_pull_finish(n))) return st;

@@ -3,14 +3,16 @@
 #ifndef PT_BACKEND_IMPL_H
 #define PT_BACKEND_IMPL_H
 
-#include "prectune/backend.h"
+#include "ops.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* The training ops (see backend.h); a backend that lacks one leaves it
- * NULL and callers get PT_ERR_UNSUPPORTED naming the op. */
+/* The training ops (see ops.h); a backend that lacks one leaves it NULL
+ * and callers get PT_ERR_UNSUPPORTED naming the op. The flags that ops.h
+ * names (pt_pass, pt_pool, pt_unscale) arrive here as bools: backward,
+ * max, write. */
 typedef struct pt_nn_ops {
     pt_status (*gemm)(pt_backend *be, const pt_gemm *g, void *c);
     pt_status (*decode)(pt_backend *be, pt_format from, const void *in, float *out, size_t n,
@@ -19,13 +21,8 @@ typedef struct pt_nn_ops {
     pt_status (*act_fwd)(pt_backend *be, pt_act a, const float *x, float *y, size_t n);
     pt_status (*act_bwd)(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx,
                          size_t n);
-    pt_status (*act_fwd_cast)(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
-                              const float *scale, float *amax, unsigned flags, void *yc, void *yc_t, int cols,
-                              const pt_gemm_tail *tail);
-    pt_status (*act_bwd_bias)(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
-                              pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, void *dxc_t,
-                              int cols, float *db, float beta, const pt_gemm_tail *x_tail,
-                              const pt_gemm_tail *dy_tail);
+    pt_status (*act_fwd_cast)(pt_backend *be, const pt_act_fwd_desc *d);
+    pt_status (*act_bwd_bias)(pt_backend *be, const pt_act_bwd_desc *d);
     pt_status (*cast_t)(pt_backend *be, pt_format to, const float *in, int rows, int cols, void *out, void *out_t,
                         const float *scale, float *amax, unsigned flags);
     pt_status (*add)(pt_backend *be, const float *a, const float *b, float *y, size_t n);
@@ -123,6 +120,30 @@ struct pt_stats_batch {
     pt_stats *host; /* results (pinned on cuda) */
     void *impl;
 };
+
+/* With the op profile on (pt_backend_profile), each op is bracketed by
+ * these: a sync of the backend and the host's clock. */
+double pt_prof_begin(pt_backend *be);
+void pt_prof_end(pt_backend *be, const char *op, double t0);
+
+/* return call's status, timed under the op profile's row `name` */
+#define PT_PROFILED(be, name, call)              \
+    do {                                         \
+        double t0_ = pt_prof_begin(be);          \
+        pt_status st_ = (call);                  \
+        pt_prof_end((be), (name), t0_);          \
+        return st_;                              \
+    } while (0)
+
+/* return be's training op `op` on the arguments after be, or
+ * PT_ERR_UNSUPPORTED where the backend lacks it */
+#define PT_NN_CALL(be, op, ...)                                                                 \
+    do {                                                                                        \
+        if (!(be)->ops->nn || !(be)->ops->nn->op)                                               \
+            return pt_fail(PT_ERR_UNSUPPORTED, "%s: operation '%s' is not available on this "   \
+                           "backend", (be)->name, #op);                                         \
+        PT_PROFILED((be), #op, (be)->ops->nn->op((be), __VA_ARGS__));                           \
+    } while (0)
 
 pt_status pt_backend_cpu_create(pt_backend **out);
 extern const pt_nn_ops pt_cpu_nn_ops;

@@ -1,4 +1,4 @@
-/* The optimizer's gate (see pt_optim_gate in prectune/backend.h), shared by
+/* The optimizer's gate (see pt_optim_gate in ops.h), shared by
  * the CPU backend and the CUDA kernels so that both decide a step and clip
  * its gradients with the same arithmetic. */
 #ifndef PT_OPTIM_GATE_H
@@ -7,7 +7,7 @@
 #include <math.h>
 #include <stdbool.h>
 
-#include "prectune/backend.h"
+#include "ops.h"
 
 #include "hd.h"
 

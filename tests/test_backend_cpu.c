@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "check_run.h"
-#include "prectune/backend.h"
+#include "kernels/ops.h"
 #include "prectune/fp8.h"
 
 START_TEST(test_open)
@@ -183,7 +183,15 @@ START_TEST(test_cast_twins)
     /* the activation passes: relu's output is x's positive part */
     pt_act relu = PT_ACT_RELU;
     memset(ct, 0, sizeof ct);
-    ck_assert_int_eq(pt_backend_act_fwd_cast(be, relu, x, y, R * C, PT_FMT_E5M2, NULL, NULL, 0, c1, ct, C, NULL), PT_OK);
+    ck_assert_int_eq(
+        pt_backend_act_fwd_cast(be,
+                                &(pt_act_fwd_desc){.act = relu,
+                                                   .x = x,
+                                                   .y = y,
+                                                   .n = R * C,
+                                                   .cols = C,
+                                                   .cast = {.to = PT_FMT_E5M2, .codes = c1, .codes_t = ct}}),
+        PT_OK);
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++) {
             ck_assert_uint_eq(c1[r * C + c], pt_encode(PT_FMT_E5M2, x[r * C + c] > 0 ? x[r * C + c] : 0.0f, 0));
@@ -192,8 +200,15 @@ START_TEST(test_cast_twins)
     float dy[R * C], db[C] = {0};
     for (int i = 0; i < R * C; i++) dy[i] = 0.25f * (float)(i % 4) - 0.3f;
     memset(ct, 0, sizeof ct);
-    ck_assert_int_eq(pt_backend_act_bwd_bias(be, relu, x, dy, y, R * C, PT_FMT_E5M2, NULL, NULL, 0, c1, ct, C, db,
-                                             0.0f, NULL, NULL),
+    ck_assert_int_eq(pt_backend_act_bwd_bias(be,
+                                             &(pt_act_bwd_desc){.act = relu,
+                                                                .x = x,
+                                                                .dy = dy,
+                                                                .dx = y,
+                                                                .n = R * C,
+                                                                .cols = C,
+                                                                .cast = {.to = PT_FMT_E5M2, .codes = c1, .codes_t = ct},
+                                                                .db = db}),
                      PT_OK);
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++) {
@@ -203,10 +218,24 @@ START_TEST(test_cast_twins)
     /* 16-bit codes have no transposed copy; rows must be whole */
     uint16_t h[R * C];
     ck_assert_int_eq(pt_backend_cast_t(be, PT_FMT_BF16, x, R, C, h, ct, NULL, NULL, 0), PT_ERR_INVALID);
-    ck_assert_int_eq(pt_backend_act_fwd_cast(be, relu, x, y, R * C, PT_FMT_BF16, NULL, NULL, 0, h, ct, C, NULL),
-                     PT_ERR_INVALID);
-    ck_assert_int_eq(pt_backend_act_fwd_cast(be, relu, x, y, R * C, PT_FMT_E4M3, NULL, NULL, 0, c1, ct, 4, NULL),
-                     PT_ERR_INVALID);
+    ck_assert_int_eq(
+        pt_backend_act_fwd_cast(be,
+                                &(pt_act_fwd_desc){.act = relu,
+                                                   .x = x,
+                                                   .y = y,
+                                                   .n = R * C,
+                                                   .cols = C,
+                                                   .cast = {.to = PT_FMT_BF16, .codes = h, .codes_t = ct}}),
+        PT_ERR_INVALID);
+    ck_assert_int_eq(
+        pt_backend_act_fwd_cast(be,
+                                &(pt_act_fwd_desc){.act = relu,
+                                                   .x = x,
+                                                   .y = y,
+                                                   .n = R * C,
+                                                   .cols = 4,
+                                                   .cast = {.to = PT_FMT_E4M3, .codes = c1, .codes_t = ct}}),
+        PT_ERR_INVALID);
     pt_backend_close(be);
 }
 END_TEST
@@ -267,8 +296,9 @@ START_TEST(test_conv_ops)
                 for (size_t i = 0; i < nw; i++) w[i] = bf16_of(w[i]);
                 for (size_t i = 0; i < ny; i++) dy[i] = bf16_of(dy[i]);
             }
-            pt_operand X = {bf ? (void *)x16 : x, f, NULL, false, NULL}, W = {bf ? (void *)w16 : w, f, NULL, true, NULL};
-            pt_operand DY = {bf ? (void *)dy16 : dy, f, NULL, false, NULL};
+            pt_operand X = {.data = bf ? (void *)x16 : x, .fmt = f},
+                       W = {.data = bf ? (void *)w16 : w, .fmt = f, .trans = true};
+            pt_operand DY = {.data = bf ? (void *)dy16 : dy, .fmt = f};
             double tol = 1e-5; /* fp32 accumulation against double */
             ck_assert_int_eq(pt_backend_conv_fwd(be, &s, o, &X, &W, b, f, y), PT_OK);
             for (int n = 0; n < s.n; n++)
@@ -322,7 +352,7 @@ START_TEST(test_conv_ops)
     /* fp8 operands are refused, naming the op (the layer runs im2col GEMMs for them) */
     pt_conv_shape s = shapes[0];
     float d[8] = {0};
-    pt_operand q = {d, PT_FMT_E4M3, NULL, false, NULL};
+    pt_operand q = {.data = d, .fmt = PT_FMT_E4M3};
     ck_assert_int_eq(pt_backend_conv_fwd(be, &s, 4, &q, &q, NULL, PT_FMT_BF16, d), PT_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(pt_last_error(), "conv_fwd"));
     pt_backend_close(be);
@@ -352,27 +382,53 @@ START_TEST(test_gemm_tail)
             for (int pass = 0; pass < 3; pass++) /* forward; backward, tail on dy; backward, tail on x */
                 for (int keep = 0; keep < 2; keep++)
                     for (int cast = 0; cast < 2; cast++) {
-                        pt_gemm g = {M, N, K, {a, PT_FMT_FP32, NULL, false, NULL}, {b, PT_FMT_FP32, NULL, true, NULL},
-                                     wb ? bias : NULL, outs[o], 0.0f, false, false, NULL};
+                        pt_gemm g = {.m = M,
+                                     .n = N,
+                                     .k = K,
+                                     .a = {.data = a, .fmt = PT_FMT_FP32},
+                                     .b = {.data = b, .fmt = PT_FMT_FP32, .trans = true},
+                                     .bias = wb ? bias : NULL,
+                                     .out_fmt = outs[o]};
                         ck_assert_int_eq(pt_backend_gemm(be, &g, want), PT_OK);
                         g.defer_tail = true;
                         ck_assert_int_eq(pt_backend_gemm(be, &g, raw), PT_OK);
                         memcpy(c, raw, sizeof c);
-                        pt_gemm_tail t = {c, wb ? bias : NULL, N, outs[o], keep, NULL};
+                        pt_gemm_tail t = {
+                            .c = c, .bias = wb ? bias : NULL, .cols = N, .fmt = outs[o], .keep_raw = keep};
                         pt_format cf = cast ? PT_FMT_BF16 : PT_FMT_FP32;
                         float *out = cast ? NULL : y;
                         pt_status st;
                         if (pass == 0) {
                             pt_backend_act_fwd(be, PT_ACT_GELU, want, ref, M * N);
-                            st = pt_backend_act_fwd_cast(be, PT_ACT_GELU, c, out, M * N, cf, NULL, NULL, 0, codes, NULL, 0, &t);
+                            st = pt_backend_act_fwd_cast(be,
+                                                         &(pt_act_fwd_desc){.act = PT_ACT_GELU,
+                                                                            .x = c,
+                                                                            .y = out,
+                                                                            .n = M * N,
+                                                                            .cast = {.to = cf, .codes = codes},
+                                                                            .x_tail = &t});
                         } else if (pass == 1) {
                             pt_backend_act_bwd(be, PT_ACT_GELU, x, want, ref, M * N);
-                            st = pt_backend_act_bwd_bias(be, PT_ACT_GELU, x, c, out, M * N, cf, NULL, NULL, 0, codes, NULL,
-                                                         N, NULL, 0.0f, NULL, &t);
+                            st = pt_backend_act_bwd_bias(be,
+                                                         &(pt_act_bwd_desc){.act = PT_ACT_GELU,
+                                                                            .x = x,
+                                                                            .dy = c,
+                                                                            .dx = out,
+                                                                            .n = M * N,
+                                                                            .cols = N,
+                                                                            .cast = {.to = cf, .codes = codes},
+                                                                            .dy_tail = &t});
                         } else {
                             pt_backend_act_bwd(be, PT_ACT_GELU, want, x, ref, M * N);
-                            st = pt_backend_act_bwd_bias(be, PT_ACT_GELU, c, x, out, M * N, cf, NULL, NULL, 0, codes, NULL,
-                                                         N, NULL, 0.0f, &t, NULL);
+                            st = pt_backend_act_bwd_bias(be,
+                                                         &(pt_act_bwd_desc){.act = PT_ACT_GELU,
+                                                                            .x = c,
+                                                                            .dy = x,
+                                                                            .dx = out,
+                                                                            .n = M * N,
+                                                                            .cols = N,
+                                                                            .cast = {.to = cf, .codes = codes},
+                                                                            .x_tail = &t});
                         }
                         ck_assert_int_eq(st, PT_OK);
                         const char *what = pass == 0 ? "fwd" : pass == 1 ? "bwd, dy" : "bwd, x";
@@ -392,23 +448,34 @@ START_TEST(test_gemm_tail)
     /* a deferred tail needs beta 0, a tail must be on the op's input, an
      * output may be left unwritten only where there is a cast, and dy kept
      * raw cannot be dx */
-    pt_gemm g = {M, N, K, {a, PT_FMT_FP32, NULL, false, NULL}, {b, PT_FMT_FP32, NULL, true, NULL}, NULL, PT_FMT_BF16, 1.0f, true, false, NULL};
+    pt_gemm g = {.m = M,
+                 .n = N,
+                 .k = K,
+                 .a = {.data = a, .fmt = PT_FMT_FP32},
+                 .b = {.data = b, .fmt = PT_FMT_FP32, .trans = true},
+                 .out_fmt = PT_FMT_BF16,
+                 .beta = 1.0f,
+                 .defer_tail = true};
     ck_assert_int_eq(pt_backend_gemm(be, &g, c), PT_ERR_INVALID);
-    pt_gemm_tail t = {y, NULL, N, PT_FMT_BF16, false, NULL};
-    ck_assert_int_eq(pt_backend_act_fwd_cast(be, PT_ACT_GELU, c, y, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, NULL, 0, &t),
+    pt_gemm_tail t = {.c = y, .cols = N, .fmt = PT_FMT_BF16};
+    ck_assert_int_eq(
+        pt_backend_act_fwd_cast(be, &(pt_act_fwd_desc){.act = PT_ACT_GELU, .x = c, .y = y, .n = M * N, .x_tail = &t}),
+        PT_ERR_INVALID);
+    ck_assert_int_eq(
+        pt_backend_act_bwd_bias(
+            be, &(pt_act_bwd_desc){.act = PT_ACT_GELU, .x = x, .dy = c, .dx = y, .n = M * N, .cols = N, .x_tail = &t}),
+        PT_ERR_INVALID);
+    ck_assert_int_eq(pt_backend_act_fwd_cast(be, &(pt_act_fwd_desc){.act = PT_ACT_GELU, .x = c, .n = M * N}),
                      PT_ERR_INVALID);
-    ck_assert_int_eq(pt_backend_act_bwd_bias(be, PT_ACT_GELU, x, c, y, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, NULL, N,
-                                             NULL, 0.0f, &t, NULL),
-                     PT_ERR_INVALID);
-    ck_assert_int_eq(pt_backend_act_fwd_cast(be, PT_ACT_GELU, c, NULL, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, NULL, 0, NULL),
-                     PT_ERR_INVALID);
-    ck_assert_int_eq(pt_backend_act_bwd_bias(be, PT_ACT_GELU, x, c, NULL, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, NULL, N,
-                                             NULL, 0.0f, NULL, NULL),
-                     PT_ERR_INVALID);
-    pt_gemm_tail kept = {c, NULL, N, PT_FMT_BF16, true, NULL};
-    ck_assert_int_eq(pt_backend_act_bwd_bias(be, PT_ACT_GELU, x, c, c, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, NULL, N,
-                                             NULL, 0.0f, NULL, &kept),
-                     PT_ERR_INVALID);
+    ck_assert_int_eq(
+        pt_backend_act_bwd_bias(be, &(pt_act_bwd_desc){.act = PT_ACT_GELU, .x = x, .dy = c, .n = M * N, .cols = N}),
+        PT_ERR_INVALID);
+    pt_gemm_tail kept = {.c = c, .cols = N, .fmt = PT_FMT_BF16, .keep_raw = true};
+    ck_assert_int_eq(
+        pt_backend_act_bwd_bias(
+            be,
+            &(pt_act_bwd_desc){.act = PT_ACT_GELU, .x = x, .dy = c, .dx = c, .n = M * N, .cols = N, .dy_tail = &kept}),
+        PT_ERR_INVALID);
     pt_backend_close(be);
 }
 END_TEST
@@ -433,8 +500,13 @@ START_TEST(test_gemm_pack)
     const pt_format outs[] = {PT_FMT_BF16, PT_FMT_FP16};
     for (int o = 0; o < 2; o++) {
         pt_format f = outs[o];
-        pt_gemm g = {M, N, K, {a, PT_FMT_FP32, NULL, false, NULL}, {b, PT_FMT_FP32, NULL, true, NULL}, bias, f, 0.0f,
-                     false, false, NULL};
+        pt_gemm g = {.m = M,
+                     .n = N,
+                     .k = K,
+                     .a = {.data = a, .fmt = PT_FMT_FP32},
+                     .b = {.data = b, .fmt = PT_FMT_FP32, .trans = true},
+                     .bias = bias,
+                     .out_fmt = f};
         ck_assert_int_eq(pt_backend_gemm(be, &g, full), PT_OK);
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) {
@@ -450,29 +522,41 @@ START_TEST(test_gemm_pack)
         /* the activation passes on the packed codes against the same on the values */
         for (int keep = 0; keep < 2; keep++) {
             for (int i = 0; i < M * N; i++) c[i] = -7.0f;
-            pt_gemm_tail t = {c, NULL, N, f, keep, packed};
-            ck_assert_int_eq(pt_backend_act_fwd_cast(be, PT_ACT_GELU, c, y1, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL,
-                                                     NULL, 0, &t),
+            pt_gemm_tail t = {.c = c, .cols = N, .fmt = f, .keep_raw = keep, .packed = packed};
+            ck_assert_int_eq(pt_backend_act_fwd_cast(
+                                 be, &(pt_act_fwd_desc){.act = PT_ACT_GELU, .x = c, .y = y1, .n = M * N, .x_tail = &t}),
                              PT_OK);
             ck_assert_int_eq(pt_backend_act_fwd(be, PT_ACT_GELU, full, y2, M * N), PT_OK);
             ck_assert(!memcmp(y1, y2, sizeof y1));
             for (int i = 0; i < M * N; i++) ck_assert(keep ? c[i] == -7.0f : c[i] == full[i]);
             for (int i = 0; i < M * N; i++) c[i] = -7.0f;
-            ck_assert_int_eq(pt_backend_act_bwd_bias(be, PT_ACT_GELU, full, c, dx1, M * N, PT_FMT_BF16, NULL, NULL, 0,
-                                                     codes, NULL, N, NULL, 0.0f, NULL, &t),
+            ck_assert_int_eq(pt_backend_act_bwd_bias(be,
+                                                     &(pt_act_bwd_desc){.act = PT_ACT_GELU,
+                                                                        .x = full,
+                                                                        .dy = c,
+                                                                        .dx = dx1,
+                                                                        .n = M * N,
+                                                                        .cols = N,
+                                                                        .cast = {.to = PT_FMT_BF16, .codes = codes},
+                                                                        .dy_tail = &t}),
                              PT_OK);
             ck_assert_int_eq(pt_backend_act_bwd(be, PT_ACT_GELU, full, full, dx2, M * N), PT_OK);
             ck_assert(!memcmp(dx1, dx2, sizeof dx1));
             for (int i = 0; i < M * N; i++) ck_assert(keep ? c[i] == -7.0f : c[i] == full[i]);
         }
-        pt_gemm_tail bad = {c, bias, N, f, true, packed};
-        ck_assert_int_eq(pt_backend_act_fwd_cast(be, PT_ACT_GELU, c, y1, M * N, PT_FMT_FP32, NULL, NULL, 0, NULL, NULL,
-                                                 0, &bad),
+        pt_gemm_tail bad = {.c = c, .bias = bias, .cols = N, .fmt = f, .keep_raw = true, .packed = packed};
+        ck_assert_int_eq(pt_backend_act_fwd_cast(
+                             be, &(pt_act_fwd_desc){.act = PT_ACT_GELU, .x = c, .y = y1, .n = M * N, .x_tail = &bad}),
                          PT_ERR_INVALID);
     }
     /* a packed output is bf16 or fp16, overwritten, its tail made */
-    pt_gemm g = {M, N, K, {a, PT_FMT_FP32, NULL, false, NULL}, {b, PT_FMT_FP32, NULL, true, NULL}, NULL, PT_FMT_FP32,
-                 0.0f, false, true, NULL};
+    pt_gemm g = {.m = M,
+                 .n = N,
+                 .k = K,
+                 .a = {.data = a, .fmt = PT_FMT_FP32},
+                 .b = {.data = b, .fmt = PT_FMT_FP32, .trans = true},
+                 .out_fmt = PT_FMT_FP32,
+                 .pack = true};
     ck_assert_int_eq(pt_backend_gemm(be, &g, packed), PT_ERR_INVALID);
     g.out_fmt = PT_FMT_BF16, g.beta = 1.0f;
     ck_assert_int_eq(pt_backend_gemm(be, &g, packed), PT_ERR_INVALID);

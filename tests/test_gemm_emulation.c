@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "check_run.h"
-#include "prectune/backend.h"
+#include "kernels/ops.h"
 
 static uint64_t rng_state = 77;
 static double urand(void)
@@ -39,15 +39,16 @@ static void check_gemm(pt_format f, int m, int n, int k, bool ta, bool tb, float
     /* fp8 operands carry a scale; the GEMM multiplies by its inverse */
     float sa = (f == PT_FMT_E4M3 || f == PT_FMT_E5M2) ? 16.0f : 1.0f, sb = (f == PT_FMT_E4M3 || f == PT_FMT_E5M2) ? 8.0f : 1.0f;
     float ia = 1 / sa, ib = 1 / sb;
-    pt_operand oa = {a, f, NULL, ta, NULL}, ob = {b, f, NULL, tb, NULL};
+    pt_operand oa = {.data = a, .fmt = f, .trans = ta}, ob = {.data = b, .fmt = f, .trans = tb};
     if (f != PT_FMT_FP32 && f != PT_FMT_TF32) {
         ck_assert_int_eq(pt_backend_cast(be, f, a, qa, (size_t)m * k, &sa, NULL, PT_CAST_SATURATE), PT_OK);
         ck_assert_int_eq(pt_backend_cast(be, f, b, qb, (size_t)k * n, &sb, NULL, PT_CAST_SATURATE), PT_OK);
-        oa = (pt_operand){qa, f, &ia, ta, NULL};
-        ob = (pt_operand){qb, f, &ib, tb, NULL};
+        oa = (pt_operand){.data = qa, .fmt = f, .scale_inv = &ia, .trans = ta};
+        ob = (pt_operand){.data = qb, .fmt = f, .scale_inv = &ib, .trans = tb};
     }
     pt_format out = f == PT_FMT_E4M3 || f == PT_FMT_E5M2 ? PT_FMT_BF16 : f == PT_FMT_TF32 ? PT_FMT_FP32 : f;
-    pt_gemm g = {m, n, k, oa, ob, with_bias ? bias : NULL, out, beta, false, false, NULL};
+    pt_gemm g = {
+        .m = m, .n = n, .k = k, .a = oa, .b = ob, .bias = with_bias ? bias : NULL, .out_fmt = out, .beta = beta};
     ck_assert_int_eq(pt_backend_gemm(be, &g, c), PT_OK);
     /* the reference: decoded operands, fp64 accumulation */
     double u_out = ldexp(1.0, -pt_format_info(out)->man_bits - 1);

@@ -10,6 +10,7 @@
 
 #include "check_run.h"
 #include "prectune/trainer.h"
+#include "kernels/ops.h"
 
 START_TEST(test_adamw_sgd_formulas)
 {

@@ -13,6 +13,7 @@
 
 #include "../kernels/atomic_file.h"
 #include "../kernels/clock.h"
+#include "../kernels/ops.h"
 #include "prectune/tuner.h"
 #include "prectune/version.h"
 
@@ -75,9 +76,19 @@ pt_status pt_device_calibrate(pt_backend *be, pt_device_table *t)
         bool tw = f == PT_FMT_E4M3 && pt_backend_fp8_twins(be);
         const void *ta = tw ? pa : NULL, *tb = tw ? pb : NULL, *tg = tw ? pg : NULL;
         /* forward x W^T, input gradient dy W, weight gradient dy^T x */
-        pt_gemm gs[3] = {{s, s, s, {pa, f, sc, false, ta}, {pb, f, sc, true, tb}, NULL, PT_FMT_FP32, 0.0f, false, false, NULL},
-                         {s, s, s, {pg, fg, sc, false, tg}, {pb, f, sc, false, tb}, NULL, PT_FMT_FP32, 0.0f, false, false, NULL},
-                         {s, s, s, {pg, fg, sc, true, tg}, {pa, f, sc, false, ta}, NULL, PT_FMT_FP32, 0.0f, false, false, NULL}};
+        pt_gemm gs[3] = {
+            {.m = s, .n = s, .k = s,
+             .a = {.data = pa, .fmt = f, .scale_inv = sc, .data_t = ta},
+             .b = {.data = pb, .fmt = f, .scale_inv = sc, .trans = true, .data_t = tb},
+             .out_fmt = PT_FMT_FP32},
+            {.m = s, .n = s, .k = s,
+             .a = {.data = pg, .fmt = fg, .scale_inv = sc, .data_t = tg},
+             .b = {.data = pb, .fmt = f, .scale_inv = sc, .data_t = tb},
+             .out_fmt = PT_FMT_FP32},
+            {.m = s, .n = s, .k = s,
+             .a = {.data = pg, .fmt = fg, .scale_inv = sc, .trans = true, .data_t = tg},
+             .b = {.data = pa, .fmt = f, .scale_inv = sc, .data_t = ta},
+             .out_fmt = PT_FMT_FP32}};
         double total = 0;
         for (int k = 0; k < 3 && !st; k++) {
             double secs;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../kernels/ops.h"
 #include "prectune/tuner.h"
 
 void pt_device_table_h100(pt_device_table *t)

@@ -38,9 +38,19 @@ static pt_status fused_fwd(pt_net *n, pt_net_layer *l, pt_net_layer *g, size_t c
     pt_cast_plan p = {NULL, NULL, 0, NULL};
     pt_status st = g ? pt_net_cast_plan(n, g, PT_OPND_X, f, NULL, cnt, g->saved, &p) : PT_OK;
     if (!st)
-        st = pt_backend_act_fwd_cast(n->be, act_of(l), pt_layer_input(n, l, 0), g ? NULL : l->y, cnt, f, p.scale,
-                                     p.amax, p.flags, g ? g->saved : NULL, g ? g->saved_t : NULL,
-                                     g ? (int)g->in_size : 0, x_tail(l));
+        st = pt_backend_act_fwd_cast(
+            n->be, &(pt_act_fwd_desc){.act = act_of(l),
+                                      .x = pt_layer_input(n, l, 0),
+                                      .y = g ? NULL : l->y,
+                                      .n = cnt,
+                                      .cols = g ? (int)g->in_size : 0,
+                                      .cast = {.to = f,
+                                               .scale = p.scale,
+                                               .amax = p.amax,
+                                               .flags = p.flags,
+                                               .codes = g ? g->saved : NULL,
+                                               .codes_t = g ? g->saved_t : NULL},
+                                      .x_tail = x_tail(l)});
     l->y_lazy = g && st == PT_OK;
     if (!g) return st;
     if (!st) st = pt_net_cast_done(n, g, PT_OPND_X, f, &p);
@@ -80,9 +90,23 @@ static pt_status fused_bwd(pt_net *n, pt_net_layer *l, pt_net_layer *p, float *d
     bool lazy = f != PT_FMT_FP32 && p->fmt.dgrad == p->fmt.wgrad;
     pt_status st = f == PT_FMT_FP32 ? PT_OK : pt_net_cast_plan(n, p, PT_OPND_DY, f, NULL, cnt, p->gbuf, &pl);
     if (!st)
-        st = pt_backend_act_bwd_bias(n->be, act_of(l), x, l->dy, lazy ? NULL : dx, cnt, f, pl.scale, pl.amax, pl.flags,
-                                     f == PT_FMT_FP32 ? NULL : p->gbuf, f == PT_FMT_FP32 ? NULL : p->gbuf_t, cols,
-                                     p ? p->gb : NULL, n->grad_beta, x_tail(l), dyt);
+        st = pt_backend_act_bwd_bias(
+            n->be, &(pt_act_bwd_desc){.act = act_of(l),
+                                      .x = x,
+                                      .dy = l->dy,
+                                      .dx = lazy ? NULL : dx,
+                                      .n = cnt,
+                                      .cols = cols,
+                                      .cast = {.to = f,
+                                               .scale = pl.scale,
+                                               .amax = pl.amax,
+                                               .flags = pl.flags,
+                                               .codes = f == PT_FMT_FP32 ? NULL : p->gbuf,
+                                               .codes_t = f == PT_FMT_FP32 ? NULL : p->gbuf_t},
+                                      .db = p ? p->gb : NULL,
+                                      .db_beta = n->grad_beta,
+                                      .x_tail = x_tail(l),
+                                      .dy_tail = dyt});
     l->dx_lazy = lazy && st == PT_OK;
     if (!p) return st;
     if (!st && f != PT_FMT_FP32) st = pt_net_cast_done(n, p, PT_OPND_DY, f, &pl);
@@ -120,16 +144,20 @@ pt_status pt_activation_materialize(pt_net *n, pt_net_layer *l, int rows, bool b
         /* x finished in place, and y written (again, where it was: the same values) */
         pt_gemm_tail t = l->x_tail;
         t.keep_raw = false;
-        st = pt_backend_act_fwd_cast(n->be, act_of(l), x, l->y, cnt, PT_FMT_FP32, NULL, NULL, 0, NULL, NULL, 0,
-                                     t.c ? &t : NULL);
+        st = pt_backend_act_fwd_cast(
+            n->be, &(pt_act_fwd_desc){.act = act_of(l), .x = x, .y = l->y, .n = cnt, .x_tail = t.c ? &t : NULL});
         l->x_tail.c = NULL, l->y_lazy = false;
     } else if (backward && l->dx_lazy) {
         /* dx into the linear layer's dy, which it is (fused_bwd); dy finished in place */
         pt_gemm_tail t = l->dy_tail;
         t.keep_raw = false;
-        st = pt_backend_act_bwd_bias(n->be, act_of(l), x, l->dy, n->L[l->spec->in_index[0]].dy, cnt, PT_FMT_FP32,
-                                     NULL, NULL, 0, NULL, NULL, (int)l->spec->size, NULL, 0.0f, NULL,
-                                     t.c ? &t : NULL);
+        st = pt_backend_act_bwd_bias(n->be, &(pt_act_bwd_desc){.act = act_of(l),
+                                                                .x = x,
+                                                                .dy = l->dy,
+                                                                .dx = n->L[l->spec->in_index[0]].dy,
+                                                                .n = cnt,
+                                                                .cols = (int)l->spec->size,
+                                                                .dy_tail = t.c ? &t : NULL});
         l->dy_tail.c = NULL, l->dx_lazy = false;
     } else if (backward && l->dy_tail.c) {
         /* dx was written: dy alone to finish (the tail of an input-gradient GEMM has no bias), or to

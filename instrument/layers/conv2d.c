@@ -32,14 +32,14 @@ pt_status pt_conv2d_forward(pt_net *n, pt_net_layer *l, int rows)
         st = pt_net_operand(n, l, PT_OPND_X, l->cols, m * (size_t)ckk, l->fmt.fwd, l->saved, false, &l->x_op);
     if (st) return st;
     if (l->w_mirror && n->w16_valid) /* the optimizer wrote the cast (pt_adamw.copy) */
-        l->w_op = (pt_operand){l->wbuf, l->fmt.fwd, NULL, true, NULL};
+        l->w_op = (pt_operand){.data = l->wbuf, .fmt = l->fmt.fwd, .trans = true};
     else if ((st = pt_net_operand(n, l, PT_OPND_W, l->w, l->nw, l->fmt.fwd, l->wbuf, true, &l->w_op)))
         return st;
     pt_format out_fmt = pt_gemm_out_format(l->fmt.fwd);
     if (direct) return pt_backend_conv_fwd(n->be, &cs, o, &l->x_op, &l->w_op, l->b, out_fmt, l->y);
-    pt_gemm g = {(int)m, o, ckk, l->x_op, l->w_op, l->b, out_fmt, 0.0f, false, false, NULL};
+    pt_gemm g = {.m = (int)m, .n = o, .k = ckk, .a = l->x_op, .b = l->w_op, .bias = l->b, .out_fmt = out_fmt};
     st = pt_backend_gemm(n->be, &g, l->rows);
-    return st ? st : pt_backend_rows_to_nchw(n->be, l->rows, l->y, rows, o, p, false);
+    return st ? st : pt_backend_rows_to_nchw(n->be, l->rows, l->y, rows, o, p, PT_PASS_FWD);
 }
 
 pt_status pt_conv2d_backward(pt_net *n, pt_net_layer *l, int rows)
@@ -50,7 +50,7 @@ pt_status pt_conv2d_backward(pt_net *n, pt_net_layer *l, int rows)
     int m = rows * p;
     bool direct = l->conv_direct;
     pt_status st;
-    if ((!direct || l->gb) && (st = pt_backend_rows_to_nchw(n->be, l->drows, l->dy, rows, o, p, true))) return st;
+    if ((!direct || l->gb) && (st = pt_backend_rows_to_nchw(n->be, l->drows, l->dy, rows, o, p, PT_PASS_BWD))) return st;
     float *dx = pt_grad_target(n, l, 0);
     size_t nx = (size_t)rows * (size_t)l->in_size;
     if (direct) {

@@ -13,7 +13,7 @@ pt_status pt_dropout_forward(pt_net *n, pt_net_layer *l, int rows)
     size_t cnt = (size_t)rows * (size_t)l->spec->size;
     const float *x = pt_layer_input(n, l, 0);
     if (!n->train || l->spec->p == 0.0f) return pt_backend_copy(n->be, l->y, x, cnt * sizeof(float));
-    return pt_backend_dropout(n->be, x, l->y, cnt, l->spec->p, layer_seed(n, l), false);
+    return pt_backend_dropout(n->be, x, l->y, cnt, l->spec->p, layer_seed(n, l), PT_PASS_FWD);
 }
 
 pt_status pt_dropout_backward(pt_net *n, pt_net_layer *l, int rows)
@@ -23,6 +23,6 @@ pt_status pt_dropout_backward(pt_net *n, pt_net_layer *l, int rows)
     size_t cnt = (size_t)rows * (size_t)l->spec->size;
     pt_status st = !n->train || l->spec->p == 0.0f
                        ? pt_backend_copy(n->be, dx, l->dy, cnt * sizeof(float))
-                       : pt_backend_dropout(n->be, l->dy, dx, cnt, l->spec->p, layer_seed(n, l), true);
+                       : pt_backend_dropout(n->be, l->dy, dx, cnt, l->spec->p, layer_seed(n, l), PT_PASS_BWD);
     return st ? st : pt_grad_done(n, l, 0, dx, cnt);
 }

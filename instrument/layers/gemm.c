@@ -26,7 +26,7 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
     bool db_ready = l->db_ready && dy_rows == l->dy; /* its reader summed it (pt_activation_backward) */
     l->db_ready = false;
     if (l->dy_ready && dy_rows == l->dy) /* its reader wrote it (pt_activation_backward) */
-        g_op = (pt_operand){l->gbuf, f.wgrad, l->dy_ready_inv, true, l->gbuf_t};
+        g_op = (pt_operand){.data = l->gbuf, .fmt = f.wgrad, .scale_inv = l->dy_ready_inv, .trans = true, .data_t = l->gbuf_t};
     else if ((st = pt_net_operand_t(n, l, PT_OPND_DY, dy_rows, m_rows, out, f.wgrad, l->gbuf, l->gbuf_t, true,
                                     &g_op)))
         return st;
@@ -44,7 +44,7 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
         if ((st = pt_net_operand(n, l, PT_OPND_X, x32, nx, f.wgrad, l->xbuf, false, &x_op))) return st;
     }
     x_op.trans = false;
-    pt_gemm gw = {out, k_in, m_rows, g_op, x_op, NULL, PT_FMT_FP32, n->grad_beta, false, false, NULL};
+    pt_gemm gw = {.m = out, .n = k_in, .k = m_rows, .a = g_op, .b = x_op, .out_fmt = PT_FMT_FP32, .beta = n->grad_beta};
     st = conv ? pt_backend_conv_bwd_filter(n->be, conv, out, &g_op, &x_op, n->grad_beta, l->gw)
               : pt_backend_gemm(n->be, &gw, l->gw);
     if (st) return st;
@@ -77,8 +77,11 @@ pt_status pt_gemm_layer_backward(pt_net *n, pt_net_layer *l, const float *dy_row
         return pt_fail(PT_ERR_INVALID, "layer '%s': the input gradient of a layer an activation alone feeds is "
                                        "not that activation's dy", l->spec->name);
     bool pack = after && p->dy16;
-    pt_gemm gx = {m_rows, k_in, out, gd, wd, NULL, out_fmt, dx_acc ? 1.0f : 0.0f, after && !pack, pack, NULL};
+    pt_gemm gx = {.m = m_rows, .n = k_in, .k = out, .a = gd, .b = wd, .out_fmt = out_fmt, .beta = dx_acc ? 1.0f : 0.0f,
+                  .defer_tail = after && !pack, .pack = pack};
     if ((st = pt_backend_gemm(n->be, &gx, pack ? p->dy16 : (void *)dx_rows))) return st;
-    if (after) p->dy_tail = (pt_gemm_tail){dx_rows, NULL, k_in, out_fmt, true, pack ? p->dy16 : NULL};
+    if (after)
+        p->dy_tail = (pt_gemm_tail){.c = dx_rows, .cols = k_in, .fmt = out_fmt, .keep_raw = true,
+                                    .packed = pack ? p->dy16 : NULL};
     return PT_OK;
 }

@@ -28,7 +28,7 @@ static pt_status dy_rows(pt_backend *be, const pt_conv_shape *s, int o, const pt
     pt_status st = pt_cpu_operand_f32(be, 0, dy, ny, &dy32);
     if (!st) st = pt_cpu_scratch(be, 5, ny, &r);
     if (!st) st = pt_cpu_rows_to_nchw(be, r, (float *)dy32, s->n, o, p, true);
-    *rows = (pt_operand){r, PT_FMT_FP32, NULL, false, NULL};
+    *rows = (pt_operand){.data = r, .fmt = PT_FMT_FP32};
     return st;
 }
 
@@ -40,9 +40,9 @@ pt_status pt_cpu_conv_fwd(pt_backend *be, const pt_conv_shape *s, int o, const p
     pt_status st = columns(be, s, x, &cols);
     if (!st) st = pt_cpu_scratch(be, 5, (size_t)s->n * p * o, &rows);
     if (st) return st;
-    pt_operand a = {cols, PT_FMT_FP32, NULL, false, NULL}, b = *w;
+    pt_operand a = {.data = cols, .fmt = PT_FMT_FP32}, b = *w;
     b.trans = true;
-    pt_gemm g = {s->n * p, o, s->c * s->k * s->k, a, b, bias, out_fmt, 0.0f, false, false, NULL};
+    pt_gemm g = {.m = s->n * p, .n = o, .k = s->c * s->k * s->k, .a = a, .b = b, .bias = bias, .out_fmt = out_fmt};
     if ((st = pt_cpu_gemm(be, &g, rows))) return st;
     return pt_cpu_rows_to_nchw(be, rows, y, s->n, o, p, false);
 }
@@ -58,7 +58,7 @@ pt_status pt_cpu_conv_bwd_data(pt_backend *be, const pt_conv_shape *s, int o, co
     if (!st) st = pt_cpu_scratch(be, 3, (size_t)m * ckk, &dcols);
     if (st) return st;
     b.trans = false;
-    pt_gemm g = {m, ckk, o, a, b, NULL, PT_FMT_FP32, 0.0f, false, false, NULL};
+    pt_gemm g = {.m = m, .n = ckk, .k = o, .a = a, .b = b, .out_fmt = PT_FMT_FP32};
     if ((st = pt_cpu_gemm(be, &g, dcols))) return st;
     memset(dx, 0, nx * sizeof *dx);
     if ((st = pt_cpu_col2im(be, s, dcols, dx))) return st;
@@ -74,8 +74,9 @@ pt_status pt_cpu_conv_bwd_filter(pt_backend *be, const pt_conv_shape *s, int o, 
     pt_status st = dy_rows(be, s, o, dy, &a);
     if (!st) st = columns(be, s, x, &cols);
     if (st) return st;
-    pt_operand b = {cols, PT_FMT_FP32, NULL, false, NULL};
+    pt_operand b = {.data = cols, .fmt = PT_FMT_FP32};
     a.trans = true;
-    pt_gemm g = {o, s->c * s->k * s->k, s->n * s->oh * s->ow, a, b, NULL, PT_FMT_FP32, beta, false, false, NULL};
+    pt_gemm g = {.m = o, .n = s->c * s->k * s->k, .k = s->n * s->oh * s->ow, .a = a, .b = b, .out_fmt = PT_FMT_FP32,
+                 .beta = beta};
     return pt_cpu_gemm(be, &g, dw);
 }

@@ -20,7 +20,7 @@ pt_status pt_cpu_im2col(pt_backend *be, const pt_conv_shape *s, const float *x, 
 pt_status pt_cpu_col2im(pt_backend *be, const pt_conv_shape *s, const float *cols, float *dx);
 pt_status pt_cpu_rows_to_nchw(pt_backend *be, const float *rows, float *nchw, int n, int c, int p, bool backward);
 
-/* conv.c: the convolutions as im2col GEMMs (backend.h) */
+/* conv.c: the convolutions as im2col GEMMs (ops.h) */
 pt_status pt_cpu_conv_fwd(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *x, const pt_operand *w,
                           const float *bias, pt_format out_fmt, float *y);
 pt_status pt_cpu_conv_bwd_data(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *dy,

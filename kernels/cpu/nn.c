@@ -97,7 +97,8 @@ pt_status pt_cpu_gemm(pt_backend *be, const pt_gemm *g, void *out)
     if ((st = pt_cpu_scratch(be, 2, mn, &t))) return st;
     if (g->m && g->n)
         cblas_sgemm(CblasRowMajor, ta, tb, g->m, g->n, g->k, 1.0f, a, lda, b, ldb, 0.0f, t, g->n);
-    if ((st = finish_tail(&(pt_gemm_tail){t, g->bias, g->n, g->out_fmt, false, NULL}, t, mn))) return st;
+    if ((st = finish_tail(&(pt_gemm_tail){.c = t, .bias = g->bias, .cols = g->n, .fmt = g->out_fmt}, t, mn)))
+        return st;
     if (g->pack) pt_encode_array(g->out_fmt, t, out, mn, 1.0f, 0); /* finished values: exact */
     else if (g->beta == 0.0f) memcpy(c, t, mn * sizeof *c);
     else
@@ -157,15 +158,19 @@ static pt_status cpu_cast_t(pt_backend *be, pt_format to, const float *in, int r
     return cast_twins(be, to, in, out, out_t, (size_t)rows * (size_t)cols, cols, scale, amax, flags);
 }
 
-static pt_status cpu_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
-                                  const float *scale, float *amax, unsigned flags, void *yc, void *yc_t, int cols,
-                                  const pt_gemm_tail *tail)
+static pt_status cpu_act_fwd_cast(pt_backend *be, const pt_act_fwd_desc *d)
 {
-    pt_status st = tail_input(be, tail, x, n, CPU_SLOT_X, &x);
+    const float *x = d->x;
+    float *y = d->y;
+    size_t n = d->n;
+    const pt_cast_out *c = &d->cast;
+    pt_status st = tail_input(be, d->x_tail, x, n, CPU_SLOT_X, &x);
     if (!st && !y) st = pt_cpu_scratch(be, CPU_SLOT_OUT, n, &y);
     if (st) return st;
-    cpu_act_fwd(be, a, x, y, n);
-    return f == PT_FMT_FP32 ? PT_OK : cast_twins(be, f, y, yc, yc_t, n, cols, scale, amax, flags);
+    cpu_act_fwd(be, d->act, x, y, n);
+    return c->to == PT_FMT_FP32 ? PT_OK
+                                : cast_twins(be, c->to, y, c->codes, c->codes_t, n, d->cols, c->scale, c->amax,
+                                             c->flags);
 }
 
 static pt_status cpu_act_bwd(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx,
@@ -541,18 +546,22 @@ static pt_status cpu_fp8_record_many(pt_backend *be, const pt_fp8_entry *e, int 
 
 /* the two passes in sequence: the same values as the activation's backward
  * followed by the bias gradient of its result */
-static pt_status cpu_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
-                                  pt_format f, const float *scale, float *amax, unsigned flags, void *dxc,
-                                  void *dxc_t, int cols, float *db, float beta, const pt_gemm_tail *x_tail,
-                                  const pt_gemm_tail *dy_tail)
+static pt_status cpu_act_bwd_bias(pt_backend *be, const pt_act_bwd_desc *d)
 {
-    pt_status st = tail_input(be, x_tail, x, n, CPU_SLOT_X, &x);
-    if (!st) st = tail_input(be, dy_tail, dy, n, CPU_SLOT_DY, &dy);
+    const float *x = d->x, *dy = d->dy;
+    float *dx = d->dx;
+    size_t n = d->n;
+    int cols = d->cols;
+    const pt_cast_out *c = &d->cast;
+    pt_status st = tail_input(be, d->x_tail, x, n, CPU_SLOT_X, &x);
+    if (!st) st = tail_input(be, d->dy_tail, dy, n, CPU_SLOT_DY, &dy);
     if (!st && !dx) st = pt_cpu_scratch(be, CPU_SLOT_OUT, n, &dx);
     if (st) return st;
-    cpu_act_bwd(be, a, x, dy, dx, n);
-    if (f != PT_FMT_FP32 && (st = cast_twins(be, f, dx, dxc, dxc_t, n, cols, scale, amax, flags))) return st;
-    return db ? cpu_bias_grad(be, dx, db, (int)(n / (size_t)cols), cols, beta) : PT_OK;
+    cpu_act_bwd(be, d->act, x, dy, dx, n);
+    if (c->to != PT_FMT_FP32 &&
+        (st = cast_twins(be, c->to, dx, c->codes, c->codes_t, n, cols, c->scale, c->amax, c->flags)))
+        return st;
+    return d->db ? cpu_bias_grad(be, dx, d->db, (int)(n / (size_t)cols), cols, d->db_beta) : PT_OK;
 }
 
 const pt_nn_ops pt_cpu_nn_ops = {

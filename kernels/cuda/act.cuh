@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "encode.cuh"
-#include "prectune/backend.h"
+#include "../ops.h"
 
 #define INV_SQRT2 0.70710678118654752440f
 #define INV_SQRT2PI 0.39894228040143267794f

@@ -95,7 +95,7 @@ pt_status pt_cuda_nchw_bias_round(pt_backend *be, float *y, int n, int c, int p,
 /* act_packed.cu: the activation passes on a GEMM's packed 16-bit output,
  * with their result cast to bf16, fp16 or fp8 (with codes_t, fp8's
  * transposed codes, [cols, n / cols]), or fp32 alone: the forward
- * (backend.h's act_fwd_cast with tail t) and the backward with the bias
+ * (ops.h's act_fwd_cast with tail t) and the backward with the bias
  * gradient (act_bwd_bias with tails xt and dyt). false where the shapes,
  * alignments or tails do not suit them (the general kernels then run);
  * true with *st the launch's status. */
@@ -108,7 +108,7 @@ bool pt_cuda_act_bwd_packed(pt_backend *be, int a, const pt_gemm_tail *xt, const
                             size_t n, int cols, pt_format f, const float *scale, float *amax, int sat, void *codes,
                             void *codes_t, float *db, float beta, pt_status *st);
 
-/* conv.cu: convolutions and pooling through cuDNN (backend.h); without
+/* conv.cu: convolutions and pooling through cuDNN (ops.h); without
  * cuDNN (have_cudnn false) the convolutions are unsupported and pooling
  * runs on nn.cu's own kernels. */
 bool pt_cuda_conv_supports(const cuda_backend *c, pt_format f);

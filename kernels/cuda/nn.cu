@@ -891,11 +891,11 @@ static pt_status act_cast(pt_backend *be, bool bwd, pt_act a, const float *x, co
     return codes_t ? transpose_codes(S(be), codes, codes_t, (int)(n / (size_t)cols), cols) : PT_OK;
 }
 
-static pt_status cu_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
-                                 const float *scale, float *amax, unsigned flags, void *yc, void *yc_t, int cols,
-                                 const pt_gemm_tail *tail)
+static pt_status cu_act_fwd_cast(pt_backend *be, const pt_act_fwd_desc *d)
 {
-    return act_cast(be, false, a, x, NULL, y, n, f, scale, amax, flags, yc, tail, NULL, yc_t, cols);
+    const pt_cast_out *c = &d->cast;
+    return act_cast(be, false, d->act, d->x, NULL, d->y, d->n, c->to, c->scale, c->amax, c->flags, c->codes,
+                    d->x_tail, NULL, c->codes_t, d->cols);
 }
 
 /* a cast to fp8 with the codes also transposed: the forward rows kernel
@@ -1101,11 +1101,21 @@ __global__ void act_bwd_bias4_kernel(int a, const float4 *x, const float4 *dy, f
                            tid < 128 ? blockIdx.x * 128 + tid : 4 * n4);
 }
 
-static pt_status cu_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
-                                 pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, void *dxc_t,
-                                 int cols, float *db, float beta, const pt_gemm_tail *x_tail,
-                                 const pt_gemm_tail *dy_tail)
+static pt_status cu_act_bwd_bias(pt_backend *be, const pt_act_bwd_desc *d)
 {
+    pt_act a = d->act;
+    const float *x = d->x, *dy = d->dy;
+    float *dx = d->dx;
+    size_t n = d->n;
+    int cols = d->cols;
+    pt_format f = d->cast.to;
+    const float *scale = d->cast.scale;
+    float *amax = d->cast.amax;
+    unsigned flags = d->cast.flags;
+    void *dxc = d->cast.codes, *dxc_t = d->cast.codes_t;
+    float *db = d->db;
+    float beta = d->db_beta;
+    const pt_gemm_tail *x_tail = d->x_tail, *dy_tail = d->dy_tail;
     pt_status st;
     if (pt_cuda_act_bwd_packed(be, a, x_tail, dy_tail, dx, n, cols, f, scale, amax, (flags & PT_CAST_SATURATE) != 0,
                                dxc, dxc_t, db, beta, &st))
@@ -1710,7 +1720,7 @@ __global__ void adamw4_kernel(float lr, float b1, float b2, float eps, float dec
 static pt_status cu_adamw(pt_backend *be, const pt_adamw *h, const pt_optim_gate *gate, float *w, const float *g,
                          float *m, float *v, size_t n)
 {
-    pt_optim_gate gt = gate ? *gate : pt_optim_gate{NULL, NULL, 0.0, 0.0f};
+    pt_optim_gate gt = gate ? *gate : pt_optim_gate{};
     /* the same host arithmetic as the CPU backend */
     float bc1 = 1.0f - powf(h->beta1, (float)h->step), bc2 = 1.0f - powf(h->beta2, (float)h->step);
     float step_size = h->lr / bc1, bc2_sqrt = sqrtf(bc2), decay = 1.0f - h->lr * h->weight_decay;
@@ -1750,7 +1760,7 @@ __global__ void sgd_kernel(float lr, float mom, float wd, pt_optim_gate gate, bo
 static pt_status cu_sgd(pt_backend *be, float lr, float mom, float wd, const pt_optim_gate *gate, float *w,
                        const float *g, float *buf, size_t n)
 {
-    pt_optim_gate gt = gate ? *gate : pt_optim_gate{NULL, NULL, 0.0, 0.0f};
+    pt_optim_gate gt = gate ? *gate : pt_optim_gate{};
     if (n) sgd_kernel<<<blocks_for(n), THREADS, 0, S(be)>>>(lr, mom, wd, gt, gate != NULL, w, g, buf, n);
     PT_CUDA_CHECK_LAUNCH();
     return PT_OK;

@@ -166,18 +166,3 @@ void op_decode(pt_backend *be, pt_format f, const void *codes, size_t n, float *
 {
     OP_OK(pt_backend_decode(be, f, codes, out, n, NULL));
 }
-
-pt_status op_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
-                          const float *scale, float *amax, unsigned flags, void *yc, void *yc_t, int cols,
-                          const pt_gemm_tail *tail)
-{
-    return pt_backend_act_fwd_cast(be, a, x, y, n, f, scale, amax, flags, yc, yc_t, cols, tail);
-}
-
-pt_status op_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
-                          pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, void *dxc_t,
-                          int cols, float *db, float beta, const pt_gemm_tail *x_tail, const pt_gemm_tail *dy_tail)
-{
-    return pt_backend_act_bwd_bias(be, a, x, dy, dx, n, f, scale, amax, flags, dxc, dxc_t, cols, db, beta, x_tail,
-                                   dy_tail);
-}

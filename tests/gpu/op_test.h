@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/ops.h"
 #include "prectune/backend.h"
 #include "prectune/formats.h"
 
@@ -89,15 +90,6 @@ void op_compare(const char *what, const float *got, const float *want, size_t n,
             ck_abort_msg("%s: %s", op_cur->name, op_m_);                                                       \
         }                                                                                                      \
     } while (0)
-
-/* the fused activation passes, positional as the ops take them */
-pt_status op_act_fwd_cast(pt_backend *be, pt_act a, const float *x, float *y, size_t n, pt_format f,
-                          const float *scale, float *amax, unsigned flags, void *yc, void *yc_t, int cols,
-                          const pt_gemm_tail *tail);
-pt_status op_act_bwd_bias(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n,
-                          pt_format f, const float *scale, float *amax, unsigned flags, void *dxc, void *dxc_t,
-                          int cols, float *db, float beta, const pt_gemm_tail *x_tail,
-                          const pt_gemm_tail *dy_tail);
 
 /* codes_t is codes ([rows, cols], 1-byte) transposed, byte for byte */
 void op_check_twin(const char *who, const unsigned char *codes, const unsigned char *codes_t, int rows, int cols);

@@ -56,12 +56,12 @@ void op_act_cast(const op_case *c)
     OP_OK(pt_backend_memset(op_gpu, damax, 0, 4));
     OP_OK(pt_backend_memset(op_gpu, damax2, 0, 4));
     unsigned flags = f8 ? PT_CAST_SATURATE : 0;
-    const float *scale = f8 ? dscale : NULL;
+    pt_cast_out cast = {.to = f, .scale = f8 ? dscale : NULL, .amax = damax, .flags = flags, .codes = dc};
     if (bwd)
-        OP_OK(op_act_bwd_bias(op_gpu, a, dx, dy, dout, n, f, scale, damax, flags, dc, NULL, (int)n, NULL, 0.0f, NULL,
-                              NULL));
-    else OP_OK(op_act_fwd_cast(op_gpu, a, dx, dout, n, f, scale, damax, flags, dc, NULL, 0, NULL));
-    OP_OK(pt_backend_cast(op_gpu, f, dout, dc2, n, scale, damax2, flags));
+        OP_OK(pt_backend_act_bwd_bias(op_gpu, &(pt_act_bwd_desc){.act = a, .x = dx, .dy = dy, .dx = dout, .n = n,
+                                                                 .cols = (int)n, .cast = cast}));
+    else OP_OK(pt_backend_act_fwd_cast(op_gpu, &(pt_act_fwd_desc){.act = a, .x = dx, .y = dout, .n = n, .cast = cast}));
+    OP_OK(pt_backend_cast(op_gpu, f, dout, dc2, n, cast.scale, damax2, flags));
     float *g2 = op_down(dout, n);
     OP_CHECK(!memcmp(g2, want, n * 4), "output differs from act_%s's", bwd ? "bwd" : "fwd");
     unsigned char *c1 = op_host(n * es), *c2 = op_host(n * es);
@@ -128,17 +128,26 @@ void op_act_tail(const op_case *c)
                  go = {.c = Ddy, .cols = cols, .fmt = tf, .keep_raw = keep, .packed = Dpk2};
     float *raw2 = op_host(n * 4);
     memcpy(raw2, dy, n * 4);
+    pt_cast_out hcast = {.to = f, .scale = f8 ? &sc : NULL, .amax = &hamax, .flags = flags, .codes = codes,
+                         .codes_t = codes_t},
+                gcast = {.to = f, .scale = f8 ? Dscale : NULL, .amax = Damax, .flags = flags, .codes = Dcodes,
+                         .codes_t = Dcodes_t};
     if (!bwd) {
-        OP_OK(op_act_fwd_cast(op_cpu, a, x, no_out ? NULL : y, n, f, f8 ? &sc : NULL, &hamax, flags, codes, codes_t,
-                              cols, hT));
-        OP_OK(op_act_fwd_cast(op_gpu, a, Dx, no_out ? NULL : Dy, n, f, f8 ? Dscale : NULL, Damax, flags, Dcodes,
-                              Dcodes_t, cols, gT));
+        OP_OK(pt_backend_act_fwd_cast(op_cpu, &(pt_act_fwd_desc){.act = a, .x = x, .y = no_out ? NULL : y, .n = n,
+                                                                 .cols = cols, .cast = hcast, .x_tail = hT}));
+        OP_OK(pt_backend_act_fwd_cast(op_gpu, &(pt_act_fwd_desc){.act = a, .x = Dx, .y = no_out ? NULL : Dy, .n = n,
+                                                                 .cols = cols, .cast = gcast, .x_tail = gT}));
     } else {
         bool on_x = pass == 2;
-        OP_OK(op_act_bwd_bias(op_cpu, a, x, dy, no_out ? NULL : y, n, f, f8 ? &sc : NULL, &hamax, flags, codes,
-                              codes_t, cols, db, 1.0f, on_x ? hT : NULL, on_x ? (both ? &ho : NULL) : hT));
-        OP_OK(op_act_bwd_bias(op_gpu, a, Dx, Ddy, no_out ? NULL : Dy, n, f, f8 ? Dscale : NULL, Damax, flags, Dcodes,
-                              Dcodes_t, cols, Ddb, 1.0f, on_x ? gT : NULL, on_x ? (both ? &go : NULL) : gT));
+        OP_OK(pt_backend_act_bwd_bias(op_cpu, &(pt_act_bwd_desc){.act = a, .x = x, .dy = dy, .dx = no_out ? NULL : y,
+                                                                 .n = n, .cols = cols, .cast = hcast, .db = db,
+                                                                 .db_beta = 1.0f, .x_tail = on_x ? hT : NULL,
+                                                                 .dy_tail = on_x ? (both ? &ho : NULL) : hT}));
+        OP_OK(pt_backend_act_bwd_bias(op_gpu, &(pt_act_bwd_desc){.act = a, .x = Dx, .dy = Ddy,
+                                                                 .dx = no_out ? NULL : Dy, .n = n, .cols = cols,
+                                                                 .cast = gcast, .db = Ddb, .db_beta = 1.0f,
+                                                                 .x_tail = on_x ? gT : NULL,
+                                                                 .dy_tail = on_x ? (both ? &go : NULL) : gT}));
     }
     float *g = op_down(din, n);
     OP_CHECK(!memcmp(g, hin, n * 4), "the input finished by the tail differs");
@@ -226,18 +235,23 @@ void op_act_packed(const op_case *c)
         float zero = 0, *Damax = op_up(&zero, 4), *Ddb = op_up(db, cols * 4), *Dout = op_dev(n * 4);
         void *Dcodes = es ? op_dev(n * es) : NULL, *Dcodes_t = fp8 ? op_dev(n) : NULL;
         size_t cw = (n * es + 3) / 4; /* the codes' size in floats */
-        OP_OK(op_act_fwd_cast(op_gpu, a, Dx, Dout, n, f, NULL, Damax, 0, Dcodes, Dcodes_t, cols, &xt));
+        pt_cast_out cast = {.to = f, .amax = Damax, .codes = Dcodes, .codes_t = Dcodes_t};
+        OP_OK(pt_backend_act_fwd_cast(op_gpu, &(pt_act_fwd_desc){.act = a, .x = Dx, .y = Dout, .n = n, .cols = cols,
+                                                                 .cast = cast, .x_tail = &xt}));
         unsigned char *y = (unsigned char *)op_down(Dout, n), *cc = es ? (unsigned char *)op_down(Dcodes, cw) : NULL;
         res[path][4] = fp8 ? (unsigned char *)op_down(Dcodes_t, cw) : NULL;
         if (fp8) { /* without the transposed codes (a flat pass): the same codes */
             void *D2 = op_dev(n);
-            OP_OK(op_act_fwd_cast(op_gpu, a, Dx, NULL, n, f, NULL, NULL, 0, D2, NULL, cols, &xt));
+            OP_OK(pt_backend_act_fwd_cast(op_gpu, &(pt_act_fwd_desc){.act = a, .x = Dx, .n = n, .cols = cols,
+                                                                     .cast = {.to = f, .codes = D2}, .x_tail = &xt}));
             unsigned char *c2 = (unsigned char *)op_down(D2, cw);
             OP_CHECK(!memcmp(c2, cc, n), "path %d: the codes without the transposed ones differ", path);
         }
         for (int k = 0; k < 2; k++)
-            OP_OK(op_act_bwd_bias(op_gpu, a, Dx, Ddy, Dout, n, f, NULL, Damax, 0, Dcodes, Dcodes_t, cols, Ddb,
-                                  (float)k, &xt, &dt));
+            OP_OK(pt_backend_act_bwd_bias(op_gpu, &(pt_act_bwd_desc){.act = a, .x = Dx, .dy = Ddy, .dx = Dout, .n = n,
+                                                                     .cols = cols, .cast = cast, .db = Ddb,
+                                                                     .db_beta = (float)k, .x_tail = &xt,
+                                                                     .dy_tail = &dt}));
         res[path][5] = fp8 ? (unsigned char *)op_down(Dcodes_t, cw) : NULL;
         if (fp8) { /* the transposed codes are the codes' transpose */
             unsigned char *bc = (unsigned char *)op_down(Dcodes, cw);
@@ -287,11 +301,14 @@ void op_act_seq(const op_case *c)
     unsigned flags = f8 ? PT_CAST_SATURATE : 0;
     const float *scale = f8 ? &sc : NULL;
     float *out = no_out ? NULL : y1;
+    pt_cast_out cast = {.to = f, .scale = scale, .amax = &amax1, .flags = flags, .codes = c1, .codes_t = t1};
     if (!bwd) {
-        OP_OK(op_act_fwd_cast(be, a, x, out, n, f, scale, &amax1, flags, c1, t1, cols, NULL));
+        OP_OK(pt_backend_act_fwd_cast(be, &(pt_act_fwd_desc){.act = a, .x = x, .y = out, .n = n, .cols = cols,
+                                                             .cast = cast}));
         OP_OK(pt_backend_act_fwd(be, a, x, y2, n));
     } else {
-        OP_OK(op_act_bwd_bias(be, a, x, dy, out, n, f, scale, &amax1, flags, c1, t1, cols, db1, 1.0f, NULL, NULL));
+        OP_OK(pt_backend_act_bwd_bias(be, &(pt_act_bwd_desc){.act = a, .x = x, .dy = dy, .dx = out, .n = n,
+                                                             .cols = cols, .cast = cast, .db = db1, .db_beta = 1.0f}));
         OP_OK(pt_backend_act_bwd(be, a, x, dy, y2, n));
     }
     if (f8) OP_OK(pt_backend_cast_t(be, f, y2, rows, cols, c2, t2, scale, &amax2, flags));

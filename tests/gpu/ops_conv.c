@@ -75,10 +75,10 @@ void op_maxpool_tied(const op_case *cs)
     for (size_t i = 0; i < nx; i++) x[i] = x[i] > 0.3f ? x[i] : 0.0f;
     int32_t *arg = op_host(ny * 4), *Darg = op_dev(ny * 4);
     float *Dx = op_up(x, nx * 4), *Ddy = op_up(dyv, ny * 4), *Ddx = op_up(dx, nx * 4), *Dy = op_dev(ny * 4);
-    OP_OK(pt_backend_pool_fwd(op_cpu, true, &s, x, y, arg));
-    OP_OK(pt_backend_pool_fwd(op_gpu, true, &s, Dx, Dy, Darg));
-    OP_OK(pt_backend_pool_bwd(op_cpu, true, &s, x, y, dyv, arg, dx));
-    OP_OK(pt_backend_pool_bwd(op_gpu, true, &s, Dx, Dy, Ddy, Darg, Ddx));
+    OP_OK(pt_backend_pool_fwd(op_cpu, PT_POOL_MAX, &s, x, y, arg));
+    OP_OK(pt_backend_pool_fwd(op_gpu, PT_POOL_MAX, &s, Dx, Dy, Darg));
+    OP_OK(pt_backend_pool_bwd(op_cpu, PT_POOL_MAX, &s, x, y, dyv, arg, dx));
+    OP_OK(pt_backend_pool_bwd(op_gpu, PT_POOL_MAX, &s, Dx, Dy, Ddy, Darg, Ddx));
     op_compare("maxpool bwd, tied windows", op_down(Ddx, nx), dx, nx, cs->nmse);
 }
 
@@ -102,15 +102,16 @@ void op_pool(const op_case *cs)
 {
     pt_conv_shape s = conv_shape(cs);
     bool mx = cs->arg[0];
+    pt_pool pool = mx ? PT_POOL_MAX : PT_POOL_AVG;
     size_t nx = (size_t)s.n * s.c * s.h * s.w, ny = (size_t)s.n * s.c * s.oh * s.ow;
     float *x = op_rnd(nx, 2), *dx = op_host0(nx * 4), *y = op_host(ny * 4), *dyv = op_rnd(ny, 1);
     int32_t *arg = op_host(ny * 4), *Darg = op_dev(ny * 4);
     float *Dx = op_up(x, nx * 4), *Ddx = op_up(dx, nx * 4), *Dy = op_dev(ny * 4), *Ddy = op_up(dyv, ny * 4);
-    OP_OK(pt_backend_pool_fwd(op_cpu, mx, &s, x, y, arg));
-    OP_OK(pt_backend_pool_fwd(op_gpu, mx, &s, Dx, Dy, Darg));
+    OP_OK(pt_backend_pool_fwd(op_cpu, pool, &s, x, y, arg));
+    OP_OK(pt_backend_pool_fwd(op_gpu, pool, &s, Dx, Dy, Darg));
     op_compare(mx ? "maxpool fwd" : "avgpool fwd", op_down(Dy, ny), y, ny, cs->nmse);
-    OP_OK(pt_backend_pool_bwd(op_cpu, mx, &s, x, y, dyv, arg, dx));
-    OP_OK(pt_backend_pool_bwd(op_gpu, mx, &s, Dx, Dy, Ddy, Darg, Ddx));
+    OP_OK(pt_backend_pool_bwd(op_cpu, pool, &s, x, y, dyv, arg, dx));
+    OP_OK(pt_backend_pool_bwd(op_gpu, pool, &s, Dx, Dy, Ddy, Darg, Ddx));
     op_compare(mx ? "maxpool bwd" : "avgpool bwd", op_down(Ddx, nx), dx, nx, cs->nmse);
 }
 
@@ -120,8 +121,8 @@ void op_rows_to_nchw(const op_case *cs)
     int n = cs->shape[0], c = cs->shape[1], p = cs->shape[2];
     size_t nr = (size_t)n * c * p;
     float *x = op_rnd(nr, 2), *y = op_host(nr * 4), *Dx = op_up(x, nr * 4), *Dy = op_dev(nr * 4);
-    OP_OK(pt_backend_rows_to_nchw(op_cpu, x, y, n, c, p, false));
-    OP_OK(pt_backend_rows_to_nchw(op_gpu, Dx, Dy, n, c, p, false));
+    OP_OK(pt_backend_rows_to_nchw(op_cpu, x, y, n, c, p, PT_PASS_FWD));
+    OP_OK(pt_backend_rows_to_nchw(op_gpu, Dx, Dy, n, c, p, PT_PASS_FWD));
     op_compare("rows_to_nchw", op_down(Dy, nr), y, nr, 0);
 }
 

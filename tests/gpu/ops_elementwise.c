@@ -53,7 +53,7 @@ void op_dropout(const op_case *c)
 {
     size_t n = (size_t)c->shape[0];
     float *y = op_rnd(n, 1), *out = op_host(n * 4), *dy = op_up(y, n * 4), *dout = op_dev(n * 4);
-    OP_OK(pt_backend_dropout(op_cpu, y, out, n, 0.3f, 99, c->arg[0]));
-    OP_OK(pt_backend_dropout(op_gpu, dy, dout, n, 0.3f, 99, c->arg[0]));
+    OP_OK(pt_backend_dropout(op_cpu, y, out, n, 0.3f, 99, c->arg[0] ? PT_PASS_BWD : PT_PASS_FWD));
+    OP_OK(pt_backend_dropout(op_gpu, dy, dout, n, 0.3f, 99, c->arg[0] ? PT_PASS_BWD : PT_PASS_FWD));
     op_compare("dropout (same mask)", op_down(dout, n), out, n, c->nmse);
 }

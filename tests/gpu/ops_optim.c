@@ -21,11 +21,11 @@ void op_unscale(const op_case *c)
     OP_OK(pt_backend_memset(op_gpu, flags, 0, 16));
     int32_t cflags[4] = {0};
     double csum = 0;
-    OP_OK(pt_backend_unscale_check(op_gpu, dg, n, 1.0f / 64, false, flags, dsum));
+    OP_OK(pt_backend_unscale_check(op_gpu, dg, n, 1.0f / 64, PT_UNSCALE_READ, flags, dsum));
     op_compare("unscale check without write", op_down(dg, n), gr, n, 0);
-    OP_OK(pt_backend_unscale_check(op_cpu, gr, n, 1.0f / 64, true, cflags, &csum));
+    OP_OK(pt_backend_unscale_check(op_cpu, gr, n, 1.0f / 64, PT_UNSCALE_WRITE, cflags, &csum));
     OP_OK(pt_backend_memset(op_gpu, flags, 0, 16));
-    OP_OK(pt_backend_unscale_check(op_gpu, dg, n, 1.0f / 64, true, flags, dsum));
+    OP_OK(pt_backend_unscale_check(op_gpu, dg, n, 1.0f / 64, PT_UNSCALE_WRITE, flags, dsum));
     int32_t gflag;
     double gsum;
     op_down_bytes(&gflag, flags, 4);
