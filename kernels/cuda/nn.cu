@@ -10,7 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "../rng.h"
+#include "../../common/rng.h"
 #include "check.h"
 #include "cuda_backend.h"
 #include "act.cuh"
