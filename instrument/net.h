@@ -12,6 +12,13 @@
 /* fp8 scaling state per GEMM operand role */
 enum { PT_OPND_X = 0, PT_OPND_W, PT_OPND_DY, PT_OPND_COUNT };
 
+/* The layout of a layer's fp8 scales (pt_net_layer.scales), in floats:
+ * role r's 1/scale and amax each start a 16-byte slot (cuBLASLt reads a
+ * descale from an aligned address). */
+#define PT_SCALES_INV(r) (8 * (r) + 4)
+#define PT_SCALES_AMAX(r) (8 * PT_OPND_COUNT + 4 * (r))
+#define PT_SCALES_FLOATS (12 * PT_OPND_COUNT)
+
 typedef struct pt_net pt_net;
 
 typedef struct pt_net_layer {
@@ -59,7 +66,7 @@ typedef struct pt_net_layer {
     pt_fp8_recipe recipe;     /* the policy's, or the layer's own delayed/current */
     bool fp8_batched[PT_OPND_COUNT]; /* the role's one fp8 cast a micro-batch is scaled and recorded with
                                         the others (n->fp8_batch) */
-    float *scales;            /* backend memory: scale and 1/scale per operand role */
+    float *scales;            /* backend memory: scale and 1/scale per operand role (PT_SCALES_*) */
 } pt_net_layer;
 
 struct pt_net {
