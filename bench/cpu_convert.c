@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../kernels/clock.h"
+#include "../common/clock.h"
 
 #include "prectune/formats.h"
 

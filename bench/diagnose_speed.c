@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../kernels/clock.h"
+#include "../common/clock.h"
 #include <unistd.h>
 
 #include "prectune/diagnose.h"

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../kernels/clock.h"
+#include "../common/clock.h"
 #include "prectune/trainer.h"
 
 /* A trainer of a model under a policy on a device; exits on failure. */

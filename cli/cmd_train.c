@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../kernels/clock.h"
+#include "../common/clock.h"
 #include "cli.h"
 #include "prectune/prectune.h"
 #include "prectune/telemetry.h"

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "../kernels/atomic_file.h"
+#include "../common/atomic_file.h"
 #include "trainer_state.h"
 
 #define CKPT_MAGIC "PTCKPT\0"

@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "../kernels/rng.h"
+#include "../common/rng.h"
 
 pt_data_options pt_data_options_default(void)
 {

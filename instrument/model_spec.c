@@ -8,7 +8,7 @@
 
 #include <xxhash.h>
 
-#include "json_util.h"
+#include "../common/json_util.h"
 #include "prectune/model.h"
 
 static const char *const layer_names[PT_LAYER_TYPE_COUNT] = {

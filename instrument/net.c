@@ -3,7 +3,7 @@
  * optimizer, the unscale/check and the gradient norm are one pass each. */
 #include "net.h"
 
-#include "../kernels/rng.h"
+#include "../common/rng.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -17,8 +17,9 @@ enum { PT_OPND_X = 0, PT_OPND_W, PT_OPND_DY, PT_OPND_COUNT };
 typedef struct pt_net pt_net;
 
 /* A layer's scales buffer (pt_net_layer.scales), in floats: each role's
- * 1/scale (the GEMM's descale, which cuBLASLt reads) and amax (what its
- * cast reduces into) start 16-byte slots of their own. */
+ * 1/scale (the GEMM's descale, which cuBLASLt reads from an aligned
+ * address) and amax (what its cast reduces into) start 16-byte slots of
+ * their own. */
 #define PT_SCALE_DESCALE(role) (8 * (role) + 4)
 #define PT_SCALE_AMAX(role) (8 * PT_OPND_COUNT + 4 * (role))
 #define PT_SCALE_SLOTS (12 * PT_OPND_COUNT)

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../kernels/clock.h"
-#include "../kernels/rng.h"
+#include "../common/clock.h"
+#include "../common/rng.h"
 #include "net.h"
 #include "prectune/scaler.h"
 #include "trainer_state.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "backend_impl.h"
-#include "clock.h"
+#include "../common/clock.h"
 
 /* With the op profile on, every op is bracketed by a sync of the backend
  * and timed on the host, so that each op's share of a step can be read

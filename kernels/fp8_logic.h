@@ -10,7 +10,7 @@
 
 #include "prectune/fp8.h"
 
-#include "hd.h"
+#include "../common/hd.h"
 
 /* Beyond this a scale only multiplies noise (and x * scale overflows fp32
  * for ordinary x), so a tiny amax is clamped to it. */

@@ -237,10 +237,10 @@ pt_status pt_backend_conv_bwd_filter(pt_backend *be, const pt_conv_shape *s, int
                                      const pt_operand *x, float beta, float *dw);
 /* Whether a convolution whose forward is fwd_flops a step runs as these
  * ops rather than as im2col GEMMs, given that the backend takes its formats
- * (supported): from 1 GFLOP a step (on the H100, cuDNN took 0.47-0.69 of
- * the im2col step on convolutions of 5-19 GFLOP, and 1.7-2.1x on ones of
- * 0.01-0.12); with PRECTUNE_CUDNN=1 always, =0 never. The trainer and the
- * cost model decide with it. */
+ * (supported): from 1 GFLOP a step, where cuDNN is faster than the im2col
+ * GEMMs (below, its per-call overhead makes it slower; bench/RESULTS.md);
+ * with PRECTUNE_CUDNN=1 always, =0 never. The trainer and the cost model
+ * decide with it. */
 bool pt_conv_runs_direct(bool supported, double fwd_flops);
 /* PRECTUNE_CUDNN: 0 or 1 as set, -1 when unset (or set to anything else). */
 int pt_cudnn_setting(void);
@@ -256,9 +256,9 @@ pt_status pt_backend_rows_to_nchw(pt_backend *be, const float *rows, float *nchw
  * counted as zeros. The backward adds into dx
  * (zero it first): max pooling's gradient goes to the recorded index. A
  * backend that pools through cuDNN (CUDA) writes no argmax and finds the
- * place again from x and y; on ties it picks the same one (checked on the
- * H100 with ReLU outputs, where most windows tie at zero), and a window
- * with a NaN gives a NaN either way. */
+ * place again from x and y; on ties it picks the same one (the GPU op
+ * tests check it on ReLU outputs, where most windows tie at zero), and a
+ * window with a NaN gives a NaN either way. */
 typedef enum pt_pool { PT_POOL_AVG = 0, PT_POOL_MAX } pt_pool;
 pt_status pt_backend_pool_fwd(pt_backend *be, pt_pool pool, const pt_conv_shape *s, const float *x,
                               float *y, int32_t *argmax);

@@ -9,7 +9,7 @@
 
 #include "ops.h"
 
-#include "hd.h"
+#include "../common/hd.h"
 
 /* False when the step is skipped (a non-finite gradient was found); else
  * true, with *factor the gradients' multiplier: clip / (norm + 1e-6) when

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../instrument/json_util.h"
+#include "../common/json_util.h"
 
 void pt_policy_init_fp32(pt_policy *p)
 {

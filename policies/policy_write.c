@@ -7,7 +7,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "../kernels/atomic_file.h"
+#include "../common/atomic_file.h"
 #include "prectune/policy.h"
 
 static cJSON *formats_obj(const pt_layer_formats *f)

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "check_run.h"
-#include "../kernels/rng.h"
+#include "../common/rng.h"
 #include "prectune/data.h"
 #include "prectune/model.h"
 #include "prectune/policy.h"

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../kernels/atomic_file.h"
-#include "../kernels/clock.h"
+#include "../common/atomic_file.h"
+#include "../common/clock.h"
 #include "../kernels/ops.h"
 #include "prectune/tuner.h"
 #include "prectune/version.h"

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../kernels/clock.h"
+#include "../common/clock.h"
 #include "prectune/telemetry.h"
 #include "prectune/trainer.h"
 

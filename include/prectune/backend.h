@@ -40,7 +40,7 @@ typedef enum pt_op {
 pt_status pt_backend_open(const char *device, pt_backend **out);
 void pt_backend_close(pt_backend *be);
 
-/* "cpu" or "cuda:0 (NVIDIA H100 80GB HBM3)". */
+/* "cpu" or "cuda:0 (<the device's name>)". */
 const char *pt_backend_name(const pt_backend *be);
 /* True when the backend's memory is not host memory. */
 bool pt_backend_is_device(const pt_backend *be);

@@ -1,7 +1,7 @@
 /* Precision policies: which format each layer's three GEMMs run in, the
  * loss-scale settings, the fp8 recipe and tf32 (DESIGN.md, "The policy
- * file"). This module reads what training needs; issue 7 adds the
- * evidence, estimates, fingerprint checks, writing and exporters. */
+ * file"): what training reads, and what the tuner writes with it (the
+ * evidence, estimates, fingerprint checks, writing and exporters). */
 #ifndef PRECTUNE_POLICY_H
 #define PRECTUNE_POLICY_H
 

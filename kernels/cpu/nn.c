@@ -10,7 +10,7 @@
 
 #include "../backend_impl.h"
 #include "../formats_impl.h"
-#include "../rng.h"
+#include "../../common/rng.h"
 #include "cpu.h"
 #include "../fp8_logic.h"
 #include "../optim_gate.h"

@@ -3,9 +3,9 @@
  * the transposed codes the backward's GEMMs read), or in fp32 alone: the
  * forward of an MLP layer, and its backward with the bias gradient. Eight
  * values a thread, in 16-byte loads, the loads issued before their
- * arithmetic: nn.cu's rows kernels, four values a thread in 8-byte
- * accesses, ran these passes at 1.5-1.6 TB/s on the H100 (fp8's, with the
- * transposed codes, at 1.1-1.4). The same values as those kernels: the
+ * arithmetic: twice the bytes in flight of the rows kernels' four values
+ * a thread in 8-byte accesses, which leave bandwidth unused
+ * (bench/RESULTS.md). The same values as those kernels: the
  * activation, the cast, the amax, the bias gradient's sums in the same
  * order, and the same transposed codes. */
 #include <limits.h>

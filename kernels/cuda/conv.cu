@@ -15,7 +15,7 @@
  * found once per shape: a run and its resumption agree bit for bit.
  *
  * Every tensor is NCHW: cuDNN's deterministic backward-data algorithms
- * (tried on an H100) take no mixed layouts. */
+ * take no mixed layouts. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -10,7 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "../rng.h"
+#include "../../common/rng.h"
 #include "check.h"
 #include "cuda_backend.h"
 #include "act.cuh"
@@ -297,10 +297,9 @@ static bool fp8_fits(const pt_gemm *g)
 
 /* The same for rows and cols multiples of 4 and word-aligned data (the fp8
  * GEMMs' shapes are multiples of 16): 64 x 64 tiles moved as 32-bit words,
- * four bytes of a column packed into each word written. On the H100 the
- * byte kernel above moved 16 MB in about 45 us, a third of the copy
- * bandwidth, and the backward's fp8 GEMMs paid for three such transposes
- * a layer. */
+ * four bytes of a column packed into each word written: the byte kernel
+ * above reaches a third of the copy bandwidth, and the backward's fp8
+ * GEMMs pay for three such transposes a layer (bench/RESULTS.md). */
 __global__ void transpose_u8x4_kernel(const uint32_t *in, uint32_t *out, int rows, int cols)
 {
     __shared__ uint32_t t[64][17]; /* 64 rows of 64 bytes, a row pitch of 68 bytes */
@@ -355,9 +354,9 @@ static pt_status k_contiguous(cuda_backend *cb, int slot, pt_operand *o, int k, 
  * copy of the same fp32 values); its trans flag flips with it. Hopper's
  * tf32 tensor-core instructions read both operands k-contiguous; cuBLASLt's
  * kernels for one operand stored the other way run at about the speed of
- * those for none, but for both (a weight gradient, dy^T x) 1.55x slower: a
- * 4096^3 GEMM in 527 us against 342 with one of them transposed first, on
- * the H100 (torch.matmul, the same cuBLASLt kernels). */
+ * those for none, but for both (a weight gradient, dy^T x) about 1.5x
+ * slower than with one of them transposed first (bench/RESULTS.md; the
+ * same with torch.matmul, the same cuBLASLt kernels). */
 static pt_status k_contiguous_f32(cuda_backend *cb, int slot, pt_operand *o, int k, int cols)
 {
     float *t;
@@ -650,8 +649,8 @@ __global__ void act_bwd_kernel(int a, const float *x, const float *dy, float *dx
 }
 
 /* The elementwise passes four values a thread (16-byte loads and stores:
- * 10-25% more of the bandwidth than one float a thread, measured by the op
- * profile), where the tensors allow it: the same values. */
+ * more of the bandwidth than one float a thread, by the op profile), where
+ * the tensors allow it: the same values. */
 static bool vec4(size_t n, const void *a, const void *b, const void *c)
 {
     return n % 4 == 0 && (uintptr_t)a % 16 == 0 && (uintptr_t)b % 16 == 0 && (uintptr_t)c % 16 == 0;
@@ -740,8 +739,8 @@ __global__ void act_cast4_kernel(bool bwd, int a, const float4 *x, const float4 
 /* The forward with the tail of the GEMM that wrote x, by rows: a block of
  * 32 float4 columns x 64 rows, a thread one column, its bias loaded once
  * and four rows' loads issued before their arithmetic (the grid-stride
- * kernel above took a remainder and a bias load per float4: 0.058 ms for
- * 4096 x 4096 on the H100, 62% of the copy bandwidth). */
+ * kernel above takes a remainder and a bias load per float4, and reaches
+ * well under the copy bandwidth). */
 template <int F, typename T, bool CAST, bool PK>
 __global__ void act_fwd_rows4_kernel(int a, const float4 *x, float4 *out, codes4<T> *codes, uint8_t *codes_t,
                                      int rows, int n4, const float *scale_p, float *amax_p, int sat, tail4 tail)
@@ -945,8 +944,8 @@ static pt_status cu_scale(pt_backend *be, float *x, size_t n, float s)
  * sum per column, 8 row lanes per column added in a fixed order; then the
  * block of a column group that finishes last adds the chunks in order
  * (bias_sums_last), or, with no rows, bias_grad_sum_kernel. One thread per
- * column over all rows left most of the GPU idle (0.15 ms for 4096 x
- * 4096); a launch of its own for the chunks' sums cost 4.7 us. */
+ * column over all rows leaves most of the GPU idle, and a launch of its
+ * own for the chunks' sums costs a launch's latency. */
 
 __global__ void bias_grad_partial_kernel(const float *dy, float *part, int rows, int n, float *db, float beta,
                                          unsigned *done)
@@ -1052,9 +1051,9 @@ __global__ void act_bwd_bias4_kernel(int a, const float4 *x, const float4 *dy, f
     if (j < n4 && xtail.bias) xb = round4(xtail.fmt, xtail.bias[j]);
     tail4 xnb = xtail;
     xnb.bias = NULL;
-    /* the loads of four rows issued before their arithmetic (on the H100,
-     * 0.071 ms for 4096 x 4096 against 0.078 row by row: the speed of the
-     * plain elementwise pass); the rows still added in order */
+    /* the loads of four rows issued before their arithmetic (faster than
+     * row by row: the speed of the plain elementwise pass); the rows still
+     * added in order */
     enum { AHEAD = PK ? 8 : 4 };
     for (int i0 = r0 + threadIdx.y; j < n4 && i0 < r1; i0 += 8 * AHEAD) {
         typename raw4<PK>::type xa[AHEAD], da[AHEAD];
@@ -1164,7 +1163,7 @@ __global__ void gather_rows_kernel(const uint32_t *src, size_t words, const int3
 }
 
 /* the same in 16-byte words, a row a block row: no division by the row's
- * words (the 4-byte kernel ran at 1.4 TB/s on a batch of 4096 x 1024 fp32) */
+ * words, which bounds the 4-byte kernel */
 __global__ void gather_rows16_kernel(const uint4 *src, unsigned words, const int32_t *idx, int rows, uint4 *dst)
 {
     for (int r = blockIdx.y; r < rows; r += gridDim.y) {
@@ -1611,8 +1610,7 @@ __global__ void unscale4_kernel(float4 *g, size_t n4, float inv, bool write, int
 }
 
 /* the blocks' sums added in a fixed tree by one block of PARTIALS threads
- * (one thread adding them in a row waited on each load: 20 us of the
- * check's 110 on the H100) */
+ * (one thread adding them in a row waits on each load in turn) */
 __global__ void sum_partials_kernel(const double *partials, int n, double *out)
 {
     __shared__ double sh[PARTIALS];

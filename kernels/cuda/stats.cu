@@ -45,9 +45,8 @@ __device__ void flush_columns(unsigned *cols, int nbins, unsigned long long *dst
 /* Each warp keeps its own key counters, count[warp][key]: lanes of a
  * warp that hit the same key share an address, which the hardware's
  * shared atomic increment (ATOMS.POPC.INC) aggregates in one step, and
- * warps never contend. Measured on the H100 (bench/RESULTS.md): 0.97 of
- * a plain sum reduction's bandwidth, against 0.87 with a private column
- * per lane and 0.95 with one copy per block. */
+ * warps never contend: closer to a plain sum reduction's bandwidth than
+ * a private column per lane or one copy per block (bench/RESULTS.md). */
 struct table_acc {
     static constexpr int warps = PT_STATS_THREADS / 32;
     static constexpr size_t count_bytes = (size_t)PT_STATS_KEYS * 4 * warps;

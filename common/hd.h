@@ -1,5 +1,6 @@
 /* PT_HD: a function the host and the CUDA kernels both compile (the
- * shared arithmetic of rng.h, fp8_logic.h and optim_gate.h). */
+ * shared arithmetic of common/rng.h and of kernels/fp8_logic.h and
+ * kernels/optim_gate.h). */
 #ifndef PT_HD_H
 #define PT_HD_H
 
