@@ -51,7 +51,7 @@ done
 status "train --force noscale" 0 $?
 
 # ---- numbers past int64 --------------------------------------------------------
-err=$("$bin" train m.json --data "$data" --steps 99999999999999999999 --no-db 2>&1); status "--steps past int64" 2 $?
+err=$(timeout 60 "$bin" train m.json --data "$data" --steps 99999999999999999999 --no-db --quiet 2>&1); status "--steps past int64" 2 $?
 check "--steps past int64" "--steps '99999999999999999999': expected an integer" "$err"
 
 # ---- /dev/zero as each kind of file: refused at a size limit ----------------------
