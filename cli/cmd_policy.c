@@ -9,27 +9,6 @@
 #include "prectune/export.h"
 #include "prectune/policy.h"
 
-/* Problems a parseable policy can still have. */
-static pt_status sanity(const pt_policy *p)
-{
-    bool fp16_grads = p->def.dgrad == PT_FMT_FP16 || p->def.wgrad == PT_FMT_FP16;
-    for (int i = 0; i < p->nlayers; i++)
-        fp16_grads |= p->layers[i].f.dgrad == PT_FMT_FP16 || p->layers[i].f.wgrad == PT_FMT_FP16;
-    if (fp16_grads && p->loss_scale.mode == PT_SCALE_NONE)
-        return pt_fail(PT_ERR_INVALID,
-                       "%s: loss_scale.mode: gradients run in fp16 but loss scaling is off: values "
-                       "below 6e-8 vanish (use \"dynamic\")",
-                       p->source);
-    if (p->loss_scale.mode == PT_SCALE_STATIC && p->loss_scale.init > 16777216)
-        return pt_fail(PT_ERR_INVALID,
-                       "%s: loss_scale.init: a static scale of %g leaves almost no headroom below "
-                       "fp16's 65504 for gradients (dynamic scaling finds its own)",
-                       p->source, p->loss_scale.init);
-    if (p->validation.present && !p->validation.passed)
-        fprintf(stderr, "note: %s records a validation that did not pass\n", p->source);
-    return PT_OK;
-}
-
 int pt_cmd_policy(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "check") != 0) {
@@ -57,13 +36,13 @@ int pt_cmd_policy(int argc, char **argv)
     if (st) return pt_cli_lib_error("policy check", st);
     pt_model_spec m;
     bool have_model = false;
-    st = sanity(&p);
-    if (!st && model) {
+    if (model) {
         st = pt_model_spec_load(model, &m);
         have_model = !st;
-        if (!st) st = pt_policy_check_fingerprint(&p, &m, model);
-        if (!st) st = pt_policy_check_model(&p, &m);
     }
+    if (!st) st = pt_policy_validate(&p, have_model ? &m : NULL, model, false);
+    if (!st && p.validation.present && !p.validation.passed)
+        fprintf(stderr, "note: %s records a validation that did not pass\n", p.source);
     int code = st ? pt_cli_lib_error("policy check", st) : PT_EXIT_OK;
     if (!st && have_model) pt_policy_warnings(&p, &m, "", stdout);
     if (!st)
@@ -115,8 +94,7 @@ int pt_cmd_export(int argc, char **argv)
         pt_policy_free(&p);
         return pt_cli_lib_error("export", st);
     }
-    if (!force) st = pt_policy_check_fingerprint(&p, &m, model);
-    if (!st) st = pt_policy_check_model(&p, &m);
+    st = pt_policy_validate(&p, &m, model, force);
     if (!st) st = pt_policy_export(&p, &m, to, stdout);
     int code = st ? pt_cli_lib_error("export", st) : PT_EXIT_OK;
     pt_model_spec_free(&m);

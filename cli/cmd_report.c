@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "prectune/formats.h"
 #include "prectune/stats.h"
+#include "prectune/telemetry.h"
 #include "svg.h"
 
 static const char *const tables[] = {"runs", "steps", "layer_stats", "drift", "evals", "events", NULL};
@@ -242,6 +243,7 @@ static void heatmaps(FILE *f, sqlite3 *db, long long run, int nlayers, char (*na
                     if (steps[i] == st) col = i;
                 if (col < 0) continue;
                 int li = sqlite3_column_int(s, 1), k = sfmt_of(text_col(s, 2));
+                if (li < 0 || li >= nlayers) continue; /* past the layers drawn */
                 double cnt = sqlite3_column_double(s, 3);
                 double v = sqlite3_column_double(s, 4 + 4 * kind + k);
                 double frac = cnt > 0 ? v / cnt : 0;
@@ -607,6 +609,11 @@ int pt_cmd_report(int argc, char **argv)
         fprintf(stderr, "prectune report: %s: not a prectune telemetry database (no runs table)\n", path);
         sqlite3_close(db);
         return PT_EXIT_USAGE;
+    }
+    pt_status st = pt_telemetry_check_readable(db, path);
+    if (st) {
+        sqlite3_close(db);
+        return pt_cli_lib_error("report", st);
     }
     int code = csv ? export_csv(db, path, csv, run) : html ? write_html(db, path, run, html)
                                                           : list_runs(db, path);

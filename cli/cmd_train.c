@@ -50,7 +50,8 @@ static void help(void)
            "  --stats-every K       per-layer statistics every K steps (default 10; always on\n"
            "                        a step with a non-finite gradient; 0: only then)\n"
            "  --drift-every M       drift against an fp32 shadow every M steps (default 100, 0 off)\n"
-           "  --force               use a policy made for another model (fingerprint)\n"
+           "  --force               use a policy made for another model (fingerprint), or one\n"
+           "                        whose loss scaling policy check refuses (an incident on purpose)\n"
            "  --stop-on-incident    stop at the first incident (NaN loss, loss spike, divergence,\n"
            "                        skip storm, growing underflow), keeping the last checkpoint\n"
            "                        before it; see prectune diagnose\n"
@@ -214,7 +215,7 @@ int pt_cmd_train(int argc, char **argv)
     if (steps) r.spec.train.steps = steps;
     if (policy_path) st = pt_policy_load(policy_path, &r.policy);
     else pt_policy_init_fp32(&r.policy);
-    if (!st && !force) st = pt_policy_check_fingerprint(&r.policy, &r.spec, argv[optind]);
+    if (!st && policy_path) st = pt_policy_validate(&r.policy, &r.spec, argv[optind], force);
     dopt.classification = r.spec.loss == PT_LOSS_SOFTMAX_CE;
     dopt.seed = r.spec.train.seed;
     if (!st) st = pt_data_open(data_spec, &dopt, &r.data);

@@ -77,8 +77,7 @@ int pt_cmd_validate(int argc, char **argv)
     pt_status st = pt_model_spec_load(argv[optind], &spec);
     if (st) return pt_cli_lib_error("validate", st);
     st = pt_policy_load(policy_path, &pol);
-    if (!st && !force) st = pt_policy_check_fingerprint(&pol, &spec, argv[optind]);
-    if (!st) st = pt_policy_check_model(&pol, &spec);
+    if (!st) st = pt_policy_validate(&pol, &spec, argv[optind], force);
     dopt.classification = spec.loss == PT_LOSS_SOFTMAX_CE;
     dopt.seed = spec.train.seed;
     if (!st) st = pt_data_open(data_spec, &dopt, &data);

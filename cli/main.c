@@ -4,6 +4,8 @@
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,9 +66,10 @@ int pt_cli_usage_error(const char *cmd, const char *fmt, ...)
 int pt_cli_int_option(const char *cmd, const char *opt, const char *arg, long long min, long long *out)
 {
     char *end;
+    errno = 0;
     long long v = strtoll(arg, &end, 10);
-    if (end == arg || *end || v < min)
-        return pt_cli_usage_error(cmd, "--%s '%s': expected an integer >= %lld", opt, arg, min);
+    if (end == arg || *end || v < min || errno == ERANGE)
+        return pt_cli_usage_error(cmd, "--%s '%s': expected an integer >= %lld (and at most %lld)", opt, arg, min, LLONG_MAX);
     *out = v;
     return 0;
 }

@@ -41,11 +41,20 @@ double svg_y(const svg_plot *p, double y)
     return p->h - p->bottom - (v - a) / span * (p->h - p->top - p->bottom);
 }
 
-static void nice_ticks(double a, double b, double *step)
+/* At most this many grid lines an axis, whatever the range (a run's
+ * values can be 0, huge or not finite: the loops below always end). */
+#define SVG_MAX_TICKS 64
+
+/* The tick step for [a, b], or 0 when there is none to draw (a range not
+ * finite, or one whose step does not advance at its magnitude). */
+static double nice_step(double a, double b)
 {
+    if (!isfinite(a) || !isfinite(b) || !isfinite(b - a)) return 0;
     double span = b - a > 0 ? b - a : 1, raw = span / 6, mag = pow(10, floor(log10(raw)));
     double n = raw / mag;
-    *step = (n < 1.5 ? 1 : n < 3.5 ? 2 : n < 7.5 ? 5 : 10) * mag;
+    double step = (n < 1.5 ? 1 : n < 3.5 ? 2 : n < 7.5 ? 5 : 10) * mag;
+    if (!isfinite(step) || !(step > 0) || !isfinite(ceil(a / step) * step)) return 0;
+    return step;
 }
 
 void svg_begin(svg_plot *p, FILE *f, int w, int h, double x0, double x1, double y0, double y1,
@@ -60,26 +69,34 @@ void svg_begin(svg_plot *p, FILE *f, int w, int h, double x0, double x1, double 
     int px0 = p->left, px1 = w - p->right, py0 = p->top, py1 = h - p->bottom;
     fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#444\"/>\n",
             px0, py0, px1 - px0, py1 - py0);
-    double step;
-    nice_ticks(x0, x1, &step);
-    for (double t = ceil(x0 / step) * step; t <= x1 + 1e-9 * step; t += step) {
+    double step = nice_step(x0, x1);
+    double first = step > 0 ? ceil(x0 / step) * step : 0;
+    for (int k = 0; step > 0 && k < SVG_MAX_TICKS; k++) {
+        double t = first + k * step;
+        if (t > x1 + 1e-9 * step) break;
         double x = svg_x(p, t);
         fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>"
                    "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%g</text>\n",
                 x, py0, x, py1, x, py1 + 14, t);
     }
     if (ylog2) {
-        int a = (int)floor(log2(y0)), b = (int)ceil(log2(y1));
-        int every = (b - a) > 12 ? (b - a) / 6 : 1;
-        for (int e = a; e <= b; e += every) {
-            double y = svg_y(p, ldexp(1, e));
-            fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-                       "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">2^%d</text>\n",
-                    px0, y, px1, y, px0 - 4, y + 4, e);
+        double la = log2(y0), lb = log2(y1);
+        if (isfinite(la) && isfinite(lb) && la <= lb) { /* doubles' exponents: within +-1100 */
+            int a = (int)floor(la), b = (int)ceil(lb);
+            int every = (b - a) > 12 ? (b - a) / 6 : 1;
+            for (int e = a; e <= b; e += every) {
+                double y = svg_y(p, ldexp(1, e));
+                fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+                           "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">2^%d</text>\n",
+                        px0, y, px1, y, px0 - 4, y + 4, e);
+            }
         }
     } else {
-        nice_ticks(y0, y1, &step);
-        for (double t = ceil(y0 / step) * step; t <= y1 + 1e-9 * step; t += step) {
+        step = nice_step(y0, y1);
+        first = step > 0 ? ceil(y0 / step) * step : 0;
+        for (int k = 0; step > 0 && k < SVG_MAX_TICKS; k++) {
+            double t = first + k * step;
+            if (t > y1 + 1e-9 * step) break;
             double y = svg_y(p, t);
             fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
                        "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",

@@ -39,7 +39,11 @@ pt_status pt_jget_string(const pt_jctx *c, const cJSON *obj, const char *path, c
 pt_status pt_jget_enum(const pt_jctx *c, const cJSON *obj, const char *path, const char *key,
                        const char *const *choices, int *out);
 
-/* Parses text; a syntax error names the line and column. */
+/* Whether s is valid UTF-8 (iconv's judgement). */
+bool pt_utf8_valid(const char *s);
+
+/* Parses text; a syntax error names the line and column, a duplicate key
+ * or text that is not UTF-8 its JSON path. */
 pt_status pt_jparse(const pt_jctx *c, const char *text, cJSON **out);
 
 #endif

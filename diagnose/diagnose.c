@@ -14,6 +14,7 @@
 
 #include "fp8_jump.h"
 #include "prectune/model.h"
+#include "prectune/telemetry.h"
 
 static const char *const cause_names[PT_CAUSE_COUNT] = {
     [PT_CAUSE_NONE] = "none",
@@ -203,7 +204,7 @@ static void copy_policy(pt_policy *dst, const pt_policy *src)
  * GEMM; its forward format is the one recorded with its input. */
 static int producer_of(const ctx *c, int li)
 {
-    return c->have_spec && li < c->spec.nlayers ? c->spec.layers[li].in_index[0] : li - 1;
+    return c->have_spec && li >= 0 && li < c->spec.nlayers ? c->spec.layers[li].in_index[0] : li - 1;
 }
 
 static const row *find_row(const row *rows, int n, int li, const char *role)
@@ -223,7 +224,7 @@ static const char *layer_name(const ctx *c, const row *rows, int n, int li)
 
 static bool has_gemm(const ctx *c, const row *rows, int n, int li)
 {
-    if (c->have_spec && li < c->spec.nlayers) return pt_layer_has_gemm(c->spec.layers[li].type);
+    if (c->have_spec && li >= 0 && li < c->spec.nlayers) return pt_layer_has_gemm(c->spec.layers[li].type);
     return find_row(rows, n, li, "w") != NULL;
 }
 
@@ -539,7 +540,11 @@ pt_status pt_diagnose_db(const char *path, int64_t run, pt_diagnosis *d)
         sqlite3_close(c.db);
         return st;
     }
-    pt_status st = PT_OK;
+    pt_status st = pt_telemetry_check_readable(c.db, path);
+    if (st) {
+        sqlite3_close(c.db);
+        return st;
+    }
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(c.db, run ? "SELECT id, model, spec_json, policy_json FROM runs WHERE id = ?"
                                       : "SELECT id, model, spec_json, policy_json FROM runs ORDER BY id DESC LIMIT 1",

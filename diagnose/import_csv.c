@@ -12,6 +12,7 @@
 
 #include "prectune/diagnose.h"
 #include "prectune/telemetry.h"
+#include "../common/json_util.h"
 
 enum { C_STEP, C_LAYER, C_ROLE, C_FORMAT, C_SCALE, C_COUNT, C_NAN, C_PINF, C_NINF, C_ZERO, C_ABSMAX, C_MIN,
        C_LOSS, C_LOSS_SCALE, C_SKIPPED, C_UF16, C_OF16, C_NCOLS };
@@ -20,6 +21,14 @@ static const char *const col_names[C_NCOLS] = {
     "min_nonzero", "loss", "loss_scale", "skipped", "underflow_fp16", "overflow_fp16"};
 static const bool required[C_NCOLS] = {[C_STEP] = true, [C_LAYER] = true, [C_ROLE] = true, [C_COUNT] = true,
                                        [C_NAN] = true, [C_PINF] = true, [C_NINF] = true, [C_ABSMAX] = true};
+
+/* Columns of counts and steps: integers, checked before any cast. */
+static const bool integer[C_NCOLS] = {[C_STEP] = true, [C_COUNT] = true, [C_NAN] = true, [C_PINF] = true,
+                                      [C_NINF] = true, [C_ZERO] = true, [C_SKIPPED] = true, [C_UF16] = true,
+                                      [C_OF16] = true};
+
+/* The largest telemetry CSV read (4 GiB): /dev/zero is not one. */
+#define PT_TELEMETRY_CSV_MAX ((uint64_t)4 << 30)
 
 typedef struct imp {
     const char *path;
@@ -67,11 +76,14 @@ static bool num(imp *m, int c, double *out, double dflt)
     char *end;
     errno = 0;
     *out = strtod(v, &end);
-    if (*end || end == v) {
+    bool bad = *end || end == v || isnan(*out);
+    if (!bad && integer[c]) bad = !(*out >= 0 && *out <= 0x1p53 && *out == floor(*out));
+    if (bad) {
         int fc = 0;
         for (int i = 0; i < m->ncols_file && i < 64; i++)
             if (m->map[i] == c) fc = i + 1;
-        m->st = pt_fail(PT_ERR_INVALID, "%s:%ld:%d: %s '%s' is not a number", m->path, m->line, fc, col_names[c], v);
+        m->st = pt_fail(PT_ERR_INVALID, "%s:%ld:%d: %s '%s' is not %s", m->path, m->line, fc, col_names[c], v,
+                        integer[c] ? "an integer from 0 to 2^53" : "a number");
         return false;
     }
     return true;
@@ -121,7 +133,12 @@ static void on_row(int term, void *ctx)
             if (!strcmp(m->layers[i], m->field[C_LAYER])) li = i;
         if (li < 0) {
             if (m->nlayers == 256) {
-                m->st = pt_fail(PT_ERR_UNSUPPORTED, "%s:%ld: more than 256 layers", m->path, m->line);
+                m->st = pt_fail(PT_ERR_INVALID, "%s:%ld: layer '%s': more than 256 layers (the most an imported "
+                                "telemetry CSV may have)", m->path, m->line, m->field[C_LAYER]);
+                return;
+            }
+            if (!pt_utf8_valid(m->field[C_LAYER])) {
+                m->st = pt_fail(PT_ERR_INVALID, "%s:%ld: layer: the name is not valid UTF-8 text", m->path, m->line);
                 return;
             }
             li = m->nlayers++;
@@ -163,9 +180,19 @@ pt_status pt_diagnose_import_csv(const char *csv_path, const char *db_path)
     csv_init(&p, CSV_APPEND_NULL);
     char buf[65536];
     size_t n;
-    while (!st && !m->st && (n = fread(buf, 1, sizeof buf, f)) > 0)
+    uint64_t total = 0, line_start = 0;
+    long last_line = m->line;
+    while (!st && !m->st && (n = fread(buf, 1, sizeof buf, f)) > 0) {
+        total += n;
         if (csv_parse(&p, buf, n, on_field, on_row, m) != n && !m->st)
             m->st = pt_fail(PT_ERR_INVALID, "%s:%ld: %s", csv_path, m->line, csv_strerror(csv_error(&p)));
+        if (m->line != last_line) last_line = m->line, line_start = total;
+        if (!m->st && total > PT_TELEMETRY_CSV_MAX)
+            m->st = pt_fail(PT_ERR_INVALID, "%s: larger than 4 GiB, the limit for a telemetry CSV", csv_path);
+        if (!m->st && total - line_start > ((uint64_t)16 << 20))
+            m->st = pt_fail(PT_ERR_INVALID, "%s:%ld: a record longer than 16 MiB, the limit for a telemetry CSV line",
+                            csv_path, m->line);
+    }
     if (!st && !m->st) csv_fini(&p, on_field, on_row, m);
     csv_free(&p);
     fclose(f);

@@ -210,11 +210,13 @@ pt_status pt_diagnose_replay(const char *db_path, const pt_diagnosis *d, const c
         return pt_fail(PT_ERR_IO, "%s: cannot open", db_path);
     sqlite3_stmt *q;
     char *spec_json = NULL, *pol_json = NULL;
-    if (sqlite3_prepare_v2(s3, "SELECT spec_json, policy_json FROM runs WHERE id = ?", -1, &q, NULL) == SQLITE_OK) {
+    int64_t run_steps = 0; /* the run's length (train --steps), which its checkpoints are checked against */
+    if (sqlite3_prepare_v2(s3, "SELECT spec_json, policy_json, steps FROM runs WHERE id = ?", -1, &q, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(q, 1, d->run);
         if (sqlite3_step(q) == SQLITE_ROW) {
             if (sqlite3_column_text(q, 0)) spec_json = strdup((const char *)sqlite3_column_text(q, 0));
             if (sqlite3_column_text(q, 1)) pol_json = strdup((const char *)sqlite3_column_text(q, 1));
+            run_steps = sqlite3_column_int64(q, 2);
         }
         sqlite3_finalize(q);
     }
@@ -227,6 +229,7 @@ pt_status pt_diagnose_replay(const char *db_path, const pt_diagnosis *d, const c
     bool have_spec = false;
     pt_policy_init_fp32(&pol);
     if (!st) st = pt_model_spec_parse(spec_json, "the run's model spec", &spec), have_spec = !st;
+    if (have_spec && run_steps > 0) spec.train.steps = run_steps;
     if (!st && pol_json) {
         pt_policy_free(&pol);
         st = pt_policy_parse(pol_json, "the run's policy", &pol);

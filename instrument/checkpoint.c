@@ -2,12 +2,14 @@
  * versioned binary file with a CRC, written atomically (temp file, fsync,
  * rename, fsync of the directory), so that a crash leaves either the old
  * checkpoint or the new one, never half of one. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
 #include "../common/atomic_file.h"
+#include "../kernels/fp8_logic.h"
 #include "trainer_state.h"
 
 #define CKPT_MAGIC "PTCKPT\0"
@@ -86,15 +88,88 @@ pt_status pt_trainer_save(pt_trainer *t, const char *path)
     return st;
 }
 
+/* A header field outside what this model, policy and run allow. */
+static pt_status range(const char *path, const char *field, int64_t v, int64_t lo, int64_t hi, const char *why)
+{
+    if (v >= lo && v <= hi) return PT_OK;
+    return pt_fail(PT_ERR_INVALID, "%s: checkpoint field %s is %lld, expected %lld to %lld (%s)", path, field,
+                   (long long)v, (long long)lo, (long long)hi, why);
+}
+
+/* Every header value against the model, policy and run it is resumed
+ * with, before any of it is used as an index, a count or a bound. */
+static pt_status check_header(const pt_trainer *t, const ckpt_header *h, const char *path)
+{
+    const pt_train_spec *tr = &t->spec->train;
+    const pt_scaler_config *sc = &t->scaler.cfg;
+    int64_t steps = tr->steps, accum = tr->accumulate > 1 ? tr->accumulate : 1;
+    char why[160];
+    snprintf(why, sizeof why, "model '%s' trains %lld steps", t->spec->name, (long long)steps);
+    pt_status st;
+    if ((st = range(path, "step", h->step, 0, steps, why)) ||
+        (st = range(path, "opt_step", h->opt_step, 0, h->step, "optimizer steps applied, at most the steps")) ||
+        (st = range(path, "sched_step", h->sched_step, 0, h->step, "schedule position, at most the steps")) ||
+        (st = range(path, "skipped", h->skipped, 0, h->step, "skipped steps, at most the steps")) ||
+        (st = range(path, "epoch", h->epoch, 0, h->step * accum + 1, "one batch at least per epoch")))
+        return st;
+    snprintf(why, sizeof why, "the training split has %lld samples", (long long)t->data->train.n);
+    if ((st = range(path, "cursor", h->cursor, 0, t->data->train.n, why))) return st;
+    if (!isfinite(h->scale) || !(h->scale > 0) ||
+        (sc->mode == PT_SCALE_DYNAMIC && (h->scale < sc->min_scale || h->scale > sc->max_scale)))
+        return pt_fail(PT_ERR_INVALID, "%s: checkpoint field scale is %g, expected a finite loss scale above 0%s",
+                       path, h->scale,
+                       sc->mode == PT_SCALE_DYNAMIC ? " within the policy's loss_scale.min to loss_scale.max" : "");
+    int64_t hyst = sc->hysteresis > 0 ? sc->hysteresis : 1;
+    if ((st = range(path, "growth_tracker", h->growth_tracker, 0, sc->growth_interval > 1 ? sc->growth_interval - 1 : 0,
+                    "below the policy's loss_scale.growth_interval")) ||
+        (st = range(path, "stuck", h->stuck, 0, sc->max_stuck > 0 ? sc->max_stuck : h->step,
+                    "consecutive skipped steps, at most the policy's loss_scale.max_stuck")) ||
+        (st = range(path, "hysteresis_left", h->hysteresis_left, 1, hyst, "the policy's loss_scale.hysteresis")))
+        return st;
+    return PT_OK;
+}
+
+/* One layer's fp8 scaling states against its recipe: the history's
+ * position and filled count index a history of the recipe's length. */
+static pt_status check_fp8(const pt_fp8_state *states, const pt_net_layer *l, int i, const char *path)
+{
+    static const char *const roles[PT_OPND_COUNT] = {"x", "w", "dy"};
+    const pt_fp8_recipe *r = &l->recipe;
+    int64_t hlen = r->amax_history > 0 && r->amax_history <= PT_FP8_HISTORY_MAX ? r->amax_history : 16;
+    for (int k = 0; k < PT_OPND_COUNT; k++) {
+        const pt_fp8_state *s = &states[k];
+        char field[PT_NAME_MAX + 64];
+        char why[96];
+        snprintf(why, sizeof why, "the fp8 recipe's amax_history is %lld", (long long)hlen);
+        pt_status st;
+        snprintf(field, sizeof field, "layers[%d] '%s' fp8 %s pos", i, l->spec->name, roles[k]);
+        if ((st = range(path, field, s->pos, 0, hlen - 1, why))) return st;
+        snprintf(field, sizeof field, "layers[%d] '%s' fp8 %s filled", i, l->spec->name, roles[k]);
+        if ((st = range(path, field, s->filled, 0, hlen, why))) return st;
+        const int64_t counts[3] = {s->clamped, s->nan_amax, s->saturated};
+        static const char *const cnames[3] = {"clamped", "nan_amax", "saturated"};
+        for (int c = 0; c < 3; c++) {
+            snprintf(field, sizeof field, "layers[%d] '%s' fp8 %s %s", i, l->spec->name, roles[k], cnames[c]);
+            if ((st = range(path, field, counts[c], 0, INT64_MAX, "a count"))) return st;
+        }
+        if (!(s->scale >= 0.0f && s->scale <= PT_FP8_MAX_SCALE))
+            return pt_fail(PT_ERR_INVALID, "%s: checkpoint field layers[%d] '%s' fp8 %s scale is %g, expected 0 to "
+                           "2^64", path, i, l->spec->name, roles[k], (double)s->scale);
+    }
+    return PT_OK;
+}
+
 pt_status pt_trainer_load(pt_trainer *t, const char *path)
 {
     char *raw;
     size_t len;
-    pt_status st = pt_read_file(path, &raw, &len);
-    if (st) return st;
     pt_net *n = t->net;
     size_t np = n->nparams * sizeof(float);
     size_t total = sizeof(ckpt_header) + fp8_bytes(t) + 3 * np + 4;
+    char what[200];
+    snprintf(what, sizeof what, "a checkpoint of model '%s' (%zu parameters)", t->spec->name, n->nparams);
+    pt_status st = pt_read_file_max(path, total, what, &raw, &len);
+    if (st) return st;
     ckpt_header h;
     if (len < sizeof h) {
         st = pt_fail(PT_ERR_INVALID, "%s: not a prectune checkpoint (too short)", path);
@@ -124,7 +199,15 @@ pt_status pt_trainer_load(pt_trainer *t, const char *path)
         st = pt_fail(PT_ERR_INVALID, "%s: checkpoint is damaged (size or checksum wrong)", path);
         goto out;
     }
+    if ((st = check_header(t, &h, path))) goto out;
     const char *p = raw + sizeof h;
+    for (int i = 0; i < n->nlayers; i++) {
+        pt_fp8_state states[PT_OPND_COUNT];
+        memcpy(states, p, sizeof states);
+        if ((st = check_fp8(states, &n->L[i], i, path))) goto out;
+        p += sizeof n->L[i].fp8;
+    }
+    p = raw + sizeof h;
     for (int i = 0; i < n->nlayers; i++) {
         memcpy(n->L[i].fp8, p, sizeof n->L[i].fp8);
         p += sizeof n->L[i].fp8;

@@ -46,13 +46,23 @@ void pt_data_permutation(int64_t n, uint64_t seed, int64_t epoch, int64_t *perm)
 
 /* ---- IDX ----------------------------------------------------------------- */
 
+/* The largest IDX data read: 16 GiB of bytes (64 GiB as float32). */
+#define PT_IDX_MAX_BYTES ((uint64_t)1 << 34)
+
+/* The header's element count (checked for overflow and against the
+ * limit), then the data read in growing pieces, so that a header claiming
+ * more than the file holds fails at the file's end, after allocating about
+ * what it held: never what the header claims. A plain file's size is
+ * compared with the header before anything is read. */
 static pt_status idx_read(const char *path, int want_dims, uint32_t dims[3], uint8_t **data,
                           size_t *count)
 {
+    *data = NULL;
     gzFile f = gzopen(path, "rb");
     if (!f) return pt_fail(PT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     unsigned char h[4];
     pt_status st = PT_OK;
+    uint8_t *buf = NULL;
     if (gzread(f, h, 4) != 4) {
         st = pt_fail(PT_ERR_INVALID, "%s: too short for an IDX header", path);
         goto out;
@@ -64,7 +74,7 @@ static pt_status idx_read(const char *path, int want_dims, uint32_t dims[3], uin
                      path, want_dims, want_dims > 1 ? "s" : "", h[0], h[1], h[2], h[3], want_dims);
         goto out;
     }
-    size_t n = 1;
+    uint64_t n = 1;
     for (int d = 0; d < want_dims; d++) {
         unsigned char b[4];
         if (gzread(f, b, 4) != 4) {
@@ -72,27 +82,60 @@ static pt_status idx_read(const char *path, int want_dims, uint32_t dims[3], uin
             goto out;
         }
         dims[d] = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+        if (dims[d] > INT32_MAX) {
+            st = pt_fail(PT_ERR_INVALID, "%s: IDX dimension %d is %u, more than %d", path, d, dims[d], INT32_MAX);
+            goto out;
+        }
+        /* dims < 2^31 and n <= 2^34 before: the product fits 64 bits */
         n *= dims[d];
+        if (n > PT_IDX_MAX_BYTES) {
+            st = pt_fail(PT_ERR_INVALID, "%s: the IDX header claims more than %llu data bytes (16 GiB), the limit "
+                         "for an IDX file", path, (unsigned long long)PT_IDX_MAX_BYTES);
+            goto out;
+        }
     }
-    *data = malloc(n ? n : 1);
-    if (!*data) {
-        st = pt_fail(PT_ERR_NOMEM, "%s: out of memory for %zu bytes", path, n);
-        goto out;
+    if (gzdirect(f)) { /* not compressed: the file's size says it all */
+        FILE *p = fopen(path, "rb");
+        long size = -1;
+        if (p && fseek(p, 0, SEEK_END) == 0) size = ftell(p);
+        if (p) fclose(p);
+        uint64_t header = 4 + 4 * (uint64_t)want_dims;
+        if (size >= 0 && (uint64_t)size < header + n) {
+            st = pt_fail(PT_ERR_INVALID, "%s: truncated: the IDX header claims %llu data bytes, the file holds %llu",
+                         path, (unsigned long long)n, (unsigned long long)((uint64_t)size - header));
+            goto out;
+        }
     }
-    size_t got = 0;
+    size_t got = 0, cap = 0;
     while (got < n) {
-        int r = gzread(f, *data + got, (unsigned)(n - got > (1u << 30) ? (1u << 30) : n - got));
+        if (got == cap) {
+            size_t ncap = cap ? cap * 2 : (size_t)1 << 20;
+            if (ncap > n) ncap = (size_t)n;
+            uint8_t *nb = realloc(buf, ncap);
+            if (!nb) {
+                st = pt_fail(PT_ERR_NOMEM, "%s: out of memory for %zu bytes", path, ncap);
+                goto out;
+            }
+            buf = nb, cap = ncap;
+        }
+        size_t want = cap - got > (1u << 30) ? (1u << 30) : cap - got;
+        int r = gzread(f, buf + got, (unsigned)want);
         if (r <= 0) break;
         got += (size_t)r;
     }
     if (got != n) {
-        free(*data);
-        *data = NULL;
-        st = pt_fail(PT_ERR_INVALID, "%s: truncated: %zu of %zu data bytes", path, got, n);
+        st = pt_fail(PT_ERR_INVALID, "%s: truncated: %zu of %llu data bytes", path, got, (unsigned long long)n);
         goto out;
     }
-    *count = n;
+    if (!buf) buf = malloc(1);
+    if (!buf) {
+        st = pt_fail(PT_ERR_NOMEM, "%s: out of memory", path);
+        goto out;
+    }
+    *data = buf, buf = NULL;
+    *count = (size_t)n;
 out:
+    free(buf);
     gzclose(f);
     return st;
 }
@@ -264,6 +307,11 @@ static void csv_row(int term, void *ctx)
     c->st = csv_push_row(c);
 }
 
+/* The largest CSV data read (4 GiB), and its longest record (16 MiB):
+ * /dev/zero is refused, not buffered. */
+#define PT_CSV_MAX_BYTES ((uint64_t)4 << 30)
+#define PT_CSV_MAX_LINE ((uint64_t)16 << 20)
+
 static pt_status open_csv(const char *path, const pt_data_options *o, pt_data *d)
 {
     FILE *f = fopen(path, "rb");
@@ -274,9 +322,19 @@ static pt_status open_csv(const char *path, const pt_data_options *o, pt_data *d
     c.header = calloc(1, sizeof(char *));
     char buf[65536];
     size_t n;
-    while (!c.st && (n = fread(buf, 1, sizeof buf, f)) > 0)
+    uint64_t total = 0, line_start = 0;
+    long last_line = c.line;
+    while (!c.st && (n = fread(buf, 1, sizeof buf, f)) > 0) {
+        total += n;
         if (csv_parse(&p, buf, n, csv_field, csv_row, &c) != n && !c.st)
             c.st = pt_fail(PT_ERR_INVALID, "%s:%ld: %s", path, c.line, csv_strerror(csv_error(&p)));
+        if (c.line != last_line) last_line = c.line, line_start = total;
+        if (!c.st && total > PT_CSV_MAX_BYTES)
+            c.st = pt_fail(PT_ERR_INVALID, "%s: larger than 4 GiB, the limit for a CSV data file", path);
+        if (!c.st && total - line_start > PT_CSV_MAX_LINE)
+            c.st = pt_fail(PT_ERR_INVALID, "%s:%ld: a record longer than 16 MiB, the limit for a CSV line", path,
+                           c.line);
+    }
     if (!c.st) csv_fini(&p, csv_field, csv_row, &c);
     csv_free(&p);
     fclose(f);

@@ -2,6 +2,7 @@
  * that every mistake is reported against the file and the JSON path
  * before anything is allocated. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,7 @@ const char *pt_layer_type_name(pt_layer_type t)
 bool pt_layer_has_gemm(pt_layer_type t) { return t == PT_LAYER_LINEAR || t == PT_LAYER_CONV2D; }
 bool pt_layer_is_act(pt_layer_type t) { return t == PT_LAYER_RELU || t == PT_LAYER_GELU; }
 
-pt_status pt_read_file(const char *path, char **out, size_t *len)
+pt_status pt_read_file_max(const char *path, size_t max, const char *limit_what, char **out, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return pt_fail(PT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -38,6 +39,7 @@ pt_status pt_read_file(const char *path, char **out, size_t *len)
     for (;;) {
         if (n + 4096 + 1 > cap) {
             cap = cap ? cap * 2 : 65536;
+            if (cap > max + 2) cap = max + 2 > n + 4096 + 1 ? max + 2 : n + 4096 + 1;
             char *nb = realloc(buf, cap);
             if (!nb) {
                 free(buf);
@@ -49,6 +51,11 @@ pt_status pt_read_file(const char *path, char **out, size_t *len)
         size_t r = fread(buf + n, 1, cap - n - 1, f);
         n += r;
         if (r == 0) break;
+        if (n > max) {
+            free(buf);
+            fclose(f);
+            return pt_fail(PT_ERR_INVALID, "%s: larger than %zu bytes, the limit for %s", path, max, limit_what);
+        }
     }
     int err = ferror(f);
     fclose(f);
@@ -60,6 +67,11 @@ pt_status pt_read_file(const char *path, char **out, size_t *len)
     *out = buf;
     if (len) *len = n;
     return PT_OK;
+}
+
+pt_status pt_read_file(const char *path, char **out, size_t *len)
+{
+    return pt_read_file_max(path, PT_TEXT_FILE_MAX, "a model spec, policy or device table (16 MiB)", out, len);
 }
 
 void pt_model_fingerprint(const pt_model_spec *s, char out[24])
@@ -294,11 +306,16 @@ static pt_status infer_shape(const pt_jctx *c, pt_model_spec *s, int i)
         l->shape[2] = ow;
         break;
     }
-    case PT_LAYER_FLATTEN:
-        l->shape[0] = idim[0] == 3 ? ish[0][0] * ish[0][1] * ish[0][2] : ish[0][0];
+    case PT_LAYER_FLATTEN: {
+        int64_t flat = idim[0] == 3 ? (int64_t)ish[0][0] * ish[0][1] * ish[0][2] : ish[0][0];
+        if (flat > INT_MAX)
+            return pt_jfail(c, path, "flattening %s gives %lld values a sample, more than %d", shape_s,
+                            (long long)flat, INT_MAX);
+        l->shape[0] = (int)flat;
         l->shape[1] = l->shape[2] = 0;
         l->ndim = 1;
         break;
+    }
     case PT_LAYER_LAYERNORM:
         if (idim[0] != 1)
             return pt_jfail(c, path, "layernorm normalizes a flat input, got %s: flatten first",
@@ -313,6 +330,8 @@ static pt_status infer_shape(const pt_jctx *c, pt_model_spec *s, int i)
     }
     l->size = 1;
     for (int d = 0; d < l->ndim; d++) l->size *= l->shape[d];
+    if (l->size > INT_MAX)
+        return pt_jfail(c, path, "its output has %lld values a sample, more than %d", (long long)l->size, INT_MAX);
     return PT_OK;
 }
 
@@ -400,6 +419,10 @@ static pt_status parse(const pt_jctx *c, const cJSON *root, pt_model_spec *s)
         s->input[k] = (int)d;
     }
     s->ninput = nin;
+    int64_t in_values = 1; /* each factor is at most 2^24: checked as it grows, the product fits */
+    for (int k = 0; k < nin && in_values <= INT_MAX; k++) in_values *= s->input[k];
+    if (in_values > INT_MAX)
+        return pt_jfail(c, "input", "%lld values a sample, more than %d", (long long)in_values, INT_MAX);
     static const char *const losses[] = {"softmax_cross_entropy", "mse", NULL};
     int loss = 0;
     if ((st = pt_jget_enum(c, root, "", "loss", losses, &loss))) return st;
@@ -445,6 +468,7 @@ pt_status pt_model_spec_parse(const char *json, const char *where, pt_model_spec
 {
     pt_jctx c = {where};
     defaults(out);
+    snprintf(out->source, sizeof out->source, "%s", where);
     cJSON *root;
     pt_status st = pt_jparse(&c, json, &root);
     if (st) return st;

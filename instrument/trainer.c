@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -51,25 +52,27 @@ pt_status pt_trainer_create(pt_backend *be, const pt_model_spec *spec, const pt_
     for (int d = 0; d < spec->ninput; d++) in_size *= spec->input[d];
     if (data->train.dim != in_size)
         return pt_fail(PT_ERR_INVALID,
-                       "model '%s' takes %lld input values per sample, but the data has %lld "
+                       "%s: input: model '%s' takes %lld input values per sample, but the data (%s) has %lld "
                        "(check \"input\" in the model spec)",
-                       spec->name, (long long)in_size, (long long)data->train.dim);
+                       spec->source, spec->name, (long long)in_size, data->desc, (long long)data->train.dim);
     const pt_layer_spec *last = &spec->layers[spec->nlayers - 1];
     if (spec->loss == PT_LOSS_SOFTMAX_CE) {
         if (!data->train.label)
-            return pt_fail(PT_ERR_INVALID, "softmax_cross_entropy needs class labels, the data has values");
+            return pt_fail(PT_ERR_INVALID, "%s: loss: softmax_cross_entropy needs class labels, the data (%s) has values",
+                           spec->source, data->desc);
         if (data->nclasses > last->size)
             return pt_fail(PT_ERR_INVALID,
-                           "the data has %d classes but the last layer '%s' has %lld outputs",
-                           data->nclasses, last->name, (long long)last->size);
+                           "%s: layers[%d].out: the data (%s) has %d classes but the last layer '%s' has %lld outputs",
+                           spec->source, spec->nlayers - 1, data->desc, data->nclasses, last->name,
+                           (long long)last->size);
     } else if (!data->train.target || last->size != 1) {
         return pt_fail(PT_ERR_INVALID,
-                       "mse trains one value per sample: the data needs a value label and the last "
-                       "layer one output (it has %lld)", (long long)last->size);
+                       "%s: loss: mse trains one value per sample: the data (%s) needs a value label and the last "
+                       "layer one output (it has %lld)", spec->source, data->desc, (long long)last->size);
     }
     if (data->train.n < spec->train.batch)
-        return pt_fail(PT_ERR_INVALID, "the training split has %lld samples, fewer than a batch (%d)",
-                       (long long)data->train.n, spec->train.batch);
+        return pt_fail(PT_ERR_INVALID, "%s: train.batch: the training split of the data (%s) has %lld samples, "
+                       "fewer than a batch (%d)", spec->source, data->desc, (long long)data->train.n, spec->train.batch);
     pt_trainer *t = calloc(1, sizeof *t);
     if (!t) return pt_fail(PT_ERR_NOMEM, "out of memory");
     t->be = be;
@@ -129,10 +132,12 @@ pt_status pt_trainer_init_from_file(pt_trainer *t, const char *path)
 {
     if (t->step) return pt_fail(PT_ERR_INVALID, "%s: initial weights can only replace those of a fresh run", path);
     char *data;
-    size_t len;
-    pt_status st = pt_read_file(path, &data, &len);
+    size_t len, want = t->net->nparams * sizeof(float);
+    char what[200];
+    snprintf(what, sizeof what, "initial weights of model '%s' (%zu parameters as float32)", t->spec->name,
+             t->net->nparams);
+    pt_status st = pt_read_file_max(path, want, what, &data, &len);
     if (st) return st;
-    size_t want = t->net->nparams * sizeof(float);
     if (len != want)
         st = pt_fail(PT_ERR_INVALID, "%s: %zu bytes, but model '%s' has %zu parameters (%zu bytes of float32)", path,
                      len, t->spec->name, t->net->nparams, want);

@@ -176,15 +176,15 @@ pt_status pt_policy_parse(const char *json, const char *where, pt_policy *p)
         static const char *const nkeys[] = {"seed", "diverged", "final_loss", "accuracy", NULL};
         const cJSON *nz = cJSON_GetObjectItemCaseSensitive(v, "noise");
         int64_t nf = 0;
-        if ((b && ((st = pt_jcheck_keys(&c, b, "validation.baseline", bkeys)) ||
+        if ((b && ((st = pt_jexpect_object(&c, b, "validation.baseline")) || (st = pt_jcheck_keys(&c, b, "validation.baseline", bkeys)) ||
                    (st = pt_jget_float(&c, b, "validation.baseline", "final_loss", -1e30, 1e30, false, &e->base_loss)) ||
                    (st = pt_jget_float(&c, b, "validation.baseline", "accuracy", 0, 1, false, &e->base_accuracy)))) ||
-            (q && ((st = pt_jcheck_keys(&c, q, "validation.policy", qkeys)) ||
+            (q && ((st = pt_jexpect_object(&c, q, "validation.policy")) || (st = pt_jcheck_keys(&c, q, "validation.policy", qkeys)) ||
                    (st = pt_jget_float(&c, q, "validation.policy", "final_loss", -1e30, 1e30, false, &e->loss)) ||
                    (st = pt_jget_float(&c, q, "validation.policy", "accuracy", 0, 1, false, &e->accuracy)) ||
                    (st = pt_jget_float(&c, q, "validation.policy", "skipped_fraction", 0, 1, false, &e->skipped_fraction)) ||
                    (st = pt_jget_int(&c, q, "validation.policy", "nonfinite_params", 0, INT64_MAX, &nf)))) ||
-            (cr && ((st = pt_jcheck_keys(&c, cr, "validation.criteria", ckeys)) ||
+            (cr && ((st = pt_jexpect_object(&c, cr, "validation.criteria")) || (st = pt_jcheck_keys(&c, cr, "validation.criteria", ckeys)) ||
                     (st = pt_jget_float(&c, cr, "validation.criteria", "loss_rel", 0, 1e3, false, &e->crit_loss_rel)) ||
                     (st = pt_jget_float(&c, cr, "validation.criteria", "accuracy_drop", 0, 1, false, &e->crit_accuracy_drop)) ||
                     (st = pt_jget_float(&c, cr, "validation.criteria", "skipped_fraction", 0, 1, false, &e->crit_skipped)) ||
@@ -203,7 +203,17 @@ pt_status pt_policy_parse(const char *json, const char *where, pt_policy *p)
                 st = pt_jfail(&c, "validation.seeds", "expected an array of up to 2 seeds");
                 goto out;
             }
-            for (int i = 0; i < cJSON_GetArraySize(seeds); i++) e->seeds[e->nseeds++] = (int64_t)cJSON_GetNumberValue(cJSON_GetArrayItem(seeds, i));
+            for (int i = 0; i < cJSON_GetArraySize(seeds); i++) {
+                const cJSON *sd = cJSON_GetArrayItem(seeds, i);
+                double d = cJSON_GetNumberValue(sd);
+                if (!cJSON_IsNumber(sd) || d != floor(d) || d < 0 || d >= 0x1p63) {
+                    char sp[64];
+                    snprintf(sp, sizeof sp, "validation.seeds[%d]", i);
+                    st = pt_jfail(&c, sp, "expected an integer from 0 to %lld", (long long)INT64_MAX);
+                    goto out;
+                }
+                e->seeds[e->nseeds++] = (int64_t)d;
+            }
         }
         e->present = true;
     }
@@ -331,6 +341,34 @@ pt_layer_formats pt_policy_formats(const pt_policy *p, const char *layer)
         if (f.wgrad == PT_FMT_FP32) f.wgrad = PT_FMT_TF32;
     }
     return f;
+}
+
+/* Problems a parseable policy can still have. */
+static pt_status sanity(const pt_policy *p)
+{
+    bool fp16_grads = p->def.dgrad == PT_FMT_FP16 || p->def.wgrad == PT_FMT_FP16;
+    for (int i = 0; i < p->nlayers; i++)
+        fp16_grads |= p->layers[i].f.dgrad == PT_FMT_FP16 || p->layers[i].f.wgrad == PT_FMT_FP16;
+    if (fp16_grads && p->loss_scale.mode == PT_SCALE_NONE)
+        return pt_fail(PT_ERR_INVALID,
+                       "%s: loss_scale.mode: gradients run in fp16 but loss scaling is off: values "
+                       "below 6e-8 vanish (use \"dynamic\"; --force trains with it anyway)",
+                       p->source);
+    if (p->loss_scale.mode == PT_SCALE_STATIC && p->loss_scale.init > 16777216)
+        return pt_fail(PT_ERR_INVALID,
+                       "%s: loss_scale.init: a static scale of %g leaves almost no headroom below "
+                       "fp16's 65504 for gradients (expected at most 2^24 = 16777216, or dynamic scaling, "
+                       "which finds its own; --force trains with it anyway)",
+                       p->source, p->loss_scale.init);
+    return PT_OK;
+}
+
+pt_status pt_policy_validate(const pt_policy *p, const pt_model_spec *m, const char *model_path, bool force)
+{
+    pt_status st = force ? PT_OK : sanity(p);
+    if (!st && m && !force) st = pt_policy_check_fingerprint(p, m, model_path);
+    if (!st && m) st = pt_policy_check_model(p, m);
+    return st;
 }
 
 pt_status pt_policy_check_fingerprint(const pt_policy *p, const pt_model_spec *m, const char *model_path)

@@ -36,7 +36,7 @@ check "patched run skips nothing" "(0 skipped" "$out"
 # ---- static loss scale too high -------------------------------------------------
 if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     "$bin" train "$src/tests/data/small-mlp.json" --data fashion-mnist \
-        --policy "$src/examples/incidents/static-scale-too-high.policy.json" --db s.db --quiet > /dev/null 2>&1
+        --force --policy "$src/examples/incidents/static-scale-too-high.policy.json" --db s.db --quiet > /dev/null 2>&1
     out=$("$bin" diagnose s.db --json --patch s.fix.json 2>/dev/null); status "static exit" 1 $?
     check "static step" '"step":	0' "$out"
     check "static tensor" '"layer":	"head",
@@ -47,12 +47,12 @@ if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
           --steps 300 --no-db --quiet); status "static patched run" 0 $?
     check "static patched run skips nothing" "(0 skipped" "$out"
     "$bin" train "$src/tests/data/small-mlp.json" --data fashion-mnist \
-        --policy "$src/examples/incidents/static-scale-too-high.policy.json" --checkpoint sc --quiet > /dev/null 2>&1
+        --force --policy "$src/examples/incidents/static-scale-too-high.policy.json" --checkpoint sc --quiet > /dev/null 2>&1
     out=$("$bin" diagnose sc/telemetry.db --replay --data fashion-mnist --checkpoint sc 2>&1)
     check "static replay verdict" "the patch fixes it" "$out"
     # ---- fp16 without loss scaling: gradients flush to zero ----------------------------
     "$bin" train "$src/tests/data/small-mlp.json" --data fashion-mnist --stats-every 20 \
-        --policy "$src/examples/incidents/fp16-without-loss-scaling.policy.json" --db u.db --quiet > /dev/null 2>&1
+        --force --policy "$src/examples/incidents/fp16-without-loss-scaling.policy.json" --db u.db --quiet > /dev/null 2>&1
     out=$("$bin" diagnose u.db --json --patch u.fix.json 2>/dev/null); status "underflow exit" 1 $?
     check "underflow cause" '"cause":	"gradient_underflow"' "$out"
     # the step is one with statistics (every 20), and the replay below starts from
@@ -65,7 +65,7 @@ if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
         --db u2.db --quiet > /dev/null 2>&1
     out=$("$bin" diagnose u2.db); status "underflow fixed" 0 $?
     "$bin" train "$src/tests/data/small-mlp.json" --data fashion-mnist --stats-every 20 \
-        --policy "$src/examples/incidents/fp16-without-loss-scaling.policy.json" --checkpoint uc \
+        --force --policy "$src/examples/incidents/fp16-without-loss-scaling.policy.json" --checkpoint uc \
         --checkpoint-every 100 --stop-on-incident --quiet > /dev/null 2>&1; status "underflow stop" 1 $?
     out=$("$bin" diagnose uc/telemetry.db --replay --data fashion-mnist --checkpoint uc 2>&1)
     check "underflow replay from the checkpoint before it" "replay from the checkpoint of step $((ustep / 100 * 100)) " "$out"

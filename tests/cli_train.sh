@@ -87,7 +87,7 @@ check "death spiral named" "death spiral at step 4" "$err"
 check "death spiral checkpoint" "checkpoint saved" "$err"
 printf '{"prectune_policy": 1, "default": {"fwd": "fp16", "dgrad": "fp16", "wgrad": "fp16"},
  "loss_scale": {"mode": "static", "init": 1e30, "max_stuck": 3}}' > "$tmp/static.json"
-err=$("$bin" train "$spec" --data fashion-mnist --policy "$tmp/static.json" --quiet 2>&1); rc=$?
+err=$("$bin" train "$spec" --data fashion-mnist --force --policy "$tmp/static.json" --quiet 2>&1); rc=$?
 status "static overflow" 1 $rc
 check "static overflow named" "3 consecutive steps overflowed with a static loss scale" "$err"
 

@@ -5,6 +5,7 @@
 #define PRECTUNE_MODEL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "prectune/status.h"
@@ -76,6 +77,7 @@ typedef struct pt_train_spec {
 
 typedef struct pt_model_spec {
     char name[PT_NAME_MAX];
+    char source[256];       /* the file it came from (errors name it) */
     int input[3];
     int ninput;             /* 1: [features]; 3: [channels, height, width] */
     pt_layer_spec *layers;
@@ -106,8 +108,15 @@ int pt_model_spec_find(const pt_model_spec *s, const char *name);
  * last layer). */
 int pt_model_readers(const pt_model_spec *s, int i);
 
-/* Reads a whole file into a NUL-terminated buffer (caller frees). */
+/* The largest model spec, policy or device table read (16 MiB). */
+#define PT_TEXT_FILE_MAX ((size_t)16 << 20)
+
+/* Reads a whole file into a NUL-terminated buffer (caller frees); one of
+ * more than PT_TEXT_FILE_MAX bytes (/dev/zero) is refused. */
 pt_status pt_read_file(const char *path, char **out, size_t *len);
+/* The same with the limit `max`, the error saying it is the limit for
+ * `limit_what`. */
+pt_status pt_read_file_max(const char *path, size_t max, const char *limit_what, char **out, size_t *len);
 
 #ifdef __cplusplus
 }

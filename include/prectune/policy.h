@@ -88,6 +88,14 @@ pt_status pt_policy_check_fingerprint(const pt_policy *p, const pt_model_spec *m
  * a layer norm given fp32, bf16 or fp16. */
 pt_status pt_policy_check_model(const pt_policy *p, const pt_model_spec *m);
 
+/* The one validation of a loaded policy before it is used (policy check,
+ * train, validate, export): the loss scale's sanity for fp16 gradients
+ * (fp16 without loss scaling, a static scale above 2^24) and, with a model
+ * m (from model_path), its fingerprint and layer names. force: the sanity
+ * and fingerprint checks are skipped (a run that reproduces an incident on
+ * purpose); the layer names are always checked. */
+pt_status pt_policy_validate(const pt_policy *p, const pt_model_spec *m, const char *model_path, bool force);
+
 /* Hazards that are not errors: a layer norm named in a format where its
  * eps is 0 (or changed by more than 1%). Writes one line per hazard to f
  * (each prefixed by `prefix`); returns how many. */

@@ -49,6 +49,13 @@ pt_status pt_telemetry_run_data(const char *db_path, int64_t run, struct pt_data
 
 /* Opens or creates the database (and its schema). */
 pt_status pt_telemetry_open(const char *path, pt_telemetry **out);
+
+/* A database opened to be read (report, diagnose): its schema version is
+ * one this prectune knows, and the values readers index or loop with are
+ * in range (steps, layer indices, counts, scales, roles; names UTF-8).
+ * An error names the database (path), the table and the column. */
+struct sqlite3;
+pt_status pt_telemetry_check_readable(struct sqlite3 *db, const char *path);
 /* Flushes everything queued and closes. */
 pt_status pt_telemetry_close(pt_telemetry *t);
 /* Waits until everything queued so far is committed. */
