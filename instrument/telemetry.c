@@ -437,14 +437,16 @@ pt_status pt_telemetry_event(pt_telemetry *t, int64_t run, int64_t step, const c
     return enqueue(t, &r);
 }
 
-pt_status pt_telemetry_reopen_run(pt_telemetry *t, const char *fingerprint, int64_t *run_id)
+pt_status pt_telemetry_reopen_run(pt_telemetry *t, const char *fingerprint, int64_t from_step, int64_t *run_id)
 {
     pt_status st = pt_telemetry_flush(t);
     if (st) return st;
     *run_id = 0;
     sqlite3_stmt *s;
     pthread_mutex_lock(&t->mu);
-    int rc = sqlite3_prepare_v2(t->db,
+    int rc = sqlite3_exec(t->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(t->db,
                                 "SELECT id FROM runs WHERE fingerprint = ? AND "
                                 "(status IS NULL OR status != 'finished') ORDER BY id DESC LIMIT 1",
                                 -1, &s, NULL);
@@ -453,13 +455,31 @@ pt_status pt_telemetry_reopen_run(pt_telemetry *t, const char *fingerprint, int6
         if (sqlite3_step(s) == SQLITE_ROW) *run_id = sqlite3_column_int64(s, 0);
         sqlite3_finalize(s);
     }
-    if (rc == SQLITE_OK && *run_id) {
-        char sql[128];
-        snprintf(sql, sizeof sql, "UPDATE runs SET status = 'running', finished = NULL WHERE id = %lld",
-                 (long long)*run_id);
-        rc = sqlite3_exec(t->db, sql, NULL, NULL, NULL);
+    /* the step's rows are keyed by the step it ran (steps, statistics,
+     * drift, its events); an evaluation by the steps done before it, so
+     * the one at from_step is the checkpoint's own */
+    static const char *const sql[] = {
+        "UPDATE runs SET status = 'running', finished = NULL WHERE id = ?1",
+        "DELETE FROM steps WHERE run_id = ?1 AND step >= ?2",
+        "DELETE FROM layer_stats WHERE run_id = ?1 AND step >= ?2",
+        "DELETE FROM drift WHERE run_id = ?1 AND step >= ?2",
+        "DELETE FROM evals WHERE run_id = ?1 AND step > ?2",
+        "DELETE FROM events WHERE run_id = ?1 AND step >= ?2 AND kind NOT IN ('interrupted', 'stopped', 'failed')",
+    };
+    for (size_t i = 0; rc == SQLITE_OK && *run_id && i < sizeof sql / sizeof sql[0]; i++) {
+        rc = sqlite3_prepare_v2(t->db, sql[i], -1, &s, NULL);
+        if (rc != SQLITE_OK) break;
+        sqlite3_bind_int64(s, 1, *run_id);
+        if (i) sqlite3_bind_int64(s, 2, from_step);
+        rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(t->db);
+        sqlite3_finalize(s);
     }
-    if (rc != SQLITE_OK) st = db_fail(t, "finding the run to resume");
+    if (rc == SQLITE_OK) rc = sqlite3_exec(t->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        st = db_fail(t, "reopening the run to resume");
+        if (!sqlite3_get_autocommit(t->db)) sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+        *run_id = 0;
+    }
     pthread_mutex_unlock(&t->mu);
     return st;
 }

@@ -51,8 +51,13 @@ void pt_telemetry_set_batch(pt_telemetry *t, int rows, int max_wait_ms);
 pt_status pt_telemetry_begin_run(pt_telemetry *t, const pt_run_info *info, int64_t *run_id);
 pt_status pt_telemetry_end_run(pt_telemetry *t, int64_t run_id, const char *status);
 /* The latest run of this model fingerprint that did not finish (0 if
- * none), reopened so that a resumed run keeps writing into it. */
-pt_status pt_telemetry_reopen_run(pt_telemetry *t, const char *fingerprint, int64_t *run_id);
+ * none), reopened so that a run resumed at from_step (the checkpoint's
+ * step) keeps writing into it: what the run recorded of step from_step
+ * and later (rows written after that checkpoint, before a crash) is
+ * removed in the same transaction, so that the resumed steps write each
+ * row once. The events that say how the run ended before (interrupted,
+ * stopped, failed) stay. */
+pt_status pt_telemetry_reopen_run(pt_telemetry *t, const char *fingerprint, int64_t from_step, int64_t *run_id);
 
 /* Queued writes (they return at once; errors surface at flush/close). */
 pt_status pt_telemetry_step(pt_telemetry *t, int64_t run, const pt_step_record *r);
