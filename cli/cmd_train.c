@@ -77,8 +77,12 @@ typedef struct run {
 static void run_free(run *r)
 {
     if (r->tel) {
+        /* a write error the run already stopped for is not printed twice */
+        char said[1024];
+        snprintf(said, sizeof said, "%s", pt_last_error());
         pt_trainer_flush_stats(r->t);
-        if (pt_telemetry_close(r->tel)) fprintf(stderr, "prectune train: %s\n", pt_last_error());
+        if (pt_telemetry_close(r->tel) && strcmp(said, pt_last_error()) != 0)
+            fprintf(stderr, "prectune train: %s\n", pt_last_error());
     }
     pt_trainer_destroy(r->t);
     pt_backend_close(r->be);
@@ -228,9 +232,11 @@ int pt_cmd_train(int argc, char **argv)
     }
     char ckpt[4096] = "";
     if (!st && ckpt_dir) {
-        if (mkdir_p(ckpt_dir) != 0) {
-            fprintf(stderr, "prectune train: --checkpoint %s: cannot create: %s\n", ckpt_dir,
-                    strerror(errno));
+        struct stat sb;
+        int bad = mkdir_p(ckpt_dir) != 0 ? errno : stat(ckpt_dir, &sb) != 0 ? errno : !S_ISDIR(sb.st_mode) ? ENOTDIR : 0;
+        if (bad) {
+            fprintf(stderr, "prectune train: --checkpoint %s: cannot create the folder: %s\n", ckpt_dir,
+                    strerror(bad));
             run_free(&r);
             return PT_EXIT_USAGE;
         }

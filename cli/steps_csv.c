@@ -146,6 +146,6 @@ pt_status pt_steps_csv_open(pt_steps_csv *c, const char *path, int64_t from_step
             return pt_fail(PT_ERR_IO, "--steps-csv %s: cannot continue it: %s", path, strerror(errno));
         return PT_OK;
     }
-    if (!(c->f = fopen(path, "w"))) return pt_fail(PT_ERR_IO, "--steps-csv %s: %s", path, strerror(errno));
+    if (!(c->f = fopen(path, "w"))) return pt_fail(PT_ERR_IO, "--steps-csv %s: cannot create: %s", path, strerror(errno));
     return write_row(c, header);
 }

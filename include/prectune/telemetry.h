@@ -17,7 +17,7 @@
 extern "C" {
 #endif
 
-#define PT_TELEMETRY_SCHEMA_VERSION 2
+#define PT_TELEMETRY_SCHEMA_VERSION 3
 
 typedef struct pt_telemetry pt_telemetry;
 
@@ -58,6 +58,14 @@ pt_status pt_telemetry_end_run(pt_telemetry *t, int64_t run_id, const char *stat
  * row once. The events that say how the run ended before (interrupted,
  * stopped, failed) stay. */
 pt_status pt_telemetry_reopen_run(pt_telemetry *t, const char *fingerprint, int64_t from_step, int64_t *run_id);
+
+/* Claims the database for one process's `what` (a tune) in a BEGIN
+ * IMMEDIATE transaction: refused, naming the holder, while another live
+ * process holds the claim (its pid, checked on this host with its start
+ * time, so that a reused pid does not count); a claim whose process is
+ * gone (killed) is taken over. pt_telemetry_release gives it back. */
+pt_status pt_telemetry_claim(pt_telemetry *t, const char *what);
+pt_status pt_telemetry_release(pt_telemetry *t, const char *what);
 
 /* Queued writes (they return at once; errors surface at flush/close). */
 pt_status pt_telemetry_step(pt_telemetry *t, int64_t run, const pt_step_record *r);
