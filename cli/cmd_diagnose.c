@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/temp_dir.h"
 #include "cli.h"
 #include "prectune/data.h"
 #include "prectune/diagnose.h"
@@ -66,27 +67,24 @@ int pt_cmd_diagnose(int argc, char **argv)
     if (optind != argc - 1) return pt_cli_usage_error("diagnose", "expected one RUN.db (see --help)");
     const char *path = argv[optind];
     size_t len = strlen(path);
-    char tmpdb[64] = "";
+    char tmpdir[4096] = "", tmpdb[4200] = "";
     pt_status st;
     if (len > 4 && !strcmp(path + len - 4, ".csv")) {
-        /* telemetry of another framework: import it, then the same diagnosis */
-        snprintf(tmpdb, sizeof tmpdb, "/tmp/prectune-diagnose-%ld.db", (long)getpid());
-        unlink(tmpdb);
+        /* telemetry of another framework: import it (into a private
+         * folder of its own), then the same diagnosis */
+        if ((st = pt_temp_dir_create("prectune-diagnose", tmpdir, sizeof tmpdir)))
+            return pt_cli_lib_error("diagnose", st);
+        snprintf(tmpdb, sizeof tmpdb, "%s/imported.db", tmpdir);
         st = pt_diagnose_import_csv(path, tmpdb);
         if (st) {
-            unlink(tmpdb);
+            pt_temp_dir_remove(tmpdir);
             return pt_cli_lib_error("diagnose", st);
         }
         path = tmpdb;
     }
     pt_diagnosis d;
     st = pt_diagnose_db(path, run, &d);
-    if (tmpdb[0]) {
-        char side[80];
-        unlink(tmpdb);
-        snprintf(side, sizeof side, "%s-wal", tmpdb), unlink(side);
-        snprintf(side, sizeof side, "%s-shm", tmpdb), unlink(side);
-    }
+    pt_temp_dir_remove(tmpdir);
     if (st) return pt_cli_lib_error("diagnose", st);
     if (json) {
         char *s = pt_diagnosis_json(&d);

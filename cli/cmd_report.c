@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/atomic_file.h"
 #include "cli.h"
 #include "prectune/formats.h"
 #include "prectune/stats.h"
@@ -382,10 +383,14 @@ static int write_html(sqlite3 *db, const char *path, long long run, const char *
     snprintf(status, sizeof status, "%s", text_col(s, 5));
     snprintf(started, sizeof started, "%s", text_col(s, 6));
     sqlite3_finalize(s);
-    FILE *f = fopen(out, "w");
+    /* the page is made in memory and written whole (pt_write_file_atomic):
+     * a full disk leaves no half page, and the previous one as it was */
+    char *page = NULL;
+    size_t page_len = 0;
+    FILE *f = open_memstream(&page, &page_len);
     if (!f) {
-        fprintf(stderr, "prectune report: %s: cannot write\n", out);
-        return PT_EXIT_USAGE;
+        fprintf(stderr, "prectune report: %s: out of memory for the page\n", out);
+        return PT_EXIT_FAILED;
     }
     fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>prectune report: ", f);
     svg_escape(f, model);
@@ -561,9 +566,13 @@ static int write_html(sqlite3 *db, const char *path, long long run, const char *
     fputs(".</p>\n</body></html>\n", f);
     series_free(&loss[0]), series_free(&loss[1]), series_free(&sc), series_free(&sk);
     if (fclose(f) != 0) {
-        fprintf(stderr, "prectune report: %s: write failed\n", out);
-        return PT_EXIT_USAGE;
+        free(page);
+        fprintf(stderr, "prectune report: %s: out of memory for the page\n", out);
+        return PT_EXIT_FAILED;
     }
+    pt_status st = pt_write_file_atomic(out, page, page_len);
+    free(page);
+    if (st) return pt_cli_lib_error("report", st);
     fprintf(stderr, "wrote %s (run %lld)\n", out, run);
     return PT_EXIT_OK;
 }

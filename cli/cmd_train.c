@@ -2,7 +2,6 @@
  * progress line, evaluation, checkpoints (Ctrl-C saves one and stops; a
  * later --resume continues bit-identically), and a summary. */
 #include <cjson/cJSON.h>
-#include <csv.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -16,6 +15,7 @@
 
 #include "../common/clock.h"
 #include "cli.h"
+#include "steps_csv.h"
 #include "prectune/prectune.h"
 #include "prectune/telemetry.h"
 #include "prectune/trainer.h"
@@ -70,7 +70,7 @@ typedef struct run {
     pt_data data;
     pt_backend *be;
     pt_trainer *t;
-    FILE *steps_csv;
+    pt_steps_csv csv;
     pt_telemetry *tel;
     int64_t run_id;
 } run;
@@ -78,39 +78,45 @@ typedef struct run {
 static void run_free(run *r)
 {
     if (r->tel) {
+        /* a write error the run already stopped for is not printed twice */
+        char said[1024];
+        snprintf(said, sizeof said, "%s", pt_last_error());
         pt_trainer_flush_stats(r->t);
-        if (pt_telemetry_close(r->tel)) fprintf(stderr, "prectune train: %s\n", pt_last_error());
+        if (pt_telemetry_close(r->tel) && strcmp(said, pt_last_error()) != 0)
+            fprintf(stderr, "prectune train: %s\n", pt_last_error());
     }
     pt_trainer_destroy(r->t);
     pt_backend_close(r->be);
     pt_data_free(&r->data);
     pt_policy_free(&r->policy);
     pt_model_spec_free(&r->spec);
-    if (r->steps_csv) fclose(r->steps_csv);
+    pt_steps_csv_close(&r->csv);
 }
 
-static void write_csv_row(FILE *f, const char *const *fields, int n)
+/* A checkpoint, once what it has done is on the disk: the steps CSV's rows
+ * and the telemetry up to its step. A crash after it then leaves no step
+ * without its rows, and a run resumed from it removes those written after
+ * it (pt_telemetry_reopen_run, pt_steps_csv_open): each step is recorded
+ * once. */
+static pt_status save_checkpoint(run *r, const char *path)
 {
-    for (int i = 0; i < n; i++) {
-        if (i) fputc(',', f);
-        csv_fwrite(f, fields[i], strlen(fields[i]));
-    }
-    fputc('\n', f);
+    pt_status st = pt_steps_csv_sync(&r->csv);
+    if (!st && r->tel) st = pt_trainer_flush_stats(r->t);
+    if (!st && r->tel) st = pt_telemetry_flush(r->tel);
+    if (!st) st = pt_trainer_save(r->t, path);
+    return st;
 }
 
-static void log_step(FILE *f, const pt_step_record *s)
+/* The run's end in its telemetry after a failure: an event with the
+ * message, and the status. The message stays pt_last_error()'s. */
+static void record_failure(run *r, const char *why, const char *severity)
 {
-    char c[8][48];
-    snprintf(c[0], 48, "%lld", (long long)s->step);
-    snprintf(c[1], 48, "%.9g", s->loss);
-    snprintf(c[2], 48, "%.9g", s->scale);
-    snprintf(c[3], 48, "%d", s->skipped);
-    snprintf(c[4], 48, "%s", s->skip_reason ? s->skip_reason : "");
-    snprintf(c[5], 48, "%.9g", s->lr);
-    snprintf(c[6], 48, "%.9g", s->grad_norm);
-    snprintf(c[7], 48, "%.4f", s->ms);
-    const char *fields[8] = {c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]};
-    write_csv_row(f, fields, 8);
+    if (!r->tel) return;
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", pt_last_error());
+    pt_telemetry_event(r->tel, r->run_id, pt_trainer_steps_done(r->t), severity, why, msg);
+    pt_telemetry_end_run(r->tel, r->run_id, why);
+    pt_fail(PT_ERR_IO, "%s", msg);
 }
 
 static void progress(const pt_step_record *s, int64_t total, double rate, double last_acc)
@@ -227,9 +233,11 @@ int pt_cmd_train(int argc, char **argv)
     }
     char ckpt[4096] = "";
     if (!st && ckpt_dir) {
-        if (mkdir_p(ckpt_dir) != 0) {
-            fprintf(stderr, "prectune train: --checkpoint %s: cannot create: %s\n", ckpt_dir,
-                    strerror(errno));
+        struct stat sb;
+        int bad = mkdir_p(ckpt_dir) != 0 ? errno : stat(ckpt_dir, &sb) != 0 ? errno : !S_ISDIR(sb.st_mode) ? ENOTDIR : 0;
+        if (bad) {
+            fprintf(stderr, "prectune train: --checkpoint %s: cannot create the folder: %s\n", ckpt_dir,
+                    strerror(bad));
             run_free(&r);
             return PT_EXIT_USAGE;
         }
@@ -274,7 +282,7 @@ int pt_cmd_train(int argc, char **argv)
             snprintf(path, sizeof path, "prectune-runs/%s-%s.db", part, stamp);
         }
         st = pt_telemetry_open(path, &r.tel);
-        if (!st && resume) st = pt_telemetry_reopen_run(r.tel, fingerprint, &r.run_id);
+        if (!st && resume) st = pt_telemetry_reopen_run(r.tel, fingerprint, pt_trainer_steps_done(r.t), &r.run_id);
         if (!st && !r.run_id) {
             char *spec_text = NULL, *policy_text = NULL, cmd[4096] = "prectune";
             pt_read_file(argv[optind], &spec_text, NULL);
@@ -293,19 +301,7 @@ int pt_cmd_train(int argc, char **argv)
         if (!st) st = pt_trainer_instrument(r.t, r.tel, r.run_id, stats_every, drift_every);
         if (!st && !quiet) fprintf(stderr, "telemetry: %s (run %lld)\n", path, (long long)r.run_id);
     }
-    if (!st && steps_csv) {
-        bool append = resume && pt_trainer_steps_done(r.t) > 0;
-        r.steps_csv = fopen(steps_csv, append ? "a" : "w");
-        if (!r.steps_csv) {
-            fprintf(stderr, "prectune train: --steps-csv %s: %s\n", steps_csv, strerror(errno));
-            run_free(&r);
-            return PT_EXIT_USAGE;
-        }
-        if (!append) {
-            const char *hdr[8] = {"step", "loss", "scale", "skipped", "reason", "lr", "grad_norm", "ms"};
-            write_csv_row(r.steps_csv, hdr, 8);
-        }
-    }
+    if (!st && steps_csv) st = pt_steps_csv_open(&r.csv, steps_csv, resume ? pt_trainer_steps_done(r.t) : 0);
     if (st) {
         int code = pt_cli_lib_error("train", st);
         run_free(&r);
@@ -322,6 +318,11 @@ int pt_cmd_train(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     bool tty = !quiet && isatty(2);
+    /* a crash at a fixed point, for the tests of resuming after kill -9
+     * (tests/cli_io.sh): killed as kill -9 kills, once this many steps are
+     * done and the checkpoint due then is written */
+    const char *kill_env = getenv("PRECTUNE_TEST_KILL_AFTER_STEPS");
+    int64_t kill_after = kill_env ? atoll(kill_env) : 0;
     double t0 = pt_now_s();
     int64_t start = pt_trainer_steps_done(r.t), total = r.spec.train.steps;
     double last_loss = NAN, tail_loss = 0, last_acc = NAN;
@@ -337,7 +338,10 @@ int pt_cmd_train(int argc, char **argv)
         }
         pt_step_record rec;
         st = pt_trainer_step(r.t, &rec);
-        if (r.steps_csv) log_step(r.steps_csv, &rec);
+        if (r.csv.f) {
+            pt_status cs = pt_steps_csv_row(&r.csv, &rec);
+            if (cs && !st) st = cs;
+        }
         if (r.tel) {
             pt_status ts = pt_telemetry_step(r.tel, r.run_id, &rec);
             if (!ts && (rec.fp8_clamped || rec.fp8_nan_amax)) {
@@ -370,21 +374,17 @@ int pt_cmd_train(int argc, char **argv)
                 fprintf(stderr, "step %lld: held-out loss %.4f accuracy %.2f%%\n", (long long)done,
                         ev.loss, 100 * ev.accuracy);
         }
-        if (ckpt[0] && done % every == 0 && (st = pt_trainer_save(r.t, ckpt))) break;
+        if (ckpt[0] && done % every == 0 && (st = save_checkpoint(&r, ckpt))) break;
+        if (kill_after > 0 && done == kill_after) raise(SIGKILL);
         if (tty && (done % 10 == 0 || done == total)) {
             double secs = pt_now_s() - t0;
             progress(&rec, total, (double)(done - start) / (secs > 0 ? secs : 1), last_acc);
         }
     }
     if (tty) fputc('\n', stderr);
-    if (st && r.tel) {
+    if (st) {
         const char *why = interrupted ? "interrupted" : st == PT_ERR_STOPPED ? "stopped" : "failed";
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s", pt_last_error());
-        pt_telemetry_event(r.tel, r.run_id, pt_trainer_steps_done(r.t), interrupted ? "info" : "error",
-                           why, msg);
-        pt_telemetry_end_run(r.tel, r.run_id, why);
-        pt_fail(st, "%s", msg); /* keep the message for the user */
+        record_failure(&r, why, interrupted ? "info" : "error");
     }
     if (st) {
         /* keep what was done: a checkpoint to resume or diagnose from */
@@ -396,7 +396,7 @@ int pt_cmd_train(int argc, char **argv)
                     access(ckpt, F_OK) == 0 ? "" : "/checkpoint-initial.ptck");
             code = PT_EXIT_FAILED;
         } else if (ckpt[0] && st == PT_ERR_STOPPED) {
-            pt_status s2 = pt_trainer_save(r.t, ckpt);
+            pt_status s2 = save_checkpoint(&r, ckpt);
             fprintf(stderr, "prectune train: %s\n", pt_last_error());
             if (!s2) fprintf(stderr, "checkpoint saved to %s (resume with --resume)\n", ckpt);
             code = interrupted ? 130 : PT_EXIT_FAILED;
@@ -414,14 +414,12 @@ int pt_cmd_train(int argc, char **argv)
         pt_backend_profile_print(r.be, total - start - 1, stderr);
         pt_backend_profile(r.be, false); /* evaluation and the checkpoint are not steps */
     }
-    if ((st = pt_trainer_eval(r.t, &ev)) || (ckpt[0] && (st = pt_trainer_save(r.t, ckpt)))) {
-        code = pt_cli_lib_error("train", st);
-        run_free(&r);
-        return code;
-    }
-    if (r.tel && ((st = pt_telemetry_eval(r.tel, r.run_id, &ev)) ||
-                  (st = pt_trainer_flush_stats(r.t)) ||
-                  (st = pt_telemetry_end_run(r.tel, r.run_id, "finished")))) {
+    if (!(st = pt_trainer_eval(r.t, &ev)) && r.tel) st = pt_telemetry_eval(r.tel, r.run_id, &ev);
+    if (!st && ckpt[0]) st = save_checkpoint(&r, ckpt);
+    if (!st) st = pt_steps_csv_close(&r.csv);
+    if (!st && r.tel && !(st = pt_trainer_flush_stats(r.t))) st = pt_telemetry_end_run(r.tel, r.run_id, "finished");
+    if (st) {
+        record_failure(&r, "failed", "error");
         code = pt_cli_lib_error("train", st);
         run_free(&r);
         return code;

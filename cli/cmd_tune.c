@@ -172,6 +172,10 @@ int pt_cmd_tune(int argc, char **argv)
             st = pt_fail(PT_ERR_INVALID, "--out %s: cannot write into %s (%s)", outp, d, strerror(errno));
     }
     if (!st) st = pt_telemetry_open(dbp, &tel);
+    /* one tune at a time on a database: a second would run the same
+     * probes again beside the first */
+    bool claimed = false;
+    if (!st) claimed = !(st = pt_telemetry_claim(tel, "tune"));
     if (!st && o.progress)
         fprintf(stderr, "tuning %s on %s (%s); probe runs in %s; cost model: %s\n", spec.name, data.desc,
                 pt_backend_name(be), dbp, o.device.name);
@@ -229,6 +233,7 @@ int pt_cmd_tune(int argc, char **argv)
         code = pol.validation.passed ? PT_EXIT_OK : PT_EXIT_FAILED;
     }
     pt_policy_free(&pol);
+    if (claimed && pt_telemetry_release(tel, "tune") && !code) code = pt_cli_lib_error("tune", PT_ERR_IO);
     if (tel && pt_telemetry_close(tel) && !code) code = pt_cli_lib_error("tune", PT_ERR_IO);
     pt_backend_close(be);
     pt_data_free(&data);

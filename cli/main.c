@@ -1,6 +1,7 @@
 /* The prectune command: dispatch to a subcommand. Results go to stdout,
  * messages to stderr; exit 0 on success, 1 when a check failed, 2 on bad
  * usage or bad input. */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
@@ -145,7 +146,18 @@ int main(int argc, char **argv)
         return PT_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(name, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(name, commands[i].name)) {
+            int code = commands[i].run(argc - 1, argv + 1);
+            /* what went to stdout (an export, a CSV, a summary) must have
+             * reached it: a full disk under a redirection is an error */
+            errno = 0;
+            if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "prectune %s: writing the output (stdout) failed: %s\n", name,
+                        strerror(errno ? errno : EIO));
+                if (code == PT_EXIT_OK) code = PT_EXIT_USAGE;
+            }
+            return code;
+        }
     fprintf(stderr, "prectune: unknown command '%s' (see prectune --help)\n", name);
     return PT_EXIT_USAGE;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/temp_dir.h"
 #include "fp8_jump.h"
 #include "prectune/diagnose.h"
 #include "prectune/telemetry.h"
@@ -257,22 +258,17 @@ pt_status pt_diagnose_replay(const char *db_path, const pt_diagnosis *d, const c
     if (!st) st = pt_data_open(data_spec, &o, &data);
     if (!st) st = pt_backend_open(device, &be);
     int64_t to = d->step + (d->stats_interval > 1 ? d->stats_interval : 1) + 1;
-    char db1[64], db2[64];
-    snprintf(db1, sizeof db1, "/tmp/prectune-replay-%ld-a.db", (long)getpid());
-    snprintf(db2, sizeof db2, "/tmp/prectune-replay-%ld-b.db", (long)getpid());
+    char tmpdir[4096] = "", db1[4200], db2[4200];
+    if (!st) st = pt_temp_dir_create("prectune-replay", tmpdir, sizeof tmpdir);
+    snprintf(db1, sizeof db1, "%s/original.db", tmpdir);
+    snprintf(db2, sizeof db2, "%s/patched.db", tmpdir);
     out->checkpoint_step = best_step;
     out->to_step = to;
     if (!st) st = replay_one(be, &spec, &pol, &data, best, to, db1, d, false, &out->original, out->original_what,
                              sizeof out->original_what, &out->from_step);
     if (!st) st = replay_one(be, &spec, &d->patch, &data, best, to, db2, d, true, &out->patched, out->patched_what,
                              sizeof out->patched_what, &out->from_step);
-    const char *dbs[] = {db1, db2};
-    for (int i = 0; i < 2; i++) {
-        char side[80];
-        unlink(dbs[i]);
-        snprintf(side, sizeof side, "%s-wal", dbs[i]), unlink(side);
-        snprintf(side, sizeof side, "%s-shm", dbs[i]), unlink(side);
-    }
+    pt_temp_dir_remove(tmpdir);
     pt_backend_close(be);
     pt_data_free(&data);
     pt_policy_free(&pol);

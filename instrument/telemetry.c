@@ -4,13 +4,17 @@
  * documented in docs/telemetry.md. */
 #include "prectune/telemetry.h"
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "prectune/prectune.h"
 
@@ -56,6 +60,8 @@ static const char *const migration[PT_TELEMETRY_SCHEMA_VERSION] = {
           "ALTER TABLE runs ADD COLUMN data_standardize INTEGER;"
           "ALTER TABLE runs ADD COLUMN data_val_fraction REAL;"
           "ALTER TABLE runs ADD COLUMN data_seed INTEGER;",
+    [3] = "CREATE TABLE IF NOT EXISTS claims ("
+          " what TEXT PRIMARY KEY, pid INTEGER NOT NULL, pid_start TEXT, host TEXT, since TEXT NOT NULL);",
 };
 
 static const char *const role_names[PT_ROLE_COUNT] = {"x", "w", "dy", "dw"};
@@ -91,9 +97,22 @@ struct pt_telemetry {
     char errmsg[1400];
 };
 
+/* SQLite's message, and the system's where a system call failed under it
+ * ("database or disk is full (No space left on device)") */
+static void db_error_text(sqlite3 *db, char *buf, size_t n)
+{
+    int e = sqlite3_system_errno(db); /* SQLite keeps it for I/O errors, not for a full disk */
+    if ((sqlite3_extended_errcode(db) & 0xff) == SQLITE_FULL)
+        snprintf(buf, n, "%s (%s on the disk that holds it)", sqlite3_errmsg(db), strerror(ENOSPC));
+    else if (e) snprintf(buf, n, "%s (%s)", sqlite3_errmsg(db), strerror(e));
+    else snprintf(buf, n, "%s", sqlite3_errmsg(db));
+}
+
 static pt_status db_fail(pt_telemetry *t, const char *what)
 {
-    return pt_fail(PT_ERR_IO, "%s: %s: %s", t->path, what, sqlite3_errmsg(t->db));
+    char err[512];
+    db_error_text(t->db, err, sizeof err);
+    return pt_fail(PT_ERR_IO, "%s: %s: %s", t->path, what, err);
 }
 
 static void free_row(row *r)
@@ -106,7 +125,9 @@ static int bind_text(sqlite3_stmt *s, int i, const char *v)
     return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(s, i);
 }
 
-static int write_row(pt_telemetry *t, const row *r)
+/* Writes one row; on failure its error's text goes to err (taken before
+ * the statement's reset, which clears the system's errno). */
+static int write_row(pt_telemetry *t, const row *r, char *err, size_t errlen)
 {
     sqlite3_stmt *s = NULL;
     switch (r->kind) {
@@ -164,6 +185,7 @@ static int write_row(pt_telemetry *t, const row *r)
         break;
     }
     int rc = sqlite3_step(s);
+    if (rc != SQLITE_DONE) db_error_text(t->db, err, errlen);
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
@@ -193,17 +215,22 @@ static void *writer_main(void *arg)
         t->queue = NULL;
         t->n = t->cap = 0;
         pthread_mutex_unlock(&t->mu);
+        char err[512] = "";
         int rc = sqlite3_exec(t->db, "BEGIN", NULL, NULL, NULL);
-        for (size_t i = 0; i < n && rc == SQLITE_OK; i++) rc = write_row(t, &batch[i]);
+        for (size_t i = 0; i < n && rc == SQLITE_OK; i++) rc = write_row(t, &batch[i], err, sizeof err);
         rc = rc == SQLITE_OK ? sqlite3_exec(t->db, "COMMIT", NULL, NULL, NULL) : rc;
-        if (rc != SQLITE_OK) sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            /* the failure's own message, before a rollback can replace it;
+             * SQLite has rolled back itself after some (a full disk) */
+            if (!err[0]) db_error_text(t->db, err, sizeof err);
+            if (!sqlite3_get_autocommit(t->db)) sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+        }
         for (size_t i = 0; i < n; i++) free_row(&batch[i]);
         free(batch);
         pthread_mutex_lock(&t->mu);
         if (rc != SQLITE_OK && !t->err) {
             t->err = PT_ERR_IO;
-            snprintf(t->errmsg, sizeof t->errmsg, "%s: writing telemetry: %s", t->path,
-                     sqlite3_errmsg(t->db));
+            snprintf(t->errmsg, sizeof t->errmsg, "%s: writing telemetry: %s", t->path, err);
         }
         t->committed += n;
         if (t->committed >= t->queued) t->flush_wanted = false;
@@ -237,7 +264,7 @@ static pt_status enqueue(pt_telemetry *t, row *r)
     return PT_OK;
 }
 
-static char *dup(const char *s) { return s ? strdup(s) : NULL; }
+static char *dup_text(const char *s) { return s ? strdup(s) : NULL; }
 
 static pt_status prepare(pt_telemetry *t)
 {
@@ -282,9 +309,10 @@ static pt_status init_schema(pt_telemetry *t)
     if (rc == SQLITE_OK) rc = sqlite3_exec(t->db, sql, NULL, NULL, &err);
     if (rc == SQLITE_OK) rc = sqlite3_exec(t->db, "COMMIT", NULL, NULL, &err);
     if (rc != SQLITE_OK) {
-        sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
-        pt_status st = pt_fail(PT_ERR_IO, "%s: creating the telemetry schema: %s", t->path,
-                               err ? err : sqlite3_errmsg(t->db));
+        char why[512];
+        db_error_text(t->db, why, sizeof why);
+        if (!sqlite3_get_autocommit(t->db)) sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+        pt_status st = pt_fail(PT_ERR_IO, "%s: creating the telemetry schema: %s", t->path, why);
         sqlite3_free(err);
         return st;
     }
@@ -300,11 +328,20 @@ pt_status pt_telemetry_open(const char *path, pt_telemetry **out)
     t->batch_rows = 512;
     t->max_wait_ms = 1000;
     pt_status st = PT_OK;
+    struct stat sb;
+    bool existed = stat(path, &sb) == 0;
+    if (existed && !S_ISREG(sb.st_mode)) {
+        free(t);
+        return pt_fail(PT_ERR_INVALID, "%s: not a regular file (a telemetry database is one)", path);
+    }
     if (sqlite3_open_v2(path, &t->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
         st = db_fail(t, "cannot open");
+    /* the first statements write the file: a read-only folder or a full
+     * disk shows here */
     if (!st && (sqlite3_exec(t->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK ||
                 sqlite3_exec(t->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) != SQLITE_OK))
-        st = db_fail(t, "setting WAL mode (is it a SQLite database?)");
+        st = db_fail(t, sqlite3_errcode(t->db) == SQLITE_NOTADB ? "not a SQLite database"
+                                                                : "cannot write the telemetry database");
     if (!st) sqlite3_busy_timeout(t->db, 5000);
     if (!st) st = init_schema(t);
     if (!st) st = prepare(t);
@@ -315,9 +352,25 @@ pt_status pt_telemetry_open(const char *path, pt_telemetry **out)
         if (pthread_create(&t->writer, NULL, writer_main, t) != 0)
             st = pt_fail(PT_ERR_IO, "telemetry: cannot start the writer thread");
     }
+    if (st && sqlite3_errcode(t->db) != SQLITE_NOTADB) {
+        /* SQLite says "unable to open database file" for a folder it cannot
+         * create its -wal file in: the system's reason is clearer */
+        char dir[1100];
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash) slash[slash == dir ? 1 : 0] = '\0';
+        const char *d = slash ? dir : ".";
+        if ((existed && access(path, W_OK) != 0) || access(d, W_OK) != 0)
+            st = pt_fail(PT_ERR_IO, "%s: cannot write the telemetry database: %s", path, strerror(errno));
+    }
     if (st) {
         for (int i = 0; i < STMT_COUNT; i++) sqlite3_finalize(t->stmt[i]);
         sqlite3_close(t->db);
+        if (!existed) { /* no database without its schema is left behind */
+            static const char *const side[] = {"", "-wal", "-shm", "-journal"};
+            char p[1100];
+            for (int i = 0; i < 4; i++) snprintf(p, sizeof p, "%s%s", path, side[i]), unlink(p);
+        }
         free(t);
         return st;
     }
@@ -404,8 +457,22 @@ pt_status pt_telemetry_begin_run(pt_telemetry *t, const pt_run_info *in, int64_t
 pt_status pt_telemetry_end_run(pt_telemetry *t, int64_t run_id, const char *status)
 {
     row r = {.kind = ROW_END_RUN, .run = run_id};
-    r.text[0] = dup(status);
-    return enqueue(t, &r);
+    r.text[0] = dup_text(status);
+    pt_status st = enqueue(t, &r);
+    if (st != PT_ERR_IO) return st;
+    /* the writer failed (a full disk): the rows it held are lost, but the
+     * run must not stay marked running. Its status is written here, once
+     * the writer has let go of the queue (a small update can fit where a
+     * batch did not); the writer's error stays the one reported. */
+    pthread_mutex_lock(&t->mu);
+    while (t->committed < t->queued) pthread_cond_wait(&t->done, &t->mu);
+    sqlite3_stmt *s = t->stmt[STMT_END];
+    bind_text(s, 1, status), sqlite3_bind_int64(s, 2, run_id);
+    sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    pthread_mutex_unlock(&t->mu);
+    return pt_fail(st, "%s", t->errmsg);
 }
 
 pt_status pt_telemetry_step(pt_telemetry *t, int64_t run, const pt_step_record *s)
@@ -413,7 +480,7 @@ pt_status pt_telemetry_step(pt_telemetry *t, int64_t run, const pt_step_record *
     row r = {.kind = ROW_STEP, .run = run, .step = s->step};
     r.d[0] = s->loss, r.d[1] = s->scale, r.d[2] = s->grad_norm, r.d[3] = s->lr, r.d[4] = s->ms;
     r.i[0] = s->skipped, r.i[1] = s->fp8_clamped, r.i[2] = s->fp8_nan_amax;
-    r.text[0] = dup(s->skip_reason);
+    r.text[0] = dup_text(s->skip_reason);
     return enqueue(t, &r);
 }
 
@@ -422,7 +489,7 @@ pt_status pt_telemetry_layer_stats(pt_telemetry *t, int64_t run, int64_t step, i
                                    const pt_stats *s)
 {
     row r = {.kind = ROW_STATS, .run = run, .step = step, .layer_index = layer_index};
-    r.text[0] = dup(layer), r.text[1] = dup(pt_role_name(role)), r.text[2] = dup(format);
+    r.text[0] = dup_text(layer), r.text[1] = dup_text(pt_role_name(role)), r.text[2] = dup_text(format);
     r.stats = *s;
     return enqueue(t, &r);
 }
@@ -431,7 +498,7 @@ pt_status pt_telemetry_drift(pt_telemetry *t, int64_t run, int64_t step, int lay
                              const char *layer, double sqnr_db, double max_rel_err)
 {
     row r = {.kind = ROW_DRIFT, .run = run, .step = step, .layer_index = layer_index};
-    r.text[0] = dup(layer);
+    r.text[0] = dup_text(layer);
     r.d[0] = sqnr_db, r.d[1] = max_rel_err;
     return enqueue(t, &r);
 }
@@ -447,18 +514,20 @@ pt_status pt_telemetry_event(pt_telemetry *t, int64_t run, int64_t step, const c
                              const char *kind, const char *message)
 {
     row r = {.kind = ROW_EVENT, .run = run, .step = step};
-    r.text[0] = dup(severity), r.text[1] = dup(kind), r.text[2] = dup(message);
+    r.text[0] = dup_text(severity), r.text[1] = dup_text(kind), r.text[2] = dup_text(message);
     return enqueue(t, &r);
 }
 
-pt_status pt_telemetry_reopen_run(pt_telemetry *t, const char *fingerprint, int64_t *run_id)
+pt_status pt_telemetry_reopen_run(pt_telemetry *t, const char *fingerprint, int64_t from_step, int64_t *run_id)
 {
     pt_status st = pt_telemetry_flush(t);
     if (st) return st;
     *run_id = 0;
     sqlite3_stmt *s;
     pthread_mutex_lock(&t->mu);
-    int rc = sqlite3_prepare_v2(t->db,
+    int rc = sqlite3_exec(t->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(t->db,
                                 "SELECT id FROM runs WHERE fingerprint = ? AND "
                                 "(status IS NULL OR status != 'finished') ORDER BY id DESC LIMIT 1",
                                 -1, &s, NULL);
@@ -467,13 +536,134 @@ pt_status pt_telemetry_reopen_run(pt_telemetry *t, const char *fingerprint, int6
         if (sqlite3_step(s) == SQLITE_ROW) *run_id = sqlite3_column_int64(s, 0);
         sqlite3_finalize(s);
     }
-    if (rc == SQLITE_OK && *run_id) {
-        char sql[128];
-        snprintf(sql, sizeof sql, "UPDATE runs SET status = 'running', finished = NULL WHERE id = %lld",
-                 (long long)*run_id);
-        rc = sqlite3_exec(t->db, sql, NULL, NULL, NULL);
+    /* the step's rows are keyed by the step it ran (steps, statistics,
+     * drift, its events); an evaluation by the steps done before it, so
+     * the one at from_step is the checkpoint's own */
+    static const char *const sql[] = {
+        "UPDATE runs SET status = 'running', finished = NULL WHERE id = ?1",
+        "DELETE FROM steps WHERE run_id = ?1 AND step >= ?2",
+        "DELETE FROM layer_stats WHERE run_id = ?1 AND step >= ?2",
+        "DELETE FROM drift WHERE run_id = ?1 AND step >= ?2",
+        "DELETE FROM evals WHERE run_id = ?1 AND step > ?2",
+        "DELETE FROM events WHERE run_id = ?1 AND step >= ?2 AND kind NOT IN ('interrupted', 'stopped', 'failed')",
+    };
+    for (size_t i = 0; rc == SQLITE_OK && *run_id && i < sizeof sql / sizeof sql[0]; i++) {
+        rc = sqlite3_prepare_v2(t->db, sql[i], -1, &s, NULL);
+        if (rc != SQLITE_OK) break;
+        sqlite3_bind_int64(s, 1, *run_id);
+        if (i) sqlite3_bind_int64(s, 2, from_step);
+        rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(t->db);
+        sqlite3_finalize(s);
     }
-    if (rc != SQLITE_OK) st = db_fail(t, "finding the run to resume");
+    if (rc == SQLITE_OK) rc = sqlite3_exec(t->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        st = db_fail(t, "reopening the run to resume");
+        if (!sqlite3_get_autocommit(t->db)) sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+        *run_id = 0;
+    }
+    pthread_mutex_unlock(&t->mu);
+    return st;
+}
+
+/* When process pid started, in clock ticks since boot (field 22 of
+ * /proc/PID/stat, after the command's name in parentheses), into buf; ""
+ * where the system does not say. */
+static void process_start(long pid, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    char path[64], stat[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    size_t len = fread(stat, 1, sizeof stat - 1, f);
+    fclose(f);
+    stat[len] = '\0';
+    char *p = strrchr(stat, ')');
+    for (int field = 2; p && field < 22; field++) p = strchr(p + 1, ' ');
+    if (p) snprintf(buf, n, "%.*s", (int)strcspn(p + 1, " "), p + 1);
+}
+
+/* Whether the process of a claim still runs: on this host, the pid with
+ * the start time recorded; on another, assumed. */
+static bool holder_alive(long pid, const char *start, const char *host, const char *my_host)
+{
+    if (strcmp(host, my_host) != 0) return true;
+    if (kill((pid_t)pid, 0) != 0 && errno != EPERM) return false;
+    char now[32];
+    process_start(pid, now, sizeof now);
+    return !start[0] || !now[0] || strcmp(start, now) == 0;
+}
+
+static const char *col_text(sqlite3_stmt *s, int i)
+{
+    const unsigned char *v = sqlite3_column_text(s, i);
+    return v ? (const char *)v : "";
+}
+
+pt_status pt_telemetry_claim(pt_telemetry *t, const char *what)
+{
+    pt_status st = pt_telemetry_flush(t);
+    if (st) return st;
+    char host[256] = "", start[32];
+    gethostname(host, sizeof host - 1);
+    long me = (long)getpid();
+    process_start(me, start, sizeof start);
+    pthread_mutex_lock(&t->mu);
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_exec(t->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_BUSY) {
+        pthread_mutex_unlock(&t->mu);
+        return pt_fail(PT_ERR_IO, "%s: another prectune is writing this database (it stayed locked for 5 s): "
+                       "one %s at a time, or another --db", t->path, what);
+    }
+    bool held = false;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(t->db, "SELECT pid, coalesce(pid_start, ''), coalesce(host, ''), since FROM claims "
+                                "WHERE what = ?", -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        bind_text(s, 1, what);
+        if (sqlite3_step(s) == SQLITE_ROW) {
+            long pid = (long)sqlite3_column_int64(s, 0);
+            if (pid != me && holder_alive(pid, col_text(s, 1), col_text(s, 2), host)) {
+                held = true;
+                st = pt_fail(PT_ERR_IO,
+                             "%s: another prectune %s (pid %ld on %s, since %s UTC) is using this database: "
+                             "wait for it to finish, then run this again (it reuses that tune's probes), or "
+                             "give another --db",
+                             t->path, what, pid, col_text(s, 2), col_text(s, 3));
+            }
+        }
+        sqlite3_finalize(s);
+        s = NULL;
+    }
+    if (rc == SQLITE_OK && !held)
+        rc = sqlite3_prepare_v2(t->db, "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, datetime('now'))", -1, &s,
+                                NULL);
+    if (rc == SQLITE_OK && !held) {
+        bind_text(s, 1, what), sqlite3_bind_int64(s, 2, me), bind_text(s, 3, start), bind_text(s, 4, host);
+        rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(t->db);
+        sqlite3_finalize(s);
+    }
+    if (rc == SQLITE_OK && !held) rc = sqlite3_exec(t->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) st = db_fail(t, "claiming the database");
+    if ((rc != SQLITE_OK || held) && !sqlite3_get_autocommit(t->db)) sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&t->mu);
+    return st;
+}
+
+pt_status pt_telemetry_release(pt_telemetry *t, const char *what)
+{
+    pt_status st = pt_telemetry_flush(t);
+    if (st) return st;
+    pthread_mutex_lock(&t->mu);
+    sqlite3_stmt *s;
+    int rc = sqlite3_prepare_v2(t->db, "DELETE FROM claims WHERE what = ? AND pid = ?", -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        bind_text(s, 1, what), sqlite3_bind_int64(s, 2, (long)getpid());
+        rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(t->db);
+        sqlite3_finalize(s);
+    }
+    if (rc != SQLITE_OK) st = db_fail(t, "releasing the database's claim");
     pthread_mutex_unlock(&t->mu);
     return st;
 }

@@ -4,6 +4,9 @@
  * (autocast regions and GradScaler arguments), and CSV, one row a layer. */
 #include "prectune/export.h"
 
+#include "quote.h"
+#include "../common/json_util.h"
+
 #include <cjson/cJSON.h>
 #include <csv.h>
 #include <math.h>
@@ -67,29 +70,57 @@ static pt_status export_deepspeed(const pt_policy *p, const pt_model_spec *m, FI
     return PT_OK;
 }
 
+/* A name or text as a literal of the output's language (Python and YAML
+ * read the same escapes), or "" for none. */
+static void quoted(FILE *out, const char *s) { pt_quote_literal(out, s ? s : ""); }
+
 static pt_status export_te(const pt_policy *p, const pt_model_spec *m, FILE *out)
 {
     int idx[256];
     pt_layer_formats f[256];
     int n = layer_list(p, m, idx, f), kept = 0;
-    fprintf(out, "# Transformer Engine precision debug config (nvdlfw_inspect), written by prectune\n"
-                 "# from the policy for model '%s' (%s): the layers below run their GEMMs\n"
-                 "# in higher precision; every other layer keeps fp8.\n",
-            m->name, p->fingerprint[0] ? p->fingerprint : "no fingerprint");
+    fputs("# Transformer Engine precision debug config (nvdlfw_inspect), written by prectune\n# from the policy for model ", out);
+    quoted(out, m->name);
+    fputs(" (", out);
+    quoted(out, p->fingerprint[0] ? p->fingerprint : "no fingerprint");
+    fputs("): the layers below run their GEMMs\n# in higher precision; every other layer keeps fp8.\n", out);
     for (int i = 0; i < n; i++) kept += !is_fp8(f[i].fwd);
     if (!kept) {
         fprintf(out, "# (no layer is kept out of fp8)\n");
         return PT_OK;
     }
-    fprintf(out, "prectune_disable_fp8:\n  enabled: True\n  layers:\n    layer_name_regex_pattern: \".*(");
-    int k = 0;
+    /* the names as a regular expression, each escaped, matching a module
+     * named so or one whose dotted path ends in the name */
+    size_t cap = 64;
+    for (int i = 0; i < n; i++) cap += 2 * strlen(m->layers[idx[i]].name) + 1;
+    char *re = malloc(cap);
+    if (!re) return pt_fail(PT_ERR_NOMEM, "export: out of memory");
+    size_t k = (size_t)snprintf(re, cap, "(?:.*\\.)?(?:");
+    int first = 1;
     for (int i = 0; i < n; i++)
-        if (!is_fp8(f[i].fwd)) fprintf(out, "%s%s", k++ ? "|" : "", m->layers[idx[i]].name);
-    fprintf(out, ")$\"\n  transformer_engine:\n    DisableFP8Layer:\n      enabled: True\n");
+        if (!is_fp8(f[i].fwd)) {
+            char *e = pt_regex_escape(m->layers[idx[i]].name);
+            if (!e) {
+                free(re);
+                return pt_fail(PT_ERR_NOMEM, "export: out of memory");
+            }
+            k += (size_t)snprintf(re + k, cap - k, "%s%s", first ? "" : "|", e);
+            first = 0;
+            free(e);
+        }
+    snprintf(re + k, cap - k, ")\\Z");
+    fputs("prectune_disable_fp8:\n  enabled: True\n  layers:\n    layer_name_regex_pattern: ", out);
+    quoted(out, re);
+    free(re);
+    fputs("\n  transformer_engine:\n    DisableFP8Layer:\n      enabled: True\n", out);
     for (int i = 0; i < n; i++)
         if (!is_fp8(f[i].fwd)) {
             const char *r = reason_of(p, m->layers[idx[i]].name);
-            fprintf(out, "# %s: %s%s%s\n", m->layers[idx[i]].name, pt_format_info(f[i].fwd)->name, r[0] ? " - " : "", r);
+            fputs("# ", out);
+            quoted(out, m->layers[idx[i]].name);
+            fprintf(out, ": %s", pt_format_info(f[i].fwd)->name);
+            if (r[0]) fputs(" - ", out), quoted(out, r);
+            fputc('\n', out);
         }
     return PT_OK;
 }
@@ -103,14 +134,19 @@ static pt_status export_torch(const pt_policy *p, const pt_model_spec *m, FILE *
     for (int i = 0; i < n; i++)
         if (f[i].fwd == PT_FMT_FP16) dtype = "torch.float16";
     const pt_scaler_config *s = &p->loss_scale;
-    fprintf(out, "# PyTorch mixed precision for model '%s', from a prectune policy (%s).\n", m->name,
-            p->fingerprint[0] ? p->fingerprint : "no fingerprint");
-    fprintf(out, "# fp8 layers need Transformer Engine; here they run in the autocast dtype.\n");
-    fprintf(out, "import torch\n\nAUTOCAST_DTYPE = %s\n", dtype);
+    fputs("# PyTorch mixed precision for a model, from a prectune policy (", out);
+    quoted(out, p->fingerprint[0] ? p->fingerprint : "no fingerprint");
+    fputs(").\n# fp8 layers need Transformer Engine; here they run in the autocast dtype.\n", out);
+    fputs("import torch\n\nMODEL_NAME = ", out);
+    quoted(out, m->name);
+    fprintf(out, "\nAUTOCAST_DTYPE = %s\n", dtype);
     fprintf(out, "# layers the policy keeps in fp32: autocast is disabled inside them\nFP32_LAYERS = set([");
     int k = 0;
     for (int i = 0; i < n; i++)
-        if (f[i].fwd == PT_FMT_FP32 || f[i].fwd == PT_FMT_TF32) fprintf(out, "%s\"%s\"", k++ ? ", " : "", m->layers[idx[i]].name);
+        if (f[i].fwd == PT_FMT_FP32 || f[i].fwd == PT_FMT_TF32) {
+            if (k++) fputs(", ", out);
+            quoted(out, m->layers[idx[i]].name);
+        }
     fprintf(out, "])\n\n");
     if (s->mode == PT_SCALE_NONE)
         fprintf(out, "scaler = torch.amp.GradScaler(\"cuda\", enabled=False)\n");
@@ -165,8 +201,26 @@ static pt_status export_csv(const pt_policy *p, const pt_model_spec *m, FILE *ou
     return PT_OK;
 }
 
+/* Every name and text the exports quote is UTF-8: Python and YAML read
+ * text, and a literal cannot hold a byte that is not one. */
+static pt_status check_text(const pt_policy *p, const pt_model_spec *m)
+{
+    if (!pt_utf8_valid(m->name)) return pt_fail(PT_ERR_INVALID, "export: the model's name is not UTF-8 text");
+    for (int i = 0; i < m->nlayers; i++)
+        if (!pt_utf8_valid(m->layers[i].name))
+            return pt_fail(PT_ERR_INVALID, "export: model layers[%d].name is not UTF-8 text", i);
+    if (!pt_utf8_valid(p->fingerprint))
+        return pt_fail(PT_ERR_INVALID, "%s: model.fingerprint is not UTF-8 text", p->source);
+    for (int i = 0; i < p->nlayers; i++)
+        if (!pt_utf8_valid(p->layers[i].reason))
+            return pt_fail(PT_ERR_INVALID, "%s: layers: the reason of layer %d is not UTF-8 text", p->source, i + 1);
+    return PT_OK;
+}
+
 pt_status pt_policy_export(const pt_policy *p, const pt_model_spec *m, const char *to, FILE *out)
 {
+    pt_status st = check_text(p, m);
+    if (st) return st;
     int ngemm = 0;
     for (int i = 0; i < m->nlayers; i++) ngemm += pt_layer_has_gemm(m->layers[i].type);
     if (ngemm > 256)

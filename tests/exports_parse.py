@@ -34,11 +34,11 @@ def expect(what, got, want):
 
 
 def export(prectune, policy, model, to):
-    r = subprocess.run([prectune, "export", policy, "--to", to, "--model", model],
-                       capture_output=True, text=True)
+    # bytes decoded as they are: a carriage return in a name stays one
+    r = subprocess.run([prectune, "export", policy, "--to", to, "--model", model], capture_output=True)
     if r.returncode != 0:
-        sys.exit(f"prectune export --to {to} failed ({r.returncode}): {r.stderr}")
-    return r.stdout
+        sys.exit(f"prectune export --to {to} failed ({r.returncode}): {r.stderr.decode(errors='replace')}")
+    return r.stdout.decode("utf-8")
 
 
 def main():
@@ -119,7 +119,7 @@ def main():
     expect("torch allow_tf32", ast.literal_eval(assigns["torch.backends.cuda.matmul.allow_tf32"]), tf32)
 
     # CSV: one row per GEMM layer, in model order
-    rows = list(csv.reader(io.StringIO(export(prectune, policy_path, model_path, "csv"))))
+    rows = list(csv.reader(io.StringIO(export(prectune, policy_path, model_path, "csv"), newline="")))
     expect("csv header", rows[0], ["layer", "type", "fwd", "dgrad", "wgrad", "reason"])
     want = [[l["name"], l["type"], fmts[l["name"]]["fwd"], fmts[l["name"]]["dgrad"], fmts[l["name"]]["wgrad"],
              pol.get("layers", {}).get(l["name"], {}).get("reason", "")] for l in gemm]

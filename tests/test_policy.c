@@ -199,7 +199,7 @@ START_TEST(test_exporters)
     free(ds);
     /* TE debug YAML: one section disabling fp8 for the layers kept out of it */
     char *te = export_text(&p, &m, "te-debug");
-    ck_assert_ptr_nonnull(strstr(te, "\nprectune_disable_fp8:\n  enabled: True\n  layers:\n    layer_name_regex_pattern: \".*(fc1|head)$\"\n"
+    ck_assert_ptr_nonnull(strstr(te, "\nprectune_disable_fp8:\n  enabled: True\n  layers:\n    layer_name_regex_pattern: \"(?:.*\\\\.)?(?:fc1|head)\\\\Z\"\n"
                                      "  transformer_engine:\n    DisableFP8Layer:\n      enabled: True\n"));
     free(te);
     /* torch: GradScaler arguments and the fp32 layers */

@@ -175,6 +175,10 @@ static pt_status probe(tuner *T, const int *rungs, const pt_scaler_config *ls, u
      * are stored */
     const char *kill_at = getenv("PRECTUNE_TEST_KILL_AFTER_PROBES");
     if (!st && kill_at && T->probes_run >= atoi(kill_at)) raise(SIGKILL);
+    /* stopped (SIGSTOP) once that many are stored, for the test of a
+     * second tune on the database of a running one (tests/cli_io.sh) */
+    const char *stop_at = getenv("PRECTUNE_TEST_STOP_AFTER_PROBES");
+    if (!st && stop_at && T->probes_run == atoi(stop_at)) raise(SIGSTOP);
     return st;
 }
 

@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define PT_TELEMETRY_SCHEMA_VERSION 3
+#define PT_TELEMETRY_SCHEMA_VERSION 4
 
 typedef struct pt_telemetry pt_telemetry;
 
@@ -67,8 +67,21 @@ void pt_telemetry_set_batch(pt_telemetry *t, int rows, int max_wait_ms);
 pt_status pt_telemetry_begin_run(pt_telemetry *t, const pt_run_info *info, int64_t *run_id);
 pt_status pt_telemetry_end_run(pt_telemetry *t, int64_t run_id, const char *status);
 /* The latest run of this model fingerprint that did not finish (0 if
- * none), reopened so that a resumed run keeps writing into it. */
-pt_status pt_telemetry_reopen_run(pt_telemetry *t, const char *fingerprint, int64_t *run_id);
+ * none), reopened so that a run resumed at from_step (the checkpoint's
+ * step) keeps writing into it: what the run recorded of step from_step
+ * and later (rows written after that checkpoint, before a crash) is
+ * removed in the same transaction, so that the resumed steps write each
+ * row once. The events that say how the run ended before (interrupted,
+ * stopped, failed) stay. */
+pt_status pt_telemetry_reopen_run(pt_telemetry *t, const char *fingerprint, int64_t from_step, int64_t *run_id);
+
+/* Claims the database for one process's `what` (a tune) in a BEGIN
+ * IMMEDIATE transaction: refused, naming the holder, while another live
+ * process holds the claim (its pid, checked on this host with its start
+ * time, so that a reused pid does not count); a claim whose process is
+ * gone (killed) is taken over. pt_telemetry_release gives it back. */
+pt_status pt_telemetry_claim(pt_telemetry *t, const char *what);
+pt_status pt_telemetry_release(pt_telemetry *t, const char *what);
 
 /* Queued writes (they return at once; errors surface at flush/close). */
 pt_status pt_telemetry_step(pt_telemetry *t, int64_t run, const pt_step_record *r);
