@@ -76,7 +76,7 @@ static bool num(imp *m, int c, double *out, double dflt)
     char *end;
     errno = 0;
     *out = strtod(v, &end);
-    bool bad = *end || end == v || isnan(*out);
+    bool bad = *end || end == v; /* a real column may be NaN or inf (a loss that went NaN) */
     if (!bad && integer[c]) bad = !(*out >= 0 && *out <= 0x1p53 && *out == floor(*out));
     if (bad) {
         int fc = 0;

@@ -45,7 +45,7 @@ printf '{"name": "m", "input": [4], "layers": [{"name": "bad\377name", "type": "
 printf '{"prectune_policy": 1}' > fp32.policy.json
 err=$("$bin" export fp32.policy.json --to torch --model notutf8.json 2>&1)
 status "a layer's name that is not UTF-8" 2 $?
-check "a layer's name that is not UTF-8" "not UTF-8" "$err"
+check "a layer's name that is not UTF-8" "not valid UTF-8" "$err"
 
 # ---- diagnose TELEMETRY.csv: its scratch database in a private folder --------------
 # folders planted (by one mkdir: no process in between takes an id) at the

@@ -1,7 +1,8 @@
 /* libFuzzer harness: the policy reader (JSON text), then what train and
  * `policy check` do with a policy they accepted (the model check against
- * a small MLP, the hazards, writing it back as JSON). */
+ * a small MLP, the hazards, the step plan, writing it back as JSON). */
 #include "fuzz_util.h"
+#include "instrument/plan.h"
 #include "prectune/model.h"
 #include "prectune/policy.h"
 
@@ -31,7 +32,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 (void)pt_policy_fp8_recipe(&p, m.layers[i].name);
                 (void)pt_policy_norm_format(&p, m.layers[i].name);
             }
-            (void)pt_policy_weight_copy_format(&p, &m);
+            pt_plan_caps caps = {.fp8_twins = true};
+            pt_plan plan;
+            if (pt_plan_build(&m, &p, &caps, m.train.batch, true, &plan) == PT_OK) pt_plan_free(&plan);
         }
         free(pt_policy_to_json(&p));
         pt_policy_free(&p);
