@@ -1,4 +1,7 @@
-/* What the CPU backend's files share. */
+/* What the CPU backend's files share. The CPU is the reference of the
+ * training ops, one file per op family: plain loops in fp32 (fp64 where a
+ * reduction's error would otherwise depend on length), written to be read
+ * and checked, not to be clever. */
 #ifndef PT_CPU_H
 #define PT_CPU_H
 
