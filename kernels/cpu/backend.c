@@ -197,3 +197,41 @@ pt_status pt_backend_cpu_create(pt_backend **out)
     *out = be;
     return PT_OK;
 }
+
+/* The training ops, each defined in the file of its op family (cpu.h). */
+const pt_nn_ops pt_cpu_nn_ops = {
+    .gemm = pt_cpu_gemm,
+    .decode = cpu_decode,
+    .round = cpu_round,
+    .act_fwd = cpu_act_fwd,
+    .act_bwd = cpu_act_bwd,
+    .act_fwd_cast = cpu_act_fwd_cast,
+    .act_bwd_bias = cpu_act_bwd_bias,
+    .cast_t = cpu_cast_t,
+    .add = cpu_add,
+    .acc = cpu_acc,
+    .bias_grad = cpu_bias_grad,
+    .layernorm_fwd = cpu_layernorm_fwd,
+    .layernorm_bwd = cpu_layernorm_bwd,
+    .softmax_ce = cpu_softmax_ce,
+    .mse = cpu_mse,
+    .dropout = cpu_dropout,
+    .gather_rows = cpu_gather_rows,
+    .fp8_scale = cpu_fp8_scale,
+    .fp8_record = cpu_fp8_record,
+    .fp8_scale_many = cpu_fp8_scale_many,
+    .fp8_record_many = cpu_fp8_record_many,
+    .im2col = pt_cpu_im2col,
+    .col2im = pt_cpu_col2im,
+    .conv_fwd = pt_cpu_conv_fwd,
+    .conv_bwd_data = pt_cpu_conv_bwd_data,
+    .conv_bwd_filter = pt_cpu_conv_bwd_filter,
+    .rows_to_nchw = pt_cpu_rows_to_nchw,
+    .pool_fwd = cpu_pool_fwd,
+    .pool_bwd = cpu_pool_bwd,
+    .unscale_check = cpu_unscale_check,
+    .scale = cpu_scale,
+    .sum = cpu_sum,
+    .adamw = cpu_adamw,
+    .sgd = cpu_sgd,
+};

@@ -2,7 +2,8 @@
  * run, over operands decoded to fp32 (their values in their format; im2col
  * and the NCHW <-> rows transposes only move them, so decoding before or
  * after is the same). The reference the CUDA backend's cuDNN convolutions
- * are compared against. */
+ * are compared against. Also the lowering they use: im2col, its adjoint
+ * col2im, and the transposes between NCHW and GEMM rows. */
 #include <string.h>
 
 #include "../formats_impl.h"
@@ -79,4 +80,59 @@ pt_status pt_cpu_conv_bwd_filter(pt_backend *be, const pt_conv_shape *s, int o, 
     pt_gemm g = {.m = o, .n = s->c * s->k * s->k, .k = s->n * s->oh * s->ow, .a = a, .b = b, .out_fmt = PT_FMT_FP32,
                  .beta = beta};
     return pt_cpu_gemm(be, &g, dw);
+}
+
+pt_status pt_cpu_im2col(pt_backend *be, const pt_conv_shape *s, const float *x, float *cols)
+{
+    (void)be;
+    int kk = s->k * s->k, width = s->c * kk;
+    for (int n = 0; n < s->n; n++)
+        for (int oy = 0; oy < s->oh; oy++)
+            for (int ox = 0; ox < s->ow; ox++) {
+                float *row = cols + ((size_t)(n * s->oh + oy) * s->ow + ox) * width;
+                for (int c = 0; c < s->c; c++)
+                    for (int ky = 0; ky < s->k; ky++)
+                        for (int kx = 0; kx < s->k; kx++) {
+                            int iy = oy * s->stride - s->pad + ky, ix = ox * s->stride - s->pad + kx;
+                            float v = 0.0f;
+                            if (iy >= 0 && iy < s->h && ix >= 0 && ix < s->w)
+                                v = x[(((size_t)n * s->c + c) * s->h + iy) * s->w + ix];
+                            row[c * kk + ky * s->k + kx] = v;
+                        }
+            }
+    return PT_OK;
+}
+
+pt_status pt_cpu_col2im(pt_backend *be, const pt_conv_shape *s, const float *cols, float *dx)
+{
+    (void)be;
+    int kk = s->k * s->k, width = s->c * kk;
+    for (int n = 0; n < s->n; n++)
+        for (int oy = 0; oy < s->oh; oy++)
+            for (int ox = 0; ox < s->ow; ox++) {
+                const float *row = cols + ((size_t)(n * s->oh + oy) * s->ow + ox) * width;
+                for (int c = 0; c < s->c; c++)
+                    for (int ky = 0; ky < s->k; ky++)
+                        for (int kx = 0; kx < s->k; kx++) {
+                            int iy = oy * s->stride - s->pad + ky, ix = ox * s->stride - s->pad + kx;
+                            if (iy >= 0 && iy < s->h && ix >= 0 && ix < s->w)
+                                dx[(((size_t)n * s->c + c) * s->h + iy) * s->w + ix] +=
+                                    row[c * kk + ky * s->k + kx];
+                        }
+            }
+    return PT_OK;
+}
+
+pt_status pt_cpu_rows_to_nchw(pt_backend *be, const float *rows, float *nchw, int n, int c,
+                                  int p, bool backward)
+{
+    (void)be;
+    for (int b = 0; b < n; b++)
+        for (int q = 0; q < p; q++)
+            for (int ch = 0; ch < c; ch++) {
+                size_t r = ((size_t)b * p + q) * c + ch, t = ((size_t)b * c + ch) * p + q;
+                if (backward) ((float *)rows)[r] = nchw[t];
+                else nchw[t] = rows[r];
+            }
+    return PT_OK;
 }

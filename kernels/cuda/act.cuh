@@ -1,6 +1,7 @@
-/* Device helpers of the activation passes, shared by nn.cu (the general
- * kernels) and act_packed.cu (those on packed 16-bit GEMM outputs): the
- * activations and their gradients, and the four-value casts and decodes. */
+/* Device helpers of the activation passes, shared by act.cu (the general
+ * kernels), elementwise.cu (the bias gradient) and act_packed.cu (those on
+ * packed 16-bit GEMM outputs): the activations and their gradients, and
+ * the four-value casts and decodes. */
 #ifndef PT_CUDA_ACT_CUH
 #define PT_CUDA_ACT_CUH
 
@@ -85,8 +86,8 @@ __device__ __forceinline__ void amax_flush(unsigned amax, float *amax_p)
     default: LAUNCH(PT_FMT_E5M2, uint8_t, true); break;           \
     }
 
-/* The rows of a bias gradient's chunk: every kernel that sums one (nn.cu's
- * bias_grad_partial and act_bwd_bias4 kernels, act_packed.cu's backward)
+/* The rows of a bias gradient's chunk: every kernel that sums one (elementwise.cu's
+ * bias_grad_partial kernels, act.cu's act_bwd_bias4 kernel, act_packed.cu's backward)
  * adds a chunk's rows in 8 row lanes a column (lane y adds rows y, y + 8,
  * ... in order), the lanes in order; the same chunks, so the same sums.
  * Also the rows of a codes_tile. */
@@ -97,7 +98,7 @@ __device__ __forceinline__ void amax_flush(unsigned amax, float *amax_p)
  * transposed into out_t ([cols, rows]) by the whole block (tile_store):
  * the transposed copy of an operand (pt_operand.data_t) made in the pass
  * that casts it, where a transpose pass of its own would read and write it
- * all again. Rows of 4 W + 4 bytes. nn.cu's rows kernels: W 32;
+ * all again. Rows of 4 W + 4 bytes. act.cu's rows kernels: W 32;
  * act_packed.cu's: W 64. */
 template <int W> struct codes_tile {
     uint32_t w[BG_CHUNK][W + 1];

@@ -11,6 +11,7 @@
 #include "kernels.h"
 
 #include "cuda_backend.h"
+#include "common.cuh"
 
 /* One statistics launch: tensors whose scale has a key table go to the
  * table kernel, the others (extreme scales) to the exact kernel. */
@@ -373,3 +374,75 @@ extern "C" pt_status pt_backend_cuda_create(int device, pt_backend **out)
     *out = be;
     return PT_OK;
 }
+
+/* ---- the training ops: their resources, and the table of them (each op
+ * defined in the file of its op family, cuda_backend.h) ------------------- */
+
+pt_status pt_cuda_nn_init(cuda_backend *c)
+{
+    PT_CUBLAS_CHECK(cublasLtCreate(&c->lt));
+    c->workspace_bytes = 32u << 20;
+    PT_CUDA_CHECK(cudaMalloc(&c->workspace, c->workspace_bytes));
+    PT_CUDA_CHECK(cudaMalloc((void **)&c->partials, PARTIALS * sizeof(double)));
+    PT_CUDA_CHECK(cudaMalloc((void **)&c->descales, 12 * sizeof(float)));
+    const float one = 1.0f;
+    PT_CUDA_CHECK(cudaMemcpy(c->descales, &one, sizeof one, cudaMemcpyHostToDevice));
+    PT_CUDA_CHECK(cudaEventCreateWithFlags(&c->copied, cudaEventDisableTiming));
+#ifdef PT_HAVE_CUDNN
+    /* PRECTUNE_CUDNN=0: convolutions as im2col GEMMs and pooling on our own
+     * kernels (to compare, or to step around a cuDNN problem) */
+    c->have_cudnn = pt_cudnn_setting() != 0;
+#endif
+    return PT_OK;
+}
+
+void pt_cuda_nn_release(cuda_backend *c)
+{
+    if (c->lt) cublasLtDestroy(c->lt);
+    cudaFree(c->workspace);
+    cudaFree(c->partials);
+    cudaFree(c->done);
+    for (int i = 0; i < PT_CUDA_SCRATCH; i++) cudaFree(c->scratch[i]);
+    for (int i = 0; i < c->nplans; i++) lt_plan_free(&c->plans[i]);
+    c->nplans = 0;
+    pt_cuda_conv_release(c);
+    cudaFree(c->descales);
+    if (c->copied) cudaEventDestroy(c->copied);
+}
+
+const pt_nn_ops pt_cuda_nn_ops = {
+    /* .gemm = */ cu_gemm,
+    /* .decode = */ cu_decode,
+    /* .round = */ cu_round,
+    /* .act_fwd = */ cu_act_fwd,
+    /* .act_bwd = */ cu_act_bwd,
+    /* .act_fwd_cast = */ cu_act_fwd_cast,
+    /* .act_bwd_bias = */ cu_act_bwd_bias,
+    /* .cast_t = */ cu_cast_t,
+    /* .add = */ cu_add,
+    /* .acc = */ cu_acc,
+    /* .bias_grad = */ cu_bias_grad,
+    /* .layernorm_fwd = */ cu_layernorm_fwd,
+    /* .layernorm_bwd = */ cu_layernorm_bwd,
+    /* .softmax_ce = */ cu_softmax_ce,
+    /* .mse = */ cu_mse,
+    /* .dropout = */ cu_dropout,
+    /* .gather_rows = */ cu_gather_rows,
+    /* .fp8_scale = */ cu_fp8_scale,
+    /* .fp8_record = */ cu_fp8_record,
+    /* .fp8_scale_many = */ cu_fp8_scale_many,
+    /* .fp8_record_many = */ cu_fp8_record_many,
+    /* .im2col = */ cu_im2col,
+    /* .col2im = */ cu_col2im,
+    /* .conv_fwd = */ pt_cuda_conv_fwd,
+    /* .conv_bwd_data = */ pt_cuda_conv_bwd_data,
+    /* .conv_bwd_filter = */ pt_cuda_conv_bwd_filter,
+    /* .rows_to_nchw = */ cu_rows_to_nchw,
+    /* .pool_fwd = */ cu_pool_fwd,
+    /* .pool_bwd = */ cu_pool_bwd,
+    /* .unscale_check = */ cu_unscale_check,
+    /* .scale = */ cu_scale,
+    /* .sum = */ cu_sum,
+    /* .adamw = */ cu_adamw,
+    /* .sgd = */ cu_sgd,
+};

@@ -2,10 +2,14 @@
  * scaling needs amax of exactly the tensor it casts, and a second read of
  * the tensor to find it would cost as much as the cast itself. Each thread
  * takes 16 floats (four 16-byte loads in flight) and writes them with
- * 16-byte stores where the output alignment allows. */
+ * 16-byte stores where the output alignment allows. Beside them the
+ * backend's other format conversions: decode to fp32, rounding in place,
+ * and the cast that also writes an fp8 operand's transposed codes. */
 #include "check.h"
 #include "encode.cuh"
 #include "kernels.h"
+#include "cuda_backend.h"
+#include "common.cuh"
 
 #define CAST_THREADS 256
 #define CAST_VEC 16
@@ -88,4 +92,47 @@ pt_status pt_cuda_cast_launch(int to, const float *in, void *out, size_t n, cons
     case PT_FMT_E5M2: return launch<PT_FMT_E5M2, uint8_t>(in, out, n, scale, amax, sat, stream);
     default: return pt_fail(PT_ERR_UNSUPPORTED, "cuda cast: unknown format %d", to);
     }
+}
+
+/* ---- the backend's decode, round and cast with transposed codes ---------- */
+
+template <int F> __global__ void decode_kernel(const void *in, float *out, size_t n, const float *scale_inv)
+{
+    float s = scale_inv ? *scale_inv : 1.0f;
+    GRID_STRIDE(i, n) out[i] = dev_decode<F>(in, i) * s;
+}
+
+template <int F> __global__ void round_kernel(float *x, size_t n)
+{
+    GRID_STRIDE(i, n) x[i] = dev_round<F>(x[i]);
+}
+
+pt_status cu_decode(pt_backend *be, pt_format from, const void *in, float *out, size_t n, const float *scale_inv)
+{
+    if (!n) return PT_OK;
+    DISPATCH_FMT(from, decode_kernel, in, out, n, scale_inv);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+pt_status cu_round(pt_backend *be, pt_format f, float *x, size_t n)
+{
+    if (!n) return PT_OK;
+    DISPATCH_FMT(f, round_kernel, x, n);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+/* a cast to fp8 with the codes also transposed: the forward rows kernel
+ * with no activation where the shapes allow, else a cast and a transpose */
+pt_status cu_cast_t(pt_backend *be, pt_format to, const float *in, int rows, int cols, void *out, void *out_t,
+                    const float *scale, float *amax, unsigned flags)
+{
+    size_t n = (size_t)rows * (size_t)cols;
+    pt_status st = PT_OK;
+    if (act_fwd_rows(be, ACT_IDENTITY, in, NULL, n, cols, to, scale, amax, (flags & PT_CAST_SATURATE) != 0, out,
+                     out_t, NULL, &st))
+        return st;
+    st = pt_cuda_cast_launch((int)to, in, out, n, scale, amax, flags, S(be));
+    return st ? st : transpose_codes(S(be), out, out_t, rows, cols);
 }

@@ -25,6 +25,7 @@
 #endif
 #include "check.h"
 #include "cuda_backend.h"
+#include "common.cuh"
 
 #ifdef PT_HAVE_CUDNN
 
@@ -339,7 +340,7 @@ void pt_cuda_conv_release(cuda_backend *c)
     c->dnn = NULL;
 }
 
-#else /* built without cuDNN: no convolution ops; pooling on nn.cu's kernels */
+#else /* built without cuDNN: no convolution ops; pooling on pool.cu's kernels */
 
 bool pt_cuda_conv_supports(const cuda_backend *c, pt_format f) { return false; }
 void pt_cuda_conv_release(cuda_backend *c) {}
@@ -355,3 +356,71 @@ pt_status pt_cuda_pool_bwd(pt_backend *, bool, const pt_conv_shape *, const floa
                            float *) { return none(); }
 
 #endif
+
+/* ---- the lowering of a convolution to GEMMs: im2col, its adjoint col2im,
+ * and the transposes between GEMM rows and NCHW ---------------------------- */
+
+__global__ void im2col_kernel(pt_conv_shape s, const float *x, float *cols, size_t total)
+{
+    int kk = s.k * s.k, width = s.c * kk;
+    GRID_STRIDE(idx, total) {
+        size_t row = idx / width;
+        int col = (int)(idx % width), c = col / kk, ky = (col % kk) / s.k, kx = col % s.k;
+        int ox = (int)(row % s.ow), oy = (int)((row / s.ow) % s.oh), n = (int)(row / ((size_t)s.ow * s.oh));
+        int iy = oy * s.stride - s.pad + ky, ix = ox * s.stride - s.pad + kx;
+        cols[idx] = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w ? x[(((size_t)n * s.c + c) * s.h + iy) * s.w + ix] : 0.0f;
+    }
+}
+
+/* gather: each input element sums the column entries it fed (no atomics) */
+__global__ void col2im_kernel(pt_conv_shape s, const float *cols, float *dx, size_t total)
+{
+    int kk = s.k * s.k, width = s.c * kk;
+    GRID_STRIDE(idx, total) {
+        int ix = (int)(idx % s.w), iy = (int)((idx / s.w) % s.h), c = (int)((idx / ((size_t)s.w * s.h)) % s.c);
+        int n = (int)(idx / ((size_t)s.w * s.h * s.c));
+        float acc = 0;
+        for (int ky = 0; ky < s.k; ky++)
+            for (int kx = 0; kx < s.k; kx++) {
+                int oy, ox;
+                if (!window_at(s, iy, ix, ky, kx, &oy, &ox)) continue;
+                acc += cols[(((size_t)n * s.oh + oy) * s.ow + ox) * width + c * kk + ky * s.k + kx];
+            }
+        dx[idx] += acc;
+    }
+}
+
+pt_status cu_im2col(pt_backend *be, const pt_conv_shape *s, const float *x, float *cols)
+{
+    size_t total = (size_t)s->n * s->oh * s->ow * s->c * s->k * s->k;
+    if (total) im2col_kernel<<<blocks_for(total), THREADS, 0, S(be)>>>(*s, x, cols, total);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+pt_status cu_col2im(pt_backend *be, const pt_conv_shape *s, const float *cols, float *dx)
+{
+    size_t total = (size_t)s->n * s->c * s->h * s->w;
+    if (total) col2im_kernel<<<blocks_for(total), THREADS, 0, S(be)>>>(*s, cols, dx, total);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+__global__ void rows_nchw_kernel(const float *rows, float *nchw, int n, int c, int p, bool backward, size_t total)
+{
+    GRID_STRIDE(idx, total) {
+        int ch = (int)(idx % c);
+        size_t q = (idx / c) % p, b = idx / ((size_t)c * p);
+        size_t t = (b * c + ch) * p + q;
+        if (backward) ((float *)rows)[idx] = nchw[t];
+        else nchw[t] = rows[idx];
+    }
+}
+
+pt_status cu_rows_to_nchw(pt_backend *be, const float *rows, float *nchw, int n, int c, int p, bool backward)
+{
+    size_t total = (size_t)n * c * p;
+    if (total) rows_nchw_kernel<<<blocks_for(total), THREADS, 0, S(be)>>>(rows, nchw, n, c, p, backward, total);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}

@@ -1,5 +1,6 @@
 /* The CUDA backend's state, shared by backend.cu (memory, statistics,
- * casts) and nn.cu (the training ops). */
+ * casts, the table of training ops) and the op files (gemm.cu, act.cu, ...),
+ * and the ops that table lists, one file per op family. */
 #ifndef PT_CUDA_BACKEND_H
 #define PT_CUDA_BACKEND_H
 
@@ -84,7 +85,79 @@ extern const pt_nn_ops pt_cuda_nn_ops;
 pt_status pt_cuda_nn_init(cuda_backend *c);
 void pt_cuda_nn_release(cuda_backend *c);
 
-/* nn.cu, shared with conv.cu */
+/* the training ops of pt_cuda_nn_ops (backend.cu), by the file that
+ * defines them; transpose_codes, act_fwd_rows and lt_plan_free are shared
+ * between the files */
+/* gemm.cu */
+pt_status transpose_codes(cudaStream_t stream, const void *in, void *out, int rows, int cols);
+pt_status cu_gemm(pt_backend *be, const pt_gemm *g, void *out);
+void lt_plan_free(pt_lt_plan *p);
+
+/* act.cu */
+pt_status cu_act_fwd(pt_backend *be, pt_act a, const float *x, float *y, size_t n);
+bool act_fwd_rows(pt_backend *be, int a, const float *x, float *out, size_t n, int cols, pt_format f,
+                  const float *scale, float *amax, int sat, void *codes, void *codes_t, const pt_gemm_tail *t,
+                  pt_status *st);
+pt_status cu_act_fwd_cast(pt_backend *be, const pt_act_fwd_desc *d);
+pt_status cu_act_bwd(pt_backend *be, pt_act a, const float *x, const float *dy, float *dx, size_t n);
+pt_status cu_act_bwd_bias(pt_backend *be, const pt_act_bwd_desc *d);
+
+/* elementwise.cu */
+pt_status cu_add(pt_backend *be, const float *a, const float *b, float *y, size_t n);
+pt_status cu_acc(pt_backend *be, const float *a, float *y, size_t n);
+pt_status cu_bias_grad(pt_backend *be, const float *dy, float *db, int rows, int n, float beta);
+
+/* norm.cu */
+pt_status cu_layernorm_fwd(pt_backend *be, const float *x, const float *g, const float *b, float eps,
+                           pt_format fmt, float *y, float *mean, float *rstd, int rows, int c);
+pt_status cu_layernorm_bwd(pt_backend *be, const float *x, const float *g, const float *mean,
+                           const float *rstd, const float *dy, float *dx, float *dg, float *db, int rows, int c);
+
+/* loss.cu */
+pt_status cu_softmax_ce(pt_backend *be, const float *z, const int32_t *labels, float *loss, float *dz,
+                        int rows, int c, float gs);
+pt_status cu_mse(pt_backend *be, const float *y, const float *t, float *loss, float *dy, int rows, int c, float gs);
+
+/* data.cu */
+pt_status cu_gather_rows(pt_backend *be, const void *src, size_t row_bytes, const int32_t *idx, int rows,
+                         void *dst);
+pt_status cu_dropout(pt_backend *be, const float *x, float *y, size_t n, float p, uint64_t seed, bool backward);
+
+/* fp8.cu */
+pt_status cu_fp8_scale(pt_backend *be, const pt_fp8_recipe *r, pt_format f, pt_fp8_state *s,
+                       const float *amax_now, float *scale_inv, float *amax_reset);
+pt_status cu_fp8_scale_many(pt_backend *be, const pt_fp8_entry *e, int n);
+pt_status cu_fp8_record_many(pt_backend *be, const pt_fp8_entry *e, int n);
+pt_status cu_fp8_record(pt_backend *be, const pt_fp8_recipe *r, pt_format f, pt_fp8_state *s,
+                        const float *amax);
+
+/* pool.cu */
+pt_status cu_pool_fwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *x, float *y, int32_t *argmax);
+pt_status cu_pool_bwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *x, const float *y,
+                      const float *dy, const int32_t *argmax, float *dx);
+
+/* optim.cu */
+pt_status cu_scale(pt_backend *be, float *x, size_t n, float s);
+pt_status cu_unscale_check(pt_backend *be, float *g, size_t n, float inv, bool write, int32_t *flags,
+                           double *sumsq);
+pt_status cu_sum(pt_backend *be, const float *x, size_t n, double *acc);
+pt_status cu_adamw(pt_backend *be, const pt_adamw *h, const pt_optim_gate *gate, float *w, const float *g,
+                  float *m, float *v, size_t n);
+pt_status cu_sgd(pt_backend *be, float lr, float mom, float wd, const pt_optim_gate *gate, float *w,
+                const float *g, float *buf, size_t n);
+
+/* cast.cu */
+pt_status cu_decode(pt_backend *be, pt_format from, const void *in, float *out, size_t n, const float *scale_inv);
+pt_status cu_round(pt_backend *be, pt_format f, float *x, size_t n);
+pt_status cu_cast_t(pt_backend *be, pt_format to, const float *in, int rows, int cols, void *out, void *out_t,
+                    const float *scale, float *amax, unsigned flags);
+
+/* conv.cu */
+pt_status cu_im2col(pt_backend *be, const pt_conv_shape *s, const float *x, float *cols);
+pt_status cu_col2im(pt_backend *be, const pt_conv_shape *s, const float *cols, float *dx);
+pt_status cu_rows_to_nchw(pt_backend *be, const float *rows, float *nchw, int n, int c, int p, bool backward);
+
+/* gemm.cu, shared with conv.cu */
 pt_status pt_cuda_scratch(cuda_backend *c, int slot, size_t n, float **out);
 pt_status pt_cuda_operand_f32(pt_backend *be, int slot, const pt_operand *o, size_t n, const float **out);
 /* c[rows, cols] = round_out(c + bias[col]) (bias may be NULL): a GEMM's tail */
@@ -110,7 +183,7 @@ bool pt_cuda_act_bwd_packed(pt_backend *be, int a, const pt_gemm_tail *xt, const
 
 /* conv.cu: convolutions and pooling through cuDNN (ops.h); without
  * cuDNN (have_cudnn false) the convolutions are unsupported and pooling
- * runs on nn.cu's own kernels. */
+ * runs on pool.cu's own kernels. */
 bool pt_cuda_conv_supports(const cuda_backend *c, pt_format f);
 pt_status pt_cuda_conv_fwd(pt_backend *be, const pt_conv_shape *s, int o, const pt_operand *x, const pt_operand *w,
                            const float *bias, pt_format out_fmt, float *y);
