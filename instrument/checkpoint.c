@@ -114,11 +114,11 @@ static pt_status check_header(const pt_trainer *t, const ckpt_header *h, const c
         return st;
     snprintf(why, sizeof why, "the training split has %lld samples", (long long)t->data->train.n);
     if ((st = range(path, "cursor", h->cursor, 0, t->data->train.n, why))) return st;
-    if (!isfinite(h->scale) || !(h->scale > 0) ||
-        (sc->mode == PT_SCALE_DYNAMIC && (h->scale < sc->min_scale || h->scale > sc->max_scale)))
-        return pt_fail(PT_ERR_INVALID, "%s: checkpoint field scale is %g, expected a finite loss scale above 0%s",
-                       path, h->scale,
-                       sc->mode == PT_SCALE_DYNAMIC ? " within the policy's loss_scale.min to loss_scale.max" : "");
+    /* not bounded by this policy's min and max: a replay loads a checkpoint
+     * written under another policy, then restarts the scaler from its own */
+    if (!isfinite(h->scale) || !(h->scale > 0))
+        return pt_fail(PT_ERR_INVALID, "%s: checkpoint field scale is %g, expected a finite loss scale above 0", path,
+                       h->scale);
     int64_t hyst = sc->hysteresis > 0 ? sc->hysteresis : 1;
     if ((st = range(path, "growth_tracker", h->growth_tracker, 0, sc->growth_interval > 1 ? sc->growth_interval - 1 : 0,
                     "below the policy's loss_scale.growth_interval")) ||

@@ -162,7 +162,7 @@ static void e_step_big(ckpt_header *h, pt_fp8_state *s) { (void)s, h->step = 51;
 static void e_opt(ckpt_header *h, pt_fp8_state *s) { (void)s, h->opt_step = h->step + 1; }
 static void e_epoch(ckpt_header *h, pt_fp8_state *s) { (void)s, h->epoch = -1; }
 static void e_scale(ckpt_header *h, pt_fp8_state *s) { (void)s, h->scale = NAN; }
-static void e_scale_range(ckpt_header *h, pt_fp8_state *s) { (void)s, h->scale = 1e9; }
+static void e_scale_range(ckpt_header *h, pt_fp8_state *s) { (void)s, h->scale = -1e9; }
 static void e_growth(ckpt_header *h, pt_fp8_state *s) { (void)s, h->growth_tracker = 1ll << 40; }
 static void e_hyst(ckpt_header *h, pt_fp8_state *s) { (void)s, h->hysteresis_left = -3; }
 static void e_pos(ckpt_header *h, pt_fp8_state *s) { (void)h, s->pos = 100000; }
@@ -183,7 +183,7 @@ START_TEST(test_checkpoint_header_ranges)
     expect(load_patched(&x, e_opt), bad, "opt_step is 6", "expected 0 to 5");
     expect(load_patched(&x, e_epoch), bad, "epoch is -1", NULL);
     expect(load_patched(&x, e_scale), bad, "field scale is nan", "finite loss scale");
-    expect(load_patched(&x, e_scale_range), bad, "field scale is 1e+09", "loss_scale.min to loss_scale.max");
+    expect(load_patched(&x, e_scale_range), bad, "field scale is -1e+09", "a finite loss scale above 0");
     expect(load_patched(&x, e_growth), bad, "growth_tracker is 1099511627776", "growth_interval");
     expect(load_patched(&x, e_hyst), bad, "hysteresis_left is -3", "expected 1 to 1");
     expect(load_patched(&x, e_pos), bad, "layers[0] 'fc' fp8 x pos is 100000", "expected 0 to 15");
