@@ -243,6 +243,7 @@ static void bind(pt_net *n)
         if (p->cast_for >= 0) {
             const pt_net_layer *g = &n->L[p->cast_for];
             l->cast_out = g->saved, l->cast_out_t = g->saved_t, l->cast_cols = (int)g->in_size;
+            l->cast_fmt = g->fmt.fwd;
         }
         if (p->in_grad_of >= 0) {
             pt_net_layer *q = &n->L[p->in_grad_of];

@@ -58,6 +58,7 @@ typedef struct pt_net_layer {
     pt_gemm_tail x_tail;      /* activation, plan x_codes: its input as the GEMM before left it */
     pt_gemm_tail dy_tail;     /* activation, plan dy_codes: its dy so */
     void *cast_out, *cast_out_t; /* activation, plan cast_for: that layer's x cast and transposed copy */
+    pt_format cast_fmt;       /* ... in its forward format */
     int cast_cols;            /* ... its input's columns */
     void *grad_out, *grad_out_t; /* activation, plan in_grad_of: that layer's dy cast and transposed copy */
     float *db_out;            /* ... and its bias gradient (NULL: none) */

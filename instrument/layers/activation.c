@@ -26,7 +26,7 @@ pt_status pt_activation_forward(pt_net *n, pt_net_layer *l, int rows)
     if (g < 0 && !l->plan->x_codes) return pt_backend_act_fwd(n->be, act_of(l), x, l->y, cnt);
     /* y itself, which nothing else reads in the step, is left to
      * pt_net_materialize where the cast is written instead */
-    pt_format f = g >= 0 ? n->L[g].fmt.fwd : PT_FMT_FP32;
+    pt_format f = g >= 0 ? l->cast_fmt : PT_FMT_FP32;
     pt_cast_plan p = {NULL, NULL, 0, NULL};
     pt_status st = g >= 0 ? pt_net_cast_plan(n, &n->L[g], PT_OPND_X, f, NULL, cnt, l->cast_out, &p) : PT_OK;
     if (!st)
