@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "instrument/checkpoint_format.h"
 #include "check_run.h"
 #include "cli/svg.h"
 #include "prectune/backend.h"
@@ -51,17 +52,6 @@ static void expect(pt_status st, const char *a, const char *b, const char *c)
 
 /* ---- checkpoints ---------------------------------------------------------- */
 
-/* The checkpoint file's header (instrument/checkpoint.c, version 2). */
-typedef struct ckpt_header {
-    char magic[8];
-    uint32_t version, nlayers;
-    char model[PT_NAME_MAX];
-    uint64_t spec_hash, nparams;
-    int64_t step, opt_step, sched_step, skipped, epoch, cursor;
-    double scale;
-    int64_t growth_tracker, stuck;
-    int64_t hysteresis_left;
-} ckpt_header;
 
 #define MODEL_JSON                                                                                  \
     "{\"name\": \"tiny\", \"input\": [2], \"layers\": [{\"name\": \"fc\", \"type\": \"linear\", "  \
