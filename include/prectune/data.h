@@ -24,6 +24,10 @@ typedef struct pt_dataset {
     float *x;           /* n * dim */
     int32_t *label;     /* classification: class of each sample */
     float *target;      /* regression: one value per sample */
+    /* labels per sample: 0 or 1 (one), or for token sequences the context
+     * length T: sample i's x holds T token ids (exact as floats) and
+     * label[i*T + t] is the token that follows position t */
+    int64_t label_len;
 } pt_dataset;
 
 typedef struct pt_data_options {
@@ -33,6 +37,10 @@ typedef struct pt_data_options {
     bool standardize;      /* csv: features to zero mean, unit variance (train split stats) */
     double val_fraction;   /* csv: held-out fraction (default 0.2) */
     uint64_t seed;         /* csv: which rows are held out */
+    /* token data (text:, tokens:, fortunes): the model's context length
+     * and vocabulary, from its spec (0: the model reads no tokens) */
+    int context;
+    int vocab;
 } pt_data_options;
 
 pt_data_options pt_data_options_default(void);
@@ -56,6 +64,8 @@ typedef struct pt_data {
     int nclasses;          /* classification */
     int shape[3], ndim;    /* shape of one sample (images: [1, 28, 28]) */
     char desc[512];
+    bool tokens;           /* samples are token sequences (nclasses is the vocabulary) */
+    double bytes_per_token;/* text: bytes a token stands for (bits per byte); 0: unknown */
 } pt_data;
 
 pt_status pt_data_open(const char *spec, const pt_data_options *o, pt_data *out);
