@@ -589,14 +589,16 @@ int pt_cmd_report(int argc, char **argv)
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        char *end;
         switch (c) {
         case 'c': csv = optarg; break;
         case 'H': html = optarg; break;
         case 'r':
-            run = strtoll(optarg, &end, 10);
-            if (*end || run < 1) return pt_cli_usage_error("report", "--run '%s': expected a run id", optarg);
+        {
+            long long v;
+            if (pt_cli_int_option("report", "run", optarg, 1, &v)) return PT_EXIT_USAGE;
+            run = v;
             break;
+        }
         case 'h': help(); return PT_EXIT_OK;
         default:
             return pt_cli_usage_error("report", "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);

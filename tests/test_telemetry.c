@@ -345,6 +345,48 @@ START_TEST(test_recorded_stats_match)
 }
 END_TEST
 
+/* The probe cache round-trips a probe (a NaN loss too: SQLite keeps NaN as
+ * NULL), and a stored probe whose values no probe run makes (an edited or
+ * damaged row) is refused, naming the database, the key and the field. */
+START_TEST(test_probe_cache)
+{
+    fresh_db("probe");
+    pt_telemetry *t;
+    ck_assert_msg(pt_telemetry_open(db_path, &t) == PT_OK, "%s", pt_last_error());
+    pt_probe_result p = {.run_id = 3, .final_loss = NAN, .accuracy = 0.5, .skipped_fraction = 0.25,
+                         .seconds = 1.5, .nonfinite = 2, .diverged = true};
+    ck_assert_int_eq(pt_telemetry_probe_put(t, "k1", &p), PT_OK);
+    pt_probe_result r;
+    bool found;
+    ck_assert_int_eq(pt_telemetry_probe_get(t, "k1", &r, &found), PT_OK);
+    ck_assert(found && isnan(r.final_loss) && r.run_id == 3 && r.accuracy == 0.5 && r.skipped_fraction == 0.25 &&
+              r.nonfinite == 2 && r.diverged && r.seconds == 1.5);
+    ck_assert_int_eq(pt_telemetry_probe_get(t, "absent", &r, &found), PT_OK);
+    ck_assert(!found);
+    ck_assert_int_eq(pt_telemetry_close(t), PT_OK);
+    static const struct { const char *set, *field; } bad[] = {
+        {"skipped_fraction = 7", "skipped_fraction is 7"}, {"nonfinite = -1", "nonfinite is -1"},
+        {"run_id = 0", "run_id is 0"},                     {"seconds = -2", "seconds is -2"},
+        {"accuracy = 1.5", "accuracy is 1.5"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sqlite3 *db;
+        ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+        char sql[160];
+        snprintf(sql, sizeof sql, "UPDATE probes SET run_id = 3, skipped_fraction = 0.25, nonfinite = 2, seconds = 1.5,"
+                                  " accuracy = 0.5; UPDATE probes SET %s", bad[i].set);
+        ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+        ck_assert_msg(pt_telemetry_open(db_path, &t) == PT_OK, "%s", pt_last_error());
+        ck_assert_int_eq(pt_telemetry_probe_get(t, "k1", &r, &found), PT_ERR_INVALID);
+        ck_assert_msg(strstr(pt_last_error(), db_path) && strstr(pt_last_error(), "'k1'") &&
+                      strstr(pt_last_error(), bad[i].field), "%s: %s", bad[i].set, pt_last_error());
+        ck_assert_int_eq(pt_telemetry_close(t), PT_OK);
+    }
+    unlink(db_path);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("telemetry");
@@ -354,6 +396,7 @@ int main(void)
     tcase_add_test(tc, test_data_read);
     tcase_add_test(tc, test_kill9);
     tcase_add_test(tc, test_recorded_stats_match);
+    tcase_add_test(tc, test_probe_cache);
     suite_add_tcase(s, tc);
     return pt_check_run(s, CK_NOFORK); /* test_kill9 forks its own child */
 }
