@@ -54,6 +54,17 @@ void pt_data_permutation(int64_t n, uint64_t seed, int64_t epoch, int64_t *perm)
  * more than the file holds fails at the file's end, after allocating about
  * what it held: never what the header claims. A plain file's size is
  * compared with the header before anything is read. */
+/* zlib's error on f after a short read, without the path it puts first
+ * (NULL: none, the file simply ended) */
+static const char *gz_damage(gzFile f, const char *path)
+{
+    int zerr = Z_OK;
+    const char *msg = gzerror(f, &zerr);
+    if (zerr == Z_OK || !msg) return NULL;
+    size_t n = strlen(path);
+    return strncmp(msg, path, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ' ? msg + n + 2 : msg;
+}
+
 static pt_status idx_read(const char *path, int want_dims, uint32_t dims[3], uint8_t **data,
                           size_t *count)
 {
@@ -64,7 +75,9 @@ static pt_status idx_read(const char *path, int want_dims, uint32_t dims[3], uin
     pt_status st = PT_OK;
     uint8_t *buf = NULL;
     if (gzread(f, h, 4) != 4) {
-        st = pt_fail(PT_ERR_INVALID, "%s: too short for an IDX header", path);
+        const char *z = gz_damage(f, path);
+        st = z ? pt_fail(PT_ERR_INVALID, "%s: the gzip stream is damaged: %s", path, z)
+               : pt_fail(PT_ERR_INVALID, "%s: too short for an IDX header", path);
         goto out;
     }
     if (h[0] || h[1] || h[2] != 0x08 || h[3] != want_dims) {
@@ -78,7 +91,9 @@ static pt_status idx_read(const char *path, int want_dims, uint32_t dims[3], uin
     for (int d = 0; d < want_dims; d++) {
         unsigned char b[4];
         if (gzread(f, b, 4) != 4) {
-            st = pt_fail(PT_ERR_INVALID, "%s: truncated IDX header", path);
+            const char *z = gz_damage(f, path);
+            st = z ? pt_fail(PT_ERR_INVALID, "%s: the gzip stream is damaged: %s", path, z)
+                   : pt_fail(PT_ERR_INVALID, "%s: truncated IDX header", path);
             goto out;
         }
         dims[d] = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
@@ -124,8 +139,30 @@ static pt_status idx_read(const char *path, int want_dims, uint32_t dims[3], uin
         got += (size_t)r;
     }
     if (got != n) {
-        st = pt_fail(PT_ERR_INVALID, "%s: truncated: %zu of %llu data bytes", path, got, (unsigned long long)n);
+        const char *z = gz_damage(f, path);
+        st = z && strcmp(z, "unexpected end of file")
+                 ? pt_fail(PT_ERR_INVALID, "%s: the gzip stream is damaged after %zu of %llu data bytes: %s", path,
+                           got, (unsigned long long)n, z)
+                 : pt_fail(PT_ERR_INVALID, "%s: truncated: %zu of %llu data bytes", path, got, (unsigned long long)n);
         goto out;
+    }
+    /* every byte the header promises is here; a gzip stream must also end
+     * there, with its trailer (CRC-32 and length) intact, which zlib checks
+     * only as the stream's end is read */
+    if (!gzdirect(f)) {
+        unsigned char extra;
+        int r = gzread(f, &extra, 1);
+        const char *z = gz_damage(f, path);
+        if (r > 0) {
+            st = pt_fail(PT_ERR_INVALID, "%s: more data than the IDX header's %llu bytes (a header that does not "
+                         "match its data?)", path, (unsigned long long)n);
+            goto out;
+        }
+        if (r < 0 || z) {
+            st = pt_fail(PT_ERR_INVALID, "%s: the gzip stream is cut or damaged after its %llu data bytes: %s", path,
+                         (unsigned long long)n, z ? z : "a read error");
+            goto out;
+        }
     }
     if (!buf) buf = malloc(1);
     if (!buf) {
