@@ -355,9 +355,9 @@ static pt_status open_csv(const char *path, const pt_data_options *o, pt_data *d
     if (!f) return pt_fail(PT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct csv_parser p;
     csv_init(&p, CSV_APPEND_NULL | CSV_EMPTY_IS_NULL);
-    /* a field's buffer grows a MiB at a time, not libcsv's 128 bytes: a
+    /* a field's buffer grows 64 KiB at a time, not libcsv's 128 bytes: a
      * long field is then not copied once for every 128 bytes it grows */
-    csv_set_blk_size(&p, (size_t)1 << 20);
+    csv_set_blk_size(&p, (size_t)64 << 10);
     csv_state c = {.path = path, .line = 1, .first_numeric = true, .header_mode = o->header};
     c.header = calloc(1, sizeof(char *));
     char buf[65536];
