@@ -2,9 +2,8 @@
 # The robustness stages that follow the test suite: the CPU tests again
 # under AddressSanitizer and UndefinedBehaviorSanitizer, the fuzz harnesses
 # (their corpora and past crashes replayed, then 60 seconds of fuzzing
-# each) and a quick crash campaign (3 kills of train and of tune). Run
-# after scripts/test.sh (it uses build/prectune). Not yet part of
-# scripts/test.sh: they have not yet passed end to end on the merged tree.
+# each) and a quick crash campaign (3 kills of train and of tune). The
+# last stage of scripts/test.sh (it uses build/prectune).
 set -eu
 cd "$(dirname "$0")/.."
 # ---- the CPU tree under ASan + UBSan (gcc) ---------------------------------
