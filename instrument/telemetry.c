@@ -62,6 +62,11 @@ static const char *const migration[PT_TELEMETRY_SCHEMA_VERSION] = {
           "ALTER TABLE runs ADD COLUMN data_seed INTEGER;",
     [3] = "CREATE TABLE IF NOT EXISTS claims ("
           " what TEXT PRIMARY KEY, pid INTEGER NOT NULL, pid_start TEXT, host TEXT, since TEXT NOT NULL);",
+    /* token data: the context and vocabulary the run read them with, and
+     * the digest of the files' bytes (a replay refuses other files) */
+    [4] = "ALTER TABLE runs ADD COLUMN data_context INTEGER;"
+          "ALTER TABLE runs ADD COLUMN data_vocab INTEGER;"
+          "ALTER TABLE runs ADD COLUMN data_digest INTEGER;",
 };
 
 static const char *const role_names[PT_ROLE_COUNT] = {"x", "w", "dy", "dw"};
@@ -429,8 +434,8 @@ pt_status pt_telemetry_begin_run(pt_telemetry *t, const pt_run_info *in, int64_t
         t->db,
         "INSERT INTO runs (kind, started, status, model, fingerprint, spec_json, policy_json, "
         "policy_source, device, data, command, seed, steps, prectune_version, data_spec, data_label, "
-        "data_header, data_standardize, data_val_fraction, data_seed) VALUES "
-        "(?, datetime('now'), 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "data_header, data_standardize, data_val_fraction, data_seed, data_context, data_vocab, data_digest) VALUES "
+        "(?, datetime('now'), 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         -1, &s, NULL);
     if (rc == SQLITE_OK) {
         bind_text(s, 1, in->kind ? in->kind : "train"), bind_text(s, 2, in->model);
@@ -444,6 +449,8 @@ pt_status pt_telemetry_begin_run(pt_telemetry *t, const pt_run_info *in, int64_t
             bind_text(s, 13, d->spec), bind_text(s, 14, d->label);
             sqlite3_bind_int(s, 15, d->header), sqlite3_bind_int(s, 16, d->standardize);
             sqlite3_bind_double(s, 17, d->val_fraction), sqlite3_bind_int64(s, 18, (int64_t)d->seed);
+            sqlite3_bind_int(s, 19, d->context), sqlite3_bind_int(s, 20, d->vocab);
+            sqlite3_bind_int64(s, 21, (int64_t)d->digest);
         }
         rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
         sqlite3_finalize(s);
@@ -782,9 +789,14 @@ pt_status pt_telemetry_run_data(const char *db_path, int64_t run, pt_data_read *
         return st;
     }
     sqlite3_stmt *s;
-    /* a database from before schema version 3 has no data_* columns: nothing recorded */
-    if (sqlite3_prepare_v2(db, "SELECT data_spec, data_label, data_header, data_standardize, data_val_fraction,"
-                               " data_seed FROM runs WHERE id = ?", -1, &s, NULL) == SQLITE_OK) {
+    /* a database from before schema version 3 has no data_* columns:
+     * nothing recorded; before version 5, no token data (context, vocab
+     * and digest read as 0) */
+    bool v5 = sqlite3_prepare_v2(db, "SELECT data_spec, data_label, data_header, data_standardize, data_val_fraction,"
+                                     " data_seed, data_context, data_vocab, data_digest FROM runs WHERE id = ?", -1, &s,
+                                 NULL) == SQLITE_OK;
+    if (v5 || sqlite3_prepare_v2(db, "SELECT data_spec, data_label, data_header, data_standardize, data_val_fraction,"
+                                     " data_seed FROM runs WHERE id = ?", -1, &s, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(s, 1, run);
         if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
             const unsigned char *spec = sqlite3_column_text(s, 0), *label = sqlite3_column_text(s, 1);
@@ -794,6 +806,10 @@ pt_status pt_telemetry_run_data(const char *db_path, int64_t run, pt_data_read *
             out->standardize = sqlite3_column_int(s, 3) != 0;
             out->val_fraction = sqlite3_column_double(s, 4);
             out->seed = (uint64_t)sqlite3_column_int64(s, 5);
+            if (v5) {
+                out->context = sqlite3_column_int(s, 6), out->vocab = sqlite3_column_int(s, 7);
+                out->digest = (uint64_t)sqlite3_column_int64(s, 8);
+            }
             *recorded = true;
         }
         sqlite3_finalize(s);
