@@ -228,9 +228,8 @@ static pt_status append_text(const char *path, stream *s, XXH64_state_t *h)
 static pt_status text_stream_done(const char *what, const char *path, stream *s, XXH64_state_t *h,
                                   const pt_data_options *o, pt_data *d)
 {
-    pt_status st = s->n ? PT_OK : pt_fail(PT_ERR_INVALID, "%s: empty: no text to read", path);
     uint64_t digest = XXH64_digest(h);
-    if (!st) st = check_digest(path, o, digest);
+    pt_status st = check_digest(path, o, digest);
     if (!st) st = split_windows(path, s, o, d);
     if (!st) {
         d->read.digest = digest;
@@ -249,6 +248,7 @@ pt_status pt_tokens_open_text(const char *path, const pt_data_options *o, pt_dat
     if (!h) return pt_fail(PT_ERR_NOMEM, "%s: out of memory", path);
     XXH64_reset(h, 0);
     pt_status st = append_text(path, &s, h);
+    if (!st && !s.n) st = pt_fail(PT_ERR_INVALID, "%s: empty: no text to read", path);
     if (!st) st = check_model("text:FILE", o, 256);
     char what[1100];
     snprintf(what, sizeof what, "text %s", path);
@@ -314,6 +314,7 @@ pt_status pt_tokens_open_fortunes(const char *dir, const pt_data_options *o, pt_
     if (!st && !h) st = pt_fail(PT_ERR_NOMEM, "%s: out of memory", dir);
     if (h) XXH64_reset(h, 0);
     for (size_t i = 0; !st && i < n; i++) st = append_text(names[i], &s, h);
+    if (!st && !s.n) st = pt_fail(PT_ERR_INVALID, "--data fortunes: %s: its files are empty: no text to read", dir);
     if (!st) st = check_model("fortunes", o, 256);
     char what[4200];
     snprintf(what, sizeof what, "fortunes (%zu files of %s)", n, dir);

@@ -355,6 +355,9 @@ START_TEST(test_fortunes)
     unlink(tmp_path("fortunes/off/rude"));
     ck_assert_int_eq(pt_tokens_open_fortunes(f, &o, &d), PT_ERR_IO);
     ck_assert(strstr(pt_last_error(), "holds no fortune files") && strstr(pt_last_error(), "fortunes package"));
+    put_file("fortunes/off/blank", "");
+    ck_assert_int_eq(pt_tokens_open_fortunes(f, &o, &d), PT_ERR_INVALID);
+    ck_assert(strstr(pt_last_error(), "off: its files are empty"));
     /* the package itself, when installed */
     struct stat sb;
     if (stat(PT_FORTUNES_DIR, &sb) != 0) {
