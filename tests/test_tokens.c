@@ -18,6 +18,8 @@
 #include "../common/rng.h"
 #include "instrument/data_tokens.h"
 #include "prectune/data.h"
+#include "prectune/diagnose.h"
+#include "prectune/telemetry.h"
 
 static char dir[256];
 
@@ -376,6 +378,60 @@ START_TEST(test_fortunes)
 }
 END_TEST
 
+/* A run records how it read token data (the spec, the seed, the context,
+ * the vocabulary and the files' digest); a replay (pt_replay_data) reads
+ * the same samples from that record alone, takes the files from another
+ * path of the same kind, and refuses another kind or files that changed. */
+START_TEST(test_replay_record)
+{
+    const int T = 8;
+    uint8_t *b = pattern(4001);
+    char spec[600];
+    snprintf(spec, sizeof spec, "text:%s", write_bytes("run.txt", b, 4001));
+    pt_data_options o = opts(T, 256);
+    o.seed = 9;
+    pt_data d, e;
+    ck_assert_int_eq(pt_data_open(spec, &o, &d), PT_OK);
+    const char *db = tmp_path("run.db");
+    pt_telemetry *t;
+    ck_assert_int_eq(pt_telemetry_open(db, &t), PT_OK);
+    pt_run_info info = {"train", "lm", "xxh64:1", NULL, NULL, "p", "cpu", d.desc, "c", 9, 10, &d.read};
+    int64_t run;
+    ck_assert_int_eq(pt_telemetry_begin_run(t, &info, &run), PT_OK);
+    ck_assert_int_eq(pt_telemetry_close(t), PT_OK);
+    /* what diagnose --replay gives: the options' defaults, no context (the CLI has no spec for it there) */
+    pt_data_options given = pt_data_options_default(), ro;
+    char spec_out[1024], label_out[256];
+    ck_assert_int_eq(pt_replay_data(db, run, NULL, &given, 0, spec_out, sizeof spec_out, label_out, sizeof label_out,
+                                    &ro), PT_OK);
+    ck_assert_str_eq(spec_out, spec);
+    ck_assert(ro.context == T && ro.vocab == 256 && ro.seed == 9 && ro.digest == d.read.digest);
+    ck_assert_int_eq(pt_data_open(spec_out, &ro, &e), PT_OK);
+    ck_assert(e.train.n == d.train.n && e.test.n == d.test.n);
+    ck_assert(memcmp(e.test.x, d.test.x, sizeof(float) * (size_t)(d.test.n * T)) == 0);
+    ck_assert(memcmp(e.train.label, d.train.label, sizeof(int32_t) * (size_t)(d.train.n * T)) == 0);
+    pt_data_free(&e);
+    /* the same file elsewhere is the same data; another kind is refused */
+    char moved[600];
+    snprintf(moved, sizeof moved, "text:%s", write_bytes("moved.txt", b, 4001));
+    ck_assert_int_eq(pt_replay_data(db, run, moved, &given, 0, spec_out, sizeof spec_out, label_out,
+                                    sizeof label_out, &ro), PT_OK);
+    ck_assert_int_eq(pt_data_open(spec_out, &ro, &e), PT_OK);
+    pt_data_free(&e);
+    ck_assert_int_eq(pt_replay_data(db, run, "tokens:x.bin", &given, 0, spec_out, sizeof spec_out, label_out,
+                                    sizeof label_out, &ro), PT_ERR_INVALID);
+    ck_assert(strstr(pt_last_error(), "trained on text:"));
+    /* the file changed since the run: refused, not read as other samples */
+    b[77] ^= 1;
+    write_bytes("run.txt", b, 4001);
+    ck_assert_int_eq(pt_replay_data(db, run, NULL, &given, 0, spec_out, sizeof spec_out, label_out, sizeof label_out,
+                                    &ro), PT_OK);
+    refused(spec_out, &ro, PT_ERR_INVALID, "run.txt: its bytes differ from those the recorded run read", NULL);
+    pt_data_free(&d);
+    free(b);
+}
+END_TEST
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/pt_tokens_%d", getpid());
@@ -389,6 +445,7 @@ int main(void)
     tcase_add_test(tc, test_tokens_bin_errors);
     tcase_add_test(tc, test_tokens_pipe);
     tcase_add_test(tc, test_fortunes);
+    tcase_add_test(tc, test_replay_record);
     suite_add_tcase(s, tc);
     int rc = pt_check_run(s, CK_FORK_GETENV);
     char cmd[300];
