@@ -217,7 +217,7 @@ int pt_cmd_tune(int argc, char **argv)
                    : e->passed     ? "the policy passed the criteria as given"
                                    : "the policy missed even that spread");
         double nl = fabs(e->noise_loss - e->base_loss) / fabs(e->base_loss),
-               na = classes ? fabs(e->noise_accuracy - e->base_accuracy) : 0;
+               na = classes ? fabs(e->noise_accuracy - e->base_accuracy) : e->heldout_loss ? NAN : 0;
         if (e->noise_present && !e->noise_diverged && pt_noise_dominates(&o.crit, nl, na))
             pt_cli_unstable_fp32("warning          ", "                 ", nl, na);
         printf("estimate         %.2fx faster per step than fp32, %.0f%% less activation memory, on %s\n",

@@ -137,7 +137,7 @@ int pt_cmd_validate(int argc, char **argv)
             printf("%-26s %11.2f%% %12s   spread %.2f points\n", "  held-out accuracy", 100 * rn.accuracy, "",
                    100 * v.noise_acc);
         if (noise && !rn.diverged && pt_noise_dominates(&crit, v.noise_loss_rel, v.noise_acc))
-            pt_cli_unstable_fp32("warning: ", "  ", v.noise_loss_rel, v.noise_acc);
+            pt_cli_unstable_fp32("warning: ", "  ", v.noise_loss_rel, data.tokens ? NAN : v.noise_acc);
         double ms_b = rb.step_ms, ms_p = rp.step_ms; /* after warm-up */
         if (ms_b > 0 && ms_p > 0)
             printf("%-26s %12.3f %12.3f   measured on %s after warm-up: %.2fx\n", "ms per step", ms_b, ms_p,
