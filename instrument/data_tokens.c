@@ -72,17 +72,18 @@ static int64_t regular_size(FILE *f)
     return fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) ? (int64_t)sb.st_size : -1;
 }
 
-static pt_status check_model(const char *kind, const pt_data_options *o, int min_vocab)
+/* spec: the --data spec, as the user gave it */
+static pt_status check_model(const char *spec, const pt_data_options *o, int min_vocab)
 {
     if (o->context < 1)
         return pt_fail(PT_ERR_INVALID, "--data %s: token data are for a language model, and this model's spec gives "
-                       "no context length (context): it reads no tokens", kind);
+                       "no context length (context): it reads no tokens", spec);
     if (o->vocab < 1)
         return pt_fail(PT_ERR_INVALID, "--data %s: token data are for a language model, and this model's spec gives "
-                       "no vocabulary (vocab)", kind);
+                       "no vocabulary (vocab)", spec);
     if (o->vocab < min_vocab)
         return pt_fail(PT_ERR_INVALID, "--data %s: the model's vocabulary (vocab) is %d tokens, but text is read as "
-                       "bytes, %d tokens: give the spec a vocab of %d or more", kind, o->vocab, min_vocab, min_vocab);
+                       "bytes, %d tokens: give the spec a vocab of %d or more", spec, o->vocab, min_vocab, min_vocab);
     return PT_OK;
 }
 
@@ -249,7 +250,9 @@ pt_status pt_tokens_open_text(const char *path, const pt_data_options *o, pt_dat
     XXH64_reset(h, 0);
     pt_status st = append_text(path, &s, h);
     if (!st && !s.n) st = pt_fail(PT_ERR_INVALID, "%s: empty: no text to read", path);
-    if (!st) st = check_model("text:FILE", o, 256);
+    char spec[1100];
+    snprintf(spec, sizeof spec, "text:%s", path);
+    if (!st) st = check_model(spec, o, 256);
     char what[1100];
     snprintf(what, sizeof what, "text %s", path);
     if (!st) st = text_stream_done(what, path, &s, h, o, d);
@@ -413,7 +416,9 @@ pt_status pt_tokens_open_bin(const char *list, const pt_data_options *o, pt_data
     XXH64_reset(h, 0);
     st = read_bin(train, o->vocab, &s, h);
     if (!st && val) st = read_bin(val, o->vocab, &v, h);
-    if (!st) st = check_model("tokens:FILE[,VAL_FILE]", o, 1);
+    char spec[4200];
+    snprintf(spec, sizeof spec, "tokens:%s", list);
+    if (!st) st = check_model(spec, o, 1);
     uint64_t digest = XXH64_digest(h);
     if (!st) st = check_digest(train, o, digest);
     if (!st && val) {

@@ -196,9 +196,9 @@ START_TEST(test_text_errors)
     o = opts(16, 255);
     refused(spec, &o, PT_ERR_INVALID, "vocab", "255");
     o = opts(0, 256);
-    refused(spec, &o, PT_ERR_INVALID, "text:FILE", "context");
+    refused(spec, &o, PT_ERR_INVALID, "--data text:/tmp/pt_tokens_", "no context length (context)");
     o = opts(16, 0);
-    refused(spec, &o, PT_ERR_INVALID, "text:FILE", "vocab");
+    refused(spec, &o, PT_ERR_INVALID, "ok.txt: token data are for a language model", "no vocabulary (vocab)");
     o = opts(16, 256);
     refused("text:/nonexistent/x.txt", &o, PT_ERR_IO, "/nonexistent/x.txt: cannot open", NULL);
     /* the data options' default (what a model that reads no tokens gives) */
@@ -286,9 +286,9 @@ START_TEST(test_tokens_bin_errors)
     /* a model that reads no tokens, after the file's own checks */
     snprintf(spec, sizeof spec, "tokens:%s", good);
     o = opts(0, 0);
-    refused(spec, &o, PT_ERR_INVALID, "tokens:FILE[,VAL_FILE]", "context");
+    refused(spec, &o, PT_ERR_INVALID, "--data tokens:/tmp/pt_tokens_", "no context length (context)");
     o = opts(16, 0);
-    refused(spec, &o, PT_ERR_INVALID, "tokens:FILE[,VAL_FILE]", "vocab");
+    refused(spec, &o, PT_ERR_INVALID, "good.bin: token data are for a language model", "no vocabulary (vocab)");
 }
 END_TEST
 
