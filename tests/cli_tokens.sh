@@ -4,7 +4,9 @@
 # message that names the file and the header field or byte offset; a
 # file's own faults come before the model's (so they are checked whatever
 # the spec); a model whose spec gives no context length is refused naming
-# it; /dev/zero as token data stops at a field, not at memory. The reads
+# it; /dev/zero as token data stops at a field, not at memory; a language
+# model's policy (validation.criteria.metric heldout_loss) reads and
+# validates against the schema. The reads
 # with a context and vocabulary are tests/test_tokens.c's.
 set -u
 bin="$1"
@@ -70,6 +72,21 @@ check "tokens /dev/zero" "/dev/zero: magic 0 at byte offset 0" "$err"
 # an unknown kind lists the token kinds
 err=$("$bin" train m.json --data txt:a.txt --no-db --quiet 2>&1); status "unknown kind" 2 $?
 check "unknown kind" "text:FILE, tokens:FILE[,VAL_FILE] or fortunes" "$err"
+
+# a language model's policy: held to the held-out loss, no accuracy; the
+# reader and the JSON Schema both take it, and both refuse another metric
+cat > lm.policy.json <<'EOF2'
+{"prectune_policy": 1, "default": {"fwd": "bf16", "dgrad": "bf16", "wgrad": "bf16"},
+ "validation": {"steps": 200, "seeds": [1, 2], "baseline": {"final_loss": 2.41}, "policy": {"final_loss": 2.415,
+  "skipped_fraction": 0, "nonfinite_params": 0}, "criteria": {"metric": "heldout_loss", "loss_rel": 0.005,
+  "skipped_fraction": 0.01, "noise_floor": true}, "within_noise": false, "passed": true}}
+EOF2
+err=$("$bin" policy check lm.policy.json 2>&1); status "policy check heldout_loss" 0 $?
+python3 "$here/policy_schema.py" "$here/../policies/policy.schema.json" lm.policy.json > schema.out 2>&1
+status "schema heldout_loss" 0 $?
+sed 's/"heldout_loss"/"accuracy"/' lm.policy.json > badmetric.json
+err=$("$bin" policy check badmetric.json 2>&1); status "policy check metric accuracy" 2 $?
+check "policy check metric accuracy" "badmetric.json: validation.criteria.metric" "$err"
 
 [ $fail = 0 ] && echo "cli_tokens: all checks passed"
 exit $fail
