@@ -201,7 +201,17 @@ START_TEST(test_text_errors)
     refused(spec, &o, PT_ERR_INVALID, "ok.txt: token data are for a language model", "no vocabulary (vocab)");
     o = opts(16, 256);
     refused("text:/nonexistent/x.txt", &o, PT_ERR_IO, "/nonexistent/x.txt: cannot open", NULL);
+    /* past the limit (2^30 tokens): refused by its size, before a byte is
+     * read or allocated (a sparse file: no disk is used) */
+    const char *big = tmp_path("big.txt");
+    FILE *f = fopen(big, "wb");
+    ck_assert(f && ftruncate(fileno(f), ((off_t)1 << 30) + 1) == 0);
+    fclose(f);
+    snprintf(spec, sizeof spec, "text:%s", big);
+    refused(spec, &o, PT_ERR_INVALID, "big.txt: 1073741825 bytes: more than 1073741824 tokens, the limit", NULL);
+    unlink(big);
     /* the data options' default (what a model that reads no tokens gives) */
+    snprintf(spec, sizeof spec, "text:%s", tmp_path("ok.txt"));
     refused(spec, NULL, PT_ERR_INVALID, "context", NULL);
 }
 END_TEST
