@@ -1,5 +1,5 @@
 /* Datasets (see data.h): IDX through zlib (plain files read through gzread
- * as well), CSV through libcsv. */
+ * as well), CSV through libcsv; the token readers are in data_tokens.c. */
 #include "prectune/data.h"
 
 #include <cblas.h>
@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "../common/rng.h"
+#include "data_tokens.h"
 
 pt_data_options pt_data_options_default(void)
 {
@@ -602,17 +603,20 @@ static pt_status open_random(const char *kind, const char *args, const pt_data_o
     return PT_OK;
 }
 
-static void note_read(const char *spec, const pt_data_options *o, pt_data_read *r)
+static void note_read(const char *spec, const pt_data_options *o, bool tokens, pt_data_read *r)
 {
     snprintf(r->spec, sizeof r->spec, "%s", spec);
     snprintf(r->label, sizeof r->label, "%s", o->label ? o->label : "");
     r->header = o->header, r->standardize = o->standardize;
     r->val_fraction = o->val_fraction, r->seed = o->seed;
+    if (tokens) r->context = o->context, r->vocab = o->vocab; /* the digest: set by the reader */
 }
 
 pt_status pt_data_open(const char *spec, const pt_data_options *o, pt_data *d)
 {
     memset(d, 0, sizeof *d);
+    pt_data_options def = pt_data_options_default();
+    if (!o) o = &def;
     pt_status st;
     if (strcmp(spec, "fashion-mnist") == 0) {
         char list[2048];
@@ -632,6 +636,12 @@ pt_status pt_data_open(const char *spec, const pt_data_options *o, pt_data *d)
         st = open_idx(spec + 4, d);
     } else if (strncmp(spec, "csv:", 4) == 0) {
         st = open_csv(spec + 4, o, d);
+    } else if (strncmp(spec, "text:", 5) == 0) {
+        st = pt_tokens_open_text(spec + 5, o, d);
+    } else if (strncmp(spec, "tokens:", 7) == 0) {
+        st = pt_tokens_open_bin(spec + 7, o, d);
+    } else if (strcmp(spec, "fortunes") == 0) {
+        st = pt_tokens_open_fortunes(PT_FORTUNES_DIR, o, d);
     } else if (strncmp(spec, "random:", 7) == 0) {
         st = open_random("random", spec + 7, o, d);
     } else if (strncmp(spec, "synthetic:", 10) == 0) {
@@ -639,12 +649,12 @@ pt_status pt_data_open(const char *spec, const pt_data_options *o, pt_data *d)
     } else {
         st = pt_fail(PT_ERR_INVALID,
                      "--data '%s': expected fashion-mnist, idx:TRAIN_IMAGES,TRAIN_LABELS[,...], "
-                     "csv:FILE, random:N,DIM,CLASSES or synthetic:N,DIM,CLASSES", spec);
+                     "csv:FILE, random:N,DIM,CLASSES, synthetic:N,DIM,CLASSES, text:FILE, "
+                     "tokens:FILE[,VAL_FILE] or fortunes", spec);
     }
     if (st) pt_data_free(d);
     else {
-        pt_data_options def = pt_data_options_default();
-        note_read(spec, o ? o : &def, &d->read);
+        note_read(spec, o, d->tokens, &d->read);
     }
     return st;
 }

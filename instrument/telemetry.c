@@ -62,6 +62,11 @@ static const char *const migration[PT_TELEMETRY_SCHEMA_VERSION] = {
           "ALTER TABLE runs ADD COLUMN data_seed INTEGER;",
     [3] = "CREATE TABLE IF NOT EXISTS claims ("
           " what TEXT PRIMARY KEY, pid INTEGER NOT NULL, pid_start TEXT, host TEXT, since TEXT NOT NULL);",
+    /* token data: the context and vocabulary the run read them with, and
+     * the digest of the files' bytes (a replay refuses other files) */
+    [4] = "ALTER TABLE runs ADD COLUMN data_context INTEGER;"
+          "ALTER TABLE runs ADD COLUMN data_vocab INTEGER;"
+          "ALTER TABLE runs ADD COLUMN data_digest INTEGER;",
 };
 
 static const char *const role_names[PT_ROLE_COUNT] = {"x", "w", "dy", "dw"};
@@ -401,8 +406,8 @@ pt_status pt_telemetry_begin_run(pt_telemetry *t, const pt_run_info *in, int64_t
         t->db,
         "INSERT INTO runs (kind, started, status, model, fingerprint, spec_json, policy_json, "
         "policy_source, device, data, command, seed, steps, prectune_version, data_spec, data_label, "
-        "data_header, data_standardize, data_val_fraction, data_seed) VALUES "
-        "(?, datetime('now'), 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "data_header, data_standardize, data_val_fraction, data_seed, data_context, data_vocab, data_digest) VALUES "
+        "(?, datetime('now'), 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         -1, &s, NULL);
     if (rc == SQLITE_OK) {
         pt_tel_bind_text(s, 1, in->kind ? in->kind : "train"), pt_tel_bind_text(s, 2, in->model);
@@ -416,6 +421,8 @@ pt_status pt_telemetry_begin_run(pt_telemetry *t, const pt_run_info *in, int64_t
             pt_tel_bind_text(s, 13, d->spec), pt_tel_bind_text(s, 14, d->label);
             sqlite3_bind_int(s, 15, d->header), sqlite3_bind_int(s, 16, d->standardize);
             sqlite3_bind_double(s, 17, d->val_fraction), sqlite3_bind_int64(s, 18, (int64_t)d->seed);
+            sqlite3_bind_int(s, 19, d->context), sqlite3_bind_int(s, 20, d->vocab);
+            sqlite3_bind_int64(s, 21, (int64_t)d->digest);
         }
         rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
         sqlite3_finalize(s);

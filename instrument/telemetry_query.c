@@ -254,9 +254,14 @@ pt_status pt_telemetry_run_data(const char *db_path, int64_t run, pt_data_read *
         return st;
     }
     sqlite3_stmt *s;
-    /* a database from before schema version 3 has no data_* columns: nothing recorded */
-    if (sqlite3_prepare_v2(db, "SELECT data_spec, data_label, data_header, data_standardize, data_val_fraction,"
-                               " data_seed FROM runs WHERE id = ?", -1, &s, NULL) == SQLITE_OK) {
+    /* a database from before schema version 3 has no data_* columns:
+     * nothing recorded; before version 5, no token data (context, vocab
+     * and digest read as 0) */
+    bool v5 = sqlite3_prepare_v2(db, "SELECT data_spec, data_label, data_header, data_standardize, data_val_fraction,"
+                                     " data_seed, data_context, data_vocab, data_digest FROM runs WHERE id = ?", -1, &s,
+                                 NULL) == SQLITE_OK;
+    if (v5 || sqlite3_prepare_v2(db, "SELECT data_spec, data_label, data_header, data_standardize, data_val_fraction,"
+                                     " data_seed FROM runs WHERE id = ?", -1, &s, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(s, 1, run);
         if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
             const unsigned char *spec = sqlite3_column_text(s, 0), *label = sqlite3_column_text(s, 1);
@@ -266,6 +271,10 @@ pt_status pt_telemetry_run_data(const char *db_path, int64_t run, pt_data_read *
             out->standardize = sqlite3_column_int(s, 3) != 0;
             out->val_fraction = sqlite3_column_double(s, 4);
             out->seed = (uint64_t)sqlite3_column_int64(s, 5);
+            if (v5) {
+                out->context = sqlite3_column_int(s, 6), out->vocab = sqlite3_column_int(s, 7);
+                out->digest = (uint64_t)sqlite3_column_int64(s, 8);
+            }
             *recorded = true;
         }
         sqlite3_finalize(s);

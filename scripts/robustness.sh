@@ -27,7 +27,7 @@ cmake --build build-fuzz --target fuzz_all -j "$(nproc)"
 ctest --test-dir build-fuzz -L '^fuzz$' --output-on-failure -j "$(nproc)"
 pending=$(grep -v '^#' tests/fuzz/pending || true)
 readers=""
-for r in model_spec policy csv idx telemetry_csv checkpoint device_table formats_cast telemetry_db; do
+for r in model_spec policy csv idx tokens telemetry_csv checkpoint device_table formats_cast telemetry_db; do
     echo "$pending" | grep -qx "$r" || readers="$readers $r"
 done
 # shellcheck disable=SC2086

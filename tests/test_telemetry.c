@@ -124,10 +124,14 @@ START_TEST(test_data_read)
     fresh_db("dataread");
     pt_telemetry *t;
     ck_assert_int_eq(pt_telemetry_open(db_path, &t), PT_OK);
-    pt_data_read in = {"csv:sensors.csv", "state", 1, false, 0.25, 3};
+    pt_data_read in = {"csv:sensors.csv", "state", 1, false, 0.25, 3, 0, 0, 0};
     pt_run_info info = {"train", "m", "xxh64:1", NULL, NULL, "p", "cpu", "d", "c", 3, 10, &in};
-    int64_t run;
+    int64_t run, run_tok;
     ck_assert_int_eq(pt_telemetry_begin_run(t, &info, &run), PT_OK);
+    /* token data: the context, vocabulary and digest (all 64 bits) too */
+    pt_data_read tin = {"tokens:a.bin", "", -1, true, 0.1, 5, 64, 50257, 0xfedcba9876543210ull};
+    info.data_read = &tin;
+    ck_assert_int_eq(pt_telemetry_begin_run(t, &info, &run_tok), PT_OK);
     ck_assert_int_eq(pt_telemetry_close(t), PT_OK);
     pt_data_read out;
     bool rec;
@@ -139,9 +143,23 @@ START_TEST(test_data_read)
     ck_assert(!out.standardize);
     ck_assert(out.val_fraction == 0.25);
     ck_assert_int_eq((int)out.seed, 3);
+    ck_assert(out.context == 0 && out.vocab == 0 && out.digest == 0);
+    ck_assert_int_eq(pt_telemetry_run_data(db_path, run_tok, &out, &rec), PT_OK);
+    ck_assert(rec);
+    ck_assert_str_eq(out.spec, "tokens:a.bin");
+    ck_assert(out.context == 64 && out.vocab == 50257 && out.digest == 0xfedcba9876543210ull);
+    /* a database of schema version 4 (no token columns) records, with no token data */
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_exec(db, "ALTER TABLE runs DROP COLUMN data_spec; ALTER TABLE runs DROP COLUMN data_label;"
+    ck_assert_int_eq(sqlite3_exec(db, "ALTER TABLE runs DROP COLUMN data_context; ALTER TABLE runs DROP COLUMN data_vocab;"
+                                  "ALTER TABLE runs DROP COLUMN data_digest; PRAGMA user_version = 4", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    ck_assert_int_eq(pt_telemetry_run_data(db_path, run_tok, &out, &rec), PT_OK);
+    ck_assert(rec && out.seed == 5 && out.context == 0 && out.vocab == 0 && out.digest == 0);
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "DELETE FROM runs WHERE id > 1;"
+                                  "ALTER TABLE runs DROP COLUMN data_spec; ALTER TABLE runs DROP COLUMN data_label;"
                                   "ALTER TABLE runs DROP COLUMN data_header; ALTER TABLE runs DROP COLUMN data_standardize;"
                                   "ALTER TABLE runs DROP COLUMN data_val_fraction; ALTER TABLE runs DROP COLUMN data_seed;"
                                   "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
