@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/rng.h"
 #include "data_csv.h"
 
 typedef struct csv_state {
