@@ -247,8 +247,8 @@ static pt_status prepare(pt_telemetry *t)
 {
     static const char *const sql[STMT_COUNT] = {
         [STMT_STEP] = "INSERT OR REPLACE INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        [STMT_STATS] = "INSERT OR REPLACE INTO layer_stats VALUES "
-                       "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [STMT_STATS] = ("INSERT OR REPLACE INTO layer_stats VALUES "
+                        "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
         [STMT_DRIFT] = "INSERT OR REPLACE INTO drift VALUES (?,?,?,?,?,?)",
         [STMT_EVAL] = "INSERT OR REPLACE INTO evals VALUES (?,?,?,?,?)",
         [STMT_EVENT] = "INSERT INTO events (run_id, step, severity, kind, message) VALUES (?,?,?,?,?)",
