@@ -178,7 +178,7 @@ pt_status pt_instrument_drift(pt_trainer *t, int64_t step)
     pt_status st;
     if ((st = pt_backend_copy(t->be, s->params, n->params, n->nparams * sizeof(float))) ||
         (st = pt_backend_copy(t->be, s->input, n->input, (size_t)rows * in_size * sizeof(float))) ||
-        (st = pt_backend_copy(t->be, s->labels, n->labels, (size_t)rows * sizeof(int32_t))) ||
+        (st = pt_backend_copy(t->be, s->labels, n->labels, (size_t)rows * (size_t)t->labels_per * sizeof(int32_t))) ||
         (st = pt_backend_copy(t->be, s->targets, n->targets, (size_t)rows * sizeof(float))))
         return st;
     n->train = s->train = false;

@@ -37,8 +37,10 @@ typedef struct pt_step_record {
 typedef struct pt_eval_result {
     int64_t step;
     double loss;
-    double accuracy;       /* classification; NaN for regression */
+    double accuracy;       /* classification; NaN for regression and token sequences */
     int64_t samples;
+    double perplexity;     /* token sequences: exp(loss), the loss a mean over tokens; else NaN */
+    double bits_per_byte;  /* ... loss / ln 2 / the data's bytes a token, where known; else NaN */
 } pt_eval_result;
 
 pt_status pt_trainer_create(pt_backend *be, const pt_model_spec *spec, const pt_policy *policy,
