@@ -78,9 +78,12 @@ pt_status pt_trainer_load(pt_trainer *t, const char *path);
 /* Replaces the initial weights (before the first step) with those of a
  * file of little-endian float32 values, layer by layer in model order:
  * each layer's weight in its PyTorch layout (linear [out, in], conv2d
- * [out, in, k, k], layer norm gamma) then its bias (layer norm beta), as
- * torch's `torch.cat([p.flatten() for p in model.parameters()])` writes
- * them. The file must hold exactly the model's parameters. */
+ * [out, in, k, k], layer norm gamma, an embedding's table [vocab, width],
+ * a position table [context, width], an rmsnorm's gain) then its bias
+ * (layer norm beta), as torch's `torch.cat([p.flatten() for p in
+ * model.parameters()])` writes them: a tied head's weight is the
+ * embedding's, listed once. The file must hold exactly the model's
+ * parameters. */
 pt_status pt_trainer_init_from_file(pt_trainer *t, const char *path);
 /* Restarts loss scaling from the policy's settings (after loading a
  * checkpoint written under another policy, as a replay with a patch does). */
