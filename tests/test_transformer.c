@@ -7,6 +7,8 @@
  * bit-identical to the plan with no fusion, perplexity reported). */
 #include <check.h>
 #include <math.h>
+#include <sqlite3.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 #include "prectune/data.h"
 #include "prectune/model.h"
 #include "prectune/policy.h"
+#include "prectune/telemetry.h"
 #include "prectune/trainer.h"
 
 static void spec_error(const char *json, const char *want1, const char *want2)
@@ -194,7 +197,7 @@ static void token_data(pt_data *d, int n, int T, int V)
     pt_dataset *sets[2] = {&d->train, &d->test};
     for (int k = 0; k < 2; k++) {
         pt_dataset *ds = sets[k];
-        ds->n = k ? n / 4 : n;
+        ds->n = k ? n / 4 + 3 : n; /* held out: a last batch of 3 */
         ds->dim = T;
         ds->label_len = T;
         ds->x = malloc(sizeof(float) * (size_t)ds->n * T);
@@ -312,6 +315,104 @@ START_TEST(test_policy_names_attention)
 }
 END_TEST
 
+/* statistics of every tensor of the attention's layers, and drift against
+ * the fp32 shadow: exact (+inf dB) for the layers before the first
+ * low-precision GEMM, finite after it */
+START_TEST(test_instrumented)
+{
+    char db_path[128], p[160];
+    snprintf(db_path, sizeof db_path, "/tmp/pt_tf_%d.db", getpid());
+    unlink(db_path);
+    snprintf(p, sizeof p, "%s-wal", db_path), unlink(p);
+    snprintf(p, sizeof p, "%s-shm", db_path), unlink(p);
+    pt_model_spec s;
+    ck_assert(pt_model_spec_parse(GPT(16, 32, 32, 4, 2), "gpt.json", &s) == PT_OK);
+    char path[512];
+    snprintf(path, sizeof path, "%s/policies/presets/fp8-hybrid.json", PT_SOURCE_DIR);
+    pt_policy pol;
+    ck_assert_int_eq(pt_policy_load(path, &pol), PT_OK);
+    pt_data d;
+    token_data(&d, 256, 16, 32);
+    pt_backend *be;
+    ck_assert_int_eq(pt_backend_open("cpu", &be), PT_OK);
+    pt_trainer *t;
+    ck_assert_msg(pt_trainer_create(be, &s, &pol, &d, &t) == PT_OK, "%s", pt_last_error());
+    pt_telemetry *tel;
+    ck_assert_int_eq(pt_telemetry_open(db_path, &tel), PT_OK);
+    pt_run_info info = {"train", "gpt", "xxh64:1", NULL, NULL, "fp8", "cpu", "tokens", "test", 1, 6, NULL};
+    int64_t run;
+    ck_assert_int_eq(pt_telemetry_begin_run(tel, &info, &run), PT_OK);
+    ck_assert_int_eq(pt_trainer_instrument(t, tel, run, 2, 2), PT_OK);
+    for (int k = 0; k < 6; k++) {
+        pt_step_record r;
+        ck_assert_msg(pt_trainer_step(t, &r) == PT_OK, "%s", pt_last_error());
+    }
+    ck_assert_int_eq(pt_trainer_flush_stats(t), PT_OK);
+    ck_assert_int_eq(pt_telemetry_end_run(tel, run, "finished"), PT_OK);
+    ck_assert_int_eq(pt_telemetry_close(tel), PT_OK);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    struct { const char *sql; double min; } q[] = {
+        /* qk: x (q), w (k), dy (the scores' gradient); no dw of its own */
+        {"SELECT count(*) FROM layer_stats WHERE layer = 'h1.attn.qk' AND role IN ('x', 'w', 'dy') AND count > 0", 9},
+        {"SELECT count(*) FROM layer_stats WHERE layer = 'h1.attn.qk' AND role = 'dw'", 0},
+        {"SELECT count(*) FROM layer_stats WHERE layer = 'wte' AND role = 'dw' AND count = 32 * 32", 3},
+        {"SELECT count(*) FROM drift WHERE layer = 'h1.attn.pv' AND sqnr_db > 10 AND sqnr_db < 1e300", 3},
+        {"SELECT count(*) FROM drift WHERE layer = 'wpe' AND sqnr_db > 1e300", 3},
+    };
+    for (size_t k = 0; k < sizeof q / sizeof q[0]; k++) {
+        sqlite3_stmt *st;
+        ck_assert_msg(sqlite3_prepare_v2(db, q[k].sql, -1, &st, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+        ck_assert(sqlite3_step(st) == SQLITE_ROW);
+        double got = sqlite3_column_double(st, 0);
+        ck_assert_msg(q[k].min ? got >= q[k].min : got == 0, "%s: %g", q[k].sql, got);
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    pt_trainer_destroy(t);
+    pt_backend_close(be);
+    pt_data_free(&d);
+    pt_policy_free(&pol);
+    pt_model_spec_free(&s);
+    unlink(db_path);
+}
+END_TEST
+
+/* a run resumed from a checkpoint continues bit for bit (labels a position
+ * and the data position included) */
+START_TEST(test_resume)
+{
+    pt_model_spec s;
+    ck_assert(pt_model_spec_parse(GPT(16, 32, 32, 4, 1), "gpt.json", &s) == PT_OK);
+    pt_policy pol;
+    pt_policy_init_fp32(&pol);
+    pt_data d;
+    token_data(&d, 40, 16, 32); /* 5 batches an epoch: the run crosses epochs */
+    char ckpt[128];
+    snprintf(ckpt, sizeof ckpt, "/tmp/pt_tf_ckpt_%d", getpid());
+    uint64_t h[2];
+    for (int k = 0; k < 2; k++) {
+        pt_backend *be;
+        ck_assert_int_eq(pt_backend_open("cpu", &be), PT_OK);
+        pt_trainer *t;
+        ck_assert_int_eq(pt_trainer_create(be, &s, &pol, &d, &t), PT_OK);
+        if (k) ck_assert_msg(pt_trainer_load(t, ckpt) == PT_OK, "%s", pt_last_error());
+        for (int step = k ? 7 : 0; step < 14; step++) {
+            pt_step_record r;
+            ck_assert_int_eq(pt_trainer_step(t, &r), PT_OK);
+            if (!k && step == 6) ck_assert_msg(pt_trainer_save(t, ckpt) == PT_OK, "%s", pt_last_error());
+        }
+        ck_assert_int_eq(pt_trainer_weights_hash(t, &h[k]), PT_OK);
+        pt_trainer_destroy(t);
+        pt_backend_close(be);
+    }
+    ck_assert_msg(h[0] == h[1], "resumed %016llx, straight %016llx", (unsigned long long)h[1], (unsigned long long)h[0]);
+    unlink(ckpt);
+    pt_data_free(&d);
+    pt_model_spec_free(&s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("transformer");
@@ -323,6 +424,8 @@ int main(void)
     tcase_add_test(tc, test_tied_gradient);
     tcase_add_test(tc, test_train_presets);
     tcase_add_test(tc, test_policy_names_attention);
+    tcase_add_test(tc, test_instrumented);
+    tcase_add_test(tc, test_resume);
     suite_add_tcase(s, tc);
     return pt_check_run(s, CK_FORK_GETENV);
 }
