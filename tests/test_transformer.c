@@ -353,9 +353,11 @@ START_TEST(test_instrumented)
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     struct { const char *sql; double min; } q[] = {
-        /* qk: x (q), w (k), dy (the scores' gradient); no dw of its own */
-        {"SELECT count(*) FROM layer_stats WHERE layer = 'h1.attn.qk' AND role IN ('x', 'w', 'dy') AND count > 0", 9},
-        {"SELECT count(*) FROM layer_stats WHERE layer = 'h1.attn.qk' AND role = 'dw'", 0},
+        /* qk: x (its input, q k v), w (k), dy (the scores' gradient), dw (k's gradient), on steps 0, 2, 4 */
+        {"SELECT count(*) FROM layer_stats WHERE layer = 'h1.attn.qk' AND role IN ('x', 'w', 'dy', 'dw') AND count > 0",
+         12},
+        {"SELECT count(*) FROM layer_stats WHERE layer = 'h1.attn.pv' AND role = 'w' AND count = 8 * 16 * 32", 3},
+        {"SELECT count(*) FROM layer_stats WHERE layer = 'h1.attn.softmax' AND role IN ('w', 'dw')", 0},
         {"SELECT count(*) FROM layer_stats WHERE layer = 'wte' AND role = 'dw' AND count = 32 * 32", 3},
         {"SELECT count(*) FROM drift WHERE layer = 'h1.attn.pv' AND sqnr_db > 10 AND sqnr_db < 1e300", 3},
         {"SELECT count(*) FROM drift WHERE layer = 'wpe' AND sqnr_db > 1e300", 3},
