@@ -35,6 +35,10 @@ bool pt_layer_has_gemm(pt_layer_type t)
     return t == PT_LAYER_LINEAR || t == PT_LAYER_CONV2D || t == PT_LAYER_ATTN_QK || t == PT_LAYER_ATTN_PV;
 }
 bool pt_layer_has_weights(pt_layer_type t) { return t == PT_LAYER_LINEAR || t == PT_LAYER_CONV2D; }
+bool pt_layer_has_compute_format(pt_layer_type t)
+{
+    return t == PT_LAYER_LAYERNORM || t == PT_LAYER_RMSNORM || t == PT_LAYER_ATTN_SOFTMAX;
+}
 int pt_layer_ninputs(pt_layer_type t) { return t == PT_LAYER_ADD || t == PT_LAYER_ATTN_PV ? 2 : 1; }
 
 /* Features of the last dimension of layer j's output (j -1: the model input). */

@@ -17,6 +17,7 @@
 #include "instrument/net.h"
 #include "prectune/backend.h"
 #include "prectune/data.h"
+#include "prectune/formats.h"
 #include "prectune/model.h"
 #include "prectune/policy.h"
 #include "prectune/telemetry.h"
@@ -302,12 +303,12 @@ START_TEST(test_policy_names_attention)
     ck_assert_int_eq(n->L[pt_model_spec_find(&s, "h0.attn.qk")].fmt.fwd, PT_FMT_FP32);
     pt_net_destroy(n);
     pt_backend_close(be);
-    /* and a policy cannot give the softmax a GEMM format */
+    /* the softmax computes in a format a policy names (fp32, bf16, fp16), not fp8 */
     pt_policy bad;
-    ck_assert(pt_policy_parse("{\"prectune_policy\": 1, \"layers\": {\"h1.attn.softmax\": {\"fwd\": \"bf16\"}}}", "b.json",
-                              &bad) == PT_OK);
+    ck_assert(pt_policy_parse("{\"prectune_policy\": 1, \"layers\": {\"h1.attn.softmax\": {\"fwd\": \"fp8_e4m3\"}}}",
+                              "b.json", &bad) == PT_OK);
     ck_assert_int_eq(pt_policy_check_model(&bad, &s), PT_ERR_INVALID);
-    ck_assert(strstr(pt_last_error(), "layers.h1.attn.softmax"));
+    ck_assert(strstr(pt_last_error(), "layers.h1.attn.softmax.fwd: a softmax computes in fp32, bf16 or fp16"));
     pt_policy_free(&bad);
     pt_policy_free(&pol);
     pt_data_free(&d);
@@ -318,6 +319,55 @@ END_TEST
 /* statistics of every tensor of the attention's layers, and drift against
  * the fp32 shadow: exact (+inf dB) for the layers before the first
  * low-precision GEMM, finite after it */
+/* a softmax and an rmsnorm a policy names in bf16 write bf16 values (and
+ * the run trains); the same layers in fp32 write others */
+START_TEST(test_compute_formats)
+{
+    pt_model_spec s;
+    const char *json = "{\"name\": \"g\", \"input\": [16], \"layers\": ["
+                       "{\"name\": \"wte\", \"type\": \"embedding\", \"vocab\": 32, \"out\": 32},"
+                       "{\"name\": \"h\", \"type\": \"gpt_block\", \"heads\": 4, \"norm\": \"rmsnorm\"},"
+                       "{\"name\": \"head\", \"type\": \"linear\", \"out\": 32, \"tie\": \"wte\"}],"
+                       "\"optimizer\": {\"lr\": 1e-2}, \"train\": {\"batch\": 8, \"steps\": 100, \"warmup\": 10}}";
+    ck_assert_msg(pt_model_spec_parse(json, "g.json", &s) == PT_OK, "%s", pt_last_error());
+    pt_policy pol;
+    ck_assert_msg(pt_policy_parse("{\"prectune_policy\": 1, \"layers\": {\"h0.attn.softmax\": {\"fwd\": \"bf16\"},"
+                                  "\"h0.ln1\": {\"fwd\": \"bf16\"}}}", "p.json", &pol) == PT_OK, "%s", pt_last_error());
+    ck_assert_msg(pt_policy_check_model(&pol, &s) == PT_OK, "%s", pt_last_error());
+    pt_data d;
+    token_data(&d, 256, 16, 32);
+    double f0, l0;
+    pt_eval_result e;
+    train(&s, &pol, &d, true, &f0, &l0, &e);
+    ck_assert_msg(l0 < 0.5 * f0, "loss %g -> %g", f0, l0);
+    for (int k = 0; k < 2; k++) {
+        pt_policy fp32;
+        pt_policy_init_fp32(&fp32);
+        pt_backend *be;
+        ck_assert_int_eq(pt_backend_open("cpu", &be), PT_OK);
+        pt_net *n;
+        ck_assert_int_eq(pt_net_create(be, &s, k ? &fp32 : &pol, 4, &n), PT_OK);
+        ck_assert_int_eq(pt_net_init_params(n, 5), PT_OK);
+        for (int i = 0; i < 4 * 16; i++) n->input[i] = (float)((i * 5) % 32), n->labels[i] = i % 32;
+        ck_assert_int_eq(pt_net_forward(n, 4, 0.0f), PT_OK);
+        const char *names[] = {"h0.attn.softmax", "h0.ln1"};
+        for (int q = 0; q < 2; q++) {
+            const pt_net_layer *l = &n->L[pt_model_spec_find(&s, names[q])];
+            size_t cnt = 4 * (size_t)l->spec->size, off = 0;
+            for (size_t i = 0; i < cnt; i++) off += pt_round(PT_FMT_BF16, l->y[i], 0) != l->y[i];
+            /* fp32: most values are not bf16 ones (a causal softmax has nearly half its values exact zeros) */
+            ck_assert_msg(k ? off > cnt / 3 : off == 0, "%s in %s: %zu of %zu values not bf16", names[q],
+                          k ? "fp32" : "bf16", off, cnt);
+        }
+        pt_net_destroy(n);
+        pt_backend_close(be);
+    }
+    pt_policy_free(&pol);
+    pt_data_free(&d);
+    pt_model_spec_free(&s);
+}
+END_TEST
+
 START_TEST(test_instrumented)
 {
     char db_path[128], p[160];
@@ -426,6 +476,7 @@ int main(void)
     tcase_add_test(tc, test_tied_gradient);
     tcase_add_test(tc, test_train_presets);
     tcase_add_test(tc, test_policy_names_attention);
+    tcase_add_test(tc, test_compute_formats);
     tcase_add_test(tc, test_instrumented);
     tcase_add_test(tc, test_resume);
     suite_add_tcase(s, tc);
