@@ -55,6 +55,10 @@ START_TEST(test_spec_errors)
     spec_error(TOK(8, EMB ", {\"name\": \"a\", \"type\": \"gelu\"}, {\"name\": \"z\", \"type\": \"linear\", \"out\": 16, "
                           "\"tie\": \"a\"}"),
                "layers[2].tie", "not the name of an embedding");
+    spec_error(TOK(8, EMB ", {\"name\": \"y\", \"type\": \"linear\", \"out\": 16, \"tie\": \"wte\"}, "
+                          "{\"name\": \"a\", \"type\": \"linear\", \"out\": 12}, "
+                          "{\"name\": \"z\", \"type\": \"linear\", \"out\": 16, \"tie\": \"wte\"}"),
+               "layers[3].tie", "tied to 'y' already");
     spec_error(TOK(8, "{\"name\": \"a\", \"type\": \"linear\", \"out\": 12}, " EMB),
                "layers[1]", "it must be layers[0]");
     spec_error(TOK(8, EMB ", {\"name\": \"h\", \"type\": \"gpt_block\"}"), "layers[1].heads", "missing");
