@@ -7,7 +7,8 @@
  *
  * usage: gpt_probe MODEL.json TOKENS.bin INIT.bin OUTDIR POLICY.json STEPS [DEVICE]
  * TOKENS.bin: int32 little-endian, n sequences of T + 1 tokens (a sample's
- * inputs are the first T, its labels the last T). */
+ * inputs are the first T, its labels the last T); INIT.bin "-": the
+ * trainer's own initial weights. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +77,7 @@ int main(int argc, char **argv)
     pt_trainer *t;
     if (pt_backend_open(argc > 7 ? argv[7] : "cpu", &be) || pt_trainer_create(be, &spec, &pol, &d, &t))
         return die("trainer");
-    if (pt_trainer_init_from_file(t, argv[3])) return die(argv[3]);
+    if (strcmp(argv[3], "-") && pt_trainer_init_from_file(t, argv[3])) return die(argv[3]); /* "-": the default init */
     /* the first batch, in file order */
     pt_net *net = pt_trainer_net(t);
     if (pt_backend_upload(be, net->input, ds->x, sizeof(float) * (size_t)n * T) ||
