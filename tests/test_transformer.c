@@ -22,6 +22,7 @@
 #include "prectune/policy.h"
 #include "prectune/telemetry.h"
 #include "prectune/trainer.h"
+#include "prectune/tuner.h"
 
 static void spec_error(const char *json, const char *want1, const char *want2)
 {
@@ -469,6 +470,47 @@ START_TEST(test_resume)
 }
 END_TEST
 
+/* the tuner on a token model: range analysis from the attention GEMMs'
+ * statistics, its search over them as over linear layers, a validated
+ * policy that names them */
+START_TEST(test_tune)
+{
+    char db_path[128], p[160];
+    snprintf(db_path, sizeof db_path, "/tmp/pt_tf_tune_%d.db", getpid());
+    unlink(db_path);
+    snprintf(p, sizeof p, "%s-wal", db_path), unlink(p);
+    snprintf(p, sizeof p, "%s-shm", db_path), unlink(p);
+    pt_model_spec s;
+    ck_assert(pt_model_spec_parse(GPT(16, 32, 32, 4, 1), "gpt.json", &s) == PT_OK);
+    pt_data d;
+    token_data(&d, 256, 16, 32);
+    pt_backend *be;
+    ck_assert_int_eq(pt_backend_open("cpu", &be), PT_OK);
+    pt_telemetry *tel;
+    ck_assert_int_eq(pt_telemetry_open(db_path, &tel), PT_OK);
+    pt_tune_options o = pt_tune_options_default();
+    o.probe_steps = 40;
+    o.validate_steps = 100;
+    o.budget_runs = 30;
+    pt_policy out;
+    pt_tune_summary sum;
+    ck_assert_msg(pt_tune(be, &s, &d, tel, &o, &out, &sum) == PT_OK, "%s", pt_last_error());
+    printf("tune: %d probes, validation %s, %.3f -> %.3f ms a step\n", sum.probes_run,
+           out.validation.passed ? "passed" : "failed", sum.fp32_cost.step_ms, sum.policy_cost.step_ms);
+    ck_assert_int_eq(pt_policy_check_model(&out, &s), PT_OK);
+    ck_assert(sum.policy_cost.step_ms <= sum.fp32_cost.step_ms);
+    for (int i = 0; i < s.nlayers; i++)
+        if (pt_layer_has_gemm(s.layers[i].type))
+            printf("  %s: %s\n", s.layers[i].name, pt_format_info(pt_policy_formats(&out, s.layers[i].name).fwd)->name);
+    pt_policy_free(&out);
+    ck_assert_int_eq(pt_telemetry_close(tel), PT_OK);
+    pt_backend_close(be);
+    pt_data_free(&d);
+    pt_model_spec_free(&s);
+    unlink(db_path);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("transformer");
@@ -483,6 +525,7 @@ int main(void)
     tcase_add_test(tc, test_compute_formats);
     tcase_add_test(tc, test_instrumented);
     tcase_add_test(tc, test_resume);
+    tcase_add_test(tc, test_tune);
     suite_add_tcase(s, tc);
     return pt_check_run(s, CK_FORK_GETENV);
 }
