@@ -151,6 +151,29 @@ START_TEST(test_causal_mask)
 }
 END_TEST
 
+/* a token id outside the vocabulary, or not an integer, stops the forward
+ * naming the layer and the token */
+START_TEST(test_bad_token)
+{
+    pt_backend *be;
+    pt_model_spec s;
+    pt_net *n = make_net(&be, &s, GPT(6, 16, 12, 2, 1), 2);
+    float bad[] = {16, -1, 2.5f, NAN};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        for (int i = 0; i < 12; i++) n->input[i] = (float)(i % 16), n->labels[i] = i % 16;
+        n->input[7] = bad[k];
+        ck_assert_int_eq(pt_net_forward(n, 2, 0.0f), PT_ERR_INVALID);
+        const char *msg = pt_last_error();
+        ck_assert_msg(strstr(msg, "layer 'wte' (embedding), forward") && strstr(msg, "token 7 is") &&
+                          strstr(msg, "not a token id in [0, 16)"),
+                      "%s", msg);
+    }
+    pt_net_destroy(n);
+    pt_backend_close(be);
+    pt_model_spec_free(&s);
+}
+END_TEST
+
 /* the gradient of a tied table is the embedding's scatter plus the head's
  * weight gradient: compared with the untied model whose head weight is
  * set to the same table */
@@ -520,6 +543,7 @@ int main(void)
     tcase_add_test(tc, test_gpt_names);
     tcase_add_test(tc, test_causal_mask);
     tcase_add_test(tc, test_tied_gradient);
+    tcase_add_test(tc, test_bad_token);
     tcase_add_test(tc, test_train_presets);
     tcase_add_test(tc, test_policy_names_attention);
     tcase_add_test(tc, test_compute_formats);
