@@ -195,6 +195,9 @@ pt_status pt_replay_data(const char *db_path, int64_t run, const char *data_spec
     out->label = rec.label[0] ? label_out : NULL;
     out->header = rec.header, out->standardize = rec.standardize;
     out->val_fraction = rec.val_fraction, out->seed = rec.seed;
+    /* token data: the windows are cut with the run's context and checked
+     * against its vocabulary, and the files must hash as the run's did */
+    if (rec.context > 0) out->context = rec.context, out->vocab = rec.vocab, out->digest = rec.digest;
     return PT_OK;
 }
 
