@@ -224,6 +224,7 @@ int pt_cmd_train(int argc, char **argv)
     if (!st && policy_path) st = pt_policy_validate(&r.policy, &r.spec, argv[optind], force);
     dopt.classification = r.spec.loss == PT_LOSS_SOFTMAX_CE;
     dopt.seed = r.spec.train.seed;
+    dopt.context = r.spec.context, dopt.vocab = r.spec.vocab; /* token data: the model's T and vocabulary */
     if (!st) st = pt_data_open(data_spec, &dopt, &r.data);
     if (!st) st = pt_backend_open(device, &r.be);
     if (!st) st = pt_trainer_create(r.be, &r.spec, &r.policy, &r.data, &r.t);
@@ -329,7 +330,7 @@ int pt_cmd_train(int argc, char **argv)
     int64_t tail_n = 0, fp8_clamped = 0, fp8_nan = 0;
     int stopped_by_incident = 0;
     pt_eval_result ev = {0};
-    ev.accuracy = NAN;
+    ev.accuracy = ev.perplexity = ev.bits_per_byte = NAN;
     int code = PT_EXIT_OK;
     while (pt_trainer_steps_done(r.t) < total) {
         if (interrupted) {
@@ -370,7 +371,10 @@ int pt_cmd_train(int argc, char **argv)
             if ((st = pt_trainer_eval(r.t, &ev))) break;
             if (r.tel && (st = pt_telemetry_eval(r.tel, r.run_id, &ev))) break;
             last_acc = ev.accuracy;
-            if (!quiet && !tty)
+            if (!quiet && !tty && !isnan(ev.perplexity))
+                fprintf(stderr, "step %lld: held-out loss %.4f perplexity %.3f\n", (long long)done, ev.loss,
+                        ev.perplexity);
+            else if (!quiet && !tty)
                 fprintf(stderr, "step %lld: held-out loss %.4f accuracy %.2f%%\n", (long long)done,
                         ev.loss, 100 * ev.accuracy);
         }
@@ -443,6 +447,8 @@ int pt_cmd_train(int argc, char **argv)
         cJSON_AddNumberToObject(o, "final_train_loss", final_loss);
         cJSON_AddNumberToObject(o, "eval_loss", ev.loss);
         if (!isnan(ev.accuracy)) cJSON_AddNumberToObject(o, "accuracy", ev.accuracy);
+        if (!isnan(ev.perplexity)) cJSON_AddNumberToObject(o, "perplexity", ev.perplexity);
+        if (!isnan(ev.bits_per_byte)) cJSON_AddNumberToObject(o, "bits_per_byte", ev.bits_per_byte);
         cJSON_AddNumberToObject(o, "skipped_steps", (double)skipped);
         cJSON_AddNumberToObject(o, "skipped_fraction", (double)skipped / (double)total);
         cJSON_AddNumberToObject(o, "final_loss_scale", pt_trainer_loss_scale(r.t));
@@ -467,6 +473,12 @@ int pt_cmd_train(int argc, char **argv)
         if (!isnan(ev.accuracy))
             printf("held-out         loss %.4f, accuracy %.2f%% (%lld samples)\n", ev.loss,
                    100 * ev.accuracy, (long long)ev.samples);
+        else if (!isnan(ev.perplexity) && !isnan(ev.bits_per_byte))
+            printf("held-out         loss %.4f a token, perplexity %.3f, %.4f bits per byte (%lld samples)\n",
+                   ev.loss, ev.perplexity, ev.bits_per_byte, (long long)ev.samples);
+        else if (!isnan(ev.perplexity))
+            printf("held-out         loss %.4f a token, perplexity %.3f (%lld samples)\n", ev.loss, ev.perplexity,
+                   (long long)ev.samples);
         else
             printf("held-out         loss %.6f (%lld samples)\n", ev.loss, (long long)ev.samples);
         printf("loss scale       %g at the end\n", pt_trainer_loss_scale(r.t));

@@ -141,6 +141,7 @@ int pt_cmd_tune(int argc, char **argv)
     if (table) st = pt_device_table_load(table, &o.device);
     dopt.classification = spec.loss == PT_LOSS_SOFTMAX_CE;
     dopt.seed = spec.train.seed;
+    dopt.context = spec.context, dopt.vocab = spec.vocab; /* token data: the model's T and vocabulary */
     if (!st) st = pt_data_open(data_spec, &dopt, &data);
     if (!st) st = pt_backend_open(device, &be);
     if (!st && calibrate) {

@@ -80,6 +80,7 @@ int pt_cmd_validate(int argc, char **argv)
     if (!st) st = pt_policy_validate(&pol, &spec, argv[optind], force);
     dopt.classification = spec.loss == PT_LOSS_SOFTMAX_CE;
     dopt.seed = spec.train.seed;
+    dopt.context = spec.context, dopt.vocab = spec.vocab; /* token data: the model's T and vocabulary */
     if (!st) st = pt_data_open(data_spec, &dopt, &data);
     if (!st) st = pt_backend_open(device, &be);
     if (!st && db) st = pt_telemetry_open(db, &tel);

@@ -356,7 +356,7 @@ static void explain_nonfinite(ctx *c, pt_diagnosis *d, const row *rows, int n, i
     if (c->have_spec) {
         for (int i = 0; i < c->spec.nlayers; i++)
             for (int k = 0; k < 2; k++)
-                if (c->spec.layers[i].in_index[k] == b->layer_index && (k == 0 || c->spec.layers[i].type == PT_LAYER_ADD))
+                if (c->spec.layers[i].in_index[k] == b->layer_index && k < pt_layer_ninputs(c->spec.layers[i].type))
                     reader = reader < 0 ? i : reader;
     } else if (find_row(rows, n, b->layer_index + 1, "dy")) {
         reader = b->layer_index + 1;

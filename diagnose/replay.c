@@ -258,6 +258,7 @@ pt_status pt_diagnose_replay(const char *db_path, const pt_diagnosis *d, const c
      * are drawn with the model's seed, as `prectune train` does */
     pt_data_options o = *dopt;
     if (have_spec) o.seed = spec.train.seed, o.classification = spec.loss == PT_LOSS_SOFTMAX_CE;
+    if (have_spec) o.context = spec.context, o.vocab = spec.vocab;
     if (!st) st = pt_data_open(data_spec, &o, &data);
     if (!st) st = pt_backend_open(device, &be);
     int64_t to = d->step + (d->stats_interval > 1 ? d->stats_interval : 1) + 1;

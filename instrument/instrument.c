@@ -148,16 +148,27 @@ pt_status pt_instrument_step(pt_trainer *t, int64_t step, bool nonfinite, const 
         pt_net_layer *l = &n->L[i];
         size_t in = (size_t)rows * (size_t)l->in_size, out = (size_t)rows * (size_t)l->spec->size;
         pt_format fx = l->fmt.fwd, fg = l->fmt.dgrad;
+        /* the w operand and its gradient: the weight, or for attention's
+         * GEMMs the k (qk) or v (pv) they multiply, head-major as they
+         * read it, and its gradient (what their wgrad GEMM writes) */
+        const float *w = l->w, *gw = l->gw;
+        size_t nw = l->nw;
+        pt_layer_type ty = l->spec->type;
+        if (ty == PT_LAYER_ATTN_QK || ty == PT_LAYER_ATTN_PV) {
+            nw = ty == PT_LAYER_ATTN_QK ? in / 3 : out;
+            size_t off = ty == PT_LAYER_ATTN_QK ? nw : 2 * nw;
+            w = l->heads + off, gw = l->dheads + off;
+        }
         reqs[k] = (pt_stats_req){pt_layer_input(n, l, 0), in, PT_FMT_FP32, role_scale(l, PT_OPND_X, fx)};
         t->meta[k++] = (stat_meta){i, PT_ROLE_X, fx};
-        if (l->nw) {
-            reqs[k] = (pt_stats_req){l->w, l->nw, PT_FMT_FP32, role_scale(l, PT_OPND_W, fx)};
+        if (nw) {
+            reqs[k] = (pt_stats_req){w, nw, PT_FMT_FP32, role_scale(l, PT_OPND_W, fx)};
             t->meta[k++] = (stat_meta){i, PT_ROLE_W, fx};
         }
         reqs[k] = (pt_stats_req){l->dy, out, PT_FMT_FP32, role_scale(l, PT_OPND_DY, fg)};
         t->meta[k++] = (stat_meta){i, PT_ROLE_DY, fg};
-        if (l->nw) {
-            reqs[k] = (pt_stats_req){l->gw, l->nw, PT_FMT_FP32, 1.0f};
+        if (nw) {
+            reqs[k] = (pt_stats_req){gw, nw, PT_FMT_FP32, 1.0f};
             t->meta[k++] = (stat_meta){i, PT_ROLE_DW, l->fmt.wgrad};
         }
     }
@@ -178,7 +189,7 @@ pt_status pt_instrument_drift(pt_trainer *t, int64_t step)
     pt_status st;
     if ((st = pt_backend_copy(t->be, s->params, n->params, n->nparams * sizeof(float))) ||
         (st = pt_backend_copy(t->be, s->input, n->input, (size_t)rows * in_size * sizeof(float))) ||
-        (st = pt_backend_copy(t->be, s->labels, n->labels, (size_t)rows * sizeof(int32_t))) ||
+        (st = pt_backend_copy(t->be, s->labels, n->labels, (size_t)rows * (size_t)t->labels_per * sizeof(int32_t))) ||
         (st = pt_backend_copy(t->be, s->targets, n->targets, (size_t)rows * sizeof(float))))
         return st;
     n->train = s->train = false;

@@ -242,7 +242,7 @@ static void bind(pt_net *n)
         }
         if (p->cast_for >= 0) {
             const pt_net_layer *g = &n->L[p->cast_for];
-            l->cast_out = g->saved, l->cast_out_t = g->saved_t, l->cast_cols = (int)g->in_size;
+            l->cast_out = g->saved, l->cast_out_t = g->saved_t, l->cast_cols = g->in_cols;
             l->cast_fmt = g->fmt.fwd;
         }
         if (p->in_grad_of >= 0) {
@@ -291,11 +291,22 @@ pt_status pt_net_create_plan(pt_backend *be, const pt_model_spec *spec, const pt
         l->recipe = l->plan->recipe;
         int j = s->in_index[0];
         l->in_size = j < 0 ? in_size : spec->layers[j].size;
+        l->seq = s->seq > 1 ? s->seq : 1;
+        l->in_seq = j >= 0 && spec->layers[j].seq > 1 ? spec->layers[j].seq : 1;
+        l->in_cols = (int)(l->in_size / l->in_seq);
         l->consumers = l->plan->readers;
+        size_t width = (size_t)(s->size / l->seq);
         if (s->type == PT_LAYER_LINEAR) {
-            l->fan_in = (int)l->in_size;
-            l->nw = (size_t)s->out * (size_t)l->in_size;
+            l->fan_in = l->in_cols;
+            l->nw = (size_t)s->out * (size_t)l->in_cols;
             l->nb = s->bias ? (size_t)s->out : 0;
+            l->w_shared = s->tie_index >= 0;
+        } else if (s->type == PT_LAYER_EMBEDDING) {
+            l->nw = (size_t)s->vocab * width;
+        } else if (s->type == PT_LAYER_POSITION) {
+            l->nw = (size_t)s->context * width;
+        } else if (s->type == PT_LAYER_RMSNORM) {
+            l->nw = width;
         } else if (s->type == PT_LAYER_CONV2D) {
             const int *ish = j < 0 ? spec->input : spec->layers[j].shape;
             l->fan_in = ish[0] * s->kernel * s->kernel;
@@ -308,9 +319,9 @@ pt_status pt_net_create_plan(pt_backend *be, const pt_model_spec *spec, const pt
             l->cs = (pt_conv_shape){.n = batch, .c = ish[0], .h = ish[1], .w = ish[2], .k = s->kernel,
                                     .stride = s->stride, .pad = s->padding, .oh = s->shape[1], .ow = s->shape[2]};
         } else if (s->type == PT_LAYER_LAYERNORM) {
-            l->nw = l->nb = (size_t)s->size;
+            l->nw = l->nb = width;
         }
-        offs += l->nw + l->nb;
+        offs += (l->w_shared ? 0 : l->nw) + l->nb;
         if ((size_t)s->size > max_size) max_size = (size_t)s->size;
         if ((size_t)l->in_size > max_size) max_size = (size_t)l->in_size;
         if (s->type == PT_LAYER_CONV2D &&
@@ -319,12 +330,13 @@ pt_status pt_net_create_plan(pt_backend *be, const pt_model_spec *spec, const pt
     }
     n->nparams = offs;
     size_t np = offs ? offs : 1;
+    int last_seq = n->L[n->nlayers - 1].seq; /* labels and losses a sample: one a position */
     if ((st = alloc_f(n, np, &n->params)) || (st = alloc_f(n, np, &n->grads)) ||
         (st = alloc_f(n, np, &n->opt_m)) || (st = alloc_f(n, np, &n->opt_v)) ||
         (st = alloc_f(n, (size_t)batch * (size_t)in_size, &n->input)) ||
-        (st = pt_backend_alloc(be, sizeof(int32_t) * (size_t)batch, (void **)&n->labels)) ||
+        (st = pt_backend_alloc(be, sizeof(int32_t) * (size_t)batch * (size_t)last_seq, (void **)&n->labels)) ||
         (st = alloc_f(n, (size_t)batch * (size_t)spec->layers[n->nlayers - 1].size, &n->targets)) ||
-        (st = alloc_f(n, (size_t)batch, &n->loss_rows)) ||
+        (st = alloc_f(n, (size_t)batch * (size_t)last_seq, &n->loss_rows)) ||
         (st = alloc_f(n, (size_t)batch * max_size, &n->scratch)))
         goto fail;
     /* the weights' 16-bit copy, for the layers that read their weights in it */
@@ -336,8 +348,13 @@ pt_status pt_net_create_plan(pt_backend *be, const pt_model_spec *spec, const pt
         pt_net_layer *l = &n->L[i];
         const pt_layer_spec *s = l->spec;
         size_t nout = (size_t)batch * (size_t)s->size, in = (size_t)batch * (size_t)l->in_size;
-        l->w = n->params + offs, l->gw = n->grads + offs;
-        offs += l->nw;
+        if (l->w_shared) { /* a tied head: the embedding's table, laid out before it */
+            l->w = n->L[s->tie_index].w, l->gw = n->L[s->tie_index].gw;
+            n->L[s->tie_index].grad_shared = true;
+        } else {
+            l->w = n->params + offs, l->gw = n->grads + offs;
+            offs += l->nw;
+        }
         l->b = l->nb ? n->params + offs : NULL, l->gb = l->nb ? n->grads + offs : NULL;
         offs += l->nb;
         if ((st = alloc_f(n, nout, &l->y)) || (st = alloc_f(n, nout, &l->dy)) ||
@@ -345,7 +362,24 @@ pt_status pt_net_create_plan(pt_backend *be, const pt_model_spec *spec, const pt
             goto fail;
         for (int r = 0; r < PT_OPND_COUNT; r++) pt_fp8_state_init(&l->fp8[r]);
         uses_fp8 |= pt_format_is_fp8(l->fmt.fwd) || pt_format_is_fp8(l->fmt.dgrad) || pt_format_is_fp8(l->fmt.wgrad);
-        if (pt_layer_has_gemm(s->type)) {
+        if (s->type == PT_LAYER_ATTN_QK || s->type == PT_LAYER_ATTN_PV) {
+            /* operands: qk's x is q and its w is k ([batch, heads, T, head_dim] each), its dy the scores
+             * [batch, heads, T, T]; pv's x is the probabilities, its w v, its dy the output */
+            size_t qkv = (size_t)batch * (size_t)l->in_size, d = qkv / 3, tt = (size_t)batch * (size_t)s->size;
+            if (s->type == PT_LAYER_ATTN_PV) qkv = (size_t)batch * (size_t)spec->layers[s->in_index[1]].size, d = qkv / 3;
+            bool qk = s->type == PT_LAYER_ATTN_QK;
+            size_t xc = qk ? d : (size_t)batch * (size_t)l->in_size, wc = d, dyc = qk ? tt : d;
+            pt_layer_formats f = l->fmt;
+            size_t sz_w = cast_bytes(f.fwd, wc) > cast_bytes(f.dgrad, wc) ? cast_bytes(f.fwd, wc) : cast_bytes(f.dgrad, wc);
+            size_t sz_g = cast_bytes(f.dgrad, dyc) > cast_bytes(f.wgrad, dyc) ? cast_bytes(f.dgrad, dyc)
+                                                                              : cast_bytes(f.wgrad, dyc);
+            if ((st = pt_backend_alloc(be, cast_bytes(f.fwd, xc), &l->saved)) ||
+                (st = pt_backend_alloc(be, sz_w, &l->wbuf)) || (st = pt_backend_alloc(be, sz_g, &l->gbuf)) ||
+                (st = pt_backend_alloc(be, f.wgrad == f.fwd ? 0 : cast_bytes(f.wgrad, xc), &l->xbuf)) ||
+                (st = alloc_f(n, qkv, &l->heads)) || (st = alloc_f(n, qkv, &l->dheads)) ||
+                (!qk && ((st = alloc_f(n, d, &l->ho)) || (st = alloc_f(n, d, &l->dho)))))
+                goto fail;
+        } else if (pt_layer_has_gemm(s->type)) {
             /* a conv2d's x operand is its im2col rows, unless the backend
              * convolves its formats directly (then it is x itself) */
             bool cols = s->type == PT_LAYER_CONV2D && !l->plan->conv_direct;
@@ -383,7 +417,8 @@ pt_status pt_net_create_plan(pt_backend *be, const pt_model_spec *spec, const pt
         }
         /* an activation's dy as the codes of the input-gradient GEMM after it */
         if (l->plan->dy_codes && (st = pt_backend_alloc(be, nout * 2, &l->dy16))) goto fail;
-        if (s->type == PT_LAYER_LAYERNORM && (st = alloc_f(n, 2 * (size_t)batch, &l->aux))) goto fail;
+        if (s->type == PT_LAYER_LAYERNORM && (st = alloc_f(n, 2 * (size_t)batch * (size_t)l->seq, &l->aux))) goto fail;
+        if (s->type == PT_LAYER_RMSNORM && (st = alloc_f(n, (size_t)batch * (size_t)l->seq, &l->aux))) goto fail;
         if (s->type == PT_LAYER_MAXPOOL && (st = alloc_f(n, nout, &l->aux))) goto fail;
     }
     /* the fp8 scaling states, in backend memory, where the recipe runs */
@@ -408,7 +443,7 @@ void pt_net_destroy(pt_net *n)
         pt_net_layer *l = &n->L[i];
         void *bufs[] = {l->y,    l->dy,     l->saved,  l->plan->w_from_copy ? NULL : l->wbuf, l->gbuf, l->xbuf,
                         l->cols, l->dcols,  l->rows,   l->drows, l->aux, l->scales, l->saved_t, l->wbuf_t,
-                        l->gbuf_t, l->y16,   l->dy16};
+                        l->gbuf_t, l->y16,   l->dy16, l->heads, l->dheads, l->ho, l->dho};
         for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) pt_backend_free(be, bufs[k]);
     }
     void *bufs[] = {n->params, n->grads, n->opt_m, n->opt_v, n->input, n->labels, n->targets,
@@ -428,9 +463,25 @@ pt_status pt_net_init_params(pt_net *n, uint64_t seed)
     size_t off = 0;
     for (int i = 0; i < n->nlayers; i++) {
         pt_net_layer *l = &n->L[i];
-        if (l->spec->type == PT_LAYER_LAYERNORM) {
+        if (l->spec->type == PT_LAYER_LAYERNORM || l->spec->type == PT_LAYER_RMSNORM) {
             for (size_t k = 0; k < l->nw; k++) h[off + k] = 1.0f;
             for (size_t k = 0; k < l->nb; k++) h[off + l->nw + k] = 0.0f;
+        } else if (l->spec->type == PT_LAYER_EMBEDDING || l->spec->type == PT_LAYER_POSITION) {
+            /* N(0, 0.02), GPT-2's (nn.Embedding's own default, N(0, 1), makes a tied head's first
+             * logits sqrt(width) times too large): Box-Muller on the same counter-based stream */
+            for (size_t k = 0; k < l->nw; k++) {
+                double u1 = ((double)(pt_splitmix(&s) >> 11) + 1.0) / 9007199254740993.0;
+                double u2 = (double)(pt_splitmix(&s) >> 11) / 9007199254740992.0;
+                h[off + k] = (float)(0.02 * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+            }
+        } else if (l->w_shared) { /* a tied head: its bias alone is its own */
+            float bound = l->fan_in ? 1.0f / sqrtf((float)l->fan_in) : 0.0f;
+            for (size_t k = 0; k < l->nb; k++) {
+                double u = (double)(pt_splitmix(&s) >> 11) / 9007199254740992.0;
+                h[off + k] = (float)((2.0 * u - 1.0) * bound);
+            }
+            off += l->nb;
+            continue;
         } else {
             /* kaiming_uniform_(a=sqrt(5)) for weights and the bias rule of
              * nn.Linear / nn.Conv2d: both U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
@@ -484,10 +535,10 @@ pt_status pt_net_forward(pt_net *n, int rows, float grad_scale)
     for (int i = 0; i < n->nlayers; i++)
         if ((st = in_layer(pt_layer_forward(n, &n->L[i], rows), &n->L[i], "forward"))) return st;
     pt_net_layer *last = &n->L[n->nlayers - 1];
-    int c = (int)last->spec->size;
+    int c = (int)(last->spec->size / last->seq);
     float *dlogits = grad_scale != 0.0f ? last->dy : NULL;
-    if (n->spec->loss == PT_LOSS_SOFTMAX_CE)
-        return pt_backend_softmax_ce(n->be, last->y, n->labels, n->loss_rows, dlogits, rows, c,
+    if (n->spec->loss == PT_LOSS_SOFTMAX_CE) /* a sequence: one row of logits a position */
+        return pt_backend_softmax_ce(n->be, last->y, n->labels, n->loss_rows, dlogits, rows * last->seq, c,
                                      grad_scale);
     return pt_backend_mse(n->be, last->y, n->targets, n->loss_rows, dlogits, rows, c, grad_scale);
 }

@@ -29,6 +29,10 @@ typedef struct pt_net_layer {
     int index;
     pt_layer_formats fmt;
     int64_t in_size;          /* per-sample elements of input 0 */
+    int seq;                  /* rows of one sample's output (a sequence's positions; 1 for flat outputs) */
+    int in_seq, in_cols;      /* input 0 as [in_seq, in_cols] a sample: a GEMM's rows and k */
+    bool w_shared;            /* a tied head: w and gw are the embedding's table and its gradient */
+    bool grad_shared;         /* an embedding whose table gradient a tied head writes first in the backward */
     int consumers;            /* layers reading this output (the loss counts as one) */
     /* parameters: views into the net's master weights / gradients */
     float *w, *b, *gw, *gb;
@@ -45,7 +49,10 @@ typedef struct pt_net_layer {
                                         made with them (pt_operand.data_t); else NULL */
     float *cols, *dcols;      /* conv2d: im2col rows and their gradient */
     float *rows, *drows;      /* conv2d: output as rows [N*P, O] */
-    float *aux;               /* layernorm: mean, rstd; pools: argmax */
+    float *aux;               /* layernorm: mean, rstd; rmsnorm: rstd; pools: argmax */
+    float *heads, *dheads;    /* attention_qk, _pv: q, k, v head-major [3, batch, heads, T, head_dim] and the
+                                 gradient */
+    float *ho, *dho;          /* attention_pv: its output head-major [batch, heads, T, head_dim] and the gradient */
     pt_conv_shape cs;
     pt_operand x_op, w_op;    /* the forward GEMM's operands, reused by the backward */
     const pt_plan_layer *plan; /* this layer's entry of the step plan (n->plan) */
@@ -223,6 +230,18 @@ pt_status pt_dropout_forward(pt_net *n, pt_net_layer *l, int rows);
 pt_status pt_dropout_backward(pt_net *n, pt_net_layer *l, int rows);
 pt_status pt_add_forward(pt_net *n, pt_net_layer *l, int rows);
 pt_status pt_add_backward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_embedding_forward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_embedding_backward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_position_forward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_position_backward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_rmsnorm_forward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_rmsnorm_backward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_attn_qk_forward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_attn_qk_backward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_attn_softmax_forward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_attn_softmax_backward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_attn_pv_forward(pt_net *n, pt_net_layer *l, int rows);
+pt_status pt_attn_pv_backward(pt_net *n, pt_net_layer *l, int rows);
 pt_status pt_flatten_forward(pt_net *n, pt_net_layer *l, int rows);
 pt_status pt_flatten_backward(pt_net *n, pt_net_layer *l, int rows);
 

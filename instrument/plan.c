@@ -44,7 +44,7 @@ static void formats(const pt_model_spec *spec, const pt_policy *policy, pt_plan 
         pt_plan_layer *l = &p->L[i];
         l->fmt = pt_layer_has_gemm(s->type) ? pt_policy_formats(policy, s->name)
                                              : (pt_layer_formats){PT_FMT_FP32, PT_FMT_FP32, PT_FMT_FP32};
-        if (s->type == PT_LAYER_LAYERNORM) l->fmt.fwd = pt_policy_norm_format(policy, s->name);
+        if (pt_layer_has_compute_format(s->type)) l->fmt.fwd = pt_policy_norm_format(policy, s->name);
         l->recipe = pt_policy_fp8_recipe(policy, s->name);
         l->readers = pt_model_readers(spec, i);
         l->cast_for = l->in_grad_of = -1;
@@ -77,7 +77,7 @@ static void fusions(const pt_model_spec *spec, const pt_plan_caps *caps, pt_plan
     for (int i = 0; i < nl; i++) {
         const pt_layer_spec *s = &spec->layers[i];
         pt_layer_formats f = p->L[i].fmt;
-        if (pt_layer_has_gemm(s->type) && is16(f.fwd) && f.dgrad == f.fwd) {
+        if (pt_layer_has_weights(s->type) && is16(f.fwd) && f.dgrad == f.fwd) {
             p->w16_fmt = f.fwd; /* the first such layer's format */
             break;
         }
@@ -86,7 +86,7 @@ static void fusions(const pt_model_spec *spec, const pt_plan_caps *caps, pt_plan
         const pt_layer_spec *s = &spec->layers[i];
         pt_plan_layer *l = &p->L[i];
         int j = s->in_index[0];
-        if (pt_layer_has_gemm(s->type))
+        if (pt_layer_has_weights(s->type))
             l->w_from_copy = p->w16_fmt != PT_FMT_FP32 && l->fmt.fwd == p->w16_fmt && l->fmt.dgrad == p->w16_fmt;
         if (s->type == PT_LAYER_LINEAR) {
             /* outputs that an activation alone reads, as the GEMMs' 16-bit codes */

@@ -27,7 +27,7 @@ static pt_status keep_data_on_device(pt_trainer *t)
 {
     const pt_dataset *ds = &t->data->train;
     t->dev_perm_epoch = -1;
-    size_t xb = (size_t)ds->n * (size_t)ds->dim * sizeof(float), yb = (size_t)ds->n * 4,
+    size_t xb = (size_t)ds->n * (size_t)ds->dim * sizeof(float), yb = (size_t)ds->n * 4 * (size_t)t->labels_per,
            pb = (size_t)ds->n * sizeof(int32_t);
     if (!pt_backend_is_device(t->be) || ds->n > INT32_MAX || xb + yb > PT_RESIDENT_BYTES) return PT_OK;
     pt_status st = pt_backend_alloc(t->be, xb, &t->dev_x);
@@ -56,15 +56,22 @@ pt_status pt_trainer_create(pt_backend *be, const pt_model_spec *spec, const pt_
                        "(check \"input\" in the model spec)",
                        spec->source, spec->name, (long long)in_size, data->desc, (long long)data->train.dim);
     const pt_layer_spec *last = &spec->layers[spec->nlayers - 1];
+    /* a model that gives a row of logits a position takes a label a position */
+    int per = last->seq > 1 ? last->seq : 1;
+    int64_t data_per = data->train.label_len > 1 ? data->train.label_len : 1;
+    if (data_per != per)
+        return pt_fail(PT_ERR_INVALID, "%s: input: model '%s' gives %d output%s a sample (one a position), but the data "
+                       "(%s) has %lld label%s a sample (check \"input\", the context length)", spec->source, spec->name,
+                       per, per > 1 ? "s" : "", data->desc, (long long)data_per, data_per > 1 ? "s" : "");
     if (spec->loss == PT_LOSS_SOFTMAX_CE) {
         if (!data->train.label)
             return pt_fail(PT_ERR_INVALID, "%s: loss: softmax_cross_entropy needs class labels, the data (%s) has values",
                            spec->source, data->desc);
-        if (data->nclasses > last->size)
+        if (data->nclasses > last->size / per)
             return pt_fail(PT_ERR_INVALID,
                            "%s: layers[%d].out: the data (%s) has %d classes but the last layer '%s' has %lld outputs",
-                           spec->source, spec->nlayers - 1, data->desc, data->nclasses, last->name,
-                           (long long)last->size);
+                           spec->source, last->json_index, data->desc, data->nclasses, last->name,
+                           (long long)(last->size / per));
     } else if (!data->train.target || last->size != 1) {
         return pt_fail(PT_ERR_INVALID,
                        "%s: loss: mse trains one value per sample: the data (%s) needs a value label and the last "
@@ -79,14 +86,15 @@ pt_status pt_trainer_create(pt_backend *be, const pt_model_spec *spec, const pt_
     t->spec = spec;
     t->policy = policy;
     t->data = data;
+    t->labels_per = per;
     pt_status st = pt_net_create(be, spec, policy, spec->train.batch, &t->net);
     if (!st) st = pt_net_init_params(t->net, spec->train.seed);
     size_t batch = (size_t)spec->train.batch;
     t->x_host = malloc(batch * (size_t)in_size * sizeof(float));
-    t->y_host = malloc(batch * sizeof(int32_t));
+    t->y_host = malloc(batch * (size_t)per * sizeof(int32_t));
     t->t_host = malloc(batch * sizeof(float));
     t->out_host = malloc(batch * (size_t)last->size * sizeof(float));
-    t->loss_host = malloc(batch * sizeof(float));
+    t->loss_host = malloc(batch * (size_t)per * sizeof(float));
     t->perm = malloc((size_t)data->train.n * sizeof(int64_t));
     if (!st && (!t->x_host || !t->y_host || !t->t_host || !t->out_host || !t->loss_host || !t->perm))
         st = pt_fail(PT_ERR_NOMEM, "out of memory");
@@ -167,15 +175,16 @@ static pt_status load_rows(pt_trainer *t, const pt_dataset *ds, const int64_t *i
                            int rows)
 {
     int64_t dim = ds->dim;
+    size_t per = (size_t)t->labels_per;
     for (int r = 0; r < rows; r++) {
         int64_t i = idx ? idx[r] : first + r;
         memcpy(t->x_host + (size_t)r * dim, ds->x + (size_t)i * dim, (size_t)dim * sizeof(float));
-        if (ds->label) t->y_host[r] = ds->label[i];
+        if (ds->label) memcpy(t->y_host + r * per, ds->label + (size_t)i * per, per * sizeof(int32_t));
         else t->t_host[r] = ds->target[i];
     }
     pt_status st = pt_backend_upload(t->be, t->net->input, t->x_host, (size_t)rows * dim * sizeof(float));
     if (st) return st;
-    if (ds->label) return pt_backend_upload(t->be, t->net->labels, t->y_host, (size_t)rows * sizeof(int32_t));
+    if (ds->label) return pt_backend_upload(t->be, t->net->labels, t->y_host, (size_t)rows * per * sizeof(int32_t));
     return pt_backend_upload(t->be, t->net->targets, t->t_host, (size_t)rows * sizeof(float));
 }
 
@@ -200,7 +209,7 @@ static pt_status next_batch(pt_trainer *t)
         }
         if (!st) st = pt_backend_gather_rows(t->be, t->dev_x, (size_t)ds->dim * sizeof(float), t->dev_perm + t->cursor,
                                              b, t->net->input);
-        if (!st) st = pt_backend_gather_rows(t->be, t->dev_y, 4, t->dev_perm + t->cursor, b,
+        if (!st) st = pt_backend_gather_rows(t->be, t->dev_y, 4 * (size_t)t->labels_per, t->dev_perm + t->cursor, b,
                                              ds->label ? (void *)t->net->labels : (void *)t->net->targets);
     }
     t->cursor += b;
@@ -263,7 +272,7 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
     rec->step = t->step;
     double scale = pt_scaler_scale(&t->scaler);
     rec->scale = scale;
-    int b = tr->batch, accum = tr->accumulate;
+    int b = tr->batch, accum = tr->accumulate, per = t->labels_per;
     /* the step's flag, gradient sum of squares and loss sum, in backend memory
      * and read back together once the step's work is done: no wait mid-step */
     double *sumsq_dev = (double *)((char *)t->flags + 8), *loss_dev = (double *)((char *)t->flags + 16);
@@ -277,10 +286,10 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
         n->grad_beta = m == 0 ? 0.0f : 1.0f;
         n->dropout_seed = pt_mix64(tr->seed * 0x9e3779b97f4a7c15ull + (uint64_t)t->step * 1000003u + (uint64_t)m);
         if (!st) st = next_batch(t);
-        /* each micro-batch's loss is a mean over the whole optimizer batch,
-         * times the loss scale */
-        if (!st) st = pt_net_forward(n, b, (float)(scale / ((double)b * accum)));
-        if (!st) st = pt_backend_sum(t->be, n->loss_rows, (size_t)b, loss_dev);
+        /* each micro-batch's loss is a mean over the whole optimizer batch
+         * (over every position of a sequence), times the loss scale */
+        if (!st) st = pt_net_forward(n, b, (float)(scale / ((double)b * per * accum)));
+        if (!st) st = pt_backend_sum(t->be, n->loss_rows, (size_t)b * (size_t)per, loss_dev);
         if (!st) st = pt_net_backward(n, b);
     }
     n->grad_beta = 1.0f;
@@ -313,7 +322,7 @@ pt_status pt_trainer_step(pt_trainer *t, pt_step_record *rec)
     memcpy(&found, t->flags_host, sizeof found);
     memcpy(&sumsq, t->flags_host + 8, sizeof sumsq);
     memcpy(&loss_sum, t->flags_host + 16, sizeof loss_sum);
-    rec->loss = loss_sum / ((double)b * accum);
+    rec->loss = loss_sum / ((double)b * per * accum);
     rec->grad_norm = sqrt(sumsq);
     /* statistics see this step's activations, weights and (unscaled) gradients */
     rec->fp8_saturated = n->fp8_saturated;
@@ -367,16 +376,16 @@ pt_status pt_trainer_eval(pt_trainer *t, pt_eval_result *out)
     n->train = false;
     int b = t->spec->train.batch;
     const pt_layer_spec *last = &t->spec->layers[t->spec->nlayers - 1];
-    int c = (int)last->size;
+    int per = t->labels_per, c = (int)(last->size / per);
     double loss = 0;
     int64_t correct = 0;
     pt_status st = PT_OK;
     for (int64_t first = 0; first < ds->n && !st; first += b) {
         int rows = (int)(ds->n - first < b ? ds->n - first : b);
         if ((st = load_rows(t, ds, NULL, first, rows)) || (st = pt_net_forward(n, rows, 0.0f)) ||
-            (st = sum_loss(t, rows, &loss)))
+            (st = sum_loss(t, rows * per, &loss)))
             break;
-        if (!ds->label) continue;
+        if (!ds->label || per > 1) continue; /* token data: perplexity, not accuracy */
         if ((st = pt_backend_download(t->be, t->out_host, n->L[n->nlayers - 1].y,
                                       (size_t)rows * c * sizeof(float))))
             break;
@@ -390,8 +399,12 @@ pt_status pt_trainer_eval(pt_trainer *t, pt_eval_result *out)
     }
     out->step = t->step;
     out->samples = ds->n;
-    out->loss = loss / (double)ds->n;
-    out->accuracy = ds->label ? (double)correct / (double)ds->n : NAN;
+    out->loss = loss / ((double)ds->n * per);
+    out->accuracy = ds->label && per == 1 ? (double)correct / (double)ds->n : NAN;
+    /* token data: perplexity, and bits per byte where a token's bytes are known */
+    bool tokens = t->data->tokens || per > 1;
+    out->perplexity = tokens ? exp(out->loss) : NAN;
+    out->bits_per_byte = tokens && t->data->bytes_per_token > 0 ? out->loss / log(2.0) / t->data->bytes_per_token : NAN;
     return st;
 }
 

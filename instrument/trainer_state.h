@@ -19,6 +19,7 @@ struct pt_trainer {
     int64_t sched_step;  /* position in the learning-rate schedule */
     int64_t skipped;
     int64_t epoch, cursor; /* data position */
+    int labels_per;      /* labels a sample: 1, or a sequence's T (one a position) */
     int64_t *perm;
     /* the training split kept in device memory (NULL on the CPU, or when it
      * is too big): batches are gathered there by the epoch's permutation */

@@ -124,6 +124,50 @@ pt_status pt_backend_layernorm_bwd(pt_backend *be, const float *x, const float *
 {
     PT_NN_CALL(be, layernorm_bwd, x, gamma, mean, rstd, dy, dx, dgamma, dbeta, rows, c);
 }
+pt_status pt_backend_rmsnorm_fwd(pt_backend *be, const float *x, const float *gamma, float eps, pt_format fmt,
+                                 float *y, float *rstd, int rows, int c)
+{
+    PT_NN_CALL(be, rmsnorm_fwd, x, gamma, eps, fmt, y, rstd, rows, c);
+}
+pt_status pt_backend_rmsnorm_bwd(pt_backend *be, const float *x, const float *gamma, const float *rstd,
+                                 const float *dy, float *dx, float *dgamma, int rows, int c)
+{
+    PT_NN_CALL(be, rmsnorm_bwd, x, gamma, rstd, dy, dx, dgamma, rows, c);
+}
+pt_status pt_backend_embedding_fwd(pt_backend *be, const float *table, const float *ids, float *y, int n, int d,
+                                   int vocab)
+{
+    if (n < 0 || d < 1 || vocab < 1)
+        return pt_fail(PT_ERR_INVALID, "embedding_fwd: %d tokens of width %d, vocabulary %d", n, d, vocab);
+    PT_NN_CALL(be, embedding_fwd, table, ids, y, n, d, vocab);
+}
+pt_status pt_backend_embedding_bwd(pt_backend *be, const float *ids, const float *dy, float *dtable, int n, int d,
+                                   int vocab)
+{
+    if (n < 0 || d < 1 || vocab < 1)
+        return pt_fail(PT_ERR_INVALID, "embedding_bwd: %d tokens of width %d, vocabulary %d", n, d, vocab);
+    PT_NN_CALL(be, embedding_bwd, ids, dy, dtable, n, d, vocab);
+}
+pt_status pt_backend_heads(pt_backend *be, const float *src, float *dst, int rows, int t, int g, int h, int hd,
+                           pt_pass pass)
+{
+    if (rows < 0 || t < 1 || g < 1 || h < 1 || hd < 1)
+        return pt_fail(PT_ERR_INVALID, "heads: shape [%d, %d, %d, %d, %d]", rows, t, g, h, hd);
+    PT_NN_CALL(be, heads, src, dst, rows, t, g, h, hd, pass == PT_PASS_BWD);
+}
+pt_status pt_backend_softmax(pt_backend *be, const float *x, float *y, int rows, int c, bool causal, pt_format fmt)
+{
+    if (rows < 0 || c < 1) return pt_fail(PT_ERR_INVALID, "softmax: %d rows of %d", rows, c);
+    if (fmt != PT_FMT_FP32 && fmt != PT_FMT_BF16 && fmt != PT_FMT_FP16)
+        return pt_fail(PT_ERR_INVALID, "softmax: in %s (fp32, bf16 or fp16)",
+                       pt_format_info(fmt) ? pt_format_info(fmt)->name : "?");
+    PT_NN_CALL(be, softmax, x, y, rows, c, causal, fmt);
+}
+pt_status pt_backend_softmax_bwd(pt_backend *be, const float *y, const float *dy, float *dx, int rows, int c)
+{
+    if (rows < 0 || c < 1) return pt_fail(PT_ERR_INVALID, "softmax_bwd: %d rows of %d", rows, c);
+    PT_NN_CALL(be, softmax_bwd, y, dy, dx, rows, c);
+}
 pt_status pt_backend_softmax_ce(pt_backend *be, const float *logits, const int32_t *labels,
                                 float *loss, float *dlogits, int rows, int c, float grad_scale)
 {

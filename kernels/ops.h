@@ -160,6 +160,26 @@ pt_status pt_backend_layernorm_bwd(pt_backend *be, const float *x, const float *
                                    const float *mean, const float *rstd, const float *dy,
                                    float *dx, float *dgamma, float *dbeta, int rows, int c);
 
+/* RMS norm over the last dimension (c) of x[rows, c]: y = x * rstd *
+ * gamma, rstd[rows] = 1 / sqrt(mean(x^2) + eps), saved for the backward;
+ * dgamma accumulates. In fmt fp32 (or tf32) in fp32 with fp64 sums; in
+ * another fmt every intermediate (the mean square, eps, their sum, 1/sqrt,
+ * the output) is rounded to fmt, as layernorm_fwd does. The backward is
+ * fp32. */
+pt_status pt_backend_rmsnorm_fwd(pt_backend *be, const float *x, const float *gamma, float eps, pt_format fmt,
+                                 float *y, float *rstd, int rows, int c);
+pt_status pt_backend_rmsnorm_bwd(pt_backend *be, const float *x, const float *gamma, const float *rstd,
+                                 const float *dy, float *dx, float *dgamma, int rows, int c);
+
+/* Token embedding: y row r = table row ids[r] (ids[n] are token ids held
+ * as floats, exact below 2^24; one that is not an integer in [0, vocab)
+ * is an error), rows of d values; the backward adds dy row r into dtable
+ * row ids[r], in order of r (zero dtable first to overwrite). */
+pt_status pt_backend_embedding_fwd(pt_backend *be, const float *table, const float *ids, float *y, int n, int d,
+                                   int vocab);
+pt_status pt_backend_embedding_bwd(pt_backend *be, const float *ids, const float *dy, float *dtable, int n, int d,
+                                   int vocab);
+
 /* Softmax cross-entropy of logits[rows, c] against labels (int32); writes
  * loss[rows] (per row, fp32) and dlogits = (softmax - onehot) * grad_scale
  * (grad_scale: 1/rows times the loss scale). */
@@ -209,6 +229,21 @@ pt_status pt_backend_gather_rows(pt_backend *be, const void *src, size_t row_byt
 typedef enum pt_pass { PT_PASS_FWD = 0, PT_PASS_BWD } pt_pass;
 pt_status pt_backend_dropout(pt_backend *be, const float *x, float *y, size_t n, float p,
                              uint64_t seed, pt_pass pass);
+
+/* Attention's head layout: src [rows, t, g, h, hd] (a sequence's positions,
+ * each g groups of h heads: q, k and v with g = 3) written as dst
+ * [g, rows, h, t, hd] (every (group, sample, head) one [t, hd] matrix);
+ * PT_PASS_BWD the inverse (src head-major, dst token-major). */
+pt_status pt_backend_heads(pt_backend *be, const float *src, float *dst, int rows, int t, int g, int h, int hd,
+                           pt_pass pass);
+/* Softmax over each row of x[rows, c] in fp32 (sums in fp64); with causal,
+ * row r is query position r % c and sees columns j <= r % c alone, the
+ * others getting probability 0. In fmt bf16 or fp16, as a softmax of a
+ * half tensor is computed: x read rounded to fmt (an fp16 score past 65504
+ * is inf, and its row NaN), the exponentials and their sum in fp32, the
+ * output rounded to fmt. The backward, in fp32: dx = y (dy - sum_j y dy). */
+pt_status pt_backend_softmax(pt_backend *be, const float *x, float *y, int rows, int c, bool causal, pt_format fmt);
+pt_status pt_backend_softmax_bwd(pt_backend *be, const float *y, const float *dy, float *dx, int rows, int c);
 
 /* im2col of x[N, C, H, W] for a k x k kernel: cols[N*OH*OW, C*k*k]; col2im
  * adds back into dx (which must be zeroed). */

@@ -21,6 +21,18 @@ status "no --data" 2 $rc; check "no --data" "--data SPEC is required" "$err"
 printf '{"prectune_policy": 1, "layers": {"fc7": {"fwd": "bf16"}}}' > "$tmp/p.json"
 err=$("$bin" train "$spec" --data fashion-mnist --policy "$tmp/p.json" 2>&1); rc=$?
 status "policy layer" 2 $rc; check "policy layer named" "p.json: layers.fc7: model 'small-mlp' has no layer" "$err"
+# a transformer's spec errors, before any data is read
+gpt() { printf '{"name": "g", "input": [%s], "layers": [{"name": "wte", "type": "embedding", "vocab": 64, "out": 32},
+ {"name": "wpe", "type": "position_embedding", "context": 16}, {"name": "h", "type": "gpt_block", "heads": %s},
+ {"name": "head", "type": "linear", "out": %s, "tie": "wte"}]}' "$1" "$2" "$3" > "$tmp/gpt.json"; }
+gpt 16 5 64; err=$("$bin" train "$tmp/gpt.json" --data random:64,16,64 2>&1); rc=$?
+status "heads" 2 $rc; check "heads named" "gpt.json: layers[2].heads: 5 heads do not divide the width 32" "$err"
+gpt 32 4 64; err=$("$bin" train "$tmp/gpt.json" --data random:64,32,64 2>&1); rc=$?
+status "context" 2 $rc; check "context named" "gpt.json: layers[1].context: the sequence has 32 positions, past the table's 16" "$err"
+gpt 16 4 60; err=$("$bin" train "$tmp/gpt.json" --data random:64,16,64 2>&1); rc=$?
+status "tied head" 2 $rc; check "tied head named" "gpt.json: layers[3].out: a head tied to embedding 'wte'" "$err"
+gpt 16 4 64; err=$("$bin" train "$tmp/gpt.json" --data random:64,16,64 2>&1); rc=$?
+status "token data" 2 $rc; check "token data wanted" "gives 16 outputs a sample (one a position)" "$err"
 err=$("$bin" train "$spec" --data csv:/nonexistent.csv 2>&1); rc=$?
 status "missing csv" 2 $rc; check "missing csv" "/nonexistent.csv: cannot open" "$err"
 

@@ -1,6 +1,9 @@
 /* Every layer's backward against central finite differences, in fp32, on
  * small models that put the layer between two linear layers (so that its
- * input gradient reaches the first layer's weights and is checked too). */
+ * input gradient reaches the first layer's weights and is checked too);
+ * the transformer's layers on token models (embedding first, the loss over
+ * every position), where every parameter before a layer checks its input
+ * gradient. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -24,12 +27,14 @@ static double urand(void)
 
 #define ROWS 4
 
+/* the mean loss over the batch (over every position of a sequence) */
 static double loss_of(pt_net *n)
 {
-    ck_assert_int_eq(pt_net_forward(n, ROWS, 1.0f / ROWS), PT_OK);
+    int per = n->L[n->nlayers - 1].seq, rows = ROWS * per;
+    ck_assert_msg(pt_net_forward(n, ROWS, 1.0f / (float)rows) == PT_OK, "%s", pt_last_error());
     double s = 0;
-    for (int r = 0; r < ROWS; r++) s += n->loss_rows[r];
-    return s / ROWS;
+    for (int r = 0; r < rows; r++) s += n->loss_rows[r];
+    return s / rows;
 }
 
 /* Builds the net of `json`, fills inputs/labels, compares every parameter
@@ -49,14 +54,20 @@ static void gradcheck(const char *json, const char *what)
     n->dropout_seed = 12345;
     int64_t in = 1;
     for (int d = 0; d < spec.ninput; d++) in *= spec.input[d];
-    for (int64_t i = 0; i < ROWS * in; i++) n->input[i] = (float)(2 * urand() - 1);
-    int64_t c = spec.layers[spec.nlayers - 1].size;
-    for (int r = 0; r < ROWS; r++) {
-        n->labels[r] = (int32_t)(r % c);
-        n->targets[r] = (float)(urand() - 0.5);
-    }
+    for (int64_t i = 0; i < ROWS * in; i++)
+        n->input[i] = spec.vocab ? (float)(int)(urand() * spec.vocab) : (float)(2 * urand() - 1);
+    int per = n->L[n->nlayers - 1].seq;
+    int64_t c = spec.layers[spec.nlayers - 1].size / per;
+    for (int r = 0; r < ROWS * per; r++) n->labels[r] = spec.vocab ? (int32_t)(urand() * (double)c) : (int32_t)(r % c);
+    for (int r = 0; r < ROWS; r++) n->targets[r] = (float)(urand() - 0.5);
     /* larger weights than the default init, so every layer matters */
     for (size_t i = 0; i < n->nparams; i++) n->params[i] *= 2.0f;
+    /* embedding tables drawn at GPT-2's 0.02 would make the step h = 1e-3
+     * a few percent of a norm's input, whose curvature then dominates the
+     * central difference: drawn in [-0.5, 0.5] instead */
+    for (int i = 0; i < n->nlayers; i++)
+        if (n->L[i].spec->type == PT_LAYER_EMBEDDING || n->L[i].spec->type == PT_LAYER_POSITION)
+            for (size_t k = 0; k < n->L[i].nw; k++) n->L[i].w[k] = (float)(urand() - 0.5);
     memset(n->grads, 0, n->nparams * sizeof(float));
     loss_of(n);
     ck_assert_int_eq(pt_net_backward(n, ROWS), PT_OK);
@@ -148,6 +159,48 @@ START_TEST(test_avgpool)
 }
 END_TEST
 
+/* A token model around MID: embedding (vocab 7, width 6) on T = 5 tokens,
+ * MID, a linear head over every position. */
+#define TOK_AROUND(MID)                                                                                 \
+    "{\"name\": \"t\", \"input\": [5], \"layers\": [{\"name\": \"e\", \"type\": \"embedding\", \"vocab\": 7, " \
+    "\"out\": 6}, {\"name\": \"a\", \"type\": \"linear\", \"out\": 6}, " MID                          \
+    ", {\"name\": \"z\", \"type\": \"linear\", \"out\": 7}]}"
+
+START_TEST(test_embedding) { gradcheck(TOK_AROUND("{\"name\": \"g\", \"type\": \"gelu\"}"), "embedding, sequence linear"); }
+END_TEST
+START_TEST(test_position)
+{
+    gradcheck(TOK_AROUND("{\"name\": \"p\", \"type\": \"position_embedding\", \"context\": 8}"),
+              "position_embedding (table past T)");
+}
+END_TEST
+START_TEST(test_rmsnorm) { gradcheck(TOK_AROUND("{\"name\": \"m\", \"type\": \"rmsnorm\"}"), "rmsnorm"); }
+END_TEST
+START_TEST(test_seq_layernorm) { gradcheck(TOK_AROUND("{\"name\": \"m\", \"type\": \"layernorm\"}"), "layernorm on a sequence"); }
+END_TEST
+START_TEST(test_attention)
+{
+    gradcheck(TOK_AROUND("{\"name\": \"at\", \"type\": \"attention\", \"heads\": 2}"), "attention (2 heads)");
+}
+END_TEST
+START_TEST(test_attention_dropout)
+{
+    gradcheck(TOK_AROUND("{\"name\": \"at\", \"type\": \"attention\", \"heads\": 3, \"bias\": false, "
+                         "\"dropout\": 0.2}"),
+              "attention (3 heads, no bias, dropout on the probabilities)");
+}
+END_TEST
+START_TEST(test_gpt_block)
+{
+    gradcheck("{\"name\": \"t\", \"input\": [5], \"layers\": [{\"name\": \"e\", \"type\": \"embedding\", "
+              "\"vocab\": 7, \"out\": 6}, {\"name\": \"p\", \"type\": \"position_embedding\"}, "
+              "{\"name\": \"h\", \"type\": \"gpt_block\", \"heads\": 2, \"repeat\": 2, \"norm\": \"rmsnorm\", "
+              "\"mlp\": 2}, {\"name\": \"lnf\", \"type\": \"layernorm\"}, "
+              "{\"name\": \"head\", \"type\": \"linear\", \"out\": 7, \"tie\": \"e\"}]}",
+              "2 gpt_blocks (rmsnorm), tied head with a bias");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("gradcheck");
@@ -163,6 +216,13 @@ int main(void)
     tcase_add_test(tc, test_conv2d);
     tcase_add_test(tc, test_maxpool);
     tcase_add_test(tc, test_avgpool);
+    tcase_add_test(tc, test_embedding);
+    tcase_add_test(tc, test_position);
+    tcase_add_test(tc, test_rmsnorm);
+    tcase_add_test(tc, test_seq_layernorm);
+    tcase_add_test(tc, test_attention);
+    tcase_add_test(tc, test_attention_dropout);
+    tcase_add_test(tc, test_gpt_block);
     suite_add_tcase(s, tc);
     return pt_check_run(s, CK_FORK_GETENV);
 }

@@ -57,7 +57,7 @@ START_TEST(test_round_trip)
     st.absmax = 3.5f, st.min_nonzero = 0x1p-30f, st.scale = 448.0f;
     ck_assert_int_eq(pt_telemetry_layer_stats(t, run, 3, 1, "fc1", PT_ROLE_DY, "fp16", &st), PT_OK);
     ck_assert_int_eq(pt_telemetry_drift(t, run, 3, 1, "fc1", 42.5, 0.01), PT_OK);
-    pt_eval_result e = {3, 0.5, 0.875, 10000};
+    pt_eval_result e = {3, 0.5, 0.875, 10000, NAN, NAN};
     ck_assert_int_eq(pt_telemetry_eval(t, run, &e), PT_OK);
     ck_assert_int_eq(pt_telemetry_event(t, run, 3, "warning", "k", "m\"sg"), PT_OK);
     ck_assert_int_eq(pt_telemetry_end_run(t, run, "finished"), PT_OK);

@@ -114,10 +114,15 @@ void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_de
         int j = l->in_index[0];
         double in = j < 0 ? input : (double)spec->layers[j].size;
         double out_sz = (double)l->size;
+        double seq = l->seq > 1 ? l->seq : 1, in_seq = j >= 0 && spec->layers[j].seq > 1 ? spec->layers[j].seq : 1;
+        double width = out_sz / seq;
         bool first = j < 0; /* no input gradient to compute */
         if (!pt_layer_has_gemm(l->type)) {
             out->activation_bytes += b * in * 4;
-            if (l->type == PT_LAYER_LAYERNORM) params += 2 * out_sz;
+            if (l->type == PT_LAYER_LAYERNORM) params += 2 * width;
+            if (l->type == PT_LAYER_RMSNORM) params += width;
+            if (l->type == PT_LAYER_EMBEDDING) params += (double)l->vocab * width;
+            if (l->type == PT_LAYER_POSITION) params += (double)l->context * width;
             if (l->type != PT_LAYER_FLATTEN) pass_bytes += b * (in + out_sz) * 4 + b * (in + 2 * out_sz) * 4;
             if (plan.L[i].y_unwritten) pass_bytes -= b * out_sz * 4;
             if (plan.L[i].dx_unwritten) pass_bytes -= b * in * 4;
@@ -127,13 +132,23 @@ void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_de
         pt_layer_formats f = pl->fmt;
         double m, n, k; /* GEMM shape of the forward */
         double xin = b * in; /* the layer's input */
-        if (l->type == PT_LAYER_LINEAR) m = b, n = l->out, k = in;
-        else {
+        if (l->type == PT_LAYER_LINEAR) m = b * in_seq, n = l->out, k = in / in_seq;
+        else if (l->type == PT_LAYER_ATTN_QK || l->type == PT_LAYER_ATTN_PV) {
+            /* the heads' products, counted as one GEMM of the same flops and operand sizes:
+             * qk [b h T, T] = [b h T, hd] x [hd, T]; pv [b h T, hd] = [b h T, T] x [T, hd] */
+            double t = l->type == PT_LAYER_ATTN_QK ? l->shape[1] : l->shape[0];
+            double d = l->type == PT_LAYER_ATTN_QK ? in / in_seq / 3 : l->shape[1], hd = d / l->heads;
+            m = b * l->heads * t;
+            n = l->type == PT_LAYER_ATTN_QK ? t : hd;
+            k = l->type == PT_LAYER_ATTN_QK ? hd : t;
+        } else {
             const int *ish = j < 0 ? spec->input : spec->layers[j].shape;
             m = b * l->shape[1] * l->shape[2], n = l->out, k = (double)ish[0] * l->kernel * l->kernel;
         }
-        double w = n * k;
-        params += w + (l->bias ? n : 0);
+        bool attn = l->type == PT_LAYER_ATTN_QK || l->type == PT_LAYER_ATTN_PV;
+        /* the second operand: a weight, or attention's k or v (an activation, per sample and head) */
+        double w = attn ? b * l->heads * k * n : n * k;
+        if (pt_layer_has_weights(l->type)) params += (l->tie[0] ? 0 : w) + (l->bias ? n : 0);
         double flops = 2 * m * n * k;
         bool conv = l->type == PT_LAYER_CONV2D, direct = pl->conv_direct;
         double xop = conv && !direct ? m * k : xin; /* the x operand: im2col's columns, or x */

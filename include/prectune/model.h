@@ -27,12 +27,28 @@ typedef enum pt_layer_type {
     PT_LAYER_LAYERNORM,
     PT_LAYER_DROPOUT,
     PT_LAYER_ADD,
+    PT_LAYER_EMBEDDING,     /* token ids -> rows of a table */
+    PT_LAYER_POSITION,      /* + a learned table of positions */
+    PT_LAYER_RMSNORM,
+    /* the pieces an "attention" (or "gpt_block") entry expands into,
+     * besides its two linear layers: written by the parser, not by a user */
+    PT_LAYER_ATTN_QK,       /* the scores Q K^T / sqrt(head_dim), per head: a GEMM layer */
+    PT_LAYER_ATTN_SOFTMAX,  /* the causal softmax of the scores (fp32) */
+    PT_LAYER_ATTN_PV,       /* the probabilities times V, per head: a GEMM layer */
     PT_LAYER_TYPE_COUNT
 } pt_layer_type;
 
 const char *pt_layer_type_name(pt_layer_type t);
 /* Layers with a GEMM (linear, conv2d): the ones a policy gives formats. */
 bool pt_layer_has_gemm(pt_layer_type t);
+/* Layers with a GEMM and a weight of their own (linear, conv2d); the
+ * attention GEMMs multiply two activations. */
+bool pt_layer_has_weights(pt_layer_type t);
+/* Layers without a GEMM that compute in a format a policy may name (their
+ * fwd: fp32, bf16 or fp16): layernorm, rmsnorm, attention_softmax. */
+bool pt_layer_has_compute_format(pt_layer_type t);
+/* Inputs a layer reads (add and attention_pv: 2; the others: 1). */
+int pt_layer_ninputs(pt_layer_type t);
 /* The elementwise activations (relu, gelu), which the step plan fuses
  * with the linear layers beside them (instrument/plan.h). */
 bool pt_layer_is_act(pt_layer_type t);
@@ -51,10 +67,21 @@ typedef struct pt_layer_spec {
     float eps;              /* layernorm */
     int ninputs;            /* add: 2 named inputs; others: 0 (the previous layer) or 1 */
     char inputs[2][PT_NAME_MAX];
+    int vocab;              /* embedding: rows of the table (token ids 0..vocab-1) */
+    int context;            /* position_embedding: rows of the table (the longest sequence) */
+    int heads;              /* attention pieces */
+    char tie[PT_NAME_MAX];  /* linear: the embedding whose table is its weight ("" none) */
+    /* linear layers a sugar entry writes: out = input width * out_num /
+     * out_den (0: out as given) */
+    int out_num, out_den;
     /* filled by the parser: */
     int in_index[2];        /* layer indices of the inputs, -1 = the model input */
-    int shape[3], ndim;     /* output shape of one sample */
+    int tie_index;          /* linear with tie: the embedding's index; else -1 */
+    int shape[3], ndim;     /* output shape of one sample: [features], [channels, height, width], or
+                               [rows, features] (a sequence: positions, or heads x positions) */
+    int seq;                /* rows of one sample's output: shape[0] where ndim is 2, else 1 */
     int64_t size;           /* elements of one sample's output */
+    int json_index;         /* the element of the file's "layers" it came from (errors name it) */
 } pt_layer_spec;
 
 typedef struct pt_optim_spec {
@@ -79,7 +106,8 @@ typedef struct pt_model_spec {
     char name[PT_NAME_MAX];
     char source[256];       /* the file it came from (errors name it) */
     int input[3];
-    int ninput;             /* 1: [features]; 3: [channels, height, width] */
+    int ninput;             /* 1: [features] (or [T] token ids); 3: [channels, height, width] */
+    int context, vocab;     /* a model whose first layer is an embedding: T and the vocabulary; else 0 */
     pt_layer_spec *layers;
     int nlayers;
     pt_loss_type loss;

@@ -37,8 +37,10 @@ typedef struct pt_step_record {
 typedef struct pt_eval_result {
     int64_t step;
     double loss;
-    double accuracy;       /* classification; NaN for regression */
+    double accuracy;       /* classification; NaN for regression and token sequences */
     int64_t samples;
+    double perplexity;     /* token sequences: exp(loss), the loss a mean over tokens; else NaN */
+    double bits_per_byte;  /* ... loss / ln 2 / the data's bytes a token, where known; else NaN */
 } pt_eval_result;
 
 pt_status pt_trainer_create(pt_backend *be, const pt_model_spec *spec, const pt_policy *policy,
@@ -76,9 +78,12 @@ pt_status pt_trainer_load(pt_trainer *t, const char *path);
 /* Replaces the initial weights (before the first step) with those of a
  * file of little-endian float32 values, layer by layer in model order:
  * each layer's weight in its PyTorch layout (linear [out, in], conv2d
- * [out, in, k, k], layer norm gamma) then its bias (layer norm beta), as
- * torch's `torch.cat([p.flatten() for p in model.parameters()])` writes
- * them. The file must hold exactly the model's parameters. */
+ * [out, in, k, k], layer norm gamma, an embedding's table [vocab, width],
+ * a position table [context, width], an rmsnorm's gain) then its bias
+ * (layer norm beta), as torch's `torch.cat([p.flatten() for p in
+ * model.parameters()])` writes them: a tied head's weight is the
+ * embedding's, listed once. The file must hold exactly the model's
+ * parameters. */
 pt_status pt_trainer_init_from_file(pt_trainer *t, const char *path);
 /* Restarts loss scaling from the policy's settings (after loading a
  * checkpoint written under another policy, as a replay with a patch does). */

@@ -15,6 +15,12 @@ pt_status pt_layer_forward(pt_net *n, pt_net_layer *l, int rows)
     case PT_LAYER_DROPOUT: return pt_dropout_forward(n, l, rows);
     case PT_LAYER_ADD: return pt_add_forward(n, l, rows);
     case PT_LAYER_FLATTEN: return pt_flatten_forward(n, l, rows);
+    case PT_LAYER_EMBEDDING: return pt_embedding_forward(n, l, rows);
+    case PT_LAYER_POSITION: return pt_position_forward(n, l, rows);
+    case PT_LAYER_RMSNORM: return pt_rmsnorm_forward(n, l, rows);
+    case PT_LAYER_ATTN_QK: return pt_attn_qk_forward(n, l, rows);
+    case PT_LAYER_ATTN_SOFTMAX: return pt_attn_softmax_forward(n, l, rows);
+    case PT_LAYER_ATTN_PV: return pt_attn_pv_forward(n, l, rows);
     default: return pt_fail(PT_ERR_UNSUPPORTED, "layer %s: unknown type", l->spec->name);
     }
 }
@@ -32,6 +38,12 @@ pt_status pt_layer_backward(pt_net *n, pt_net_layer *l, int rows)
     case PT_LAYER_DROPOUT: return pt_dropout_backward(n, l, rows);
     case PT_LAYER_ADD: return pt_add_backward(n, l, rows);
     case PT_LAYER_FLATTEN: return pt_flatten_backward(n, l, rows);
+    case PT_LAYER_EMBEDDING: return pt_embedding_backward(n, l, rows);
+    case PT_LAYER_POSITION: return pt_position_backward(n, l, rows);
+    case PT_LAYER_RMSNORM: return pt_rmsnorm_backward(n, l, rows);
+    case PT_LAYER_ATTN_QK: return pt_attn_qk_backward(n, l, rows);
+    case PT_LAYER_ATTN_SOFTMAX: return pt_attn_softmax_backward(n, l, rows);
+    case PT_LAYER_ATTN_PV: return pt_attn_pv_backward(n, l, rows);
     default: return pt_fail(PT_ERR_UNSUPPORTED, "layer %s: unknown type", l->spec->name);
     }
 }

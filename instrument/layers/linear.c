@@ -1,11 +1,14 @@
-/* linear: y[rows, out] = x[rows, in] W^T + b, in the layer's formats. */
+/* linear: y[rows, out] = x[rows, in] W^T + b, in the layer's formats; on
+ * a sequence, over its last dimension (the GEMM's rows are batch x T). A
+ * tied head's W is the embedding's table (l->w, bound at pt_net_create). */
 #include "../net.h"
 
 pt_status pt_linear_forward(pt_net *n, pt_net_layer *l, int rows)
 {
     const pt_plan_layer *p = l->plan;
     const float *x = pt_layer_input(n, l, 0);
-    int in = (int)l->in_size, out = l->spec->out;
+    int in = l->in_cols, out = l->spec->out;
+    rows *= l->in_seq;
     pt_status st = PT_OK;
     if (p->x_cast_by_input) /* the activation before wrote it */
         l->x_op = (pt_operand){.data = l->saved, .fmt = l->fmt.fwd, .scale_inv = pt_net_descale(l, PT_OPND_X, l->fmt.fwd),
@@ -28,7 +31,8 @@ pt_status pt_linear_forward(pt_net *n, pt_net_layer *l, int rows)
 
 pt_status pt_linear_backward(pt_net *n, pt_net_layer *l, int rows)
 {
-    int in = (int)l->in_size, out = l->spec->out;
+    int in = l->in_cols, out = l->spec->out;
+    rows *= l->in_seq;
     float *dx = pt_grad_target(n, l, 0);
     pt_status st = pt_gemm_layer_backward(n, l, l->dy, rows, out, in, dx, false, NULL, false);
     if (!st && dx) st = pt_grad_done(n, l, 0, dx, (size_t)rows * in);

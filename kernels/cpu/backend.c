@@ -234,4 +234,11 @@ const pt_nn_ops pt_cpu_nn_ops = {
     .sum = cpu_sum,
     .adamw = cpu_adamw,
     .sgd = cpu_sgd,
+    .rmsnorm_fwd = cpu_rmsnorm_fwd,
+    .rmsnorm_bwd = cpu_rmsnorm_bwd,
+    .embedding_fwd = cpu_embedding_fwd,
+    .embedding_bwd = cpu_embedding_bwd,
+    .heads = cpu_heads,
+    .softmax = cpu_softmax,
+    .softmax_bwd = cpu_softmax_bwd,
 };

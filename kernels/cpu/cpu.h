@@ -59,6 +59,17 @@ pt_status cpu_layernorm_bwd(pt_backend *be, const float *x, const float *gamma,
                             const float *mean, const float *rstd, const float *dy,
                             float *dx, float *dgamma, float *dbeta, int rows, int c);
 
+pt_status cpu_rmsnorm_fwd(pt_backend *be, const float *x, const float *gamma, float eps, pt_format fmt, float *y,
+                          float *rstd, int rows, int c);
+pt_status cpu_rmsnorm_bwd(pt_backend *be, const float *x, const float *gamma, const float *rstd, const float *dy,
+                          float *dx, float *dgamma, int rows, int c);
+
+/* attention.c */
+pt_status cpu_heads(pt_backend *be, const float *src, float *dst, int rows, int t, int g, int h, int hd,
+                    bool backward);
+pt_status cpu_softmax(pt_backend *be, const float *x, float *y, int rows, int c, bool causal, pt_format fmt);
+pt_status cpu_softmax_bwd(pt_backend *be, const float *y, const float *dy, float *dx, int rows, int c);
+
 /* loss.c */
 pt_status cpu_softmax_ce(pt_backend *be, const float *logits, const int32_t *labels,
                          float *loss, float *dlogits, int rows, int c, float grad_scale);
@@ -70,6 +81,9 @@ pt_status cpu_dropout(pt_backend *be, const float *x, float *y, size_t n, float 
                       uint64_t seed, bool backward);
 pt_status cpu_gather_rows(pt_backend *be, const void *src, size_t row_bytes, const int32_t *idx,
                           int rows, void *dst);
+pt_status cpu_embedding_fwd(pt_backend *be, const float *table, const float *ids, float *y, int n, int d, int vocab);
+pt_status cpu_embedding_bwd(pt_backend *be, const float *ids, const float *dy, float *dtable, int n, int d,
+                            int vocab);
 
 /* pool.c */
 pt_status cpu_pool_fwd(pt_backend *be, bool max, const pt_conv_shape *s, const float *x,

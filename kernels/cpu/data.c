@@ -1,6 +1,7 @@
 /* The CPU ops that move data rather than compute on it: dropout (a mask
- * from a counter-based hash of the seed, the same both ways) and the
- * gathering of a batch's rows by index. */
+ * from a counter-based hash of the seed, the same both ways), the
+ * gathering of a batch's rows by index, and the token embedding's rows of
+ * a table by token id (and the backward's scatter-add). */
 #include <string.h>
 
 #include "../backend_impl.h"
@@ -26,5 +27,41 @@ pt_status cpu_gather_rows(pt_backend *be, const void *src, size_t row_bytes, con
     (void)be;
     for (int r = 0; r < rows; r++)
         memcpy((char *)dst + (size_t)r * row_bytes, (const char *)src + (size_t)idx[r] * row_bytes, row_bytes);
+    return PT_OK;
+}
+
+/* the token id ids[r] as a row of a table of vocab rows, or -1 */
+static int token_row(const float *ids, int r, int vocab)
+{
+    float v = ids[r];
+    return v >= 0.0f && v < (float)vocab && v == (float)(int)v ? (int)v : -1;
+}
+
+pt_status cpu_embedding_fwd(pt_backend *be, const float *table, const float *ids, float *y, int n, int d, int vocab)
+{
+    (void)be;
+    for (int r = 0; r < n; r++) {
+        int t = token_row(ids, r, vocab);
+        if (t < 0)
+            return pt_fail(PT_ERR_INVALID, "embedding: token %d is %g, not a token id in [0, %d)", r, (double)ids[r],
+                           vocab);
+        memcpy(y + (size_t)r * d, table + (size_t)t * d, (size_t)d * sizeof(float));
+    }
+    return PT_OK;
+}
+
+pt_status cpu_embedding_bwd(pt_backend *be, const float *ids, const float *dy, float *dtable, int n, int d,
+                            int vocab)
+{
+    (void)be;
+    for (int r = 0; r < n; r++) {
+        int t = token_row(ids, r, vocab);
+        if (t < 0)
+            return pt_fail(PT_ERR_INVALID, "embedding: token %d is %g, not a token id in [0, %d)", r, (double)ids[r],
+                           vocab);
+        float *g = dtable + (size_t)t * d;
+        const float *e = dy + (size_t)r * d;
+        for (int j = 0; j < d; j++) g[j] += e[j];
+    }
     return PT_OK;
 }

@@ -1,5 +1,5 @@
-/* The CPU layer norm over the last dimension of x [rows, c], forward
- * (with the mean and 1/std it keeps) and backward. */
+/* The CPU layer norm and RMS norm over the last dimension of x [rows, c],
+ * forward (with the mean and 1/std they keep) and backward. */
 #include <math.h>
 
 #include "../backend_impl.h"
@@ -54,6 +54,45 @@ pt_status cpu_layernorm_bwd(pt_backend *be, const float *x, const float *gamma,
             float xhat = (xi[j] - mean[i]) * rstd[i];
             dx[(size_t)i * c + j] = rstd[i] * (dyi[j] * gamma[j] - mg - xhat * mgx);
         }
+    }
+    return PT_OK;
+}
+
+pt_status cpu_rmsnorm_fwd(pt_backend *be, const float *x, const float *gamma, float eps, pt_format fmt, float *y,
+                          float *rstd, int rows, int c)
+{
+    (void)be;
+    bool r = fmt != PT_FMT_FP32 && fmt != PT_FMT_TF32;
+#define RND(v) (r ? pt_round(fmt, (v), 0) : (v))
+    float e = RND(eps);
+    for (int i = 0; i < rows; i++) {
+        const float *xi = x + (size_t)i * c;
+        double s2 = 0;
+        for (int j = 0; j < c; j++) s2 += (double)xi[j] * xi[j];
+        float rs = RND(1.0f / sqrtf(RND(RND((float)(s2 / c)) + e)));
+        rstd[i] = rs;
+        for (int j = 0; j < c; j++) y[(size_t)i * c + j] = RND(xi[j] * rs * gamma[j]);
+    }
+#undef RND
+    return PT_OK;
+}
+
+/* dx = rstd (g dy - xhat mean(g dy xhat)), xhat = x rstd; dgamma += dy xhat */
+pt_status cpu_rmsnorm_bwd(pt_backend *be, const float *x, const float *gamma, const float *rstd, const float *dy,
+                          float *dx, float *dgamma, int rows, int c)
+{
+    (void)be;
+    for (int i = 0; i < rows; i++) {
+        const float *xi = x + (size_t)i * c, *dyi = dy + (size_t)i * c;
+        double sum_gx = 0;
+        for (int j = 0; j < c; j++) {
+            float xhat = xi[j] * rstd[i];
+            sum_gx += (double)(dyi[j] * gamma[j]) * xhat;
+            dgamma[j] += dyi[j] * xhat;
+        }
+        float mgx = (float)(sum_gx / c);
+        for (int j = 0; j < c; j++)
+            dx[(size_t)i * c + j] = rstd[i] * (dyi[j] * gamma[j] - xi[j] * rstd[i] * mgx);
     }
     return PT_OK;
 }
