@@ -71,7 +71,7 @@ typedef struct pt_nn_ops {
                        const float *g, float *m, float *v, size_t n);
     pt_status (*sgd)(pt_backend *be, float lr, float momentum, float weight_decay, const pt_optim_gate *gate,
                      float *w, const float *g, float *buf, size_t n);
-    /* the transformer's ops (kept last: a backend table written in order ends before them and lacks them) */
+    /* the transformer's ops (kept last: a backend table written in order, as the CUDA one is, lists them last) */
     pt_status (*rmsnorm_fwd)(pt_backend *be, const float *x, const float *gamma, float eps, pt_format fmt, float *y,
                              float *rstd, int rows, int c);
     pt_status (*rmsnorm_bwd)(pt_backend *be, const float *x, const float *gamma, const float *rstd, const float *dy,

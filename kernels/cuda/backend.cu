@@ -452,4 +452,11 @@ const pt_nn_ops pt_cuda_nn_ops = {
     /* .sum = */ cu_sum,
     /* .adamw = */ cu_adamw,
     /* .sgd = */ cu_sgd,
+    /* .rmsnorm_fwd = */ cu_rmsnorm_fwd,
+    /* .rmsnorm_bwd = */ cu_rmsnorm_bwd,
+    /* .embedding_fwd = */ cu_embedding_fwd,
+    /* .embedding_bwd = */ cu_embedding_bwd,
+    /* .heads = */ cu_heads,
+    /* .softmax = */ cu_softmax,
+    /* .softmax_bwd = */ cu_softmax_bwd,
 };

@@ -55,7 +55,8 @@ typedef struct pt_dnn_pool {
  * finished (x forward, dy backward), x backward, and an output nobody
  * keeps (PT_SLOT_IN, PT_SLOT_X, PT_SLOT_OUT); a packed GEMM's bias codes,
  * and its fp32 output where cuBLASLt cannot write the codes itself
- * (PT_SLOT_BIAS, PT_SLOT_PACK). */
+ * (PT_SLOT_BIAS, PT_SLOT_PACK); the embedding's first bad token id
+ * (PT_SLOT_TOKENS). */
 typedef enum pt_cuda_slot {
     PT_SLOT_A = 0,
     PT_SLOT_B,
@@ -66,6 +67,7 @@ typedef enum pt_cuda_slot {
     PT_SLOT_OUT,
     PT_SLOT_BIAS,
     PT_SLOT_PACK,
+    PT_SLOT_TOKENS,
     PT_CUDA_SCRATCH
 } pt_cuda_slot;
 
@@ -127,6 +129,15 @@ pt_status cu_acc(pt_backend *be, const float *a, float *y, size_t n);
 pt_status cu_bias_grad(pt_backend *be, const float *dy, float *db, int rows, int n, float beta);
 
 /* norm.cu */
+pt_status cu_rmsnorm_fwd(pt_backend *be, const float *x, const float *g, float eps, pt_format fmt, float *y,
+                         float *rstd, int rows, int c);
+pt_status cu_rmsnorm_bwd(pt_backend *be, const float *x, const float *g, const float *rstd, const float *dy,
+                         float *dx, float *dg, int rows, int c);
+pt_status cu_embedding_fwd(pt_backend *be, const float *table, const float *ids, float *y, int n, int d, int vocab);
+pt_status cu_embedding_bwd(pt_backend *be, const float *ids, const float *dy, float *dtable, int n, int d, int vocab);
+pt_status cu_heads(pt_backend *be, const float *src, float *dst, int rows, int t, int g, int h, int hd, bool backward);
+pt_status cu_softmax(pt_backend *be, const float *x, float *y, int rows, int c, bool causal, pt_format fmt);
+pt_status cu_softmax_bwd(pt_backend *be, const float *y, const float *dy, float *dx, int rows, int c);
 pt_status cu_layernorm_fwd(pt_backend *be, const float *x, const float *g, const float *b, float eps,
                            pt_format fmt, float *y, float *mean, float *rstd, int rows, int c);
 pt_status cu_layernorm_bwd(pt_backend *be, const float *x, const float *g, const float *mean,

@@ -82,3 +82,73 @@ pt_status cu_layernorm_bwd(pt_backend *be, const float *x, const float *g, const
     PT_CUDA_CHECK_LAUNCH();
     return PT_OK;
 }
+
+/* The RMS norm, as kernels/cpu/norm.c computes it: the mean square with an
+ * fp64 sum, F other than fp32 rounding every intermediate (a warp a row). */
+template <int F>
+__global__ void rmsnorm_fwd_kernel(const float *x, const float *g, float eps, float *y, float *rstd, int rows, int c)
+{
+    int r = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    const float *xr = x + (size_t)r * c;
+    double s2 = 0;
+    for (int j = lane; j < c; j += 32) s2 += (double)xr[j] * xr[j];
+    s2 = warp_sum_d(s2);
+    float rs = dev_round<F>(1.0f / sqrtf(dev_round<F>(dev_round<F>((float)(s2 / c)) + dev_round<F>(eps))));
+    for (int j = lane; j < c; j += 32) y[(size_t)r * c + j] = dev_round<F>(xr[j] * rs * g[j]);
+    if (!lane) rstd[r] = rs;
+}
+
+pt_status cu_rmsnorm_fwd(pt_backend *be, const float *x, const float *g, float eps, pt_format fmt, float *y,
+                         float *rstd, int rows, int c)
+{
+    if (!rows) return PT_OK;
+    unsigned grid = (unsigned)(rows + 7) / 8;
+    switch (fmt) {
+    case PT_FMT_BF16: rmsnorm_fwd_kernel<PT_FMT_BF16><<<grid, 256, 0, S(be)>>>(x, g, eps, y, rstd, rows, c); break;
+    case PT_FMT_FP16: rmsnorm_fwd_kernel<PT_FMT_FP16><<<grid, 256, 0, S(be)>>>(x, g, eps, y, rstd, rows, c); break;
+    case PT_FMT_E4M3: rmsnorm_fwd_kernel<PT_FMT_E4M3><<<grid, 256, 0, S(be)>>>(x, g, eps, y, rstd, rows, c); break;
+    case PT_FMT_E5M2: rmsnorm_fwd_kernel<PT_FMT_E5M2><<<grid, 256, 0, S(be)>>>(x, g, eps, y, rstd, rows, c); break;
+    case PT_FMT_FP32:
+    case PT_FMT_TF32: /* fp32 storage: no rounding, as the CPU reference */
+        rmsnorm_fwd_kernel<PT_FMT_FP32><<<grid, 256, 0, S(be)>>>(x, g, eps, y, rstd, rows, c); break;
+    default: return pt_cuda_no_kernel("rmsnorm_fwd_kernel", fmt);
+    }
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}
+
+/* dx = rstd (g dy - xhat mean(g dy xhat)), xhat = x rstd, a warp a row, the sum in fp64 */
+__global__ void rmsnorm_bwd_dx_kernel(const float *x, const float *g, const float *rstd, const float *dy, float *dx,
+                                      int rows, int c)
+{
+    int r = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    const float *xr = x + (size_t)r * c, *dr = dy + (size_t)r * c;
+    double s = 0;
+    for (int j = lane; j < c; j += 32) s += (double)(dr[j] * g[j]) * (xr[j] * rstd[r]);
+    s = warp_sum_d(s);
+    float mgx = (float)(s / c);
+    for (int j = lane; j < c; j += 32) dx[(size_t)r * c + j] = rstd[r] * (dr[j] * g[j] - xr[j] * rstd[r] * mgx);
+}
+
+/* dgamma[j] += dy xhat over the rows in order, a thread a column (the CPU's order) */
+__global__ void rmsnorm_bwd_gamma_kernel(const float *x, const float *rstd, const float *dy, float *dg, int rows, int c)
+{
+    int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= c) return;
+    float a = dg[j];
+    for (int r = 0; r < rows; r++) a += dy[(size_t)r * c + j] * (x[(size_t)r * c + j] * rstd[r]);
+    dg[j] = a;
+}
+
+pt_status cu_rmsnorm_bwd(pt_backend *be, const float *x, const float *g, const float *rstd, const float *dy,
+                         float *dx, float *dg, int rows, int c)
+{
+    if (!rows) return PT_OK;
+    rmsnorm_bwd_dx_kernel<<<(unsigned)(rows + 7) / 8, 256, 0, S(be)>>>(x, g, rstd, dy, dx, rows, c);
+    PT_CUDA_CHECK_LAUNCH();
+    rmsnorm_bwd_gamma_kernel<<<(unsigned)(c + THREADS - 1) / THREADS, THREADS, 0, S(be)>>>(x, rstd, dy, dg, rows, c);
+    PT_CUDA_CHECK_LAUNCH();
+    return PT_OK;
+}

@@ -123,5 +123,9 @@ void op_im2col(const op_case *c);
 void op_pool(const op_case *c);
 void op_rows_to_nchw(const op_case *c);
 void op_gather_rows(const op_case *c);
+void op_heads(const op_case *c);
+void op_softmax(const op_case *c);
+void op_rmsnorm(const op_case *c);
+void op_embedding(const op_case *c);
 
 #endif

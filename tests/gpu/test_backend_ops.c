@@ -282,6 +282,43 @@ static void rows_cases(void)
     }
 }
 
+/* the transformer's ops (ops_attention.c says where each bound comes from) */
+static void attention_cases(void)
+{
+    /* rows, t, g, h, hd: q, k, v of 2 samples; 3 samples of one group */
+    const int hs[][5] = {{2, 5, 3, 4, 8}, {3, 17, 1, 2, 24}, {4, 64, 3, 12, 64}};
+    for (int t = 0; t < 3; t++)
+        add((op_case){.op = "heads", .run = op_heads, .shape = {hs[t][0], hs[t][1], hs[t][2], hs[t][3], hs[t][4]},
+                      .fa = OP_NOFMT, .fb = OP_NOFMT, .quick = t == 0},
+            "");
+    const int sc[][2] = {{5, 5}, {96, 32}, {1024, 128}, {300, 257}};
+    const pt_format sf[] = {PT_FMT_FP32, PT_FMT_BF16, PT_FMT_FP16};
+    for (int t = 0; t < 4; t++)
+        for (int f = 0; f < 3; f++)
+            for (int causal = 0; causal < 2; causal++)
+                add((op_case){.op = "softmax", .run = op_softmax, .shape = {sc[t][0], sc[t][1]}, .fa = sf[f],
+                              .fb = sf[f], .arg = {causal, 0}, .nmse = f ? 1e-5 : 1e-12,
+                              .quick = t == 1 && causal},
+                    "causal=%d", causal);
+    add((op_case){.op = "softmax", .run = op_softmax, .shape = {96, 32}, .fa = PT_FMT_FP16, .fb = PT_FMT_FP16,
+                  .arg = {1, 1}, .nmse = 1e-5, .quick = true},
+        "causal=1 an overflowing score");
+    const int rc[][2] = {{1, 3}, {7, 10}, {512, 768}, {300, 2048}};
+    for (int t = 0; t < 4; t++) {
+        add((op_case){.op = "rmsnorm", .run = op_rmsnorm, .shape = {rc[t][0], rc[t][1]}, .fa = PT_FMT_FP32,
+                      .fb = PT_FMT_FP32, .nmse = 1e-12, .quick = t == 1},
+            "");
+        add((op_case){.op = "rmsnorm", .run = op_rmsnorm, .shape = {rc[t][0], rc[t][1]}, .fa = PT_FMT_BF16,
+                      .fb = PT_FMT_BF16, .nmse = 1e-5, .quick = t == 2},
+            "");
+    }
+    const int es[][3] = {{10, 8, 7}, {1024, 768, 256}, {4096, 96, 50257}};
+    for (int t = 0; t < 3; t++)
+        add((op_case){.op = "embedding", .run = op_embedding, .shape = {es[t][0], es[t][1], es[t][2]},
+                      .fa = OP_NOFMT, .fb = OP_NOFMT, .quick = t == 0},
+            "");
+}
+
 static void conv_cases(void)
 {
     /* 1 channel, a 1x1 output, stride 2 without padding, 7 and 33
@@ -341,6 +378,7 @@ static void build_cases(void)
     cast_cases();
     elementwise_cases();
     rows_cases();
+    attention_cases();
     conv_cases();
 }
 

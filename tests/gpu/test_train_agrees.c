@@ -1,7 +1,8 @@
 /* Whole training runs on both backends, the losses compared at every
  * step: a small MLP with a layer norm on a synthetic CSV (fp32, and fp8
  * with delayed and current scaling), the Fashion-MNIST MLP and CNN of the
- * examples where the data set is installed. The ops one by one are
+ * examples where the data set is installed, and a small GPT (tied head,
+ * two blocks) on token sequences made here. The ops one by one are
  * test_backend_ops's. */
 #include <check.h>
 #include <math.h>
@@ -197,6 +198,51 @@ START_TEST(test_train_agrees_cnn)
 }
 END_TEST
 
+/* A small GPT (T 32, vocabulary 64, width 64, 4 heads, 2 blocks, tied
+ * head) on token sequences made here (each a cycle through the vocabulary
+ * with a stride: something to learn). fp32: the two backends sum in other
+ * orders (GEMMs, softmax, norms), a relative 1e-6 a step that training
+ * compounds: 1e-4 over the first 20 steps, 1e-2 after; bf16-amp: one bf16
+ * rounding apart moves a value by 2^-8, 1e-2 early and 5e-2 after. */
+START_TEST(test_train_agrees_gpt)
+{
+    static const char json[] =
+        "{\"name\": \"gpt\", \"input\": [32], \"layers\": ["
+        "{\"name\": \"wte\", \"type\": \"embedding\", \"vocab\": 64, \"out\": 64},"
+        "{\"name\": \"wpe\", \"type\": \"position_embedding\"},"
+        "{\"name\": \"h\", \"type\": \"gpt_block\", \"heads\": 4, \"repeat\": 2},"
+        "{\"name\": \"lnf\", \"type\": \"layernorm\"},"
+        "{\"name\": \"head\", \"type\": \"linear\", \"out\": 64, \"tie\": \"wte\", \"bias\": false}],"
+        "\"optimizer\": {\"lr\": 3e-3}, \"train\": {\"batch\": 8, \"steps\": 100, \"warmup\": 10, \"seed\": 3}}";
+    pt_model_spec spec;
+    ck_assert_msg(pt_model_spec_parse(json, "gpt.json", &spec) == PT_OK, "%s", pt_last_error());
+    const int T = 32, V = 64, n = 256;
+    pt_data data;
+    memset(&data, 0, sizeof data);
+    pt_dataset *sets[2] = {&data.train, &data.test};
+    for (int k = 0; k < 2; k++) {
+        pt_dataset *ds = sets[k];
+        ds->n = k ? n / 4 : n, ds->dim = T, ds->label_len = T;
+        ds->x = malloc(sizeof(float) * (size_t)ds->n * T);
+        ds->label = malloc(sizeof(int32_t) * (size_t)ds->n * T);
+        ck_assert(ds->x && ds->label);
+        for (int64_t i = 0; i < ds->n; i++) {
+            int start = (int)((i * 2654435761u + (uint64_t)k * 97) % (uint64_t)V), stride = 1 + (int)(i % 5);
+            for (int t = 0; t < T; t++) {
+                ds->x[i * T + t] = (float)((start + stride * t) % V);
+                ds->label[i * T + t] = (start + stride * (t + 1)) % V;
+            }
+        }
+    }
+    data.nclasses = V, data.tokens = true, data.bytes_per_token = 1.0, data.ndim = 1, data.shape[0] = T;
+    snprintf(data.desc, sizeof data.desc, "cycle tokens");
+    train_both_policy(&spec, &data, "gpt, 2 blocks", NULL, 60, 1e-2, 20, 1e-4);
+    train_both_policy(&spec, &data, "gpt, 2 blocks", PT_SOURCE_DIR "/policies/presets/bf16-amp.json", 40, 5e-2, 10,
+                      1e-2);
+    pt_data_free(&data), pt_model_spec_free(&spec);
+}
+END_TEST
+
 int main(void)
 {
     pt_test_require_gpu("test_train_agrees");
@@ -211,6 +257,7 @@ int main(void)
     tcase_add_test(tc, test_train_agrees_cnn);
     tcase_add_test(tc, test_train_agrees);
     tcase_add_test(tc, test_train_agrees_fmnist);
+    tcase_add_test(tc, test_train_agrees_gpt);
     suite_add_tcase(s, tc);
     int rc = pt_check_run(s, CK_NOFORK);
     pt_backend_close(gpu);
