@@ -37,31 +37,35 @@ static int token_row(const float *ids, int r, int vocab)
     return v >= 0.0f && v < (float)vocab && v == (float)(int)v ? (int)v : -1;
 }
 
+/* every id a row of the table, else the first that is not, named */
+static pt_status check_ids(const float *ids, int n, int vocab)
+{
+    for (int r = 0; r < n; r++)
+        if (token_row(ids, r, vocab) < 0)
+            return pt_fail(PT_ERR_INVALID, "embedding: token %d is %g, not a token id in [0, %d)", r, (double)ids[r],
+                           vocab);
+    return PT_OK;
+}
+
 pt_status cpu_embedding_fwd(pt_backend *be, const float *table, const float *ids, float *y, int n, int d, int vocab)
 {
     (void)be;
-    for (int r = 0; r < n; r++) {
-        int t = token_row(ids, r, vocab);
-        if (t < 0)
-            return pt_fail(PT_ERR_INVALID, "embedding: token %d is %g, not a token id in [0, %d)", r, (double)ids[r],
-                           vocab);
-        memcpy(y + (size_t)r * d, table + (size_t)t * d, (size_t)d * sizeof(float));
-    }
-    return PT_OK;
+    pt_status st = check_ids(ids, n, vocab);
+    for (int r = 0; r < n && !st; r++)
+        memcpy(y + (size_t)r * d, table + (size_t)token_row(ids, r, vocab) * d, (size_t)d * sizeof(float));
+    return st;
 }
 
 pt_status cpu_embedding_bwd(pt_backend *be, const float *ids, const float *dy, float *dtable, int n, int d,
                             int vocab)
 {
     (void)be;
-    for (int r = 0; r < n; r++) {
+    pt_status st = check_ids(ids, n, vocab);
+    for (int r = 0; r < n && !st; r++) {
         int t = token_row(ids, r, vocab);
-        if (t < 0)
-            return pt_fail(PT_ERR_INVALID, "embedding: token %d is %g, not a token id in [0, %d)", r, (double)ids[r],
-                           vocab);
         float *g = dtable + (size_t)t * d;
         const float *e = dy + (size_t)r * d;
         for (int j = 0; j < d; j++) g[j] += e[j];
     }
-    return PT_OK;
+    return st;
 }
