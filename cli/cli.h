@@ -27,6 +27,7 @@ int pt_cli_criteria(const char *cmd, const char *list, struct pt_criteria *c);
 /* The warning that fp32 does not reproduce itself at the validation's
  * length (pt_noise_dominates), its first line after `lead`, the others
  * after `indent`; loss_rel relative, acc a fraction. */
+/* acc NaN: a language model, whose criteria hold its held-out loss alone */
 void pt_cli_unstable_fp32(const char *lead, const char *indent, double loss_rel, double acc);
 
 /* Prints pt_last_error() for a failed library call; returns the exit code

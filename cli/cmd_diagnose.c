@@ -27,12 +27,14 @@ int pt_cmd_diagnose(int argc, char **argv)
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        char *end;
         switch (c) {
         case 'r':
-            run = strtoll(optarg, &end, 10);
-            if (*end || run < 1) return pt_cli_usage_error("diagnose", "--run '%s': expected a run id", optarg);
+        {
+            long long v;
+            if (pt_cli_int_option("diagnose", "run", optarg, 1, &v)) return PT_EXIT_USAGE;
+            run = v;
             break;
+        }
         case 'j': json = 1; break;
         case 'p': patch = optarg; break;
         case 'R': replay = 1; break;

@@ -35,9 +35,25 @@ static int db_error(sqlite3 *db, const char *path)
     return PT_EXIT_USAGE;
 }
 
-static void csv_field(FILE *f, const char *s, bool first)
+/* One field. A text cell that a spreadsheet would read as a formula (it
+ * starts with =, +, -, @, a tab or a carriage return: a layer named
+ * =HYPERLINK(...) in someone else's database) is written with a leading
+ * apostrophe, which spreadsheets show as text; numbers are written as
+ * they are. */
+static void csv_field(FILE *f, const char *s, bool first, bool text)
 {
     if (!first) fputc(',', f);
+    if (text && s[0] && strchr("=+-@\t\r", s[0])) {
+        size_t n = strlen(s);
+        char *q = malloc(n + 2);
+        if (q) {
+            q[0] = '\'';
+            memcpy(q + 1, s, n + 1);
+            csv_fwrite(f, q, n + 1);
+            free(q);
+            return;
+        }
+    }
     csv_fwrite(f, s, strlen(s));
 }
 
@@ -58,7 +74,7 @@ static int export_csv(sqlite3 *db, const char *path, const char *table, long lon
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) return db_error(db, path);
     int nc = sqlite3_column_count(s);
-    for (int c = 0; c < nc; c++) csv_field(stdout, sqlite3_column_name(s, c), c == 0);
+    for (int c = 0; c < nc; c++) csv_field(stdout, sqlite3_column_name(s, c), c == 0, true);
     fputc('\n', stdout);
     while (sqlite3_step(s) == SQLITE_ROW) {
         for (int c = 0; c < nc; c++) {
@@ -73,6 +89,11 @@ static int export_csv(sqlite3 *db, const char *path, const char *table, long lon
                 int n = sqlite3_column_bytes(s, c);
                 const unsigned char *b = sqlite3_column_blob(s, c);
                 hex = malloc((size_t)n * 2 + 1);
+                if (!hex) {
+                    sqlite3_finalize(s);
+                    fprintf(stderr, "prectune report: out of memory\n");
+                    return PT_EXIT_FAILED;
+                }
                 for (int i = 0; i < n; i++) sprintf(hex + 2 * i, "%02x", b[i]);
                 hex[2 * n] = '\0';
                 v = hex;
@@ -80,7 +101,7 @@ static int export_csv(sqlite3 *db, const char *path, const char *table, long lon
             }
             default: break;
             }
-            csv_field(stdout, v, c == 0);
+            csv_field(stdout, v, c == 0, sqlite3_column_type(s, c) == SQLITE_TEXT);
             free(hex);
         }
         fputc('\n', stdout);
@@ -589,14 +610,16 @@ int pt_cmd_report(int argc, char **argv)
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        char *end;
         switch (c) {
         case 'c': csv = optarg; break;
         case 'H': html = optarg; break;
         case 'r':
-            run = strtoll(optarg, &end, 10);
-            if (*end || run < 1) return pt_cli_usage_error("report", "--run '%s': expected a run id", optarg);
+        {
+            long long v;
+            if (pt_cli_int_option("report", "run", optarg, 1, &v)) return PT_EXIT_USAGE;
+            run = v;
             break;
+        }
         case 'h': help(); return PT_EXIT_OK;
         default:
             return pt_cli_usage_error("report", "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);

@@ -142,6 +142,7 @@ int pt_cmd_tune(int argc, char **argv)
     dopt.classification = spec.loss == PT_LOSS_SOFTMAX_CE;
     dopt.seed = spec.train.seed;
     dopt.context = spec.context, dopt.vocab = spec.vocab; /* token data: the model's T and vocabulary */
+    dopt.context = spec.context, dopt.vocab = spec.vocab; /* token data: the model's T and vocabulary */
     if (!st) st = pt_data_open(data_spec, &dopt, &data);
     if (!st) st = pt_backend_open(device, &be);
     if (!st && calibrate) {
@@ -201,14 +202,15 @@ int pt_cmd_tune(int argc, char **argv)
         printf("loss scale       %s", pol.loss_scale.mode == PT_SCALE_DYNAMIC ? "dynamic" : pol.loss_scale.mode == PT_SCALE_STATIC ? "static" : "none");
         if (pol.loss_scale.mode != PT_SCALE_NONE) printf(", init %g", pol.loss_scale.init);
         const pt_policy_evidence *e = &pol.validation;
-        bool classes = spec.loss == PT_LOSS_SOFTMAX_CE; /* a held-out accuracy to speak of */
+        /* a held-out accuracy to speak of (a language model's criteria hold its held-out loss alone) */
+        bool classes = spec.loss == PT_LOSS_SOFTMAX_CE && !e->heldout_loss;
         char acc[96] = "", nacc[64] = "";
         if (classes) {
             snprintf(acc, sizeof acc, ", accuracy %.2f%% vs %.2f%%", 100 * e->accuracy, 100 * e->base_accuracy);
             snprintf(nacc, sizeof nacc, ", accuracy %.2f%%", 100 * e->noise_accuracy);
         }
-        printf("\nvalidation       %lld steps: loss %.4f vs fp32 %.4f%s, %.2f%% skipped\n", (long long)e->steps, e->loss,
-               e->base_loss, acc, 100 * e->skipped_fraction);
+        printf("\nvalidation       %lld steps: %s %.4f vs fp32 %.4f%s, %.2f%% skipped\n", (long long)e->steps,
+               e->heldout_loss ? "held-out loss" : "loss", e->loss, e->base_loss, acc, 100 * e->skipped_fraction);
         if (e->noise_present && !e->noise_diverged)
             printf("                 fp32 with seed %lld: loss %.4f (%.2f%% from seed %lld)%s: %s\n",
                    (long long)(e->nseeds > 1 ? e->seeds[1] : e->seeds[0] + 1), e->noise_loss,
@@ -217,7 +219,7 @@ int pt_cmd_tune(int argc, char **argv)
                    : e->passed     ? "the policy passed the criteria as given"
                                    : "the policy missed even that spread");
         double nl = fabs(e->noise_loss - e->base_loss) / fabs(e->base_loss),
-               na = classes ? fabs(e->noise_accuracy - e->base_accuracy) : 0;
+               na = classes ? fabs(e->noise_accuracy - e->base_accuracy) : e->heldout_loss ? NAN : 0;
         if (e->noise_present && !e->noise_diverged && pt_noise_dominates(&o.crit, nl, na))
             pt_cli_unstable_fp32("warning          ", "                 ", nl, na);
         printf("estimate         %.2fx faster per step than fp32, %.0f%% less activation memory, on %s\n",

@@ -81,6 +81,7 @@ int pt_cmd_validate(int argc, char **argv)
     dopt.classification = spec.loss == PT_LOSS_SOFTMAX_CE;
     dopt.seed = spec.train.seed;
     dopt.context = spec.context, dopt.vocab = spec.vocab; /* token data: the model's T and vocabulary */
+    dopt.context = spec.context, dopt.vocab = spec.vocab; /* token data: the model's T and vocabulary */
     if (!st) st = pt_data_open(data_spec, &dopt, &data);
     if (!st) st = pt_backend_open(device, &be);
     if (!st && db) st = pt_telemetry_open(db, &tel);
@@ -98,8 +99,10 @@ int pt_cmd_validate(int argc, char **argv)
     if (!st) {
         pt_judge(&crit, &rb, &rp, NULL, &v);
         if (pt_verdict_wants_noise(&crit, &v)) {
-            fprintf(stderr, "validate: the policy misses a criterion (loss %+.2f%%, accuracy %+.2f points against "
-                    "fp32); measuring fp32's own seed-to-seed spread (seed %llu)\n", 100 * v.loss_rel, -100 * v.acc_drop,
+            char acc[64] = "";
+            if (!isnan(rb.accuracy)) snprintf(acc, sizeof acc, ", accuracy %+.2f points", -100 * v.acc_drop);
+            fprintf(stderr, "validate: the policy misses a criterion (%s %+.2f%%%s against fp32); measuring fp32's own "
+                    "seed-to-seed spread (seed %llu)\n", data.tokens ? "held-out loss" : "loss", 100 * v.loss_rel, acc,
                     (unsigned long long)spec.train.seed + 1);
             st = pt_run_policy(be, &spec, &fp32, &data, tel, "baseline", "fp32 noise floor", n, spec.train.seed + 1,
                                false, &rn);
@@ -112,7 +115,8 @@ int pt_cmd_validate(int argc, char **argv)
         code = pt_cli_lib_error("validate", st);
     } else {
         printf("%-26s %12s %12s %10s\n", "", "fp32", "policy", "criterion");
-        printf("%-26s %12.4f %12.4f %9s\n", "final training loss", rb.final_loss, rp.final_loss,
+        printf("%-26s %12.4f %12.4f %9s\n", data.tokens ? "held-out loss" : "final training loss", rb.final_loss,
+               rp.final_loss,
                v.ok_loss ? "ok" : "FAIL");
         printf("  relative change          %+11.2f%% %23s(<= %+.2f%%%s)\n", 100 * v.loss_rel, "", 100 * v.tol_loss,
                v.tol_loss > crit.loss_rel ? ", fp32's spread" : "");
@@ -135,7 +139,7 @@ int pt_cmd_validate(int argc, char **argv)
             printf("%-26s %11.2f%% %12s   spread %.2f points\n", "  held-out accuracy", 100 * rn.accuracy, "",
                    100 * v.noise_acc);
         if (noise && !rn.diverged && pt_noise_dominates(&crit, v.noise_loss_rel, v.noise_acc))
-            pt_cli_unstable_fp32("warning: ", "  ", v.noise_loss_rel, v.noise_acc);
+            pt_cli_unstable_fp32("warning: ", "  ", v.noise_loss_rel, data.tokens ? NAN : v.noise_acc);
         double ms_b = rb.step_ms, ms_p = rp.step_ms; /* after warm-up */
         if (ms_b > 0 && ms_p > 0)
             printf("%-26s %12.3f %12.3f   measured on %s after warm-up: %.2fx\n", "ms per step", ms_b, ms_p,

@@ -97,6 +97,14 @@ int pt_cli_criteria(const char *cmd, const char *list, pt_criteria *c)
 
 void pt_cli_unstable_fp32(const char *lead, const char *indent, double loss_rel, double acc)
 {
+    if (isnan(acc)) { /* a language model: its loss alone */
+        printf("%sfp32 does not reproduce itself at this length: two seeds end %.1f%% apart in\n"
+               "%sheld-out loss, ten times the criterion or more. A policy that passes within\n"
+               "%sthat is only as good as such an fp32. Look at the fp32 training first\n"
+               "%s(prectune train, then prectune diagnose on its run), or validate on more\n"
+               "%sdata or a longer run.\n", lead, 100 * loss_rel, indent, indent, indent, indent);
+        return;
+    }
     printf("%sfp32 does not reproduce itself at this length: two seeds end %.1f%% apart in\n"
            "%sloss and %.1f points in accuracy, ten times the criteria or more. A policy that\n"
            "%spasses within that is only as good as such an fp32. Look at the fp32 training\n"

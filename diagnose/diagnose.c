@@ -2,7 +2,12 @@
  * the database: the model spec and policy of the run (for the execution
  * order and the formats), its steps (loss, scale, skips) and its per-layer
  * statistics, which the trainer records on every step that saw a
- * non-finite gradient as well as every --stats-every steps. */
+ * non-finite gradient as well as every --stats-every steps.
+ *
+ * One file past 600 lines, for a reason: the causes are found in order
+ * from one context loaded from the database (ctx: the run's spec, policy,
+ * steps and rows), each rule reading what the ones before it found; split,
+ * that context would need a header of its own with no readers but these. */
 #include "prectune/diagnose.h"
 
 #include <cjson/cJSON.h>

@@ -178,6 +178,9 @@ pt_status pt_diagnose_import_csv(const char *csv_path, const char *db_path)
     if (!st) st = pt_telemetry_begin_run(m->tel, &info, &m->run);
     struct csv_parser p;
     csv_init(&p, CSV_APPEND_NULL);
+    /* a field's buffer grows 64 KiB at a time, not libcsv's 128 bytes: a
+     * long field is then not copied once for every 128 bytes it grows */
+    csv_set_blk_size(&p, (size_t)64 << 10);
     char buf[65536];
     size_t n;
     uint64_t total = 0, line_start = 0;

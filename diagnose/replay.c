@@ -195,6 +195,9 @@ pt_status pt_replay_data(const char *db_path, int64_t run, const char *data_spec
     out->label = rec.label[0] ? label_out : NULL;
     out->header = rec.header, out->standardize = rec.standardize;
     out->val_fraction = rec.val_fraction, out->seed = rec.seed;
+    /* token data: the windows are cut with the run's context and checked
+     * against its vocabulary, and the files must hash as the run's did */
+    if (rec.context > 0) out->context = rec.context, out->vocab = rec.vocab, out->digest = rec.digest;
     return PT_OK;
 }
 
@@ -255,7 +258,7 @@ pt_status pt_diagnose_replay(const char *db_path, const pt_diagnosis *d, const c
      * are drawn with the model's seed, as `prectune train` does */
     pt_data_options o = *dopt;
     if (have_spec) o.seed = spec.train.seed, o.classification = spec.loss == PT_LOSS_SOFTMAX_CE;
-    if (have_spec) o.context = spec.context, o.vocab = spec.vocab;
+    if (have_spec && !o.context) o.context = spec.context, o.vocab = spec.vocab; /* else as the run recorded them */
     if (!st) st = pt_data_open(data_spec, &o, &data);
     if (!st) st = pt_backend_open(device, &be);
     int64_t to = d->step + (d->stats_interval > 1 ? d->stats_interval : 1) + 1;

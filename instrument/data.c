@@ -1,5 +1,5 @@
 /* Datasets (see data.h): IDX through zlib (plain files read through gzread
- * as well), CSV through libcsv. */
+ * as well), CSV through libcsv; the token readers are in data_tokens.c. */
 #include "prectune/data.h"
 
 #include <cblas.h>
@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "../common/rng.h"
+#include "data_tokens.h"
 
 pt_data_options pt_data_options_default(void)
 {
@@ -54,6 +55,17 @@ void pt_data_permutation(int64_t n, uint64_t seed, int64_t epoch, int64_t *perm)
  * more than the file holds fails at the file's end, after allocating about
  * what it held: never what the header claims. A plain file's size is
  * compared with the header before anything is read. */
+/* zlib's error on f after a short read, without the path it puts first
+ * (NULL: none, the file simply ended) */
+static const char *gz_damage(gzFile f, const char *path)
+{
+    int zerr = Z_OK;
+    const char *msg = gzerror(f, &zerr);
+    if (zerr == Z_OK || !msg) return NULL;
+    size_t n = strlen(path);
+    return strncmp(msg, path, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ' ? msg + n + 2 : msg;
+}
+
 static pt_status idx_read(const char *path, int want_dims, uint32_t dims[3], uint8_t **data,
                           size_t *count)
 {
@@ -64,7 +76,9 @@ static pt_status idx_read(const char *path, int want_dims, uint32_t dims[3], uin
     pt_status st = PT_OK;
     uint8_t *buf = NULL;
     if (gzread(f, h, 4) != 4) {
-        st = pt_fail(PT_ERR_INVALID, "%s: too short for an IDX header", path);
+        const char *z = gz_damage(f, path);
+        st = z ? pt_fail(PT_ERR_INVALID, "%s: the gzip stream is damaged: %s", path, z)
+               : pt_fail(PT_ERR_INVALID, "%s: too short for an IDX header", path);
         goto out;
     }
     if (h[0] || h[1] || h[2] != 0x08 || h[3] != want_dims) {
@@ -78,7 +92,9 @@ static pt_status idx_read(const char *path, int want_dims, uint32_t dims[3], uin
     for (int d = 0; d < want_dims; d++) {
         unsigned char b[4];
         if (gzread(f, b, 4) != 4) {
-            st = pt_fail(PT_ERR_INVALID, "%s: truncated IDX header", path);
+            const char *z = gz_damage(f, path);
+            st = z ? pt_fail(PT_ERR_INVALID, "%s: the gzip stream is damaged: %s", path, z)
+                   : pt_fail(PT_ERR_INVALID, "%s: truncated IDX header", path);
             goto out;
         }
         dims[d] = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
@@ -124,8 +140,30 @@ static pt_status idx_read(const char *path, int want_dims, uint32_t dims[3], uin
         got += (size_t)r;
     }
     if (got != n) {
-        st = pt_fail(PT_ERR_INVALID, "%s: truncated: %zu of %llu data bytes", path, got, (unsigned long long)n);
+        const char *z = gz_damage(f, path);
+        st = z && strcmp(z, "unexpected end of file")
+                 ? pt_fail(PT_ERR_INVALID, "%s: the gzip stream is damaged after %zu of %llu data bytes: %s", path,
+                           got, (unsigned long long)n, z)
+                 : pt_fail(PT_ERR_INVALID, "%s: truncated: %zu of %llu data bytes", path, got, (unsigned long long)n);
         goto out;
+    }
+    /* every byte the header promises is here; a gzip stream must also end
+     * there, with its trailer (CRC-32 and length) intact, which zlib checks
+     * only as the stream's end is read */
+    if (!gzdirect(f)) {
+        unsigned char extra;
+        int r = gzread(f, &extra, 1);
+        const char *z = gz_damage(f, path);
+        if (r > 0) {
+            st = pt_fail(PT_ERR_INVALID, "%s: more data than the IDX header's %llu bytes (a header that does not "
+                         "match its data?)", path, (unsigned long long)n);
+            goto out;
+        }
+        if (r < 0 || z) {
+            st = pt_fail(PT_ERR_INVALID, "%s: the gzip stream is cut or damaged after its %llu data bytes: %s", path,
+                         (unsigned long long)n, z ? z : "a read error");
+            goto out;
+        }
     }
     if (!buf) buf = malloc(1);
     if (!buf) {
@@ -318,6 +356,9 @@ static pt_status open_csv(const char *path, const pt_data_options *o, pt_data *d
     if (!f) return pt_fail(PT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct csv_parser p;
     csv_init(&p, CSV_APPEND_NULL | CSV_EMPTY_IS_NULL);
+    /* a field's buffer grows 64 KiB at a time, not libcsv's 128 bytes: a
+     * long field is then not copied once for every 128 bytes it grows */
+    csv_set_blk_size(&p, (size_t)64 << 10);
     csv_state c = {.path = path, .line = 1, .first_numeric = true, .header_mode = o->header};
     c.header = calloc(1, sizeof(char *));
     char buf[65536];
@@ -562,17 +603,20 @@ static pt_status open_random(const char *kind, const char *args, const pt_data_o
     return PT_OK;
 }
 
-static void note_read(const char *spec, const pt_data_options *o, pt_data_read *r)
+static void note_read(const char *spec, const pt_data_options *o, bool tokens, pt_data_read *r)
 {
     snprintf(r->spec, sizeof r->spec, "%s", spec);
     snprintf(r->label, sizeof r->label, "%s", o->label ? o->label : "");
     r->header = o->header, r->standardize = o->standardize;
     r->val_fraction = o->val_fraction, r->seed = o->seed;
+    if (tokens) r->context = o->context, r->vocab = o->vocab; /* the digest: set by the reader */
 }
 
 pt_status pt_data_open(const char *spec, const pt_data_options *o, pt_data *d)
 {
     memset(d, 0, sizeof *d);
+    pt_data_options def = pt_data_options_default();
+    if (!o) o = &def;
     pt_status st;
     if (strcmp(spec, "fashion-mnist") == 0) {
         char list[2048];
@@ -592,6 +636,12 @@ pt_status pt_data_open(const char *spec, const pt_data_options *o, pt_data *d)
         st = open_idx(spec + 4, d);
     } else if (strncmp(spec, "csv:", 4) == 0) {
         st = open_csv(spec + 4, o, d);
+    } else if (strncmp(spec, "text:", 5) == 0) {
+        st = pt_tokens_open_text(spec + 5, o, d);
+    } else if (strncmp(spec, "tokens:", 7) == 0) {
+        st = pt_tokens_open_bin(spec + 7, o, d);
+    } else if (strcmp(spec, "fortunes") == 0) {
+        st = pt_tokens_open_fortunes(PT_FORTUNES_DIR, o, d);
     } else if (strncmp(spec, "random:", 7) == 0) {
         st = open_random("random", spec + 7, o, d);
     } else if (strncmp(spec, "synthetic:", 10) == 0) {
@@ -599,12 +649,12 @@ pt_status pt_data_open(const char *spec, const pt_data_options *o, pt_data *d)
     } else {
         st = pt_fail(PT_ERR_INVALID,
                      "--data '%s': expected fashion-mnist, idx:TRAIN_IMAGES,TRAIN_LABELS[,...], "
-                     "csv:FILE, random:N,DIM,CLASSES or synthetic:N,DIM,CLASSES", spec);
+                     "csv:FILE, random:N,DIM,CLASSES, synthetic:N,DIM,CLASSES, text:FILE, "
+                     "tokens:FILE[,VAL_FILE] or fortunes", spec);
     }
     if (st) pt_data_free(d);
     else {
-        pt_data_options def = pt_data_options_default();
-        note_read(spec, o ? o : &def, &d->read);
+        note_read(spec, o, d->tokens, &d->read);
     }
     return st;
 }

@@ -62,44 +62,21 @@ static const char *const migration[PT_TELEMETRY_SCHEMA_VERSION] = {
           "ALTER TABLE runs ADD COLUMN data_seed INTEGER;",
     [3] = "CREATE TABLE IF NOT EXISTS claims ("
           " what TEXT PRIMARY KEY, pid INTEGER NOT NULL, pid_start TEXT, host TEXT, since TEXT NOT NULL);",
+    /* token data: the context and vocabulary the run read them with, and
+     * the digest of the files' bytes (a replay refuses other files) */
+    [4] = "ALTER TABLE runs ADD COLUMN data_context INTEGER;"
+          "ALTER TABLE runs ADD COLUMN data_vocab INTEGER;"
+          "ALTER TABLE runs ADD COLUMN data_digest INTEGER;",
 };
 
 static const char *const role_names[PT_ROLE_COUNT] = {"x", "w", "dy", "dw"};
 const char *pt_role_name(pt_role r) { return (unsigned)r < PT_ROLE_COUNT ? role_names[r] : "?"; }
 
-typedef enum row_kind { ROW_STEP, ROW_STATS, ROW_DRIFT, ROW_EVAL, ROW_EVENT, ROW_END_RUN } row_kind;
-
-typedef struct row {
-    row_kind kind;
-    int64_t run, step;
-    int layer_index;
-    char *text[4];     /* owned strings: layer/role/format, or severity/kind/message */
-    double d[6];
-    int64_t i[4];
-    pt_stats stats;
-} row;
-
-enum { STMT_STEP, STMT_STATS, STMT_DRIFT, STMT_EVAL, STMT_EVENT, STMT_END, STMT_COUNT };
-
-struct pt_telemetry {
-    sqlite3 *db;
-    char path[1024];
-    sqlite3_stmt *stmt[STMT_COUNT];
-    pthread_t writer;
-    pthread_mutex_t mu;
-    pthread_cond_t wake, done;
-    row *queue;
-    size_t n, cap;
-    uint64_t queued, committed;
-    int batch_rows, max_wait_ms;
-    bool stop, flush_wanted;
-    pt_status err;
-    char errmsg[1400];
-};
+#include "telemetry_impl.h"
 
 /* SQLite's message, and the system's where a system call failed under it
  * ("database or disk is full (No space left on device)") */
-static void db_error_text(sqlite3 *db, char *buf, size_t n)
+void pt_tel_db_error_text(sqlite3 *db, char *buf, size_t n)
 {
     int e = sqlite3_system_errno(db); /* SQLite keeps it for I/O errors, not for a full disk */
     if ((sqlite3_extended_errcode(db) & 0xff) == SQLITE_FULL)
@@ -108,10 +85,10 @@ static void db_error_text(sqlite3 *db, char *buf, size_t n)
     else snprintf(buf, n, "%s", sqlite3_errmsg(db));
 }
 
-static pt_status db_fail(pt_telemetry *t, const char *what)
+pt_status pt_tel_db_fail(pt_telemetry *t, const char *what)
 {
     char err[512];
-    db_error_text(t->db, err, sizeof err);
+    pt_tel_db_error_text(t->db, err, sizeof err);
     return pt_fail(PT_ERR_IO, "%s: %s: %s", t->path, what, err);
 }
 
@@ -120,7 +97,7 @@ static void free_row(row *r)
     for (int k = 0; k < 4; k++) free(r->text[k]);
 }
 
-static int bind_text(sqlite3_stmt *s, int i, const char *v)
+int pt_tel_bind_text(sqlite3_stmt *s, int i, const char *v)
 {
     return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(s, i);
 }
@@ -135,7 +112,7 @@ static int write_row(pt_telemetry *t, const row *r, char *err, size_t errlen)
         s = t->stmt[STMT_STEP];
         sqlite3_bind_int64(s, 1, r->run), sqlite3_bind_int64(s, 2, r->step);
         sqlite3_bind_double(s, 3, r->d[0]), sqlite3_bind_double(s, 4, r->d[1]);
-        sqlite3_bind_int(s, 5, (int)r->i[0]), bind_text(s, 6, r->text[0]);
+        sqlite3_bind_int(s, 5, (int)r->i[0]), pt_tel_bind_text(s, 6, r->text[0]);
         sqlite3_bind_double(s, 7, r->d[2]), sqlite3_bind_double(s, 8, r->d[3]);
         sqlite3_bind_double(s, 9, r->d[4]);
         sqlite3_bind_int64(s, 10, r->i[1]), sqlite3_bind_int64(s, 11, r->i[2]);
@@ -146,7 +123,7 @@ static int write_row(pt_telemetry *t, const row *r, char *err, size_t errlen)
         int c = 1;
         sqlite3_bind_int64(s, c++, r->run), sqlite3_bind_int64(s, c++, r->step);
         sqlite3_bind_int(s, c++, r->layer_index);
-        bind_text(s, c++, r->text[0]), bind_text(s, c++, r->text[1]), bind_text(s, c++, r->text[2]);
+        pt_tel_bind_text(s, c++, r->text[0]), pt_tel_bind_text(s, c++, r->text[1]), pt_tel_bind_text(s, c++, r->text[2]);
         sqlite3_bind_double(s, c++, st->scale);
         sqlite3_bind_int64(s, c++, (int64_t)st->count), sqlite3_bind_int64(s, c++, (int64_t)st->nan);
         sqlite3_bind_int64(s, c++, (int64_t)st->pos_inf), sqlite3_bind_int64(s, c++, (int64_t)st->neg_inf);
@@ -163,7 +140,7 @@ static int write_row(pt_telemetry *t, const row *r, char *err, size_t errlen)
     case ROW_DRIFT:
         s = t->stmt[STMT_DRIFT];
         sqlite3_bind_int64(s, 1, r->run), sqlite3_bind_int64(s, 2, r->step);
-        sqlite3_bind_int(s, 3, r->layer_index), bind_text(s, 4, r->text[0]);
+        sqlite3_bind_int(s, 3, r->layer_index), pt_tel_bind_text(s, 4, r->text[0]);
         sqlite3_bind_double(s, 5, r->d[0]), sqlite3_bind_double(s, 6, r->d[1]);
         break;
     case ROW_EVAL:
@@ -177,15 +154,15 @@ static int write_row(pt_telemetry *t, const row *r, char *err, size_t errlen)
     case ROW_EVENT:
         s = t->stmt[STMT_EVENT];
         sqlite3_bind_int64(s, 1, r->run), sqlite3_bind_int64(s, 2, r->step);
-        bind_text(s, 3, r->text[0]), bind_text(s, 4, r->text[1]), bind_text(s, 5, r->text[2]);
+        pt_tel_bind_text(s, 3, r->text[0]), pt_tel_bind_text(s, 4, r->text[1]), pt_tel_bind_text(s, 5, r->text[2]);
         break;
     case ROW_END_RUN:
         s = t->stmt[STMT_END];
-        bind_text(s, 1, r->text[0]), sqlite3_bind_int64(s, 2, r->run);
+        pt_tel_bind_text(s, 1, r->text[0]), sqlite3_bind_int64(s, 2, r->run);
         break;
     }
     int rc = sqlite3_step(s);
-    if (rc != SQLITE_DONE) db_error_text(t->db, err, errlen);
+    if (rc != SQLITE_DONE) pt_tel_db_error_text(t->db, err, errlen);
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
@@ -222,7 +199,7 @@ static void *writer_main(void *arg)
         if (rc != SQLITE_OK) {
             /* the failure's own message, before a rollback can replace it;
              * SQLite has rolled back itself after some (a full disk) */
-            if (!err[0]) db_error_text(t->db, err, sizeof err);
+            if (!err[0]) pt_tel_db_error_text(t->db, err, sizeof err);
             if (!sqlite3_get_autocommit(t->db)) sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
         }
         for (size_t i = 0; i < n; i++) free_row(&batch[i]);
@@ -279,7 +256,7 @@ static pt_status prepare(pt_telemetry *t)
     };
     for (int i = 0; i < STMT_COUNT; i++)
         if (sqlite3_prepare_v2(t->db, sql[i], -1, &t->stmt[i], NULL) != SQLITE_OK)
-            return db_fail(t, "preparing statements");
+            return pt_tel_db_fail(t, "preparing statements");
     return PT_OK;
 }
 
@@ -288,7 +265,7 @@ static pt_status init_schema(pt_telemetry *t)
     sqlite3_stmt *s;
     int version = 0;
     if (sqlite3_prepare_v2(t->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
-        return db_fail(t, "reading the schema version");
+        return pt_tel_db_fail(t, "reading the schema version");
     if (sqlite3_step(s) == SQLITE_ROW) version = sqlite3_column_int(s, 0);
     sqlite3_finalize(s);
     if (version > PT_TELEMETRY_SCHEMA_VERSION)
@@ -310,7 +287,7 @@ static pt_status init_schema(pt_telemetry *t)
     if (rc == SQLITE_OK) rc = sqlite3_exec(t->db, "COMMIT", NULL, NULL, &err);
     if (rc != SQLITE_OK) {
         char why[512];
-        db_error_text(t->db, why, sizeof why);
+        pt_tel_db_error_text(t->db, why, sizeof why);
         if (!sqlite3_get_autocommit(t->db)) sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
         pt_status st = pt_fail(PT_ERR_IO, "%s: creating the telemetry schema: %s", t->path, why);
         sqlite3_free(err);
@@ -335,12 +312,12 @@ pt_status pt_telemetry_open(const char *path, pt_telemetry **out)
         return pt_fail(PT_ERR_INVALID, "%s: not a regular file (a telemetry database is one)", path);
     }
     if (sqlite3_open_v2(path, &t->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
-        st = db_fail(t, "cannot open");
+        st = pt_tel_db_fail(t, "cannot open");
     /* the first statements write the file: a read-only folder or a full
      * disk shows here */
     if (!st && (sqlite3_exec(t->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK ||
                 sqlite3_exec(t->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) != SQLITE_OK))
-        st = db_fail(t, sqlite3_errcode(t->db) == SQLITE_NOTADB ? "not a SQLite database"
+        st = pt_tel_db_fail(t, sqlite3_errcode(t->db) == SQLITE_NOTADB ? "not a SQLite database"
                                                                 : "cannot write the telemetry database");
     if (!st) sqlite3_busy_timeout(t->db, 5000);
     if (!st) st = init_schema(t);
@@ -429,27 +406,29 @@ pt_status pt_telemetry_begin_run(pt_telemetry *t, const pt_run_info *in, int64_t
         t->db,
         "INSERT INTO runs (kind, started, status, model, fingerprint, spec_json, policy_json, "
         "policy_source, device, data, command, seed, steps, prectune_version, data_spec, data_label, "
-        "data_header, data_standardize, data_val_fraction, data_seed) VALUES "
-        "(?, datetime('now'), 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "data_header, data_standardize, data_val_fraction, data_seed, data_context, data_vocab, data_digest) VALUES "
+        "(?, datetime('now'), 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         -1, &s, NULL);
     if (rc == SQLITE_OK) {
-        bind_text(s, 1, in->kind ? in->kind : "train"), bind_text(s, 2, in->model);
-        bind_text(s, 3, in->fingerprint), bind_text(s, 4, in->spec_json);
-        bind_text(s, 5, in->policy_json), bind_text(s, 6, in->policy_source);
-        bind_text(s, 7, in->device), bind_text(s, 8, in->data), bind_text(s, 9, in->command);
+        pt_tel_bind_text(s, 1, in->kind ? in->kind : "train"), pt_tel_bind_text(s, 2, in->model);
+        pt_tel_bind_text(s, 3, in->fingerprint), pt_tel_bind_text(s, 4, in->spec_json);
+        pt_tel_bind_text(s, 5, in->policy_json), pt_tel_bind_text(s, 6, in->policy_source);
+        pt_tel_bind_text(s, 7, in->device), pt_tel_bind_text(s, 8, in->data), pt_tel_bind_text(s, 9, in->command);
         sqlite3_bind_int64(s, 10, in->seed), sqlite3_bind_int64(s, 11, in->steps);
-        bind_text(s, 12, pt_version());
+        pt_tel_bind_text(s, 12, pt_version());
         const pt_data_read *d = in->data_read;
         if (d) {
-            bind_text(s, 13, d->spec), bind_text(s, 14, d->label);
+            pt_tel_bind_text(s, 13, d->spec), pt_tel_bind_text(s, 14, d->label);
             sqlite3_bind_int(s, 15, d->header), sqlite3_bind_int(s, 16, d->standardize);
             sqlite3_bind_double(s, 17, d->val_fraction), sqlite3_bind_int64(s, 18, (int64_t)d->seed);
+            sqlite3_bind_int(s, 19, d->context), sqlite3_bind_int(s, 20, d->vocab);
+            sqlite3_bind_int64(s, 21, (int64_t)d->digest);
         }
         rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
         sqlite3_finalize(s);
     }
     if (rc == SQLITE_OK) *run_id = sqlite3_last_insert_rowid(t->db);
-    else st = db_fail(t, "recording the run");
+    else st = pt_tel_db_fail(t, "recording the run");
     pthread_mutex_unlock(&t->mu);
     return st;
 }
@@ -467,7 +446,7 @@ pt_status pt_telemetry_end_run(pt_telemetry *t, int64_t run_id, const char *stat
     pthread_mutex_lock(&t->mu);
     while (t->committed < t->queued) pthread_cond_wait(&t->done, &t->mu);
     sqlite3_stmt *s = t->stmt[STMT_END];
-    bind_text(s, 1, status), sqlite3_bind_int64(s, 2, run_id);
+    pt_tel_bind_text(s, 1, status), sqlite3_bind_int64(s, 2, run_id);
     sqlite3_step(s);
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
@@ -532,7 +511,7 @@ pt_status pt_telemetry_reopen_run(pt_telemetry *t, const char *fingerprint, int6
                                 "(status IS NULL OR status != 'finished') ORDER BY id DESC LIMIT 1",
                                 -1, &s, NULL);
     if (rc == SQLITE_OK) {
-        bind_text(s, 1, fingerprint);
+        pt_tel_bind_text(s, 1, fingerprint);
         if (sqlite3_step(s) == SQLITE_ROW) *run_id = sqlite3_column_int64(s, 0);
         sqlite3_finalize(s);
     }
@@ -557,7 +536,7 @@ pt_status pt_telemetry_reopen_run(pt_telemetry *t, const char *fingerprint, int6
     }
     if (rc == SQLITE_OK) rc = sqlite3_exec(t->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        st = db_fail(t, "reopening the run to resume");
+        st = pt_tel_db_fail(t, "reopening the run to resume");
         if (!sqlite3_get_autocommit(t->db)) sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
         *run_id = 0;
     }
@@ -565,239 +544,3 @@ pt_status pt_telemetry_reopen_run(pt_telemetry *t, const char *fingerprint, int6
     return st;
 }
 
-/* When process pid started, in clock ticks since boot (field 22 of
- * /proc/PID/stat, after the command's name in parentheses), into buf; ""
- * where the system does not say. */
-static void process_start(long pid, char *buf, size_t n)
-{
-    buf[0] = '\0';
-    char path[64], stat[1024];
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return;
-    size_t len = fread(stat, 1, sizeof stat - 1, f);
-    fclose(f);
-    stat[len] = '\0';
-    char *p = strrchr(stat, ')');
-    for (int field = 2; p && field < 22; field++) p = strchr(p + 1, ' ');
-    if (p) snprintf(buf, n, "%.*s", (int)strcspn(p + 1, " "), p + 1);
-}
-
-/* Whether the process of a claim still runs: on this host, the pid with
- * the start time recorded; on another, assumed. */
-static bool holder_alive(long pid, const char *start, const char *host, const char *my_host)
-{
-    if (strcmp(host, my_host) != 0) return true;
-    if (kill((pid_t)pid, 0) != 0 && errno != EPERM) return false;
-    char now[32];
-    process_start(pid, now, sizeof now);
-    return !start[0] || !now[0] || strcmp(start, now) == 0;
-}
-
-static const char *col_text(sqlite3_stmt *s, int i)
-{
-    const unsigned char *v = sqlite3_column_text(s, i);
-    return v ? (const char *)v : "";
-}
-
-pt_status pt_telemetry_claim(pt_telemetry *t, const char *what)
-{
-    pt_status st = pt_telemetry_flush(t);
-    if (st) return st;
-    char host[256] = "", start[32];
-    gethostname(host, sizeof host - 1);
-    long me = (long)getpid();
-    process_start(me, start, sizeof start);
-    pthread_mutex_lock(&t->mu);
-    sqlite3_stmt *s = NULL;
-    int rc = sqlite3_exec(t->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (rc == SQLITE_BUSY) {
-        pthread_mutex_unlock(&t->mu);
-        return pt_fail(PT_ERR_IO, "%s: another prectune is writing this database (it stayed locked for 5 s): "
-                       "one %s at a time, or another --db", t->path, what);
-    }
-    bool held = false;
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(t->db, "SELECT pid, coalesce(pid_start, ''), coalesce(host, ''), since FROM claims "
-                                "WHERE what = ?", -1, &s, NULL);
-    if (rc == SQLITE_OK) {
-        bind_text(s, 1, what);
-        if (sqlite3_step(s) == SQLITE_ROW) {
-            long pid = (long)sqlite3_column_int64(s, 0);
-            if (pid != me && holder_alive(pid, col_text(s, 1), col_text(s, 2), host)) {
-                held = true;
-                st = pt_fail(PT_ERR_IO,
-                             "%s: another prectune %s (pid %ld on %s, since %s UTC) is using this database: "
-                             "wait for it to finish, then run this again (it reuses that tune's probes), or "
-                             "give another --db",
-                             t->path, what, pid, col_text(s, 2), col_text(s, 3));
-            }
-        }
-        sqlite3_finalize(s);
-        s = NULL;
-    }
-    if (rc == SQLITE_OK && !held)
-        rc = sqlite3_prepare_v2(t->db, "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, datetime('now'))", -1, &s,
-                                NULL);
-    if (rc == SQLITE_OK && !held) {
-        bind_text(s, 1, what), sqlite3_bind_int64(s, 2, me), bind_text(s, 3, start), bind_text(s, 4, host);
-        rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(t->db);
-        sqlite3_finalize(s);
-    }
-    if (rc == SQLITE_OK && !held) rc = sqlite3_exec(t->db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) st = db_fail(t, "claiming the database");
-    if ((rc != SQLITE_OK || held) && !sqlite3_get_autocommit(t->db)) sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
-    pthread_mutex_unlock(&t->mu);
-    return st;
-}
-
-pt_status pt_telemetry_release(pt_telemetry *t, const char *what)
-{
-    pt_status st = pt_telemetry_flush(t);
-    if (st) return st;
-    pthread_mutex_lock(&t->mu);
-    sqlite3_stmt *s;
-    int rc = sqlite3_prepare_v2(t->db, "DELETE FROM claims WHERE what = ? AND pid = ?", -1, &s, NULL);
-    if (rc == SQLITE_OK) {
-        bind_text(s, 1, what), sqlite3_bind_int64(s, 2, (long)getpid());
-        rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(t->db);
-        sqlite3_finalize(s);
-    }
-    if (rc != SQLITE_OK) st = db_fail(t, "releasing the database's claim");
-    pthread_mutex_unlock(&t->mu);
-    return st;
-}
-
-pt_status pt_telemetry_probe_get(pt_telemetry *t, const char *key, pt_probe_result *r, bool *found)
-{
-    *found = false;
-    pt_status st = pt_telemetry_flush(t);
-    if (st) return st;
-    sqlite3_stmt *s;
-    pthread_mutex_lock(&t->mu);
-    int rc = sqlite3_prepare_v2(t->db, "SELECT run_id, final_loss, accuracy, skipped_fraction, nonfinite,"
-                                " diverged, seconds FROM probes WHERE key = ?", -1, &s, NULL);
-    if (rc == SQLITE_OK) {
-        bind_text(s, 1, key);
-        if (sqlite3_step(s) == SQLITE_ROW) {
-            r->run_id = sqlite3_column_int64(s, 0);
-            r->final_loss = sqlite3_column_double(s, 1);
-            r->accuracy = sqlite3_column_type(s, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 2);
-            r->skipped_fraction = sqlite3_column_double(s, 3);
-            r->nonfinite = sqlite3_column_int64(s, 4);
-            r->diverged = sqlite3_column_int(s, 5) != 0;
-            r->seconds = sqlite3_column_double(s, 6);
-            *found = true;
-        }
-        sqlite3_finalize(s);
-    } else {
-        st = db_fail(t, "reading probes");
-    }
-    pthread_mutex_unlock(&t->mu);
-    return st;
-}
-
-pt_status pt_telemetry_probe_put(pt_telemetry *t, const char *key, const pt_probe_result *r)
-{
-    pt_status st = pt_telemetry_flush(t); /* the probe's own rows first */
-    if (st) return st;
-    sqlite3_stmt *s;
-    pthread_mutex_lock(&t->mu);
-    int rc = sqlite3_prepare_v2(t->db, "INSERT OR REPLACE INTO probes VALUES (?,?,?,?,?,?,?,?)", -1, &s, NULL);
-    if (rc == SQLITE_OK) {
-        bind_text(s, 1, key);
-        sqlite3_bind_int64(s, 2, r->run_id);
-        sqlite3_bind_double(s, 3, r->final_loss);
-        if (r->accuracy == r->accuracy) sqlite3_bind_double(s, 4, r->accuracy);
-        else sqlite3_bind_null(s, 4);
-        sqlite3_bind_double(s, 5, r->skipped_fraction);
-        sqlite3_bind_int64(s, 6, r->nonfinite);
-        sqlite3_bind_int(s, 7, r->diverged);
-        sqlite3_bind_double(s, 8, r->seconds);
-        rc = sqlite3_step(s) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-        sqlite3_finalize(s);
-    }
-    if (rc != SQLITE_OK) st = db_fail(t, "storing a probe result");
-    pthread_mutex_unlock(&t->mu);
-    return st;
-}
-
-pt_status pt_telemetry_layer_summary(pt_telemetry *t, int64_t run, int layer_index, pt_role role,
-                                     pt_stats *out, bool *found)
-{
-    *found = false;
-    memset(out, 0, sizeof *out);
-    pt_status st = pt_telemetry_flush(t);
-    if (st) return st;
-    sqlite3_stmt *s;
-    pthread_mutex_lock(&t->mu);
-    int rc = sqlite3_prepare_v2(t->db, "SELECT count, nan, pos_inf, neg_inf, zero, absmax, min_nonzero,"
-                                " underflow_fp16, underflow_bf16, underflow_e4m3, underflow_e5m2,"
-                                " overflow_fp16, overflow_bf16, overflow_e4m3, overflow_e5m2, hist, scale"
-                                " FROM layer_stats WHERE run_id = ? AND layer_index = ? AND role = ?",
-                                -1, &s, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_int64(s, 1, run);
-        sqlite3_bind_int(s, 2, layer_index);
-        sqlite3_bind_text(s, 3, pt_role_name(role), -1, SQLITE_STATIC);
-        while (sqlite3_step(s) == SQLITE_ROW) {
-            pt_stats one;
-            memset(&one, 0, sizeof one);
-            one.count = (uint64_t)sqlite3_column_int64(s, 0);
-            one.nan = (uint64_t)sqlite3_column_int64(s, 1);
-            one.pos_inf = (uint64_t)sqlite3_column_int64(s, 2);
-            one.neg_inf = (uint64_t)sqlite3_column_int64(s, 3);
-            one.zero = (uint64_t)sqlite3_column_int64(s, 4);
-            one.absmax = (float)sqlite3_column_double(s, 5);
-            one.min_nonzero = (float)sqlite3_column_double(s, 6);
-            for (int k = 0; k < PT_SFMT_COUNT; k++) {
-                one.underflow[k] = (uint64_t)sqlite3_column_int64(s, 7 + k);
-                one.overflow[k] = (uint64_t)sqlite3_column_int64(s, 11 + k);
-            }
-            const unsigned char *b = sqlite3_column_blob(s, 15);
-            if (b && sqlite3_column_bytes(s, 15) == PT_HIST_BINS * 8)
-                for (int i = 0; i < PT_HIST_BINS; i++)
-                    for (int k = 0; k < 8; k++) one.hist[i] |= (uint64_t)b[8 * i + k] << (8 * k);
-            one.scale = (float)sqlite3_column_double(s, 16);
-            if (!*found) *out = one;
-            else pt_stats_merge(out, &one);
-            *found = true;
-        }
-        sqlite3_finalize(s);
-    } else {
-        st = db_fail(t, "reading layer statistics");
-    }
-    pthread_mutex_unlock(&t->mu);
-    return st;
-}
-
-pt_status pt_telemetry_run_data(const char *db_path, int64_t run, pt_data_read *out, bool *recorded)
-{
-    memset(out, 0, sizeof *out);
-    *recorded = false;
-    sqlite3 *db;
-    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        pt_status st = pt_fail(PT_ERR_IO, "%s: cannot open: %s", db_path, sqlite3_errmsg(db));
-        sqlite3_close(db);
-        return st;
-    }
-    sqlite3_stmt *s;
-    /* a database from before schema version 3 has no data_* columns: nothing recorded */
-    if (sqlite3_prepare_v2(db, "SELECT data_spec, data_label, data_header, data_standardize, data_val_fraction,"
-                               " data_seed FROM runs WHERE id = ?", -1, &s, NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(s, 1, run);
-        if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
-            const unsigned char *spec = sqlite3_column_text(s, 0), *label = sqlite3_column_text(s, 1);
-            snprintf(out->spec, sizeof out->spec, "%s", spec ? (const char *)spec : "");
-            snprintf(out->label, sizeof out->label, "%s", label ? (const char *)label : "");
-            out->header = sqlite3_column_int(s, 2);
-            out->standardize = sqlite3_column_int(s, 3) != 0;
-            out->val_fraction = sqlite3_column_double(s, 4);
-            out->seed = (uint64_t)sqlite3_column_int64(s, 5);
-            *recorded = true;
-        }
-        sqlite3_finalize(s);
-    }
-    sqlite3_close(db);
-    return PT_OK;
-}

@@ -12,6 +12,9 @@ pt_status pt_backend_gemm(pt_backend *be, const pt_gemm *g, void *c)
 {
     if (g->m < 0 || g->n < 0 || g->k < 0)
         return pt_fail(PT_ERR_INVALID, "gemm: negative shape %dx%dx%d", g->m, g->n, g->k);
+    if ((unsigned)g->a.fmt >= PT_FMT_COUNT || (unsigned)g->b.fmt >= PT_FMT_COUNT || (unsigned)g->out_fmt >= PT_FMT_COUNT)
+        return pt_fail(PT_ERR_INVALID, "gemm: formats %d x %d -> %d: each must be a pt_format", (int)g->a.fmt,
+                       (int)g->b.fmt, (int)g->out_fmt);
     if (g->defer_tail && g->beta != 0.0f)
         return pt_fail(PT_ERR_INVALID, "gemm: a deferred tail needs beta 0 (got %g)", (double)g->beta);
     if (g->pack && (g->beta != 0.0f || g->defer_tail || (g->out_fmt != PT_FMT_BF16 && g->out_fmt != PT_FMT_FP16)))

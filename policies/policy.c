@@ -172,7 +172,9 @@ pt_status pt_policy_parse(const char *json, const char *where, pt_policy *p)
         const cJSON *cr = cJSON_GetObjectItemCaseSensitive(v, "criteria");
         static const char *const bkeys[] = {"final_loss", "accuracy", NULL};
         static const char *const qkeys[] = {"final_loss", "accuracy", "skipped_fraction", "nonfinite_params", NULL};
-        static const char *const ckeys[] = {"loss_rel", "accuracy_drop", "skipped_fraction", "noise_floor", NULL};
+        static const char *const ckeys[] = {"metric", "loss_rel", "accuracy_drop", "skipped_fraction", "noise_floor", NULL};
+        static const char *const metrics[] = {"training_loss", "heldout_loss", NULL}; /* absent: training_loss */
+        int metric = 0;
         static const char *const nkeys[] = {"seed", "diverged", "final_loss", "accuracy", NULL};
         const cJSON *nz = cJSON_GetObjectItemCaseSensitive(v, "noise");
         int64_t nf = 0;
@@ -185,6 +187,7 @@ pt_status pt_policy_parse(const char *json, const char *where, pt_policy *p)
                    (st = pt_jget_float(&c, q, "validation.policy", "skipped_fraction", 0, 1, false, &e->skipped_fraction)) ||
                    (st = pt_jget_int(&c, q, "validation.policy", "nonfinite_params", 0, INT64_MAX, &nf)))) ||
             (cr && ((st = pt_jexpect_object(&c, cr, "validation.criteria")) || (st = pt_jcheck_keys(&c, cr, "validation.criteria", ckeys)) ||
+                    (st = pt_jget_enum(&c, cr, "validation.criteria", "metric", metrics, &metric)) ||
                     (st = pt_jget_float(&c, cr, "validation.criteria", "loss_rel", 0, 1e3, false, &e->crit_loss_rel)) ||
                     (st = pt_jget_float(&c, cr, "validation.criteria", "accuracy_drop", 0, 1, false, &e->crit_accuracy_drop)) ||
                     (st = pt_jget_float(&c, cr, "validation.criteria", "skipped_fraction", 0, 1, false, &e->crit_skipped)) ||
@@ -197,6 +200,7 @@ pt_status pt_policy_parse(const char *json, const char *where, pt_policy *p)
             goto out;
         e->noise_present = nz != NULL;
         e->nonfinite = nf;
+        e->heldout_loss = metric == 1;
         const cJSON *seeds = cJSON_GetObjectItemCaseSensitive(v, "seeds");
         if (seeds) {
             if (!cJSON_IsArray(seeds) || cJSON_GetArraySize(seeds) > 2) {

@@ -70,17 +70,19 @@ char *pt_policy_to_json(const pt_policy *p)
         cJSON_AddNumberToObject(v, "steps", (double)e->steps);
         cJSON *seeds = cJSON_AddArrayToObject(v, "seeds");
         for (int i = 0; i < e->nseeds; i++) cJSON_AddItemToArray(seeds, cJSON_CreateNumber((double)e->seeds[i]));
+        bool acc = !e->heldout_loss; /* token data: no accuracy is held, none is written */
         cJSON *b = cJSON_AddObjectToObject(v, "baseline");
         cJSON_AddNumberToObject(b, "final_loss", e->base_loss);
-        cJSON_AddNumberToObject(b, "accuracy", e->base_accuracy);
+        if (acc) cJSON_AddNumberToObject(b, "accuracy", e->base_accuracy);
         cJSON *q = cJSON_AddObjectToObject(v, "policy");
         cJSON_AddNumberToObject(q, "final_loss", e->loss);
-        cJSON_AddNumberToObject(q, "accuracy", e->accuracy);
+        if (acc) cJSON_AddNumberToObject(q, "accuracy", e->accuracy);
         cJSON_AddNumberToObject(q, "skipped_fraction", e->skipped_fraction);
         cJSON_AddNumberToObject(q, "nonfinite_params", (double)e->nonfinite);
         cJSON *c = cJSON_AddObjectToObject(v, "criteria");
+        if (e->heldout_loss) cJSON_AddStringToObject(c, "metric", "heldout_loss");
         cJSON_AddNumberToObject(c, "loss_rel", e->crit_loss_rel);
-        cJSON_AddNumberToObject(c, "accuracy_drop", e->crit_accuracy_drop);
+        if (acc) cJSON_AddNumberToObject(c, "accuracy_drop", e->crit_accuracy_drop);
         cJSON_AddNumberToObject(c, "skipped_fraction", e->crit_skipped);
         cJSON_AddBoolToObject(c, "noise_floor", e->crit_noise_floor);
         if (e->noise_present) {
@@ -89,7 +91,7 @@ char *pt_policy_to_json(const pt_policy *p)
             cJSON_AddBoolToObject(n, "diverged", e->noise_diverged);
             if (!e->noise_diverged) {
                 cJSON_AddNumberToObject(n, "final_loss", e->noise_loss);
-                cJSON_AddNumberToObject(n, "accuracy", e->noise_accuracy);
+                if (acc) cJSON_AddNumberToObject(n, "accuracy", e->noise_accuracy);
             }
         }
         cJSON_AddBoolToObject(v, "within_noise", e->within_noise);

@@ -10,5 +10,5 @@ $SUDO apt-get install -y -q --no-install-recommends \
     build-essential cmake pkg-config \
     check libsubunit-dev \
     libcjson-dev libcsv-dev libopenblas-dev zlib1g-dev libsqlite3-dev libxxhash-dev \
-    python3-jsonschema python3-yaml python3-torch python3-numpy dataset-fashion-mnist chromium \
+    python3-jsonschema python3-yaml python3-torch python3-numpy dataset-fashion-mnist fortunes chromium \
     clang libclang-rt-14-dev sqlite3

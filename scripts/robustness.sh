@@ -2,9 +2,8 @@
 # The robustness stages that follow the test suite: the CPU tests again
 # under AddressSanitizer and UndefinedBehaviorSanitizer, the fuzz harnesses
 # (their corpora and past crashes replayed, then 60 seconds of fuzzing
-# each) and a quick crash campaign (3 kills of train and of tune). Run
-# after scripts/test.sh (it uses build/prectune). Not yet part of
-# scripts/test.sh: they have not yet passed end to end on the merged tree.
+# each) and a quick crash campaign (3 kills of train and of tune). The
+# last stage of scripts/test.sh (it uses build/prectune).
 set -eu
 cd "$(dirname "$0")/.."
 # ---- the CPU tree under ASan + UBSan (gcc) ---------------------------------
@@ -28,7 +27,7 @@ cmake --build build-fuzz --target fuzz_all -j "$(nproc)"
 ctest --test-dir build-fuzz -L '^fuzz$' --output-on-failure -j "$(nproc)"
 pending=$(grep -v '^#' tests/fuzz/pending || true)
 readers=""
-for r in model_spec policy csv idx telemetry_csv checkpoint device_table formats_cast telemetry_db; do
+for r in model_spec policy csv idx tokens telemetry_csv checkpoint device_table formats_cast telemetry_db; do
     echo "$pending" | grep -qx "$r" || readers="$readers $r"
 done
 # shellcheck disable=SC2086

@@ -4,8 +4,10 @@
 # this CPU's (OPENBLAS_CORETYPE, default Sandybridge; any x86-64 runs
 # them: trained digits move from one CPU to another, and a test that holds
 # on one machine only fails here, not on a user's). Tests labelled gpu
-# skip (and say so) where no CUDA device is present. The sanitizer build,
-# the fuzzing and the crash campaign are scripts/robustness.sh.
+# skip (and say so) where no CUDA device is present. Then
+# scripts/robustness.sh: the CPU tests again under ASan and UBSan, the
+# fuzz harnesses (their corpora and past crashes, then 60 s each) and a
+# quick crash campaign.
 set -eu
 cd "$(dirname "$0")/.."
 sh ./scripts/deps.sh
@@ -16,3 +18,4 @@ if [ "$(uname -m)" = x86_64 ]; then
     echo "the command-line tests again, under OpenBLAS's $core kernels (OPENBLAS_CORETYPE=$core)"
     OPENBLAS_CORETYPE=$core ctest --test-dir build --output-on-failure -j "$(nproc)" -L cpu -R '^cli_'
 fi
+sh ./scripts/robustness.sh

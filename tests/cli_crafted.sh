@@ -53,6 +53,10 @@ status "train --force noscale" 0 $?
 # ---- numbers past int64 --------------------------------------------------------
 err=$(timeout 60 "$bin" train m.json --data "$data" --steps 99999999999999999999 --no-db --quiet 2>&1); status "--steps past int64" 2 $?
 check "--steps past int64" "--steps '99999999999999999999': expected an integer" "$err"
+for cmd in report diagnose; do
+    err=$(timeout 60 "$bin" $cmd x.db --run 99999999999999999999 2>&1); status "$cmd --run past int64" 2 $?
+    check "$cmd --run past int64" "--run '99999999999999999999': expected an integer >= 1" "$err"
+done
 
 # ---- /dev/zero as each kind of file: refused at a size limit ----------------------
 err=$(timeout 60 "$bin" train /dev/zero --data "$data" --no-db 2>&1); status "model /dev/zero" 2 $?

@@ -28,12 +28,17 @@ cat > "$tmp/hostile.json" <<'EOF2'
             {"name": "act", "type": "gelu"},
             {"name": "\"><img src=x onerror=\"document.title='pwned-img'\">", "type": "linear", "out": 8},
             {"name": "]]><svg onload=\"document.title='pwned-svg'\"></svg>", "type": "linear", "out": 8},
+            {"name": "=HYPERLINK(\"http://x\",\"y\")", "type": "linear", "out": 8},
             {"name": "q'uo\"te&amp;<b>bold</b>", "type": "linear", "out": 3}],
  "loss": "softmax_cross_entropy", "train": {"batch": 16, "steps": 20}}
 EOF2
 "$bin" train "$tmp/hostile.json" --data "csv:$tmp/h.csv" --stats-every 1 --drift-every 1 --db "$tmp/h.db" \
     --policy "$src/../policies/presets/bf16-amp.json" --quiet > /dev/null 2>&1; status "train the hostile names" 0 $?
 "$bin" report "$tmp/h.db" --html "$tmp/h.html" 2>/dev/null; status "html of the hostile names" 0 $?
+# a name that a spreadsheet would run as a formula is exported as text (a leading ')
+out=$("$bin" report "$tmp/h.db" --csv layer_stats 2>&1); status "csv of the hostile names" 0 $?
+check "csv: a formula-like name as text" "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"" "$out"
+case "$out" in *'"=HYPERLINK'*) echo "FAIL: csv: a name written as a formula"; fail=1 ;; esac
 html=$(cat "$tmp/h.html")
 case "$html" in *"<script"*|*"<img"*|*"<svg onload"*|*"<b>"*) echo "FAIL: a name was written into the report as markup:";
     grep -o '.\{40\}\(<script\|<img\|<svg onload\|<b>\).\{40\}' "$tmp/h.html" | head; fail=1 ;; esac

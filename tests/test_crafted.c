@@ -339,6 +339,22 @@ START_TEST(test_idx_headers)
     ck_assert_msg(pt_data_open(idx_spec(2, 2, 2, 8, true), &o, &d) == PT_OK, "%s", pt_last_error());
     ck_assert_int_eq(d.train.n, 2);
     pt_data_free(&d);
+    /* the same gzip with every data byte but a cut or damaged trailer
+     * (CRC-32 and length, its last 8 bytes), or more data than claimed */
+    const char *spec = idx_spec(2, 2, 2, 8, true), *img = tmp_path("img.gz");
+    FILE *f = fopen(img, "rb");
+    unsigned char gz[256];
+    size_t len = fread(gz, 1, sizeof gz, f);
+    fclose(f);
+    ck_assert(len > 8 && len < sizeof gz);
+    write_file(img, gz, len - 8);
+    expect(pt_data_open(spec, &o, &d), "img.gz", "cut or damaged after its 8 data bytes", "unexpected end of file");
+    write_file(img, gz, len - 3);
+    expect(pt_data_open(spec, &o, &d), "img.gz", "cut or damaged", NULL);
+    gz[len - 6] ^= 0xff; /* in the CRC */
+    write_file(img, gz, len);
+    expect(pt_data_open(spec, &o, &d), "img.gz", "damaged", "incorrect data check");
+    expect(pt_data_open(idx_spec(2, 2, 2, 9, true), &o, &d), "img.gz", "more data than the IDX header's 8 bytes", NULL);
 }
 END_TEST
 

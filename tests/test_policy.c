@@ -92,6 +92,39 @@ START_TEST(test_round_trip)
 }
 END_TEST
 
+/* A language model's policy: held to its held-out loss, the file says so
+ * (validation.criteria.metric) and holds no accuracy; a classifier's file
+ * names no metric (as before: the final training loss); another metric
+ * is refused naming its path. */
+START_TEST(test_heldout_metric)
+{
+    pt_policy p, q;
+    pt_model_spec m;
+    make(&p, &m);
+    char *classic = pt_policy_to_json(&p);
+    ck_assert(!strstr(classic, "\"metric\"") && strstr(classic, "\"accuracy_drop\""));
+    p.validation.heldout_loss = true;
+    char *text = pt_policy_to_json(&p);
+    ck_assert(strstr(text, "\"metric\":") && strstr(text, "\"heldout_loss\""));
+    ck_assert_msg(!strstr(text, "accuracy"), "%s", text);
+    ck_assert_msg(pt_policy_parse(text, "lm.json", &q) == PT_OK, "%s", pt_last_error());
+    ck_assert(q.validation.heldout_loss && q.validation.loss == p.validation.loss);
+    char *again = pt_policy_to_json(&q);
+    ck_assert_str_eq(text, again);
+    pt_policy_free(&q);
+    ck_assert_int_eq(pt_policy_parse(classic, "c.json", &q), PT_OK);
+    ck_assert(!q.validation.heldout_loss);
+    pt_policy_free(&q);
+    char *bad = strstr(text, "heldout_loss");
+    memcpy(bad, "heldout_lost", 12);
+    ck_assert_int_eq(pt_policy_parse(text, "lm.json", &q), PT_ERR_INVALID);
+    ck_assert_msg(strstr(pt_last_error(), "lm.json") && strstr(pt_last_error(), "validation.criteria.metric"), "%s",
+                  pt_last_error());
+    free(classic), free(text), free(again);
+    pt_policy_free(&p), pt_model_spec_free(&m);
+}
+END_TEST
+
 /* The validation verdict, by hand: fp32 seed s ends at loss 0.300 and
  * 88.0% held out; the policy at 0.302 is +0.667%, beyond the 0.5%
  * criterion. fp32 seed s+1 at 0.2975 spreads 0.833% from seed s, so the
@@ -237,6 +270,7 @@ int main(void)
     Suite *s = suite_create("policy");
     TCase *tc = tcase_create("policy");
     tcase_add_test(tc, test_round_trip);
+    tcase_add_test(tc, test_heldout_metric);
     tcase_add_test(tc, test_exporters);
     tcase_add_test(tc, test_verdict);
     suite_add_tcase(s, tc);

@@ -124,10 +124,14 @@ START_TEST(test_data_read)
     fresh_db("dataread");
     pt_telemetry *t;
     ck_assert_int_eq(pt_telemetry_open(db_path, &t), PT_OK);
-    pt_data_read in = {"csv:sensors.csv", "state", 1, false, 0.25, 3};
+    pt_data_read in = {"csv:sensors.csv", "state", 1, false, 0.25, 3, 0, 0, 0};
     pt_run_info info = {"train", "m", "xxh64:1", NULL, NULL, "p", "cpu", "d", "c", 3, 10, &in};
-    int64_t run;
+    int64_t run, run_tok;
     ck_assert_int_eq(pt_telemetry_begin_run(t, &info, &run), PT_OK);
+    /* token data: the context, vocabulary and digest (all 64 bits) too */
+    pt_data_read tin = {"tokens:a.bin", "", -1, true, 0.1, 5, 64, 50257, 0xfedcba9876543210ull};
+    info.data_read = &tin;
+    ck_assert_int_eq(pt_telemetry_begin_run(t, &info, &run_tok), PT_OK);
     ck_assert_int_eq(pt_telemetry_close(t), PT_OK);
     pt_data_read out;
     bool rec;
@@ -139,9 +143,23 @@ START_TEST(test_data_read)
     ck_assert(!out.standardize);
     ck_assert(out.val_fraction == 0.25);
     ck_assert_int_eq((int)out.seed, 3);
+    ck_assert(out.context == 0 && out.vocab == 0 && out.digest == 0);
+    ck_assert_int_eq(pt_telemetry_run_data(db_path, run_tok, &out, &rec), PT_OK);
+    ck_assert(rec);
+    ck_assert_str_eq(out.spec, "tokens:a.bin");
+    ck_assert(out.context == 64 && out.vocab == 50257 && out.digest == 0xfedcba9876543210ull);
+    /* a database of schema version 4 (no token columns) records, with no token data */
     sqlite3 *db;
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_exec(db, "ALTER TABLE runs DROP COLUMN data_spec; ALTER TABLE runs DROP COLUMN data_label;"
+    ck_assert_int_eq(sqlite3_exec(db, "ALTER TABLE runs DROP COLUMN data_context; ALTER TABLE runs DROP COLUMN data_vocab;"
+                                  "ALTER TABLE runs DROP COLUMN data_digest; PRAGMA user_version = 4", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    ck_assert_int_eq(pt_telemetry_run_data(db_path, run_tok, &out, &rec), PT_OK);
+    ck_assert(rec && out.seed == 5 && out.context == 0 && out.vocab == 0 && out.digest == 0);
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "DELETE FROM runs WHERE id > 1;"
+                                  "ALTER TABLE runs DROP COLUMN data_spec; ALTER TABLE runs DROP COLUMN data_label;"
                                   "ALTER TABLE runs DROP COLUMN data_header; ALTER TABLE runs DROP COLUMN data_standardize;"
                                   "ALTER TABLE runs DROP COLUMN data_val_fraction; ALTER TABLE runs DROP COLUMN data_seed;"
                                   "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
@@ -345,6 +363,48 @@ START_TEST(test_recorded_stats_match)
 }
 END_TEST
 
+/* The probe cache round-trips a probe (a NaN loss too: SQLite keeps NaN as
+ * NULL), and a stored probe whose values no probe run makes (an edited or
+ * damaged row) is refused, naming the database, the key and the field. */
+START_TEST(test_probe_cache)
+{
+    fresh_db("probe");
+    pt_telemetry *t;
+    ck_assert_msg(pt_telemetry_open(db_path, &t) == PT_OK, "%s", pt_last_error());
+    pt_probe_result p = {.run_id = 3, .final_loss = NAN, .accuracy = 0.5, .skipped_fraction = 0.25,
+                         .seconds = 1.5, .nonfinite = 2, .diverged = true};
+    ck_assert_int_eq(pt_telemetry_probe_put(t, "k1", &p), PT_OK);
+    pt_probe_result r;
+    bool found;
+    ck_assert_int_eq(pt_telemetry_probe_get(t, "k1", &r, &found), PT_OK);
+    ck_assert(found && isnan(r.final_loss) && r.run_id == 3 && r.accuracy == 0.5 && r.skipped_fraction == 0.25 &&
+              r.nonfinite == 2 && r.diverged && r.seconds == 1.5);
+    ck_assert_int_eq(pt_telemetry_probe_get(t, "absent", &r, &found), PT_OK);
+    ck_assert(!found);
+    ck_assert_int_eq(pt_telemetry_close(t), PT_OK);
+    static const struct { const char *set, *field; } bad[] = {
+        {"skipped_fraction = 7", "skipped_fraction is 7"}, {"nonfinite = -1", "nonfinite is -1"},
+        {"run_id = 0", "run_id is 0"},                     {"seconds = -2", "seconds is -2"},
+        {"accuracy = 1.5", "accuracy is 1.5"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sqlite3 *db;
+        ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+        char sql[160];
+        snprintf(sql, sizeof sql, "UPDATE probes SET run_id = 3, skipped_fraction = 0.25, nonfinite = 2, seconds = 1.5,"
+                                  " accuracy = 0.5; UPDATE probes SET %s", bad[i].set);
+        ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+        ck_assert_msg(pt_telemetry_open(db_path, &t) == PT_OK, "%s", pt_last_error());
+        ck_assert_int_eq(pt_telemetry_probe_get(t, "k1", &r, &found), PT_ERR_INVALID);
+        ck_assert_msg(strstr(pt_last_error(), db_path) && strstr(pt_last_error(), "'k1'") &&
+                      strstr(pt_last_error(), bad[i].field), "%s: %s", bad[i].set, pt_last_error());
+        ck_assert_int_eq(pt_telemetry_close(t), PT_OK);
+    }
+    unlink(db_path);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("telemetry");
@@ -354,6 +414,7 @@ int main(void)
     tcase_add_test(tc, test_data_read);
     tcase_add_test(tc, test_kill9);
     tcase_add_test(tc, test_recorded_stats_match);
+    tcase_add_test(tc, test_probe_cache);
     suite_add_tcase(s, tc);
     return pt_check_run(s, CK_NOFORK); /* test_kill9 forks its own child */
 }

@@ -227,6 +227,8 @@ pt_status pt_run_policy(pt_backend *be, const pt_model_spec *model, const pt_pol
     if (!st) {
         r->final_loss = tail_n ? tail / (double)tail_n : INFINITY;
         r->accuracy = r->diverged ? 0 : ev.accuracy;
+        if (data->tokens) /* a language model: the held-out loss, no accuracy (tuner.h) */
+            r->final_loss = r->diverged ? INFINITY : ev.loss, r->accuracy = NAN;
         r->skipped_fraction = (double)pt_trainer_skipped(t) / (double)steps;
         st = pt_trainer_nonfinite_params(t, &r->nonfinite);
     }
@@ -435,7 +437,8 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
     double noise_loss = fabs(b1->final_loss - b2->final_loss) / fabs(b1->final_loss),
            noise_acc = isnan(b1->accuracy) ? 0 : fabs(b1->accuracy - b2->accuracy);
     if (isnan(b1->accuracy))
-        say(T, "baseline: loss %.4f; seed-to-seed noise %.2f%% loss", b1->final_loss, 100 * noise_loss);
+        say(T, "baseline: %s %.4f; seed-to-seed noise %.2f%% loss", data->tokens ? "held-out loss" : "loss",
+            b1->final_loss, 100 * noise_loss);
     else
         say(T, "baseline: loss %.4f, accuracy %.2f%%; seed-to-seed noise %.2f%% loss, %.2f points", b1->final_loss,
             100 * b1->accuracy, 100 * noise_loss, 100 * noise_acc);
@@ -563,7 +566,8 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
         if (!isnan(vb.accuracy))
             snprintf(acc, sizeof acc, ", accuracy %.2f%% vs %.2f%% (tolerance %.2f points)", 100 * vp.accuracy,
                      100 * vb.accuracy, 100 * v.tol_acc);
-        say(T, "validation: loss %.4f vs %.4f (%+.2f%%, tolerance %.2f%%)%s, %.2f%% skipped: %s%s", vp.final_loss,
+        say(T, "validation: %s %.4f vs %.4f (%+.2f%%, tolerance %.2f%%)%s, %.2f%% skipped: %s%s",
+            data->tokens ? "held-out loss" : "loss", vp.final_loss,
             vb.final_loss, 100 * v.loss_rel, 100 * v.tol_loss, acc, 100 * vp.skipped_fraction,
             v.passed ? "passed" : "failed", v.within_noise ? " (within fp32's seed-to-seed spread)" : "");
         if (v.passed || attempt == 3) break; /* the policy written is the one validated */
@@ -610,6 +614,7 @@ pt_status pt_tune(pt_backend *be, const pt_model_spec *spec, const pt_data *data
     e->crit_loss_rel = o->crit.loss_rel, e->crit_accuracy_drop = o->crit.accuracy_drop;
     e->crit_skipped = o->crit.skipped;
     e->crit_noise_floor = o->crit.noise_floor;
+    e->heldout_loss = data->tokens;
     if (noise) {
         e->noise_present = true;
         e->noise_loss = vn.final_loss, e->noise_accuracy = isnan(vn.accuracy) ? 0 : vn.accuracy;

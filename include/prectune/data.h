@@ -2,8 +2,11 @@
  * dataset-fashion-mnist files), `idx:TRAIN_IMAGES,TRAIN_LABELS[,TEST_IMAGES,
  * TEST_LABELS]` (gzipped or not), `csv:FILE` (libcsv; a label column by name
  * or index, header detected, features standardized on the training split,
- * a validation split held out with a seed). Malformed files give errors
- * with the file and line. Nothing is ever downloaded. */
+ * a validation split held out with a seed); for language models
+ * `text:FILE` (its bytes are the tokens), `tokens:FILE[,VAL_FILE]` (uint16
+ * token ids in llm.c's .bin layout) and `fortunes` (Debian's fortunes
+ * package, as text). Malformed files give errors with the file and line
+ * or byte offset. Nothing is ever downloaded. */
 #ifndef PRECTUNE_DATA_H
 #define PRECTUNE_DATA_H
 
@@ -17,6 +20,7 @@ extern "C" {
 #endif
 
 #define PT_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+#define PT_FORTUNES_DIR "/usr/share/games/fortunes"
 
 typedef struct pt_dataset {
     int64_t n;          /* samples */
@@ -41,6 +45,10 @@ typedef struct pt_data_options {
      * and vocabulary, from its spec (0: the model reads no tokens) */
     int context;
     int vocab;
+    /* token data: the digest of the files' bytes a run recorded
+     * (pt_data_read.digest); a reader whose files hash otherwise refuses
+     * them, so a replay never reads other samples. 0: any */
+    uint64_t digest;
 } pt_data_options;
 
 pt_data_options pt_data_options_default(void);
@@ -56,6 +64,8 @@ typedef struct pt_data_read {
     bool standardize;
     double val_fraction;
     uint64_t seed;
+    int context, vocab;    /* token data: as given (0 for other data) */
+    uint64_t digest;       /* token data: XXH64 of the files' bytes in order (0 for other data) */
 } pt_data_read;
 
 typedef struct pt_data {

@@ -41,6 +41,10 @@ typedef struct pt_policy_evidence {
     int64_t nonfinite;
     double crit_loss_rel, crit_accuracy_drop, crit_skipped;
     bool crit_noise_floor;      /* the criteria widen to fp32's seed-to-seed spread */
+    /* the loss held (criteria.metric): the held-out loss (token data: the
+     * losses above are held-out losses, and no accuracy is used, written or
+     * read), or when false the final training loss */
+    bool heldout_loss;
     /* fp32 with the second seed at full length, run when the policy missed
      * the loss or accuracy criterion (the noise floor) */
     bool noise_present, noise_diverged;

@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define PT_TELEMETRY_SCHEMA_VERSION 4
+#define PT_TELEMETRY_SCHEMA_VERSION 5
 
 typedef struct pt_telemetry pt_telemetry;
 

@@ -60,7 +60,10 @@ void pt_cost_estimate(const pt_model_spec *spec, const pt_policy *p, const pt_de
  * criterion is measured against fp32's own seed-to-seed spread at the
  * same length (a second fp32 run, seed + 1), and the criterion widens to
  * that spread: a difference fp32 shows between two of its own seeds is no
- * evidence against the policy. */
+ * evidence against the policy. For token data (a language model) the loss
+ * held is the held-out loss and accuracy is not used (pt_run_policy gives
+ * it as NaN, which pt_judge passes); the policy's evidence says which
+ * (pt_policy_evidence.heldout_loss). */
 typedef struct pt_criteria {
     double loss_rel, accuracy_drop, skipped;
     bool noise_floor;
@@ -114,7 +117,9 @@ typedef struct pt_tune_summary {
 } pt_tune_summary;
 
 /* One training run of `steps` steps under a policy with seed `seed`:
- * final loss (mean of the last tenth of the steps), held-out accuracy,
+ * final loss (mean of the last tenth of the steps; for token data, the
+ * held-out loss, and accuracy NaN: the loss is what a language model's
+ * criteria hold), held-out accuracy,
  * skipped fraction, non-finite master weights, wall time; recorded as a
  * run of `kind` in tel when given (with statistics when `stats`). */
 pt_status pt_run_policy(pt_backend *be, const pt_model_spec *model, const pt_policy *pol,

@@ -132,7 +132,7 @@ pt_status cu_act_bwd(pt_backend *be, pt_act a, const float *x, const float *dy, 
 
 /* The input x of a pass finished by the tail t (NULL: x as it is) in a
  * pass of its own: in place, or with t->keep_raw in scratch `slot`. */
-static pt_status finished_input(pt_backend *be, const pt_gemm_tail *t, const float *x, size_t n, int slot,
+static pt_status finished_input(pt_backend *be, const pt_gemm_tail *t, const float *x, size_t n, pt_cuda_slot slot,
                                 const float **out)
 {
     *out = x;
@@ -170,7 +170,7 @@ bool act_fwd_rows(pt_backend *be, int a, const float *x, float *out, size_t n, i
                                                                      CAST_ARG(CAST, scale), CAST_ARG(CAST, amax),   \
                                                                      CAST ? sat : 0, t4)
 #define LAUNCH(F, T, CAST) PK_SPLIT(LAUNCH_PK, t4.packed, F, T, CAST)
-    CAST_DISPATCH(f, LAUNCH)
+    CAST_DISPATCH(f, LAUNCH, *st = pt_cuda_no_kernel("act_fwd_rows4_kernel", f); return true)
 #undef LAUNCH
 #undef LAUNCH_PK
     cudaError_t e = cudaGetLastError();
@@ -203,7 +203,7 @@ static pt_status act_cast(pt_backend *be, bool bwd, pt_act a, const float *x, co
     act_cast4_kernel<F, T, CAST><<<g4, THREADS, 0, S(be)>>>(bwd, a, x4, d4, o4, CAST_ARG(CAST, (codes4<T> *)codes), \
                                                             n4, CAST_ARG(CAST, scale), CAST_ARG(CAST, amax),         \
                                                             CAST ? sat : 0, t4, xt4)
-        CAST_DISPATCH(f, LAUNCH)
+        CAST_DISPATCH(f, LAUNCH, return pt_cuda_no_kernel("act_cast4_kernel", f))
 #undef LAUNCH
         PT_CUDA_CHECK_LAUNCH();
         return codes_t ? transpose_codes(S(be), codes, codes_t, (int)(n / (size_t)cols), cols) : PT_OK;
@@ -228,9 +228,10 @@ static pt_status act_cast(pt_backend *be, bool bwd, pt_act a, const float *x, co
     case PT_FMT_E4M3:
         act_cast_kernel<PT_FMT_E4M3, uint8_t><<<g, THREADS, 0, S(be)>>>(bwd, a, x, dy, out, (uint8_t *)codes, n, scale, amax, sat);
         break;
-    default:
+    case PT_FMT_E5M2:
         act_cast_kernel<PT_FMT_E5M2, uint8_t><<<g, THREADS, 0, S(be)>>>(bwd, a, x, dy, out, (uint8_t *)codes, n, scale, amax, sat);
         break;
+    default: return pt_cuda_no_kernel("act_cast_kernel", f);
     }
     PT_CUDA_CHECK_LAUNCH();
     return codes_t ? transpose_codes(S(be), codes, codes_t, (int)(n / (size_t)cols), cols) : PT_OK;
@@ -357,7 +358,7 @@ pt_status cu_act_bwd_bias(pt_backend *be, const pt_act_bwd_desc *d)
     int chunks = (rows + BG_CHUNK - 1) / BG_CHUNK, n4 = cols / 4, sat = (flags & PT_CAST_SATURATE) != 0;
     float *part = NULL;
     unsigned *done = NULL;
-    st = db ? pt_cuda_scratch(pt_cuda_impl(be), 2, (size_t)chunks * (size_t)cols, &part) : PT_OK;
+    st = db ? pt_cuda_scratch(pt_cuda_impl(be), PT_SLOT_BIAS_PARTS, (size_t)chunks * (size_t)cols, &part) : PT_OK;
     if (!st && db) st = pt_cuda_done_counters(pt_cuda_impl(be), (n4 + 31) / 32, &done);
     if (st) return st;
     tail4 t4 = tail4_of(dy_tail), xt4 = tail4_of(x_tail);
@@ -371,7 +372,7 @@ pt_status cu_act_bwd_bias(pt_backend *be, const pt_act_bwd_desc *d)
                                                                      CAST_ARG(CAST, scale), CAST_ARG(CAST, amax),    \
                                                                      CAST ? sat : 0, t4, xt4)
 #define LAUNCH(F, T, CAST) PK_SPLIT(LAUNCH_PK, t4.packed, F, T, CAST)
-    CAST_DISPATCH(f, LAUNCH)
+    CAST_DISPATCH(f, LAUNCH, return pt_cuda_no_kernel("act_bwd_bias4_kernel", f))
 #undef LAUNCH
 #undef LAUNCH_PK
     PT_CUDA_CHECK_LAUNCH();

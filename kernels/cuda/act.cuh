@@ -76,14 +76,16 @@ __device__ __forceinline__ void amax_flush(unsigned amax, float *amax_p)
 
 /* A kernel's launch for cast format f: LAUNCH(F, T, CAST), with the
  * format, its code type and whether there is a cast (fp32: none; the
- * launch then passes no codes, scale or amax) */
-#define CAST_DISPATCH(f, LAUNCH)                                  \
+ * launch then passes no codes, scale or amax); OTHER, the statement for
+ * a format with no cast kernel (tf32, or not a format), reports it */
+#define CAST_DISPATCH(f, LAUNCH, OTHER)                            \
     switch (f) {                                                  \
     case PT_FMT_FP32: LAUNCH(PT_FMT_FP32, uint8_t, false); break; \
     case PT_FMT_BF16: LAUNCH(PT_FMT_BF16, uint16_t, true); break; \
     case PT_FMT_FP16: LAUNCH(PT_FMT_FP16, uint16_t, true); break; \
     case PT_FMT_E4M3: LAUNCH(PT_FMT_E4M3, uint8_t, true); break;  \
-    default: LAUNCH(PT_FMT_E5M2, uint8_t, true); break;           \
+    case PT_FMT_E5M2: LAUNCH(PT_FMT_E5M2, uint8_t, true); break;  \
+    default: OTHER;                                               \
     }
 
 /* The rows of a bias gradient's chunk: every kernel that sums one (elementwise.cu's

@@ -197,7 +197,7 @@ bool pt_cuda_act_fwd_packed(pt_backend *be, int a, const pt_gemm_tail *t, float 
 #define LAUNCH(F, T, CAST)                                                                                          \
     act_fwd_packed_kernel<F, T, CAST><<<grid, ACT_THREADS, 0, s>>>(a, t->fmt, x, o, (codes8<T> *)codes, n8, scale, \
                                                                    amax, sat)
-        CAST_DISPATCH(f, LAUNCH)
+        CAST_DISPATCH(f, LAUNCH, *st = pt_cuda_no_kernel("act_fwd_packed_kernel", f); return true)
 #undef LAUNCH
         return launched("act_fwd_packed_kernel", st);
     }
@@ -227,7 +227,7 @@ bool pt_cuda_act_bwd_packed(pt_backend *be, int a, const pt_gemm_tail *xt, const
         groups = (n8 + 31) / 32;
     float *part = NULL;
     unsigned *done = NULL;
-    if (db && ((*st = pt_cuda_scratch(c, 2, (size_t)chunks * (size_t)cols, &part)) ||
+    if (db && ((*st = pt_cuda_scratch(c, PT_SLOT_BIAS_PARTS, (size_t)chunks * (size_t)cols, &part)) ||
                (*st = pt_cuda_done_counters(c, groups, &done))))
         return true;
     dim3 grid((unsigned)groups, (unsigned)chunks), block(32, 8);
@@ -238,7 +238,7 @@ bool pt_cuda_act_bwd_packed(pt_backend *be, int a, const pt_gemm_tail *xt, const
                                                                       (codes8<T> *)codes, (uint8_t *)codes_t,   \
                                                                       rows, n8, p, db, beta, done, scale, amax, \
                                                                       sat)
-    CAST_DISPATCH(f, LAUNCH)
+    CAST_DISPATCH(f, LAUNCH, *st = pt_cuda_no_kernel("act_rows8_kernel", f); return true)
 #undef LAUNCH
     return launched("act_rows8_kernel", st);
 }

@@ -378,15 +378,22 @@ extern "C" pt_status pt_backend_cuda_create(int device, pt_backend **out)
 /* ---- the training ops: their resources, and the table of them (each op
  * defined in the file of its op family, cuda_backend.h) ------------------- */
 
+pt_status pt_cuda_no_kernel(const char *kernel, int f)
+{
+    const pt_format_traits *t = pt_format_info((pt_format)f);
+    return t ? pt_fail(PT_ERR_UNSUPPORTED, "%s: no kernel for format %s", kernel, t->name)
+             : pt_fail(PT_ERR_INVALID, "%s: %d is not a format", kernel, f);
+}
+
 pt_status pt_cuda_nn_init(cuda_backend *c)
 {
     PT_CUBLAS_CHECK(cublasLtCreate(&c->lt));
     c->workspace_bytes = 32u << 20;
     PT_CUDA_CHECK(cudaMalloc(&c->workspace, c->workspace_bytes));
     PT_CUDA_CHECK(cudaMalloc((void **)&c->partials, PARTIALS * sizeof(double)));
-    PT_CUDA_CHECK(cudaMalloc((void **)&c->descales, 12 * sizeof(float)));
+    PT_CUDA_CHECK(cudaMalloc((void **)&c->descales, PT_DESCALE_FLOATS * sizeof(float)));
     const float one = 1.0f;
-    PT_CUDA_CHECK(cudaMemcpy(c->descales, &one, sizeof one, cudaMemcpyHostToDevice));
+    PT_CUDA_CHECK(cudaMemcpy(c->descales + PT_DESCALE_ONE, &one, sizeof one, cudaMemcpyHostToDevice));
     PT_CUDA_CHECK(cudaEventCreateWithFlags(&c->copied, cudaEventDisableTiming));
 #ifdef PT_HAVE_CUDNN
     /* PRECTUNE_CUDNN=0: convolutions as im2col GEMMs and pooling on our own

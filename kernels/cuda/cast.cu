@@ -110,7 +110,7 @@ template <int F> __global__ void round_kernel(float *x, size_t n)
 pt_status cu_decode(pt_backend *be, pt_format from, const void *in, float *out, size_t n, const float *scale_inv)
 {
     if (!n) return PT_OK;
-    DISPATCH_FMT(from, decode_kernel, in, out, n, scale_inv);
+    DISPATCH_FMT(from, decode_kernel, blocks_for(n), S(be), in, out, n, scale_inv);
     PT_CUDA_CHECK_LAUNCH();
     return PT_OK;
 }
@@ -118,7 +118,7 @@ pt_status cu_decode(pt_backend *be, pt_format from, const void *in, float *out, 
 pt_status cu_round(pt_backend *be, pt_format f, float *x, size_t n)
 {
     if (!n) return PT_OK;
-    DISPATCH_FMT(f, round_kernel, x, n);
+    DISPATCH_FMT(f, round_kernel, blocks_for(n), S(be), x, n);
     PT_CUDA_CHECK_LAUNCH();
     return PT_OK;
 }

@@ -74,7 +74,8 @@ __device__ __forceinline__ float round_rt(int f, float v)
     case PT_FMT_TF32: return dev_round<PT_FMT_TF32>(v);
     case PT_FMT_E4M3: return dev_round<PT_FMT_E4M3>(v);
     case PT_FMT_E5M2: return dev_round<PT_FMT_E5M2>(v);
-    default: return v;
+    case PT_FMT_FP32: return v;
+    default: return __int_as_float(0x7fffffff); /* not a format (the host checks them): NaN, never silent */
     }
 }
 
@@ -161,14 +162,19 @@ __device__ __forceinline__ float4 finish4(const tail4 &t, size_t i, size_t col, 
     return v;
 }
 
-#define DISPATCH_FMT(f, KERNEL, ...)                                                                   \
-    switch (f) {                                                                                       \
-    case PT_FMT_FP32: KERNEL<PT_FMT_FP32><<<blocks_for(n), THREADS, 0, S(be)>>>(__VA_ARGS__); break;   \
-    case PT_FMT_TF32: KERNEL<PT_FMT_TF32><<<blocks_for(n), THREADS, 0, S(be)>>>(__VA_ARGS__); break;   \
-    case PT_FMT_BF16: KERNEL<PT_FMT_BF16><<<blocks_for(n), THREADS, 0, S(be)>>>(__VA_ARGS__); break;   \
-    case PT_FMT_FP16: KERNEL<PT_FMT_FP16><<<blocks_for(n), THREADS, 0, S(be)>>>(__VA_ARGS__); break;   \
-    case PT_FMT_E4M3: KERNEL<PT_FMT_E4M3><<<blocks_for(n), THREADS, 0, S(be)>>>(__VA_ARGS__); break;   \
-    default: KERNEL<PT_FMT_E5M2><<<blocks_for(n), THREADS, 0, S(be)>>>(__VA_ARGS__); break;            \
+/* KERNEL<F> for the format f known at run time, launched with `grid`
+ * blocks of THREADS on `stream`; a format with no instance makes the
+ * calling function (which returns pt_status) return pt_cuda_no_kernel's
+ * error. */
+#define DISPATCH_FMT(f, KERNEL, grid, stream, ...)                                                   \
+    switch (f) {                                                                                     \
+    case PT_FMT_FP32: KERNEL<PT_FMT_FP32><<<(grid), THREADS, 0, (stream)>>>(__VA_ARGS__); break;     \
+    case PT_FMT_TF32: KERNEL<PT_FMT_TF32><<<(grid), THREADS, 0, (stream)>>>(__VA_ARGS__); break;     \
+    case PT_FMT_BF16: KERNEL<PT_FMT_BF16><<<(grid), THREADS, 0, (stream)>>>(__VA_ARGS__); break;     \
+    case PT_FMT_FP16: KERNEL<PT_FMT_FP16><<<(grid), THREADS, 0, (stream)>>>(__VA_ARGS__); break;     \
+    case PT_FMT_E4M3: KERNEL<PT_FMT_E4M3><<<(grid), THREADS, 0, (stream)>>>(__VA_ARGS__); break;     \
+    case PT_FMT_E5M2: KERNEL<PT_FMT_E5M2><<<(grid), THREADS, 0, (stream)>>>(__VA_ARGS__); break;     \
+    default: return pt_cuda_no_kernel(#KERNEL, (int)(f));                                            \
     }
 
 /* The elementwise passes four values a thread (16-byte loads and stores:

@@ -193,8 +193,8 @@ static pt_status prepare(pt_backend *be, int kind, const pt_conv_shape *s, int o
     if (st) return st;
     r->d = (const descs *)r->p->descs;
     r->ws = NULL;
-    if (r->p->workspace && (st = pt_cuda_scratch(pt_cuda_impl(be), 3, (r->p->workspace + 3) / 4, &r->ws))) return st;
-    if (!(st = pt_cuda_operand_f32(be, 0, a, na, &r->a))) st = pt_cuda_operand_f32(be, 1, b, nb, &r->b);
+    if (r->p->workspace && (st = pt_cuda_scratch(pt_cuda_impl(be), PT_SLOT_DNN, (r->p->workspace + 3) / 4, &r->ws))) return st;
+    if (!(st = pt_cuda_operand_f32(be, PT_SLOT_A, a, na, &r->a))) st = pt_cuda_operand_f32(be, PT_SLOT_B, b, nb, &r->b);
     return st;
 }
 

@@ -46,12 +46,34 @@ typedef struct pt_dnn_pool {
 
 #define PT_DNN_PLANS 64
 #define PT_DNN_POOLS 16
-#define PT_CUDA_SCRATCH 9
-/* the activation passes' slots where they cannot fuse the GEMMs' tails:
- * a raw input finished (x forward, dy backward), x backward, and an output
- * nobody keeps; a packed GEMM's bias codes, and its fp32 output where
- * cuBLASLt cannot write the codes itself */
-enum { PT_SLOT_IN = 4, PT_SLOT_X, PT_SLOT_OUT, PT_SLOT_BIAS, PT_SLOT_PACK };
+/* The scratch buffers (pt_cuda_scratch), each grown to the largest use:
+ * a GEMM's two operands decoded where cuBLASLt cannot take them as they
+ * are, or made k-contiguous, or a convolution's operands in fp32
+ * (PT_SLOT_A, PT_SLOT_B); partial column sums of a bias gradient
+ * (PT_SLOT_BIAS_PARTS); cuDNN's workspace (PT_SLOT_DNN); the activation
+ * passes' buffers where they cannot fuse the GEMMs' tails: a raw input
+ * finished (x forward, dy backward), x backward, and an output nobody
+ * keeps (PT_SLOT_IN, PT_SLOT_X, PT_SLOT_OUT); a packed GEMM's bias codes,
+ * and its fp32 output where cuBLASLt cannot write the codes itself
+ * (PT_SLOT_BIAS, PT_SLOT_PACK). */
+typedef enum pt_cuda_slot {
+    PT_SLOT_A = 0,
+    PT_SLOT_B,
+    PT_SLOT_BIAS_PARTS,
+    PT_SLOT_DNN,
+    PT_SLOT_IN,
+    PT_SLOT_X,
+    PT_SLOT_OUT,
+    PT_SLOT_BIAS,
+    PT_SLOT_PACK,
+    PT_CUDA_SCRATCH
+} pt_cuda_slot;
+
+/* The floats of cuda_backend.descales, each at a 16-byte aligned address
+ * as cuBLASLt reads its scale pointers: the device 1.0f (the descale of an
+ * fp8 operand given none), and aligned copies of the two operands'
+ * descales that are not. */
+enum { PT_DESCALE_ONE = 0, PT_DESCALE_A = 4, PT_DESCALE_B = 8, PT_DESCALE_FLOATS = 12 };
 
 typedef struct cuda_backend {
     int device;
@@ -59,17 +81,14 @@ typedef struct cuda_backend {
     cublasLtHandle_t lt;
     void *workspace;          /* cuBLASLt workspace */
     size_t workspace_bytes;
-    float *scratch[PT_CUDA_SCRATCH]; /* 0, 1: operands decoded for a GEMM that cuBLASLt cannot take as
-                                        they are, or for a convolution; 2: partial column sums of
-                                        bias_grad; 3: cuDNN's workspace; 4-8: PT_SLOT_* */
+    float *scratch[PT_CUDA_SCRATCH]; /* by pt_cuda_slot */
     size_t scratch_cap[PT_CUDA_SCRATCH];
     double *partials;         /* per-block partial sums (deterministic reductions) */
     unsigned *done;           /* act_packed.cu's counters of blocks finished, a column group each */
     int done_cap;
     pt_lt_plan plans[PT_LT_PLANS];
     int nplans;
-    float *descales;          /* [0]: 1.0f, the descale of an fp8 operand given none; [4], [8]:
-                                 16-byte aligned copies of the two operands' descales that are not */
+    float *descales;          /* PT_DESCALE_FLOATS floats, at PT_DESCALE_* */
     cudaEvent_t copied;       /* recorded behind the last pt_backend_download_async */
     bool have_cudnn;          /* built with cuDNN: convolutions and pooling go through it */
     void *dnn;                /* cudnnHandle_t, made at the first convolution or pooling */
@@ -158,8 +177,11 @@ pt_status cu_col2im(pt_backend *be, const pt_conv_shape *s, const float *cols, f
 pt_status cu_rows_to_nchw(pt_backend *be, const float *rows, float *nchw, int n, int c, int p, bool backward);
 
 /* gemm.cu, shared with conv.cu */
-pt_status pt_cuda_scratch(cuda_backend *c, int slot, size_t n, float **out);
-pt_status pt_cuda_operand_f32(pt_backend *be, int slot, const pt_operand *o, size_t n, const float **out);
+pt_status pt_cuda_scratch(cuda_backend *c, pt_cuda_slot slot, size_t n, float **out);
+/* The error of a format that a kernel has no instance for (a dispatch
+ * never sends it to another format's kernel). */
+pt_status pt_cuda_no_kernel(const char *kernel, int f);
+pt_status pt_cuda_operand_f32(pt_backend *be, pt_cuda_slot slot, const pt_operand *o, size_t n, const float **out);
 /* c[rows, cols] = round_out(c + bias[col]) (bias may be NULL): a GEMM's tail */
 pt_status pt_cuda_bias_round(pt_backend *be, float *c, int rows, int cols, const float *bias, pt_format out_fmt);
 /* y[n, c, p] = round_out(y + bias[c]) over NCHW (bias may be NULL): a convolution's tail */

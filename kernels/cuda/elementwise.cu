@@ -90,7 +90,7 @@ pt_status cu_bias_grad(pt_backend *be, const float *dy, float *db, int rows, int
     int chunks = (rows + BG_CHUNK - 1) / BG_CHUNK;
     float *part;
     unsigned *done;
-    pt_status st = pt_cuda_scratch(pt_cuda_impl(be), 2, (size_t)(chunks ? chunks : 1) * (size_t)n, &part);
+    pt_status st = pt_cuda_scratch(pt_cuda_impl(be), PT_SLOT_BIAS_PARTS, (size_t)(chunks ? chunks : 1) * (size_t)n, &part);
     if (!st) st = pt_cuda_done_counters(pt_cuda_impl(be), (n + 31) / 32, &done);
     if (st) return st;
     if (!chunks) {

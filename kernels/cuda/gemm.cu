@@ -19,7 +19,7 @@ template <int F> __global__ void bias_round4_kernel(float4 *x, const float4 *bia
 
 /* ---- GEMM through cuBLASLt ---------------------------------------------- */
 
-pt_status pt_cuda_scratch(cuda_backend *c, int slot, size_t n, float **out)
+pt_status pt_cuda_scratch(cuda_backend *c, pt_cuda_slot slot, size_t n, float **out)
 {
     if (c->scratch_cap[slot] < n) {
         cudaFree(c->scratch[slot]);
@@ -39,7 +39,9 @@ static cudaDataType_t lt_type(pt_format f)
     case PT_FMT_FP16: return CUDA_R_16F;
     case PT_FMT_E4M3: return CUDA_R_8F_E4M3;
     case PT_FMT_E5M2: return CUDA_R_8F_E5M2;
-    default: return CUDA_R_32F;
+    case PT_FMT_FP32:
+    case PT_FMT_TF32: return CUDA_R_32F;
+    default: return CUDA_R_32F; /* not a format: pt_backend_gemm refuses it first */
     }
 }
 
@@ -118,7 +120,7 @@ pt_status transpose_codes(cudaStream_t stream, const void *in, void *out, int ro
  * where the pass that cast it wrote one (pt_operand.data_t), else
  * transposed into scratch slot (a byte copy: the values and their scale
  * are the same); its trans flag flips with it. */
-static pt_status k_contiguous(cuda_backend *cb, int slot, pt_operand *o, int k, int cols)
+static pt_status k_contiguous(cuda_backend *cb, pt_cuda_slot slot, pt_operand *o, int k, int cols)
 {
     if (o->data_t) {
         const void *d = o->data;
@@ -140,7 +142,7 @@ static pt_status k_contiguous(cuda_backend *cb, int slot, pt_operand *o, int k, 
  * those for none, but for both (a weight gradient, dy^T x) about 1.5x
  * slower than with one of them transposed first (bench/RESULTS.md; the
  * same with torch.matmul, the same cuBLASLt kernels). */
-static pt_status k_contiguous_f32(cuda_backend *cb, int slot, pt_operand *o, int k, int cols)
+static pt_status k_contiguous_f32(cuda_backend *cb, pt_cuda_slot slot, pt_operand *o, int k, int cols)
 {
     float *t;
     pt_status st = pt_cuda_scratch(cb, slot, (size_t)k * cols, &t);
@@ -154,9 +156,9 @@ static pt_status k_contiguous_f32(cuda_backend *cb, int slot, pt_operand *o, int
 
 /* cuBLASLt reads its scale pointers as 16-byte aligned: NULL becomes the
  * device 1.0f, a descale that is not aligned is copied to slot `at` */
-static pt_status aligned_descale(cuda_backend *cb, int at, const float **s)
+static pt_status aligned_descale(cuda_backend *cb, int at /* PT_DESCALE_A or _B */, const float **s)
 {
-    if (!*s) *s = cb->descales;
+    if (!*s) *s = cb->descales + PT_DESCALE_ONE;
     if ((uintptr_t)*s % 16) {
         PT_CUDA_CHECK(cudaMemcpyAsync(cb->descales + at, *s, sizeof(float), cudaMemcpyDeviceToDevice, cb->stream));
         *s = cb->descales + at;
@@ -261,16 +263,16 @@ pt_status cu_gemm(pt_backend *be, const pt_gemm *g, void *out)
     pt_status st = PT_OK;
     if (fp8) {
         /* TN: b stored [n][k], a stored [m][k] */
-        if ((!b.trans && (st = k_contiguous(cb, 1, &b, g->k, g->n))) ||
-            (a.trans && (st = k_contiguous(cb, 0, &a, g->k, g->m))) || (st = aligned_descale(cb, 4, &a.scale_inv)) ||
-            (st = aligned_descale(cb, 8, &b.scale_inv)))
+        if ((!b.trans && (st = k_contiguous(cb, PT_SLOT_B, &b, g->k, g->n))) ||
+            (a.trans && (st = k_contiguous(cb, PT_SLOT_A, &a, g->k, g->m))) || (st = aligned_descale(cb, PT_DESCALE_A, &a.scale_inv)) ||
+            (st = aligned_descale(cb, PT_DESCALE_B, &b.scale_inv)))
             return st;
     } else if (!native) {
         if (a.fmt == PT_FMT_E4M3 || a.fmt == PT_FMT_E5M2 || b.fmt == PT_FMT_E4M3 || b.fmt == PT_FMT_E5M2)
             be->fp8_emulated++;
         float *da, *db;
         size_t na = (size_t)g->m * g->k, nb = (size_t)g->k * g->n;
-        if ((st = pt_cuda_scratch(cb, 0, na, &da)) || (st = pt_cuda_scratch(cb, 1, nb, &db)) ||
+        if ((st = pt_cuda_scratch(cb, PT_SLOT_A, na, &da)) || (st = pt_cuda_scratch(cb, PT_SLOT_B, nb, &db)) ||
             (st = cu_decode(be, a.fmt, a.data, da, na, a.scale_inv)) ||
             (st = cu_decode(be, b.fmt, b.data, db, nb, b.scale_inv)))
             return st;
@@ -279,8 +281,8 @@ pt_status cu_gemm(pt_backend *be, const pt_gemm *g, void *out)
     }
     /* tf32 with neither operand k-contiguous: the smaller one made so */
     if (!fp8 && native && a.fmt == PT_FMT_TF32 && a.trans && !b.trans && g->k > 1 &&
-        (st = (size_t)g->m <= (size_t)g->n ? k_contiguous_f32(cb, 0, &a, g->k, g->m)
-                                           : k_contiguous_f32(cb, 1, &b, g->k, g->n)))
+        (st = (size_t)g->m <= (size_t)g->n ? k_contiguous_f32(cb, PT_SLOT_A, &a, g->k, g->m)
+                                           : k_contiguous_f32(cb, PT_SLOT_B, &b, g->k, g->n)))
         return st;
     pt_format f = a.fmt;
     cublasOperation_t ta = b.trans ? CUBLAS_OP_T : CUBLAS_OP_N, tb = a.trans ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -374,14 +376,11 @@ pt_status pt_cuda_bias_round(pt_backend *be, float *c, int rows, int cols, const
         size_t n4 = n / 4;
         float4 *x4 = (float4 *)c;
         const float4 *b4 = (const float4 *)bias;
-        {
-            size_t n = n4; /* the grid: one thread per float4 */
-            DISPATCH_FMT(out_fmt, bias_round4_kernel, x4, b4, n4, (size_t)cols / 4);
-        }
+        DISPATCH_FMT(out_fmt, bias_round4_kernel, blocks_for(n4), S(be), x4, b4, n4, (size_t)cols / 4);
         PT_CUDA_CHECK_LAUNCH();
         return PT_OK;
     }
-    DISPATCH_FMT(out_fmt, bias_round_kernel, c, bias, n, cols);
+    DISPATCH_FMT(out_fmt, bias_round_kernel, blocks_for(n), S(be), c, bias, n, cols);
     PT_CUDA_CHECK_LAUNCH();
     return PT_OK;
 }
@@ -395,7 +394,7 @@ pt_status pt_cuda_nchw_bias_round(pt_backend *be, float *y, int n_, int c, int p
 {
     size_t n = (size_t)n_ * c * p;
     if (!n || (!bias && out_fmt == PT_FMT_FP32)) return PT_OK;
-    DISPATCH_FMT(out_fmt, nchw_bias_round_kernel, y, bias, n, c, p);
+    DISPATCH_FMT(out_fmt, nchw_bias_round_kernel, blocks_for(n), S(be), y, bias, n, c, p);
     PT_CUDA_CHECK_LAUNCH();
     return PT_OK;
 }
@@ -403,7 +402,7 @@ pt_status pt_cuda_nchw_bias_round(pt_backend *be, float *y, int n_, int c, int p
 /* The values of a GEMM or convolution operand in fp32 storage: fp32 as it
  * is, tf32 rounded and 16-bit or fp8 formats decoded (scaled back) into
  * scratch slot `slot`. */
-pt_status pt_cuda_operand_f32(pt_backend *be, int slot, const pt_operand *o, size_t n, const float **out)
+pt_status pt_cuda_operand_f32(pt_backend *be, pt_cuda_slot slot, const pt_operand *o, size_t n, const float **out)
 {
     if (o->fmt == PT_FMT_FP32 && !o->scale_inv) {
         *out = (const float *)o->data;

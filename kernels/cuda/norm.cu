@@ -63,7 +63,10 @@ pt_status cu_layernorm_fwd(pt_backend *be, const float *x, const float *g, const
     case PT_FMT_FP16: layernorm_fwd_kernel<PT_FMT_FP16><<<grid, 256, 0, S(be)>>>(x, g, b, eps, y, mean, rstd, rows, c); break;
     case PT_FMT_E4M3: layernorm_fwd_kernel<PT_FMT_E4M3><<<grid, 256, 0, S(be)>>>(x, g, b, eps, y, mean, rstd, rows, c); break;
     case PT_FMT_E5M2: layernorm_fwd_kernel<PT_FMT_E5M2><<<grid, 256, 0, S(be)>>>(x, g, b, eps, y, mean, rstd, rows, c); break;
-    default: layernorm_fwd_kernel<PT_FMT_FP32><<<grid, 256, 0, S(be)>>>(x, g, b, eps, y, mean, rstd, rows, c); break;
+    case PT_FMT_FP32:
+    case PT_FMT_TF32: /* fp32 storage: no rounding, as the CPU reference */
+        layernorm_fwd_kernel<PT_FMT_FP32><<<grid, 256, 0, S(be)>>>(x, g, b, eps, y, mean, rstd, rows, c); break;
+    default: return pt_cuda_no_kernel("layernorm_fwd_kernel", fmt);
     }
     PT_CUDA_CHECK_LAUNCH();
     return PT_OK;

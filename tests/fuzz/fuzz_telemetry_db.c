@@ -39,8 +39,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    unlink(fz_path("run.db-journal")), unlink(fz_path("run.db-wal")), unlink(fz_path("run.db-shm"));
     const char *db_path = fz_write("run.db", tmpl, tmpl_len);
-    unlink(fz_path("run.db-journal"));
     sqlite3 *db;
     if (sqlite3_open(db_path, &db) != SQLITE_OK) abort();
     int ticks = 0;
