@@ -35,6 +35,10 @@ bool pt_layer_has_gemm(pt_layer_type t)
     return t == PT_LAYER_LINEAR || t == PT_LAYER_CONV2D || t == PT_LAYER_ATTN_QK || t == PT_LAYER_ATTN_PV;
 }
 bool pt_layer_has_weights(pt_layer_type t) { return t == PT_LAYER_LINEAR || t == PT_LAYER_CONV2D; }
+bool pt_layer_has_compute_format(pt_layer_type t)
+{
+    return t == PT_LAYER_LAYERNORM || t == PT_LAYER_RMSNORM || t == PT_LAYER_ATTN_SOFTMAX;
+}
 int pt_layer_ninputs(pt_layer_type t) { return t == PT_LAYER_ADD || t == PT_LAYER_ATTN_PV ? 2 : 1; }
 
 /* Features of the last dimension of layer j's output (j -1: the model input). */
@@ -448,7 +452,8 @@ static pt_status parse_gpt_block(const pt_jctx *c, const cJSON *v, int i, layer_
             if ((st = sugar(c, L, i, P, ".attn.out_drop", PT_LAYER_DROPOUT, &l))) return st;
             l->p = (float)drop;
         }
-        const char *attn_out = L->a[L->n - 1].name;
+        char attn_out[PT_NAME_MAX], mlp_out[PT_NAME_MAX]; /* copies: a push may move the list */
+        strcpy(attn_out, L->a[L->n - 1].name);
         if ((st = sugar(c, L, i, P, ".res1", PT_LAYER_ADD, &l))) return st;
         l->ninputs = 2;
         strcpy(l->inputs[0], x);
@@ -465,7 +470,7 @@ static pt_status parse_gpt_block(const pt_jctx *c, const cJSON *v, int i, layer_
             if ((st = sugar(c, L, i, P, ".mlp.drop", PT_LAYER_DROPOUT, &l))) return st;
             l->p = (float)drop;
         }
-        const char *mlp_out = L->a[L->n - 1].name;
+        strcpy(mlp_out, L->a[L->n - 1].name);
         if ((st = sugar(c, L, i, P, ".res2", PT_LAYER_ADD, &l))) return st;
         l->ninputs = 2;
         strcpy(l->inputs[0], res1);
@@ -517,9 +522,12 @@ static pt_status infer_shape(const pt_jctx *c, pt_model_spec *s, int i)
             return pt_jfail(c, path, "linear needs a flat input, got %s: add a flatten layer before it",
                             shape_s);
         if (l->out_num) {
-            if ((int64_t)width * l->out_num % l->out_den)
-                return pt_jfail(c, path, "the width %d does not divide by %d", width, l->out_den);
-            l->out = (int)((int64_t)width * l->out_num / l->out_den);
+            int64_t o = (int64_t)width * l->out_num;
+            if (o % l->out_den) return pt_jfail(c, path, "the width %d does not divide by %d", width, l->out_den);
+            if (o / l->out_den > (1 << 20))
+                return pt_jfail(c, path, "'%s' would have %lld outputs, more than %d", l->name,
+                                (long long)(o / l->out_den), 1 << 20);
+            l->out = (int)(o / l->out_den);
         }
         if (l->tie[0]) {
             int e = pt_model_spec_find(s, l->tie);
@@ -534,6 +542,10 @@ static pt_status infer_shape(const pt_jctx *c, pt_model_spec *s, int i)
                 return pt_jfail(c, fpath, "a head tied to embedding '%s' has one output per token of its vocabulary: "
                                 "%d, not %d", l->tie, s->layers[e].vocab, l->out);
             }
+            for (int k = e + 1; k < i; k++)
+                if (s->layers[k].tie_index == e)
+                    return pt_jfail(c, fpath, "embedding '%s' is tied to '%s' already (one head a table)", l->tie,
+                                    s->layers[k].name);
             l->tie_index = e;
         }
         if (idim[0] == 2) l->shape[1] = l->out;
@@ -563,15 +575,18 @@ static pt_status infer_shape(const pt_jctx *c, pt_model_spec *s, int i)
             snprintf(fpath, sizeof fpath, "%s.heads", path);
             return pt_jfail(c, fpath, "%d heads do not divide the width %d", l->heads, width / 3);
         }
+        if ((int64_t)l->heads * ish[0][0] * ish[0][0] > INT_MAX)
+            return pt_jfail(c, path, "%d heads of %d x %d scores are more than %d values a sample", l->heads,
+                            ish[0][0], ish[0][0], INT_MAX);
         l->shape[0] = l->heads * ish[0][0], l->shape[1] = ish[0][0];
         break;
     case PT_LAYER_ATTN_SOFTMAX:
-        if (idim[0] != 2 || ish[0][0] != l->heads * ish[0][1])
+        if (idim[0] != 2 || ish[0][0] != (int64_t)l->heads * ish[0][1])
             return pt_jfail(c, path, "attention_softmax reads the scores [heads x T, T], got %s", shape_s);
         break;
     case PT_LAYER_ATTN_PV:
         if (idim[0] != 2 || idim[1] != 2 || ish[1][1] % 3 || ish[0][1] != ish[1][0] ||
-            ish[0][0] != l->heads * ish[1][0] || ish[1][1] / 3 % l->heads)
+            ish[0][0] != (int64_t)l->heads * ish[1][0] || ish[1][1] / 3 % l->heads)
             return pt_jfail(c, path, "attention_pv reads the probabilities [heads x T, T] and q, k, v [T, 3 x width]");
         l->shape[0] = ish[1][0], l->shape[1] = ish[1][1] / 3;
         break;

@@ -44,7 +44,7 @@ static void formats(const pt_model_spec *spec, const pt_policy *policy, pt_plan 
         pt_plan_layer *l = &p->L[i];
         l->fmt = pt_layer_has_gemm(s->type) ? pt_policy_formats(policy, s->name)
                                              : (pt_layer_formats){PT_FMT_FP32, PT_FMT_FP32, PT_FMT_FP32};
-        if (s->type == PT_LAYER_LAYERNORM) l->fmt.fwd = pt_policy_norm_format(policy, s->name);
+        if (pt_layer_has_compute_format(s->type)) l->fmt.fwd = pt_policy_norm_format(policy, s->name);
         l->recipe = pt_policy_fp8_recipe(policy, s->name);
         l->readers = pt_model_readers(spec, i);
         l->cast_for = l->in_grad_of = -1;

@@ -72,8 +72,8 @@ typedef struct pt_nn_ops {
     pt_status (*sgd)(pt_backend *be, float lr, float momentum, float weight_decay, const pt_optim_gate *gate,
                      float *w, const float *g, float *buf, size_t n);
     /* the transformer's ops (kept last: a backend table written in order ends before them and lacks them) */
-    pt_status (*rmsnorm_fwd)(pt_backend *be, const float *x, const float *gamma, float eps, float *y, float *rstd,
-                             int rows, int c);
+    pt_status (*rmsnorm_fwd)(pt_backend *be, const float *x, const float *gamma, float eps, pt_format fmt, float *y,
+                             float *rstd, int rows, int c);
     pt_status (*rmsnorm_bwd)(pt_backend *be, const float *x, const float *gamma, const float *rstd, const float *dy,
                              float *dx, float *dgamma, int rows, int c);
     pt_status (*embedding_fwd)(pt_backend *be, const float *table, const float *ids, float *y, int n, int d,
@@ -82,7 +82,7 @@ typedef struct pt_nn_ops {
                                int vocab);
     pt_status (*heads)(pt_backend *be, const float *src, float *dst, int rows, int t, int g, int h, int hd,
                        bool backward);
-    pt_status (*softmax)(pt_backend *be, const float *x, float *y, int rows, int c, bool causal);
+    pt_status (*softmax)(pt_backend *be, const float *x, float *y, int rows, int c, bool causal, pt_format fmt);
     pt_status (*softmax_bwd)(pt_backend *be, const float *y, const float *dy, float *dx, int rows, int c);
 } pt_nn_ops;
 

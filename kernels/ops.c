@@ -124,10 +124,10 @@ pt_status pt_backend_layernorm_bwd(pt_backend *be, const float *x, const float *
 {
     PT_NN_CALL(be, layernorm_bwd, x, gamma, mean, rstd, dy, dx, dgamma, dbeta, rows, c);
 }
-pt_status pt_backend_rmsnorm_fwd(pt_backend *be, const float *x, const float *gamma, float eps, float *y,
-                                 float *rstd, int rows, int c)
+pt_status pt_backend_rmsnorm_fwd(pt_backend *be, const float *x, const float *gamma, float eps, pt_format fmt,
+                                 float *y, float *rstd, int rows, int c)
 {
-    PT_NN_CALL(be, rmsnorm_fwd, x, gamma, eps, y, rstd, rows, c);
+    PT_NN_CALL(be, rmsnorm_fwd, x, gamma, eps, fmt, y, rstd, rows, c);
 }
 pt_status pt_backend_rmsnorm_bwd(pt_backend *be, const float *x, const float *gamma, const float *rstd,
                                  const float *dy, float *dx, float *dgamma, int rows, int c)
@@ -155,10 +155,13 @@ pt_status pt_backend_heads(pt_backend *be, const float *src, float *dst, int row
         return pt_fail(PT_ERR_INVALID, "heads: shape [%d, %d, %d, %d, %d]", rows, t, g, h, hd);
     PT_NN_CALL(be, heads, src, dst, rows, t, g, h, hd, pass == PT_PASS_BWD);
 }
-pt_status pt_backend_softmax(pt_backend *be, const float *x, float *y, int rows, int c, bool causal)
+pt_status pt_backend_softmax(pt_backend *be, const float *x, float *y, int rows, int c, bool causal, pt_format fmt)
 {
     if (rows < 0 || c < 1) return pt_fail(PT_ERR_INVALID, "softmax: %d rows of %d", rows, c);
-    PT_NN_CALL(be, softmax, x, y, rows, c, causal);
+    if (fmt != PT_FMT_FP32 && fmt != PT_FMT_BF16 && fmt != PT_FMT_FP16)
+        return pt_fail(PT_ERR_INVALID, "softmax: in %s (fp32, bf16 or fp16)",
+                       pt_format_info(fmt) ? pt_format_info(fmt)->name : "?");
+    PT_NN_CALL(be, softmax, x, y, rows, c, causal, fmt);
 }
 pt_status pt_backend_softmax_bwd(pt_backend *be, const float *y, const float *dy, float *dx, int rows, int c)
 {

@@ -160,11 +160,14 @@ pt_status pt_backend_layernorm_bwd(pt_backend *be, const float *x, const float *
                                    const float *mean, const float *rstd, const float *dy,
                                    float *dx, float *dgamma, float *dbeta, int rows, int c);
 
-/* RMS norm over the last dimension (c) of x[rows, c], in fp32 with fp64
- * sums: y = x * rstd * gamma, rstd[rows] = 1 / sqrt(mean(x^2) + eps),
- * saved for the backward; dgamma accumulates. */
-pt_status pt_backend_rmsnorm_fwd(pt_backend *be, const float *x, const float *gamma, float eps, float *y,
-                                 float *rstd, int rows, int c);
+/* RMS norm over the last dimension (c) of x[rows, c]: y = x * rstd *
+ * gamma, rstd[rows] = 1 / sqrt(mean(x^2) + eps), saved for the backward;
+ * dgamma accumulates. In fmt fp32 (or tf32) in fp32 with fp64 sums; in
+ * another fmt every intermediate (the mean square, eps, their sum, 1/sqrt,
+ * the output) is rounded to fmt, as layernorm_fwd does. The backward is
+ * fp32. */
+pt_status pt_backend_rmsnorm_fwd(pt_backend *be, const float *x, const float *gamma, float eps, pt_format fmt,
+                                 float *y, float *rstd, int rows, int c);
 pt_status pt_backend_rmsnorm_bwd(pt_backend *be, const float *x, const float *gamma, const float *rstd,
                                  const float *dy, float *dx, float *dgamma, int rows, int c);
 
@@ -235,8 +238,11 @@ pt_status pt_backend_heads(pt_backend *be, const float *src, float *dst, int row
                            pt_pass pass);
 /* Softmax over each row of x[rows, c] in fp32 (sums in fp64); with causal,
  * row r is query position r % c and sees columns j <= r % c alone, the
- * others getting probability 0. The backward: dx = y (dy - sum_j y dy). */
-pt_status pt_backend_softmax(pt_backend *be, const float *x, float *y, int rows, int c, bool causal);
+ * others getting probability 0. In fmt bf16 or fp16, as a softmax of a
+ * half tensor is computed: x read rounded to fmt (an fp16 score past 65504
+ * is inf, and its row NaN), the exponentials and their sum in fp32, the
+ * output rounded to fmt. The backward, in fp32: dx = y (dy - sum_j y dy). */
+pt_status pt_backend_softmax(pt_backend *be, const float *x, float *y, int rows, int c, bool causal, pt_format fmt);
 pt_status pt_backend_softmax_bwd(pt_backend *be, const float *y, const float *dy, float *dx, int rows, int c);
 
 /* im2col of x[N, C, H, W] for a k x k kernel: cols[N*OH*OW, C*k*k]; col2im

@@ -282,11 +282,13 @@ pt_status pt_policy_check_model(const pt_policy *p, const pt_model_spec *m)
         if (j < 0)
             return pt_fail(PT_ERR_INVALID, "%s: layers.%s: model '%s' has no layer of that name",
                            p->source, p->layers[i].name, m->name);
-        if (m->layers[j].type == PT_LAYER_LAYERNORM) {
+        if (pt_layer_has_compute_format(m->layers[j].type)) {
             pt_format f = p->layers[i].f.fwd;
             if (f != PT_FMT_FP32 && f != PT_FMT_BF16 && f != PT_FMT_FP16)
-                return pt_fail(PT_ERR_INVALID, "%s: layers.%s.fwd: a layer norm computes in fp32, bf16 or fp16, "
-                               "not %s", p->source, p->layers[i].name, pt_format_info(f)->name);
+                return pt_fail(PT_ERR_INVALID, "%s: layers.%s.fwd: a %s computes in fp32, bf16 or fp16, "
+                               "not %s", p->source, p->layers[i].name,
+                               m->layers[j].type == PT_LAYER_ATTN_SOFTMAX ? "softmax" : "layer norm",
+                               pt_format_info(f)->name);
             continue;
         }
         if (!pt_layer_has_gemm(m->layers[j].type))
@@ -305,7 +307,7 @@ int pt_policy_warnings(const pt_policy *p, const pt_model_spec *m, const char *p
     for (int i = 0; i < m->nlayers; i++) {
         const pt_layer_spec *l = &m->layers[i];
         pt_format nf = pt_policy_norm_format(p, l->name);
-        if (l->type != PT_LAYER_LAYERNORM || nf == PT_FMT_FP32) continue;
+        if ((l->type != PT_LAYER_LAYERNORM && l->type != PT_LAYER_RMSNORM) || nf == PT_FMT_FP32) continue;
         const pt_format_traits *t = pt_format_info(nf);
         float e = pt_round(nf, l->eps, 0);
         if (e == 0.0f)

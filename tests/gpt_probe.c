@@ -5,9 +5,10 @@
  * every parameter's gradient, then the loss of each of `steps` training
  * steps on that batch.
  *
- * usage: gpt_probe MODEL.json TOKENS.bin INIT.bin OUTDIR POLICY.json STEPS
+ * usage: gpt_probe MODEL.json TOKENS.bin INIT.bin OUTDIR POLICY.json STEPS [DEVICE]
  * TOKENS.bin: int32 little-endian, n sequences of T + 1 tokens (a sample's
- * inputs are the first T, its labels the last T). */
+ * inputs are the first T, its labels the last T); INIT.bin "-": the
+ * trainer's own initial weights. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +40,8 @@ static int write_floats(const char *dir, const char *name, const float *v, size_
 
 int main(int argc, char **argv)
 {
-    if (argc != 7) {
-        fprintf(stderr, "usage: gpt_probe MODEL.json TOKENS.bin INIT.bin OUTDIR POLICY.json STEPS\n");
+    if (argc != 7 && argc != 8) {
+        fprintf(stderr, "usage: gpt_probe MODEL.json TOKENS.bin INIT.bin OUTDIR POLICY.json STEPS [DEVICE]\n");
         return 2;
     }
     pt_model_spec spec;
@@ -74,22 +75,31 @@ int main(int argc, char **argv)
     spec.train.steps = steps;
     pt_backend *be;
     pt_trainer *t;
-    if (pt_backend_open("cpu", &be) || pt_trainer_create(be, &spec, &pol, &d, &t)) return die("trainer");
-    if (pt_trainer_init_from_file(t, argv[3])) return die(argv[3]);
+    if (pt_backend_open(argc > 7 ? argv[7] : "cpu", &be) || pt_trainer_create(be, &spec, &pol, &d, &t))
+        return die("trainer");
+    if (strcmp(argv[3], "-") && pt_trainer_init_from_file(t, argv[3])) return die(argv[3]); /* "-": the default init */
     /* the first batch, in file order */
     pt_net *net = pt_trainer_net(t);
-    memcpy(net->input, ds->x, sizeof(float) * (size_t)n * T);
-    memcpy(net->labels, ds->label, sizeof(int32_t) * (size_t)n * T);
+    if (pt_backend_upload(be, net->input, ds->x, sizeof(float) * (size_t)n * T) ||
+        pt_backend_upload(be, net->labels, ds->label, sizeof(int32_t) * (size_t)n * T))
+        return die("upload");
     net->train = true;
     net->grad_beta = 0.0f;
     if (pt_net_forward(net, n, 1.0f / ((float)n * T)) || pt_net_backward(net, n)) return die("forward and backward");
     net->grad_beta = 1.0f;
-    double loss = 0;
-    for (int i = 0; i < n * T; i++) loss += net->loss_rows[i];
     const pt_net_layer *last = &net->L[net->nlayers - 1];
-    if (write_floats(argv[4], "logits.bin", last->y, (size_t)n * (size_t)last->spec->size) ||
-        write_floats(argv[4], "grads.bin", net->grads, net->nparams))
+    size_t nl = (size_t)n * (size_t)last->spec->size;
+    float *rows = malloc(sizeof(float) * (size_t)n * T), *logits = malloc(sizeof(float) * nl),
+          *grads = malloc(sizeof(float) * net->nparams);
+    if (!rows || !logits || !grads || pt_backend_download(be, rows, net->loss_rows, sizeof(float) * (size_t)n * T) ||
+        pt_backend_download(be, logits, last->y, sizeof(float) * nl) ||
+        pt_backend_download(be, grads, net->grads, sizeof(float) * net->nparams))
+        return die("download");
+    double loss = 0;
+    for (int i = 0; i < n * T; i++) loss += rows[i];
+    if (write_floats(argv[4], "logits.bin", logits, nl) || write_floats(argv[4], "grads.bin", grads, net->nparams))
         return 1;
+    free(rows), free(logits), free(grads);
     char path[4096];
     snprintf(path, sizeof path, "%s/losses.txt", argv[4]);
     FILE *o = fopen(path, "w");

@@ -112,11 +112,36 @@ START_TEST(test_conv_passes)
 }
 END_TEST
 
+/* a token model's GEMMs: each linear layer's over batch x T rows, and
+ * attention's two per head (qk: [T, hd] x [hd, T], pv: [T, T] x [T, hd]),
+ * three GEMMs each (every layer here has an input gradient), by hand */
+START_TEST(test_attention_flops)
+{
+    pt_model_spec m;
+    ck_assert_int_eq(pt_model_spec_parse("{\"name\": \"g\", \"input\": [128], \"layers\": ["
+                                         "{\"name\": \"wte\", \"type\": \"embedding\", \"vocab\": 512, \"out\": 64},"
+                                         "{\"name\": \"a\", \"type\": \"attention\", \"heads\": 4},"
+                                         "{\"name\": \"head\", \"type\": \"linear\", \"out\": 512, \"bias\": false}],"
+                                         "\"train\": {\"batch\": 16}}",
+                                         "g.json", &m),
+                     PT_OK);
+    pt_device_table dev;
+    pt_device_table_h100(&dev);
+    double b = 16, T = 128, d = 64, hd = 16, H = 4, V = 512;
+    double flops = 3 * 2 * b * T * (3 * d * d + d * d + V * d) + 2 * 3 * 2 * b * H * T * T * hd;
+    double want = flops / (dev.tflops[PT_FMT_FP32] * 1e9);
+    ck_assert_double_eq_tol(gemm_ms(&m, PT_FMT_FP32, &dev), want, 1e-9 * want);
+    ck_assert(gemm_ms(&m, PT_FMT_BF16, &dev) < 0.5 * want);
+    pt_model_spec_free(&m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cost");
     TCase *tc = tcase_create("cost");
     tcase_add_test(tc, test_conv_rates);
+    tcase_add_test(tc, test_attention_flops);
     tcase_add_test(tc, test_conv_passes);
     suite_add_tcase(s, tc);
     return pt_check_run(s, CK_NOFORK);

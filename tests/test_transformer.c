@@ -17,10 +17,12 @@
 #include "instrument/net.h"
 #include "prectune/backend.h"
 #include "prectune/data.h"
+#include "prectune/formats.h"
 #include "prectune/model.h"
 #include "prectune/policy.h"
 #include "prectune/telemetry.h"
 #include "prectune/trainer.h"
+#include "prectune/tuner.h"
 
 static void spec_error(const char *json, const char *want1, const char *want2)
 {
@@ -54,6 +56,10 @@ START_TEST(test_spec_errors)
     spec_error(TOK(8, EMB ", {\"name\": \"a\", \"type\": \"gelu\"}, {\"name\": \"z\", \"type\": \"linear\", \"out\": 16, "
                           "\"tie\": \"a\"}"),
                "layers[2].tie", "not the name of an embedding");
+    spec_error(TOK(8, EMB ", {\"name\": \"y\", \"type\": \"linear\", \"out\": 16, \"tie\": \"wte\"}, "
+                          "{\"name\": \"a\", \"type\": \"linear\", \"out\": 12}, "
+                          "{\"name\": \"z\", \"type\": \"linear\", \"out\": 16, \"tie\": \"wte\"}"),
+               "layers[3].tie", "tied to 'y' already");
     spec_error(TOK(8, "{\"name\": \"a\", \"type\": \"linear\", \"out\": 12}, " EMB),
                "layers[1]", "it must be layers[0]");
     spec_error(TOK(8, EMB ", {\"name\": \"h\", \"type\": \"gpt_block\"}"), "layers[1].heads", "missing");
@@ -139,6 +145,29 @@ START_TEST(test_causal_mask)
             }
     ck_assert_msg(moved_later > ROWS * (T - C) * V / 2, "the changed token moved only %d later logits", moved_later);
     free(before);
+    pt_net_destroy(n);
+    pt_backend_close(be);
+    pt_model_spec_free(&s);
+}
+END_TEST
+
+/* a token id outside the vocabulary, or not an integer, stops the forward
+ * naming the layer and the token */
+START_TEST(test_bad_token)
+{
+    pt_backend *be;
+    pt_model_spec s;
+    pt_net *n = make_net(&be, &s, GPT(6, 16, 12, 2, 1), 2);
+    float bad[] = {16, -1, 2.5f, NAN};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        for (int i = 0; i < 12; i++) n->input[i] = (float)(i % 16), n->labels[i] = i % 16;
+        n->input[7] = bad[k];
+        ck_assert_int_eq(pt_net_forward(n, 2, 0.0f), PT_ERR_INVALID);
+        const char *msg = pt_last_error();
+        ck_assert_msg(strstr(msg, "layer 'wte' (embedding), forward") && strstr(msg, "token 7 is") &&
+                          strstr(msg, "not a token id in [0, 16)"),
+                      "%s", msg);
+    }
     pt_net_destroy(n);
     pt_backend_close(be);
     pt_model_spec_free(&s);
@@ -302,12 +331,12 @@ START_TEST(test_policy_names_attention)
     ck_assert_int_eq(n->L[pt_model_spec_find(&s, "h0.attn.qk")].fmt.fwd, PT_FMT_FP32);
     pt_net_destroy(n);
     pt_backend_close(be);
-    /* and a policy cannot give the softmax a GEMM format */
+    /* the softmax computes in a format a policy names (fp32, bf16, fp16), not fp8 */
     pt_policy bad;
-    ck_assert(pt_policy_parse("{\"prectune_policy\": 1, \"layers\": {\"h1.attn.softmax\": {\"fwd\": \"bf16\"}}}", "b.json",
-                              &bad) == PT_OK);
+    ck_assert(pt_policy_parse("{\"prectune_policy\": 1, \"layers\": {\"h1.attn.softmax\": {\"fwd\": \"fp8_e4m3\"}}}",
+                              "b.json", &bad) == PT_OK);
     ck_assert_int_eq(pt_policy_check_model(&bad, &s), PT_ERR_INVALID);
-    ck_assert(strstr(pt_last_error(), "layers.h1.attn.softmax"));
+    ck_assert(strstr(pt_last_error(), "layers.h1.attn.softmax.fwd: a softmax computes in fp32, bf16 or fp16"));
     pt_policy_free(&bad);
     pt_policy_free(&pol);
     pt_data_free(&d);
@@ -318,6 +347,55 @@ END_TEST
 /* statistics of every tensor of the attention's layers, and drift against
  * the fp32 shadow: exact (+inf dB) for the layers before the first
  * low-precision GEMM, finite after it */
+/* a softmax and an rmsnorm a policy names in bf16 write bf16 values (and
+ * the run trains); the same layers in fp32 write others */
+START_TEST(test_compute_formats)
+{
+    pt_model_spec s;
+    const char *json = "{\"name\": \"g\", \"input\": [16], \"layers\": ["
+                       "{\"name\": \"wte\", \"type\": \"embedding\", \"vocab\": 32, \"out\": 32},"
+                       "{\"name\": \"h\", \"type\": \"gpt_block\", \"heads\": 4, \"norm\": \"rmsnorm\"},"
+                       "{\"name\": \"head\", \"type\": \"linear\", \"out\": 32, \"tie\": \"wte\"}],"
+                       "\"optimizer\": {\"lr\": 1e-2}, \"train\": {\"batch\": 8, \"steps\": 100, \"warmup\": 10}}";
+    ck_assert_msg(pt_model_spec_parse(json, "g.json", &s) == PT_OK, "%s", pt_last_error());
+    pt_policy pol;
+    ck_assert_msg(pt_policy_parse("{\"prectune_policy\": 1, \"layers\": {\"h0.attn.softmax\": {\"fwd\": \"bf16\"},"
+                                  "\"h0.ln1\": {\"fwd\": \"bf16\"}}}", "p.json", &pol) == PT_OK, "%s", pt_last_error());
+    ck_assert_msg(pt_policy_check_model(&pol, &s) == PT_OK, "%s", pt_last_error());
+    pt_data d;
+    token_data(&d, 256, 16, 32);
+    double f0, l0;
+    pt_eval_result e;
+    train(&s, &pol, &d, true, &f0, &l0, &e);
+    ck_assert_msg(l0 < 0.5 * f0, "loss %g -> %g", f0, l0);
+    for (int k = 0; k < 2; k++) {
+        pt_policy fp32;
+        pt_policy_init_fp32(&fp32);
+        pt_backend *be;
+        ck_assert_int_eq(pt_backend_open("cpu", &be), PT_OK);
+        pt_net *n;
+        ck_assert_int_eq(pt_net_create(be, &s, k ? &fp32 : &pol, 4, &n), PT_OK);
+        ck_assert_int_eq(pt_net_init_params(n, 5), PT_OK);
+        for (int i = 0; i < 4 * 16; i++) n->input[i] = (float)((i * 5) % 32), n->labels[i] = i % 32;
+        ck_assert_int_eq(pt_net_forward(n, 4, 0.0f), PT_OK);
+        const char *names[] = {"h0.attn.softmax", "h0.ln1"};
+        for (int q = 0; q < 2; q++) {
+            const pt_net_layer *l = &n->L[pt_model_spec_find(&s, names[q])];
+            size_t cnt = 4 * (size_t)l->spec->size, off = 0;
+            for (size_t i = 0; i < cnt; i++) off += pt_round(PT_FMT_BF16, l->y[i], 0) != l->y[i];
+            /* fp32: most values are not bf16 ones (a causal softmax has nearly half its values exact zeros) */
+            ck_assert_msg(k ? off > cnt / 3 : off == 0, "%s in %s: %zu of %zu values not bf16", names[q],
+                          k ? "fp32" : "bf16", off, cnt);
+        }
+        pt_net_destroy(n);
+        pt_backend_close(be);
+    }
+    pt_policy_free(&pol);
+    pt_data_free(&d);
+    pt_model_spec_free(&s);
+}
+END_TEST
+
 START_TEST(test_instrumented)
 {
     char db_path[128], p[160];
@@ -415,6 +493,47 @@ START_TEST(test_resume)
 }
 END_TEST
 
+/* the tuner on a token model: range analysis from the attention GEMMs'
+ * statistics, its search over them as over linear layers, a validated
+ * policy that names them */
+START_TEST(test_tune)
+{
+    char db_path[128], p[160];
+    snprintf(db_path, sizeof db_path, "/tmp/pt_tf_tune_%d.db", getpid());
+    unlink(db_path);
+    snprintf(p, sizeof p, "%s-wal", db_path), unlink(p);
+    snprintf(p, sizeof p, "%s-shm", db_path), unlink(p);
+    pt_model_spec s;
+    ck_assert(pt_model_spec_parse(GPT(16, 32, 32, 4, 1), "gpt.json", &s) == PT_OK);
+    pt_data d;
+    token_data(&d, 256, 16, 32);
+    pt_backend *be;
+    ck_assert_int_eq(pt_backend_open("cpu", &be), PT_OK);
+    pt_telemetry *tel;
+    ck_assert_int_eq(pt_telemetry_open(db_path, &tel), PT_OK);
+    pt_tune_options o = pt_tune_options_default();
+    o.probe_steps = 40;
+    o.validate_steps = 100;
+    o.budget_runs = 30;
+    pt_policy out;
+    pt_tune_summary sum;
+    ck_assert_msg(pt_tune(be, &s, &d, tel, &o, &out, &sum) == PT_OK, "%s", pt_last_error());
+    printf("tune: %d probes, validation %s, %.3f -> %.3f ms a step\n", sum.probes_run,
+           out.validation.passed ? "passed" : "failed", sum.fp32_cost.step_ms, sum.policy_cost.step_ms);
+    ck_assert_int_eq(pt_policy_check_model(&out, &s), PT_OK);
+    ck_assert(sum.policy_cost.step_ms <= sum.fp32_cost.step_ms);
+    for (int i = 0; i < s.nlayers; i++)
+        if (pt_layer_has_gemm(s.layers[i].type))
+            printf("  %s: %s\n", s.layers[i].name, pt_format_info(pt_policy_formats(&out, s.layers[i].name).fwd)->name);
+    pt_policy_free(&out);
+    ck_assert_int_eq(pt_telemetry_close(tel), PT_OK);
+    pt_backend_close(be);
+    pt_data_free(&d);
+    pt_model_spec_free(&s);
+    unlink(db_path);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("transformer");
@@ -424,10 +543,13 @@ int main(void)
     tcase_add_test(tc, test_gpt_names);
     tcase_add_test(tc, test_causal_mask);
     tcase_add_test(tc, test_tied_gradient);
+    tcase_add_test(tc, test_bad_token);
     tcase_add_test(tc, test_train_presets);
     tcase_add_test(tc, test_policy_names_attention);
+    tcase_add_test(tc, test_compute_formats);
     tcase_add_test(tc, test_instrumented);
     tcase_add_test(tc, test_resume);
+    tcase_add_test(tc, test_tune);
     suite_add_tcase(s, tc);
     return pt_check_run(s, CK_FORK_GETENV);
 }

@@ -44,6 +44,9 @@ bool pt_layer_has_gemm(pt_layer_type t);
 /* Layers with a GEMM and a weight of their own (linear, conv2d); the
  * attention GEMMs multiply two activations. */
 bool pt_layer_has_weights(pt_layer_type t);
+/* Layers without a GEMM that compute in a format a policy may name (their
+ * fwd: fp32, bf16 or fp16): layernorm, rmsnorm, attention_softmax. */
+bool pt_layer_has_compute_format(pt_layer_type t);
 /* Inputs a layer reads (add and attention_pv: 2; the others: 1). */
 int pt_layer_ninputs(pt_layer_type t);
 /* The elementwise activations (relu, gelu), which the step plan fuses

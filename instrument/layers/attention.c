@@ -4,7 +4,8 @@
  *   attention_qk:      S = (Q / sqrt(head_dim)) K^T per (sample, head), a GEMM
  *                      layer: x is Q, w is K, dy is dS; fwd, dgrad (dQ = dS K)
  *                      and wgrad (dK = dS^T Q) formats as a linear layer's
- *   attention_softmax: P = the causal softmax of each row of S, in fp32
+ *   attention_softmax: P = the causal softmax of each row of S, in fp32 unless
+ *                      the policy names the layer in bf16 or fp16 (l->fmt.fwd)
  *   attention_pv:      O = P V per (sample, head), a GEMM layer: x is P, w is
  *                      V, dy is dO; dgrad dP = dO V^T, wgrad dV = P^T dO.
  * The 1/sqrt(head_dim) is folded into Q before its cast (exact where
@@ -105,7 +106,8 @@ pt_status pt_attn_qk_backward(pt_net *n, pt_net_layer *l, int rows)
 
 pt_status pt_attn_softmax_forward(pt_net *n, pt_net_layer *l, int rows)
 {
-    return pt_backend_softmax(n->be, pt_layer_input(n, l, 0), l->y, rows * l->seq, l->spec->shape[1], true);
+    return pt_backend_softmax(n->be, pt_layer_input(n, l, 0), l->y, rows * l->seq, l->spec->shape[1], true,
+                              l->fmt.fwd);
 }
 
 pt_status pt_attn_softmax_backward(pt_net *n, pt_net_layer *l, int rows)

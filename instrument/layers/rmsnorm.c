@@ -1,13 +1,14 @@
-/* rmsnorm over the last dimension (each position of a sequence a row), in
- * fp32: y = x / sqrt(mean(x^2) + eps) * gain; the gain is the layer's
- * weight (no bias). */
+/* rmsnorm over the last dimension (each position of a sequence a row): y =
+ * x / sqrt(mean(x^2) + eps) * gain; the gain is the layer's weight (no
+ * bias). In fp32 unless the policy names the layer in bf16 or fp16
+ * (l->fmt.fwd), as layernorm. */
 #include "../net.h"
 
 pt_status pt_rmsnorm_forward(pt_net *n, pt_net_layer *l, int rows)
 {
     int c = (int)(l->spec->size / l->seq);
-    return pt_backend_rmsnorm_fwd(n->be, pt_layer_input(n, l, 0), l->w, l->spec->eps, l->y, l->aux, rows * l->seq,
-                                  c);
+    return pt_backend_rmsnorm_fwd(n->be, pt_layer_input(n, l, 0), l->w, l->spec->eps, l->fmt.fwd, l->y, l->aux,
+                                  rows * l->seq, c);
 }
 
 pt_status pt_rmsnorm_backward(pt_net *n, pt_net_layer *l, int rows)

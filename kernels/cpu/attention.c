@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../backend_impl.h"
+#include "../formats_impl.h"
 #include "cpu.h"
 
 pt_status cpu_heads(pt_backend *be, const float *src, float *dst, int rows, int t, int g, int h, int hd,
@@ -24,20 +25,23 @@ pt_status cpu_heads(pt_backend *be, const float *src, float *dst, int rows, int 
     return PT_OK;
 }
 
-pt_status cpu_softmax(pt_backend *be, const float *x, float *y, int rows, int c, bool causal)
+pt_status cpu_softmax(pt_backend *be, const float *x, float *y, int rows, int c, bool causal, pt_format fmt)
 {
     (void)be;
+    bool r = fmt != PT_FMT_FP32;
+#define RND(v) (r ? pt_round(fmt, (v), 0) : (v))
     for (int i = 0; i < rows; i++) {
         const float *xi = x + (size_t)i * c;
         float *yi = y + (size_t)i * c;
         int n = causal ? i % c + 1 : c; /* the columns this row sees */
-        float mx = xi[0];
-        for (int j = 1; j < n; j++) mx = xi[j] > mx ? xi[j] : mx;
+        float mx = RND(xi[0]);
+        for (int j = 1; j < n; j++) mx = RND(xi[j]) > mx ? RND(xi[j]) : mx;
         double se = 0;
-        for (int j = 0; j < n; j++) se += exp((double)(xi[j] - mx));
-        for (int j = 0; j < n; j++) yi[j] = (float)(exp((double)(xi[j] - mx)) / se);
+        for (int j = 0; j < n; j++) se += exp((double)(RND(xi[j]) - mx));
+        for (int j = 0; j < n; j++) yi[j] = RND((float)(exp((double)(RND(xi[j]) - mx)) / se));
         for (int j = n; j < c; j++) yi[j] = 0.0f;
     }
+#undef RND
     return PT_OK;
 }
 

@@ -59,15 +59,15 @@ pt_status cpu_layernorm_bwd(pt_backend *be, const float *x, const float *gamma,
                             const float *mean, const float *rstd, const float *dy,
                             float *dx, float *dgamma, float *dbeta, int rows, int c);
 
-pt_status cpu_rmsnorm_fwd(pt_backend *be, const float *x, const float *gamma, float eps, float *y, float *rstd,
-                          int rows, int c);
+pt_status cpu_rmsnorm_fwd(pt_backend *be, const float *x, const float *gamma, float eps, pt_format fmt, float *y,
+                          float *rstd, int rows, int c);
 pt_status cpu_rmsnorm_bwd(pt_backend *be, const float *x, const float *gamma, const float *rstd, const float *dy,
                           float *dx, float *dgamma, int rows, int c);
 
 /* attention.c */
 pt_status cpu_heads(pt_backend *be, const float *src, float *dst, int rows, int t, int g, int h, int hd,
                     bool backward);
-pt_status cpu_softmax(pt_backend *be, const float *x, float *y, int rows, int c, bool causal);
+pt_status cpu_softmax(pt_backend *be, const float *x, float *y, int rows, int c, bool causal, pt_format fmt);
 pt_status cpu_softmax_bwd(pt_backend *be, const float *y, const float *dy, float *dx, int rows, int c);
 
 /* loss.c */

@@ -58,18 +58,22 @@ pt_status cpu_layernorm_bwd(pt_backend *be, const float *x, const float *gamma,
     return PT_OK;
 }
 
-pt_status cpu_rmsnorm_fwd(pt_backend *be, const float *x, const float *gamma, float eps, float *y, float *rstd,
-                          int rows, int c)
+pt_status cpu_rmsnorm_fwd(pt_backend *be, const float *x, const float *gamma, float eps, pt_format fmt, float *y,
+                          float *rstd, int rows, int c)
 {
     (void)be;
+    bool r = fmt != PT_FMT_FP32 && fmt != PT_FMT_TF32;
+#define RND(v) (r ? pt_round(fmt, (v), 0) : (v))
+    float e = RND(eps);
     for (int i = 0; i < rows; i++) {
         const float *xi = x + (size_t)i * c;
         double s2 = 0;
         for (int j = 0; j < c; j++) s2 += (double)xi[j] * xi[j];
-        float rs = 1.0f / sqrtf((float)(s2 / c) + eps);
+        float rs = RND(1.0f / sqrtf(RND(RND((float)(s2 / c)) + e)));
         rstd[i] = rs;
-        for (int j = 0; j < c; j++) y[(size_t)i * c + j] = xi[j] * rs * gamma[j];
+        for (int j = 0; j < c; j++) y[(size_t)i * c + j] = RND(xi[j] * rs * gamma[j]);
     }
+#undef RND
     return PT_OK;
 }
 
