@@ -5,7 +5,8 @@
 # printed is those tokens' bytes; a policy's formats run the forward;
 # bad input (a prompt longer than the context, a model that reads no
 # tokens, a missing or foreign checkpoint, a bad temperature) exits 2
-# naming the option or field.
+# naming the option or field. Also: train.eval_samples limits what an
+# evaluation reads.
 set -u
 bin="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,7 +31,12 @@ cat > lm.json <<'EOF2'
 EOF2
 i=0
 while [ $i -lt 200 ]; do echo "the cat sat on the mat; the dog sat on the log. $i"; i=$((i + 1)); done > text.txt
-"$bin" train lm.json --data text:text.txt --checkpoint ck --quiet > /dev/null 2>&1; status "train" 0 $?
+out=$("$bin" train lm.json --data text:text.txt --checkpoint ck --quiet 2>&1); status "train" 0 $?
+# train.eval_samples: the evaluation reads that many held-out samples
+check "eval_samples" "bits per byte (8 samples)" "$out"
+sed 's/"eval_samples": 8/"eval_samples": -1/' lm.json > neg.json
+err=$("$bin" train neg.json --data text:text.txt --no-db --quiet 2>&1); status "negative eval_samples" 2 $?
+check "negative eval_samples" "train.eval_samples" "$err"
 
 a=$("$bin" sample lm.json --checkpoint ck --prompt "the " --tokens 40 --seed 7 2>&1); status "sample" 0 $?
 b=$("$bin" sample lm.json --checkpoint ck/checkpoint.ptck --prompt "the " --tokens 40 --seed 7 2>&1); status "sample again" 0 $?
