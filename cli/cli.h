@@ -60,5 +60,6 @@ int pt_cmd_export(int argc, char **argv);
 int pt_cmd_validate(int argc, char **argv);
 int pt_cmd_diagnose(int argc, char **argv);
 int pt_cmd_plan(int argc, char **argv);
+int pt_cmd_sample(int argc, char **argv);
 
 #endif

@@ -142,6 +142,7 @@ int pt_cmd_tune(int argc, char **argv)
     dopt.classification = spec.loss == PT_LOSS_SOFTMAX_CE;
     dopt.seed = spec.train.seed;
     dopt.context = spec.context, dopt.vocab = spec.vocab; /* token data: the model's T and vocabulary */
+    dopt.context = spec.context, dopt.vocab = spec.vocab; /* token data: the model's T and vocabulary */
     if (!st) st = pt_data_open(data_spec, &dopt, &data);
     if (!st) st = pt_backend_open(device, &be);
     if (!st && calibrate) {
@@ -210,6 +211,13 @@ int pt_cmd_tune(int argc, char **argv)
         }
         printf("\nvalidation       %lld steps: %s %.4f vs fp32 %.4f%s, %.2f%% skipped\n", (long long)e->steps,
                e->heldout_loss ? "held-out loss" : "loss", e->loss, e->base_loss, acc, 100 * e->skipped_fraction);
+        if (e->heldout_loss) { /* the same losses as perplexities, and in bits per byte where a token's bytes are known */
+            printf("                 perplexity %.3f vs fp32 %.3f", exp(e->loss), exp(e->base_loss));
+            if (data.bytes_per_token > 0)
+                printf(", %.4f vs %.4f bits per byte", e->loss / log(2.0) / data.bytes_per_token,
+                       e->base_loss / log(2.0) / data.bytes_per_token);
+            printf("\n");
+        }
         if (e->noise_present && !e->noise_diverged)
             printf("                 fp32 with seed %lld: loss %.4f (%.2f%% from seed %lld)%s: %s\n",
                    (long long)(e->nseeds > 1 ? e->seeds[1] : e->seeds[0] + 1), e->noise_loss,

@@ -81,6 +81,7 @@ int pt_cmd_validate(int argc, char **argv)
     dopt.classification = spec.loss == PT_LOSS_SOFTMAX_CE;
     dopt.seed = spec.train.seed;
     dopt.context = spec.context, dopt.vocab = spec.vocab; /* token data: the model's T and vocabulary */
+    dopt.context = spec.context, dopt.vocab = spec.vocab; /* token data: the model's T and vocabulary */
     if (!st) st = pt_data_open(data_spec, &dopt, &data);
     if (!st) st = pt_backend_open(device, &be);
     if (!st && db) st = pt_telemetry_open(db, &tel);
@@ -119,6 +120,12 @@ int pt_cmd_validate(int argc, char **argv)
                v.ok_loss ? "ok" : "FAIL");
         printf("  relative change          %+11.2f%% %23s(<= %+.2f%%%s)\n", 100 * v.loss_rel, "", 100 * v.tol_loss,
                v.tol_loss > crit.loss_rel ? ", fp32's spread" : "");
+        if (data.tokens) { /* the held-out loss as a perplexity, and in bits per byte where a token's bytes are known */
+            printf("%-26s %12.3f %12.3f\n", "  perplexity", exp(rb.final_loss), exp(rp.final_loss));
+            if (data.bytes_per_token > 0)
+                printf("%-26s %12.4f %12.4f\n", "  bits per byte", rb.final_loss / log(2.0) / data.bytes_per_token,
+                       rp.final_loss / log(2.0) / data.bytes_per_token);
+        }
         if (!isnan(rb.accuracy))
             printf("%-26s %11.2f%% %11.2f%% %9s (drop <= %.2f points%s)\n", "held-out accuracy", 100 * rb.accuracy,
                    100 * rp.accuracy, v.ok_acc ? "ok" : "FAIL", 100 * v.tol_acc,

@@ -29,6 +29,7 @@ static const command commands[] = {
     {"policy", pt_cmd_policy, "policy check P [--model M]: validate a policy file"},
     {"export", pt_cmd_export, "a policy for deepspeed, te-debug (Transformer Engine), torch or csv"},
     {"diagnose", pt_cmd_diagnose, "what went wrong in a run (NaN, overflow, spikes), where, why, the fix"},
+    {"sample", pt_cmd_sample, "text a trained language model writes from a checkpoint, under a policy"},
     {"plan", pt_cmd_plan, "the step plan: what each layer's passes write under a policy, what is fused"},
     {"report", pt_cmd_report, "runs in a telemetry database; --csv TABLE; --html report"},
     {"formats", pt_cmd_formats,

@@ -56,11 +56,16 @@ static bool shows(const pt_diagnosis *d, const char *db, int64_t run, int64_t fr
         }
     } else if (d->loss_limit > 0) { /* a loss spike or divergence: the loss against the limit */
         bool spike = strcmp(d->kind, "divergence") != 0;
+        /* the diagnosis judges a spike against the median of the 64 losses
+         * before it, so a step before the 64th is never a spike there: a
+         * language model's first steps fall from ln(vocabulary) and jump
+         * about on the way, and are not judged here either */
+        int64_t judged = spike && from < 64 ? 64 : from;
         snprintf(sql, sizeof sql, spike ? "SELECT step, loss FROM steps WHERE run_id = %lld AND step >= %lld AND"
                  " step < %lld AND NOT (loss <= %.17g) ORDER BY step LIMIT 1"
                  : "SELECT max(step), avg(loss) FROM (SELECT step, loss FROM steps WHERE run_id = %lld AND"
                  " step >= %lld AND step < %lld ORDER BY step DESC LIMIT 64) HAVING avg(loss) > %.17g",
-                 (long long)run, (long long)from, (long long)to, d->loss_limit);
+                 (long long)run, (long long)judged, (long long)to, d->loss_limit);
         if (sqlite3_prepare_v2(s3, sql, -1, &q, NULL) == SQLITE_OK) {
             if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL) {
                 hit = true;
@@ -68,7 +73,7 @@ static bool shows(const pt_diagnosis *d, const char *db, int64_t run, int64_t fr
                                         : "the mean loss of the last steps was %.4g at step %lld (limit %.4g)",
                          sqlite3_column_double(q, 1), (long long)sqlite3_column_int64(q, 0), d->loss_limit);
             } else {
-                snprintf(what, n, "the loss stayed below %.4g in steps %lld to %lld", d->loss_limit, (long long)from,
+                snprintf(what, n, "the loss stayed below %.4g in steps %lld to %lld", d->loss_limit, (long long)judged,
                          (long long)to - 1);
             }
             sqlite3_finalize(q);
@@ -258,7 +263,7 @@ pt_status pt_diagnose_replay(const char *db_path, const pt_diagnosis *d, const c
      * are drawn with the model's seed, as `prectune train` does */
     pt_data_options o = *dopt;
     if (have_spec) o.seed = spec.train.seed, o.classification = spec.loss == PT_LOSS_SOFTMAX_CE;
-    if (have_spec) o.context = spec.context, o.vocab = spec.vocab;
+    if (have_spec && !o.context) o.context = spec.context, o.vocab = spec.vocab; /* else as the run recorded them */
     if (!st) st = pt_data_open(data_spec, &o, &data);
     if (!st) st = pt_backend_open(device, &be);
     int64_t to = d->step + (d->stats_interval > 1 ? d->stats_interval : 1) + 1;

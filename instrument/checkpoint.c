@@ -15,16 +15,21 @@
 #include "checkpoint_format.h"
 
 /* The model's structure: layer names, types and parameter counts. */
-static uint64_t spec_hash(const pt_trainer *t)
+static uint64_t net_hash(const pt_net *n)
 {
     uint64_t h = 0xcbf29ce484222325ull;
-    for (int i = 0; i < t->net->nlayers; i++) {
-        const pt_net_layer *l = &t->net->L[i];
+    for (int i = 0; i < n->nlayers; i++) {
+        const pt_net_layer *l = &n->L[i];
         for (const char *p = l->spec->name; *p; p++) h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
         uint64_t v[3] = {(uint64_t)l->spec->type, l->nw, l->nb};
         for (int k = 0; k < 3; k++) h = (h ^ v[k]) * 0x100000001b3ull;
     }
     return h;
+}
+
+static size_t fp8_bytes_of(const pt_net *n)
+{
+    return (size_t)n->nlayers * PT_OPND_COUNT * sizeof(pt_fp8_state);
 }
 
 static size_t fp8_bytes(const pt_trainer *t)
@@ -47,7 +52,7 @@ pt_status pt_trainer_save(pt_trainer *t, const char *path)
     h.version = CKPT_VERSION;
     h.nlayers = (uint32_t)n->nlayers;
     snprintf(h.model, sizeof h.model, "%s", t->spec->name);
-    h.spec_hash = spec_hash(t);
+    h.spec_hash = net_hash(t->net);
     h.nparams = n->nparams;
     h.step = t->step, h.opt_step = t->opt_step, h.sched_step = t->sched_step;
     h.skipped = t->skipped, h.epoch = t->epoch, h.cursor = t->cursor;
@@ -173,7 +178,7 @@ pt_status pt_trainer_load(pt_trainer *t, const char *path)
                      path, h.version, CKPT_VERSION);
         goto out;
     }
-    if (strncmp(h.model, t->spec->name, sizeof h.model) != 0 || h.spec_hash != spec_hash(t) ||
+    if (strncmp(h.model, t->spec->name, sizeof h.model) != 0 || h.spec_hash != net_hash(t->net) ||
         h.nparams != n->nparams || h.nlayers != (uint32_t)n->nlayers) {
         st = pt_fail(PT_ERR_INVALID,
                      "%s: the checkpoint is of model '%.*s' (%llu parameters), not of this '%s' "
@@ -225,4 +230,67 @@ int64_t pt_checkpoint_step(const char *path)
     fclose(f);
     if (n != sizeof h || memcmp(h.magic, CKPT_MAGIC, 8) != 0 || h.version != CKPT_VERSION) return -1;
     return h.step;
+}
+
+/* The weights and fp8 scaling states of a checkpoint into a net of the
+ * same model, for running it outside training (prectune sample): the same
+ * checks of the file as pt_trainer_load makes, but none of the training
+ * state (optimizer moments, data position, loss scale) is read into it. */
+pt_status pt_net_load_checkpoint(pt_net *n, const char *path, int64_t *step)
+{
+    char *raw;
+    size_t len;
+    size_t np = n->nparams * sizeof(float);
+    size_t total = sizeof(ckpt_header) + fp8_bytes_of(n) + 3 * np + 4;
+    char what[200];
+    snprintf(what, sizeof what, "a checkpoint of model '%s' (%zu parameters)", n->spec->name, n->nparams);
+    pt_status st = pt_read_file_max(path, total, what, &raw, &len);
+    if (st) return st;
+    ckpt_header h;
+    if (len < sizeof h || memcmp(raw, CKPT_MAGIC, 8) != 0) {
+        st = pt_fail(PT_ERR_INVALID, "%s: not a prectune checkpoint", path);
+        goto out;
+    }
+    memcpy(&h, raw, sizeof h);
+    if (h.version != CKPT_VERSION) {
+        st = pt_fail(PT_ERR_INVALID, "%s: checkpoint version %u, this prectune reads version %u", path, h.version,
+                     CKPT_VERSION);
+        goto out;
+    }
+    if (strncmp(h.model, n->spec->name, sizeof h.model) != 0 || h.spec_hash != net_hash(n) ||
+        h.nparams != n->nparams || h.nlayers != (uint32_t)n->nlayers) {
+        st = pt_fail(PT_ERR_INVALID,
+                     "%s: the checkpoint is of model '%.*s' (%llu parameters), not of this '%s' "
+                     "(%zu parameters) or its layers changed",
+                     path, (int)sizeof h.model, h.model, (unsigned long long)h.nparams, n->spec->name, n->nparams);
+        goto out;
+    }
+    uint32_t crc;
+    if (len != total ||
+        (memcpy(&crc, raw + total - 4, 4), crc != (uint32_t)crc32(0L, (const Bytef *)raw, (uInt)(total - 4)))) {
+        st = pt_fail(PT_ERR_INVALID, "%s: checkpoint is damaged (size or checksum wrong)", path);
+        goto out;
+    }
+    if (h.step < 0) {
+        st = pt_fail(PT_ERR_INVALID, "%s: checkpoint field step is %lld, expected 0 or more", path, (long long)h.step);
+        goto out;
+    }
+    const char *p = raw + sizeof h;
+    for (int i = 0; i < n->nlayers && !st; i++, p += sizeof n->L[i - 1].fp8) {
+        pt_fp8_state states[PT_OPND_COUNT];
+        memcpy(states, p, sizeof states);
+        st = check_fp8(states, &n->L[i], i, path);
+    }
+    if (st) goto out;
+    p = raw + sizeof h;
+    for (int i = 0; i < n->nlayers; i++) {
+        memcpy(n->L[i].fp8, p, sizeof n->L[i].fp8);
+        p += sizeof n->L[i].fp8;
+    }
+    n->w16_valid = false; /* the weights change outside the optimizer */
+    if ((st = pt_net_fp8_push(n)) || (st = pt_backend_upload(n->be, n->params, p, np))) goto out;
+    if (step) *step = h.step;
+out:
+    free(raw);
+    return st;
 }

@@ -193,7 +193,7 @@ static const char *const optim_keys[] = {"type", "lr", "beta1", "beta2", "eps", 
                                          "momentum", NULL};
 static const char *const train_keys[] = {"batch", "steps", "warmup", "schedule", "min_lr_ratio",
                                          "clip_norm", "accumulate", "seed", "eval_every",
-                                         "schedule_counts_skipped", NULL};
+                                         "schedule_counts_skipped", "eval_samples", NULL};
 
 /* Keys each layer type accepts (besides name, type, inputs). */
 static const char *const *layer_keys(pt_layer_type t)
@@ -670,7 +670,7 @@ static pt_status parse_train(const pt_jctx *c, const cJSON *v, pt_train_spec *t)
     if ((st = pt_jexpect_object(c, v, "train"))) return st;
     if ((st = pt_jcheck_keys(c, v, "train", train_keys))) return st;
     int64_t batch = t->batch, steps = t->steps, warmup = t->warmup, accum = t->accumulate,
-            seed = (int64_t)t->seed, eval = t->eval_every;
+            seed = (int64_t)t->seed, eval = t->eval_every, eval_n = t->eval_samples;
     double minr = t->min_lr_ratio, clip = t->clip_norm;
     int sched = (int)t->schedule;
     static const char *const scheds[] = {"constant", "cosine", NULL};
@@ -683,13 +683,14 @@ static pt_status parse_train(const pt_jctx *c, const cJSON *v, pt_train_spec *t)
         (st = pt_jget_int(c, v, "train", "accumulate", 1, 1024, &accum)) ||
         (st = pt_jget_int(c, v, "train", "seed", 0, INT64_MAX, &seed)) ||
         (st = pt_jget_int(c, v, "train", "eval_every", 0, (int64_t)1 << 40, &eval)) ||
+        (st = pt_jget_int(c, v, "train", "eval_samples", 0, (int64_t)1 << 40, &eval_n)) ||
         (st = pt_jget_bool(c, v, "train", "schedule_counts_skipped", &t->schedule_counts_skipped)))
         return st;
     if (warmup > steps)
         return pt_jfail(c, "train.warmup", "%lld is more than train.steps (%lld)",
                         (long long)warmup, (long long)steps);
     t->batch = (int)batch, t->steps = steps, t->warmup = warmup, t->accumulate = (int)accum;
-    t->seed = (uint64_t)seed, t->eval_every = eval, t->min_lr_ratio = (float)minr;
+    t->seed = (uint64_t)seed, t->eval_every = eval, t->eval_samples = eval_n, t->min_lr_ratio = (float)minr;
     t->clip_norm = (float)clip, t->schedule = (pt_schedule)sched;
     return PT_OK;
 }

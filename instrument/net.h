@@ -134,6 +134,11 @@ void pt_net_destroy(pt_net *n);
 /* Initial weights as PyTorch's defaults do it (uniform +-1/sqrt(fan_in)). */
 pt_status pt_net_init_params(pt_net *n, uint64_t seed);
 
+/* The weights and fp8 states of a checkpoint written by the trainer for
+ * this model (instrument/checkpoint.c), its step in *step; the training
+ * state in it (optimizer, data position, scaler) is not read. */
+pt_status pt_net_load_checkpoint(pt_net *n, const char *path, int64_t *step);
+
 /* Forward of `rows` samples already in n->input; the loss per row lands in
  * n->loss_rows; with grad_scale != 0 the loss gradient (times grad_scale)
  * is written for the backward. */

@@ -378,11 +378,19 @@ pt_status pt_trainer_eval(pt_trainer *t, pt_eval_result *out)
     const pt_layer_spec *last = &t->spec->layers[t->spec->nlayers - 1];
     int per = t->labels_per, c = (int)(last->size / per);
     double loss = 0;
-    int64_t correct = 0;
+    int64_t correct = 0, n_eval = ds->n;
+    /* train.eval_samples: that many held-out samples evenly spaced over the
+     * set (sample k x n / eval_samples), the same ones at every evaluation */
+    int64_t *idx = NULL;
+    if (t->spec->train.eval_samples > 0 && t->spec->train.eval_samples < n_eval) {
+        n_eval = t->spec->train.eval_samples;
+        if (!(idx = malloc(sizeof(int64_t) * (size_t)b))) return pt_fail(PT_ERR_NOMEM, "out of memory");
+    }
     pt_status st = PT_OK;
-    for (int64_t first = 0; first < ds->n && !st; first += b) {
-        int rows = (int)(ds->n - first < b ? ds->n - first : b);
-        if ((st = load_rows(t, ds, NULL, first, rows)) || (st = pt_net_forward(n, rows, 0.0f)) ||
+    for (int64_t first = 0; first < n_eval && !st; first += b) {
+        int rows = (int)(n_eval - first < b ? n_eval - first : b);
+        for (int r = 0; idx && r < rows; r++) idx[r] = (first + r) * ds->n / n_eval;
+        if ((st = load_rows(t, ds, idx, first, rows)) || (st = pt_net_forward(n, rows, 0.0f)) ||
             (st = sum_loss(t, rows * per, &loss)))
             break;
         if (!ds->label || per > 1) continue; /* token data: perplexity, not accuracy */
@@ -394,13 +402,14 @@ pt_status pt_trainer_eval(pt_trainer *t, pt_eval_result *out)
             int arg = 0;
             for (int j = 1; j < c; j++)
                 if (z[j] > z[arg]) arg = j;
-            correct += arg == ds->label[first + r];
+            correct += arg == ds->label[idx ? idx[r] : first + r];
         }
     }
+    free(idx);
     out->step = t->step;
-    out->samples = ds->n;
-    out->loss = loss / ((double)ds->n * per);
-    out->accuracy = ds->label && per == 1 ? (double)correct / (double)ds->n : NAN;
+    out->samples = n_eval;
+    out->loss = loss / ((double)n_eval * per);
+    out->accuracy = ds->label && per == 1 ? (double)correct / (double)n_eval : NAN;
     /* token data: perplexity, and bits per byte where a token's bytes are known */
     bool tokens = t->data->tokens || per > 1;
     out->perplexity = tokens ? exp(out->loss) : NAN;

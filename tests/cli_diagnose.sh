@@ -237,5 +237,55 @@ printf 'step,layer\n' > cols.csv
 err=$("$bin" diagnose cols.csv 2>&1); status "missing column" 2 $?
 check "missing column" "cols.csv:1: no 'role' column" "$err"
 
+# ---- language models (needs Debian's fortunes) ----------------------------------------
+if [ -f /usr/share/games/fortunes/fortunes ]; then
+    # fp16 attention scores past 65504: q . k / sqrt(64) is 131072 by construction (make_attn_init.py),
+    # at the first step, before the softmax
+    am="$src/examples/incidents/fp16-attention-logits.model.json"
+    python3 "$src/examples/incidents/make_attn_init.py" attn.bin || { echo "FAIL: make_attn_init.py"; fail=1; }
+    "$bin" train "$am" --data fortunes --init attn.bin --policy "$src/policies/presets/fp16-amp.json" \
+        --checkpoint ak --quiet > /dev/null 2>&1
+    out=$("$bin" diagnose ak/telemetry.db --json --patch ak.fix.json 2>/dev/null); status "attn exit" 1 $?
+    check "attn step" '"step":	0' "$out"
+    check "attn first bad tensor" '"layer":	"h0.attn.softmax",
+		"role":	"x",
+		"format":	"fp32"' "$out"
+    check "attn origin" '"origin":	{
+		"layer":	"h0.attn.qk",' "$out"
+    check "attn cause" '"cause":	"activation_overflow"' "$out"
+    check "attn why" "'h0.attn.qk' runs its forward GEMM in fp16 with finite inputs, and its output overflowed" "$out"
+    check "attn patch" '"h0.attn.qk":	{
+			"fwd":	"bf16",' "$(cat ak.fix.json)"
+    out=$("$bin" diagnose ak/telemetry.db --replay --data fortunes --checkpoint ak 2>&1)
+    check "attn replay reproduces" "with the run's policy   the incident comes back: non-finite values from step 0" "$out"
+    check "attn replay verdict" "the patch fixes it" "$out"
+    out=$("$bin" train "$am" --data fortunes --init attn.bin --policy ak.fix.json --no-db --quiet); status "attn patched run" 0 $?
+    check "attn patched run finite" "all finite" "$out"
+    # a character model's learning rate of 1: a spike (or the divergence it turns into), not precision
+    lm="$src/examples/incidents/lm-lr-too-high.model.json"
+    "$bin" train "$lm" --data fortunes --policy "$src/policies/presets/bf16-amp.json" --checkpoint lm --quiet \
+        > /dev/null 2>&1
+    out=$("$bin" diagnose lm/telemetry.db --json --patch lm.fix.json 2>/dev/null); status "lm lr exit" 1 $?
+    mkind=$(printf '%s\n' "$out" | sed -n 's/^	"kind":	"\(loss spike\|divergence\)",$/\1/p' | head -1)
+    [ -n "$mkind" ] || { echo "FAIL: lm lr kind: neither a loss spike nor a divergence:"; echo "$out" | head -20; fail=1; }
+    mstep=$(printf '%s\n' "$out" | sed -n 's/^	"step":	\([0-9]*\),$/\1/p' | head -1)
+    case "$mstep" in ''|*[!0-9]*) echo "FAIL: lm lr step: none in the diagnosis"; mstep=0; fail=1 ;; esac
+    check "lm lr cause" '"cause":	"not_precision"' "$out"
+    check "lm lr fix quotes the step" "at step $mstep); warm-up or gradient clipping also help" "$out"
+    check "lm lr patch" '"lr_scale":	0.0625' "$(cat lm.fix.json)"
+    check "lm lr patch keeps bf16" '"fwd":	"bf16"' "$(cat lm.fix.json)"
+    out=$("$bin" diagnose lm/telemetry.db --replay --data fortunes --checkpoint lm 2>&1)
+    check "lm lr diagnosis in words" "(charlm-lr): $mkind at step $mstep" "$out"
+    if [ "$mkind" = "loss spike" ]; then
+        check "lm lr replay reproduces at the same step" "the incident comes back: the loss reached" "$out"
+        check "lm lr replay at the same step" " at step $mstep (limit " "$out"
+    else
+        check "lm lr replay reproduces" "the incident comes back: the mean loss of the last steps was" "$out"
+    fi
+    check "lm lr replay verdict" "the patch fixes it" "$out"
+    "$bin" train "$lm" --data fortunes --policy lm.fix.json --db lmf.db --quiet > /dev/null 2>&1
+    out=$("$bin" diagnose lmf.db); status "lm lr patched run: no incident" 0 $?
+fi
+
 [ $fail = 0 ] && echo "cli_diagnose: all checks passed"
 exit $fail

@@ -100,6 +100,7 @@ typedef struct pt_train_spec {
     uint64_t seed;
     int64_t eval_every;     /* 0: only at the end */
     bool schedule_counts_skipped; /* advance the schedule on skipped steps too */
+    int64_t eval_samples;   /* held-out samples an evaluation reads, the first ones; 0: all */
 } pt_train_spec;
 
 typedef struct pt_model_spec {
