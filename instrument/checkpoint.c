@@ -27,14 +27,12 @@ static uint64_t net_hash(const pt_net *n)
     return h;
 }
 
-static size_t fp8_bytes_of(const pt_net *n)
+/* The bytes of a checkpoint of net n: the header, the fp8 states, the
+ * weights and AdamW's two moments, the CRC-32. */
+static size_t checkpoint_bytes(const pt_net *n)
 {
-    return (size_t)n->nlayers * PT_OPND_COUNT * sizeof(pt_fp8_state);
-}
-
-static size_t fp8_bytes(const pt_trainer *t)
-{
-    return (size_t)t->net->nlayers * PT_OPND_COUNT * sizeof(pt_fp8_state);
+    return sizeof(ckpt_header) + (size_t)n->nlayers * PT_OPND_COUNT * sizeof(pt_fp8_state) +
+           3 * n->nparams * sizeof(float) + 4;
 }
 
 pt_status pt_trainer_save(pt_trainer *t, const char *path)
@@ -43,7 +41,7 @@ pt_status pt_trainer_save(pt_trainer *t, const char *path)
     pt_status st0 = pt_net_fp8_pull(n); /* the device's fp8 states are the current ones */
     if (st0) return st0;
     size_t np = n->nparams * sizeof(float);
-    size_t total = sizeof(ckpt_header) + fp8_bytes(t) + 3 * np + 4;
+    size_t total = checkpoint_bytes(n);
     unsigned char *buf = malloc(total);
     if (!buf) return pt_fail(PT_ERR_NOMEM, "%s: out of memory for the checkpoint", path);
     ckpt_header h;
@@ -152,63 +150,69 @@ static pt_status check_fp8(const pt_fp8_state *states, const pt_net_layer *l, in
     return PT_OK;
 }
 
-pt_status pt_trainer_load(pt_trainer *t, const char *path)
+/* Reads the checkpoint at path for net n into *raw (the caller frees it)
+ * and its header into *h, checked: its size, magic, version, that it is of
+ * this model, and its CRC. */
+static pt_status read_checked(const pt_net *n, const char *path, char **raw, ckpt_header *h)
 {
-    char *raw;
-    size_t len;
-    pt_net *n = t->net;
-    size_t np = n->nparams * sizeof(float);
-    size_t total = sizeof(ckpt_header) + fp8_bytes(t) + 3 * np + 4;
+    size_t len, total = checkpoint_bytes(n);
     char what[200];
-    snprintf(what, sizeof what, "a checkpoint of model '%s' (%zu parameters)", t->spec->name, n->nparams);
-    pt_status st = pt_read_file_max(path, total, what, &raw, &len);
+    snprintf(what, sizeof what, "a checkpoint of model '%s' (%zu parameters)", n->spec->name, n->nparams);
+    pt_status st = pt_read_file_max(path, total, what, raw, &len);
     if (st) return st;
-    ckpt_header h;
-    if (len < sizeof h) {
-        st = pt_fail(PT_ERR_INVALID, "%s: not a prectune checkpoint (too short)", path);
-        goto out;
-    }
-    memcpy(&h, raw, sizeof h);
-    if (memcmp(h.magic, CKPT_MAGIC, 8) != 0) {
+    uint32_t crc;
+    if (len < sizeof *h) st = pt_fail(PT_ERR_INVALID, "%s: not a prectune checkpoint (too short)", path);
+    else if (memcpy(h, *raw, sizeof *h), memcmp(h->magic, CKPT_MAGIC, 8) != 0)
         st = pt_fail(PT_ERR_INVALID, "%s: not a prectune checkpoint", path);
-        goto out;
-    }
-    if (h.version != CKPT_VERSION) {
-        st = pt_fail(PT_ERR_INVALID, "%s: checkpoint version %u, this prectune reads version %u",
-                     path, h.version, CKPT_VERSION);
-        goto out;
-    }
-    if (strncmp(h.model, t->spec->name, sizeof h.model) != 0 || h.spec_hash != net_hash(t->net) ||
-        h.nparams != n->nparams || h.nlayers != (uint32_t)n->nlayers) {
+    else if (h->version != CKPT_VERSION)
+        st = pt_fail(PT_ERR_INVALID, "%s: checkpoint version %u, this prectune reads version %u", path, h->version,
+                     CKPT_VERSION);
+    else if (strncmp(h->model, n->spec->name, sizeof h->model) != 0 || h->spec_hash != net_hash(n) ||
+             h->nparams != n->nparams || h->nlayers != (uint32_t)n->nlayers)
         st = pt_fail(PT_ERR_INVALID,
                      "%s: the checkpoint is of model '%.*s' (%llu parameters), not of this '%s' "
                      "(%zu parameters) or its layers changed",
-                     path, (int)sizeof h.model, h.model, (unsigned long long)h.nparams,
-                     t->spec->name, n->nparams);
-        goto out;
-    }
-    uint32_t crc;
-    if (len != total || (memcpy(&crc, raw + total - 4, 4), crc != (uint32_t)crc32(0L, (const Bytef *)raw, (uInt)(total - 4)))) {
+                     path, (int)sizeof h->model, h->model, (unsigned long long)h->nparams, n->spec->name, n->nparams);
+    else if (len != total || (memcpy(&crc, *raw + total - 4, 4),
+                              crc != (uint32_t)crc32(0L, (const Bytef *)*raw, (uInt)(total - 4))))
         st = pt_fail(PT_ERR_INVALID, "%s: checkpoint is damaged (size or checksum wrong)", path);
-        goto out;
-    }
-    if ((st = check_header(t, &h, path))) goto out;
-    const char *p = raw + sizeof h;
+    if (st) free(*raw), *raw = NULL;
+    return st;
+}
+
+/* The fp8 states (each checked first) and the weights of a checked
+ * checkpoint into net n; *rest: where AdamW's moments start. */
+static pt_status load_net_state(pt_net *n, const char *raw, const char *path, const char **rest)
+{
+    const char *p = raw + sizeof(ckpt_header);
     for (int i = 0; i < n->nlayers; i++) {
         pt_fp8_state states[PT_OPND_COUNT];
-        memcpy(states, p, sizeof states);
-        if ((st = check_fp8(states, &n->L[i], i, path))) goto out;
-        p += sizeof n->L[i].fp8;
+        memcpy(states, p + (size_t)i * sizeof states, sizeof states);
+        pt_status st = check_fp8(states, &n->L[i], i, path);
+        if (st) return st;
     }
-    p = raw + sizeof h;
     for (int i = 0; i < n->nlayers; i++) {
         memcpy(n->L[i].fp8, p, sizeof n->L[i].fp8);
         p += sizeof n->L[i].fp8;
     }
     n->w16_valid = false; /* the weights change outside the optimizer */
-    if ((st = pt_net_fp8_push(n)) || (st = pt_backend_upload(t->be, n->params, p, np)) ||
-        (st = pt_backend_upload(t->be, n->opt_m, p + np, np)) ||
-        (st = pt_backend_upload(t->be, n->opt_v, p + 2 * np, np)))
+    pt_status st = pt_net_fp8_push(n);
+    if (!st) st = pt_backend_upload(n->be, n->params, p, n->nparams * sizeof(float));
+    *rest = p + n->nparams * sizeof(float);
+    return st;
+}
+
+pt_status pt_trainer_load(pt_trainer *t, const char *path)
+{
+    pt_net *n = t->net;
+    size_t np = n->nparams * sizeof(float);
+    char *raw;
+    ckpt_header h;
+    pt_status st = read_checked(n, path, &raw, &h);
+    if (st) return st;
+    const char *p;
+    if ((st = check_header(t, &h, path)) || (st = load_net_state(n, raw, path, &p)) ||
+        (st = pt_backend_upload(t->be, n->opt_m, p, np)) || (st = pt_backend_upload(t->be, n->opt_v, p + np, np)))
         goto out;
     t->step = h.step, t->opt_step = h.opt_step, t->sched_step = h.sched_step;
     t->skipped = h.skipped, t->epoch = h.epoch, t->cursor = h.cursor;
@@ -239,58 +243,14 @@ int64_t pt_checkpoint_step(const char *path)
 pt_status pt_net_load_checkpoint(pt_net *n, const char *path, int64_t *step)
 {
     char *raw;
-    size_t len;
-    size_t np = n->nparams * sizeof(float);
-    size_t total = sizeof(ckpt_header) + fp8_bytes_of(n) + 3 * np + 4;
-    char what[200];
-    snprintf(what, sizeof what, "a checkpoint of model '%s' (%zu parameters)", n->spec->name, n->nparams);
-    pt_status st = pt_read_file_max(path, total, what, &raw, &len);
-    if (st) return st;
     ckpt_header h;
-    if (len < sizeof h || memcmp(raw, CKPT_MAGIC, 8) != 0) {
-        st = pt_fail(PT_ERR_INVALID, "%s: not a prectune checkpoint", path);
-        goto out;
-    }
-    memcpy(&h, raw, sizeof h);
-    if (h.version != CKPT_VERSION) {
-        st = pt_fail(PT_ERR_INVALID, "%s: checkpoint version %u, this prectune reads version %u", path, h.version,
-                     CKPT_VERSION);
-        goto out;
-    }
-    if (strncmp(h.model, n->spec->name, sizeof h.model) != 0 || h.spec_hash != net_hash(n) ||
-        h.nparams != n->nparams || h.nlayers != (uint32_t)n->nlayers) {
-        st = pt_fail(PT_ERR_INVALID,
-                     "%s: the checkpoint is of model '%.*s' (%llu parameters), not of this '%s' "
-                     "(%zu parameters) or its layers changed",
-                     path, (int)sizeof h.model, h.model, (unsigned long long)h.nparams, n->spec->name, n->nparams);
-        goto out;
-    }
-    uint32_t crc;
-    if (len != total ||
-        (memcpy(&crc, raw + total - 4, 4), crc != (uint32_t)crc32(0L, (const Bytef *)raw, (uInt)(total - 4)))) {
-        st = pt_fail(PT_ERR_INVALID, "%s: checkpoint is damaged (size or checksum wrong)", path);
-        goto out;
-    }
-    if (h.step < 0) {
+    pt_status st = read_checked(n, path, &raw, &h);
+    if (st) return st;
+    const char *rest;
+    if (h.step < 0)
         st = pt_fail(PT_ERR_INVALID, "%s: checkpoint field step is %lld, expected 0 or more", path, (long long)h.step);
-        goto out;
-    }
-    const char *p = raw + sizeof h;
-    for (int i = 0; i < n->nlayers && !st; i++, p += sizeof n->L[i - 1].fp8) {
-        pt_fp8_state states[PT_OPND_COUNT];
-        memcpy(states, p, sizeof states);
-        st = check_fp8(states, &n->L[i], i, path);
-    }
-    if (st) goto out;
-    p = raw + sizeof h;
-    for (int i = 0; i < n->nlayers; i++) {
-        memcpy(n->L[i].fp8, p, sizeof n->L[i].fp8);
-        p += sizeof n->L[i].fp8;
-    }
-    n->w16_valid = false; /* the weights change outside the optimizer */
-    if ((st = pt_net_fp8_push(n)) || (st = pt_backend_upload(n->be, n->params, p, np))) goto out;
-    if (step) *step = h.step;
-out:
+    else st = load_net_state(n, raw, path, &rest);
+    if (!st && step) *step = h.step;
     free(raw);
     return st;
 }
