@@ -463,6 +463,7 @@ pt_status pt_net_init_params(pt_net *n, uint64_t seed)
     size_t off = 0;
     for (int i = 0; i < n->nlayers; i++) {
         pt_net_layer *l = &n->L[i];
+        size_t own = l->w_shared ? 0 : l->nw; /* the weights laid out here */
         if (l->spec->type == PT_LAYER_LAYERNORM || l->spec->type == PT_LAYER_RMSNORM) {
             for (size_t k = 0; k < l->nw; k++) h[off + k] = 1.0f;
             for (size_t k = 0; k < l->nb; k++) h[off + l->nw + k] = 0.0f;
@@ -474,24 +475,17 @@ pt_status pt_net_init_params(pt_net *n, uint64_t seed)
                 double u2 = (double)(pt_splitmix(&s) >> 11) / 9007199254740992.0;
                 h[off + k] = (float)(0.02 * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
             }
-        } else if (l->w_shared) { /* a tied head: its bias alone is its own */
-            float bound = l->fan_in ? 1.0f / sqrtf((float)l->fan_in) : 0.0f;
-            for (size_t k = 0; k < l->nb; k++) {
-                double u = (double)(pt_splitmix(&s) >> 11) / 9007199254740992.0;
-                h[off + k] = (float)((2.0 * u - 1.0) * bound);
-            }
-            off += l->nb;
-            continue;
         } else {
             /* kaiming_uniform_(a=sqrt(5)) for weights and the bias rule of
-             * nn.Linear / nn.Conv2d: both U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
+             * nn.Linear / nn.Conv2d: both U(-1/sqrt(fan_in), 1/sqrt(fan_in));
+             * a tied head's weight is the embedding's, its bias alone its own */
             float bound = l->fan_in ? 1.0f / sqrtf((float)l->fan_in) : 0.0f;
-            for (size_t k = 0; k < l->nw + l->nb; k++) {
+            for (size_t k = 0; k < own + l->nb; k++) {
                 double u = (double)(pt_splitmix(&s) >> 11) / 9007199254740992.0;
                 h[off + k] = (float)((2.0 * u - 1.0) * bound);
             }
         }
-        off += l->nw + l->nb;
+        off += own + l->nb;
     }
     n->w16_valid = false; /* the weights change outside the optimizer */
     pt_status st = pt_backend_upload(n->be, n->params, h, n->nparams * sizeof(float));
